@@ -7,11 +7,30 @@ which means *unknown* (never "no"). Readers for JSON, CSV and FHIR fill it; see
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+from matcher.errors import InputError, KnowledgeError, MatcherError, PatientError, VocabError
 
 # Canonical metastatic-site names (interface, fixed).
-METASTATIC_SITES = ("lung", "liver", "bone", "brain", "lymph_node", "peritoneum", "soft_tissue", "other")
+METASTATIC_SITES = (
+    "lung",
+    "liver",
+    "bone",
+    "brain",
+    "lymph_node",
+    "peritoneum",
+    "soft_tissue",
+    "other",
+)
 
 LAB_KEYS = ("anc", "platelets", "hemoglobin", "creatinine", "bilirubin", "ast", "alt")
 
@@ -78,3 +97,947 @@ class Patient:
         if self.birth_date is not None:
             d["birth_date"] = self.birth_date.isoformat()
         return d
+
+
+@dataclass
+class PatientBatch:
+    """What a reader returns: the patients that normalized, and one error per patient that failed."""
+
+    patients: list[Patient] = field(default_factory=list)
+    errors: list[MatcherError] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------
+# Input keys (the fixed interface; CSV columns use the same names)
+# ---------------------------------------------------------------------------------------
+RECORD_KEYS = (
+    "id",
+    "age",
+    "birth_date",
+    "sex",
+    "diagnosis",
+    "stage",
+    "metastatic_sites",
+    "lung_metastases_count",
+    "primary_controlled",
+    "growth",
+    "biomarkers",
+    "prior_therapies",
+    "ecog",
+    "karnofsky",
+    "lansky",
+    "measurable_disease",
+    "brain_metastases",
+    "pregnant",
+    "location",
+    "labs",
+)
+# Accepted as well, for flat inputs (CSV columns): location and lab values at top level.
+FLAT_LOCATION_KEYS = ("zip", "lat", "lon")
+# Never read or stored, whatever the input holds (privacy): a warning says they were dropped.
+PRIVATE_KEYS = ("name", "first_name", "last_name", "given_name", "family_name", "address", "mrn")
+
+MAX_AGE = 120
+
+# Karnofsky (adults) and Lansky (children) to ECOG: the NCI "Performance Status Criteria"
+# table used in NCI CTEP / Children's Oncology Group protocol templates (reproduced e.g. in
+# the Bethesda Handbook of Clinical Oncology, appendix "Performance Status Scales/Scores"):
+# ECOG 0 = 100-90, 1 = 80-70, 2 = 60-50, 3 = 40-30, 4 = 20-10. The table notes that the
+# scores are meant to be multiples of 10 and that the Lansky-to-ECOG mapping is intended for
+# NCI reporting. A value between two steps is rounded down to the step below (the worse
+# status), with a warning; 0 means dead and is rejected.
+KARNOFSKY_TO_ECOG = {100: 0, 90: 0, 80: 1, 70: 1, 60: 2, 50: 2, 40: 3, 30: 3, 20: 4, 10: 4}
+
+_TRUE = {"yes", "y", "true", "t", "1"}
+_FALSE = {"no", "n", "false", "f", "0"}
+_UNKNOWN = {"", "unknown", "unk", "na", "n/a", "?", "nk", "not known", "none recorded"}
+BOOL_ACCEPTED = "yes/no, true/false, 1/0, or blank for unknown"
+
+_SEX = {"female": "female", "f": "female", "male": "male", "m": "male"}
+
+_ROMAN = {
+    "1": "I",
+    "2": "II",
+    "3": "III",
+    "4": "IV",
+    "i": "I",
+    "ii": "II",
+    "iii": "III",
+    "iv": "IV",
+}
+_STAGE_RE = re.compile(
+    r"^(?:(?:ajcc|tnm|clinical|pathologic(?:al)?)\s+)*(?:stage\s*)?[cpy]{0,2}"
+    r"(iv|iii|ii|i|[1-4])\s*([abc][12]?)?$",
+    re.IGNORECASE,
+)
+_METASTATIC_WORDS = {"metastatic", "metastases", "metastasis", "m1", "distant", "disseminated"}
+_LOCALIZED_WORDS = {"localized", "localised", "local", "localized disease", "m0"}
+STAGE_ACCEPTED = (
+    "I, II, III, IV (roman or arabic, sub-letters such as IIIB allowed), metastatic, localized"
+)
+
+_GROWTH = {"slow": "slow", "slowly": "slow", "indolent": "slow", "rapid": "rapid", "fast": "rapid"}
+
+# Lab conventions (documented in the README): ANC and platelets in cells/µL (= /mcL = /mm³,
+# the unit US eligibility criteria use: "ANC >= 1,500/mcL"), hemoglobin g/dL, creatinine and
+# bilirubin mg/dL, AST and ALT U/L. A value may carry one of the units below; it is converted.
+LAB_UNITS: dict[str, str] = {
+    "anc": "cells/µL",
+    "platelets": "cells/µL",
+    "hemoglobin": "g/dL",
+    "creatinine": "mg/dL",
+    "bilirubin": "mg/dL",
+    "ast": "U/L",
+    "alt": "U/L",
+}
+_PER_UL = {
+    "/ul": 1.0,
+    "cells/ul": 1.0,
+    "/mcl": 1.0,
+    "cells/mcl": 1.0,
+    "/mm3": 1.0,
+    "cells/mm3": 1.0,
+}
+_GIGA_PER_L = {"x10^9/l": 1000.0, "10^9/l": 1000.0, "x10e9/l": 1000.0, "10e9/l": 1000.0,
+               "g/l": 1000.0, "/nl": 1000.0, "k/ul": 1000.0, "x10^3/ul": 1000.0, "10^3/ul": 1000.0,
+               "k/mcl": 1000.0, "x10^3/mcl": 1000.0}  # fmt: skip
+_LAB_FACTORS: dict[str, dict[str, float]] = {
+    "anc": {**_PER_UL, **_GIGA_PER_L},
+    "platelets": {**_PER_UL, **_GIGA_PER_L},
+    "hemoglobin": {"g/dl": 1.0, "g/l": 0.1, "mmol/l": 1.611},
+    "creatinine": {"mg/dl": 1.0, "umol/l": 1 / 88.42, "µmol/l": 1 / 88.42},
+    "bilirubin": {"mg/dl": 1.0, "umol/l": 1 / 17.1, "µmol/l": 1 / 17.1},
+    "ast": {"u/l": 1.0, "iu/l": 1.0},
+    "alt": {"u/l": 1.0, "iu/l": 1.0},
+}
+_LAB_RE = re.compile(r"^\s*([<>≤≥]=?)?\s*([0-9][0-9,]*(?:\.[0-9]+)?|\.[0-9]+)\s*(.*?)\s*$")
+
+
+# ---------------------------------------------------------------------------------------
+# Metastatic sites vocabulary (criteria/vocab/sites.yaml)
+# ---------------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def site_synonyms() -> dict[str, str]:
+    """Map every accepted spelling (lower case) to its canonical site; validated on load."""
+    import yaml
+
+    from matcher.resources import vocab_dir
+
+    path = vocab_dir() / "sites.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise KnowledgeError(f"cannot read sites vocabulary: {exc}", path=str(path)) from exc
+    if not isinstance(data, dict) or set(data) - {"version", "sites"}:
+        raise KnowledgeError("expected top-level keys: version, sites", path=str(path))
+    sites = data.get("sites") or {}
+    out: dict[str, str] = {}
+    for site, spellings in sites.items():
+        if site not in METASTATIC_SITES:
+            raise KnowledgeError(
+                f"unknown site (allowed: {', '.join(METASTATIC_SITES)})", path=str(path), key=site
+            )
+        for s in [site, *(spellings or [])]:
+            key = _site_key(str(s))
+            if out.get(key, site) != site:
+                raise KnowledgeError(
+                    f"spelling {s!r} maps to both {out[key]!r} and {site!r}",
+                    path=str(path),
+                    key=site,
+                )
+            out[key] = site
+    return out
+
+
+def _site_key(text: str) -> str:
+    return re.sub(r"[\s_\-]+", " ", re.sub(r"[^\w\s\-]", " ", text.lower())).strip()
+
+
+def resolve_site(text: str) -> str | None:
+    """Canonical site for one site name ("pulmonary" -> "lung"), or None when not recognised."""
+    key = _site_key(text)
+    syn = site_synonyms()
+    if key in syn:
+        return syn[key]
+    for suffix in (" metastases", " metastasis", " mets", " met", " lesions"):
+        if key.endswith(suffix) and key[: -len(suffix)] in syn:
+            return syn[key[: -len(suffix)]]
+    return None
+
+
+def find_sites(text: str) -> list[str]:
+    """Every canonical site named in free text, in order of first mention (no fuzzy matching).
+
+    "Secondary malignant neoplasm of liver" -> ["liver"].
+    """
+    key = f" {_site_key(text)} "
+    found: list[tuple[int, str]] = []
+    taken: list[tuple[int, int]] = []
+    for spelling, site in sorted(site_synonyms().items(), key=lambda kv: -len(kv[0])):
+        if spelling == "other":
+            continue
+        for m in re.finditer(rf"(?<=\s){re.escape(spelling)}(?=\s)", key):
+            if any(a < m.end() and m.start() < b for a, b in taken):
+                continue
+            taken.append((m.start(), m.end()))
+            found.append((m.start(), site))
+    out: list[str] = []
+    for _, site in sorted(found):
+        if site not in out:
+            out.append(site)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Normalization
+# ---------------------------------------------------------------------------------------
+class _Ctx:
+    """Per-record context: who we are, for error messages, and the warnings collected."""
+
+    def __init__(self, patient_id: str | None, source: str | None):
+        self.patient_id = patient_id
+        self.source = source
+        self.warnings: list[str] = []
+
+    def error(
+        self, field_name: str, message: str, value: object = None, accepted: str | None = None
+    ):
+        return PatientError(
+            message,
+            patient_id=self.patient_id,
+            field=field_name,
+            value=value,
+            accepted=accepted,
+            source=self.source,
+        )
+
+
+def _blank(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str) and value.strip().lower() in _UNKNOWN:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _number(ctx: _Ctx, field_name: str, value: object, accepted: str) -> float:
+    if isinstance(value, bool):
+        raise ctx.error(field_name, f"{value!r} is not a number", value, accepted)
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    if re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d+)?", text):
+        text = text.replace(",", "")
+    try:
+        return float(text)
+    except ValueError:
+        raise ctx.error(field_name, f"{value!r} is not a number", value, accepted) from None
+
+
+def _integer(ctx: _Ctx, field_name: str, value: object, accepted: str) -> int:
+    num = _number(ctx, field_name, value, accepted)
+    if num != int(num):
+        raise ctx.error(field_name, f"{value!r} is not a whole number", value, accepted)
+    return int(num)
+
+
+def parse_bool(value: object) -> bool | None:
+    """yes/no/true/false/1/0 (any case) -> bool; blank/unknown -> None; anything else -> ValueError."""
+    if _blank(value):
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(value)
+
+
+def _bool(ctx: _Ctx, field_name: str, value: object) -> bool | None:
+    try:
+        return parse_bool(value)
+    except ValueError:
+        raise ctx.error(
+            field_name, f"{value!r} is not a yes/no value", value, BOOL_ACCEPTED
+        ) from None
+
+
+def _as_list(value: object) -> list[str]:
+    """A list field: a JSON list, or text separated by ';' (CSV). Blank items dropped."""
+    items: Iterable[object]
+    items = value if isinstance(value, (list, tuple)) else str(value).split(";")
+    return [str(i).strip() for i in items if i is not None and str(i).strip()]
+
+
+def parse_date(text: str) -> tuple[date, bool]:
+    """ISO date (YYYY-MM-DD), or a partial FHIR date (YYYY or YYYY-MM) -> (first day, partial?)."""
+    text = str(text).strip()
+    m = re.fullmatch(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?(?:T.*)?", text)
+    if not m:
+        raise ValueError(text)
+    y, mo, d = int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1)
+    return date(y, mo, d), m.group(3) is None
+
+
+def age_at(birth: date, as_of: date) -> float:
+    """Age in years at ``as_of``: completed years plus the elapsed fraction of the current year,
+    floored to 2 decimals (so it never reaches a birthday early)."""
+    years = as_of.year - birth.year - ((as_of.month, as_of.day) < (birth.month, birth.day))
+    last = _anniversary(birth, birth.year + years)
+    nxt = _anniversary(birth, birth.year + years + 1)
+    frac = (as_of - last).days / (nxt - last).days
+    return math.floor((years + frac) * 100) / 100
+
+
+def _anniversary(birth: date, year: int) -> date:
+    try:
+        return birth.replace(year=year)
+    except ValueError:  # 29 February in a common year
+        return date(year, 3, 1)
+
+
+def _fmt_num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def normalize_record(
+    raw: Mapping[str, object], source: str | None = None, as_of: date | None = None
+) -> Patient:
+    """Turn one input record (JSON object, CSV row or FHIR-derived dict) into a ``Patient``.
+
+    ``raw`` uses the interface keys (see ``RECORD_KEYS``; flat ``zip``/``lat``/``lon`` and lab
+    names at top level are accepted too). ``source`` names the file and entry for messages;
+    ``as_of`` (default today) is the date ages are computed at. Warnings (fuzzy matches,
+    conversions, contradictions, unknown keys) land in ``Patient.warnings``.
+    Raises ``PatientError`` naming the patient, the field, the bad value and what is accepted.
+    """
+    as_of = as_of or date.today()
+    if not isinstance(raw, Mapping):
+        raise PatientError(
+            f"expected an object with patient fields, got {type(raw).__name__}", source=source
+        )
+    pid_raw = raw.get("id")
+    if _blank(pid_raw) or isinstance(pid_raw, (dict, list, bool)):
+        raise PatientError(
+            "missing required field 'id'" if _blank(pid_raw) else f"invalid id {pid_raw!r}",
+            field="id",
+            source=source,
+            accepted="a non-empty string",
+        )
+    pid = _fmt_num(pid_raw) if isinstance(pid_raw, (int, float)) else str(pid_raw).strip()
+    ctx = _Ctx(pid, source)
+    p = Patient(id=pid, source=source)
+
+    # unknown / private keys: warn, never fail
+    labs_in: dict[str, object] = {}
+    for key in raw:
+        if key in RECORD_KEYS or key in FLAT_LOCATION_KEYS:
+            continue
+        if key in LAB_KEYS:
+            labs_in[key] = raw[key]
+        elif str(key).lower() in PRIVATE_KEYS:
+            ctx.warnings.append(f"key {key!r} ignored: identifying data is never read")
+        elif not _blank(raw[key]):
+            ctx.warnings.append(
+                f"unknown key {key!r} ignored (accepted keys: {', '.join(RECORD_KEYS)})"
+            )
+
+    def get(key: str) -> object:
+        v = raw.get(key)
+        return None if _blank(v) else v
+
+    _fill_age(ctx, p, get("age"), get("birth_date"), as_of)
+    if (sex := get("sex")) is not None:
+        s = _SEX.get(str(sex).strip().lower())
+        if s is None:
+            raise ctx.error("sex", f"unknown sex {sex!r}", sex, "female, male, F, M (any case)")
+        p.sex = s
+    if (dx := get("diagnosis")) is not None:
+        _fill_diagnosis(ctx, p, str(dx).strip())
+    if (st := get("stage")) is not None:
+        p.stage = _parse_stage(ctx, st)
+    if (sites := raw.get("metastatic_sites")) is not None and not (
+        isinstance(sites, str) and sites.strip().lower() in _UNKNOWN
+    ):
+        p.metastatic_sites = _parse_sites(ctx, sites)
+    if (n := get("lung_metastases_count")) is not None:
+        p.lung_metastases_count = _integer(ctx, "lung_metastases_count", n, "a whole number >= 0")
+        if p.lung_metastases_count < 0:
+            raise ctx.error("lung_metastases_count", f"{n!r} is negative", n, "a whole number >= 0")
+    p.primary_controlled = _bool(ctx, "primary_controlled", raw.get("primary_controlled"))
+    if (g := get("growth")) is not None:
+        p.growth = _GROWTH.get(str(g).strip().lower())
+        if p.growth is None:
+            raise ctx.error("growth", f"unknown growth {g!r}", g, "slow, rapid")
+    if (bm := get("biomarkers")) is not None:
+        p.biomarkers = [re.sub(r"\s+", " ", b) for b in _as_list(bm)]
+    if (tx := get("prior_therapies")) is not None:
+        p.prior_therapies = _parse_therapies(ctx, tx)
+    _fill_performance(ctx, p, get("ecog"), get("karnofsky"), get("lansky"))
+    p.measurable_disease = _bool(ctx, "measurable_disease", raw.get("measurable_disease"))
+    p.brain_metastases = _bool(ctx, "brain_metastases", raw.get("brain_metastases"))
+    p.pregnant = _bool(ctx, "pregnant", raw.get("pregnant"))
+    _fill_location(ctx, p, raw)
+    labs = raw.get("labs")
+    if labs is not None and not _blank(labs):
+        if not isinstance(labs, Mapping):
+            raise ctx.error(
+                "labs", "expected an object of lab values", labs, f"keys {', '.join(LAB_KEYS)}"
+            )
+        labs_in = {**labs, **labs_in}
+    _fill_labs(ctx, p, labs_in)
+    _reconcile(ctx, p)
+    p.warnings = ctx.warnings
+    return p
+
+
+def _fill_age(ctx: _Ctx, p: Patient, age: object, birth: object, as_of: date) -> None:
+    accepted = f"0-{MAX_AGE} years"
+    given_age = None
+    if age is not None:
+        text = str(age).strip().lower()
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(m|mo|mos|months?)", text)
+        if m:  # "18 months"
+            given_age = math.floor(float(m.group(1)) / 12 * 100) / 100
+        else:
+            text = re.sub(r"\s*(y|yo|yrs?|years?)$", "", text) if isinstance(age, str) else age
+            given_age = _number(ctx, "age", text, accepted)
+        if not 0 <= given_age <= MAX_AGE:
+            raise ctx.error("age", f"age {age!r} is out of range", age, accepted)
+    if birth is not None:
+        if isinstance(birth, date):
+            bd, partial = birth, False
+        else:
+            try:
+                bd, partial = parse_date(str(birth))
+            except ValueError:
+                raise ctx.error(
+                    "birth_date", f"{birth!r} is not a date", birth, "ISO date YYYY-MM-DD"
+                ) from None
+        if bd > as_of:
+            raise ctx.error(
+                "birth_date",
+                f"birth date {bd.isoformat()} is in the future (as of {as_of.isoformat()})",
+                birth,
+                f"a date on or before {as_of.isoformat()}",
+            )
+        computed = age_at(bd, as_of)
+        if computed > MAX_AGE:
+            raise ctx.error(
+                "birth_date", f"birth date {bd.isoformat()} gives age {computed:g}", birth, accepted
+            )
+        if partial:
+            ctx.warnings.append(
+                f"birth_date {str(birth)!r} is partial; age computed from {bd.isoformat()}"
+            )
+        if given_age is not None and abs(given_age - computed) >= 1:
+            ctx.warnings.append(
+                f"age {_fmt_num(given_age)} disagrees with birth_date {bd.isoformat()} "
+                f"(age {computed:g} on {as_of.isoformat()}); using birth_date"
+            )
+        p.birth_date, p.age = bd, computed
+    elif given_age is not None:
+        p.age = given_age
+
+
+def _fill_diagnosis(ctx: _Ctx, p: Patient, text: str) -> None:
+    from matcher.vocab import load_vocab
+
+    p.diagnosis_text = text
+    vocab = load_vocab()
+    try:
+        m = vocab.resolve_diagnosis(text)
+    except VocabError as exc:
+        closest = ", ".join(exc.suggestions) if exc.suggestions else "none"
+        raise ctx.error(
+            "diagnosis",
+            f"diagnosis {text!r} not recognised (closest: {closest})",
+            text,
+            "a diagnosis name, synonym or OncoTree code from criteria/vocab/diagnoses.yaml",
+        ) from None
+    d = m.entry
+    p.diagnosis, p.diagnosis_name = d.id, d.name
+    p.diagnosis_lineage = list(d.lineage)
+    p.in_sarcoma_pack = bool(d.in_sarcoma_pack)
+    if m.method == "fuzzy":
+        ctx.warnings.append(f"diagnosis {text!r} resolved to {d.id!r} (score {round(m.score)})")
+    elif m.method == "mention":
+        ctx.warnings.append(f"diagnosis {text!r} read as {d.id!r} (named in the text)")
+    if not d.in_sarcoma_pack:
+        ctx.warnings.append(
+            f"diagnosis {d.id!r} ({d.family}) is outside the sarcoma pack: standard options "
+            "are not evaluated; trials are still matched"
+        )
+
+
+def _parse_stage(ctx: _Ctx, value: object) -> str:
+    text = re.sub(r"\s+", " ", str(value).strip())
+    low = text.lower().rstrip(".")
+    if low in _METASTATIC_WORDS or low in ("metastatic disease",):
+        return "metastatic"
+    if low in _LOCALIZED_WORDS:
+        return "localized"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        low = _fmt_num(value)
+    m = _STAGE_RE.match(low)
+    if not m:
+        raise ctx.error("stage", f"unknown stage {value!r}", value, STAGE_ACCEPTED)
+    return _ROMAN[m.group(1).lower()] + (m.group(2) or "").upper()
+
+
+def _parse_sites(ctx: _Ctx, value: object) -> list[str]:
+    from rapidfuzz import fuzz, process
+
+    items = _as_list(value)
+    if len(items) == 1 and items[0].lower() in ("none", "no", "[]"):
+        return []
+    out: list[str] = []
+    syn = site_synonyms()
+    for item in items:
+        site = resolve_site(item)
+        if site is None:
+            best = process.extractOne(_site_key(item), list(syn), scorer=fuzz.ratio)
+            if best and best[1] >= 85:
+                site = syn[best[0]]
+                ctx.warnings.append(
+                    f"metastatic site {item!r} resolved to {site!r} (score {round(best[1])})"
+                )
+            else:
+                site = "other"
+                ctx.warnings.append(f"metastatic site {item!r} not recognised; recorded as 'other'")
+        if site not in out:
+            out.append(site)
+    return out
+
+
+_SPLIT_RE = re.compile(r"\s*(?:\+|/|&|,|\band\b|\bwith\b|\bthen\b)\s*", re.IGNORECASE)
+
+
+def _parse_therapies(ctx: _Ctx, value: object) -> list[Therapy]:
+    from matcher.vocab import load_vocab
+
+    vocab = load_vocab()
+    out: list[Therapy] = []
+    seen: set[tuple[str, str]] = set()
+
+    def resolve(text: str) -> Therapy | None:
+        dm = vocab.resolve_drug(text)
+        if dm is not None:
+            if dm.method == "fuzzy":
+                ctx.warnings.append(
+                    f"therapy {text!r} resolved to {dm.entry.id!r} (score {round(dm.score)})"
+                )
+            return Therapy(text, dm.entry.id, "drug", list(dm.entry.classes))
+        proc = vocab.resolve_procedure(text)
+        if proc is not None:
+            return Therapy(text, proc, "procedure")
+        return None
+
+    for text in _as_list(value):
+        found = resolve(text)
+        therapies: list[Therapy] = []
+        if found is not None:
+            therapies = [found]
+        else:
+            # a regimen written as parts ("doxorubicin + ifosfamide", "gem/doce"): all parts
+            # must resolve, else the text is kept whole
+            parts = [x for x in _SPLIT_RE.split(text) if x.strip()]
+            if len(parts) > 1:
+                resolved = [resolve(x) for x in parts]
+                if all(resolved):
+                    therapies = [t for t in resolved if t is not None]
+        if not therapies:
+            ctx.warnings.append(f"prior therapy {text!r} not recognised; kept verbatim")
+            therapies = [Therapy(text, text, "unrecognised")]
+        for t in therapies:
+            if (t.kind, t.name) not in seen:
+                seen.add((t.kind, t.name))
+                out.append(t)
+    return out
+
+
+def karnofsky_to_ecog(score: int) -> int:
+    """ECOG for a Karnofsky or Lansky score (10-100) by the NCI table (``KARNOFSKY_TO_ECOG``)."""
+    return KARNOFSKY_TO_ECOG[max(10, min(100, score - score % 10))]
+
+
+def _fill_performance(
+    ctx: _Ctx, p: Patient, ecog: object, karnofsky: object, lansky: object
+) -> None:
+    # A coordinator's "KPS 80" typed into the ECOG column is a Karnofsky score.
+    if isinstance(ecog, str):
+        m = re.fullmatch(r"\s*(kps|karnofsky|lansky|lps)\s*:?\s*(\d+)\s*%?\s*", ecog, re.I)
+        if m:
+            scale = "lansky" if m.group(1).lower() in ("lansky", "lps") else "karnofsky"
+            ctx.warnings.append(f"ecog {ecog!r} read as {scale} {m.group(2)}")
+            if scale == "lansky" and lansky is None:
+                lansky = m.group(2)
+            elif karnofsky is None:
+                karnofsky = m.group(2)
+            ecog = None
+        else:
+            ecog = re.sub(r"^\s*(ecog|ps|who)\s*:?\s*", "", ecog, flags=re.I)
+    for name, val in (("karnofsky", karnofsky), ("lansky", lansky)):
+        if val is None:
+            continue
+        text = re.sub(r"^\s*(kps|karnofsky|lansky|lps)\s*:?\s*|\s*%\s*$", "", str(val), flags=re.I)
+        score = _integer(ctx, name, text, "10-100 (multiples of 10)")
+        if not 10 <= score <= 100:
+            raise ctx.error(
+                name, f"{name} {val!r} is out of range", val, "10-100 (multiples of 10; 0 = dead)"
+            )
+        if score % 10:
+            ctx.warnings.append(
+                f"{name} {score} is not a multiple of 10; converted as {score - score % 10}"
+            )
+        setattr(p, name, score)
+    if ecog is not None:
+        p.ecog = _integer(ctx, "ecog", ecog, "0-4")
+        if not 0 <= p.ecog <= 4:
+            raise ctx.error("ecog", f"ECOG {ecog!r} is out of range", ecog, "0-4")
+    derived = [(n, getattr(p, n)) for n in ("karnofsky", "lansky") if getattr(p, n) is not None]
+    if p.ecog is None and derived:
+        name, score = derived[0]
+        p.ecog = karnofsky_to_ecog(score)
+        p.ecog_converted_from = name
+        ctx.warnings.append(f"ECOG {p.ecog} converted from {name} {score}")
+    elif p.ecog is not None:
+        for name, score in derived:
+            if karnofsky_to_ecog(score) != p.ecog:
+                ctx.warnings.append(
+                    f"ecog {p.ecog} disagrees with {name} {score} "
+                    f"(= ECOG {karnofsky_to_ecog(score)}); using ecog {p.ecog}"
+                )
+
+
+def _fill_location(ctx: _Ctx, p: Patient, raw: Mapping[str, object]) -> None:
+    loc = raw.get("location")
+    merged: dict[str, object] = {}
+    if loc is not None and not _blank(loc):
+        if isinstance(loc, Mapping):
+            merged.update(loc)
+        elif isinstance(loc, (str, int)) and re.fullmatch(r"\s*\d{5}(-\d{4})?\s*", str(loc)):
+            merged["zip"] = loc
+        else:
+            raise ctx.error(
+                "location",
+                f"{loc!r} is not a location",
+                loc,
+                '{"zip": "10065"} or {"lat": .., "lon": ..}',
+            )
+    for k in FLAT_LOCATION_KEYS:
+        if not _blank(raw.get(k)):
+            merged[k] = raw[k]
+    for k in set(merged) - set(FLAT_LOCATION_KEYS):
+        ctx.warnings.append(f"unknown location key {k!r} ignored (accepted: zip, lat, lon)")
+    z = merged.get("zip")
+    if not _blank(z):
+        text = _fmt_num(z) if isinstance(z, (int, float)) else str(z).strip()
+        if isinstance(z, int) and len(text) < 5:
+            text = text.zfill(5)
+            ctx.warnings.append(f"zip {z} read as {text!r} (a number lost its leading zeros)")
+        if not re.fullmatch(r"\d{5}(-\d{4})?", text):
+            raise ctx.error("zip", f"{z!r} is not a US ZIP code", z, "5 digits, e.g. 10065")
+        p.zip = text[:5]
+        from matcher.geo import zip_to_point
+
+        if zip_to_point(p.zip) is None:
+            ctx.warnings.append(f"zip {p.zip!r} not in the offline ZIP table; distance unknown")
+    lat, lon = merged.get("lat"), merged.get("lon")
+    if _blank(lat) != _blank(lon):
+        raise ctx.error(
+            "location", "lat and lon must be given together", merged, "both lat and lon"
+        )
+    if not _blank(lat):
+        p.lat = _number(ctx, "lat", lat, "-90 to 90")
+        p.lon = _number(ctx, "lon", lon, "-180 to 180")
+        if not -90 <= p.lat <= 90:
+            raise ctx.error("lat", f"latitude {lat!r} is out of range", lat, "-90 to 90")
+        if not -180 <= p.lon <= 180:
+            raise ctx.error("lon", f"longitude {lon!r} is out of range", lon, "-180 to 180")
+
+
+def _fill_labs(ctx: _Ctx, p: Patient, labs: Mapping[str, object]) -> None:
+    for key, value in labs.items():
+        if key not in LAB_KEYS:
+            ctx.warnings.append(f"unknown lab {key!r} ignored (accepted: {', '.join(LAB_KEYS)})")
+            continue
+        if _blank(value):
+            continue
+        p.labs[key] = _lab_value(ctx, key, value)
+
+
+def _lab_value(ctx: _Ctx, key: str, value: object) -> float:
+    units = _LAB_FACTORS[key]
+    accepted = f"a number in {LAB_UNITS[key]}, or with a unit: {', '.join(units)}"
+    if isinstance(value, bool):
+        raise ctx.error(f"labs.{key}", f"{value!r} is not a number", value, accepted)
+    if isinstance(value, (int, float)):
+        num, unit = float(value), ""
+    else:
+        m = _LAB_RE.match(str(value))
+        if not m:
+            raise ctx.error(f"labs.{key}", f"{value!r} is not a number", value, accepted)
+        num = float(m.group(2).replace(",", ""))
+        unit = re.sub(r"\s+", "", m.group(3).lower()).replace("μ", "µ").replace("×", "x")
+        unit = unit.replace("mcmol", "umol").replace("/µl", "/ul").replace("cells/µl", "cells/ul")
+    if unit:
+        if unit not in units:
+            raise ctx.error(f"labs.{key}", f"unknown unit in {value!r}", value, accepted)
+        converted = num * units[unit]
+        if units[unit] != 1.0:
+            ctx.warnings.append(
+                f"{key} {str(value).strip()!r} converted to {_fmt_num(round(converted, 4))} {LAB_UNITS[key]}"
+            )
+        return round(converted, 4)
+    # A bare number is in the documented unit; values only plausible in the other common unit
+    # are converted, with a warning (an ANC of 1.5 is 1.5 x10^9/L, not 1.5 cells/µL).
+    if key in ("anc", "platelets") and num < (50 if key == "anc" else 1000) and num > 0:
+        converted = num * 1000
+        ctx.warnings.append(
+            f"{key} {_fmt_num(num)} read as x10^9/L and converted to {_fmt_num(converted)} cells/µL"
+        )
+        return round(converted, 4)
+    if key == "hemoglobin" and num > 25:
+        ctx.warnings.append(
+            f"hemoglobin {_fmt_num(num)} read as g/L and converted to {num / 10:g} g/dL"
+        )
+        return round(num / 10, 4)
+    return num
+
+
+def _reconcile(ctx: _Ctx, p: Patient) -> None:
+    """Cross-field rules: implied metastatic status, brain metastases, contradictions."""
+    sites = p.metastatic_sites
+    if p.lung_metastases_count and sites is not None and "lung" not in sites:
+        sites.append("lung")
+    elif p.lung_metastases_count and sites is None:
+        p.metastatic_sites = sites = ["lung"]
+    if sites is not None and p.lung_metastases_count == 0 and "lung" in sites:
+        ctx.warnings.append("lung_metastases_count is 0 but metastatic_sites lists lung; kept both")
+    if p.brain_metastases is True and sites is not None and "brain" not in sites:
+        sites.append("brain")
+    elif p.brain_metastases is True and sites is None:
+        p.metastatic_sites = sites = ["brain"]
+    if sites and "brain" in sites:
+        if p.brain_metastases is False:
+            ctx.warnings.append(
+                "brain_metastases is 'no' but metastatic_sites lists brain; kept both"
+            )
+        elif p.brain_metastases is None:
+            p.brain_metastases = True
+    stage_metastatic = p.stage is not None and (p.stage.startswith("IV") or p.stage == "metastatic")
+    stage_local = p.stage is not None and not stage_metastatic
+    if sites:
+        p.metastatic = True
+        if stage_local:
+            ctx.warnings.append(
+                f"stage {p.stage} contradicts metastatic sites ({', '.join(sites)}); "
+                "kept both, treated as metastatic"
+            )
+    elif stage_metastatic:
+        p.metastatic = True
+    elif stage_local or sites == []:
+        p.metastatic = False
+    if p.sex == "male" and p.pregnant:
+        ctx.warnings.append("pregnant is 'yes' for a male patient; kept as given")
+
+
+# ---------------------------------------------------------------------------------------
+# Readers
+# ---------------------------------------------------------------------------------------
+FORMATS = ("json", "csv", "fhir")
+
+
+def read_patients(
+    path: str | Path, fmt: str | None = None, as_of: date | None = None
+) -> PatientBatch:
+    """Read and normalize every patient in a JSON, CSV or FHIR file, or a folder of FHIR bundles.
+
+    ``fmt`` is "json", "csv", "fhir" or None (sniffed from the extension and content).
+    Per-patient problems are collected in ``PatientBatch.errors`` while the others proceed.
+    Raises ``InputError`` when the file as a whole cannot be read (missing, not UTF-8,
+    malformed JSON with line/column, a CSV without an ``id`` column ...).
+    """
+    path = Path(path)
+    as_of = as_of or date.today()
+    if fmt is not None and fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r} (accepted: {', '.join(FORMATS)})", path=str(path))
+    if path.is_dir():
+        if fmt not in (None, "fhir"):
+            raise InputError(
+                f"is a folder; only --format fhir reads a folder (of bundles), not {fmt}",
+                path=str(path),
+            )
+        from matcher.fhir import read_fhir_folder
+
+        return _normalize_all(read_fhir_folder(path), as_of)
+    if not path.exists():
+        raise InputError("file not found", path=str(path))
+    text = _read_text(path)
+    if fmt is None:
+        fmt = _sniff(path, text)
+    if fmt == "csv":
+        return _normalize_all(_csv_records(path, text), as_of)
+    data = load_json_text(text, path)
+    if fmt == "fhir" or _looks_fhir(data):
+        from matcher.fhir import fhir_records
+
+        return _normalize_all(fhir_records(data, str(path)), as_of)
+    return _normalize_all(_json_records(path, data), as_of)
+
+
+# A record source yields (raw record | error, source label, reader warnings).
+_Item = tuple[Mapping[str, object] | MatcherError, str, list[str]]
+
+
+def _normalize_all(items: Iterable[_Item], as_of: date) -> PatientBatch:
+    batch = PatientBatch()
+    seen: dict[str, str] = {}
+    for raw, source, warnings in items:
+        if isinstance(raw, MatcherError):
+            batch.errors.append(raw)
+            continue
+        try:
+            p = normalize_record(raw, source=source, as_of=as_of)
+        except PatientError as exc:
+            batch.errors.append(exc)
+            continue
+        p.warnings = list(warnings) + p.warnings
+        if p.id in seen:
+            batch.errors.append(
+                PatientError(
+                    f"duplicate id (already used at {seen[p.id]})",
+                    patient_id=p.id,
+                    field="id",
+                    source=source,
+                    accepted="a unique id per patient",
+                )
+            )
+            continue
+        seen[p.id] = source
+        batch.patients.append(p)
+    return batch
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"not UTF-8 text (byte {exc.start}); save the file as UTF-8", path=str(path)
+        ) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", path=str(path)) from None
+
+
+def _sniff(path: Path, text: str) -> str:
+    name = path.name.lower()
+    if name.endswith((".csv", ".tsv", ".txt")):
+        return "csv"
+    if name.endswith(".fhir.json"):
+        return "fhir"
+    if name.endswith(".json") or text.lstrip()[:1] in ("{", "["):
+        return "json"
+    raise InputError(
+        "cannot tell the format from the name or content; pass --format json|csv|fhir",
+        path=str(path),
+    )
+
+
+def load_json_text(text: str, path: Path | str) -> object:
+    """Parse JSON, turning a syntax error into ``InputError`` with its line and column."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"invalid JSON: {exc.msg}",
+            path=str(path),
+            location=f"line {exc.lineno}, column {exc.colno}",
+        ) from None
+
+
+def _looks_fhir(data: object) -> bool:
+    if isinstance(data, dict):
+        return "resourceType" in data
+    return (
+        bool(data)
+        and isinstance(data, list)
+        and all(isinstance(d, dict) and "resourceType" in d for d in data)
+    )
+
+
+def _json_records(path: Path, data: object) -> Iterable[_Item]:
+    if isinstance(data, dict) and "id" not in data and isinstance(data.get("patients"), list):
+        data = data["patients"]  # {"patients": [...]} wrapper
+    if isinstance(data, dict):
+        yield data, str(path), []
+        return
+    if not isinstance(data, list):
+        raise InputError(
+            f"expected a patient object or a list of them, got {type(data).__name__}",
+            path=str(path),
+        )
+    for i, item in enumerate(data, start=1):
+        source = f"{path}, entry {i}"
+        if not isinstance(item, dict):
+            yield (
+                PatientError(f"expected an object, got {type(item).__name__}", source=source),
+                source,
+                [],
+            )
+        else:
+            yield item, source, []
+
+
+def _csv_records(path: Path, text: str) -> Iterable[_Item]:
+    """CSV rows as raw records: header names normalized ("Birth Date" -> birth_date), blank
+    cells dropped (unknown), lists left as ';'-separated text for ``normalize_record``."""
+    delimiter = "\t" if path.name.lower().endswith(".tsv") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        header = next(reader, None)
+        while header is not None and not any(h.strip() for h in header):
+            header = next(reader, None)
+        if header is None:
+            raise InputError(
+                "empty CSV file: expected a header row with an 'id' column", path=str(path)
+            )
+        cols = [re.sub(r"[\s\-]+", "_", h.strip().lower()) for h in header]
+        if "id" not in cols:
+            raise InputError(
+                f"CSV header has no 'id' column (columns: {', '.join(h.strip() for h in header)})",
+                path=str(path),
+                location="line 1",
+            )
+        dupes = sorted({c for c in cols if c and cols.count(c) > 1})
+        if dupes:
+            raise InputError(
+                f"duplicate column(s) {', '.join(dupes)}", path=str(path), location="line 1"
+            )
+        for row in reader:
+            line = reader.line_num
+            source = f"{path}, line {line}"
+            if not any(c.strip() for c in row):
+                continue
+            if len(row) > len(cols):
+                yield (
+                    PatientError(
+                        f"{len(row)} cells but the header has {len(cols)} columns "
+                        "(a list separated by ',' instead of ';'? quote the cell)",
+                        source=source,
+                    ),
+                    source,
+                    [],
+                )
+                continue
+            record = {c: v for c, v in zip(cols, row, strict=False) if c and v.strip()}
+            yield record, source, []
+    except csv.Error as exc:
+        raise InputError(
+            f"malformed CSV: {exc}", path=str(path), location=f"line {reader.line_num}"
+        ) from None

@@ -1,0 +1,84 @@
+"""Measure criteria parsing over real records: errors, share of lines typed, per type.
+
+Usage: python bench/measure_criteria.py [DIR_OR_FILE ...]   (default: fixtures/trials)
+
+Reads every record with ``matcher.records.iter_records`` (v2 JSON single records, /studies
+pages, export arrays and classic XML), parses it with ``matcher.eligibility.parse_trial``
+and prints: records read / unreadable / parse errors (must be 0), criteria lines, the share
+of lines with at least one typed criterion, and per type the number and share of lines
+carrying it. Duplicate NCT ids (same study in several files) are counted once.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from collections import Counter
+from pathlib import Path
+
+from matcher.eligibility import TYPES, clear_cache, parse_trial
+from matcher.records import iter_records
+
+
+def measure(paths: list[Path]) -> dict:
+    """Parse every record under ``paths``; return the counts (see module docstring)."""
+    clear_cache()
+    seen: set[str] = set()
+    stats = Counter()
+    per_type: Counter = Counter()
+    errors: list[str] = []
+    t0 = time.perf_counter()
+    for path in paths:
+        for item in iter_records(path):
+            if item.error is not None:
+                stats["unreadable"] += 1
+                continue
+            stats["records"] += 1
+            try:
+                parsed = parse_trial(item.record)
+            except Exception as exc:  # noqa: BLE001 - the point is to count every failure
+                stats["parse_errors"] += 1
+                errors.append(f"{item.source}: {exc!r}\n{traceback.format_exc(limit=3)}")
+                continue
+            if parsed.nct_id in seen:
+                continue
+            seen.add(parsed.nct_id)
+            stats["unique"] += 1
+            if parsed.trial.criteria_text:
+                stats["with_criteria"] += 1
+            stats["lines"] += parsed.n_lines
+            stats["typed_lines"] += parsed.n_typed_lines
+            by_line: dict[str, set[str]] = {}
+            for c in parsed.criteria:
+                if c.source == "text":
+                    by_line.setdefault(f"{c.section}|{c.text}", set()).add(c.type)
+            for types in by_line.values():
+                for t in types:
+                    per_type[t] += 1
+    stats["seconds"] = round(time.perf_counter() - t0, 2)
+    return {"stats": stats, "per_type": per_type, "errors": errors}
+
+
+def main(argv: list[str]) -> int:
+    paths = [Path(a) for a in argv] or [Path(__file__).resolve().parent.parent / "fixtures" / "trials"]
+    res = measure(paths)
+    s, per = res["stats"], res["per_type"]
+    total = s["records"]
+    print(f"records read: {total} ({s['unique']} unique NCT ids, {s['with_criteria']} with criteria text)")
+    print(f"unreadable files/entries: {s['unreadable']}")
+    ok = total - s["parse_errors"]
+    print(f"parsed without error: {ok}/{total} ({100.0 * ok / max(total, 1):.1f}%)")
+    lines = s["lines"]
+    print(f"criteria lines: {lines}; typed: {s['typed_lines']} ({100.0 * s['typed_lines'] / max(lines, 1):.1f}%)")
+    print(f"time: {s['seconds']} s")
+    print(f"{'type':<24}{'lines':>7}{'share':>8}")
+    for t in TYPES:
+        print(f"{t:<24}{per[t]:>7}{100.0 * per[t] / max(lines, 1):>7.1f}%")
+    for e in res["errors"][:20]:
+        print("ERROR", e)
+    return 1 if s["parse_errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
