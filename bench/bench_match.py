@@ -72,12 +72,14 @@ ZIPS = ["10065", "02115", "77030", "60611", "94158", "98109", "55905", "33136", 
 def generate_cohort(n: int, seed: int = 7) -> list[dict]:
     """``n`` raw patient dicts (the JSON input shape), reproducible."""
     rng = random.Random(seed)
-    names, weights = zip(*SUBTYPES)
+    names, weights = zip(*SUBTYPES, strict=True)
     out = []
     for i in range(n):
         p: dict = {"id": f"bench-{i:06d}", "diagnosis": rng.choices(names, weights)[0]}
         if rng.random() < 0.95:
-            p["age"] = rng.choice([rng.randint(2, 17), rng.randint(18, 39), rng.randint(40, 85), rng.randint(40, 85)])
+            p["age"] = rng.choice(
+                [rng.randint(2, 17), rng.randint(18, 39), rng.randint(40, 85), rng.randint(40, 85)]
+            )
         if rng.random() < 0.9:
             p["sex"] = rng.choice(["female", "male"])
         r = rng.random()
@@ -139,6 +141,7 @@ def fill_store(db: Path, records_dir: Path, n_trials: int) -> tuple[int, int]:
 def run_one(db: Path, n: int, engine: str, workers: int) -> dict:
     """One cohort size, in this process: returns the figures."""
     from matcher.engine import match_cohort, parse_records
+    from matcher.errors import MatcherError
     from matcher.knowledge import load_pack
     from matcher.patient import normalize_record
     from matcher.rank import RankConfig
@@ -148,12 +151,12 @@ def run_one(db: Path, n: int, engine: str, workers: int) -> dict:
     pack, vocab = load_pack(), load_vocab()
     t0 = time.perf_counter()
     raw = generate_cohort(n)
-    patients = []
+    patients, rejected = [], 0
     for r in raw:
         try:
             patients.append(normalize_record(r, source="bench"))
-        except Exception:  # noqa: BLE001 - the generator may produce a rejected value; count it
-            pass
+        except MatcherError:
+            rejected += 1
     t1 = time.perf_counter()
     config = RankConfig()
     with Store(db) as st:
@@ -168,10 +171,13 @@ def run_one(db: Path, n: int, engine: str, workers: int) -> dict:
         results = match_cohort(patients, parsed, pack, vocab, config)
     t3 = time.perf_counter()
     pairs = sum(len(r.trials) for r in results)
-    evaluated = sum(1 for r in results for s in r.trials if "criteria not evaluated" not in " ".join(s.reasons))
+    evaluated = sum(
+        1 for r in results for s in r.trials if "criteria not evaluated" not in " ".join(s.reasons)
+    )
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "patients": len(patients),
+        "rejected": rejected,
         "candidate_trials": len(parsed),
         "all_pairs": len(patients) * len(parsed),
         "relevant_pairs": pairs,
@@ -187,7 +193,9 @@ def run_one(db: Path, n: int, engine: str, workers: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     default_records = ROOT.parent / "shared" / "ctgov-records"
     if not default_records.is_dir():
         default_records = ROOT / "fixtures" / "demo" / "trials"
@@ -208,12 +216,27 @@ def main() -> None:
         db = Path(tmp) / "bench.sqlite"
         t = time.perf_counter()
         unique, total = fill_store(db, args.records, args.trials)
-        print(f"store: {unique} real records with criteria, replicated to {total} trials "
-              f"in {time.perf_counter() - t:.1f}s ({db.stat().st_size / 1e6:.1f} MB)")
-        print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, engine {args.engine}")
+        print(
+            f"store: {unique} real records with criteria, replicated to {total} trials "
+            f"in {time.perf_counter() - t:.1f}s ({db.stat().st_size / 1e6:.1f} MB)"
+        )
+        print(
+            f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, engine {args.engine}"
+        )
         rows = []
         for n in [int(x) for x in args.cohorts.split(",")]:
-            cmd = [sys.executable, __file__, "--one", str(n), "--db", str(db), "--engine", args.engine, "--workers", str(args.workers)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--one",
+                str(n),
+                "--db",
+                str(db),
+                "--engine",
+                args.engine,
+                "--workers",
+                str(args.workers),
+            ]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True)
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         cols = ["patients", "candidate_trials", "all_pairs", "relevant_pairs", "criteria_evaluated_pairs",

@@ -148,7 +148,8 @@ def criteria_check_cmd() -> None:
         refs = len(pack.citations(oid))
         state = "ok  " if not bad else "FAIL"
         click.echo(
-            f"{state} {oid}  [{opt.kind}, {opt.group}]  {len(mine)} cases ({gaps} known gaps), "
+            f"{state} {oid}  [{opt.kind}, {opt.group}]  {len(mine)} cases "
+            f"({gaps} known gap{'s' if gaps != 1 else ''}), "
             f"{refs} citation{'s' if refs != 1 else ''}"
         )
     for r in failed:

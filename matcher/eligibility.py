@@ -230,12 +230,12 @@ _COMPARATORS = [
 
 _NEG_RE = re.compile(
     r"\b(?:no|not|never|without|absence of|absent|free of|lack of|lacking|none of|neither|nor"
-    r"|cannot|can't|non|unable to have)\b|\bn't\b",
+    r"|cannot|can't|unable to have)\b|\bn't\b",
     _I,
 )
 _POST_EXCLUDE_RE = re.compile(
     r"^[^.;]{0,60}?\b(?:are|is|will be|be)\s+(?:excluded|ineligible|not eligible|not allowed|"
-    r"not permitted|prohibited)\b",
+    r"not permitted|prohibited)\b(?=\s*(?:[.;)]|$|from|for|to (?:participate|enrol|enter)|in this))",
     _I,
 )
 _PERMISSIVE_RE = re.compile(
@@ -244,8 +244,9 @@ _PERMISSIVE_RE = re.compile(
     _I,
 )
 _CTX_EXCLUDE_RE = re.compile(
-    r"\b(?:not allowed|not eligible|ineligible|excluded|not permitted|none of the following"
-    r"|no (?:\w+ ){0,3}of the following|exclusion)\b",
+    r"\b(?:following|below)\b[^:]{0,60}\b(?:not allowed|not eligible|ineligible|excluded|not permitted"
+    r"|not (?:be )?enrolled)\b|\b(?:not allowed|not eligible|ineligible|excluded|not permitted)\b"
+    r"[^:]{0,30}\b(?:following|below)\b|\bnone of the following\b|\bno (?:\w+ ){0,3}of the following\b",
     _I,
 )
 _CTX_ANYOF_RE = re.compile(
@@ -282,7 +283,7 @@ _PS_VALUE_RE = re.compile(
 _PS_FILLER_RE = re.compile(
     r"^(?:\s|[:(),=]|performance|status|score|scale|ps\b|of\b|must|be\b|is\b|should|have|has"
     r"|a\b|an\b|grade|level|rating|equal to|between|\(ps\)|\(ecog\)|\(kps\)|%|within|range"
-    r"|eastern|cooperative|oncology|group|who\b|zubrod|karnofsky|lansky)*",
+    r"|eastern|cooperative|oncology|group|who\b|zubrod|karnofsky|lansky|play|points?\b)*",
     _I,
 )
 
@@ -315,7 +316,8 @@ _AGE_PATTERNS = [
 # --- disease extent -----------------------------------------------------------------------
 _SITE_WORDS = (
     r"brain|cns|central nervous|spinal|leptomeningeal|meningeal|liver|hepatic|bone|lung|"
-    r"pulmonary|peritoneal|lymph|nodal|skin|cutaneous|intracranial|cerebral|osseous"
+    r"pulmonary|peritoneal|lymph|nodal|skin|cutaneous|intracranial|cerebral|osseous|spine|"
+    r"vertebra\w*|(?:tumou?r\s+)?(?:biops\w*|tissue|samples?|specimens?)"
 )
 _EXTENT_RES = [
     (
@@ -393,7 +395,7 @@ _BRAIN_RE = re.compile(
 _BRAIN_ALLOWED_RE = re.compile(
     r"\b(?:untreated|active|symptomatic|unstable|progressive|progressing|uncontrolled|"
     r"not (?:been )?(?:adequately )?treated|requiring (?:\w+ ){0,2}(?:steroids|treatment|therapy)"
-    r"|treated|stable|asymptomatic|controlled|previously treated)\b",
+    r"|treated|stable|stabl\w+|asymptomatic|previously treated)\b",
     _I,
 )
 
@@ -461,8 +463,8 @@ _LAB_NORMAL_RE = re.compile(
 
 # --- prior therapy ------------------------------------------------------------------------
 _THERAPY_CUE_RE = re.compile(
-    r"\b(?:prior|previous(?:ly)?|received|receipt of|treated with|treatment with|therapy with|"
-    r"exposure to|exposed to|pre-?treated|refractory|progress\w*|failed|failure|intoleran\w*|"
+    r"\b(?:prior(?! to\b)|previous(?:ly)?|received|receipt of|treated with|started on|"
+    r"exposure to|exposed to|pre-?treated|refractory|progress\w*|failed|failure|"
     r"na[iï]ve|untreated|lines? of|regimens?|relapsed|recurred|had)\b",
     _I,
 )
@@ -535,6 +537,8 @@ _WASHOUT_RE = re.compile(
     r"\s*(?P<unit>days?|weeks?|wks?|months?|half[- ]?lives)\b"
     r"|(?:>=|>|<=|<)\s*(?P<n2>" + _NUMW + r")\s*(?P<unit2>days?|weeks?|wks?|months?|half[- ]?lives)"
     r"[^.;]{0,70}?\b(?:since|from|after|between|prior|before|elapsed)\b"
+    r"|\b(?:over|in|during) the (?:past|last|previous|preceding)\s+(?P<n4>" + _NUMW + r")\s*"
+    r"(?P<unit4>days?|weeks?|wks?|months?)\b"
     r"|(?P<n3>" + _NUMW + r")\s*(?P<unit3>days?|weeks?|wks?|months?|half[- ]?lives)\s+"
     r"(?:or less |or fewer )?(?:prior to|before|of)\s+(?:the\s+)?(?:first|start|initiation|"
     r"study|enrol|registration|randomi|day 1|cycle 1|treatment|dosing)",
@@ -545,7 +549,7 @@ _WASHOUT_WHAT_RE = re.compile(
     r"\binvestigational\b|\bsurgery\b|\bsurgical\b|\bmonoclonal antibod\w*|\bantibod\w*|"
     r"\b(?:anti-?cancer|antineoplastic|anti-?tumou?r|systemic|targeted|biologic(?:al)?|hormonal)"
     r"\s+(?:therap\w*|treatments?|agents?)|\bsmall molecule\w*|\bkinase inhibitors?|\btki\b|"
-    r"\bvaccines?\b|\bsteroids?\b|\binhibitors?\b|\binducers?\b|\bcorticosteroids?\b|\btransplant\w*|\bstem cell\b|"
+    r"\bvaccines?\b|\bsteroids?\b|\binhibitors?\b|\bimmunosuppress\w*|\binducers?\b|\bcorticosteroids?\b|\btransplant\w*|\bstem cell\b|"
     r"\bcar[- ]t\b|\bprior (?:therapy|treatment)\b|\btherap(?:y|ies)\b|\btreatments?\b|"
     r"\bagents?\b|\bdrugs?\b|\bmedications?\b",
     _I,
@@ -570,10 +574,12 @@ _HISTOLOGY_CUE_RE = re.compile(
     r"\brecurrent\b|\brelapsed\b|\brefractory\b|\bhave\b|\bhas\b|^",
     _I,
 )
+_TOO_GENERIC_DIAGNOSES = frozenset({"cancer"})
 _HISTO_NOISE_RE = re.compile(
     r"response evaluation criteria in solid tumou?rs?|anti-?cancer|anti-?tumou?r|anti-?neoplastic|"
     r"soft[- ]tissue (?:metastatic )?(?:lesions?|metastas\w+|involvement|component)|"
-    r"cancer (?:therapy|treatment|drugs?)",
+    r"cancer (?:therapy|treatment|drugs?)|anaplastic lymphoma kinase|\banti-[a-z0-9]+(?:-\d+)?\b|"
+    r"national cancer institute|cancer institute|cancer center|cancer society|cancer staging",
     _I,
 )
 _OTHER_MALIGNANCY_RE = re.compile(
@@ -595,6 +601,7 @@ def _prep(plain: str) -> str:
     s = re.sub(r"triple[- ]negative|hormone[- ]receptor[- ]negative|her2[- ]negative", "tn", s)
     s = re.sub(r"non-small[- ]cell|non small[- ]cell", "nsclc-type", s)
     s = re.sub(r"non-hodgkin", "nhl-type", s)
+    s = re.sub(r"\b(?:but )?not limited to\b|\bnot otherwise specified\b|\bif not\b", " ", s)
     s = re.sub(r"\s*\((?:[a-z0-9]{1,6})\)", "", s)
     s = re.sub(r"response evaluation criteria in solid tumou?rs?", "recist", s)
     for rx, rep in _COMPARATORS:
@@ -656,32 +663,50 @@ class _Ctx:
 
 
 def _ps(c: _Ctx) -> list[tuple[str, str, dict]]:
-    out: list[tuple[str, str, dict]] = []
     s = c.s
-    mentions = list(_PS_RE.finditer(s))
-    if not mentions:
-        return out
     if not re.search(r"perform|ecog|karnofsky|kps|lansky|zubrod", s):
-        return out
-    for i, m in enumerate(mentions):
-        nxt = mentions[i + 1].start() if i + 1 < len(mentions) else len(s)
-        window = s[m.end() : min(nxt, m.end() + 90)]
+        return []
+    # merge "ECOG performance status", "Lansky (age < 16) performance status" into one mention
+    raw = list(_PS_RE.finditer(s))
+    mentions: list[list] = []  # [start, end, scale or None]
+    for m in raw:
+        scale = "karnofsky" if m.group("kps") else "lansky" if m.group("lansky") else (
+            "ecog" if m.group("ecog") else None
+        )
+        if mentions:
+            prev = mentions[-1]
+            gap = s[prev[1] : m.start()]
+            if len(gap) <= 40 and re.fullmatch(r"[\s:,]*(?:\([^)]*\))?[\s:,]*(?:[a-z]+\s+){0,2}?", gap):
+                if prev[2] is None or scale is None or prev[2] == scale:
+                    prev[1] = m.end()
+                    prev[2] = prev[2] or scale
+                    continue
+        mentions.append([m.start(), m.end(), scale])
+    found: list[tuple[int, str, re.Match | None]] = []
+    for i, (start, end, scale) in enumerate(mentions):
+        nxt = mentions[i + 1][0] if i + 1 < len(mentions) else len(s)
+        window = re.sub(r"\s*\([^)]*\)", "", s[end : min(nxt, end + 120)])
         fill = _PS_FILLER_RE.match(window)
         window = window[fill.end() if fill else 0 :]
-        if not window:
+        v = (_PS_VALUE_RE.match(window) or _PS_VALUE_RE.search(window[:30])) if window.strip() else None
+        found.append((start, scale or "generic", v))
+    # "Karnofsky (adults) or Lansky (children) >= 50": a mention without value shares the next one's
+    for i in range(len(found) - 2, -1, -1):
+        if found[i][2] is None and found[i + 1][2] is not None:
+            gap = s[mentions[i][1] : mentions[i + 1][0]]
+            if len(gap) <= 80 and re.search(r"\bor\b|\band\b|/", gap):
+                found[i] = (found[i][0], found[i][1], found[i + 1][2])
+    out: list[tuple[str, str, dict]] = []
+    for start, scale, v in found:
+        if v is None:
             continue
-        v = _PS_VALUE_RE.match(window) or _PS_VALUE_RE.search(window[:30])
-        if not v:
-            continue
-        scale = "karnofsky" if m.group("kps") else "lansky" if m.group("lansky") else "ecog"
         lo, hi = _ps_bounds(v)
         if lo is None and hi is None:
             continue
-        if scale == "ecog" and max(x for x in (lo, hi) if x is not None) > 5:
-            if m.group("generic") and (lo or 0) >= 10:
-                scale = "karnofsky"
-            else:
-                continue
+        if scale == "generic":
+            scale = "karnofsky" if max(x for x in (lo, hi) if x is not None) > 5 else "ecog"
+        elif scale == "ecog" and max(x for x in (lo, hi) if x is not None) > 5:
+            continue
         step = 1 if scale == "ecog" else 10
         top = 5 if scale == "ecog" else 100
         op = v.group("op")
@@ -691,11 +716,12 @@ def _ps(c: _Ctx) -> list[tuple[str, str, dict]]:
             hi = (hi if hi is not None else top) - step
         lo = 0 if lo is None else lo
         hi = top if hi is None else hi
-        if lo > hi or hi > top:
+        if lo > hi or hi > top or (scale != "ecog" and hi < 10):
             continue
-        if any(o[2]["scale"] == scale and o[2]["min"] == lo and o[2]["max"] == hi for o in out):
+        vals = {"scale": scale, "min": lo, "max": hi}
+        if any(o[2] == vals for o in out):
             continue
-        out.append(("performance_status", c.polarity(m.start()), {"scale": scale, "min": lo, "max": hi}))
+        out.append(("performance_status", c.polarity(start), vals))
     return out
 
 
@@ -734,7 +760,7 @@ def _age(c: _Ctx) -> list[tuple[str, str, dict]]:
     anchor = _AGE_ANCHOR_RE.search(s)
     if not anchor:
         return []
-    if re.search(r"gestation|life expectancy|bone age|menopaus|amenorr", s):
+    if re.search(r"gestation|life expectancy|bone age|menopaus|amenorr|perform|ecog|karnofsky|lansky", s):
         return []
     # a conditional age ("for patients < 16 years, Lansky ...") is not an age gate
     pre = s[max(0, anchor.start() - 30) : anchor.start()]
@@ -744,6 +770,11 @@ def _age(c: _Ctx) -> list[tuple[str, str, dict]]:
         return []
     for rx in _AGE_PATTERNS:
         for m in rx.finditer(s):
+            before = s[max(0, m.start() - 25) : m.start()]
+            if re.search(r"\b(?:for|if|when|in (?:patients|subjects|participants))\b[^;:]*$", before) or (
+                s[: m.start()].count("(") > s[: m.start()].count(")")
+            ):
+                continue  # "(for patients > 12 years of age)": a condition, not an age gate
             if abs(m.start() - anchor.start()) > 45 and abs(m.end() - anchor.end()) > 45:
                 continue
             g = m.groupdict()
@@ -754,7 +785,9 @@ def _age(c: _Ctx) -> list[tuple[str, str, dict]]:
                 vals["min_years"] = round(float(g["a"]) * f, 3)
                 vals["max_years"] = round(float(g["b"]) * f, 3)
             elif g.get("op"):
-                if not re.search(r"age|year|old", s[m.end() : m.end() + 25] + s[max(0, m.start() - 12) : m.start()]):
+                if not g.get("unit") and not re.search(
+                    r"\bage[ds]?\s*(?:of|:|is|must be|should be|=)?\s*$", s[max(0, m.start() - 20) : m.start()]
+                ):
                     continue
                 n = float(g["n"]) * f
                 op = g["op"]
@@ -801,7 +834,15 @@ def _histology(c: _Ctx) -> list[tuple[str, str, dict]]:
     except_ids: list[str] = []
     low = text.lower()
     for did, mention in found:
+        if did in _TOO_GENERIC_DIAGNOSES:
+            continue
         pos = low.find(mention.lower())
+        if re.search(
+            r"(?:therap\w*|treatment|chemotherapy|radiotherapy|surgery|resection)\s+for\s+(?:the\s+)?"
+            r"(?:current\s+|study\s+|this\s+)?(?:[\w/-]+\s+){0,3}$|\bif (?:in )?(?:the )?$",
+            low[max(0, pos - 60) : pos],
+        ):
+            continue  # "prior chemotherapy for stage IV adenocarcinoma": a therapy setting
         target = except_ids if ex is not None and pos >= ex.start() else main_ids
         if did not in target:
             target.append(did)
@@ -821,6 +862,8 @@ def _histology(c: _Ctx) -> list[tuple[str, str, dict]]:
 
 def _extent(c: _Ctx) -> list[tuple[str, str, dict]]:
     s = c.s
+    if _OTHER_MALIGNANCY_RE.search(s):
+        return []  # "non-metastatic prostate cancer" in a second-malignancy clause
     hits: list[tuple[int, str, int]] = []
     for name, rx in _EXTENT_RES:
         for m in rx.finditer(s):
@@ -839,6 +882,8 @@ def _extent(c: _Ctx) -> list[tuple[str, str, dict]]:
                     continue
             if name == "metastatic" and m.group(0).startswith("stage") and not c.onco:
                 continue
+            if re.search(r"\b(?:due|secondary|related) to\s*$", s[max(0, m.start() - 20) : m.start()]):
+                continue  # "cord compression due to metastatic disease"
             neg = 1 if (m.groupdict().get("neg") if name == "metastatic" else None) else 0
             hits.append((m.start(), name, neg))
     if not hits:
@@ -876,10 +921,14 @@ def _brain(c: _Ctx) -> list[tuple[str, str, dict]]:
         r"tumou?r|cancer|lymphoma|leukemi|metasta|malignan|myeloma|carcinoma|sarcoma", c.s
     ):
         return []  # "autoimmune disease with CNS involvement"
-    allowed = bool(_BRAIN_ALLOWED_RE.search(c.s)) or bool(_PERMISSIVE_RE.search(c.s))
+    window = c.s[max(0, m.start() - 40) : m.end() + 160]
+    allowed = bool(_BRAIN_ALLOWED_RE.search(window)) or bool(_PERMISSIVE_RE.search(window))
     pol = c.polarity(m.start(), m.end())
-    if pol == "require" and c.section == "inclusion" and _PERMISSIVE_RE.search(c.s):
-        pol = "exclude"  # "patients with treated brain metastases are eligible"
+    if pol == "require" and c.section == "inclusion" and (
+        allowed or re.search(r"\b(?:if|provided|in the case of|for patients with|may)\b", c.s)
+    ):
+        # "patients with treated brain metastases are eligible": untreated ones are excluded
+        pol, allowed = "exclude", True
     return [("brain_metastases", pol, {"allowed_if_treated_stable": allowed})]
 
 
@@ -1039,7 +1088,7 @@ _TOXICITY_RE = re.compile(
 def _prior_therapy(c: _Ctx, washout_found: bool) -> list[tuple[str, str, dict]]:
     """Prior-therapy criteria, sentence by sentence (a later "X is permitted" sentence must
     not turn its drugs into exclusions)."""
-    if washout_found:
+    if washout_found or _WASHOUT_RE.search(c.s):
         return []  # "prior chemotherapy within 4 weeks" is a washout, not a lifelong exclusion
     if not _THERAPY_CUE_RE.search(c.s) and not _NAIVE_RE.search(c.s):
         return []
@@ -1060,6 +1109,10 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
         return []
     if (_SKIP_THERAPY_RE.search(s) or _TOXICITY_RE.search(s)) and not naive:
         return []
+    if re.search(r"\bqualif\w*|\bcounts? as\b|\bcounted as\b|\bconsidered (?:as )?(?:a )?(?:line|prior)"
+                 r"|\b(?:to|in) (?:this|the|that|these) lesions?\b|\blesions?,? which\b|\bnot required\b"
+                 r"|\bneeds? to be treated\b|\bto be treated with\b", s):
+        return []  # definitions ("rituximab does not count as a line") and lesion-level history
     if _PERMISSIVE_RE.search(s) and not re.search(r"\bnot\b|\bonly\b", s):
         return []  # "prior pazopanib is allowed": no restriction
     ex = _EXCEPT_RE.search(s)
@@ -1086,6 +1139,8 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
 
     min_lines = max_lines = None
     mn = _MIN_LINES_RE.search(s)
+    if mn and re.match(r"\s*(?:>=|>)?\s*\w+\s+(?:days?|weeks?|months?|years?|hours?|cycles? of)\b", mn.group(0)):
+        mn = None
     if mn:
         if mn.group("n") or mn.group("n2"):
             min_lines = _num(mn.group("n") or mn.group("n2"))
@@ -1119,6 +1174,8 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
         return out
     if not cue:
         return out
+    if c.section == "exclusion" and _PROGRESSION_RE.search(s) and not _NEG_RE.search(s):
+        return out  # "mutations found after progression on prior EGFR-TKI": a context, not an exclusion
     # negation: cues before the therapy cue in its clause; in the exclusion section a modal
     # "must not / may not have received" restates the exclusion and does not flip it
     neg = _neg_count(s, cue.start())
@@ -1133,9 +1190,9 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
         out.append(("max_prior_lines", "exclude", {"max_lines": max_lines}))
     if required:
         if not (drugs or classes or cats or min_lines):
-            if c.section == "inclusion" and re.search(
-                r"\b(?:progress\w*|refractory|failed|relapsed)\b[^.;]{0,40}\b(?:therap\w*|treatment|"
-                r"regimen|chemotherapy)\b",
+            if c.section == "inclusion" and not re.search(r"\bif\b", s) and re.search(
+                r"\b(?:failed|failure (?:of|on|to)|refractory to|progress\w* (?:on|after|following|despite|"
+                r"during))\s+(?:[\w-]+\s+){0,4}?(?:therap\w*|treatments?|regimens?|chemotherapy|lines?)\b",
                 s,
             ):
                 out.append(("prior_therapy_required", "require",
@@ -1176,10 +1233,10 @@ def _washout(c: _Ctx) -> list[tuple[str, str, dict]]:
             stripped,
         ):
             continue
-        n = _num(m.group("n") or m.group("n2") or m.group("n3"))
+        n = _num(m.group("n") or m.group("n2") or m.group("n3") or m.group("n4"))
         if n is None:
             continue
-        unit = (m.group("unit") or m.group("unit2") or m.group("unit3") or "").lower()
+        unit = (m.group("unit") or m.group("unit2") or m.group("unit3") or m.group("unit4") or "").lower()
         vals: dict[str, Any] = {"days": None, "half_lives": None, "what": sorted(set(what))}
         if unit.startswith("half"):
             vals["half_lives"] = n

@@ -791,6 +791,7 @@ class _Facts:
     metastatic_why: str
     received: dict[str, list[str]]  # drug id -> texts as given
     unspecified_classes: dict[str, list[str]]  # class id -> texts naming only a class
+    unrecognised: list[str]  # prior-therapy texts that name no known drug or class
     vocab: Any  # the pack's matcher.vocab.Vocab
 
 
@@ -830,18 +831,30 @@ def _patient_facts(patient: Patient, config: ScopeConfig, vocab) -> _Facts:
             lineage = tuple(diag.lineage)
     received: dict[str, list[str]] = {}
     classes: dict[str, list[str]] = {}
+    unrecognised: list[str] = []
     for t in patient.prior_therapies or []:
-        drug_id = t.name if t.kind == "drug" else None
-        if drug_id is None and t.kind == "unrecognised":
-            match = _resolve_drug(t.text, vocab)
-            drug_id = match
+        if t.kind == "procedure":
+            continue
+        drug_id = t.name if t.kind == "drug" else _resolve_drug(t.text, vocab)
         if drug_id:
             received.setdefault(drug_id, []).append(t.text)
-        elif t.classes:
-            for c in t.classes:
-                classes.setdefault(c, []).append(t.text)
+            continue
+        # A class-only mention ("anthracycline-based chemotherapy") or an unknown regimen name:
+        # the agents it may have included must be verified, never assumed either way.
+        found = list(t.classes) or [c for c, _ in _find_classes(t.text, vocab)]
+        for c in found:
+            classes.setdefault(c, []).append(t.text)
+        if not found:
+            unrecognised.append(t.text)
     met, why = _metastatic(patient)
-    return _Facts(patient, config, diag, lineage, met, why, received, classes, vocab)
+    return _Facts(patient, config, diag, lineage, met, why, received, classes, unrecognised, vocab)
+
+
+def _find_classes(text: str, vocab) -> list[tuple[str, str]]:
+    try:
+        return vocab.find_drug_classes(text)
+    except MatcherError:
+        return []
 
 
 def _resolve_drug(text: str, vocab) -> str | None:
@@ -1207,7 +1220,7 @@ def _agents(opt: Option, f: _Facts, res: OptionResult) -> None:
         res.verify.append(
             "prior_therapies: unknown -- verify which of "
             + ", ".join(agents)
-            + " the patient has already received"
+            + " the patient has already received (does not change the status)"
         )
     for cls, texts in f.unspecified_classes.items():
         in_class = [a for a in res.agents_remaining if cls in _drug_classes(a, f.vocab)]
@@ -1216,6 +1229,11 @@ def _agents(opt: Option, f: _Facts, res: OptionResult) -> None:
                 f"prior therapy {', '.join(repr(t) for t in texts)} names only a drug class ({cls}) -- "
                 f"verify whether it was {' or '.join(in_class)}"
             )
+    if f.unrecognised and res.agents_remaining:
+        res.verify.append(
+            f"prior therapy {', '.join(repr(t) for t in f.unrecognised)} not recognised -- verify "
+            f"whether it included {', '.join(res.agents_remaining)}"
+        )
     first = opt.data["recommends"].get("first_line")
     if first:
         if first in f.received:
@@ -1246,7 +1264,9 @@ def _informative(opt: Option, f: _Facts, res: OptionResult) -> None:
     for item in opt.data.get("informative") or []:
         value = getattr(f.patient, item["field"])
         if value is None:
-            res.verify.append(f"{item['field']}: unknown -- {item['note']}")
+            res.verify.append(
+                f"{item['field']}: unknown -- {item['note']} (shown for review; does not change the status)"
+            )
         else:
             shown = ", ".join(value) if isinstance(value, list) else value
             res.reasons.append(f"{item['field']}: {shown} -- {item['note']}")

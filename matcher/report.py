@@ -63,6 +63,15 @@ HISTORY_MIGRATION = (
 )
 register_migration(*HISTORY_MIGRATION)
 
+# The eligibility part of each trial version, so a disappeared match can say whether the
+# criteria changed or only other parts of the record.
+CRITERIA_HASH_MIGRATION = (
+    101,
+    "report_criteria_hash",
+    "ALTER TABLE report_matches ADD COLUMN criteria_hash TEXT;",
+)
+register_migration(*CRITERIA_HASH_MIGRATION)
+
 SHOWN = ("eligible", "needs_review")
 
 MATCH_CSV_HEADER = [
@@ -135,8 +144,8 @@ class RunLock:
             holder = fh.read().strip() or "another process"
             fh.close()
             raise LockError(
-                f"{self.path}: another report run holds the lock ({holder}); "
-                "wait for it to finish, or remove the lock file if no run is active"
+                f"{self.path}: another report run holds the lock ({holder}); wait for it to "
+                "finish (the lock is released as soon as that process ends) or use another --db"
             ) from None
         fh.seek(0)
         fh.truncate()
@@ -159,11 +168,24 @@ def _now() -> str:
 
 
 def patient_hash(patient) -> str:
-    """Hash of the patient's clinical facts (not the file they came from, nor the warnings)."""
+    """Hash of the patient's clinical facts (not the file they came from, nor the warnings).
+
+    When a birth date is given, the age computed from it grows every night; the birth date is
+    the fact, so the age is left out (otherwise every run would say "patient record changed").
+    """
     d = patient.to_dict()
     d.pop("source", None)
     d.pop("warnings", None)
+    if d.get("birth_date"):
+        d.pop("age", None)
     blob = json.dumps(d, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def criteria_hash(record: dict) -> str:
+    """Hash of a trial record's eligibility module (criteria text, ages, sex, volunteers)."""
+    elig = (record.get("protocolSection") or {}).get("eligibilityModule") or {}
+    blob = json.dumps(elig, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

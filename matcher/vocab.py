@@ -440,10 +440,18 @@ class _Finder:
         """(entry id, matched text) for each mention, in text order, longest spelling first."""
         if not text or not self.index:
             return []
-        toks = [(m.start(), m.end(), squash(m.group(0))) for m in _TOKEN_RE.finditer(text)]
+        toks = [
+            (m.start(), m.end(), w.lower() if w.isascii() else squash(w))
+            for m in _TOKEN_RE.finditer(text)
+            for w in (m.group(0),)
+        ]
+        prefixes = self.prefixes
         out: list[tuple[str, str]] = []
         i, n = 0, len(toks)
         while i < n:
+            if toks[i][2][:1] not in prefixes:  # fast path: no spelling starts like this
+                i += 1
+                continue
             key = ""
             best: tuple[int, str] | None = None
             j = i
@@ -451,10 +459,12 @@ class _Finder:
                 if j > i and not _GAP_RE.fullmatch(text, toks[j - 1][1], toks[j][0]):
                     break
                 key += toks[j][2]
-                hit = self._hit(key, text[toks[i][0] : toks[j][1]])
-                if hit is not None:
-                    best = (j, hit)
-                if key not in self.prefixes:
+                is_prefix = key in prefixes
+                if is_prefix or key.endswith("s"):
+                    hit = self._hit(key, text[toks[i][0] : toks[j][1]])
+                    if hit is not None:
+                        best = (j, hit)
+                if not is_prefix:
                     break
                 j += 1
             if best is None:

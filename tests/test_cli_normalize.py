@@ -64,12 +64,12 @@ def test_as_of_changes_ages(fixtures_dir):
 
 
 def test_one_bad_patient_exit_3(fixtures_dir):
-    path = fixtures_dir / "demo" / "patients.csv"
+    path = fixtures_dir / "patients" / "list_with_bad_row.csv"
     result = run(path, "--as-of", "2026-06-01")
     assert result.exit_code == 3
-    assert len(json.loads(result.stdout)) == 16
+    assert len(json.loads(result.stdout)) == 3
     assert result.stderr == (
-        f"error: {path}, line 18, patient 'D17', field 'ecog': ECOG '7' is out of range (accepted: 0-4)\n"
+        f"error: {path}, line 2, patient 'D17', field 'ecog': ECOG '7' is out of range (accepted: 0-4)\n"
     )
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from matcher import DISCLAIMER
 from matcher.cli import batch_exit_code, cli
@@ -514,6 +516,23 @@ def test_thresholds_are_configurable(pack, config, age, option_id, status):
     assert res.by_id(option_id).status == status
 
 
+@settings(max_examples=200, deadline=None)
+@given(age=st.floats(min_value=0, max_value=110, allow_nan=False))
+def test_every_age_gets_adult_or_childhood_options(age):
+    pack = load_pack()
+    res = evaluate_options(
+        patient_from_facts({"age": age, "diagnosis": "synovial_sarcoma", **MET_LUNG}), pack
+    )
+    adult = res.by_id("adult-single-agent-chemotherapy").status == "applies"
+    child = res.by_id("child-multimodal-therapy").status == "applies"
+    assert adult == (age >= 18)
+    assert child == (age < 22)
+    assert adult or child
+    assert res.by_id("adult-older-patient-sequential").status == (
+        "applies" if age >= 65 else "not_applicable"
+    )
+
+
 def test_older_threshold_is_labelled_as_the_tools_choice(pack):
     res = evaluate_options(
         patient_from_facts({"age": 70, "diagnosis": "leiomyosarcoma", **MET_LUNG}), pack
@@ -614,6 +633,9 @@ def test_to_dict_shape(pack):
         (["ALK-rearranged"], "positive"),
         (["EML4-ALK fusion detected"], "positive"),
         (["ALK: positive (IHC)"], "positive"),
+        (["ROS1 negative, ALK positive"], "positive"),
+        (["ALK positive; ROS1 negative"], "positive"),
+        (["ALK fusion not detected"], "negative"),
         (["ALK negative"], "negative"),
         (["ALK-"], "negative"),
         (["ALK -"], "negative"),
@@ -765,7 +787,8 @@ def test_cli_criteria_check(pack):
     assert len(lines) == len(REQUIRED_OPTION_IDS) + 1
     assert lines[0].startswith("ok   adult-single-agent-chemotherapy  [standard, adult]  ")
     assert lines[13].startswith("ok   targeted-imatinib-tgct  [targeted, any]  ")
-    assert lines[13].endswith(", 1 citation")
+    assert lines[13].endswith("  10 cases (1 known gap), 1 citation")
+    assert lines[8].endswith("  8 cases (0 known gaps), 2 citations")
     n_cases = sum(len(o.cases) for o in pack.options.values())
     assert lines[-1] == f"knowledge pack {load_pack().version}: 16 options, {n_cases} cases pass"
 

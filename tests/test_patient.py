@@ -619,12 +619,17 @@ def test_coordinator_csv(fixtures_dir):
     }
 
 
-def test_demo_csv_has_one_bad_patient(fixtures_dir):
-    path = fixtures_dir / "demo" / "patients.csv"
+def test_demo_csv_is_clean(fixtures_dir):
+    batch = read_patients(fixtures_dir / "demo" / "patients.csv", as_of=AS_OF)
+    assert (len(batch.patients), batch.errors) == (16, [])
+
+
+def test_list_with_one_bad_patient(fixtures_dir):
+    path = fixtures_dir / "patients" / "list_with_bad_row.csv"
     batch = read_patients(path, as_of=AS_OF)
-    assert len(batch.patients) == 16
+    assert [p.id for p in batch.patients] == ["D01", "D02", "D03"]
     assert [str(e) for e in batch.errors] == [
-        f"{path}, line 18, patient 'D17', field 'ecog': ECOG '7' is out of range (accepted: 0-4)"
+        f"{path}, line 2, patient 'D17', field 'ecog': ECOG '7' is out of range (accepted: 0-4)"
     ]
 
 
