@@ -140,7 +140,7 @@ def fill_store(db: Path, records_dir: Path, n_trials: int) -> tuple[int, int]:
 
 def run_one(db: Path, n: int, engine: str, workers: int) -> dict:
     """One cohort size, in this process: returns the figures."""
-    from matcher.engine import match_cohort, parse_records
+    from matcher.engine import iter_match_local, parse_records
     from matcher.errors import MatcherError
     from matcher.knowledge import load_pack
     from matcher.patient import normalize_record
@@ -163,17 +163,18 @@ def run_one(db: Path, n: int, engine: str, workers: int) -> dict:
         records = list(st.iter_records(statuses=config.statuses))
     parsed = parse_records(records)
     t2 = time.perf_counter()
+    pairs = evaluated = 0
     if engine == "dask":
         from matcher.engine import match_dask
 
-        results = match_dask(patients, parsed, config, n_workers=workers)
+        stream = match_dask(patients, parsed, config, n_workers=workers)
     else:
-        results = match_cohort(patients, parsed, pack, vocab, config)
+        # streamed: results are counted and dropped, as a report writer would write them out
+        stream = iter_match_local(patients, parsed, pack, vocab, config)
+    for r in stream:
+        pairs += len(r.trials)
+        evaluated += sum(1 for s in r.trials if "criteria not evaluated" not in " ".join(s.reasons))
     t3 = time.perf_counter()
-    pairs = sum(len(r.trials) for r in results)
-    evaluated = sum(
-        1 for r in results for s in r.trials if "criteria not evaluated" not in " ".join(s.reasons)
-    )
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "patients": len(patients),

@@ -564,7 +564,8 @@ _WASHOUT_NOT_RE = re.compile(
     r"\blaborator\w*|\btest(?:s|ing)?\b|\bscan\w*|\bimaging\b|\bmri\b|\bbiops\w*|\bconsent\b|"
     r"\bassessment|\bmeasured\b|\bobtained\b|\bperformed\b|\bvalues?\b|\becho\w*|\bbaseline\b|"
     r"\bpregnan\w*|\binfection\b|\bmyocardial\b|\bstroke\b|\bvaccinat\w*|\bcovid\b|\babuse\b|"
-    r"\bdependence\b|\balcohol\b|\bremission\b|\brelapse\b|\bdiagnos\w*|\bsymptoms?\b",
+    r"\bdependence\b|\balcohol\b|\bremission\b|\brelapse\b|\bdiagnos\w*|\bsymptoms?\b|\bdisease\b|"
+    r"\bcontracept\w*|\bbirth control\b",
     _I,
 )
 _HISTOLOGY_CUE_RE = re.compile(
@@ -1228,7 +1229,7 @@ def _washout(c: _Ctx) -> list[tuple[str, str, dict]]:
         if not what:
             continue
         if _WASHOUT_NOT_RE.search(stripped) and not re.search(
-            r"chemo|radio|radiation|immunotherap|investigational|surgery|surgical|antibod|inhibitor|"
+            r"chemo|radio|radiation|immunotherap|investigational|\bsurgery\b|\bsurgical\b|antibod|inhibitor|"
             r"anti-?cancer|vaccine",
             stripped,
         ):

@@ -20,7 +20,7 @@ and shared with the workers; they are never re-parsed per partition.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -126,6 +126,62 @@ def _nearest_sites(points: list, trial, cache: dict) -> list:
     return out
 
 
+def iter_match_local(
+    patients: Sequence,
+    parsed_trials: Sequence,
+    pack,
+    vocab,
+    config: RankConfig | None = None,
+    chunk_size: int = 1000,
+) -> Iterator[PatientMatches]:
+    """Yield each patient's matches, in input order (see module docstring).
+
+    Patients are taken ``chunk_size`` at a time, so memory stays bounded by one chunk's
+    results however large the cohort; within a chunk they are blocked by diagnosis.
+    """
+    from matcher.eligibility import evaluate
+
+    config = config or RankConfig()
+    ctx = rank.MatchContext(pack, vocab)
+    tf = _trial_frame(parsed_trials, config)
+    relevant_by_diag: dict = {}
+    site_cache: dict = {}
+    for start in range(0, len(patients), chunk_size):
+        chunk = patients[start : start + chunk_size]
+        blocks: dict[str | None, list[int]] = defaultdict(list)
+        for i, p in enumerate(chunk):
+            blocks[p.diagnosis].append(i)
+        results: list = [None] * len(chunk)
+        for diag, members in blocks.items():
+            if diag not in relevant_by_diag:
+                rels = ((j, rank.relevance(diag, pt, ctx)) for j, pt in enumerate(parsed_trials))
+                relevant_by_diag[diag] = [(j, r) for j, r in rels if r.tier is not None]
+            relevant = relevant_by_diag[diag]
+            n_unrelated = len(parsed_trials) - len(relevant)
+            block = [chunk[i] for i in members]
+            cols = [j for j, _ in relevant]
+            mask = gate_mask(_patient_frame(block), tf.iloc[cols]) if cols else None
+            points = [rank.patient_point(p) for p in block]
+            per_patient: list[list] = [[] for _ in members]
+            for c, (j, rel) in enumerate(relevant):
+                pt = parsed_trials[j]
+                site_miles = _nearest_sites(points, pt.trial, site_cache)
+                for r, p in enumerate(block):
+                    sm = site_miles[r]
+                    if mask[r, c] and (
+                        config.max_miles is None or sm[1] is None or sm[1] <= config.max_miles
+                    ):
+                        gate_reasons: list[str] = []
+                        verdicts = evaluate(p, pt)
+                    else:
+                        gate_reasons = rank.gates(p, pt.trial, config, sm)
+                        verdicts = []
+                    per_patient[r].append(rank.judge(p, pt, rel, gate_reasons, verdicts, ctx, sm))
+            for r, i in enumerate(members):
+                results[i] = rank.finish(chunk[i], per_patient[r], n_unrelated, points[r])
+        yield from results
+
+
 def match_local(
     patients: Sequence,
     parsed_trials: Sequence,
@@ -134,48 +190,13 @@ def match_local(
     config: RankConfig | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[PatientMatches]:
-    """Match every patient against ``parsed_trials`` (see module docstring). Order of patients kept."""
-    from matcher.eligibility import evaluate
-
-    config = config or RankConfig()
-    tf = _trial_frame(parsed_trials, config)
-    blocks: dict[str | None, list[int]] = defaultdict(list)
-    for i, p in enumerate(patients):
-        blocks[p.diagnosis].append(i)
-
-    results: list[PatientMatches | None] = [None] * len(patients)
-    site_cache: dict = {}
-    for diag, members in blocks.items():
-        rels = [(j, rank.relevance(diag, pt, vocab)) for j, pt in enumerate(parsed_trials)]
-        relevant = [(j, r) for j, r in rels if r.tier is not None]
-        n_unrelated = len(parsed_trials) - len(relevant)
-        block_patients = [patients[i] for i in members]
-        cols = [j for j, _ in relevant]
-        mask = gate_mask(_patient_frame(block_patients), tf.iloc[cols]) if cols else None
-        points = [rank.patient_point(p) for p in block_patients]
-        per_patient: list[list] = [[] for _ in members]
-        for c, (j, rel) in enumerate(relevant):
-            pt = parsed_trials[j]
-            site_miles = _nearest_sites(points, pt.trial, site_cache)
-            for r, p in enumerate(block_patients):
-                if mask[r, c] and (
-                    config.max_miles is None
-                    or site_miles[r][1] is None
-                    or site_miles[r][1] <= config.max_miles
-                ):
-                    gate_reasons: list[str] = []
-                    verdicts = evaluate(p, pt)
-                else:
-                    gate_reasons = rank.gates(p, pt.trial, config, site_miles[r])
-                    verdicts = []
-                per_patient[r].append(
-                    rank.judge(p, pt, rel, gate_reasons, verdicts, pack, vocab, site_miles[r])
-                )
-        for r, i in enumerate(members):
-            results[i] = rank.finish(patients[i], per_patient[r], n_unrelated, points[r])
-            if progress:
-                progress(1)
-    return results  # type: ignore[return-value]
+    """Every patient's matches as a list, in input order (see :func:`iter_match_local`)."""
+    out = []
+    for pm in iter_match_local(patients, parsed_trials, pack, vocab, config):
+        out.append(pm)
+        if progress:
+            progress(1)
+    return out
 
 
 def _match_partition(patients, parsed_trials, config):

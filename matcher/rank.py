@@ -141,12 +141,55 @@ class PatientMatches:
 # --------------------------------------------------------------------------- relevance
 
 
-def _diagnosis_mentions(vocab, texts) -> set[str]:
-    found: set[str] = set()
-    for text in texts:
-        if text:
-            found.update(d for d, _ in vocab.find_diagnoses(text))
-    return found
+class MatchContext:
+    """Per-run caches over the knowledge pack and vocabulary.
+
+    Facts that depend only on a trial (the diagnoses it names or requires, its local-treatment
+    procedures) or only on a diagnosis (its Table 9 agents) are derived once per run, not once
+    per patient-trial pair.
+    """
+
+    def __init__(self, pack, vocab):
+        self.pack = pack
+        self.vocab = vocab
+        self._targets: dict = {}
+        self._agents: dict = {}
+        self._procs: dict = {}
+
+    @staticmethod
+    def _key(parsed) -> tuple:
+        return (parsed.trial.nct_id, parsed.trial.last_update, id(parsed))
+
+    def trial_targets(self, parsed) -> tuple[frozenset[str], frozenset[str]]:
+        """(histologies the criteria require, diagnoses the conditions and keywords name)."""
+        key = self._key(parsed)
+        if key not in self._targets:
+            required: set[str] = set()
+            for c in parsed.criteria:
+                if c.type == "histology" and c.polarity == "require":
+                    required.update(c.values.get("diagnoses", []))
+            listed: set[str] = set()
+            for text in (*parsed.trial.conditions, *parsed.trial.keywords):
+                if text:
+                    listed.update(d for d, _ in self.vocab.find_diagnoses(text))
+            self._targets[key] = (frozenset(required), frozenset(listed))
+        return self._targets[key]
+
+    def targeted_agents(self, diagnosis_id: str) -> list[tuple[str, str]]:
+        """Table 9 (drug id, option id) pairs for a diagnosis."""
+        if diagnosis_id not in self._agents:
+            self._agents[diagnosis_id] = self.pack.targeted_agents(diagnosis_id)
+        return self._agents[diagnosis_id]
+
+    def local_procedures(self, parsed) -> frozenset[str]:
+        """Metastasectomy / stereotactic radiotherapy procedures among a trial's interventions."""
+        key = self._key(parsed)
+        if key not in self._procs:
+            names = [n for i in parsed.trial.interventions for n in (i.name, *i.other_names) if n]
+            self._procs[key] = frozenset(
+                {self.vocab.resolve_procedure(n) for n in names} & LOCAL_PROCEDURES
+            )
+        return self._procs[key]
 
 
 def _best_tier(lineage: tuple[str, ...], targets: set[str], vocab) -> tuple[str | None, str, list]:
@@ -168,17 +211,13 @@ def _best_tier(lineage: tuple[str, ...], targets: set[str], vocab) -> tuple[str 
     return best[1], best[2], verify
 
 
-def relevance(diagnosis_id: str | None, parsed, vocab) -> Relevance:
+def relevance(diagnosis_id: str | None, parsed, ctx: MatchContext) -> Relevance:
     """How relevant a parsed trial is to a diagnosis (see module docstring)."""
     if not diagnosis_id:
         return Relevance(None, "diagnosis not recorded: relevance cannot be judged")
+    vocab = ctx.vocab
     lineage = tuple(vocab.diagnosis(diagnosis_id).lineage)
-    trial = parsed.trial
-    required: set[str] = set()
-    for c in parsed.criteria:
-        if c.type == "histology" and c.polarity == "require":
-            required.update(c.values.get("diagnoses", []))
-    listed = _diagnosis_mentions(vocab, [*trial.conditions, *trial.keywords])
+    required, listed = ctx.trial_targets(parsed)
 
     tier_c, target_c, verify_c = _best_tier(lineage, listed, vocab)
     if required:
@@ -280,12 +319,12 @@ def _is_structured(verdict) -> bool:
     return verdict.criterion.values.get("source") == "structured"
 
 
-def _boosts(patient, parsed, verdicts, pack, vocab) -> list[tuple[str, int]]:
+def _boosts(patient, parsed, verdicts, ctx: MatchContext) -> list[tuple[str, int]]:
     boosts: list[tuple[str, int]] = []
     trial = parsed.trial
     trial_drugs = {d for i in trial.interventions for d in i.drug_ids}
     if patient.diagnosis:
-        for drug, option_id in pack.targeted_agents(patient.diagnosis):
+        for drug, option_id in ctx.targeted_agents(patient.diagnosis):
             if drug in trial_drugs:
                 boosts.append(
                     (
@@ -303,9 +342,7 @@ def _boosts(patient, parsed, verdicts, pack, vocab) -> list[tuple[str, int]]:
             break
     sites = patient.metastatic_sites or []
     if "lung" in sites and patient.primary_controlled is not False:
-        procs = {vocab.resolve_procedure(i.name) for i in trial.interventions}
-        procs |= {vocab.resolve_procedure(n) for i in trial.interventions for n in i.other_names}
-        hit = procs & LOCAL_PROCEDURES
+        hit = ctx.local_procedures(parsed)
         if hit:
             ctl = (
                 "primary controlled"
@@ -332,7 +369,7 @@ def gates(patient, trial, config: RankConfig, site_miles) -> list[str]:
 
 
 def judge(
-    patient, parsed, rel: Relevance, gate_reasons, verdicts, pack, vocab, site_miles
+    patient, parsed, rel: Relevance, gate_reasons, verdicts, ctx: MatchContext, site_miles
 ) -> Suggestion:
     """Build the suggestion for one relevant (patient, trial) pair.
 
@@ -355,7 +392,7 @@ def judge(
             met.append(v.reason)
     site, miles = site_miles
 
-    boosts = _boosts(patient, parsed, verdicts, pack, vocab)
+    boosts = _boosts(patient, parsed, verdicts, ctx)
     n_unknown = len(verify)
     parts: dict[str, float] = {"relevance": rel.score}
     for _, pts in boosts:
@@ -420,17 +457,18 @@ def rank_trials(
     from matcher.eligibility import evaluate
 
     config = config or RankConfig()
+    ctx = MatchContext(pack, vocab)
     point = patient_point(patient)
     out, unrelated = [], 0
     for parsed in parsed_trials:
-        rel = relevance(patient.diagnosis, parsed, vocab)
+        rel = relevance(patient.diagnosis, parsed, ctx)
         if rel.tier is None:
             unrelated += 1
             continue
         site_miles = nearest_site(point, parsed.trial)
         gate_reasons = gates(patient, parsed.trial, config, site_miles)
         verdicts = [] if gate_reasons else evaluate(patient, parsed)
-        out.append(judge(patient, parsed, rel, gate_reasons, verdicts, pack, vocab, site_miles))
+        out.append(judge(patient, parsed, rel, gate_reasons, verdicts, ctx, site_miles))
     return finish(patient, out, unrelated, point)
 
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 from matcher import __version__
-from matcher.errors import LockError, MatcherError, StoreError
+from matcher.errors import LockError
 from matcher.exitcodes import batch_exit_code
 from matcher.rank import RankConfig
 from matcher.store import Store, register_migration
@@ -65,10 +66,15 @@ register_migration(*HISTORY_MIGRATION)
 
 # The eligibility part of each trial version, so a disappeared match can say whether the
 # criteria changed or only other parts of the record.
+# The newest last-update date among stored records is a stamp too: a store filled from files
+# has no API dataTimestamp.
 CRITERIA_HASH_MIGRATION = (
     101,
     "report_criteria_hash",
-    "ALTER TABLE report_matches ADD COLUMN criteria_hash TEXT;",
+    """
+    ALTER TABLE report_matches ADD COLUMN criteria_hash TEXT;
+    ALTER TABLE report_runs ADD COLUMN newest_record TEXT;
+    """,
 )
 register_migration(*CRITERIA_HASH_MIGRATION)
 
@@ -90,6 +96,7 @@ MATCH_CSV_HEADER = [
     "verify",
     "excluded_by",
     "new_since_last_run",
+    "why_new",
     "url",
 ]
 
@@ -192,20 +199,48 @@ def criteria_hash(record: dict) -> str:
 # ----------------------------------------------------------------------------- history
 
 
-def _previous_run(db, run_id: int):
-    return db.execute(
-        "SELECT * FROM report_runs WHERE id < ? AND status IN ('ok','partial') ORDER BY id DESC LIMIT 1",
-        (run_id,),
-    ).fetchone()
+def _previous_run(db, run_id: int, source: str | None = None):
+    """The last finished run before ``run_id`` (ok or partial), of the same patient list when
+    one exists (two lists sharing a store are compared each with its own history)."""
+    base = "SELECT * FROM report_runs WHERE id < ? AND status IN ('ok','partial')"
+    if source is not None:
+        row = db.execute(
+            base + " AND patients_source = ? ORDER BY id DESC LIMIT 1", (run_id, source)
+        ).fetchone()
+        if row is not None:
+            return row
+    return db.execute(base + " ORDER BY id DESC LIMIT 1", (run_id,)).fetchone()
 
 
-def compute_changes(store: Store, run_id: int, statuses) -> dict:
-    """New matches, matches that disappeared (and why), and trial status changes vs the last run."""
+def compute_changes(
+    store: Store,
+    run_id: int,
+    statuses,
+    current: dict | None = None,
+    added: set[str] | frozenset[str] = frozenset(),
+) -> dict:
+    """New matches, matches that disappeared (and why), and trial status changes vs the last run.
+
+    ``statuses``: the run's admitted statuses (None = any). ``current``: optional
+    ``{(patient_id, nct_id): {"excluded_by": [...]}}`` of this run, to quote why a match is
+    now excluded. ``added``: NCT ids this run imported for the first time.
+    Returns ``{"previous_run", "previous_run_id", "new", "gone",
+    "status_changes"}``; each new/gone entry has ``patient_id``, ``nct_id``, ``title``,
+    ``why`` (and ``verdict`` / ``was``).
+    """
     db = store.connection
-    prev = _previous_run(db, run_id)
+    this = db.execute("SELECT * FROM report_runs WHERE id = ?", (run_id,)).fetchone()
+    prev = _previous_run(db, run_id, this["patients_source"] if this else None)
     if prev is None:
-        return {"previous_run": None, "new": [], "gone": [], "status_changes": []}
+        return {
+            "previous_run": None,
+            "previous_run_id": None,
+            "new": [],
+            "gone": [],
+            "status_changes": [],
+        }
     pid = prev["id"]
+    current = current or {}
 
     def load(rid):
         return {
@@ -213,27 +248,31 @@ def compute_changes(store: Store, run_id: int, statuses) -> dict:
             for r in db.execute("SELECT * FROM report_matches WHERE run_id = ?", (rid,))
         }
 
+    def load_patients(rid):
+        return {
+            r["patient_id"]: r["patient_hash"]
+            for r in db.execute("SELECT * FROM report_patients WHERE run_id=?", (rid,))
+        }
+
     now, before = load(run_id), load(pid)
-    p_now = {
-        r["patient_id"]: r["patient_hash"]
-        for r in db.execute("SELECT * FROM report_patients WHERE run_id=?", (run_id,))
-    }
-    p_before = {
-        r["patient_id"]: r["patient_hash"]
-        for r in db.execute("SELECT * FROM report_patients WHERE run_id=?", (pid,))
-    }
+    p_now, p_before = load_patients(run_id), load_patients(pid)
+    trial_before = {k[1]: r for k, r in sorted(before.items())}
+    trial_now = {k[1]: r for k, r in sorted(now.items())}
+    ctx = _Context(
+        store, prev, this, statuses, trial_before, trial_now, p_now, p_before, set(added)
+    )
 
     new = []
     for key, r in sorted(now.items()):
         if r["verdict"] in SHOWN and (key not in before or before[key]["verdict"] not in SHOWN):
-            why = "patient new to the list" if key[0] not in p_before else "new match"
             new.append(
                 {
                     "patient_id": key[0],
                     "nct_id": key[1],
                     "verdict": r["verdict"],
                     "title": r["title"],
-                    "why": why,
+                    "was": before[key]["verdict"] if key in before else None,
+                    "why": ctx.why_new(key),
                 }
             )
 
@@ -249,45 +288,138 @@ def compute_changes(store: Store, run_id: int, statuses) -> dict:
                 "patient_id": key[0],
                 "nct_id": key[1],
                 "was": r["verdict"],
-                "why": _why_gone(store, key, r, cur, p_now, p_before, statuses),
+                "now": cur["verdict"] if cur is not None else "not listed",
+                "title": r["title"],
+                "why": ctx.why_gone(key, r, cur, current.get(key)),
             }
         )
 
     status_changes = []
-    seen_trials = {k[1]: r for k, r in before.items()}
-    for nct, r in sorted(seen_trials.items()):
+    for nct, r in trial_before.items():
         meta = store.get_meta(nct)
         after = meta["overall_status"] if meta else "removed from the store"
         if after != r["trial_status"]:
-            status_changes.append({"nct_id": nct, "before": r["trial_status"], "after": after})
+            status_changes.append(
+                {"nct_id": nct, "title": r["title"], "before": r["trial_status"], "after": after}
+            )
     return {
         "previous_run": prev["started_at"],
+        "previous_run_id": pid,
         "new": new,
         "gone": gone,
         "status_changes": status_changes,
     }
 
 
-def _why_gone(store, key, before_row, cur_row, p_now, p_before, statuses) -> str:
-    patient_id, nct = key
-    if patient_id not in p_now:
-        return "patient not matched in this run (not in the list, or failed: see errors.csv)"
-    reasons = []
-    meta = store.get_meta(nct)
-    if meta is None:
-        reasons.append("trial no longer in the store")
-    else:
-        if statuses is not None and meta["overall_status"] not in statuses:
-            reasons.append(f"trial closed: status now {meta['overall_status']}")
-        if meta["last_update"] != before_row["trial_last_update"]:
-            reasons.append(f"trial criteria or record changed (updated {meta['last_update']})")
-    if p_now.get(patient_id) != p_before.get(patient_id):
-        reasons.append("patient record changed")
-    if cur_row is not None and cur_row["verdict"] == "excluded":
-        reasons.append("now excluded: see the trial's excluded_by reasons")
-    if not reasons:
-        reasons.append("trial no longer judged relevant to this diagnosis")
-    return "; ".join(reasons)
+@dataclass
+class _Context:
+    """What the "why" of a change is judged from: both runs' rows and the store's metadata."""
+
+    store: Store
+    prev: object
+    this: object
+    statuses: object
+    trial_before: dict
+    trial_now: dict
+    p_now: dict
+    p_before: dict
+    added: set
+
+    def _trial_changes(self, nct: str, before_row) -> list[str]:
+        """What changed in the trial's record between the two runs (criteria vs the rest)."""
+        now_row = self.trial_now.get(nct)
+        meta = self.store.get_meta(nct)
+        if before_row is None or meta is None:
+            return []
+        if meta["last_update"] == before_row["trial_last_update"]:
+            return []
+        old_hash = before_row["criteria_hash"]
+        new_hash = now_row["criteria_hash"] if now_row is not None else None
+        if new_hash is None:
+            record = self.store.get(nct)
+            new_hash = criteria_hash(record) if record else None
+        if old_hash and new_hash and old_hash == new_hash:
+            return [f"trial record updated {meta['last_update']} (eligibility criteria unchanged)"]
+        if old_hash and new_hash:
+            return [f"trial eligibility criteria changed (record updated {meta['last_update']})"]
+        return [f"trial criteria or record changed (updated {meta['last_update']})"]
+
+    def _setup_changes(self) -> list[str]:
+        out = []
+        if self.this is None:
+            return out
+        for col, label in (
+            ("tool_version", "tool version"),
+            ("pack_version", "knowledge pack version"),
+        ):
+            if self.prev[col] != self.this[col]:
+                out.append(f"{label} changed ({self.prev[col]} -> {self.this[col]})")
+        if self.prev["settings"] != self.this["settings"]:
+            a, b = json.loads(self.prev["settings"]), json.loads(self.this["settings"])
+            diff = [k for k in sorted(set(a) | set(b)) if k != "as_of" and a.get(k) != b.get(k)]
+            if diff:
+                out.append("run settings changed: " + ", ".join(diff))
+        return out
+
+    def why_new(self, key) -> str:
+        patient_id, nct = key
+        if patient_id not in self.p_before:
+            return "patient new to the list"
+        reasons = []
+        tb = self.trial_before.get(nct)
+        meta = self.store.get_meta(nct)
+        if tb is None:
+            if nct in self.added or (
+                meta is not None and meta["first_seen"] > (self.prev["finished_at"] or "")
+            ):
+                reasons.append("trial new in the store")
+            else:
+                status = meta["overall_status"] if meta else None
+                reasons.append(
+                    "trial not among the last run's candidates"
+                    + (f" (status now {status})" if status else "")
+                )
+        else:
+            if meta is not None and meta["overall_status"] != tb["trial_status"]:
+                reasons.append(
+                    f"trial status changed: {tb['trial_status']} -> {meta['overall_status']}"
+                )
+            reasons += self._trial_changes(nct, tb)
+        if self.p_now.get(patient_id) != self.p_before.get(patient_id):
+            reasons.append("patient record changed")
+        reasons += self._setup_changes()
+        return "; ".join(reasons) or "new match"
+
+    def why_gone(self, key, before_row, cur_row, current) -> str:
+        patient_id, nct = key
+        if patient_id not in self.p_now:
+            return "patient not matched in this run (not in the list, or failed: see errors.csv)"
+        reasons = []
+        meta = self.store.get_meta(nct)
+        if meta is None:
+            reasons.append("trial no longer in the store")
+        else:
+            if self.statuses is not None and meta["overall_status"] not in self.statuses:
+                reasons.append(f"trial closed: status now {meta['overall_status']}")
+            elif meta["overall_status"] != before_row["trial_status"]:
+                reasons.append(
+                    f"trial status changed: {before_row['trial_status']} -> "
+                    f"{meta['overall_status']}"
+                )
+            reasons += self._trial_changes(nct, before_row)
+        if self.p_now.get(patient_id) != self.p_before.get(patient_id):
+            reasons.append("patient record changed")
+        reasons += self._setup_changes()
+        if cur_row is not None and cur_row["verdict"] == "excluded":
+            detail = (current or {}).get("excluded_by") or []
+            reasons.append(
+                "now excluded: " + "; ".join(detail)
+                if detail
+                else "now excluded: see the trial's excluded_by reasons"
+            )
+        elif cur_row is None and meta is not None and not reasons:
+            reasons.append("trial no longer judged relevant to this diagnosis")
+        return "; ".join(reasons) or "verdict changed"
 
 
 # ----------------------------------------------------------------------------- run
@@ -306,7 +438,7 @@ def run_report(
     from matcher.engine import match_cohort, parse_records
     from matcher.knowledge import evaluate_options, load_pack
     from matcher.patient import read_patients
-    from matcher.records import iter_records
+    from matcher.records import iter_records, record_nct_id
     from matcher.store import default_db_path
     from matcher.vocab import load_vocab
 
@@ -316,19 +448,27 @@ def run_report(
     out.mkdir(parents=True, exist_ok=True)
     started = _now()
     with RunLock(Path(str(db_path) + ".lock")), Store(db_path) as store:
-        record_errors = []
+        record_errors: list = []
+        added: set[str] = set()
         for tp in trials_paths:
             items = list(iter_records(tp))
             record_errors += [i.error for i in items if i.error is not None]
-            store.upsert_records(
-                [i.record for i in items if i.error is None], source=f"import: {tp}"
-            )
+            good = [i.record for i in items if i.error is None]
+            added |= {
+                n for n in (record_nct_id(r) for r in good) if n is not None and not store.has(n)
+            }
+            counts = store.upsert_records(good, source=f"import: {tp}")
+            record_errors += list(counts.errors)
         batch = read_patients(patients_path, fmt=config.fmt, as_of=config.as_of)
         pack, vocab = load_pack(), load_vocab()
         statuses = config.rank.statuses
-        parsed = parse_records(store.iter_records(statuses=statuses))
+        records = list(store.iter_records(statuses=statuses))
+        crit = {record_nct_id(r): criteria_hash(r) for r in records}
+        parsed = parse_records(records)
+        del records
         if progress:
             progress("trials", len(parsed))
+            progress("patients_total", len(batch.patients))
 
         matches = match_cohort(
             batch.patients,
@@ -349,19 +489,23 @@ def run_report(
             "engine": config.engine,
             "as_of": (config.as_of or date.today()).isoformat(),
         }
+        source = str(Path(patients_path).resolve())
+        newest = db.execute("SELECT MAX(last_update) FROM trials").fetchone()[0]
         with store.transaction():
             cur = db.execute(
-                "INSERT INTO report_runs (started_at, patients_source, n_patients, n_failed, pack_version,"
-                " data_timestamp, tool_version, settings, status) VALUES (?,?,?,?,?,?,?,?, 'running')",
+                "INSERT INTO report_runs (started_at, patients_source, n_patients, n_failed,"
+                " pack_version, data_timestamp, tool_version, settings, status, newest_record)"
+                " VALUES (?,?,?,?,?,?,?,?, 'running', ?)",
                 (
                     started,
-                    str(patients_path),
+                    source,
                     len(batch.patients),
                     len(batch.errors),
                     pack.version,
                     store.data_timestamp(),
                     __version__,
                     json.dumps(settings),
+                    newest,
                 ),
             )
             run_id = cur.lastrowid
@@ -370,7 +514,9 @@ def run_report(
                 [(run_id, p.id, patient_hash(p)) for p in batch.patients],
             )
             db.executemany(
-                "INSERT OR REPLACE INTO report_matches VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO report_matches (run_id, patient_id, nct_id, verdict,"
+                " score, trial_status, trial_last_update, title, criteria_hash)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         run_id,
@@ -381,150 +527,249 @@ def run_report(
                         s.status,
                         s.last_update,
                         s.title,
+                        crit.get(s.nct_id),
                     )
                     for m in matches
                     for s in m.trials
                 ],
             )
-        changes = compute_changes(store, run_id, statuses)
-        finished = _now()
-        status = "ok" if not batch.errors else ("partial" if batch.patients else "failed")
+        try:
+            current = {
+                (m.patient_id, s.nct_id): {"excluded_by": s.excluded_by}
+                for m in matches
+                for s in m.trials
+            }
+            changes = compute_changes(store, run_id, statuses, current, added)
+            finished = _now()
+            status = "failed" if not batch.patients else "partial" if batch.errors else "ok"
+            run = {
+                "run_id": run_id,
+                "started": started,
+                "finished": finished,
+                "tool_version": __version__,
+                "pack_version": pack.version,
+                "data_timestamp": store.data_timestamp()
+                or "not recorded (no sync yet: trials came from files)",
+                "newest_record": newest,
+                "trials_in_store": store.count(),
+                "n_trials_considered": len(parsed),
+                "statuses": ", ".join(settings["statuses"]) if statuses is not None else "any",
+                "max_miles": config.rank.max_miles,
+                "engine": config.engine,
+                "n_patients_ok": len(batch.patients),
+                "n_failed": len(batch.errors),
+                "patients_source": str(patients_path),
+                "as_of": settings["as_of"],
+            }
+            files = _write_outputs(out, run, batch, matches, options, changes, record_errors)
+        except BaseException:
+            # a run whose report was not written must not become the next run's baseline
+            with store.transaction():
+                db.execute(
+                    "UPDATE report_runs SET finished_at=?, status='failed' WHERE id=?",
+                    (_now(), run_id),
+                )
+            raise
+        # marked finished only once every file is written (the next run compares with it)
         with store.transaction():
             db.execute(
                 "UPDATE report_runs SET finished_at=?, status=? WHERE id=?",
                 (finished, status, run_id),
             )
-
-        run = {
-            "run_id": run_id,
-            "started": started,
-            "finished": finished,
-            "tool_version": __version__,
-            "pack_version": pack.version,
-            "data_timestamp": store.data_timestamp()
-            or "not recorded (no sync yet: trials came from files)",
-            "trials_in_store": store.count(),
-            "n_trials_considered": len(parsed),
-            "statuses": ", ".join(settings["statuses"]) if statuses is not None else "any",
-            "engine": config.engine,
-            "n_patients_ok": len(batch.patients),
-            "n_failed": len(batch.errors),
-            "patients_source": str(patients_path),
-            "as_of": settings["as_of"],
-        }
-        files = _write_outputs(out, run, batch, matches, options, changes, record_errors)
     return ReportResult(
         out, run_id, len(batch.patients), len(batch.errors), len(parsed), changes, files
     )
 
 
-def _error_rows(batch) -> list[dict]:
+ERRORS_CSV_HEADER = ["kind", "file", "location", "patient_id", "field", "value", "error"]
+
+_LOCATION = re.compile(r"^(?P<file>.*?),\s*(?P<loc>(?:line|entry|row|Bundle|resource)\b.*)$")
+
+
+def _split_source(source: str) -> tuple[str, str]:
+    """``"list.csv, line 3"`` -> ``("list.csv", "line 3")``; a bare path keeps an empty location."""
+    m = _LOCATION.match(source or "")
+    return (m["file"], m["loc"]) if m else (source or "", "")
+
+
+def error_rows(batch_errors, record_errors=()) -> list[dict]:
+    """One dict per failure (keys :data:`ERRORS_CSV_HEADER`): patients first, then trial records."""
     rows = []
-    for err in batch.errors:
+    for err in batch_errors:
+        source = getattr(err, "source", None) or ""
+        file, loc = _split_source(source)
+        if not file:
+            file = getattr(err, "path", None) or ""
+            loc = getattr(err, "location", None) or loc
+        value = getattr(err, "value", None)
         rows.append(
             {
-                "source": getattr(err, "source", None) or getattr(err, "path", None) or "",
+                "kind": "patient",
+                "file": file,
+                "location": loc,
                 "patient_id": getattr(err, "patient_id", None) or "",
+                "field": getattr(err, "field", None) or "",
+                "value": "" if value is None else str(value),
+                "error": getattr(err, "detail", None) or str(err),
+            }
+        )
+    for err in record_errors:
+        file, loc = _split_source(getattr(err, "path", None) or "")
+        rows.append(
+            {
+                "kind": "trial record",
+                "file": file,
+                "location": loc,
+                "patient_id": "",
+                "field": getattr(err, "nct_id", None) or "",
+                "value": "",
                 "error": str(err),
             }
         )
     return rows
 
 
+def _replace(path: Path, write: Callable[[Path], object]) -> Path:
+    """Write through a temporary file and rename it over ``path``: a reader (or a crash) never
+    sees a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def _json_file(path: Path, data) -> Path:
+    return _replace(
+        path,
+        lambda t: t.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8"),
+    )
+
+
+def _patient_facts(patient) -> list[tuple[str, str]]:
+    """The facts a coordinator checks first, as (label, text) pairs; unknown ones say so."""
+
+    def yn(v):
+        return "unknown" if v is None else ("yes" if v else "no")
+
+    facts = [
+        ("age", "unknown" if patient.age is None else f"{patient.age:g}"),
+        ("sex", patient.sex or "unknown"),
+        ("stage", patient.stage or "unknown"),
+        (
+            "metastatic sites",
+            "unknown"
+            if patient.metastatic_sites is None
+            else (", ".join(patient.metastatic_sites) or "none"),
+        ),
+        (
+            "ECOG",
+            "unknown"
+            if patient.ecog is None
+            else str(patient.ecog)
+            + (f" (from {patient.ecog_converted_from})" if patient.ecog_converted_from else ""),
+        ),
+        (
+            "prior therapies",
+            "unknown"
+            if patient.prior_therapies is None
+            else (", ".join(t.name for t in patient.prior_therapies) or "none"),
+        ),
+        ("biomarkers", ", ".join(patient.biomarkers or []) or "none recorded"),
+        ("brain metastases", yn(patient.brain_metastases)),
+    ]
+    return facts
+
+
 def _write_outputs(out: Path, run, batch, matches, options, changes, record_errors) -> list[Path]:
     from matcher import render
 
-    new_keys = {(c["patient_id"], c["nct_id"]) for c in changes.get("new", [])}
+    new_why = {(c["patient_id"], c["nct_id"]): c["why"] for c in changes.get("new", [])}
     match_dicts = []
     for m in matches:
         d = m.to_dict()
         for t in d["trials"]:
-            t["is_new"] = (m.patient_id, t["nct_id"]) in new_keys
+            t["is_new"] = (m.patient_id, t["nct_id"]) in new_why
         match_dicts.append(d)
     option_dicts = [o.to_dict() for o in options]
-    errors = _error_rows(batch)
-    errors += [
-        {"source": getattr(e, "path", "") or "", "patient_id": "", "error": f"trial record: {e}"}
-        for e in record_errors
-    ]
+    errors = error_rows(batch.errors, record_errors)
 
-    files = []
-    p = out / "matches.json"
-    p.write_text(
-        json.dumps(
-            [{k: v for k, v in d.items()} for d in match_dicts], indent=2, ensure_ascii=False
+    files = [
+        _json_file(out / "matches.json", match_dicts),
+        _json_file(out / "options.json", option_dicts),
+    ]
+    rows = (
+        [
+            d["patient_id"],
+            t["nct_id"],
+            t["rank"],
+            t["verdict"],
+            t["score"],
+            t["title"],
+            t["phase"],
+            t["status"],
+            t["last_update"],
+            render.site_text(t["nearest_site"]),
+            t["distance_miles"],
+            t["reasons"],
+            t["verify"],
+            t["excluded_by"],
+            "yes" if t["is_new"] else "",
+            new_why.get((d["patient_id"], t["nct_id"]), ""),
+            t["url"],
+        ]
+        for d in match_dicts
+        for t in d["trials"]
+    )
+    files.append(
+        _replace(out / "matches.csv", lambda t: render.write_csv(t, MATCH_CSV_HEADER, rows))
+    )
+    files.append(
+        _replace(
+            out / "errors.csv",
+            lambda t: render.write_csv(
+                t, ERRORS_CSV_HEADER, ([e[k] for k in ERRORS_CSV_HEADER] for e in errors)
+            ),
         )
     )
-    files.append(p)
-    p = out / "options.json"
-    p.write_text(json.dumps(option_dicts, indent=2, ensure_ascii=False))
-    files.append(p)
-    p = out / "matches.csv"
-    render.write_csv(
-        p,
-        MATCH_CSV_HEADER,
-        (
-            [
-                d["patient_id"],
-                t["nct_id"],
-                t["rank"],
-                t["verdict"],
-                t["score"],
-                t["title"],
-                t["phase"],
-                t["status"],
-                t["last_update"],
-                render._site_text(t["nearest_site"]),
-                t["distance_miles"],
-                t["reasons"],
-                t["verify"],
-                t["excluded_by"],
-                "yes" if t["is_new"] else "",
-                t["url"],
-            ]
-            for d in match_dicts
-            for t in d["trials"]
-        ),
-    )
-    files.append(p)
-    p = out / "errors.csv"
-    render.write_csv(
-        p,
-        ["source", "patient_id", "error"],
-        ([e["source"], e["patient_id"], e["error"]] for e in errors),
-    )
-    files.append(p)
-    p = out / "changes.json"
-    p.write_text(json.dumps(changes, indent=2, ensure_ascii=False))
-    files.append(p)
+    files.append(_json_file(out / "changes.json", changes))
 
     by_id = {o["patient_id"]: o for o in option_dicts}
+    gone_by_patient: dict[str, list[dict]] = {}
+    for g in changes.get("gone", []):
+        gone_by_patient.setdefault(g["patient_id"], []).append(g)
     pats = []
-    for patient, d in zip(batch.patients, match_dicts, strict=False):
+    for patient, d in zip(batch.patients, match_dicts, strict=True):
         o = by_id.get(patient.id, {})
         pats.append(
             {
                 "patient_id": patient.id,
                 "diagnosis": patient.diagnosis_name or patient.diagnosis_text or "not recorded",
+                "facts": _patient_facts(patient),
                 "options": o.get("options", []),
                 "not_covered_reason": o.get("not_covered_reason"),
                 "trials": d["trials"],
                 "notes": d.get("notes", []) + list(patient.warnings),
                 "new_count": sum(1 for t in d["trials"] if t["is_new"]),
+                "gone": gone_by_patient.get(patient.id, []),
+                "unrelated_count": d.get("unrelated_count", 0),
             }
         )
-    p = out / "report.html"
-    p.write_text(render.render_html(run, pats, errors, changes), encoding="utf-8")
-    files.append(p)
+    html_text = render.render_html(run, pats, errors, changes)
+    files.append(
+        _replace(out / "report.html", lambda t: t.write_text(html_text, encoding="utf-8"))
+    )
     return files
 
 
 __all__ = [
+    "ERRORS_CSV_HEADER",
+    "MATCH_CSV_HEADER",
     "ReportConfig",
     "ReportResult",
     "RunLock",
-    "run_report",
     "compute_changes",
-    "MatcherError",
-    "StoreError",
+    "criteria_hash",
+    "error_rows",
+    "patient_hash",
+    "run_report",
 ]
