@@ -525,7 +525,7 @@ _PROGRESSION_RE = re.compile(
     _I,
 )
 _SETTING_RE = re.compile(
-    r"\b(?:for|in) (?:the )?(?:advanced|metastatic|recurrent|unresectable)|\bin the (?:advanced|"
+    r"\b(?:for|in) (?:the )?(?:locally )?(?:advanced|metastatic|recurrent|unresectable)|\bin the (?:advanced|"
     r"metastatic) setting|\bfor (?:this|the current|current) (?:disease|cancer|sarcoma|malignancy)"
     r"|\bfor (?:advanced|metastatic)",
     _I,
@@ -534,11 +534,11 @@ _SETTING_RE = re.compile(
 # --- washout ------------------------------------------------------------------------------
 _WASHOUT_RE = re.compile(
     r"\bwithin\s+(?:the\s+)?(?:last\s+|past\s+|previous\s+|preceding\s+)?(?P<n>" + _NUMW + r")"
-    r"\s*(?P<unit>days?|weeks?|wks?|months?|half[- ]?lives)\b"
-    r"|(?:>=|>|<=|<)\s*(?P<n2>" + _NUMW + r")\s*(?P<unit2>days?|weeks?|wks?|months?|half[- ]?lives)"
+    r"\s*(?P<unit>days?|weeks?|wks?|months?|years?|half[- ]?lives)\b"
+    r"|(?:>=|>|<=|<)\s*(?P<n2>" + _NUMW + r")\s*(?P<unit2>days?|weeks?|wks?|months?|years?|half[- ]?lives)"
     r"[^.;]{0,70}?\b(?:since|from|after|between|prior|before|elapsed)\b"
-    r"|\b(?:over|in|during) the (?:past|last|previous|preceding)\s+(?P<n4>" + _NUMW + r")\s*"
-    r"(?P<unit4>days?|weeks?|wks?|months?)\b"
+    r"|\b(?:over|in|during) the (?:(?:past|last|previous|preceding)\s+)?(?P<n4>" + _NUMW + r")\s*"
+    r"(?P<unit4>days?|weeks?|wks?|months?|years?)\b"
     r"|(?P<n3>" + _NUMW + r")\s*(?P<unit3>days?|weeks?|wks?|months?|half[- ]?lives)\s+"
     r"(?:or less |or fewer )?(?:prior to|before|of)\s+(?:the\s+)?(?:first|start|initiation|"
     r"study|enrol|registration|randomi|day 1|cycle 1|treatment|dosing)",
@@ -549,15 +549,17 @@ _WASHOUT_WHAT_RE = re.compile(
     r"\binvestigational\b|\bsurgery\b|\bsurgical\b|\bmonoclonal antibod\w*|\bantibod\w*|"
     r"\b(?:anti-?cancer|antineoplastic|anti-?tumou?r|systemic|targeted|biologic(?:al)?|hormonal)"
     r"\s+(?:therap\w*|treatments?|agents?)|\bsmall molecule\w*|\bkinase inhibitors?|\btki\b|"
-    r"\bvaccines?\b|\bsteroids?\b|\binhibitors?\b|\bimmunosuppress\w*|\binducers?\b|\bcorticosteroids?\b|\btransplant\w*|\bstem cell\b|"
+    r"\bvaccines?\b|\bsteroids?\b|\binhibitors?\b|\bimmunosuppress\w*|\bglucocorticoids?\b|"
+    r"\b(?:interventional|clinical|investigational) (?:stud\w+|trials?)\b|\btreatment with\b|"
+    r"\btherapy with\b|\b(?:stopped|discontinued|tapered)\b|\binducers?\b|\bcorticosteroids?\b|\btransplant\w*|\bstem cell\b|"
     r"\bcar[- ]t\b|\bprior (?:therapy|treatment)\b|\btherap(?:y|ies)\b|\btreatments?\b|"
     r"\bagents?\b|\bdrugs?\b|\bmedications?\b",
     _I,
 )
 _WASHOUT_ANCHOR_RE = re.compile(
     r"\b(?:first|start of|initiation of|beginning of|the start of)\s+(?:the\s+)?(?:study\s+)?"
-    r"(?:treatment|therapy|drug|dose|dosing|medication|intervention)\b|\bstudy (?:treatment|"
-    r"drug|medication|therapy|intervention|agent)\b|\btreatment (?:start|initiation)\b",
+    r"(?:treatment|therapy|drug|dose|dosing|medication|intervention)\b(?!\s+with)|\bstudy (?:treatment|"
+    r"drug|medication|therapy|intervention|agent)\b|\btreatment (?:start|initiation)\b(?!\s+with)",
     _I,
 )
 _WASHOUT_NOT_RE = re.compile(
@@ -565,7 +567,7 @@ _WASHOUT_NOT_RE = re.compile(
     r"\bassessment|\bmeasured\b|\bobtained\b|\bperformed\b|\bvalues?\b|\becho\w*|\bbaseline\b|"
     r"\bpregnan\w*|\binfection\b|\bmyocardial\b|\bstroke\b|\bvaccinat\w*|\bcovid\b|\babuse\b|"
     r"\bdependence\b|\balcohol\b|\bremission\b|\brelapse\b|\bdiagnos\w*|\bsymptoms?\b|\bdisease\b|"
-    r"\bcontracept\w*|\bbirth control\b",
+    r"\bcontracept\w*|\bbirth control\b|\bchanges?\b|\bevents?\b|\binability\b|\bpost-",
     _I,
 )
 _HISTOLOGY_CUE_RE = re.compile(
@@ -587,8 +589,9 @@ _OTHER_MALIGNANCY_RE = re.compile(
     r"\b(?:other|another|prior|previous|second|secondary|concurrent|additional|synchronous|"
     r"history of|active)\s+(?:\w+\s+){0,3}?(?:malignan\w*|cancers?|tumou?rs?|neoplas\w*|"
     r"primary)|\bin situ\b|\bdisease[- ]free\b|\bcuratively treated\b|\bbasal cell\b|"
-    r"\bmalignancies\b|\bfree of (?:\w+ ){0,2}(?:malignan|cancer)|\bmalignancy (?:within|in the)\b|"
-    r"\bhistory of (?:\w+ ){0,3}(?:cancer|malignan|carcinoma|sarcoma|lymphoma|leukemia|melanoma)",
+    r"\bfree of (?:\w+ ){0,2}(?:malignan|cancer)|\bmalignancy (?:within|in the)\b|"
+    r"\bhistory of (?:[\w/-]+ ){0,3}(?:[\w-]+/)?(?:cancer|malignan|carcinoma|sarcoma|lymphoma|leukemia|"
+    r"melanoma|tumou?r)",
     _I,
 )
 
@@ -876,8 +879,8 @@ def _extent(c: _Ctx) -> list[tuple[str, str, dict]]:
                 if not (c.onco and _ONCO_RE.search(s)):
                     continue
                 if re.match(r"\s*(?:or|and|/)\s*metastatic", s[m.end() :]) is None and not re.search(
-                    r"\b(?:cancer|carcinoma|sarcoma|tumou?r|malignan|disease|stage|solid|nsclc|"
-                    r"lymphoma|melanoma|leukemi|neoplas|gist|mesothelioma|\w+sarcoma|\w+oma)\b",
+                    r"\b(?:cancers?|carcinomas?|sarcomas?|tumou?rs?|malignan\w*|disease|stage|solid|nsclc|"
+                    r"lymphomas?|melanomas?|leukemi\w*|neoplas\w*|gist|mesothelioma|\w+sarcomas?|\w+omas?)\b",
                     s[m.end() : m.end() + 45],
                 ):
                     continue
@@ -885,6 +888,12 @@ def _extent(c: _Ctx) -> list[tuple[str, str, dict]]:
                 continue
             if re.search(r"\b(?:due|secondary|related) to\s*$", s[max(0, m.start() - 20) : m.start()]):
                 continue  # "cord compression due to metastatic disease"
+            if re.search(
+                r"(?:therap\w*|treatments?|chemotherapy|regimens?|lines?)\s+(?:given\s+)?(?:for|in)\s+(?:the\s+)?"
+                r"(?:[\w-]+[\s/]+){0,3}$",
+                s[max(0, m.start() - 50) : m.start()],
+            ):
+                continue  # "prior therapy for metastatic NSCLC": a therapy setting, not an extent gate
             neg = 1 if (m.groupdict().get("neg") if name == "metastatic" else None) else 0
             hits.append((m.start(), name, neg))
     if not hits:
@@ -1172,9 +1181,18 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
                         {"drugs": [], "classes": [], "categories": cats or ["systemic"],
                          "any_systemic": bool(generic), "exceptions": exceptions,
                          "qualified": qualified}))  # fmt: skip
+        if c.section == "inclusion" and min_lines:
+            out.append(("prior_therapy_required", "require",
+                        {"drugs": [], "classes": [], "categories": [], "min_lines": min_lines,
+                         "progression": bool(_PROGRESSION_RE.search(s))}))  # fmt: skip
         return out
     if not cue:
         return out
+    if c.section == "inclusion" and re.search(r"\b(?:relapsed|recurrent)\s*(?:or|/|and/or)\s*refractory\b|\br/r\b", s) and not (
+        drugs or classes or min_lines or _NEG_RE.search(s[: cue.start()])
+    ):
+        return [("prior_therapy_required", "require",
+                 {"drugs": [], "classes": [], "categories": [], "min_lines": None, "progression": True})]  # fmt: skip
     if c.section == "exclusion" and _PROGRESSION_RE.search(s) and not _NEG_RE.search(s):
         return out  # "mutations found after progression on prior EGFR-TKI": a context, not an exclusion
     # negation: cues before the therapy cue in its clause; in the exclusion section a modal
@@ -1230,7 +1248,7 @@ def _washout(c: _Ctx) -> list[tuple[str, str, dict]]:
             continue
         if _WASHOUT_NOT_RE.search(stripped) and not re.search(
             r"chemo|radio|radiation|immunotherap|investigational|\bsurgery\b|\bsurgical\b|antibod|inhibitor|"
-            r"anti-?cancer|vaccine",
+            r"anti-?cancer|vaccine|\breceived\b|treatment with|\buse of\b|steroid|glucocorticoid",
             stripped,
         ):
             continue
@@ -1245,6 +1263,8 @@ def _washout(c: _Ctx) -> list[tuple[str, str, dict]]:
             vals["days"] = n * 7
         elif unit.startswith("month"):
             vals["days"] = n * 30
+        elif unit.startswith("year"):
+            vals["days"] = n * 365
         else:
             vals["days"] = n
         return [("washout", "exclude", vals)]

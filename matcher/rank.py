@@ -47,6 +47,13 @@ PENALTY_UNKNOWN = 3  # per criterion that could not be judged
 PENALTY_DISTANCE_PER_100_MILES = 2  # nearest recruiting site, capped below
 PENALTY_DISTANCE_CAP = 10
 
+# Unknowns of these types become ONE verify item each (a trial with six washout lines is not
+# six times less certain); (label, counts toward the unknown penalty).
+GROUPED_UNKNOWNS = {
+    "washout": ("washout periods to check against last-dose dates", True),
+    "contraception": ("contraception requirements to confirm at consent", False),
+}
+
 VERDICT_ORDER = {"eligible": 0, "needs_review": 1, "excluded": 2}
 
 LOCAL_PROCEDURES = {"pulmonary_metastasectomy", "stereotactic_radiotherapy", "metastasectomy"}
@@ -155,6 +162,7 @@ class MatchContext:
         self._targets: dict = {}
         self._agents: dict = {}
         self._procs: dict = {}
+        self._options: dict = {}  # the last patient's option results only
 
     @staticmethod
     def _key(parsed) -> tuple:
@@ -180,6 +188,15 @@ class MatchContext:
         if diagnosis_id not in self._agents:
             self._agents[diagnosis_id] = self.pack.targeted_agents(diagnosis_id)
         return self._agents[diagnosis_id]
+
+    def option_result(self, patient, option_id: str):
+        """The knowledge pack's verdict on one option for this patient (evaluated once per patient)."""
+        from matcher.knowledge import evaluate_options
+
+        key = (patient.id, id(patient))
+        if key not in self._options:
+            self._options = {key: {o.id: o for o in evaluate_options(patient, self.pack).options}}
+        return self._options[key].get(option_id)
 
     def local_procedures(self, parsed) -> frozenset[str]:
         """Metastasectomy / stereotactic radiotherapy procedures among a trial's interventions."""
@@ -319,21 +336,35 @@ def _is_structured(verdict) -> bool:
     return verdict.criterion.values.get("source") == "structured"
 
 
-def _boosts(patient, parsed, verdicts, ctx: MatchContext) -> list[tuple[str, int]]:
+def _boosts(
+    patient, parsed, verdicts, ctx: MatchContext, verify: list[str]
+) -> list[tuple[str, int]]:
+    """Knowledge-pack alignment boosts (text, points); appends the options' verify items."""
     boosts: list[tuple[str, int]] = []
     trial = parsed.trial
     trial_drugs = {d for i in trial.interventions for d in i.drug_ids}
     if patient.diagnosis:
         for drug, option_id in ctx.targeted_agents(patient.diagnosis):
-            if drug in trial_drugs:
-                boosts.append(
-                    (
-                        f"tests {drug}, a Table 9 agent for {patient.diagnosis_name} "
-                        f"({option_id}; under clinical evaluation, not standard)",
-                        BOOST_TABLE9,
-                    )
+            if drug not in trial_drugs:
+                continue
+            option = ctx.option_result(patient, option_id)
+            if option is not None and option.status == "not_applicable":
+                # e.g. crizotinib for IMT when the patient is ALK negative: no boost, say why
+                verify.append(
+                    f"tests {drug} (Table 9, {option_id}), but that option does not apply: "
+                    + "; ".join(option.reasons)
                 )
-                break
+                continue
+            boosts.append(
+                (
+                    f"tests {drug}, a Table 9 agent for {patient.diagnosis_name} "
+                    f"({option_id}; under clinical evaluation, not standard)",
+                    BOOST_TABLE9,
+                )
+            )
+            if option is not None:
+                verify.extend(f"{option_id}: {v}" for v in option.verify)
+            break
     for v in verdicts:
         if v.criterion.type == "prior_therapy_required" and v.verdict == "MET":
             boosts.append(
@@ -378,7 +409,7 @@ def judge(
     """
     trial = parsed.trial
     excluded_by = list(gate_reasons)
-    met, verify, to_review = [], list(rel.verify), []
+    met, verify, to_review, grouped = [], list(rel.verify), [], {}
     for v in verdicts:
         if _is_structured(v):
             continue  # structured age/sex are judged by structured_gates
@@ -386,14 +417,20 @@ def judge(
             to_review.append(v.criterion.text)
         elif v.verdict == "NOT_MET":
             excluded_by.append(f"{v.criterion.section}: {v.reason}")
+        elif v.verdict == "UNKNOWN" and v.criterion.type in GROUPED_UNKNOWNS:
+            grouped.setdefault(v.criterion.type, []).append(v.reason)
         elif v.verdict == "UNKNOWN":
             verify.append(v.reason)
         else:
             met.append(v.reason)
     site, miles = site_miles
 
-    boosts = _boosts(patient, parsed, verdicts, ctx)
-    n_unknown = len(verify)
+    boosts = _boosts(patient, parsed, verdicts, ctx, verify)
+    n_unknown = len(verify) + sum(1 for t in grouped if GROUPED_UNKNOWNS[t][1])
+    for t, items in grouped.items():
+        verify.append(
+            f"{GROUPED_UNKNOWNS[t][0]} ({len(items)}): " + "; ".join(dict.fromkeys(items))
+        )
     parts: dict[str, float] = {"relevance": rel.score}
     for _, pts in boosts:
         parts["alignment"] = parts.get("alignment", 0) + pts

@@ -300,3 +300,53 @@ def _drug_ids(vocab: Any, names: list[str]) -> list[str]:
                 ids.append(m.entry.id)
                 break
     return ids
+
+
+_NCT_RE = re.compile(r"^NCT\d{8}$", re.IGNORECASE)
+
+
+def load_trial_records(ref: str, db_path: str | None = None) -> list[tuple[dict, str]]:
+    """Records named by ``ref``: an existing file/folder (any format ``iter_records`` reads)
+    or an NCT id looked up in the store at ``db_path`` (default: ``default_db_path()``).
+
+    Returns ``[(record, source)]``. Raises ``TrialNotFound`` (NCT id not stored: run
+    ``trialmatch sync`` or ``trialmatch import``), ``InputError`` (neither a file nor an NCT
+    id, or a file without readable records) or the record's ``RecordError``.
+    """
+    from pathlib import Path
+
+    from matcher.errors import InputError, TrialNotFound
+
+    path = Path(ref)
+    if path.exists():
+        from matcher.records import iter_records
+
+        out: list[tuple[dict, str]] = []
+        errors = []
+        for item in iter_records(path):
+            if item.error is not None:
+                errors.append(item.error)
+            else:
+                out.append((item.record, item.source))
+        if not out:
+            if errors:
+                raise errors[0]
+            raise InputError("no trial record found in it", path=str(path))
+        return out
+    if not _NCT_RE.match(ref.strip()):
+        raise InputError(
+            f"{ref!r} is neither an existing file nor an NCT id (expected NCT followed by 8 digits, "
+            "or a record file: API v2 JSON, /studies page, export array or classic XML)"
+        )
+    from matcher.store import Store, default_db_path
+
+    nct = ref.strip().upper()
+    with Store(db_path or default_db_path()) as store:
+        record = store.get(nct)
+    if record is None:
+        raise TrialNotFound(
+            nct,
+            "not in the local store; run `trialmatch sync` (or `trialmatch import FILE`) first, "
+            "or pass a record file instead of the id",
+        )
+    return [(record, f"store:{nct}")]
