@@ -17,7 +17,7 @@ import traceback
 from collections import Counter
 from pathlib import Path
 
-from matcher.eligibility import TYPES, clear_cache, parse_trial
+from matcher.eligibility import TYPES, clear_cache, is_oncology_trial, parse_trial
 from matcher.records import iter_records
 
 
@@ -49,6 +49,10 @@ def measure(paths: list[Path]) -> dict:
                 stats["with_criteria"] += 1
             stats["lines"] += parsed.n_lines
             stats["typed_lines"] += parsed.n_typed_lines
+            if is_oncology_trial(parsed.trial):
+                stats["onco_trials"] += 1
+                stats["onco_lines"] += parsed.n_lines
+                stats["onco_typed_lines"] += parsed.n_typed_lines
             by_line: dict[str, set[str]] = {}
             for c in parsed.criteria:
                 if c.source == "text":
@@ -61,16 +65,27 @@ def measure(paths: list[Path]) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    paths = [Path(a) for a in argv] or [Path(__file__).resolve().parent.parent / "fixtures" / "trials"]
+    paths = [Path(a) for a in argv] or [
+        Path(__file__).resolve().parent.parent / "fixtures" / "trials"
+    ]
     res = measure(paths)
     s, per = res["stats"], res["per_type"]
     total = s["records"]
-    print(f"records read: {total} ({s['unique']} unique NCT ids, {s['with_criteria']} with criteria text)")
+    print(
+        f"records read: {total} ({s['unique']} unique NCT ids, {s['with_criteria']} with criteria text)"
+    )
     print(f"unreadable files/entries: {s['unreadable']}")
     ok = total - s["parse_errors"]
     print(f"parsed without error: {ok}/{total} ({100.0 * ok / max(total, 1):.1f}%)")
     lines = s["lines"]
-    print(f"criteria lines: {lines}; typed: {s['typed_lines']} ({100.0 * s['typed_lines'] / max(lines, 1):.1f}%)")
+    print(
+        f"criteria lines: {lines}; typed: {s['typed_lines']} ({100.0 * s['typed_lines'] / max(lines, 1):.1f}%)"
+    )
+    ol = s["onco_lines"]
+    print(
+        f"oncology trials: {s['onco_trials']}; their lines: {ol}; typed: {s['onco_typed_lines']} "
+        f"({100.0 * s['onco_typed_lines'] / max(ol, 1):.1f}%)"
+    )
     print(f"time: {s['seconds']} s")
     print(f"{'type':<24}{'lines':>7}{'share':>8}")
     for t in TYPES:

@@ -404,6 +404,62 @@ def store_info_cmd(ctx, as_json) -> None:
 
 
 # ---- section: trial (eligibility) ----
+@cli.command("trial")
+@click.argument("ref", metavar="NCTID|FILE")
+@click.option(
+    "--patient",
+    "patient_file",
+    type=click.Path(exists=True, path_type=str),
+    default=None,
+    help="Patient file (JSON/CSV/FHIR): add a verdict per criterion, per patient.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Emit JSON (see README: trial --json).")
+@click.pass_context
+@handle_errors
+def trial_cmd(ctx: click.Context, ref: str, patient_file: str | None, as_json: bool) -> None:
+    """Show a trial's parsed eligibility criteria, and verdicts with --patient.
+
+    NCTID is read from the local store (run `trialmatch sync` or `import` first); FILE is
+    any record file. With several patients in --patient, verdicts are given per patient
+    (JSON: a list of objects, each with "patient_id").
+    """
+    from matcher.eligibility import evaluate, format_criteria, parse_trial, trial_report
+    from matcher.trial import load_trial_records
+
+    records = load_trial_records(ref, ctx.obj.get("db_path") if ctx.obj else None)
+    patients: list = []
+    n_failed = 0
+    if patient_file:
+        from matcher.patient import read_patients
+
+        batch = read_patients(patient_file)
+        for err in batch.errors:
+            click.echo(f"error: {err}", err=True)
+        patients, n_failed = batch.patients, len(batch.errors)
+        if not patients:
+            raise click.ClickException(f"{patient_file}: no patient could be read")
+    out: list[dict] = []
+    texts: list[str] = []
+    for record, _source in records:
+        parsed = parse_trial(record)
+        if not patients:
+            out.append(trial_report(parsed))
+            texts.append(format_criteria(parsed))
+            continue
+        for p in patients:
+            obj = trial_report(parsed, p)
+            if len(patients) > 1:
+                obj = {"patient_id": p.id, **obj}
+            out.append(obj)
+            texts.append(f"Patient {p.id}\n" + format_criteria(parsed, evaluate(p, parsed)))
+    if as_json:
+        emit_json(out[0] if len(out) == 1 else out)
+    else:
+        click.echo(("\n\n" + "=" * 72 + "\n\n").join(texts))
+        click.echo("\n" + DISCLAIMER)
+    if patient_file and n_failed:
+        sys.exit(batch_exit_code(len(patients), n_failed))
+
 
 # ---- section: match (ranking) ----
 
@@ -672,11 +728,23 @@ def report_cmd(
         as_of=as_of.date() if as_of else None,
         fmt=fmt,
     )
-    tty = sys.stderr.isatty()
+    tty = sys.stderr.isatty()  # progress on a terminal only: quiet under cron
+    seen = {"trials": 0, "patients_total": 0, "patients": 0}
 
     def progress(kind: str, n: int) -> None:
-        if tty and kind == "trials":
-            click.echo(f"matching against {n} candidate trials ...", err=True)
+        if not tty:
+            return
+        if kind == "patients":
+            seen["patients"] += n
+            done, total = seen["patients"], seen["patients_total"]
+            if done == total or done % max(1, total // 100) == 0:
+                click.echo(f"\r  {done}/{total} patients", err=True, nl=False)
+            return
+        seen[kind] = n
+        if kind == "patients_total":
+            click.echo(
+                f"matching {n} patients against {seen['trials']} candidate trials ...", err=True
+            )
 
     try:
         result = run_report(patients, out_dir, ctx.obj["db_path"], trials_paths, config, progress)
@@ -686,6 +754,8 @@ def report_cmd(
     except MatcherError as exc:
         click.echo(f"Error: {exc}", err=True)
         ctx.exit(EXIT_ALL_FAILED)
+    if tty and seen["patients"]:
+        click.echo("", err=True)  # end the progress line
     ch = result.changes
     click.echo(
         f"{result.n_patients_ok} patients matched, {result.n_failed} failed, "
@@ -693,6 +763,8 @@ def report_cmd(
         f"{len(ch['new'])} new, {len(ch['gone'])} gone, {len(ch['status_changes'])} status changes "
         f"since the last run. Report: {result.out_dir / 'report.html'}"
     )
+    for line in result.errors:
+        click.echo(f"error: {line}", err=True)
     if result.n_failed:
         click.echo(
             f"{result.n_failed} patient(s) failed: see {result.out_dir / 'errors.csv'}", err=True

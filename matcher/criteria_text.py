@@ -198,7 +198,14 @@ def split_criteria(text: str | None) -> list[CriteriaLine]:
         continuation = (
             last is not None
             and not bm
-            and (not blank or (dangling and indent > last_indent and (body[:1].islower() or not body[:1].isalpha())))
+            and (
+                not blank
+                or (
+                    dangling
+                    and indent > last_indent
+                    and (body[:1].islower() or not body[:1].isalpha())
+                )
+            )
             and not last.text.rstrip().endswith(":")
             and (
                 indent > last_indent

@@ -74,7 +74,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from matcher.criteria_text import CriteriaLine, normalize, split_criteria
+from matcher.criteria_text import normalize, split_criteria
 from matcher.trial import Trial
 
 TYPES = (
@@ -148,6 +148,7 @@ class Criterion:
     context: str | None = None  # parent line / sub-heading
     group: str | None = None  # alternatives: any member satisfies
     source: str = "text"  # "text" | "structured"
+    conditional: bool = False  # applies to a sub-group only (cohort line, parent of a sub-list)
 
     def to_dict(self) -> dict:
         """The fixed JSON shape: section, text, type, polarity, values."""
@@ -221,7 +222,12 @@ _COMPARATORS = [
     (re.compile(r"\b(?:no|not) (?:more|greater|higher) than\b", _I), "<="),
     (re.compile(r"\b(?:no|not) (?:less|fewer|lower) than\b", _I), ">="),
     (re.compile(r"\bnot (?:to )?exceed(?:ing)?\b", _I), "<="),
-    (re.compile(r"\b(?:at least|a minimum of|minimum of|minimum(?= \d)|min\.?(?= \d)|at or above)\b", _I), ">="),
+    (
+        re.compile(
+            r"\b(?:at least|a minimum of|minimum of|minimum(?= \d)|min\.?(?= \d)|at or above)\b", _I
+        ),
+        ">=",
+    ),
     (re.compile(r"\bat or below\b", _I), "<="),
     (re.compile(r"\b(?:at most|a maximum of|maximum of|up to and including|up to)\b", _I), "<="),
     (re.compile(r"\b(?:greater|more|higher|older) than\b|\babove\b|\bexceeding\b", _I), ">"),
@@ -440,7 +446,10 @@ _LAB_RES = [
     ("bilirubin", r"(?<!direct )(?<!conjugated )(?:total |serum )?bilirubin|\bt\.? ?bili\b"),
     ("ast", r"\bast\b|\bsgot\b|aspartate (?:amino)?transferase|aspartate aminotransferase"),
     ("alt", r"\balt\b|\bsgpt\b|alanine (?:amino)?transferase|alanine aminotransferase"),
-    ("ast+alt", r"\btransaminases\b|\baminotransferases\b|\bliver enzymes\b|\bast ?/ ?alt\b|\balt ?/ ?ast\b"),
+    (
+        "ast+alt",
+        r"\btransaminases\b|\baminotransferases\b|\bliver enzymes\b|\bast ?/ ?alt\b|\balt ?/ ?ast\b",
+    ),
 ]
 _LAB_RE = re.compile("|".join(f"(?P<{k.replace('+', '_')}>{rx})" for k, rx in _LAB_RES), _I)
 _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
@@ -488,19 +497,20 @@ _SKIP_THERAPY_RE = re.compile(
     r"\b(?:concurrent|concomitant|currently (?:receiving|taking|on|using)|ongoing|during the study|"
     r"while on (?:the )?study|on study|planned|will receive|scheduled to|willing to (?:receive|"
     r"undergo)|candidate(?:s)? for|eligible (?:for|to receive)|be able to (?:receive|tolerate)|"
-    r"requiring|require[sd]? (?:systemic )?treatment|need(?:s|ing)? (?:for )?(?:systemic )?treatment)\b",
+    r"requiring|taking|stable dose|contracept\w*|condoms?|abstinen\w*|pregnan\w*|"
+    r"require[sd]? (?:systemic )?treatment|need(?:s|ing)? (?:for )?(?:systemic )?treatment)\b",
     _I,
 )
 _NAIVE_RE = re.compile(
-    r"\bpreviously untreated\b|\b(?:treatment|therapy|chemotherapy|chemo|systemic therapy|"
+    r"\bpreviously untreated\b(?! with)|\b(?:treatment|therapy|chemotherapy|chemo|systemic therapy|"
     r"systemic treatment|drug)[- ]na[iï]ve\b|\bna[iï]ve to (?:\w+ ){0,2}(?:treatment|therapy|"
-    r"chemotherapy)|\buntreated (?:\w+ ){0,3}(?:disease|cancer|sarcoma|tumou?r|carcinoma|"
-    r"malignancy)\b|\bnot (?:have )?(?:been )?(?:previously )?(?:received|treated)",
+    r"chemotherapy)|\buntreated (?:[\w-]+ ){0,3}(?:cancer|sarcoma|tumou?r|carcinoma|malignancy|nsclc|"
+    r"leukemia|lymphoma|myeloma)\b|\bnot (?:have )?(?:been )?(?:previously )?(?:received|treated)",
     _I,
 )
 _MIN_LINES_RE = re.compile(
     r"(?:>=|>)\s*(?P<n>" + _NUMW + r")\s+(?:[\w-]+\s+){0,4}?(?:lines?|regimens?|therap(?:y|ies)|"
-    r"treatments?|courses?)\b"
+    r"treatments?|courses?|chemotherap\w*)\b"
     r"|(?P<n2>" + _NUMW + r")\s+or\s+more\s+(?:[\w-]+\s+){0,4}?(?:lines?|regimens?|therap(?:y|ies)"
     r"|treatments?)\b"
     r"|(?P<r1>\d)\s*(?:-|to)\s*(?P<r2>\d)\s+(?:[\w-]+\s+){0,3}?(?:lines?|regimens?|therap(?:y|ies)"
@@ -516,7 +526,8 @@ _MAX_LINES_RE = re.compile(
     _I,
 )
 _OVER_LINES_RE = re.compile(
-    r"(?:>|>=)\s*(?P<n>" + _NUMW + r")\s+(?:[\w-]+\s+){0,4}?(?:lines?|regimens?)\b", _I
+    r"(?:>|>=)\s*(?P<n>" + _NUMW + r")\s+(?:[\w-]+\s+){0,4}?(?:lines?|regimens?|chemotherap\w*)\b",
+    _I,
 )
 _PROGRESSION_RE = re.compile(
     r"\bprogress\w*\s+(?:\w+\s+){0,3}?(?:on|after|following|during|despite|while|through|with)\b|"
@@ -535,8 +546,12 @@ _SETTING_RE = re.compile(
 _WASHOUT_RE = re.compile(
     r"\bwithin\s+(?:the\s+)?(?:last\s+|past\s+|previous\s+|preceding\s+)?(?P<n>" + _NUMW + r")"
     r"\s*(?P<unit>days?|weeks?|wks?|months?|years?|half[- ]?lives)\b"
-    r"|(?:>=|>|<=|<)\s*(?P<n2>" + _NUMW + r")\s*(?P<unit2>days?|weeks?|wks?|months?|years?|half[- ]?lives)"
+    r"|(?:>=|>|<=|<)\s*(?P<n2>"
+    + _NUMW
+    + r")\s*(?P<unit2>days?|weeks?|wks?|months?|years?|half[- ]?lives)"
     r"[^.;]{0,70}?\b(?:since|from|after|between|prior|before|elapsed)\b"
+    r"|\bfor\s+(?:>=|>)\s*(?P<n5>" + _NUMW + r")\s*(?P<unit5>days?|weeks?|wks?|months?)\b"
+    r"|\b(?P<n6>\d+)[- ]?(?P<unit6>days?|weeks?|months?)[- ](?:washout|wash-out)\b"
     r"|\b(?:over|in|during) the (?:(?:past|last|previous|preceding)\s+)?(?P<n4>" + _NUMW + r")\s*"
     r"(?P<unit4>days?|weeks?|wks?|months?|years?)\b"
     r"|(?P<n3>" + _NUMW + r")\s*(?P<unit3>days?|weeks?|wks?|months?|half[- ]?lives)\s+"
@@ -586,7 +601,8 @@ _HISTO_NOISE_RE = re.compile(
     _I,
 )
 _OTHER_MALIGNANCY_RE = re.compile(
-    r"\b(?:other|another|prior|previous|second|secondary|concurrent|additional|synchronous|"
+    r"(?:cancer|carcinoma|scc|melanoma|malignan\w*|tumou?rs?)\b[^.;]{0,30}\bwithin the (?:past|last|"
+    r"previous) (?:\d+|one|two|three|five) years|\b(?:other|another|prior|previous|second|secondary|concurrent|additional|synchronous|"
     r"history of|active)\s+(?:\w+\s+){0,3}?(?:malignan\w*|cancers?|tumou?rs?|neoplas\w*|"
     r"primary)|\bin situ\b|\bdisease[- ]free\b|\bcuratively treated\b|\bbasal cell\b|"
     r"\bfree of (?:\w+ ){0,2}(?:malignan|cancer)|\bmalignancy (?:within|in the)\b|"
@@ -674,17 +690,24 @@ def _ps(c: _Ctx) -> list[tuple[str, str, dict]]:
     raw = list(_PS_RE.finditer(s))
     mentions: list[list] = []  # [start, end, scale or None]
     for m in raw:
-        scale = "karnofsky" if m.group("kps") else "lansky" if m.group("lansky") else (
-            "ecog" if m.group("ecog") else None
+        scale = (
+            "karnofsky"
+            if m.group("kps")
+            else "lansky"
+            if m.group("lansky")
+            else ("ecog" if m.group("ecog") else None)
         )
         if mentions:
             prev = mentions[-1]
             gap = s[prev[1] : m.start()]
-            if len(gap) <= 40 and re.fullmatch(r"[\s:,]*(?:\([^)]*\))?[\s:,]*(?:[a-z]+\s+){0,2}?", gap):
-                if prev[2] is None or scale is None or prev[2] == scale:
-                    prev[1] = m.end()
-                    prev[2] = prev[2] or scale
-                    continue
+            if (
+                len(gap) <= 40
+                and re.fullmatch(r"[\s:,]*(?:\([^)]*\))?[\s:,]*(?:[a-z]+\s+){0,2}?", gap)
+                and (prev[2] is None or scale is None or prev[2] == scale)
+            ):
+                prev[1] = m.end()
+                prev[2] = prev[2] or scale
+                continue
         mentions.append([m.start(), m.end(), scale])
     found: list[tuple[int, str, re.Match | None]] = []
     for i, (start, end, scale) in enumerate(mentions):
@@ -692,7 +715,11 @@ def _ps(c: _Ctx) -> list[tuple[str, str, dict]]:
         window = re.sub(r"\s*\([^)]*\)", "", s[end : min(nxt, end + 120)])
         fill = _PS_FILLER_RE.match(window)
         window = window[fill.end() if fill else 0 :]
-        v = (_PS_VALUE_RE.match(window) or _PS_VALUE_RE.search(window[:30])) if window.strip() else None
+        v = (
+            (_PS_VALUE_RE.match(window) or _PS_VALUE_RE.search(window[:30]))
+            if window.strip()
+            else None
+        )
         found.append((start, scale or "generic", v))
     # "Karnofsky (adults) or Lansky (children) >= 50": a mention without value shares the next one's
     for i in range(len(found) - 2, -1, -1):
@@ -764,20 +791,27 @@ def _age(c: _Ctx) -> list[tuple[str, str, dict]]:
     anchor = _AGE_ANCHOR_RE.search(s)
     if not anchor:
         return []
-    if re.search(r"gestation|life expectancy|bone age|menopaus|amenorr|perform|ecog|karnofsky|lansky", s):
+    if re.search(
+        r"gestation|life expectancy|bone age|menopaus|amenorr|perform|ecog|karnofsky|lansky", s
+    ):
         return []
     # a conditional age ("for patients < 16 years, Lansky ...") is not an age gate
     pre = s[max(0, anchor.start() - 30) : anchor.start()]
-    if re.search(r"\b(?:for|if|in|when)\s+(?:\w+\s+){0,2}$", pre) and not re.match(r"age[ds]?\b", s):
+    if re.search(r"\b(?:for|if|in|when)\s+(?:\w+\s+){0,2}$", pre) and not re.match(
+        r"age[ds]?\b", s
+    ):
         return []
     if re.match(r"\s*(?:for|if|when|in)\s", s):
         return []
-    for rx in _AGE_PATTERNS:
-        for m in rx.finditer(s):
+    matches = sorted(
+        (m for rx in _AGE_PATTERNS for m in rx.finditer(s)), key=lambda m: (m.start(), -m.end())
+    )
+    for m in matches:
+        if True:
             before = s[max(0, m.start() - 25) : m.start()]
-            if re.search(r"\b(?:for|if|when|in (?:patients|subjects|participants))\b[^;:]*$", before) or (
-                s[: m.start()].count("(") > s[: m.start()].count(")")
-            ):
+            if re.search(
+                r"\b(?:for|if|when|in (?:patients|subjects|participants))\b[^;:]*$", before
+            ) or (s[: m.start()].count("(") > s[: m.start()].count(")")):
                 continue  # "(for patients > 12 years of age)": a condition, not an age gate
             if abs(m.start() - anchor.start()) > 45 and abs(m.end() - anchor.end()) > 45:
                 continue
@@ -790,7 +824,8 @@ def _age(c: _Ctx) -> list[tuple[str, str, dict]]:
                 vals["max_years"] = round(float(g["b"]) * f, 3)
             elif g.get("op"):
                 if not g.get("unit") and not re.search(
-                    r"\bage[ds]?\s*(?:of|:|is|must be|should be|=)?\s*$", s[max(0, m.start() - 20) : m.start()]
+                    r"\bage[ds]?\s*(?:of|:|is|must be|should be|=)?\s*$",
+                    s[max(0, m.start() - 20) : m.start()],
                 ):
                     continue
                 n = float(g["n"]) * f
@@ -871,14 +906,19 @@ def _extent(c: _Ctx) -> list[tuple[str, str, dict]]:
     hits: list[tuple[int, str, int]] = []
     for name, rx in _EXTENT_RES:
         for m in rx.finditer(s):
-            if _CONDITIONAL_PREFIX_RE.search(s[max(0, m.start() - 30) : m.start()]) and name != "unresectable":
-                # "AST <= 5 x ULN in patients with metastatic ..." is a condition, not a gate
-                if re.search(r"\b(?:for|in|if|when)\b", s[max(0, m.start() - 30) : m.start()]):
-                    continue
+            before = s[max(0, m.start() - 30) : m.start()]
+            if (
+                name != "unresectable"
+                and _CONDITIONAL_PREFIX_RE.search(before)
+                and re.search(r"\b(?:for|in|if|when)\b", before)
+            ):
+                continue  # "AST <= 5 x ULN in patients with metastatic ...": a condition, not a gate
             if name == "advanced":
                 if not (c.onco and _ONCO_RE.search(s)):
                     continue
-                if re.match(r"\s*(?:or|and|/)\s*metastatic", s[m.end() :]) is None and not re.search(
+                if re.match(
+                    r"\s*(?:or|and|/)\s*metastatic", s[m.end() :]
+                ) is None and not re.search(
                     r"\b(?:cancers?|carcinomas?|sarcomas?|tumou?rs?|malignan\w*|disease|stage|solid|nsclc|"
                     r"lymphomas?|melanomas?|leukemi\w*|neoplas\w*|gist|mesothelioma|\w+sarcomas?|\w+omas?)\b",
                     s[m.end() : m.end() + 45],
@@ -886,7 +926,9 @@ def _extent(c: _Ctx) -> list[tuple[str, str, dict]]:
                     continue
             if name == "metastatic" and m.group(0).startswith("stage") and not c.onco:
                 continue
-            if re.search(r"\b(?:due|secondary|related) to\s*$", s[max(0, m.start() - 20) : m.start()]):
+            if re.search(
+                r"\b(?:due|secondary|related) to\s*$", s[max(0, m.start() - 20) : m.start()]
+            ):
                 continue  # "cord compression due to metastatic disease"
             if re.search(
                 r"(?:therap\w*|treatments?|chemotherapy|regimens?|lines?)\s+(?:given\s+)?(?:for|in)\s+(?:the\s+)?"
@@ -934,8 +976,10 @@ def _brain(c: _Ctx) -> list[tuple[str, str, dict]]:
     window = c.s[max(0, m.start() - 40) : m.end() + 160]
     allowed = bool(_BRAIN_ALLOWED_RE.search(window)) or bool(_PERMISSIVE_RE.search(window))
     pol = c.polarity(m.start(), m.end())
-    if pol == "require" and c.section == "inclusion" and (
-        allowed or re.search(r"\b(?:if|provided|in the case of|for patients with|may)\b", c.s)
+    if (
+        pol == "require"
+        and c.section == "inclusion"
+        and (allowed or re.search(r"\b(?:if|provided|in the case of|for patients with|may)\b", c.s))
     ):
         # "patients with treated brain metastases are eligible": untreated ones are excluded
         pol, allowed = "exclude", True
@@ -947,15 +991,20 @@ def _pregnancy(c: _Ctx) -> list[tuple[str, str, dict]]:
     out: list[tuple[str, str, dict]] = []
     preg = _PREG_RE.search(s)
     contra = _CONTRA_RE.search(s)
-    male_only = bool(re.match(r"\s*(?:male|men)\b", s)) and not re.search(r"\bfemales?\b(?! partner)|\bwomen\b", s[:40])
+    male_only = bool(re.match(r"\s*(?:male|men)\b", s)) and not re.search(
+        r"\bfemales?\b(?! partner)|\bwomen\b", s[:40]
+    )
     if preg and _PREG_STRONG_RE.search(s) and not (male_only and contra):
         vals = {
             "pregnant": True,
             "breastfeeding": bool(re.search(r"lactat|breast[- ]?fe|nursing", s)),
             "test_required": bool(re.search(r"pregnancy test|hcg", s)),
         }
-        if c.section == "inclusion" and not contra and _PREG_REQUIRED_RE.search(s) and not _NEG_RE.search(
-            _clause_prefix(s, preg.start())
+        if (
+            c.section == "inclusion"
+            and not contra
+            and _PREG_REQUIRED_RE.search(s)
+            and not _NEG_RE.search(_clause_prefix(s, preg.start()))
         ):
             out.append(("pregnancy", "require", vals))
         else:
@@ -989,7 +1038,9 @@ def _labs(c: _Ctx) -> list[tuple[str, str, dict]]:
         # the value must belong to this lab: no other lab name with its own value in between
         if val is not None:
             between = s[m.end() : val.start()]
-            if re.search(r"\d", between.replace("10^9", "")) and not re.match(r"^[\s(a-z/,]*$", between):
+            if re.search(r"\d", between.replace("10^9", "")) and not re.match(
+                r"^[\s(a-z/,]*$", between
+            ):
                 val = None
         if val is None:
             n = _LAB_NORMAL_RE.match(s[m.end() :])
@@ -1042,7 +1093,12 @@ def _lab_values(lab: str, v: re.Match) -> dict | None:
 
 def _to_std(lab: str, num: float, unit: str) -> float | None:
     """Convert a threshold to the patient unit; ``None`` when the unit is ambiguous."""
-    u = unit.replace("mcl", "ul").replace("mm^3", "mm3").replace("mm³", "mm3").replace("cu.mm", "mm3")
+    u = (
+        unit.replace("mcl", "ul")
+        .replace("mm^3", "mm3")
+        .replace("mm³", "mm3")
+        .replace("cu.mm", "mm3")
+    )
     u = u.replace("cumm", "mm3").replace("**", "^").replace("e9", "^9").replace("e3", "^3")
     if lab in ("anc", "platelets"):
         if re.search(r"10\^?9/l|10\^?3/ul|^k/ul|/nl", u):
@@ -1088,7 +1144,9 @@ _SENTENCE_RE = re.compile(r"(?<=[.;])\s+(?=[a-z(])|(?<=\.)\s+(?=note\b)", _I)
 _MODAL_NEG_RE = re.compile(
     r"\b(?:must|may|should|will|shall|can)\s+not\b|\bcannot\b|\bmustn't\b|\bare not allowed\b", _I
 )
-_RADIO_RE = re.compile(r"\bradiotherap\w*|\bradiation(?: therapy)?\b|\birradiat\w*|\bradiosurgery\b", _I)
+_RADIO_RE = re.compile(
+    r"\bradiotherap\w*|\bradiation(?: therapy)?\b|\birradiat\w*|\bradiosurgery\b", _I
+)
 _TOXICITY_RE = re.compile(
     r"\btoxicit\w*|\badverse (?:events?|reactions?)|\brecovered\b|\bside effects?\b|\bimmune-related\b",
     _I,
@@ -1119,9 +1177,12 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
         return []
     if (_SKIP_THERAPY_RE.search(s) or _TOXICITY_RE.search(s)) and not naive:
         return []
-    if re.search(r"\bqualif\w*|\bcounts? as\b|\bcounted as\b|\bconsidered (?:as )?(?:a )?(?:line|prior)"
-                 r"|\b(?:to|in) (?:this|the|that|these) lesions?\b|\blesions?,? which\b|\bnot required\b"
-                 r"|\bneeds? to be treated\b|\bto be treated with\b", s):
+    if re.search(
+        r"\bqualif\w*|\bcounts? as\b|\bcounted as\b|\bconsidered (?:as )?(?:a )?(?:line|prior)"
+        r"|\b(?:to|in) (?:this|the|that|these) lesions?\b|\blesions?,? which\b|\bnot required\b"
+        r"|\bneeds? to be treated\b|\bto be treated with\b",
+        s,
+    ):
         return []  # definitions ("rituximab does not count as a line") and lesion-level history
     if _PERMISSIVE_RE.search(s) and not re.search(r"\bnot\b|\bonly\b", s):
         return []  # "prior pazopanib is allowed": no restriction
@@ -1144,12 +1205,16 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
                 target.append(cid)
     cats = [name for name, rx in _CATEGORY_RES if (m := rx.search(s)) and m.start() < cut]
     radio = bool(
-        re.search(r"\b(?:prior|previous|received)\s+(?:[\w-]+\s+){0,2}?(?:radiotherap|radiation)", s[:cut])
+        re.search(
+            r"\b(?:prior|previous|received)\s+(?:[\w-]+\s+){0,2}?(?:radiotherap|radiation)", s[:cut]
+        )
     ) and not re.search(r"\blesions?\b|\bmeasurable\b|\bfield\b", s)
 
     min_lines = max_lines = None
     mn = _MIN_LINES_RE.search(s)
-    if mn and re.match(r"\s*(?:>=|>)?\s*\w+\s+(?:days?|weeks?|months?|years?|hours?|cycles? of)\b", mn.group(0)):
+    if mn and re.match(
+        r"\s*(?:>=|>)?\s*\w+\s+(?:days?|weeks?|months?|years?|hours?|cycles? of)\b", mn.group(0)
+    ):
         mn = None
     if mn:
         if mn.group("n") or mn.group("n2"):
@@ -1174,7 +1239,11 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
     qualified = bool(ex or _SETTING_RE.search(s))
     if naive and not (drugs or classes):
         if c.section == "inclusion" or _MODAL_NEG_RE.search(s) or not re.search(r"\bnot\b", s):
-            generic = not cats or "systemic" in cats or re.search(r"treatment|therapy|untreated", naive.group(0))
+            generic = (
+                not cats
+                or "systemic" in cats
+                or re.search(r"treatment|therapy|untreated", naive.group(0))
+            )
             if re.search(r"chemo", naive.group(0)):
                 generic = False
             out.append(("prior_therapy_excluded", "exclude",
@@ -1188,8 +1257,10 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
         return out
     if not cue:
         return out
-    if c.section == "inclusion" and re.search(r"\b(?:relapsed|recurrent)\s*(?:or|/|and/or)\s*refractory\b|\br/r\b", s) and not (
-        drugs or classes or min_lines or _NEG_RE.search(s[: cue.start()])
+    if (
+        c.section == "inclusion"
+        and re.search(r"\b(?:relapsed|recurrent)\s*(?:or|/|and/or)\s*refractory\b|\br/r\b", s)
+        and not (drugs or classes or min_lines or _NEG_RE.search(s[: cue.start()]))
     ):
         return [("prior_therapy_required", "require",
                  {"drugs": [], "classes": [], "categories": [], "min_lines": None, "progression": True})]  # fmt: skip
@@ -1208,11 +1279,17 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
     if max_lines is not None:
         out.append(("max_prior_lines", "exclude", {"max_lines": max_lines}))
     if required:
+        if max_lines is not None and min_lines is None and not (drugs or classes):
+            return out  # "no more than 2 prior lines" requires no prior therapy
         if not (drugs or classes or cats or min_lines):
-            if c.section == "inclusion" and not re.search(r"\bif\b", s) and re.search(
-                r"\b(?:failed|failure (?:of|on|to)|refractory to|progress\w* (?:on|after|following|despite|"
-                r"during))\s+(?:[\w-]+\s+){0,4}?(?:therap\w*|treatments?|regimens?|chemotherapy|lines?)\b",
-                s,
+            if (
+                c.section == "inclusion"
+                and not re.search(r"\bif\b", s)
+                and re.search(
+                    r"\b(?:failed|failure (?:of|on|to)|refractory to|progress\w* (?:on|after|following|despite|"
+                    r"during))\s+(?:[\w-]+\s+){0,4}?(?:therap\w*|treatments?|regimens?|chemotherapy|lines?)\b",
+                    s,
+                )
             ):
                 out.append(("prior_therapy_required", "require",
                             {"drugs": [], "classes": [], "categories": [], "min_lines": None,
@@ -1224,8 +1301,9 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
         return out
     if not (drugs or classes or cats or radio):
         return out
-    if min_lines is not None and not (drugs or classes):
-        return out
+    specific = [x for x in classes if x not in ("chemotherapy", "immunotherapy", "targeted_therapy")]
+    if (min_lines is not None or max_lines is not None) and not (drugs or specific):
+        return out  # "more than one prior chemotherapy": a line count, not "no chemotherapy"
     if radio and not (drugs or classes or cats):
         cats = ["radiotherapy"]
     any_sys = "systemic" in cats and not (drugs or classes)
@@ -1252,10 +1330,25 @@ def _washout(c: _Ctx) -> list[tuple[str, str, dict]]:
             stripped,
         ):
             continue
-        n = _num(m.group("n") or m.group("n2") or m.group("n3") or m.group("n4"))
+        n = _num(
+            m.group("n")
+            or m.group("n2")
+            or m.group("n3")
+            or m.group("n4")
+            or m.group("n5")
+            or m.group("n6")
+        )
         if n is None:
             continue
-        unit = (m.group("unit") or m.group("unit2") or m.group("unit3") or m.group("unit4") or "").lower()
+        unit = (
+            m.group("unit")
+            or m.group("unit2")
+            or m.group("unit3")
+            or m.group("unit4")
+            or m.group("unit5")
+            or m.group("unit6")
+            or ""
+        ).lower()
         vals: dict[str, Any] = {"days": None, "half_lives": None, "what": sorted(set(what))}
         if unit.startswith("half"):
             vals["half_lives"] = n
@@ -1318,7 +1411,8 @@ def _group_alternatives(crits: list[Criterion], s: str) -> None:
     renal = [
         c
         for c in crits
-        if c.type == "organ_function" and c.values.get("lab") in ("creatinine", "creatinine_clearance")
+        if c.type == "organ_function"
+        and c.values.get("lab") in ("creatinine", "creatinine_clearance")
     ]
     if len(renal) > 1:
         for c in renal:
@@ -1353,7 +1447,11 @@ def parse_trial(record: dict, vocab: Any = None) -> ParsedTrial:
         ident = ps.get("identificationModule", {}) if isinstance(ps, dict) else {}
         status = ps.get("statusModule", {}) if isinstance(ps, dict) else {}
         nct = ident.get("nctId") if isinstance(ident, dict) else None
-        lu = (status.get("lastUpdatePostDateStruct") or {}).get("date") if isinstance(status, dict) else None
+        lu = (
+            (status.get("lastUpdatePostDateStruct") or {}).get("date")
+            if isinstance(status, dict)
+            else None
+        )
         if nct:
             key = (str(nct).upper(), lu)
             hit = _CACHE.get(key)
@@ -1375,10 +1473,24 @@ def clear_cache() -> None:
 
 
 def _is_oncology(trial: Trial, vocab: Any) -> bool:
-    text = " ".join([*trial.conditions, *trial.keywords, trial.title or "", trial.official_title or ""])
+    text = " ".join(
+        [*trial.conditions, *trial.keywords, trial.title or "", trial.official_title or ""]
+    )
     if _ONCO_RE.search(text):
         return True
     return bool(vocab is not None and vocab.find_diagnoses(text))
+
+
+_CONDITIONAL_LINE_RE = re.compile(
+    r"\s*(?:for|in|if|when)\b|\s*(?:sub-?study|cohort|part|arm|group|phase)\s*[\w.-]{0,6}\s*(?:only)?\s*[:(]"
+    r"|\s*(?:patients|participants|subjects) (?:in|enrolled in|assigned to) (?:cohort|part|arm|group)",
+    _I,
+)
+
+
+def is_oncology_trial(trial: Trial, vocab: Any = None) -> bool:
+    """True when the trial's conditions, keywords or titles name a cancer."""
+    return _is_oncology(trial, vocab if vocab is not None else _default_vocab())
 
 
 def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
@@ -1392,14 +1504,29 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
             f"maximum {trial.max_age_text or 'none'}"
         )
         crits.append(
-            Criterion("inclusion", text, "age", "require",
-                      {"min_years": trial.min_age_years, "max_years": trial.max_age_years,
-                       "source": "structured"}, source="structured")  # fmt: skip
+            Criterion(
+                "inclusion",
+                text,
+                "age",
+                "require",
+                {
+                    "min_years": trial.min_age_years,
+                    "max_years": trial.max_age_years,
+                    "source": "structured",
+                },
+                source="structured",
+            )  # fmt: skip
         )
     if trial.sex in ("FEMALE", "MALE"):
         crits.append(
-            Criterion("inclusion", f"Sex (registered): {trial.sex}", "sex", "require",
-                      {"sex": trial.sex}, source="structured")  # fmt: skip
+            Criterion(
+                "inclusion",
+                f"Sex (registered): {trial.sex}",
+                "sex",
+                "require",
+                {"sex": trial.sex},
+                source="structured",
+            )  # fmt: skip
         )
     onco = _is_oncology(trial, vocab)
     lines = split_criteria(trial.criteria_text)
@@ -1408,15 +1535,28 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
     for line in lines:
         if line.is_heading and line.children:
             continue
-        parsed = parse_line(line.text, line.section, vocab=vocab, context=line.context, oncology=onco)
+        parsed = parse_line(
+            line.text, line.section, vocab=vocab, context=line.context, oncology=onco
+        )
         if line.children and parsed[0].type == "unparsed" and line.text.rstrip().endswith(":"):
             continue  # a parent such as "Adequate organ function:" -- its children carry it
         n_lines += 1
         if parsed[0].type != "unparsed":
             n_typed += 1
+        conditional = (
+            bool(line.children)
+            or bool(_CONDITIONAL_LINE_RE.match(line.text))
+            or bool(line.parent is not None and _CONDITIONAL_LINE_RE.match(line.parent.text))
+        )
+        for c in parsed:
+            c.conditional = conditional
+            if c.type == "histology" and c.polarity == "require" and c.section == "inclusion":
+                c.group = "histology:require"  # several required histologies are alternatives
         parent = line.parent
-        if parent is not None and line.section == "inclusion" and _CTX_ANYOF_RE.search(
-            normalize(parent.text)
+        if (
+            parent is not None
+            and line.section == "inclusion"
+            and _CTX_ANYOF_RE.search(normalize(parent.text))
         ):
             gid = group_of.setdefault(id(parent), f"any:{len(group_of) + 1}")
             for c in parsed:
@@ -1438,6 +1578,10 @@ def evaluate(patient: Any, parsed: ParsedTrial, vocab: Any = None) -> list[Verdi
     if vocab is None:
         vocab = _default_vocab()
     verdicts = [_evaluate_one(patient, c, vocab) for c in parsed.criteria]
+    for v in verdicts:
+        if v.criterion.conditional and v.verdict == NOT_MET:
+            v.verdict = UNKNOWN
+            v.reason += "; applies to a sub-group only (cohort / listed cases): verify"
     groups: dict[str, list[Verdict]] = {}
     for v in verdicts:
         if v.criterion.group:
@@ -1450,7 +1594,7 @@ def evaluate(patient: Any, parsed: ParsedTrial, vocab: Any = None) -> list[Verdi
             if v.verdict == NOT_MET:
                 v.verdict = UNKNOWN if not met else MET
                 v.reason += (
-                    "; an alternative on the same line is met"
+                    "; not needed: an alternative criterion is met"
                     if met
                     else "; alternatives exist (one of them may apply): verify"
                 )
@@ -1497,38 +1641,59 @@ _ECOG_TO_KPS = {0: (90, 100), 1: (70, 80), 2: (50, 60), 3: (30, 40), 4: (10, 20)
 
 def _ev_ps(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     v = c.values
-    scale, lo, hi = v["scale"], v["min"], v["max"]
+    scale = v["scale"]
+    top = 5 if scale == "ecog" else 100
+    lo = v["min"] if v["min"] not in (None, 0) or v["max"] == top else None
+    hi = v["max"] if v["max"] not in (None, top) else None
+    if lo is None and hi is None:
+        lo, hi = v["min"], v["max"]
+    if scale == "ecog" and lo is None:
+        lo = 0  # "ECOG 0–1" reads better than "≤1"
     label = {"ecog": "ECOG", "karnofsky": "Karnofsky", "lansky": "Lansky"}[scale]
     crit = f"{label} {_range_text(lo, hi)}"
     word = "within" if c.polarity == "require" else "in excluded range"
     if scale == "ecog":
         if p.ecog is None:
-            return UNKNOWN, f"ECOG not recorded: verify ({'required' if c.polarity == 'require' else 'excluded'} {crit})"
-        inside = lo <= p.ecog <= hi
-        conv = f" (converted from {p.ecog_converted_from})" if getattr(p, "ecog_converted_from", None) else ""
+            return (
+                UNKNOWN,
+                f"ECOG not recorded: verify ({'required' if c.polarity == 'require' else 'excluded'} {crit})",
+            )
+        inside = v["min"] <= p.ecog <= v["max"]
+        conv = (
+            f" (converted from {p.ecog_converted_from})"
+            if getattr(p, "ecog_converted_from", None)
+            else ""
+        )
         verdict = _apply(c.polarity, inside)
         if conv and verdict == NOT_MET:
             return UNKNOWN, f"ECOG {p.ecog}{conv} vs {crit}: conversion is approximate, verify"
-        rel = word if inside else ("outside" if c.polarity == "require" else "outside excluded range")
+        rel = (
+            word if inside else ("outside" if c.polarity == "require" else "outside excluded range")
+        )
         return verdict, f"ECOG {p.ecog}{conv} {rel} {_range_text(lo, hi)}"
     own = getattr(p, scale, None)
     if own is not None:
-        inside = lo <= own <= hi
-        rel = word if inside else ("outside" if c.polarity == "require" else "outside excluded range")
+        inside = v["min"] <= own <= v["max"]
+        rel = (
+            word if inside else ("outside" if c.polarity == "require" else "outside excluded range")
+        )
         return _apply(c.polarity, inside), f"{label} {own} {rel} {_range_text(lo, hi)}"
     other = p.karnofsky if scale == "lansky" else p.lansky
     if other is not None:
-        inside = lo <= other <= hi
+        inside = v["min"] <= other <= v["max"]
         name = "Karnofsky" if scale == "lansky" else "Lansky"
         if (c.polarity == "require") == inside:
             return MET, f"{name} {other} (same 0–100 scale) {word} {crit}"
         return UNKNOWN, f"{name} {other} recorded, trial states {crit}: verify"
     if p.ecog is not None:
         band = _ECOG_TO_KPS.get(p.ecog)
-        if band and lo <= band[0] and band[1] <= hi and c.polarity == "require":
+        if band and v["min"] <= band[0] and band[1] <= v["max"] and c.polarity == "require":
             return MET, f"ECOG {p.ecog} ≈ {label} {band[0]}–{band[1]}, within {_range_text(lo, hi)}"
-        if band and (band[1] < lo or band[0] > hi) and c.polarity == "exclude":
-            return MET, f"ECOG {p.ecog} ≈ {label} {band[0]}–{band[1]}, outside excluded {_range_text(lo, hi)}"
+        if band and (band[1] < v["min"] or band[0] > v["max"]) and c.polarity == "exclude":
+            return (
+                MET,
+                f"ECOG {p.ecog} ≈ {label} {band[0]}–{band[1]}, outside excluded {_range_text(lo, hi)}",
+            )
         return UNKNOWN, f"ECOG {p.ecog} recorded, trial states {crit}: verify {label}"
     return UNKNOWN, f"{label} not recorded: verify ({crit})"
 
@@ -1546,7 +1711,11 @@ def _ev_age(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
         inside &= a > lo if v.get("min_exclusive") else a >= lo
     if hi is not None:
         # a registered maximum "65 Years" admits anyone who has not yet turned 66
-        inside &= a < hi if v.get("max_exclusive") else (a < hi + 1 if v.get("source") == "structured" else a <= hi)
+        inside &= (
+            a < hi
+            if v.get("max_exclusive")
+            else (a < hi + 1 if v.get("source") == "structured" else a <= hi)
+        )
     verdict = _apply(c.polarity, inside)
     return verdict, f"age {_fmt(round(a, 1))} {'within' if inside else 'outside'} {crit}"
 
@@ -1570,7 +1739,10 @@ def _ev_histology(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     ids = c.values.get("diagnoses") or []
     names = ", ".join(_diag_name(vocab, i) for i in ids)
     if not p.diagnosis:
-        return UNKNOWN, f"diagnosis not recorded: verify ({'requires' if c.polarity == 'require' else 'excludes'} {names})"
+        return (
+            UNKNOWN,
+            f"diagnosis not recorded: verify ({'requires' if c.polarity == 'require' else 'excludes'} {names})",
+        )
     pname = p.diagnosis_name or p.diagnosis
     lineage = set(p.diagnosis_lineage or [p.diagnosis])
     hit = [i for i in ids if i in lineage or _safe_is_a(vocab, p.diagnosis, i)]
@@ -1579,12 +1751,18 @@ def _ev_histology(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
         if hit:
             return MET, f"{pname} is {_diag_name(vocab, hit[0])}; trial requires {names}"
         if broader:
-            return UNKNOWN, f"diagnosis {pname} (unspecified subtype); trial requires {names}: verify subtype"
+            return (
+                UNKNOWN,
+                f"diagnosis {pname} (unspecified subtype); trial requires {names}: verify subtype",
+            )
         return NOT_MET, f"{pname} is not among {names} required by the trial"
     if hit:
         return NOT_MET, f"{pname} is {_diag_name(vocab, hit[0])}; trial excludes {names}"
     if broader:
-        return UNKNOWN, f"diagnosis {pname} (unspecified subtype); trial excludes {names}: verify subtype"
+        return (
+            UNKNOWN,
+            f"diagnosis {pname} (unspecified subtype); trial excludes {names}: verify subtype",
+        )
     return MET, f"{pname} is not among excluded {names}"
 
 
@@ -1604,15 +1782,21 @@ def _ev_extent(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
         if st.startswith("IV") or st == "METASTATIC":
             met = True
     if met is None:
-        return UNKNOWN, f"metastatic status not recorded: verify ({'requires' if c.polarity == 'require' else 'excludes'} {desc})"
+        return (
+            UNKNOWN,
+            f"metastatic status not recorded: verify ({'requires' if c.polarity == 'require' else 'excludes'} {desc})",
+        )
     if c.polarity == "require":
         if met and any(e in ("metastatic", "advanced") for e in ext):
             return MET, f"metastatic disease; trial requires {desc}"
         if met:
             return UNKNOWN, f"metastatic disease; trial requires {desc}: verify"
         if ext == ["metastatic"]:
-            return NOT_MET, f"disease not metastatic; trial requires metastatic disease"
-        return UNKNOWN, f"disease not metastatic; trial requires {desc}: verify resectability/extent"
+            return NOT_MET, "disease not metastatic; trial requires metastatic disease"
+        return (
+            UNKNOWN,
+            f"disease not metastatic; trial requires {desc}: verify resectability/extent",
+        )
     if "metastatic" in ext:
         if met:
             return NOT_MET, f"metastatic disease; trial excludes {desc}"
@@ -1628,7 +1812,10 @@ def _ev_measurable(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
         if p.measurable_disease:
             return MET, f"measurable disease recorded; trial requires {crit}"
         if c.values.get("evaluable_allowed"):
-            return UNKNOWN, "no measurable disease recorded; trial also accepts evaluable disease: verify"
+            return (
+                UNKNOWN,
+                "no measurable disease recorded; trial also accepts evaluable disease: verify",
+            )
         return NOT_MET, f"no measurable disease recorded; trial requires {crit}"
     return _apply("exclude", bool(p.measurable_disease)), (
         f"measurable disease {'recorded' if p.measurable_disease else 'not present'}; trial excludes it"
@@ -1643,7 +1830,10 @@ def _ev_brain(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
         if not p.brain_metastases:
             return MET, "no brain metastases recorded; trial excludes them"
         if allowed:
-            return UNKNOWN, "brain metastases recorded; trial allows treated and stable ones: verify"
+            return (
+                UNKNOWN,
+                "brain metastases recorded; trial allows treated and stable ones: verify",
+            )
         return NOT_MET, "brain metastases recorded; trial excludes them"
     if p.brain_metastases:
         return MET, "brain metastases recorded; trial requires them"
@@ -1663,7 +1853,9 @@ def _ev_pregnancy(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
         return MET, f"not pregnant; trial excludes pregnancy{extra}"
     if p.pregnant is None:
         return UNKNOWN, "pregnancy status not recorded: verify (trial enrols pregnant women)"
-    return _apply("require", bool(p.pregnant)), f"pregnant: {'yes' if p.pregnant else 'no'}; trial enrols pregnant women"
+    return _apply(
+        "require", bool(p.pregnant)
+    ), f"pregnant: {'yes' if p.pregnant else 'no'}; trial enrols pregnant women"
 
 
 def _ev_contraception(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
@@ -1685,7 +1877,10 @@ def _ev_labs(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
         return UNKNOWN, f"{name} not recorded: verify ({crit})"
     unit = STD_UNITS.get(lab, "")
     if v.get("uln_multiple") is not None:
-        return UNKNOWN, f"{name} {_fmt(val)} {unit}; trial states {crit}: the lab's ULN is not recorded, verify"
+        return (
+            UNKNOWN,
+            f"{name} {_fmt(val)} {unit}; trial states {crit}: the lab's ULN is not recorded, verify",
+        )
     thr = v.get("std_value")
     if thr is None:
         return UNKNOWN, f"{name} {_fmt(val)} {unit}; unit of '{crit}' is ambiguous: verify"
@@ -1697,9 +1892,18 @@ def _ev_labs(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
         "=": val == thr,
     }[op]
     verdict = _apply(c.polarity, ok)
-    conv = "" if v.get("unit") and STD_UNITS[lab].lower().replace("cells/", "/") in (v["unit"] or "") else f" (= {_fmt(thr)} {unit})"
-    if verdict == NOT_MET and re.search(r"\b(?:if|unless|in patients with|for patients with|gilbert)", c.text, re.I):
-        return UNKNOWN, f"{name} {_fmt(val)} {unit} fails {crit}{conv}, but the line has a conditional limit: verify"
+    conv = (
+        ""
+        if v.get("unit") and STD_UNITS[lab].lower().replace("cells/", "/") in (v["unit"] or "")
+        else f" (= {_fmt(thr)} {unit})"
+    )
+    if verdict == NOT_MET and re.search(
+        r"\b(?:if|unless|in patients with|for patients with|gilbert)", c.text, re.I
+    ):
+        return (
+            UNKNOWN,
+            f"{name} {_fmt(val)} {unit} fails {crit}{conv}, but the line has a conditional limit: verify",
+        )
     rel = "meets" if ok else "fails"
     if c.polarity == "exclude":
         rel = "in excluded range" if ok else "outside excluded range"
@@ -1738,15 +1942,22 @@ def _received(p: Any, c: Criterion, vocab: Any) -> list[str]:
             cl = pclasses.get(d, set())
             if cat == "chemotherapy" and cl & CHEMO_CLASSES:
                 hits.append(f"{d} (chemotherapy)")
-            elif cat == "immunotherapy" and any("checkpoint" in x or x.endswith(("pd1_inhibitor", "pdl1_inhibitor", "ctla4_inhibitor")) for x in cl):
+            elif cat == "immunotherapy" and any(
+                "checkpoint" in x
+                or x.endswith(("pd1_inhibitor", "pdl1_inhibitor", "ctla4_inhibitor"))
+                for x in cl
+            ):
                 hits.append(f"{d} (immunotherapy)")
             elif cat in ("systemic",):
                 hits.append(f"{d} (systemic therapy)")
     if c.values.get("any_systemic"):
         hits.extend(f"{d} (systemic therapy)" for d in sorted(drugs))
     seen: list[str] = []
+    drugs_seen: set[str] = set()
     for h in hits:
-        if h not in seen:
+        d = h.split(" (")[0]
+        if d not in drugs_seen:
+            drugs_seen.add(d)
             seen.append(h)
     return seen
 
@@ -1771,13 +1982,22 @@ def _ev_prior_required(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     n_drugs = len(p.prior_drugs)
     if named and not hits:
         if v.get("categories") and not (v.get("drugs") or v.get("classes")) and n_drugs:
-            return UNKNOWN, f"had {', '.join(sorted(p.prior_drugs))}; trial requires prior {desc}: verify"
+            return (
+                UNKNOWN,
+                f"had {', '.join(sorted(p.prior_drugs))}; trial requires prior {desc}: verify",
+            )
         return NOT_MET, f"no prior {desc} recorded; trial requires it"
     if v.get("min_lines"):
         if n_drugs == 0:
-            return NOT_MET, f"no prior systemic therapy recorded; trial requires ≥{v['min_lines']} prior line(s)"
+            return (
+                NOT_MET,
+                f"no prior systemic therapy recorded; trial requires ≥{v['min_lines']} prior line(s)",
+            )
         if v["min_lines"] > 1 or not named and v.get("min_lines", 0) > n_drugs:
-            return UNKNOWN, f"{n_drugs} prior drug(s) recorded; trial requires ≥{v['min_lines']} prior lines: verify lines"
+            return (
+                UNKNOWN,
+                f"{n_drugs} prior drug(s) recorded; trial requires ≥{v['min_lines']} prior lines: verify lines",
+            )
     got = ", ".join(hits) if hits else ", ".join(sorted(p.prior_drugs)) or "prior therapy"
     if v.get("progression"):
         return UNKNOWN, f"had {got}; progression on it is not recorded: verify"
@@ -1793,11 +2013,22 @@ def _ev_prior_excluded(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     hits = _received(p, c, vocab)
     if not hits:
         cats = set(c.values.get("categories") or [])
-        if cats - {"systemic"} and p.prior_drugs and not c.values.get("drugs") and not c.values.get("classes"):
-            return UNKNOWN, f"had {', '.join(sorted(p.prior_drugs))}; trial excludes prior {desc}: verify"
+        if (
+            cats - {"systemic"}
+            and p.prior_drugs
+            and not c.values.get("drugs")
+            and not c.values.get("classes")
+        ):
+            return (
+                UNKNOWN,
+                f"had {', '.join(sorted(p.prior_drugs))}; trial excludes prior {desc}: verify",
+            )
         return MET, f"no prior {desc} recorded; trial excludes it"
     if c.values.get("qualified") or c.values.get("exceptions"):
-        return UNKNOWN, f"had {', '.join(hits)}; trial excludes prior {desc} with exceptions/setting: verify"
+        return (
+            UNKNOWN,
+            f"had {', '.join(hits)}; trial excludes prior {desc} with exceptions/setting: verify",
+        )
     return NOT_MET, f"had {', '.join(hits)}; trial excludes prior {desc}"
 
 
@@ -1808,7 +2039,10 @@ def _ev_max_lines(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     n = len(p.prior_drugs)
     if n <= (mx or 0):
         return MET, f"{n} prior drug(s) recorded, so at most {n} line(s); trial allows ≤{mx}"
-    return UNKNOWN, f"{n} prior drugs recorded; trial allows ≤{mx} prior lines: verify number of lines"
+    return (
+        UNKNOWN,
+        f"{n} prior drugs recorded; trial allows ≤{mx} prior lines: verify number of lines",
+    )
 
 
 def _ev_washout(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
@@ -1839,3 +2073,46 @@ _EVALUATORS = {
     "washout": _ev_washout,
     "unparsed": _ev_unparsed,
 }
+
+
+def trial_report(parsed: ParsedTrial, patient: Any = None, vocab: Any = None) -> dict:
+    """The ``trial --json`` object: ``{"nct_id", "criteria": [...]}``; each criterion gets
+    ``verdict`` and ``reason`` when a patient is given."""
+    if patient is None:
+        return parsed.to_dict()
+    return {
+        "nct_id": parsed.nct_id,
+        "criteria": [v.to_dict() for v in evaluate(patient, parsed, vocab=vocab)],
+    }
+
+
+def format_criteria(parsed: ParsedTrial, verdicts: list[Verdict] | None = None) -> str:
+    """Human-readable listing of the parsed criteria (and verdicts), one block per criterion."""
+    t = parsed.trial
+    lines = [f"{t.nct_id}  {t.title or ''}".rstrip()]
+    meta = [x for x in (t.status, "/".join(t.phases) if t.phases else None, t.url) if x]
+    lines.append("  " + " · ".join(meta))
+    items = verdicts if verdicts is not None else [None] * len(parsed.criteria)
+    crits = parsed.criteria
+    for c, v in zip(crits, items, strict=True):
+        c = v.criterion if v is not None else c
+        vals = ", ".join(
+            f"{k}={_short(x)}" for k, x in c.values.items() if x not in (None, [], False)
+        )
+        head = f"[{c.section}] {c.type} ({c.polarity})" + (f": {vals}" if vals else "")
+        if c.type == "unparsed":
+            head = f"[{c.section}] to review"
+        lines.append("")
+        lines.append(head)
+        lines.append(f"    {c.text}")
+        if v is not None:
+            lines.append(f"    -> {v.verdict}: {v.reason}")
+    return "\n".join(lines)
+
+
+def _short(x: object) -> str:
+    if isinstance(x, list):
+        return "/".join(str(i) for i in x)
+    if isinstance(x, float) and x.is_integer():
+        return str(int(x))
+    return str(x)

@@ -21,7 +21,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from matcher import __version__
-from matcher.errors import LockError
+from matcher.errors import InputError, LockError
 from matcher.exitcodes import batch_exit_code
 from matcher.rank import RankConfig
 from matcher.store import Store, register_migration
@@ -123,6 +123,7 @@ class ReportResult:
     n_trials: int
     changes: dict
     files: list[Path]
+    errors: list[str] = field(default_factory=list)  # one line per patient/file that failed
 
     @property
     def exit_code(self) -> int:
@@ -199,17 +200,15 @@ def criteria_hash(record: dict) -> str:
 # ----------------------------------------------------------------------------- history
 
 
-def _previous_run(db, run_id: int, source: str | None = None):
-    """The last finished run before ``run_id`` (ok or partial), of the same patient list when
-    one exists (two lists sharing a store are compared each with its own history)."""
-    base = "SELECT * FROM report_runs WHERE id < ? AND status IN ('ok','partial')"
-    if source is not None:
-        row = db.execute(
-            base + " AND patients_source = ? ORDER BY id DESC LIMIT 1", (run_id, source)
-        ).fetchone()
-        if row is not None:
-            return row
-    return db.execute(base + " ORDER BY id DESC LIMIT 1", (run_id,)).fetchone()
+def _previous_run(db, run_id: int, source: str | None):
+    """The last finished run (ok or partial) before ``run_id`` of the same patient list (its
+    resolved path): two lists sharing a store each have their own history, and a list seen
+    for the first time has nothing to compare with."""
+    return db.execute(
+        "SELECT * FROM report_runs WHERE id < ? AND status IN ('ok','partial')"
+        " AND patients_source = ? ORDER BY id DESC LIMIT 1",
+        (run_id, source),
+    ).fetchone()
 
 
 def compute_changes(
@@ -433,15 +432,22 @@ def run_report(
     config: ReportConfig | None = None,
     progress: Callable[[str, int], None] | None = None,
 ) -> ReportResult:
-    """Run the whole nightly job (see module docstring). Raises LockError if a run is active,
-    InputError if the patient file cannot be read at all."""
+    """Run the whole nightly job (see module docstring); return what it did.
+
+    Raises LockError if a run is active, StoreError if the store cannot be opened. A patient
+    file that cannot be read at all is a failed run (every patient failed, exit code 4) whose
+    report and errors.csv say why.
+    """
     from matcher.engine import match_cohort, parse_records
     from matcher.knowledge import evaluate_options, load_pack
-    from matcher.patient import read_patients
+    from matcher.patient import PatientBatch, read_patients
     from matcher.records import iter_records, record_nct_id
     from matcher.store import default_db_path
     from matcher.vocab import load_vocab
 
+    # idempotent: the history tables exist even if something reset the migration list
+    register_migration(*HISTORY_MIGRATION)
+    register_migration(*CRITERIA_HASH_MIGRATION)
     config = config or ReportConfig()
     db_path = Path(db_path) if db_path else default_db_path()
     out = Path(out_dir)
@@ -459,7 +465,12 @@ def run_report(
             }
             counts = store.upsert_records(good, source=f"import: {tp}")
             record_errors += list(counts.errors)
-        batch = read_patients(patients_path, fmt=config.fmt, as_of=config.as_of)
+        try:
+            batch = read_patients(patients_path, fmt=config.fmt, as_of=config.as_of)
+        except InputError as exc:
+            # still write a report (and record a failed run): a morning reader must not
+            # mistake yesterday's report.html for today's
+            batch = PatientBatch(patients=[], errors=[exc])
         pack, vocab = load_pack(), load_vocab()
         statuses = config.rank.statuses
         records = list(store.iter_records(statuses=statuses))
@@ -577,7 +588,14 @@ def run_report(
                 (finished, status, run_id),
             )
     return ReportResult(
-        out, run_id, len(batch.patients), len(batch.errors), len(parsed), changes, files
+        out,
+        run_id,
+        len(batch.patients),
+        len(batch.errors),
+        len(parsed),
+        changes,
+        files,
+        [str(e) for e in batch.errors],
     )
 
 
@@ -592,10 +610,20 @@ def _split_source(source: str) -> tuple[str, str]:
     return (m["file"], m["loc"]) if m else (source or "", "")
 
 
+def _message(err) -> str:
+    """The error text without the location prefix (file, line, patient, field have columns)."""
+    detail = getattr(err, "detail", None)
+    if not detail:
+        return str(err)
+    accepted = getattr(err, "accepted", None)
+    return f"{detail} (accepted: {accepted})" if accepted else detail
+
+
 def error_rows(batch_errors, record_errors=()) -> list[dict]:
     """One dict per failure (keys :data:`ERRORS_CSV_HEADER`): patients first, then trial records."""
     rows = []
     for err in batch_errors:
+        kind = "patient list" if isinstance(err, InputError) else "patient"
         source = getattr(err, "source", None) or ""
         file, loc = _split_source(source)
         if not file:
@@ -604,13 +632,13 @@ def error_rows(batch_errors, record_errors=()) -> list[dict]:
         value = getattr(err, "value", None)
         rows.append(
             {
-                "kind": "patient",
+                "kind": kind,
                 "file": file,
                 "location": loc,
                 "patient_id": getattr(err, "patient_id", None) or "",
                 "field": getattr(err, "field", None) or "",
                 "value": "" if value is None else str(value),
-                "error": getattr(err, "detail", None) or str(err),
+                "error": _message(err),
             }
         )
     for err in record_errors:
@@ -755,9 +783,7 @@ def _write_outputs(out: Path, run, batch, matches, options, changes, record_erro
             }
         )
     html_text = render.render_html(run, pats, errors, changes)
-    files.append(
-        _replace(out / "report.html", lambda t: t.write_text(html_text, encoding="utf-8"))
-    )
+    files.append(_replace(out / "report.html", lambda t: t.write_text(html_text, encoding="utf-8")))
     return files
 
 

@@ -293,12 +293,11 @@ def _drug_ids(vocab: Any, names: list[str]) -> list[str]:
         for drug_id, _ in vocab.find_drugs(n):
             if drug_id not in ids:
                 ids.append(drug_id)
-    if not ids:
-        for n in names:
-            m = vocab.resolve_drug(n)
-            if m is not None and m.entry.id not in ids:
-                ids.append(m.entry.id)
-                break
+    if not ids and names and names[0]:
+        # fuzzy only on the registered name: otherNames hold codes that fuzzy-match badly
+        m = vocab.resolve_drug(names[0])
+        if m is not None:
+            ids.append(m.entry.id)
     return ids
 
 
@@ -341,8 +340,11 @@ def load_trial_records(ref: str, db_path: str | None = None) -> list[tuple[dict,
     from matcher.store import Store, default_db_path
 
     nct = ref.strip().upper()
-    with Store(db_path or default_db_path()) as store:
-        record = store.get(nct)
+    db = Path(db_path) if db_path else default_db_path()
+    record = None
+    if db.exists():  # never create an empty store just to look a trial up
+        with Store(db) as store:
+            record = store.get(nct)
     if record is None:
         raise TrialNotFound(
             nct,

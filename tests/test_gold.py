@@ -105,7 +105,10 @@ def score(split: str | None = None) -> tuple[dict, dict]:
 
 def format_table(table: dict) -> str:
     """Markdown table of precision/recall per type."""
-    rows = ["| type | TP | FP | FN | precision | recall | values correct |", "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| type | TP | FP | FN | precision | recall | values correct |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for t, r in table.items():
         f = lambda x: "–" if x is None else f"{x:.2f}"  # noqa: E731
         rows.append(

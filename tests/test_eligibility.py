@@ -1,0 +1,865 @@
+"""Criteria splitting, typed criteria, polarity, verdicts and the `trial` command."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from matcher.cli import cli
+from matcher.criteria_text import normalize, split_criteria
+from matcher.eligibility import (
+    MET,
+    NOT_MET,
+    UNKNOWN,
+    clear_cache,
+    evaluate,
+    parse_line,
+    parse_trial,
+)
+from matcher.patient import normalize_record
+from matcher.records import iter_records
+
+# ---------------------------------------------------------------------------------------
+# splitting
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Inclusion Criteria:\n\n* Age 18\n* ECOG 0-1\n\nExclusion Criteria:\n\n* Pregnant",
+            [("inclusion", "Age 18"), ("inclusion", "ECOG 0-1"), ("exclusion", "Pregnant")],
+        ),
+        (
+            "Key Inclusion Criteria:\n\n1. A\n2. B\n\nKey Exclusion Criteria:\n\n1. C",
+            [("inclusion", "A"), ("inclusion", "B"), ("exclusion", "C")],
+        ),
+        (
+            "Inclusion criteria\n- A\nExclusion criteria\n- B",
+            [("inclusion", "A"), ("exclusion", "B")],
+        ),
+        ("Inclusion:\n* A\nExclusion:\n* B", [("inclusion", "A"), ("exclusion", "B")]),
+        (
+            "Patient Inclusion Criteria:\n* A\nPatient Exclusion Criteria:\n* B",
+            [("inclusion", "A"), ("exclusion", "B")],
+        ),
+        (
+            "• Inclusion Criteria:\n• A\n• Exclusion Criteria:\n• B",
+            [("inclusion", "A"), ("exclusion", "B")],
+        ),
+        ("* A\n* B", [("inclusion", "A"), ("inclusion", "B")]),  # no heading at all
+        (
+            "Exclusion Criteria:\n* A\n\nOther exclusion criteria:\n* B",
+            [("exclusion", "A"), ("exclusion", "B")],
+        ),
+        ("Inclusion Criteria:\r\n\r\n* A\r\n* B\r\n", [("inclusion", "A"), ("inclusion", "B")]),
+        (  # classic XML: '-' bullets, hard-wrapped continuation lines are re-joined
+            "Inclusion Criteria:\n\n  -  Written, voluntary, informed consent; must include\n"
+            "     investigational use of tumor tissue biopsies.\n\n  -  ECOG < 3\n",
+            [
+                (
+                    "inclusion",
+                    "Written, voluntary, informed consent; must include investigational use "
+                    "of tumor tissue biopsies.",
+                ),
+                ("inclusion", "ECOG < 3"),
+            ],
+        ),
+        (  # a value wrapped onto the next line is not a numbered bullet
+            "  -  AST and ALT ≤\n     2.5 X ULN OR ≤ 5 X ULN for liver metastases.",
+            [("inclusion", "AST and ALT ≤ 2.5 X ULN OR ≤ 5 X ULN for liver metastases.")],
+        ),
+        (  # "1. A 2. B 3. C" written on one line
+            "Exclusion Criteria:\n\n1. Any prior fusion 2. Requires two levels 3. BMI \\> 40",
+            [
+                ("exclusion", "Any prior fusion"),
+                ("exclusion", "Requires two levels"),
+                ("exclusion", "BMI \\> 40"),
+            ],
+        ),
+    ],
+)
+def test_split_sections_and_bullets(text, expected):
+    assert [(c.section, c.text) for c in split_criteria(text)] == expected
+
+
+def test_sub_bullets_carry_their_parent_as_context():
+    text = (
+        "Inclusion Criteria:\n\n* Patients must have one of the following:\n\n"
+        "  * Leiomyosarcoma\n  * Liposarcoma\n* ECOG 0-1"
+    )
+    lines = split_criteria(text)
+    assert [(c.text, c.depth, c.context) for c in lines] == [
+        ("Patients must have one of the following:", 0, None),
+        ("Leiomyosarcoma", 1, "Patients must have one of the following:"),
+        ("Liposarcoma", 1, "Patients must have one of the following:"),
+        ("ECOG 0-1", 0, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "plain"),
+    [
+        ("Patients' age must be \\>= 18 years", "Patients' age must be >= 18 years"),
+        ("ANC ≥ 1,500/mcL", "ANC >= 1,500/mcL"),
+        ("bilirubin ≤ 1.5 × ULN", "bilirubin <= 1.5 x ULN"),
+        ("Patient &gt;/= 18 years", "Patient >= 18 years"),
+        ("temperature \\<38°C \\[oral\\]", "temperature <38°C [oral]"),
+    ],
+)
+def test_normalize_for_matching(raw, plain):
+    assert normalize(raw) == plain
+
+
+def test_text_keeps_markdown_escapes_as_written():
+    [line] = split_criteria("* Patients' age must be \\>= 18 years")
+    assert line.text == "Patients' age must be \\>= 18 years"
+    assert line.plain == "Patients' age must be >= 18 years"
+
+
+# ---------------------------------------------------------------------------------------
+# typed criteria
+# ---------------------------------------------------------------------------------------
+
+
+def _typed(text, section="inclusion", context=None):
+    return [(c.type, c.polarity, c.values) for c in parse_line(text, section, context=context)]
+
+
+@pytest.mark.parametrize(
+    ("text", "section", "scale", "lo", "hi", "polarity"),
+    [
+        ("ECOG performance status 0-1", "inclusion", "ecog", 0, 1, "require"),
+        ("ECOG performance status < 3", "inclusion", "ecog", 0, 2, "require"),
+        ("Performance status 0, 1, 2 or 3 (ECOG)", "inclusion", "ecog", 0, 3, "require"),
+        ("Zubrod performance status ≤ 2", "inclusion", "ecog", 0, 2, "require"),
+        ("WHO performance status 0-1", "inclusion", "ecog", 0, 1, "require"),
+        ("Karnofsky performance status ≥ 70%", "inclusion", "karnofsky", 70, 100, "require"),
+        ("KPS\\>60.", "inclusion", "karnofsky", 70, 100, "require"),
+        ("Lansky play score ≥ 50", "inclusion", "lansky", 50, 100, "require"),
+        ("ECOG performance status ≥ 3", "exclusion", "ecog", 3, 5, "exclude"),
+        ("PS according to ECOG >2", "exclusion", "ecog", 3, 5, "exclude"),
+    ],
+)
+def test_performance_status(text, section, scale, lo, hi, polarity):
+    assert _typed(text, section) == [
+        ("performance_status", polarity, {"scale": scale, "min": lo, "max": hi})
+    ]
+
+
+def test_two_scales_on_one_line_are_alternatives():
+    crits = parse_line("ECOG performance status =< 2 (Karnofsky >= 60%) or ECOG 0-1", "inclusion")
+    ps = [c for c in crits if c.type == "performance_status"]
+    assert {c.values["scale"] for c in ps} == {"ecog", "karnofsky"}
+    assert {c.group for c in ps} == {"line:ps"}
+
+
+@pytest.mark.parametrize(
+    ("text", "section", "lo", "hi", "polarity"),
+    [
+        ("Patient >/= 18 years of age", "inclusion", 18.0, None, "require"),
+        ("Patients' age must be \\>= 18 years", "inclusion", 18.0, None, "require"),
+        (
+            "Patient is between 18 and 75 years of age, inclusive.",
+            "inclusion",
+            18.0,
+            75.0,
+            "require",
+        ),
+        ("Male or female, 18 years of age or older", "inclusion", 18.0, None, "require"),
+        ("Age > 85 years", "exclusion", 85.0, None, "exclude"),
+        ("Age ≥ 6 months", "inclusion", 0.5, None, "require"),
+    ],
+)
+def test_age_restated_in_text(text, section, lo, hi, polarity):
+    [(t, pol, v)] = _typed(text, section)
+    assert (t, pol, v["min_years"], v["max_years"], v["source"]) == (
+        "age",
+        polarity,
+        lo,
+        hi,
+        "text",
+    )
+
+
+def test_conditional_age_is_not_an_age_gate():
+    assert [
+        t for t, _, _ in _typed("For minors that are 16 to 18 years of age, assent is required")
+    ] == ["unparsed"]
+
+
+@pytest.mark.parametrize(
+    ("text", "section", "context", "polarity", "ids"),
+    [
+        (
+            "Histological diagnosis of primary or recurrent dermatofibrosarcoma protuberans",
+            "inclusion",
+            None,
+            "require",
+            ["dermatofibrosarcoma_protuberans"],
+        ),
+        (
+            "Histologically confirmed intermediate- or high-grade malignant soft tissue sarcoma",
+            "inclusion",
+            None,
+            "require",
+            ["soft_tissue_sarcoma"],
+        ),
+        (
+            "Gastrointestinal stromal tumors (GIST)",
+            "inclusion",
+            "The following tumor types are not allowed:",
+            "exclude",
+            ["gist"],
+        ),
+        (
+            "Embryonal rhabdomyosarcoma",
+            "exclusion",
+            None,
+            "exclude",
+            ["embryonal_rhabdomyosarcoma"],
+        ),
+    ],
+)
+def test_histology(text, section, context, polarity, ids):
+    got = [(p, v["diagnoses"]) for t, p, v in _typed(text, section, context) if t == "histology"]
+    assert got == [(polarity, ids)]
+
+
+def test_histology_exclusion_list_and_except_clause():
+    got = _typed("Soft tissue sarcoma (excluding GIST and dermatofibrosarcoma protuberans)")
+    hist = [(p, v["diagnoses"]) for t, p, v in got if t == "histology"]
+    assert hist == [
+        ("require", ["soft_tissue_sarcoma"]),
+        ("exclude", ["gist", "dermatofibrosarcoma_protuberans"]),
+    ]
+
+
+def test_other_malignancy_lines_are_not_histology():
+    text = "Patient is < 5 years free of another primary malignancy except basal cell skin cancer"
+    assert [t for t, _, _ in _typed(text, "exclusion")] == ["unparsed"]
+
+
+@pytest.mark.parametrize(
+    ("text", "section", "polarity", "extent"),
+    [
+        ("Advanced and/or metastatic disease", "inclusion", "require", ["advanced", "metastatic"]),
+        ("Any evidence of distant metastases", "exclusion", "exclude", ["metastatic"]),
+        (
+            "Unresectable or medically inoperable as determined by the investigator.",
+            "inclusion",
+            "require",
+            ["unresectable"],
+        ),
+        (
+            "Locally advanced or metastatic NSCLC",
+            "inclusion",
+            "require",
+            ["locally_advanced", "metastatic"],
+        ),
+        ("No evidence of metastatic disease", "inclusion", "exclude", ["metastatic"]),
+        ("stage I-III breast cancer (non-metastatic)", "inclusion", "exclude", ["metastatic"]),
+    ],
+)
+def test_disease_extent(text, section, polarity, extent):
+    got = [(p, v["extent"]) for t, p, v in _typed(text, section) if t == "disease_extent"]
+    assert got == [(polarity, extent)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "AST <= 5 x ULN in patients with metastatic disease to the liver",
+        "Prior treatment with any systemic anti-cancer therapy for locally advanced/metastatic NSCLC",
+        "Known leptomeningeal disease or spinal cord compression due to metastatic disease",
+    ],
+)
+def test_extent_words_that_are_not_extent_gates(text):
+    assert "disease_extent" not in [t for t, _, _ in _typed(text, "exclusion")]
+
+
+@pytest.mark.parametrize(
+    ("text", "section", "polarity", "allowed"),
+    [
+        ("Known brain metastasis.", "exclusion", "exclude", False),
+        (
+            "No known history of CNS metastases or leptomeningeal tumor spread",
+            "inclusion",
+            "exclude",
+            False,
+        ),
+        ("Known active central nervous system (CNS) metastases", "exclusion", "exclude", True),
+        (
+            "Brain metastases are allowed, given that are clinically stable",
+            "inclusion",
+            "exclude",
+            True,
+        ),
+        ("Brain metastases unless treated and stable for 4 weeks", "exclusion", "exclude", True),
+    ],
+)
+def test_brain_metastases(text, section, polarity, allowed):
+    got = [(p, v) for t, p, v in _typed(text, section) if t == "brain_metastases"]
+    assert got == [(polarity, {"allowed_if_treated_stable": allowed})]
+
+
+def test_cns_involvement_of_another_disease_is_not_brain_metastases():
+    text = "Any autoimmune disease with CNS involvement that may impair the evaluation"
+    assert "brain_metastases" not in [t for t, _, _ in _typed(text, "exclusion")]
+
+
+@pytest.mark.parametrize(
+    ("text", "section", "polarity", "evaluable"),
+    [
+        ("Measurable disease according to RECIST v 1.1 criteria", "inclusion", "require", False),
+        ("Measurable or evaluable disease", "inclusion", "require", True),
+        ("Patients without measurable disease", "exclusion", "require", False),  # double negative
+        ("Non-measurable disease only", "exclusion", "require", False),
+    ],
+)
+def test_measurable_disease(text, section, polarity, evaluable):
+    [(t, p, v)] = [x for x in _typed(text, section) if x[0] == "measurable_disease"]
+    assert (p, v["evaluable_allowed"]) == (polarity, evaluable)
+
+
+def test_recist_version_recorded():
+    [(_, _, v)] = _typed("At least one measurable lesion according to RECIST version 1.1")
+    assert v["criteria"] == "RECIST 1.1"
+
+
+@pytest.mark.parametrize(
+    ("text", "section", "expected"),
+    [
+        (
+            "Patients must not have received prior treatment with any VEGF receptor tyrosine kinase "
+            "inhibitor (e.g., cediranib, sunitinib); however, prior treatment with bevacizumab is allowed.",
+            "exclusion",
+            ("prior_therapy_excluded", {"classes": ["vegfr_tki"]}),
+        ),
+        (
+            "No prior anthracycline",
+            "inclusion",
+            ("prior_therapy_excluded", {"classes": ["anthracycline"]}),
+        ),
+        (
+            "Previously untreated disease",
+            "inclusion",
+            ("prior_therapy_excluded", {"any_systemic": True}),
+        ),
+        (
+            "No prior systemic therapy for the treatment of cancer",
+            "inclusion",
+            ("prior_therapy_excluded", {"any_systemic": True}),
+        ),
+        (
+            "Prior therapy with axitinib.",
+            "exclusion",
+            ("prior_therapy_excluded", {"drugs": ["axitinib"]}),
+        ),
+        (
+            "Must have progressed on or after prior doxorubicin",
+            "inclusion",
+            ("prior_therapy_required", {"drugs": ["doxorubicin"], "progression": True}),
+        ),
+        (
+            "Participants must have received at least one line of platinum-based chemotherapy",
+            "inclusion",
+            ("prior_therapy_required", {"classes": ["platinum"], "min_lines": 1}),
+        ),
+        (
+            "Patients who have not received prior anthracycline",
+            "exclusion",
+            ("prior_therapy_required", {"classes": ["anthracycline"]}),
+        ),
+        (
+            "No more than 2 prior lines of systemic therapy",
+            "inclusion",
+            ("max_prior_lines", {"max_lines": 2}),
+        ),
+    ],
+)
+def test_prior_therapy(text, section, expected):
+    crits = [(t, v) for t, _, v in _typed(text, section) if t.startswith(("prior_", "max_prior"))]
+    assert [t for t, _ in crits] == [expected[0]]
+    values = crits[0][1]
+    for k, want in expected[1].items():
+        got = values[k]
+        assert (set(want) <= set(got)) if isinstance(want, list) else got == want, (k, got)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hypersensitivity to axitinib, pembrolizumab or any of its excipients.",
+        "Patients are permitted to have received prior tyrosine kinase inhibitor therapy including imatinib.",
+        "Pruritus prior to immunotherapy.",
+    ],
+)
+def test_not_prior_therapy(text):
+    assert not [t for t, _, _ in _typed(text, "exclusion") if t.startswith("prior_")]
+
+
+def test_time_window_is_a_washout_not_a_lifelong_exclusion():
+    got = _typed(
+        "Patient received chemotherapy within 2 weeks prior to initiation of treatment", "exclusion"
+    )
+    assert [(t, p, v["days"]) for t, p, v in got] == [("washout", "exclude", 14)]
+
+
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [
+        ("Major surgery within 4 weeks prior to entry into the study", 28),
+        ("At least 28 days since prior and no concurrent anticancer therapy", 28),
+        ("Has received a live vaccine within 30 days of planned start of study therapy", 30),
+    ],
+)
+def test_washout(text, days):
+    [(t, p, v)] = [x for x in _typed(text, "exclusion") if x[0] == "washout"]
+    assert v["days"] == days
+
+
+@pytest.mark.parametrize(
+    ("text", "section", "polarity"),
+    [
+        ("Not pregnant or nursing", "inclusion", "exclude"),
+        (
+            "Female patients of childbearing potential must have negative pregnancy test",
+            "inclusion",
+            "exclude",
+        ),
+        ("Pregnant or breastfeeding women.", "exclusion", "exclude"),
+        ("Pregnant women between 24 and 34 weeks of gestation", "inclusion", "require"),
+    ],
+)
+def test_pregnancy(text, section, polarity):
+    assert [p for t, p, _ in _typed(text, section) if t == "pregnancy"] == [polarity]
+
+
+@pytest.mark.parametrize(
+    ("text", "labs"),
+    [
+        (
+            "ANC ≥ 1,500/mcL and platelets ≥ 100,000/mcL",
+            [("anc", ">=", 1500.0, None), ("platelets", ">=", 100000.0, None)],
+        ),
+        ("Absolute neutrophil count ≥ 1.5 x 10^9/L", [("anc", ">=", 1500.0, None)]),
+        ("Hemoglobin ≥ 9 g/dL", [("hemoglobin", ">=", 9.0, None)]),
+        ("hemoglobin ≥ 90 g/L", [("hemoglobin", ">=", 9.0, None)]),
+        ("Serum creatinine ≤ 1.5 times ULN", [("creatinine", "<=", None, 1.5)]),
+        ("creatinine ≤ 133 µmol/L", [("creatinine", "<=", 1.504, None)]),
+        ("Creatinine clearance ≥ 60 mL/min", [("creatinine_clearance", ">=", 60.0, None)]),
+        (
+            "ALT/AST ≤ 2.5 times upper limit of normal (ULN)",
+            [("alt", "<=", None, 2.5), ("ast", "<=", None, 2.5)],
+        ),
+        ("Bilirubin normal", [("bilirubin", "<=", None, 1.0)]),
+        ("Platelet count≥75×109/L", [("platelets", ">=", 75000.0, None)]),
+    ],
+)
+def test_organ_function(text, labs):
+    got = [
+        (v["lab"], v["op"], v["std_value"], v["uln_multiple"])
+        for t, _, v in _typed(text)
+        if t == "organ_function"
+    ]
+    assert got == labs
+
+
+def test_creatinine_or_clearance_are_alternatives():
+    crits = parse_line(
+        "Serum creatinine ≤ 1.5 mg/dL or creatinine clearance ≥ 60 mL/min", "inclusion"
+    )
+    assert [(c.values["lab"], c.group) for c in crits] == [
+        ("creatinine", "line:renal"),
+        ("creatinine_clearance", "line:renal"),
+    ]
+
+
+def test_untyped_line_is_kept_verbatim():
+    [c] = parse_line(
+        "Ability to understand and the willingness to sign a written informed consent.", "inclusion"
+    )
+    assert (c.type, c.text) == (
+        "unparsed",
+        "Ability to understand and the willingness to sign a written informed consent.",
+    )
+    assert c.to_dict() == {
+        "section": "inclusion",
+        "text": "Ability to understand and the willingness to sign a written informed consent.",
+        "type": "unparsed",
+        "polarity": "require",
+        "values": {},
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# trials and caching
+# ---------------------------------------------------------------------------------------
+
+
+def _records(fixtures_dir):
+    return [it.record for it in iter_records(fixtures_dir / "trials") if it.error is None]
+
+
+def test_every_fixture_record_parses_and_keeps_every_line(fixtures_dir):
+    records = _records(fixtures_dir)
+    assert len(records) >= 10
+    for rec in records:
+        pt = parse_trial(rec)
+        text_lines = [c for c in pt.criteria if c.source == "text"]
+        assert {c.text for c in text_lines} >= {
+            ln.text for ln in split_criteria(pt.trial.criteria_text) if not ln.children
+        }
+
+
+def test_parse_trial_is_cached_per_record_version(fixtures_dir):
+    clear_cache()
+    rec = _records(fixtures_dir)[0]
+    first = parse_trial(rec)
+    assert parse_trial(rec) is first
+    changed = json.loads(json.dumps(rec))
+    changed["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2099-01-01"}
+    assert parse_trial(changed) is not first
+
+
+def test_structured_age_and_sex_gates(fixtures_dir):
+    rec = next(
+        r
+        for r in _records(fixtures_dir)
+        if r["protocolSection"]["identificationModule"]["nctId"] == "NCT06388018"
+    )
+    pt = parse_trial(rec)
+    structured = [(c.type, c.values) for c in pt.criteria if c.source == "structured"]
+    assert structured == [
+        ("age", {"min_years": 18.0, "max_years": None, "source": "structured"}),
+        ("sex", {"sex": "FEMALE"}),
+    ]
+    # the criteria text restates the age: both are reported
+    assert any(c.type == "age" and c.values["source"] == "text" for c in pt.criteria)
+
+
+# ---------------------------------------------------------------------------------------
+# verdicts
+# ---------------------------------------------------------------------------------------
+
+
+def _patient(**kw):
+    raw = {"id": "P1", **kw}
+    return normalize_record(raw, source="test")
+
+
+def _verdict(text, section="inclusion", context=None, **patient):
+    from matcher.eligibility import ParsedTrial
+    from matcher.trial import Trial
+
+    pt = ParsedTrial(Trial(nct_id="NCT00000000"), parse_line(text, section, context=context))
+    typed = [v for v in evaluate(_patient(**patient), pt) if v.criterion.type != "contraception"]
+    return [(v.verdict, v.reason) for v in typed]
+
+
+@pytest.mark.parametrize(
+    ("text", "section", "patient", "verdict", "reason_part"),
+    [
+        ("ECOG performance status 0-1", "inclusion", {"ecog": 1}, MET, "ECOG 1 within 0–1"),
+        ("ECOG performance status 0-1", "inclusion", {"ecog": 2}, NOT_MET, "ECOG 2 outside 0–1"),
+        ("ECOG performance status 0-1", "inclusion", {}, UNKNOWN, "ECOG not recorded: verify"),
+        ("ECOG performance status ≥ 3", "exclusion", {"ecog": 1}, MET, "ECOG 1"),
+        (
+            "Karnofsky performance status ≥ 70%",
+            "inclusion",
+            {"karnofsky": 80},
+            MET,
+            "Karnofsky 80 within ≥70",
+        ),
+        (
+            "Karnofsky performance status ≥ 70%",
+            "inclusion",
+            {"ecog": 1},
+            MET,
+            "ECOG 1 ≈ Karnofsky 70–80",
+        ),
+        ("Karnofsky performance status ≥ 70%", "inclusion", {"ecog": 2}, UNKNOWN, "verify"),
+        (
+            "Patients must not have received prior treatment with any VEGF receptor tyrosine kinase inhibitor",
+            "exclusion",
+            {"prior_therapies": ["pazopanib"]},
+            NOT_MET,
+            "had pazopanib (VEGFR",
+        ),
+        (
+            "Patients must not have received prior treatment with any VEGF receptor tyrosine kinase inhibitor",
+            "exclusion",
+            {"prior_therapies": ["doxorubicin"]},
+            MET,
+            "no prior",
+        ),
+        (
+            "Patients must not have received prior treatment with any VEGF receptor tyrosine kinase inhibitor",
+            "exclusion",
+            {},
+            UNKNOWN,
+            "prior therapies not recorded",
+        ),
+        (
+            "Previously untreated disease",
+            "inclusion",
+            {"prior_therapies": ["doxorubicin"]},
+            NOT_MET,
+            "had doxorubicin",
+        ),
+        ("Previously untreated disease", "inclusion", {"prior_therapies": []}, MET, "no prior"),
+        (
+            "No prior systemic therapy for metastatic disease",
+            "inclusion",
+            {"prior_therapies": ["doxorubicin"]},
+            UNKNOWN,
+            "verify",
+        ),
+        (
+            "Must have progressed on or after prior doxorubicin",
+            "inclusion",
+            {"prior_therapies": ["doxorubicin"]},
+            UNKNOWN,
+            "progression on it is not recorded",
+        ),
+        (
+            "Must have progressed on or after prior doxorubicin",
+            "inclusion",
+            {"prior_therapies": []},
+            NOT_MET,
+            "no prior doxorubicin",
+        ),
+        (
+            "Histologically confirmed soft tissue sarcoma",
+            "inclusion",
+            {"diagnosis": "leiomyosarcoma"},
+            MET,
+            "Leiomyosarcoma",
+        ),
+        (
+            "Histologically confirmed alveolar soft part sarcoma",
+            "inclusion",
+            {"diagnosis": "sarcoma"},
+            UNKNOWN,
+            "verify subtype",
+        ),
+        (
+            "Histologically confirmed alveolar soft part sarcoma",
+            "inclusion",
+            {"diagnosis": "leiomyosarcoma"},
+            NOT_MET,
+            "not among",
+        ),
+        (
+            "Histologically confirmed alveolar soft part sarcoma",
+            "inclusion",
+            {},
+            UNKNOWN,
+            "diagnosis not recorded",
+        ),
+        (
+            "Gastrointestinal stromal tumors (GIST)",
+            "exclusion",
+            {"diagnosis": "gist"},
+            NOT_MET,
+            "excludes",
+        ),
+        (
+            "Known brain metastasis.",
+            "exclusion",
+            {"brain_metastases": True},
+            NOT_MET,
+            "brain metastases recorded",
+        ),
+        (
+            "Known active CNS metastases",
+            "exclusion",
+            {"brain_metastases": True},
+            UNKNOWN,
+            "treated and stable",
+        ),
+        (
+            "Known brain metastasis.",
+            "exclusion",
+            {"brain_metastases": False},
+            MET,
+            "no brain metastases",
+        ),
+        (
+            "Advanced and/or metastatic disease",
+            "inclusion",
+            {"stage": "IV"},
+            MET,
+            "metastatic disease",
+        ),
+        ("Metastatic disease", "inclusion", {"stage": "II"}, NOT_MET, "not metastatic"),
+        (
+            "Measurable disease per RECIST 1.1",
+            "inclusion",
+            {"measurable_disease": False},
+            NOT_MET,
+            "no measurable",
+        ),
+        ("Pregnant or breastfeeding women.", "exclusion", {"sex": "M"}, MET, "male patient"),
+        (
+            "Pregnant or breastfeeding women.",
+            "exclusion",
+            {"sex": "F"},
+            UNKNOWN,
+            "pregnancy status not recorded",
+        ),
+        ("ANC ≥ 1,500/mcL", "inclusion", {"labs": {"anc": 2100}}, MET, "ANC 2100"),
+        ("ANC ≥ 1.5 x 10^9/L", "inclusion", {"labs": {"anc": 1200}}, NOT_MET, "ANC 1200"),
+        (
+            "Total bilirubin ≤ 1.5 x ULN",
+            "inclusion",
+            {"labs": {"bilirubin": 0.6}},
+            UNKNOWN,
+            "ULN is not recorded",
+        ),
+        ("Serum creatinine ≤ 1.5 mg/dL", "inclusion", {}, UNKNOWN, "creatinine not recorded"),
+        (
+            "Major surgery within 4 weeks prior to entry",
+            "exclusion",
+            {},
+            UNKNOWN,
+            "washout 28 days",
+        ),
+        ("Life expectancy of greater than 3 months.", "inclusion", {}, UNKNOWN, "to review"),
+    ],
+)
+def test_verdicts(text, section, patient, verdict, reason_part):
+    [(got, reason)] = _verdict(text, section, **patient)
+    assert got == verdict, reason
+    assert reason_part in reason
+
+
+def test_missing_data_is_never_not_met(fixtures_dir):
+    empty = _patient()
+    for rec in _records(fixtures_dir):
+        for v in evaluate(empty, parse_trial(rec)):
+            if v.criterion.type != "sex":
+                assert v.verdict != NOT_MET, (v.criterion.text, v.reason)
+
+
+def test_any_of_group_downgrades_a_failed_alternative():
+    text = (
+        "Inclusion Criteria:\n\n* Patients must have one of the following:\n\n"
+        "  * Metastatic disease\n  * ECOG performance status 0\n"
+    )
+    record = {
+        "protocolSection": {
+            "identificationModule": {"nctId": "NCT00000009"},
+            "eligibilityModule": {"eligibilityCriteria": text},
+        }
+    }
+    pt = parse_trial(record)
+    verdicts = {v.criterion.type: v for v in evaluate(_patient(stage="IV", ecog=2), pt)}
+    assert verdicts["disease_extent"].verdict == MET
+    assert verdicts["performance_status"].verdict == MET  # not needed: the alternative is met
+    verdicts = {v.criterion.type: v for v in evaluate(_patient(stage="II", ecog=2), pt)}
+    assert verdicts["performance_status"].verdict == NOT_MET  # every alternative fails
+
+
+# ---------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------
+
+XML = "trials/classic-xml-sarcoma/NCT01391962.xml"
+
+
+def test_cli_trial_json_without_patient(fixtures_dir):
+    res = CliRunner().invoke(cli, ["trial", str(fixtures_dir / XML), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["nct_id"] == "NCT01391962"
+    assert set(data) == {"nct_id", "criteria"}
+    for c in data["criteria"]:
+        assert set(c) == {"section", "text", "type", "polarity", "values"}
+    vegfr = [c for c in data["criteria"] if c["type"] == "prior_therapy_excluded"]
+    assert vegfr and "vegfr_tki" in vegfr[0]["values"]["classes"]
+
+
+def test_cli_trial_json_with_one_patient(fixtures_dir):
+    res = CliRunner().invoke(
+        cli,
+        [
+            "trial",
+            str(fixtures_dir / XML),
+            "--patient",
+            str(fixtures_dir / "patients/lms-001.json"),
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert set(data) == {"nct_id", "criteria"}
+    ps = [c for c in data["criteria"] if c["type"] == "performance_status"]
+    assert ps[0]["verdict"] == "MET" and ps[0]["reason"] == "ECOG 1 within 0–2"
+    assert all(
+        set(c) == {"section", "text", "type", "polarity", "values", "verdict", "reason"}
+        for c in data["criteria"]
+    )
+
+
+def test_cli_trial_json_with_several_patients(fixtures_dir):
+    res = CliRunner().invoke(
+        cli,
+        [
+            "trial",
+            str(fixtures_dir / XML),
+            "--patient",
+            str(fixtures_dir / "patients/patients.json"),
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert isinstance(data, list) and len(data) > 1
+    assert data[0]["patient_id"] == "LMS-001" and data[0]["nct_id"] == "NCT01391962"
+
+
+def test_cli_trial_text_output(fixtures_dir):
+    res = CliRunner().invoke(cli, ["trial", str(fixtures_dir / XML)])
+    assert res.exit_code == 0
+    assert res.output.startswith(
+        "NCT01391962  Sunitinib or Cediranib for Alveolar Soft Part Sarcoma\n"
+    )
+    assert (
+        "[exclusion] prior_therapy_excluded (exclude): drugs=cediranib/sunitinib/pazopanib/sorafenib, classes=vegfr_tki"
+        in res.output
+    )
+    assert res.output.rstrip().endswith("Supports coordinator review; not medical advice.")
+
+
+def test_cli_trial_not_in_store(tmp_path):
+    res = CliRunner().invoke(cli, ["--db", str(tmp_path / "x.sqlite"), "trial", "NCT01391962"])
+    assert res.exit_code == 1
+    assert "trial NCT01391962 not found" in res.output and "trialmatch sync" in res.output
+
+
+# ---------------------------------------------------------------------------------------
+# properties
+# ---------------------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_WORDS = st.sampled_from(
+    ["ECOG", "≤", "2", "no", "prior", "brain", "metastases", "\\>=", "1,500/mcL", "ANC", "*", "-",
+     "Inclusion Criteria:", "Exclusion Criteria:", "\n", "\r\n", "  ", "pregnant", "within", "4",
+     "weeks", "doxorubicin", "(", ")", "x ULN", "Karnofsky", "%", "1.", "•"]
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_WORDS, max_size=40).map(" ".join))
+def test_any_text_parses_and_no_line_is_dropped(text):
+    for line in split_criteria(text):
+        crits = parse_line(line.text, line.section)
+        assert crits and all(c.text == line.text for c in crits)
+        assert all(c.polarity in ("require", "exclude") for c in crits)

@@ -1,0 +1,716 @@
+"""The nightly report end to end: run history and changes, outputs, errors, exit codes, lock.
+
+Trial records are real (fixtures/trials, fixtures/demo/trials); where a test needs a change
+between two runs, it edits a copy in tmp_path. No test reaches the network: sockets are
+disabled for the whole module.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from matcher import DISCLAIMER, __version__
+from matcher.cli import cli
+from matcher.exitcodes import EXIT_ALL_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_PARTIAL
+from matcher.patient import read_patients
+from matcher.rank import RankConfig
+from matcher.records import iter_records
+from matcher.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+FIX = ROOT / "fixtures"
+DEMO_PATIENTS = FIX / "demo" / "patients.csv"
+
+# The trials of the two-run scenario (all RECRUITING in their real records).
+SBRT = "NCT02561559"  # fixtures/trials/classic-xml-sarcoma: SBRT for lung mets of STS, ECOG 0-2
+IP001 = "NCT05688280"  # fixtures/trials/classic-xml-2023: IP-001 after ablation, ECOG 0-1
+EBC129 = "NCT05701527"  # fixtures/demo/trials/classic-xml-2023: EBC-129, ECOG 0-2
+MSLN = "NCT05690581"  # fixtures/demo/trials/classic-xml-2023: ECOG 0-1 (added in run 2)
+
+TRIAL_FILES = {
+    SBRT: FIX / "trials" / "classic-xml-sarcoma" / f"{SBRT}.xml",
+    IP001: FIX / "trials" / "classic-xml-2023" / f"{IP001}.xml",
+    EBC129: FIX / "demo" / "trials" / "classic-xml-2023" / f"{EBC129}.xml",
+    MSLN: FIX / "demo" / "trials" / "classic-xml-2023" / f"{MSLN}.xml",
+}
+
+AS_OF = "2025-06-01"
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    """The report never calls the API: any socket connection fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args[1:] or kwargs}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _leave_store_migrations_as_found():
+    """Importing matcher.report registers its history migrations (100, 101) process-wide; take
+    them out after this module so other test modules see the store's own list (run_report
+    registers them again whenever it runs). matcher.report is imported lazily for the same
+    reason: collecting this file must not change the store's migration list."""
+    import matcher.store as store_mod
+
+    yield
+    import matcher.report as rep
+
+    drop = (rep.HISTORY_MIGRATION, rep.CRITERIA_HASH_MIGRATION)
+    store_mod.MIGRATIONS[:] = [m for m in store_mod.MIGRATIONS if m not in drop]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _rep():
+    import matcher.report
+
+    return matcher.report
+
+
+def run_report(*args, **kwargs):
+    return _rep().run_report(*args, **kwargs)
+
+
+def RunLock(path):  # noqa: N802 - stands for the class
+    return _rep().RunLock(path)
+
+
+def v2_record(nct: str) -> dict:
+    """The real record of ``nct`` in the internal v2 shape (classic XML mapped by records.py)."""
+    items = list(iter_records(TRIAL_FILES[nct]))
+    assert [i.error for i in items] == [None]
+    return copy.deepcopy(items[0].record)
+
+
+def updated(
+    record: dict, date: str, status: str | None = None, replace: tuple[str, str] | None = None
+) -> dict:
+    """A newer version of ``record``: last update ``date``, optionally a new status and a
+    criteria text edit (``replace`` = (old, new), which must occur in the text)."""
+    rec = copy.deepcopy(record)
+    ps = rec["protocolSection"]
+    ps["statusModule"]["lastUpdatePostDateStruct"] = {"date": date, "type": "ACTUAL"}
+    if status:
+        ps["statusModule"]["overallStatus"] = status
+    if replace:
+        text = ps["eligibilityModule"]["eligibilityCriteria"]
+        assert replace[0] in text
+        ps["eligibilityModule"]["eligibilityCriteria"] = text.replace(*replace)
+    return rec
+
+
+def write_trials(folder: Path, records: list[dict]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for rec in records:
+        nct = rec["protocolSection"]["identificationModule"]["nctId"]
+        (folder / f"{nct}.json").write_text(json.dumps(rec), encoding="utf-8")
+    return folder
+
+
+def write_patients(path: Path, ids: list[str], edits: dict | None = None) -> Path:
+    """A CSV with the demo list's rows for ``ids``; ``edits`` = {id: {column: value}}."""
+    with open(DEMO_PATIENTS, newline="", encoding="utf-8") as fh:
+        rows = {r["id"]: r for r in csv.DictReader(fh)}
+    header = list(next(iter(rows.values())).keys())
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, header)
+        w.writeheader()
+        for pid in ids:
+            w.writerow({**rows[pid], **(edits or {}).get(pid, {})})
+    return path
+
+
+def config():
+    """Default statuses (RECRUITING, NOT_YET_RECRUITING), ages at AS_OF."""
+    from datetime import date
+
+    return _rep().ReportConfig(rank=RankConfig(), as_of=date.fromisoformat(AS_OF))
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def run_cli(args: list[str]):
+    return CliRunner().invoke(cli, args, catch_exceptions=False)
+
+
+# ----------------------------------------------------------------------------- two runs
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """Run 1, then change trials and one patient, then run 2 (default statuses)."""
+    tmp = tmp_path_factory.mktemp("two_runs")
+    db = tmp / "trials.sqlite"
+    base = {n: v2_record(n) for n in (SBRT, IP001, EBC129)}
+    ids = ["D01", "D02", "D04"]
+    mp = pytest.MonkeyPatch()
+    mp.setattr(socket.socket, "connect", lambda *a: pytest.fail("network"))
+    try:
+        r1 = run_report(
+            write_patients(tmp / "list1.csv", ids),
+            tmp / "out1",
+            db,
+            [write_trials(tmp / "trials1", list(base.values()))],
+            config(),
+        )
+        changed = [
+            # closed: no longer admitted by the default statuses
+            updated(base[SBRT], "2025-05-20", status="COMPLETED"),
+            # criteria changed: the ECOG limit goes from 0-1 to 0-2 (D02 has ECOG 2)
+            updated(
+                base[IP001],
+                "2025-05-21",
+                replace=("ECOG performance status 0-1", "ECOG performance status 0-2"),
+            ),
+            base[EBC129],  # unchanged
+            v2_record(MSLN),  # new in the store
+        ]
+        # the patients file is rewritten in place (a nightly list is one path)
+        list2 = write_patients(tmp / "list1.csv", ids, {"D04": {"ecog": "3"}})
+        r2 = run_report(list2, tmp / "out2", db, [write_trials(tmp / "trials2", changed)], config())
+    finally:
+        mp.undo()
+    return tmp, r1, r2
+
+
+def test_first_run_has_nothing_to_compare(two_runs):
+    _, r1, _ = two_runs
+    assert r1.changes == {
+        "previous_run": None,
+        "previous_run_id": None,
+        "new": [],
+        "gone": [],
+        "status_changes": [],
+    }
+    assert r1.exit_code == EXIT_OK
+    assert (r1.n_patients_ok, r1.n_failed, r1.n_trials) == (3, 0, 3)
+
+
+def test_new_matches_say_why(two_runs):
+    _, _, r2 = two_runs
+    got = [
+        (c["patient_id"], c["nct_id"], c["verdict"], c["was"], c["why"]) for c in r2.changes["new"]
+    ]
+    assert got == [
+        ("D01", MSLN, "needs_review", None, "trial new in the store"),
+        (
+            "D02",
+            IP001,
+            "needs_review",
+            "excluded",
+            "trial eligibility criteria changed (record updated 2025-05-21)",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("patient", "nct", "why"),
+    [
+        # the trial closed: not admitted by the default statuses any more
+        (
+            "D01",
+            SBRT,
+            "trial closed: status now COMPLETED; "
+            "trial record updated 2025-05-20 (eligibility criteria unchanged)",
+        ),
+        (
+            "D02",
+            SBRT,
+            "trial closed: status now COMPLETED; "
+            "trial record updated 2025-05-20 (eligibility criteria unchanged)",
+        ),
+        (
+            "D04",
+            SBRT,
+            "trial closed: status now COMPLETED; "
+            "trial record updated 2025-05-20 (eligibility criteria unchanged); "
+            "patient record changed",
+        ),
+        # criteria changed AND the patient changed: both named, and the new exclusion quoted
+        (
+            "D04",
+            IP001,
+            "trial eligibility criteria changed (record updated 2025-05-21); "
+            "patient record changed; now excluded: inclusion: ECOG 3 outside 0–2",
+        ),
+        # only the patient changed (ECOG 0 -> 3)
+        ("D04", EBC129, "patient record changed; now excluded: inclusion: ECOG 3 outside 0–2"),
+    ],
+)
+def test_gone_matches_say_why(two_runs, patient, nct, why):
+    _, _, r2 = two_runs
+    gone = {(c["patient_id"], c["nct_id"]): c for c in r2.changes["gone"]}
+    assert gone[(patient, nct)]["why"] == why
+    assert gone[(patient, nct)]["was"] == "needs_review"
+
+
+def test_gone_list_is_exactly_the_expected_pairs(two_runs):
+    _, _, r2 = two_runs
+    assert sorted((c["patient_id"], c["nct_id"], c["now"]) for c in r2.changes["gone"]) == [
+        ("D01", SBRT, "not listed"),
+        ("D02", SBRT, "not listed"),
+        ("D04", SBRT, "not listed"),
+        ("D04", IP001, "excluded"),
+        ("D04", EBC129, "excluded"),
+    ]
+
+
+def test_status_changes(two_runs):
+    _, _, r2 = two_runs
+    assert r2.changes["status_changes"] == [
+        {
+            "nct_id": SBRT,
+            "title": "SBRT Treatment for Lung Metastasis From Soft Tissue Sarcoma",
+            "before": "RECRUITING",
+            "after": "COMPLETED",
+        }
+    ]
+
+
+def test_changes_json_matches_the_result(two_runs):
+    tmp, _, r2 = two_runs
+    assert json.loads((tmp / "out2" / "changes.json").read_text(encoding="utf-8")) == r2.changes
+
+
+def test_matches_csv_marks_new_matches(two_runs):
+    tmp, _, _ = two_runs
+    rows = read_csv(tmp / "out2" / "matches.csv")
+    assert list(rows[0].keys()) == _rep().MATCH_CSV_HEADER
+    marked = {(r["patient_id"], r["nct_id"]): (r["new_since_last_run"], r["why_new"]) for r in rows}
+    assert {k: v for k, v in marked.items() if v[0]} == {
+        ("D01", MSLN): ("yes", "trial new in the store"),
+        ("D02", IP001): ("yes", "trial eligibility criteria changed (record updated 2025-05-21)"),
+    }
+    # every other row says nothing
+    assert all(v == ("", "") for k, v in marked.items() if k not in {("D01", MSLN), ("D02", IP001)})
+    assert marked[("D01", EBC129)] == ("", "")
+
+
+def test_matches_json_marks_new_matches(two_runs):
+    tmp, _, _ = two_runs
+    data = json.loads((tmp / "out2" / "matches.json").read_text(encoding="utf-8"))
+    new = sorted((p["patient_id"], t["nct_id"]) for p in data for t in p["trials"] if t["is_new"])
+    assert new == [("D01", MSLN), ("D02", IP001)]
+    assert [p["patient_id"] for p in data] == ["D01", "D02", "D04"]
+
+
+def test_html_shows_changes_and_marks_new_rows(two_runs):
+    tmp, _, _ = two_runs
+    page = (tmp / "out2" / "report.html").read_text(encoding="utf-8")
+    assert "<h3>New matches (2)</h3>" in page
+    assert "<h3>Matches that disappeared (5)</h3>" in page
+    assert "<h3>Trial status changes (1)</h3>" in page
+    assert "trial closed: status now COMPLETED" in page
+    assert "patient record changed; now excluded: inclusion: ECOG 3 outside 0–2" in page
+    # the new trial's row in D01's shortlist carries the NEW badge and the highlight
+    d01 = page[page.index('id="p-D01"') : page.index('id="p-D02"')]
+    row = d01[d01.rindex("<tr", 0, d01.index(f">{MSLN}</a>")) : d01.index(f">{MSLN}</a>") + 200]
+    assert row.startswith('<tr class="new">')
+    assert "<span class=badge>NEW</span>" in row
+    # D01 has exactly one new trial; D04 none
+    assert d01.count("<span class=badge>NEW</span>") == 1
+    d04 = page[page.index('id="p-D04"') :]
+    assert "<span class=badge>NEW</span>" not in d04
+    assert "No longer on the list since the last run (3)" in d04
+
+
+def test_run_history_rows(two_runs):
+    tmp, r1, r2 = two_runs
+    with Store(tmp / "trials.sqlite") as st:
+        runs = [dict(r) for r in st.connection.execute("SELECT * FROM report_runs ORDER BY id")]
+        pairs = st.connection.execute(
+            "SELECT COUNT(*), COUNT(criteria_hash) FROM report_matches WHERE run_id=?", (r2.run_id,)
+        ).fetchone()
+    assert [(r["id"], r["status"], r["n_patients"], r["n_failed"]) for r in runs] == [
+        (r1.run_id, "ok", 3, 0),
+        (r2.run_id, "ok", 3, 0),
+    ]
+    assert runs[0]["patients_source"] == runs[1]["patients_source"]
+    assert json.loads(runs[1]["settings"]) == {
+        "statuses": ["NOT_YET_RECRUITING", "RECRUITING"],
+        "max_miles": None,
+        "engine": "local",
+        "as_of": AS_OF,
+    }
+    assert pairs[0] > 0 and pairs[0] == pairs[1]  # every pair recorded with its criteria hash
+
+
+# ----------------------------------------------------------------------------- hashes
+
+
+def test_patient_hash_ignores_source_and_age_drift_from_birth_date(tmp_path):
+    from datetime import date
+
+    src = tmp_path / "p.json"
+    src.write_text(
+        json.dumps([{"id": "A", "birth_date": "1970-03-04", "diagnosis": "leiomyosarcoma"}])
+    )
+    a = read_patients(src, as_of=date(2025, 1, 1)).patients[0]
+    b = read_patients(src, as_of=date(2025, 6, 1)).patients[0]
+    assert a.age != b.age
+    assert _rep().patient_hash(a) == _rep().patient_hash(b)
+    src.write_text(
+        json.dumps(
+            [{"id": "A", "birth_date": "1970-03-04", "diagnosis": "leiomyosarcoma", "ecog": 1}]
+        )
+    )
+    c = read_patients(src, as_of=date(2025, 6, 1)).patients[0]
+    assert _rep().patient_hash(c) != _rep().patient_hash(b)
+
+
+def test_criteria_hash_sees_only_the_eligibility_module():
+    rec = v2_record(IP001)
+    assert _rep().criteria_hash(
+        updated(rec, "2030-01-01", status="COMPLETED")
+    ) == _rep().criteria_hash(rec)
+    edited = updated(rec, "2030-01-01", replace=("ECOG performance status 0-1", "ECOG 0"))
+    assert _rep().criteria_hash(edited) != _rep().criteria_hash(rec)
+
+
+# ----------------------------------------------------------------------------- injection, escaping
+
+
+def test_formula_injection_neutralised_in_matches_csv(tmp_path):
+    # a new version (parsed trials are cached per NCT id and last-update date)
+    rec = updated(v2_record(SBRT), "2025-04-01")
+    rec["protocolSection"]["identificationModule"]["briefTitle"] = '=HYPERLINK("http://x","y")'
+    res = run_report(
+        write_patients(tmp_path / "p.csv", ["D01"]),
+        tmp_path / "out",
+        tmp_path / "db.sqlite",
+        [write_trials(tmp_path / "trials", [rec])],
+        config(),
+    )
+    rows = read_csv(res.out_dir / "matches.csv")
+    assert [(r["nct_id"], r["title"]) for r in rows] == [(SBRT, '\'=HYPERLINK("http://x","y")')]
+    # no cell of the file starts with a formula character
+    for r in rows:
+        for v in r.values():
+            assert not v.startswith(("=", "+", "-", "@", "\t", "\r")), v
+    # the JSON keeps the value as it is (it is data, not a spreadsheet)
+    data = json.loads((res.out_dir / "matches.json").read_text(encoding="utf-8"))
+    assert data[0]["trials"][0]["title"] == '=HYPERLINK("http://x","y")'
+
+
+def test_markup_in_a_trial_title_is_escaped_in_html(tmp_path):
+    rec = updated(v2_record(SBRT), "2025-04-02")
+    evil = '<script>alert("x")</script><img src=x onerror=alert(1)> SBRT & co'
+    rec["protocolSection"]["identificationModule"]["briefTitle"] = evil
+    res = run_report(
+        write_patients(tmp_path / "p.csv", ["D01"]),
+        tmp_path / "out",
+        tmp_path / "db.sqlite",
+        [write_trials(tmp_path / "trials", [rec])],
+        config(),
+    )
+    page = (res.out_dir / "report.html").read_text(encoding="utf-8")
+    assert "<script>alert" not in page
+    assert "<img" not in page
+    assert (
+        "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"
+        " SBRT &amp; co" in page
+    )
+    # the page's own script is the only one, and nothing is loaded from outside
+    assert page.count("<script>") == 1
+    for external in ("<link", "src=", "@import", "url("):
+        assert external not in page.replace("src=x onerror", "")
+
+
+# ----------------------------------------------------------------------------- patients that fail
+
+
+def test_one_bad_patient_cli_exit_3_and_errors_csv(tmp_path):
+    src = FIX / "patients" / "list_with_bad_row.csv"
+    out = tmp_path / "out"
+    res = run_cli(
+        [
+            "--db",
+            str(tmp_path / "db.sqlite"),
+            "report",
+            str(src),
+            "--trials",
+            str(TRIAL_FILES[SBRT]),
+            "--out",
+            str(out),
+        ]
+    )
+    assert res.exit_code == EXIT_PARTIAL
+    rows = read_csv(out / "errors.csv")
+    assert list(rows[0].keys()) == _rep().ERRORS_CSV_HEADER
+    assert rows == [
+        {
+            "kind": "patient",
+            "file": str(src),
+            "location": "line 2",
+            "patient_id": "D17",
+            "field": "ecog",
+            "value": "7",
+            "error": "ECOG '7' is out of range (accepted: 0-4)",
+        }
+    ]
+    assert "1 patient(s) failed: see" in res.stderr
+    # the good patients are all in the outputs
+    matched = json.loads((out / "matches.json").read_text(encoding="utf-8"))
+    assert [p["patient_id"] for p in matched] == ["D01", "D02", "D03"]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<h2 id=errors>Could not be processed</h2>" in page
+    assert "line 2" in page and "D17" in page
+
+
+@pytest.mark.parametrize(
+    ("rows", "code", "n_errors"),
+    [
+        (["D01,58,F,leiomyosarcoma,IV,lung,,1", "D02,70,M,ups,IV,lung,,2"], EXIT_OK, 0),
+        (
+            ["D01,58,F,leiomyosarcoma,IV,lung,,9", "D02,70,M,leiomyosarcoma,IV,lung,,2"],
+            EXIT_PARTIAL,
+            1,
+        ),
+        (
+            ["D01,58,F,leiomyosarcoma,IV,lung,,9", "D02,270,M,leiomyosarcoma,IV,lung,,2"],
+            EXIT_ALL_FAILED,
+            2,
+        ),
+    ],
+    ids=["all-good", "one-bad", "all-bad"],
+)
+def test_exit_codes(tmp_path, rows, code, n_errors):
+    src = tmp_path / "list.csv"
+    src.write_text(
+        "id,age,sex,diagnosis,stage,metastatic_sites,lung_metastases_count,ecog\n"
+        + "\n".join(rows)
+        + "\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    res = run_cli(
+        [
+            "--db",
+            str(tmp_path / "db.sqlite"),
+            "report",
+            str(src),
+            "--trials",
+            str(TRIAL_FILES[SBRT]),
+            "--out",
+            str(out),
+        ]
+    )
+    assert res.exit_code == code, res.output
+    assert len(read_csv(out / "errors.csv")) == n_errors
+    for name in ("report.html", "matches.csv", "matches.json", "options.json", "errors.csv"):
+        assert (out / name).is_file()
+    with Store(tmp_path / "db.sqlite") as st:
+        status = st.connection.execute("SELECT status FROM report_runs").fetchone()[0]
+    assert status == {EXIT_OK: "ok", EXIT_PARTIAL: "partial", EXIT_ALL_FAILED: "failed"}[code]
+
+
+def test_unreadable_patient_file_is_a_failed_run_with_a_report(tmp_path):
+    """Exit 4, the reason on stderr, and a report that says so (never yesterday's page)."""
+    src = tmp_path / "broken.json"
+    src.write_text('[{"id": "A",', encoding="utf-8")
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "report.html").write_text("yesterday", encoding="utf-8")
+    res = run_cli(["--db", str(tmp_path / "db.sqlite"), "report", str(src), "--out", str(out)])
+    assert res.exit_code == EXIT_ALL_FAILED
+    assert res.stderr.startswith(f"error: {src}")
+    assert "Traceback" not in res.output
+    rows = read_csv(out / "errors.csv")
+    assert [(r["kind"], r["file"], r["patient_id"]) for r in rows] == [
+        ("patient list", str(src), "")
+    ]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "yesterday" not in page
+    assert "Could not be processed" in page and "broken.json" in page
+    with Store(tmp_path / "db.sqlite") as st:
+        assert st.connection.execute("SELECT status FROM report_runs").fetchall()[0][0] == "failed"
+
+
+def test_another_list_on_the_same_store_has_its_own_history(tmp_path):
+    db, trials = tmp_path / "db.sqlite", [str(TRIAL_FILES[SBRT])]
+    r1 = run_report(
+        write_patients(tmp_path / "a.csv", ["D01"]), tmp_path / "o1", db, trials, config()
+    )
+    r2 = run_report(
+        write_patients(tmp_path / "b.csv", ["D02"]), tmp_path / "o2", db, trials, config()
+    )
+    assert r2.changes["previous_run"] is None  # b.csv's first run: not compared with a.csv
+    r3 = run_report(
+        write_patients(tmp_path / "a.csv", ["D01"]), tmp_path / "o3", db, trials, config()
+    )
+    assert r3.changes["previous_run_id"] == r1.run_id
+    assert (r3.changes["new"], r3.changes["gone"], r3.changes["status_changes"]) == ([], [], [])
+
+
+def test_a_failed_run_is_not_the_next_baseline(tmp_path):
+    """Run 1 ok; run 2 fails for every patient; run 3 compares with run 1, not run 2."""
+    db, trials = tmp_path / "db.sqlite", [str(TRIAL_FILES[SBRT])]
+    good = write_patients(tmp_path / "list.csv", ["D01"])
+    r1 = run_report(good, tmp_path / "o1", db, trials, config())
+    bad = tmp_path / "list.csv"
+    text = good.read_text(encoding="utf-8")
+    bad.write_text(text.replace("D01,58,", "D01,580,"), encoding="utf-8")
+    r2 = run_report(bad, tmp_path / "o2", db, trials, config())
+    assert (r2.exit_code, r2.changes["previous_run_id"]) == (EXIT_ALL_FAILED, r1.run_id)
+    good.write_text(text, encoding="utf-8")
+    r3 = run_report(good, tmp_path / "o3", db, trials, config())
+    assert r3.changes["previous_run_id"] == r1.run_id
+    assert (r3.changes["new"], r3.changes["gone"]) == ([], [])
+
+
+# ----------------------------------------------------------------------------- lock
+
+
+def test_lock_contention_exit_5(tmp_path):
+    db = tmp_path / "db.sqlite"
+    args = ["--db", str(db), "report", str(DEMO_PATIENTS), "--out", str(tmp_path / "o")]
+    with RunLock(Path(str(db) + ".lock")):
+        res = run_cli(args)
+    assert res.exit_code == EXIT_LOCKED
+    assert res.stderr.startswith(f"Error: {db}.lock: another report run holds the lock (pid ")
+    assert "wait for it to finish" in res.stderr
+    assert not (tmp_path / "o" / "report.html").exists()
+
+
+def test_lock_is_released_after_a_run(tmp_path):
+    db = tmp_path / "db.sqlite"
+    res = run_cli(
+        [
+            "--db",
+            str(db),
+            "report",
+            str(write_patients(tmp_path / "p.csv", ["D01"])),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
+    assert res.exit_code == EXIT_OK
+    with RunLock(Path(str(db) + ".lock")) as lock:  # would raise LockError if still held
+        assert lock.path.read_text().startswith("pid ")
+
+
+# ----------------------------------------------------------------------------- stamps
+
+
+def test_stamps_in_html_and_run_row(tmp_path):
+    db = tmp_path / "db.sqlite"
+    with Store(db) as st:  # a sync run recorded its API dataTimestamp
+        rid = st.start_sync_run(
+            {"conditions": ["sarcoma"]}, "full", None, "2025-05-30T09:00:00", {}
+        )
+        st.finish_sync_run(rid, "ok")
+    res = run_report(
+        write_patients(tmp_path / "p.csv", ["D01"]),
+        tmp_path / "out",
+        db,
+        [str(TRIAL_FILES[SBRT])],
+        config(),
+    )
+    from matcher.knowledge import load_pack
+
+    pack_version = load_pack().version
+    with Store(db) as st:
+        row = dict(st.connection.execute("SELECT * FROM report_runs").fetchone())
+    assert (row["tool_version"], row["pack_version"], row["data_timestamp"]) == (
+        __version__,
+        pack_version,
+        "2025-05-30T09:00:00",
+    )
+    assert row["newest_record"] == "2019-12-19"
+    assert row["started_at"] <= row["finished_at"]
+    assert row["started_at"].endswith("Z") and len(row["started_at"]) == 20
+    page = (res.out_dir / "report.html").read_text(encoding="utf-8")
+    for label, value in [
+        ("Tool version", __version__),
+        ("Knowledge pack version", pack_version),
+        ("Registry data timestamp", "2025-05-30T09:00:00"),
+        ("Newest trial record update", "2019-12-19"),
+        ("Started (UTC)", row["started_at"]),
+        ("Finished (UTC)", row["finished_at"]),
+        ("Ages computed as of", AS_OF),
+        ("Statuses admitted", "NOT_YET_RECRUITING, RECRUITING"),
+    ]:
+        assert f"<dt>{label}</dt><dd><code>{value}</code></dd>" in page
+    assert DISCLAIMER in page
+
+
+# ----------------------------------------------------------------------------- demo, quiet
+
+
+def test_readme_demo_command_runs_offline(tmp_path, monkeypatch):
+    """The README's main command (with --db/--out moved to tmp_path) exits 0, writes every file."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```sh\n", 1)[1].split("\n```", 1)[0]
+    cmd = block.split("&& trialmatch ", 1)[1].split()
+    assert cmd[:2] == ["--db", "demo-report/trials.sqlite"]
+    assert cmd[-2:] == ["--out", "demo-report"]
+    args = ["--db", str(tmp_path / "trials.sqlite"), *cmd[2:-2], "--out", str(tmp_path / "demo")]
+    monkeypatch.chdir(ROOT)  # the command's relative paths are from the repository root
+    res = run_cli(args)
+    assert res.exit_code == EXIT_OK, res.output
+    assert res.stderr == ""  # not a terminal: nothing on stderr when all is well
+    assert res.stdout.startswith("16 patients matched, 0 failed, ")
+    names = sorted(p.name for p in (tmp_path / "demo").iterdir())
+    assert names == [
+        "changes.json",
+        "errors.csv",
+        "matches.csv",
+        "matches.json",
+        "options.json",
+        "report.html",
+    ]
+    assert read_csv(tmp_path / "demo" / "errors.csv") == []
+    data = json.loads((tmp_path / "demo" / "matches.json").read_text(encoding="utf-8"))
+    assert len(data) == 16
+    opts = json.loads((tmp_path / "demo" / "options.json").read_text(encoding="utf-8"))
+    assert [o["patient_id"] for o in opts] == [f"D{i:02d}" for i in range(1, 17)]
+
+
+def test_progress_goes_to_a_terminal_only(tmp_path, monkeypatch):
+    """On a terminal the report says what it is doing (stderr); the summary stays on stdout."""
+    import types
+
+    import matcher.cli as cli_mod
+
+    tty = types.SimpleNamespace(stderr=types.SimpleNamespace(isatty=lambda: True))
+    monkeypatch.setattr(cli_mod, "sys", tty)
+    patients = write_patients(tmp_path / "p.csv", ["D01"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            str(tmp_path / "db.sqlite"),
+            "report",
+            str(patients),
+            "--trials",
+            str(TRIAL_FILES[SBRT]),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert res.exit_code == EXIT_OK
+    assert "candidate trials" in res.stderr
+
+
+def test_a_file_that_is_not_a_store_is_a_clean_error(tmp_path):
+    db = tmp_path / "db.sqlite"
+    db.write_bytes(b"not a database at all, just text" * 10)
+    res = run_cli(["--db", str(db), "report", str(DEMO_PATIENTS), "--out", str(tmp_path / "o")])
+    assert res.exit_code == EXIT_ALL_FAILED
+    assert res.stderr.startswith(f"Error: {db}: cannot open the trial store (file is not a")
+    assert "Traceback" not in res.output
