@@ -60,6 +60,14 @@ Polarity rules (``require`` / ``exclude``):
    ``allowed_if_treated_stable: true``.
 5. Performance status, age and lab thresholds keep the section polarity: an exclusion line
    "ECOG >= 2" is ``exclude`` with ``min 2, max 5``.
+6. In the exclusion section a modal negative restates the exclusion and does not flip it:
+   exclusion "Patients must not have received prior treatment with any VEGF receptor tyrosine
+   kinase inhibitor" -> prior_therapy_excluded (classes vegfr_tki).
+7. A time window makes a washout, not a lifelong exclusion: exclusion "chemotherapy within 2
+   weeks prior to day 1" -> washout (14 days) only.
+
+Cohort lines ("For cohort A: ...", "Sub-study B: ...") and parent lines of a sub-list are
+``conditional``: their ``NOT_MET`` is reported as ``UNKNOWN`` ("applies to a sub-group only").
 
 Alternatives: criteria under a parent such as "must have one of the following:" and two
 criteria of the same kind joined by "or" on one line ("creatinine <= 1.5 mg/dL or CrCl >=
@@ -1301,7 +1309,9 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
         return out
     if not (drugs or classes or cats or radio):
         return out
-    specific = [x for x in classes if x not in ("chemotherapy", "immunotherapy", "targeted_therapy")]
+    specific = [
+        x for x in classes if x not in ("chemotherapy", "immunotherapy", "targeted_therapy")
+    ]
     if (min_lines is not None or max_lines is not None) and not (drugs or specific):
         return out  # "more than one prior chemotherapy": a line count, not "no chemotherapy"
     if radio and not (drugs or classes or cats):
