@@ -203,9 +203,11 @@ class MatchContext:
         key = self._key(parsed)
         if key not in self._procs:
             names = [n for i in parsed.trial.interventions for n in (i.name, *i.other_names) if n]
-            self._procs[key] = frozenset(
-                {self.vocab.resolve_procedure(n) for n in names} & LOCAL_PROCEDURES
-            )
+            found = {self.vocab.resolve_procedure(n) for n in names}
+            # the title often names the procedure when the intervention does not
+            # ("SBRT Treatment for Lung Metastasis ..." with intervention "Lung metastasis ...")
+            found.update(p for p, _ in self.vocab.find_procedures(parsed.trial.title or ""))
+            self._procs[key] = frozenset(found & LOCAL_PROCEDURES)
         return self._procs[key]
 
 
@@ -365,10 +367,22 @@ def _boosts(
             if option is not None:
                 verify.extend(f"{option_id}: {v}" for v in option.verify)
             break
+    had_drugs, had_classes = patient.prior_drugs, patient.prior_drug_classes
     for v in verdicts:
-        if v.criterion.type == "prior_therapy_required" and v.verdict == "MET":
+        c = v.criterion
+        if c.type != "prior_therapy_required" or v.verdict == "NOT_MET":
+            continue
+        # the patient had what the trial asks for (progression on it may still need checking)
+        fit = sorted(set(c.values.get("drugs") or []) & had_drugs) + sorted(
+            set(c.values.get("classes") or []) & had_classes
+        )
+        if fit:
             boosts.append(
-                (f"fits the patient's line of therapy: {v.reason}", BOOST_PRIOR_THERAPY_FIT)
+                (
+                    f"fits the patient's line of therapy: trial requires prior {', '.join(fit)}; "
+                    f"patient had {', '.join(sorted(had_drugs))}",
+                    BOOST_PRIOR_THERAPY_FIT,
+                )
             )
             break
     sites = patient.metastatic_sites or []
