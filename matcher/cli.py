@@ -573,6 +573,7 @@ def match_cmd(
     from matcher.engine import match_cohort, parse_records
     from matcher.knowledge import load_pack
     from matcher.live import live_records
+    from matcher.parsecache import parse_store
     from matcher.patient import read_patients
     from matcher.rank import RankConfig
     from matcher.records import iter_records
@@ -612,8 +613,10 @@ def match_cmd(
                         f"the trial store {store.path} is empty: run 'trialmatch sync' or "
                         "'trialmatch import PATH', or pass --trials PATH"
                     )
-                records = list(store.iter_records(statuses=config.statuses))
-        results = match_cohort(batch.patients, parse_records(records), pack, vocab, config)
+                parsed, _counts = parse_store(store, config.statuses)
+        if trials_paths:
+            parsed = parse_records(records)
+        results = match_cohort(batch.patients, parsed, pack, vocab, config)
 
     if as_json:
         emit_json([r.to_dict() for r in results])

@@ -438,8 +438,9 @@ def run_report(
     file that cannot be read at all is a failed run (every patient failed, exit code 4) whose
     report and errors.csv say why.
     """
-    from matcher.engine import match_cohort, parse_records
+    from matcher.engine import match_cohort
     from matcher.knowledge import evaluate_options, load_pack
+    from matcher.parsecache import parse_store
     from matcher.patient import PatientBatch, read_patients
     from matcher.records import iter_records, record_nct_id
     from matcher.store import default_db_path
@@ -473,10 +474,10 @@ def run_report(
             batch = PatientBatch(patients=[], errors=[exc])
         pack, vocab = load_pack(), load_vocab()
         statuses = config.rank.statuses
-        records = list(store.iter_records(statuses=statuses))
-        crit = {record_nct_id(r): criteria_hash(r) for r in records}
-        parsed = parse_records(records)
-        del records
+        crit: dict = {}
+        parsed, _counts = parse_store(
+            store, statuses, on_record=lambda r: crit.__setitem__(record_nct_id(r), criteria_hash(r))
+        )
         if progress:
             progress("trials", len(parsed))
             progress("patients_total", len(batch.patients))

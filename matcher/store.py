@@ -405,7 +405,12 @@ class Store:
 
         One indexed query streamed with a cursor: cheap for tens of thousands of trials.
         """
-        sql = "SELECT record FROM trials"
+        for _nct, _hash, record in self.iter_rows(statuses):
+            yield record
+
+    def iter_rows(self, statuses: Iterable[str] | None = None) -> Iterator[tuple[str, str, dict]]:
+        """Like :meth:`iter_records`, yielding ``(nct_id, content_hash, record)``."""
+        sql = "SELECT nct_id, content_hash, record FROM trials"
         params: tuple = ()
         if statuses is not None:
             wanted = sorted({s.upper() for s in statuses})
@@ -420,8 +425,8 @@ class Store:
             rows = cur.fetchmany(500)
             if not rows:
                 break
-            for row in rows:
-                yield loads(row[0])
+            for nct, digest, record in rows:
+                yield nct, digest, loads(record)
 
     def unseen_ids(self, run_id: int, statuses: Iterable[str]) -> list[str]:
         """Stored NCT ids with one of ``statuses`` that sync run ``run_id`` did not return."""

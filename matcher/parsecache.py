@@ -1,0 +1,105 @@
+"""Parsed criteria kept in the store, so a nightly run parses only the trials that changed.
+
+A cached entry is valid for one record version (the store's content hash) parsed by one
+parser (a hash of the parser's source and the vocabulary files). Anything else is parsed
+again and the cache row replaced. The cache holds only what the parser derived from public
+registry text: no patient data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from matcher.resources import vocab_dir
+from matcher.store import Store, register_migration
+
+CACHE_MIGRATION = (
+    102,
+    "parsed_criteria_cache",
+    """
+    CREATE TABLE parsed_criteria (
+        nct_id       TEXT PRIMARY KEY,
+        content_hash TEXT NOT NULL,      -- the trials.content_hash it was parsed from
+        parser_key   TEXT NOT NULL,      -- parser source + vocabulary hash
+        n_lines      INTEGER NOT NULL,
+        n_typed      INTEGER NOT NULL,
+        criteria     TEXT NOT NULL       -- JSON list of Criterion fields
+    );
+    """,
+)
+register_migration(*CACHE_MIGRATION)
+
+
+@lru_cache(maxsize=1)
+def parser_key() -> str:
+    """Hash of everything that decides a parse: the parser modules and the vocabularies."""
+    import matcher.criteria_text as ct
+    import matcher.eligibility as el
+    import matcher.trial as tr
+
+    h = hashlib.sha256()
+    for mod in (el, ct, tr):
+        h.update(Path(mod.__file__).read_bytes())
+    for path in sorted(vocab_dir().glob("*.yaml")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _to_json(parsed) -> str:
+    return json.dumps([dataclasses.asdict(c) for c in parsed.criteria], ensure_ascii=False)
+
+
+def _from_json(text: str):
+    from matcher.eligibility import Criterion
+
+    return [Criterion(**d) for d in json.loads(text)]
+
+
+def parse_store(store: Store, statuses=None, on_record=None) -> tuple[list, dict]:
+    """Parsed trials for every stored record with one of ``statuses`` (None: all).
+
+    Returns ``(parsed_trials, counts)`` with counts ``{"cached": n, "parsed": n}``. New
+    parses are written back in one transaction. ``on_record(record)``, if given, sees each
+    record as it streams by (so callers need not load the store twice).
+    """
+    from matcher.eligibility import ParsedTrial, parse_trial
+    from matcher.trial import Trial
+
+    key = parser_key()
+    db = store.connection
+    cached = {
+        row[0]: row
+        for row in db.execute(
+            "SELECT nct_id, content_hash, n_lines, n_typed, criteria FROM parsed_criteria WHERE parser_key = ?",
+            (key,),
+        )
+    }
+    out, fresh = [], []
+    n_cached = 0
+    for nct, digest, record in store.iter_rows(statuses):
+        if on_record is not None:
+            on_record(record)
+        hit = cached.get(nct)
+        if hit is not None and hit[1] == digest:
+            out.append(
+                ParsedTrial(
+                    Trial.from_record(record),
+                    _from_json(hit[4]),
+                    n_lines=hit[2],
+                    n_typed_lines=hit[3],
+                )
+            )
+            n_cached += 1
+            continue
+        parsed = parse_trial(record)
+        out.append(parsed)
+        fresh.append((nct, digest, key, parsed.n_lines, parsed.n_typed_lines, _to_json(parsed)))
+    if fresh:
+        with store.transaction():
+            db.executemany("INSERT OR REPLACE INTO parsed_criteria VALUES (?,?,?,?,?,?)", fresh)
+    return out, {"cached": n_cached, "parsed": len(fresh)}
