@@ -70,6 +70,9 @@ def parse_store(store: Store, statuses=None, on_record=None) -> tuple[list, dict
     from matcher.eligibility import ParsedTrial, parse_trial
     from matcher.trial import Trial
 
+    # idempotent: the table exists even if this store was opened before this module loaded
+    register_migration(*CACHE_MIGRATION)
+    store.migrate()
     key = parser_key()
     db = store.connection
     cached = {
