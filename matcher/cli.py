@@ -21,7 +21,6 @@ import click
 
 from matcher import DISCLAIMER, __version__
 from matcher.errors import MatcherError
-
 from matcher.exitcodes import (  # noqa: F401 - re-exported for commands below
     EXIT_ALL_FAILED,
     EXIT_ERROR,

@@ -476,7 +476,9 @@ def run_report(
         statuses = config.rank.statuses
         crit: dict = {}
         parsed, _counts = parse_store(
-            store, statuses, on_record=lambda r: crit.__setitem__(record_nct_id(r), criteria_hash(r))
+            store,
+            statuses,
+            on_record=lambda r: crit.__setitem__(record_nct_id(r), criteria_hash(r)),
         )
         if progress:
             progress("trials", len(parsed))

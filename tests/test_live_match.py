@@ -31,10 +31,14 @@ SECRETS = [
 
 def test_live_match_sends_vocabulary_terms_only(fixtures_dir):
     bundle = fixtures_dir / "patients" / "synovial-child-lung-mets.fhir.json"
-    page = {"studies": [json.loads((fixtures_dir / "trials" / "v2" / "NCT02576665.json").read_text())]}
+    page = {
+        "studies": [json.loads((fixtures_dir / "trials" / "v2" / "NCT02576665.json").read_text())]
+    }
     with responses.RequestsMock(assert_all_requests_are_fired=True) as rs:
         rs.get(STUDIES, json=page)
-        result = CliRunner().invoke(cli, ["match", str(bundle), "--live", "--status", "any", "--json"])
+        result = CliRunner().invoke(
+            cli, ["match", str(bundle), "--live", "--status", "any", "--json"]
+        )
         urls = [c.request.url for c in rs.calls]
     assert result.exit_code == 0, result.output
     assert len(urls) == 1
