@@ -15,7 +15,8 @@ For a patient and a set of parsed trials:
    unverified relevance), else ``eligible`` (every typed criterion met; untyped lines are still
    listed "to review").
 
-Order: eligible, needs_review, excluded; then score (high first); ties by NCT id.
+Order: trials the patient could join (eligible or needs_review) by score, high first; then
+excluded trials by score; ties by NCT id.
 """
 
 from __future__ import annotations
@@ -54,7 +55,10 @@ GROUPED_UNKNOWNS = {
     "contraception": ("contraception requirements to confirm at consent", False),
 }
 
-VERDICT_ORDER = {"eligible": 0, "needs_review": 1, "excluded": 2}
+# Trials a patient could join (eligible or needs review) come first, ordered by score: a
+# subtype trial with one thing to verify outranks a basket with nothing to verify. Excluded
+# trials follow, also by score.
+VERDICT_ORDER = {"eligible": 0, "needs_review": 0, "excluded": 1}
 
 LOCAL_PROCEDURES = {"pulmonary_metastasectomy", "stereotactic_radiotherapy", "metastasectomy"}
 

@@ -189,7 +189,7 @@ def test_order_is_deterministic_and_ties_break_by_nct_id(trials):
     random.Random(3).shuffle(shuffled)
     assert [(s.nct_id, s.rank) for s in ranked(p, shuffled).trials] == first
     pm = ranked(p, trials)
-    order = {"eligible": 0, "needs_review": 1, "excluded": 2}
+    order = {"eligible": 0, "needs_review": 0, "excluded": 1}
     keys = [(order[s.verdict], -s.score, s.nct_id) for s in pm.trials]
     assert keys == sorted(keys)
     assert [s.rank for s in pm.trials] == list(range(1, len(pm.trials) + 1))
