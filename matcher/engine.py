@@ -81,48 +81,42 @@ def gate_mask(pf: pd.DataFrame, tf: pd.DataFrame) -> np.ndarray:
     return age_ok & sex_ok & status_ok
 
 
-def _site_points(trial) -> tuple[list, np.ndarray]:
-    """The open sites of a trial that have coordinates, in location order, and their points."""
+def _site_points(trial) -> tuple[list, list, np.ndarray]:
+    """The open sites of a trial that have coordinates, their points, and the points in radians."""
     sites, pts = [], []
     for loc in trial.locations:
-        status = (loc.status or "").upper()
-        if status and status not in ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION"):
-            continue
-        pt = None
-        if loc.lat is not None and loc.lon is not None:
-            pt = (loc.lat, loc.lon)
-        elif loc.zip and (loc.country or "United States") == "United States":
-            pt = rank.zip_to_point(loc.zip)
+        pt = rank.open_site_point(loc)
         if pt is not None:
             sites.append(loc)
             pts.append(pt)
-    return sites, np.radians(np.array(pts, dtype=float)).reshape(-1, 2)
+    return sites, pts, np.radians(np.array(pts, dtype=float)).reshape(-1, 2)
 
 
 def _nearest_sites(points: list, trial, cache: dict) -> list:
-    """Nearest open site for each patient point (None where the point is unknown)."""
+    """Nearest open site for each patient point (``(None, None)`` where the point is unknown).
+
+    The argmin runs on one numpy array per trial; the reported distance is then computed by
+    the same scalar function as the one-pair path, so both give the same figure.
+    """
     if trial.nct_id not in cache:
         cache[trial.nct_id] = _site_points(trial)
-    sites, spts = cache[trial.nct_id]
+    sites, site_pts, rad = cache[trial.nct_id]
     out: list = [(None, None)] * len(points)
     known = [i for i, p in enumerate(points) if p is not None]
     if not sites or not known:
         return out
     pp = np.radians(np.array([points[i] for i in known], dtype=float))
     lat1, lon1 = pp[:, 0:1], pp[:, 1:2]
-    lat2, lon2 = spts[None, :, 0], spts[None, :, 1]
+    lat2, lon2 = rad[None, :, 0], rad[None, :, 1]
     h = (
         np.sin((lat2 - lat1) / 2) ** 2
         + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
     )
     nearest = np.argmin(h, axis=1)  # first minimum: the same site the scalar loop keeps
     for row, i in enumerate(known):
-        loc = sites[int(nearest[row])]
-        # the reported distance comes from the scalar function, exactly as the simple path
-        miles = rank.haversine_miles(
-            points[i], (loc.lat, loc.lon) if loc.lat is not None else rank.zip_to_point(loc.zip)
-        )
-        out[i] = (rank.site_dict(loc), round(miles, 1))
+        k = int(nearest[row])
+        miles = rank.haversine_miles(points[i], site_pts[k])
+        out[i] = (rank.site_dict(sites[k]), round(miles, 1))
     return out
 
 

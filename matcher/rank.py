@@ -275,19 +275,32 @@ def patient_point(patient) -> tuple[float, float] | None:
     return None
 
 
+OPEN_SITE_STATUSES = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION")
+
+
+def open_site_point(loc) -> tuple[float, float] | None:
+    """Coordinates of a site that may enrol (open, or status not stated), else None.
+
+    From the record's geoPoint, or the site's US ZIP through the offline table.
+    """
+    status = (loc.status or "").upper()
+    if status and status not in OPEN_SITE_STATUSES:
+        return None
+    if loc.lat is not None and loc.lon is not None:
+        return (loc.lat, loc.lon)
+    if loc.zip and (loc.country or "United States") == "United States":
+        return zip_to_point(loc.zip)
+    return None
+
+
 def nearest_site(point, trial) -> tuple[dict | None, float | None]:
-    """Nearest open site (recruiting / not yet recruiting / status not stated) to ``point``."""
-    best: tuple[float, dict] | None = None
+    """Nearest open site to ``point``: (site dict, miles rounded to 0.1), or (None, None)."""
+    if point is None:
+        return None, None
+    best: tuple[float, object] | None = None
     for loc in trial.locations:
-        status = (loc.status or "").upper()
-        if status and status not in ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION"):
-            continue
-        site_pt = None
-        if loc.lat is not None and loc.lon is not None:
-            site_pt = (loc.lat, loc.lon)
-        elif loc.zip and (loc.country or "United States") == "United States":
-            site_pt = zip_to_point(loc.zip)
-        if site_pt is None or point is None:
+        site_pt = open_site_point(loc)
+        if site_pt is None:
             continue
         miles = haversine_miles(point, site_pt)
         if best is None or miles < best[0]:
