@@ -486,6 +486,26 @@ def _parse_statuses(value: str) -> frozenset[str] | None:
     return frozenset(out)
 
 
+status_option = click.option(
+    "--status",
+    "status_list",
+    default="",
+    help="Overall statuses admitted (default RECRUITING,NOT_YET_RECRUITING; 'any' for all).",
+)
+max_miles_option = click.option(
+    "--max-miles",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Exclude trials whose nearest open site is farther (miles).",
+)
+as_of_option = click.option(
+    "--as-of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Date ages are computed at (default today).",
+)
+
+
 def _print_matches(pm, show_excluded: bool) -> None:
     click.echo(f"\nPatient {pm.patient_id}")
     for note in pm.notes:
@@ -539,29 +559,14 @@ def _print_matches(pm, show_excluded: bool) -> None:
     help="Match against these record files/folders instead of the store (repeatable).",
 )
 @click.option("--live", is_flag=True, help="Query the API with the patient's diagnosis terms only.")
-@click.option(
-    "--status",
-    "status_list",
-    default="",
-    help="Overall statuses admitted (default RECRUITING,NOT_YET_RECRUITING; 'any' for all).",
-)
-@click.option(
-    "--max-miles",
-    type=click.FloatRange(min=0),
-    default=None,
-    help="Exclude trials whose nearest open site is farther.",
-)
+@status_option
+@max_miles_option
 @click.option(
     "--json", "as_json", is_flag=True, help="JSON: a list of {patient_id, trials: [...]}."
 )
 @click.option("--csv", "as_csv", is_flag=True, help="CSV: one row per patient and trial.")
 @click.option("--all", "show_all", is_flag=True, help="List every excluded trial on the terminal.")
-@click.option(
-    "--as-of",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    default=None,
-    help="Date ages are computed at (default today).",
-)
+@as_of_option
 @click.pass_context
 @handle_errors
 def match_cmd(
@@ -690,13 +695,8 @@ def match_cmd(
     type=click.Path(exists=True),
     help="Import these record files/folders into the store first (repeatable; idempotent).",
 )
-@click.option(
-    "--status",
-    "status_list",
-    default="",
-    help="Overall statuses admitted (default RECRUITING,NOT_YET_RECRUITING; 'any').",
-)
-@click.option("--max-miles", type=click.FloatRange(min=0), default=None)
+@status_option
+@max_miles_option
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True)
 @click.option(
     "--scheduler",
@@ -710,7 +710,7 @@ def match_cmd(
     default=None,
     help="Patient file format (default: from the file).",
 )
-@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None)
+@as_of_option
 @click.pass_context
 def report_cmd(
     ctx, patients, out_dir, trials_paths, status_list, max_miles, engine, scheduler, fmt, as_of

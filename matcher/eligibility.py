@@ -100,6 +100,7 @@ TYPES = (
     "contraception",
     "organ_function",
     "washout",
+    "biomarker",
     "unparsed",
 )
 MET, NOT_MET, UNKNOWN = "MET", "NOT_MET", "UNKNOWN"
@@ -157,15 +158,23 @@ class Criterion:
     group: str | None = None  # alternatives: any member satisfies
     source: str = "text"  # "text" | "structured"
     conditional: bool = False  # applies to a sub-group only (cohort line, parent of a sub-list)
+    # the line applies to patients with these diagnoses only (a cohort line such as "Patients
+    # with GBM must ...", or the header of a histology sub-list); None = everyone
+    applies_to: list[str] | None = None
+    applies_note: str | None = None  # listed entries the vocabulary did not recognise
 
     def to_dict(self) -> dict:
-        """The fixed JSON shape: section, text, type, polarity, values."""
+        """The fixed JSON shape: section, text, type, polarity, values (``values`` also
+        carries ``applies_to`` when the criterion is limited to some histologies)."""
+        values = self.values
+        if self.applies_to and "applies_to" not in values:
+            values = {**values, "applies_to": list(self.applies_to)}
         return {
             "section": self.section,
             "text": self.text,
             "type": self.type,
             "polarity": self.polarity,
-            "values": self.values,
+            "values": values,
         }
 
 
@@ -593,13 +602,6 @@ _WASHOUT_NOT_RE = re.compile(
     r"\bcontracept\w*|\bbirth control\b|\bchanges?\b|\bevents?\b|\binability\b|\bpost-",
     _I,
 )
-_HISTOLOGY_CUE_RE = re.compile(
-    r"\bhistolog\w*|\bcytolog\w*|\bpatholog\w*|\bconfirmed\b|\bdiagnos\w*|\bdocumented\b|"
-    r"\bproven\b|\bsubtypes?\b|\bhistotypes?\b|\btumou?r types?\b|\bpatients? with\b|"
-    r"\bparticipants? with\b|\bsubjects? with\b|\bmetastatic\b|\badvanced\b|\bunresectable\b|"
-    r"\brecurrent\b|\brelapsed\b|\brefractory\b|\bhave\b|\bhas\b|^",
-    _I,
-)
 _TOO_GENERIC_DIAGNOSES = frozenset({"cancer"})
 _HISTO_NOISE_RE = re.compile(
     r"response evaluation criteria in solid tumou?rs?|anti-?cancer|anti-?tumou?r|anti-?neoplastic|"
@@ -688,6 +690,12 @@ class _Ctx:
     def polarity(self, start: int, end: int | None = None, extra: int = 0) -> str:
         n = _neg_count(self.s, start, end) + extra + (1 if self.context_negates else 0)
         return _flip(self.base, n)
+
+    def polarity_plain(self, text: str, start: int) -> str:
+        """``polarity`` for a position in the *plain* text (before ``_prep`` rewrote it)."""
+        pre = _prep(text[:start])
+        n = len(_NEG_RE.findall(_clause_prefix(pre, len(pre))))
+        return _flip(self.base, n + (1 if self.context_negates else 0))
 
 
 def _ps(c: _Ctx) -> list[tuple[str, str, dict]]:
@@ -864,44 +872,87 @@ def _age(c: _Ctx) -> list[tuple[str, str, dict]]:
     return []
 
 
-def _histology(c: _Ctx) -> list[tuple[str, str, dict]]:
+_ENUM_RE = re.compile(r"\(\s*(?:\d{1,2}|[a-h]|i{1,3}|iv|v)\s*\)|;\s*or\b")
+
+
+def _except_spans(low: str) -> list[tuple[int, int]]:
+    """Spans of ``low`` governed by an exception cue ("other than glioma", "excluding GIST").
+
+    An exception inside parentheses ends at the closing parenthesis; otherwise at the next
+    ``;`` / sentence end / enumerated alternative ("(3)", "; or"), so "(2) solid tumor (other
+    than glioma); or (3) glioblastoma" excepts glioma only.
+    """
+    spans: list[tuple[int, int]] = []
+    for m in _EXCEPT_RE.finditer(low):
+        start = m.start()
+        if low.rfind("(", 0, start) > low.rfind(")", 0, start):
+            close = low.find(")", m.end())
+            end = close if close >= 0 else len(low)
+        else:
+            stops = [i for i in (low.find(";", m.end()), low.find(". ", m.end())) if i >= 0]
+            en = _ENUM_RE.search(low, m.end())
+            if en:
+                stops.append(en.start())
+            end = min(stops) if stops else len(low)
+        spans.append((start, end))
+    return spans
+
+
+def _positions(low: str, mention: str) -> list[int]:
+    """Every word-bounded start of ``mention`` in ``low`` (both lower-case)."""
+    out: list[int] = []
+    i = low.find(mention)
+    while i >= 0:
+        before = low[i - 1 : i]
+        after = low[i + len(mention) : i + len(mention) + 1]
+        if not (before.isalnum() or after.isalnum()):
+            out.append(i)
+        i = low.find(mention, i + 1)
+    return out or [max(low.find(mention), 0)]
+
+
+def _histology(c: _Ctx) -> list[tuple]:
     vocab = c.vocab
     if vocab is None:
         return []
+    if _OTHER_MALIGNANCY_RE.search(c.s):
+        return []  # a second-malignancy clause (checked first: cheaper than the vocabulary)
     text = _HISTO_NOISE_RE.sub(lambda m: " " * len(m.group(0)), c.plain)
-    found = vocab.find_diagnoses(text)
+    found = _find_diagnoses(vocab, text)
     if not found:
         return []
-    if _OTHER_MALIGNANCY_RE.search(c.s):
-        return []
-    if c.section == "inclusion" and not _HISTOLOGY_CUE_RE.search(c.s):
-        return []
-    ex = _EXCEPT_RE.search(c.s)
+    low = text.lower()
+    spans = _except_spans(low)
     main_ids: list[str] = []
     except_ids: list[str] = []
-    low = text.lower()
+    first_main: int | None = None
     for did, mention in found:
         if did in _TOO_GENERIC_DIAGNOSES:
             continue
-        pos = low.find(mention.lower())
-        if re.search(
-            r"(?:therap\w*|treatment|chemotherapy|radiotherapy|surgery|resection)\s+for\s+(?:the\s+)?"
-            r"(?:current\s+|study\s+|this\s+)?(?:[\w/-]+\s+){0,3}$|\bif (?:in )?(?:the )?$",
-            low[max(0, pos - 60) : pos],
-        ):
-            continue  # "prior chemotherapy for stage IV adenocarcinoma": a therapy setting
-        target = except_ids if ex is not None and pos >= ex.start() else main_ids
-        if did not in target:
-            target.append(did)
-    out: list[tuple[str, str, dict]] = []
+        for pos in _positions(low, mention.lower()):
+            if re.search(
+                r"(?:therap\w*|treatment|chemotherapy|radiotherapy|surgery|resection)\s+for\s+(?:the\s+)?"
+                r"(?:current\s+|study\s+|this\s+)?(?:[\w/-]+\s+){0,3}$|\bif (?:in )?(?:the )?$",
+                low[max(0, pos - 60) : pos],
+            ):
+                continue  # "prior chemotherapy for stage IV adenocarcinoma": a therapy setting
+            excepted = any(a <= pos < b for a, b in spans)
+            target = except_ids if excepted else main_ids
+            if did not in target:
+                target.append(did)
+            if not excepted and (first_main is None or pos < first_main):
+                first_main = pos
+    except_ids = [d for d in except_ids if d not in main_ids]
+    out: list[tuple] = []
     if main_ids:
-        first = low.find(found[0][1].lower())
-        pol = c.polarity(max(first, 0))
+        pol = c.polarity_plain(text, first_main or 0)
         out.append(("histology", pol, {"diagnoses": main_ids}))
-        if except_ids:
-            other = "exclude" if pol == "require" else None
-            if other:
-                out.append(("histology", other, {"diagnoses": except_ids}))
+        if except_ids and pol == "require":
+            # an inclusion line listing alternatives never excludes one of them: when a listed
+            # diagnosis falls under an excepted one ("solid tumor (other than glioma) ... or
+            # glioblastoma"), the exception is only a sub-group rule (NOT_MET -> UNKNOWN)
+            overlap = any(_safe_is_a(vocab, m, e) for m in main_ids for e in except_ids)
+            out.append(("histology", "exclude", {"diagnoses": except_ids}, {"conditional": overlap}))
     elif except_ids and c.section == "inclusion":
         out.append(("histology", "exclude", {"diagnoses": except_ids}))
     return out
@@ -984,10 +1035,28 @@ def _brain(c: _Ctx) -> list[tuple[str, str, dict]]:
     window = c.s[max(0, m.start() - 40) : m.end() + 160]
     allowed = bool(_BRAIN_ALLOWED_RE.search(window)) or bool(_PERMISSIVE_RE.search(window))
     pol = c.polarity(m.start(), m.end())
+    # "Patients with resectable brain metastases must be undergoing planned resection": the
+    # brain metastases are the subject of a condition, not a requirement to have them
+    subject = bool(
+        re.search(
+            r"\b(?:patients?|participants?|subjects?|those|individuals)\s+(?:with|who have)\s+"
+            r"(?:[\w-]+\s+){0,3}$",
+            c.s[max(0, m.start() - 60) : m.start()],
+        )
+        and re.match(
+            r"\s*(?:\([^)]*\)\s*)?,?\s*(?:\w+\s+){0,3}?(?:must|should|shall|need|needs|are required|"
+            r"is required|will|may|can|are eligible|are allowed)\b",
+            c.s[m.end() :],
+        )
+    )
     if (
         pol == "require"
         and c.section == "inclusion"
-        and (allowed or re.search(r"\b(?:if|provided|in the case of|for patients with|may)\b", c.s))
+        and (
+            allowed
+            or subject
+            or re.search(r"\b(?:if|provided|in the case of|for patients with|may)\b", c.s)
+        )
     ):
         # "patients with treated brain metastases are eligible": untreated ones are excluded
         pol, allowed = "exclude", True
@@ -1374,6 +1443,233 @@ def _washout(c: _Ctx) -> list[tuple[str, str, dict]]:
     return []
 
 
+# --- biomarkers ---------------------------------------------------------------------------
+# gene -> spelling regex. Symbols are matched case-sensitively (so "eGFR", the kidney
+# filtration rate, and "alkaline" never read as EGFR / ALK); written-out names are not.
+# Short symbols that are also English or other abbreviations (MET, RET, KIT) need an
+# alteration word right after them.
+_GENE_SPELLINGS: dict[str, str] = {
+    "ALK": r"\bALK\b|(?i:\banaplastic lymphoma kinase\b)",
+    "ROS1": r"\bROS-? ?1\b|(?i:\bc-ros oncogene 1\b)",
+    "NTRK": r"\bNTRK ?[123]?\b|(?i:\bneurotrophic tyrosine receptor kinase\b)",
+    "BRAF": r"\bBRAF\b",
+    "EGFR": r"\bEGFR\b|(?i:\bepidermal growth factor receptor\b)(?!\s*\(?e?gfr\)?\s*(?:>|<|>=|<=))",
+    "HER2": r"\bHER-? ?2\b|\bERBB2\b|\bHER2/neu\b",
+    "KRAS": r"\bK-?RAS\b",
+    "NRAS": r"\bN-?RAS\b",
+    "IDH1": r"\bIDH-?1\b|\bIDH1/2\b",
+    "IDH2": r"\bIDH-?2\b|\bIDH1/2\b",
+    "MSI": r"\bMSI-?H(?:igh|i)?\b|\bMSI\b|\bdMMR\b|(?i:\bmicrosatellite instab\w*|\bmismatch repair[- ]deficien\w*"
+    r"|\bdeficient mismatch repair|\bMMR[- ]deficien\w*)",
+    "PD-L1": r"\bPD-? ?L1\b|(?i:\bprogrammed (?:cell )?death[- ]ligand[- ]1\b)",
+    "SMARCB1": r"\bSMARCB1\b|\bINI-?1\b",
+    "MDM2": r"\bMDM2\b",
+    "CDK4": r"\bCDK4\b(?!/6)",
+    "MET": r"\bc-?MET\b|\bMET\b(?=\s*(?:exon|amplif|fusion|alteration|mutation|overexpress|14|gene))",
+    "RET": r"\bRET\b(?=\s*(?:gene\s+)?(?:fusion|rearrange|mutation|alteration))",
+    "FGFR": r"\bFGFR ?[1-4]?\b",
+    "KIT": r"\bc-?KIT\b(?!\s*inhib)|\bKIT\b(?=\s*(?:exon|mutation|positive|negative))",
+    "PDGFRA": r"\bPDGFRA\b",
+    "BRCA": r"\bBRCA ?[12]?(?:/2)?m?\b",
+    "TP53": r"\bTP53\b",
+    "TMB": r"\bTMB\b|(?i:\btumou?r mutational burden\b)",
+    "H3K27M": r"\bH3 ?K27M\b",
+}
+_GENE_RE = re.compile("|".join(f"(?P<g{i}>{rx})" for i, rx in enumerate(_GENE_SPELLINGS.values())))
+_GENE_BY_GROUP = {f"g{i}": g for i, g in enumerate(_GENE_SPELLINGS)}
+_MARKER_CUE_RE = re.compile(
+    r"\b(?:mutat\w*|mutant|rearrange\w*|fusions?|translocat\w*|amplif\w*|positiv\w*|negativ\w*|"
+    r"wild[- ]?type|wt|overexpress\w*|expression|deficien\w*|high|loss|lost|deleted|deletions?|"
+    r"insertions?|exon|alterations?|altered|aberrations?|variants?|skipping|harbou?r\w*|"
+    r"[A-Z]\d{2,4}[A-Z]|driver|sensiti[sz]ing|activating|status|proficient|tps|cps|ihc\s*[0-3]\+)\b"
+    r"|[+-](?![\w])|\d\+",
+    _I,
+)
+_MARKER_NEG_STATUS_RE = re.compile(
+    r"\b(?:negative|wild[- ]?type|wt|not (?:detected|amplified|rearranged|mutated)|"
+    r"non-?(?:amplified|mutated)|unmutated|retained|proficient|mss|msi-?l(?:ow)?|pmmr)\b"
+    r"|^\s*-(?![\w])|^\s*\(?-\)?(?![\w])",
+    _I,
+)
+_MARKER_THERAPY_RE = re.compile(
+    r"^[\s-]*(?:tkis?|inhibit\w*|targeted|targeting|directed|antibod\w*|therap\w*|agents?|drugs?|"
+    r"blockade|blocking|antagonists?|[\w-]*mabs?|adcs?|pathways?|receptor\s+(?:tyrosine|antagonist|"
+    r"inhibit|blocker))\b"
+    r"|^\s*(?:and|or|/|,)\s*(?:[\w-]+\s*(?:and|or|/|,)\s*){0,3}[\w-]+\s*(?:tkis?|inhibitors?|"
+    r"targeted|directed|antibod\w*|therap\w*)\b",
+    _I,
+)
+_MARKER_THERAPY_BEFORE_RE = re.compile(
+    r"(?:\banti-?\s*|\btargeting (?:the )?|\btarget\w* (?:against )?|\bagainst |/)$", _I
+)
+_MARKER_TESTING_RE = re.compile(
+    r"\b(?:available|availability)\b|\bfor (?:central |local )?(?:testing|determination|review|"
+    r"analysis|assessment|confirmation)\b|\bdetermination of\b|\btesting (?:of|for)\b"
+    r"|\bsamples?\b[^.;]{0,40}\bfor\b|\b(?:will|must|should) be (?:tested|assessed|collected)\b"
+    r"|\bis not required\b|\bnot (?:need|required) to be tested\b|\bmust be documented\b",
+    _I,
+)
+_VARIANT_RE = re.compile(
+    r"\b[A-Z]\d{2,4}(?:[A-Z]|X|del|ins|fs)\b|\bexon ?\d{1,2}(?:\s+(?:deletion|insertion|skipping|"
+    r"mutation)s?)?|\b(?:19|20) ?(?:del|ins)\b|\bex ?\d{1,2} ?(?:del|ins)\b",
+)
+_ALTERATION_WORDS = (
+    ("rearrangement", r"rearrange|translocat"),
+    ("fusion", r"fusion"),
+    ("amplification", r"amplif"),
+    ("overexpression", r"overexpress|ihc\s*3\+|expression"),
+    ("loss", r"\bloss\b|\blost\b|deficien"),
+    ("high", r"-?high\b|msi-?h\b|\bdmmr\b"),
+    ("mutation", r"mutat|mutant|sensiti[sz]ing|activating|insertion|deletion|skipping|variant"),
+    ("positive", r"positiv|\+"),
+)
+
+
+def _biomarker(c: _Ctx) -> list[tuple]:
+    """Required / excluded molecular findings ("ALK rearrangement", "EGFR wild-type")."""
+    text = c.plain
+    mentions: list[tuple[int, int, str]] = []
+    for m in _GENE_RE.finditer(text):
+        gene = _GENE_BY_GROUP[m.lastgroup]
+        after = text[m.end() : m.end() + 40]
+        before = text[max(0, m.start() - 20) : m.start()]
+        if _MARKER_THERAPY_RE.match(after) or _MARKER_THERAPY_BEFORE_RE.search(before):
+            continue  # "EGFR-TKI", "anti-HER2 therapy", "PD-1/PD-L1 inhibitors": a therapy
+        if gene == "EGFR" and re.match(r"[\s)]*(?:\(?e?gfr\)?\s*)?(?:>|<|>=|<=|=)\s*\d", after, _I):
+            continue  # "EGFR > 30 mL/min": a misspelt eGFR (kidney function)
+        if gene in ("IDH1", "IDH2") and "/" in m.group(0):
+            mentions.append((m.start(), m.end(), "IDH1"))
+            mentions.append((m.start(), m.end(), "IDH2"))
+            continue
+        mentions.append((m.start(), m.end(), gene))
+    if not mentions:
+        return []
+    if _MARKER_TESTING_RE.search(text) and not re.search(
+        r"\b(?:positive|negative|confirm\w*|documented|harbou?r\w*|known|presence)\b", text, _I
+    ):
+        return []  # "archival tissue for determination of FGFR2 status": a sample requirement
+    # each marker's own phrase: from its mention up to the next mention (or 60 characters)
+    markers: list[dict] = []
+    any_cue = False
+    for i, (start, end, gene) in enumerate(mentions):
+        nxt = mentions[i + 1][0] if i + 1 < len(mentions) else len(text)
+        phrase = text[end : min(nxt, end + 60)]
+        # a cue before the gene counts when the gene has no phrase of its own
+        # ("negative molecular testing for EGFR", "sensitizing mutations in EGFR")
+        lead = text[max(0, start - 40) : start]
+        lead = lead[max(lead.rfind(";"), lead.rfind("."), -1) + 1 :]
+        # in "EGFR, ALK gene wild type" the status after the last gene covers the list
+        tail = phrase
+        j = i
+        while (
+            not _MARKER_CUE_RE.search(tail)
+            and j + 1 < len(mentions)
+            and re.fullmatch(r"[\s,/]*(?:and|or|and/or|/)?[\s,/]*", text[mentions[j][1] : mentions[j + 1][0]])
+        ):
+            j += 1
+            nj = mentions[j + 1][0] if j + 1 < len(mentions) else len(text)
+            tail = text[mentions[j][1] : min(nj, mentions[j][1] + 60)]
+        cue = _MARKER_CUE_RE.search(tail) or _MARKER_CUE_RE.search(lead)
+        if cue is None:
+            continue
+        any_cue = True
+        negative = bool(
+            _MARKER_NEG_STATUS_RE.search(tail[:30]) or re.search(r"\bnegative (?:\w+ ){0,3}for\s*$", lead, _I)
+        )
+        alteration = None
+        var = _VARIANT_RE.search(tail[:40])
+        if var:
+            alteration = var.group(0)
+        else:
+            low = (tail[:40] + " " + lead[-25:]).lower()
+            for name, rx in _ALTERATION_WORDS:
+                if re.search(rx, low):
+                    alteration = name
+                    break
+        marker = {"gene": gene, "alteration": alteration, "negative": negative, "start": start}
+        if not any(x["gene"] == gene and x["negative"] == negative for x in markers):
+            markers.append(marker)
+    if not any_cue or not markers:
+        return []
+    out: list[tuple] = []
+    for negative in (False, True):
+        group = [x for x in markers if x["negative"] == negative]
+        if not group:
+            continue
+        pol = c.polarity_plain(text, group[0]["start"])
+        if negative:
+            pol = "exclude" if pol == "require" else "require"
+        vals = {
+            "markers": [{"gene": x["gene"], "alteration": x["alteration"]} for x in group],
+            "genes": [x["gene"] for x in group],
+        }
+        out.append(("biomarker", pol, vals))
+    return out
+
+
+# --- cohort lines ---------------------------------------------------------------------------
+# "Patients with GBM or anaplastic astrocytoma must be ...", "Primary tumors of bone including
+# Ewing's sarcoma ... may only be enrolled if ...", "For patients with GIST: ...": the line's
+# requirements apply to the named histologies only.
+_COHORT_SUBJECT_RES = [
+    re.compile(
+        r"^\s*(?:note:\s*)?(?:(?:for|in)\s+)?(?:all\s+)?(?:patients?|participants?|subjects?|those|"
+        r"individuals|children|adults)\s+(?:with|who have|diagnosed with|whose (?:tumou?rs?|disease) "
+        r"(?:is|are))\s+(?P<subj>[^:;.]{3,160}?)\s*(?:[,:]|\b(?:must|should|shall|will need|needs? to|"
+        r"are required|is required|may only|can only|may be enrolled|may enroll|are eligible only|"
+        r"are only eligible|will be eligible only|only if)\b)",
+        _I,
+    ),
+    re.compile(
+        r"^\s*(?P<subj>[^:;.]{3,160}?)\s+(?:may|can|will)\s+(?:only\s+be|be\s+(?:enrolled|included|"
+        r"eligible)\s+only)\b",
+        _I,
+    ),
+    re.compile(r"^\s*(?:for|in)\s+(?P<subj>[^:;,.]{3,80}?)\s*(?:cohorts?|patients|arms?)?\s*[:]", _I),
+]
+_CONFIRM_CUE_RE = re.compile(
+    r"\bhistolog\w*|\bcytolog\w*|\bpatholog\w*|\bconfirm\w*|\bdiagnosis of\b|\bproven\b|\bdocumented\b",
+    _I,
+)
+
+
+def _cohort(c: _Ctx) -> list[str] | None:
+    """Diagnosis ids of a cohort subject that opens the line, or None (see above)."""
+    if c.vocab is None or c.section != "inclusion":
+        return None
+    for rx in _COHORT_SUBJECT_RES:
+        m = rx.match(c.plain)
+        if not m:
+            continue
+        subj = m.group("subj")
+        if _CONFIRM_CUE_RE.search(subj) or _CONFIRM_CUE_RE.search(c.plain[m.end() : m.end() + 40]):
+            return None  # "patients with histologically confirmed X must ...": a requirement
+        ids = [d for d, _ in _find_diagnoses(c.vocab, subj) if d not in _TOO_GENERIC_DIAGNOSES]
+        if ids:
+            return list(dict.fromkeys(ids))
+    return None
+
+
+_DIAG_CACHE: OrderedDict[str, list] = OrderedDict()
+_DIAG_CACHE_MAX = 50000
+_DIAG_VOCAB: list[Any] = [None]
+
+
+def _find_diagnoses(vocab: Any, text: str) -> list[tuple[str, str]]:
+    """``vocab.find_diagnoses`` memoized per text (lines repeat across trials: "Pregnant or
+    breastfeeding" ...). The cache is dropped when another vocabulary object is used."""
+    if _DIAG_VOCAB[0] is not vocab:
+        _DIAG_CACHE.clear()
+        _DIAG_VOCAB[0] = vocab
+    hit = _DIAG_CACHE.get(text)
+    if hit is None:
+        hit = vocab.find_diagnoses(text)
+        _DIAG_CACHE[text] = hit
+        if len(_DIAG_CACHE) > _DIAG_CACHE_MAX:
+            _DIAG_CACHE.popitem(last=False)
+    return hit
+
+
 def parse_line(
     text: str,
     section: str = "inclusion",
@@ -1391,7 +1687,7 @@ def parse_line(
     if vocab is None:
         vocab = _default_vocab()
     c = _Ctx(normalize(text), section, context, vocab, oncology)
-    found: list[tuple[str, str, dict]] = []
+    found: list[tuple] = []
     found += _ps(c)
     found += _age(c)
     found += _histology(c)
@@ -1403,9 +1699,22 @@ def parse_line(
     wash = _washout(c)
     found += _prior_therapy(c, bool(wash))
     found += wash
+    found += _biomarker(c)
     if not found:
         return [Criterion(section, text, "unparsed", c.base, {}, context=context)]
-    crits = [Criterion(section, text, t, p, v, context=context) for t, p, v in found]
+    crits = []
+    for item in found:
+        crit = Criterion(section, text, item[0], item[1], item[2], context=context)
+        for k, v in (item[3] if len(item) > 3 else {}).items():
+            setattr(crit, k, v)
+        crits.append(crit)
+    cohort = _cohort(c)
+    if cohort:
+        for crit in crits:
+            if crit.type == "histology" and crit.polarity == "require":
+                if set(crit.values.get("diagnoses") or []) <= set(cohort):
+                    crit.values["cohort"] = True
+            crit.applies_to = list(cohort)
     _group_alternatives(crits, c.s)
     return crits
 
@@ -1542,6 +1851,7 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
     lines = split_criteria(trial.criteria_text)
     n_lines = n_typed = 0
     group_of: dict[int, str] = {}
+    by_line: dict[int, list[Criterion]] = {}
     for line in lines:
         if line.is_heading and line.children:
             continue
@@ -1559,8 +1869,13 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
             or bool(line.parent is not None and _CONDITIONAL_LINE_RE.match(line.parent.text))
         )
         for c in parsed:
-            c.conditional = conditional
-            if c.type == "histology" and c.polarity == "require" and c.section == "inclusion":
+            c.conditional = conditional and not c.applies_to
+            if (
+                c.type == "histology"
+                and c.polarity == "require"
+                and c.section == "inclusion"
+                and not c.values.get("cohort")
+            ):
                 c.group = "histology:require"  # several required histologies are alternatives
         parent = line.parent
         if (
@@ -1572,8 +1887,51 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
             for c in parsed:
                 if c.type != "unparsed" and c.group is None:
                     c.group = gid
+        by_line[id(line)] = parsed
         crits.extend(parsed)
+    _histology_sublists(lines, by_line)
     return ParsedTrial(trial=trial, criteria=crits, n_lines=n_lines, n_typed_lines=n_typed)
+
+
+_SUBLIST_HEADER_RE = re.compile(
+    r"\b(?:following|these|below)\b[^:]{0,40}\b(?:histolog\w*|histotypes?|subtypes?|tumou?r types?|"
+    r"diagnos\w+|sarcomas|tumou?rs|cancers|diseases)\b",
+    _I,
+)
+
+
+def _histology_sublists(lines: list, by_line: dict[int, list[Criterion]]) -> None:
+    """A header such as "The following histologies may be enrolled ONLY if refractory to
+    anthracycline-based chemotherapy:" over a sub-list of histologies: the header's criteria
+    apply to the listed histologies only (``applies_to``); they are then evaluated for those
+    patients, reported as not applying to others, and UNKNOWN when the subtype is unknown."""
+    for line in lines:
+        crits = by_line.get(id(line))
+        if not crits or not line.children or not _SUBLIST_HEADER_RE.search(line.plain):
+            continue
+        own = [c for c in crits if c.type not in ("unparsed", "histology")]
+        if not own:
+            continue
+        ids: list[str] = []
+        other: list[str] = []
+        ok = True
+        for child in line.children:
+            cc = by_line.get(id(child)) or []
+            types = {c.type for c in cc}
+            if types <= {"histology"} and cc:
+                for c in cc:
+                    if c.polarity == "require":
+                        ids.extend(d for d in c.values.get("diagnoses") or [] if d not in ids)
+            elif types == {"unparsed"}:
+                other.append(child.text.strip(" ,.;"))
+            else:
+                ok = False
+        if not ok or not ids:
+            continue
+        for c in own:
+            c.applies_to = ids
+            c.applies_note = ", ".join(other) or None
+            c.conditional = False
 
 
 # =========================================================================================
@@ -1584,31 +1942,192 @@ def evaluate(patient: Any, parsed: ParsedTrial, vocab: Any = None) -> list[Verdi
 
     Missing patient data gives ``UNKNOWN``, never ``NOT_MET``. Pure: reads only the patient
     and the parsed trial (and the vocabulary for class membership and diagnosis lineage).
+    For many pairs use ``Evaluator`` (same verdicts, memoized).
     """
     if vocab is None:
         vocab = _default_vocab()
-    verdicts = [_evaluate_one(patient, c, vocab) for c in parsed.criteria]
-    for v in verdicts:
-        if v.criterion.conditional and v.verdict == NOT_MET:
-            v.verdict = UNKNOWN
-            v.reason += "; applies to a sub-group only (cohort / listed cases): verify"
-    groups: dict[str, list[Verdict]] = {}
-    for v in verdicts:
+    return _combine([_criterion_verdict(patient, c, vocab) for c in parsed.criteria])
+
+
+# Patient fields each criterion type reads (the memo key of ``Evaluator``). A criterion with
+# ``applies_to`` also reads ``_COHORT_FIELDS``. Keep in step with the ``_ev_*`` functions:
+# tests/test_eligibility.py evaluates through a guard that refuses any other attribute.
+FIELDS_BY_TYPE: dict[str, tuple[str, ...]] = {
+    "performance_status": ("ecog", "ecog_converted_from", "karnofsky", "lansky"),
+    "age": ("age",),
+    "sex": ("sex",),
+    "histology": ("diagnosis", "diagnosis_name", "diagnosis_lineage"),
+    "disease_extent": ("metastatic", "stage"),
+    "measurable_disease": ("measurable_disease",),
+    "prior_therapy_required": ("prior_therapies",),
+    "prior_therapy_excluded": ("prior_therapies",),
+    "max_prior_lines": ("prior_therapies",),
+    "brain_metastases": ("brain_metastases",),
+    "pregnancy": ("sex", "pregnant"),
+    "contraception": (),
+    "organ_function": ("labs",),
+    "washout": (),
+    "biomarker": ("biomarkers",),
+    "unparsed": (),
+}
+_COHORT_FIELDS = ("diagnosis", "diagnosis_name", "diagnosis_lineage")
+
+
+def _frozen(x: Any) -> Any:
+    """A hashable stand-in for a patient field value."""
+    if isinstance(x, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in x.items()))
+    if isinstance(x, list | tuple | set | frozenset):
+        items = [_frozen(v) for v in x]
+        return tuple(sorted(items, key=repr)) if isinstance(x, set | frozenset) else tuple(items)
+    if hasattr(x, "__dataclass_fields__"):
+        return (type(x).__name__, *(_frozen(getattr(x, f)) for f in x.__dataclass_fields__))
+    return x
+
+
+class Evaluator:
+    """Memoizing ``evaluate``: ``Evaluator().evaluate(patient, parsed)`` gives verdicts equal
+    to ``evaluate(patient, parsed)``.
+
+    Each criterion's verdict is kept per (criterion, the patient fields its type reads, see
+    ``FIELDS_BY_TYPE``), so two patients with the same ECOG share the ECOG verdicts of every
+    trial. Verdict objects may be shared between pairs: treat them as immutable. Criteria
+    are held by the memo, so their ids stay valid; ``max_entries`` bounds the memo (it is
+    cleared when full).
+    """
+
+    def __init__(self, vocab: Any = None, max_entries: int = 2_000_000):
+        self.vocab = vocab if vocab is not None else _default_vocab()
+        self.max_entries = max_entries
+        self._memo: dict[tuple, tuple[Criterion, Verdict]] = {}
+        self._facts: dict[tuple[int, tuple[str, ...]], tuple] = {}
+        self._facts_owner: Any = None
+        self.hits = 0
+        self.misses = 0
+
+    def _patient_facts(self, patient: Any, fields: tuple[str, ...]) -> tuple:
+        if self._facts_owner is not patient:
+            self._facts = {}
+            self._facts_owner = patient
+        key = (id(patient), fields)
+        got = self._facts.get(key)
+        if got is None:
+            got = tuple(_frozen(getattr(patient, f, None)) for f in fields)
+            self._facts[key] = got
+        return got
+
+    def evaluate(self, patient: Any, parsed: ParsedTrial) -> list[Verdict]:
+        """Same result as ``evaluate(patient, parsed)``."""
+        out: list[Verdict] = []
+        memo = self._memo
+        for c in parsed.criteria:
+            fields = FIELDS_BY_TYPE.get(c.type, ())
+            if c.applies_to:
+                fields = fields + _COHORT_FIELDS
+            key = (id(c), self._patient_facts(patient, fields))
+            hit = memo.get(key)
+            if hit is not None and hit[0] is c:
+                self.hits += 1
+                out.append(hit[1])
+                continue
+            self.misses += 1
+            v = _criterion_verdict(patient, c, self.vocab)
+            if len(memo) >= self.max_entries:
+                memo.clear()
+            memo[key] = (c, v)
+            out.append(v)
+        return _combine(out)
+
+
+def _combine(verdicts: list[Verdict]) -> list[Verdict]:
+    """Alternatives: a group member's NOT_MET stands only when every member is NOT_MET.
+    Builds new ``Verdict`` objects for the changed ones (the inputs may be shared)."""
+    groups: dict[str, list[int]] = {}
+    for i, v in enumerate(verdicts):
         if v.criterion.group:
-            groups.setdefault(v.criterion.group, []).append(v)
+            groups.setdefault(v.criterion.group, []).append(i)
+    if not groups:
+        return verdicts
+    out = list(verdicts)
     for members in groups.values():
-        if len(members) < 2 or all(v.verdict == NOT_MET for v in members):
+        if len(members) < 2 or all(verdicts[i].verdict == NOT_MET for i in members):
             continue
-        met = any(v.verdict == MET for v in members)
-        for v in members:
+        met = any(verdicts[i].verdict == MET for i in members)
+        for i in members:
+            v = verdicts[i]
             if v.verdict == NOT_MET:
-                v.verdict = UNKNOWN if not met else MET
-                v.reason += (
-                    "; not needed: an alternative criterion is met"
-                    if met
-                    else "; alternatives exist (one of them may apply): verify"
+                out[i] = Verdict(
+                    v.criterion,
+                    MET if met else UNKNOWN,
+                    v.reason
+                    + (
+                        "; not needed: an alternative criterion is met"
+                        if met
+                        else "; alternatives exist (one of them may apply): verify"
+                    ),
                 )
-    return verdicts
+    return out
+
+
+_ESCAPE_RE = re.compile(
+    r"\bor if (?:the )?(?:patient|participant|subject)s?\b|\b(?:refuses?|refused|declines?|declined)"
+    r"\b[^.;]{0,30}\b(?:standard|treatment|therapy|chemotherapy|surgery)|\bor (?:is|are) (?:ineligible|"
+    r"not (?:a )?candidates?|intolerant)\b|\bunless\b",
+    _I,
+)
+
+
+def _criterion_verdict(p: Any, c: Criterion, vocab: Any) -> Verdict:
+    """The verdict on one criterion alone (before alternatives are combined)."""
+    if c.applies_to:
+        cohort = _cohort_status(p, c.applies_to, vocab)
+        names = ", ".join(_diag_name(vocab, i) for i in c.applies_to)
+        note = f"; the list also names {c.applies_note}" if c.applies_note else ""
+        if c.type == "histology" and c.values.get("cohort"):
+            if cohort == "in":
+                return Verdict(c, MET, f"{p.diagnosis_name or p.diagnosis}: this line's conditions apply ({names})")
+            if cohort == "out":
+                return Verdict(
+                    c, MET, f"line applies to {names} only; not to {p.diagnosis_name or p.diagnosis}{note}"
+                )
+            why = "diagnosis not recorded" if cohort == "none" else "subtype not recorded"
+            return Verdict(c, UNKNOWN, f"line applies to {names} only; {why}: verify")
+        if cohort == "out":
+            return Verdict(
+                c,
+                MET,
+                f"does not apply: for {names} only, not {p.diagnosis_name or p.diagnosis}{note}",
+            )
+    v = _evaluate_one(p, c, vocab)
+    verdict, reason = v.verdict, v.reason
+    if c.applies_to and cohort != "in" and verdict != MET:
+        why = "diagnosis not recorded" if cohort == "none" else "subtype not recorded"
+        return Verdict(c, UNKNOWN, f"{reason}; applies to {names} only, {why}: verify")
+    if verdict == NOT_MET and c.source == "text":
+        if c.conditional:
+            return Verdict(
+                c, UNKNOWN, reason + "; applies to a sub-group only (cohort / listed cases): verify"
+            )
+        if c.type != "organ_function" and _ESCAPE_RE.search(c.text):
+            return Verdict(
+                c, UNKNOWN, reason + "; the line allows an alternative (refusal / exception): verify"
+            )
+    if c.applies_to and cohort == "in" and verdict != UNKNOWN:
+        reason += f" (applies to {names}: patient is {p.diagnosis_name or p.diagnosis})"
+    return Verdict(c, verdict, reason)
+
+
+def _cohort_status(p: Any, ids: list[str], vocab: Any) -> str:
+    """"in" (the patient's diagnosis is one of ``ids`` or under one), "out", "broader" (the
+    patient's diagnosis is an ancestor of one: subtype unknown) or "none" (not recorded)."""
+    if not p.diagnosis:
+        return "none"
+    lineage = set(p.diagnosis_lineage or [p.diagnosis])
+    if any(i in lineage or _safe_is_a(vocab, p.diagnosis, i) for i in ids):
+        return "in"
+    if any(_safe_is_a(vocab, i, p.diagnosis) for i in ids):
+        return "broader"
+    return "out"
 
 
 def _evaluate_one(p: Any, c: Criterion, vocab: Any) -> Verdict:
@@ -1645,6 +2164,13 @@ def _range_text(lo: float | None, hi: float | None, unit: str = "") -> str:
     return "any"
 
 
+def _ps_rel(polarity: str, inside: bool) -> str:
+    """How a score relates to a stated range, worded for the verdict it gives."""
+    if polarity == "require":
+        return "within" if inside else "outside"
+    return "in the excluded range" if inside else "not in the excluded range"
+
+
 # ECOG grade -> Karnofsky band (Oken et al. 1982 correspondence used in protocols)
 _ECOG_TO_KPS = {0: (90, 100), 1: (70, 80), 2: (50, 60), 3: (30, 40), 4: (10, 20), 5: (0, 0)}
 
@@ -1661,7 +2187,6 @@ def _ev_ps(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
         lo = 0  # "ECOG 0–1" reads better than "≤1"
     label = {"ecog": "ECOG", "karnofsky": "Karnofsky", "lansky": "Lansky"}[scale]
     crit = f"{label} {_range_text(lo, hi)}"
-    word = "within" if c.polarity == "require" else "in excluded range"
     if scale == "ecog":
         if p.ecog is None:
             return (
@@ -1677,23 +2202,20 @@ def _ev_ps(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
         verdict = _apply(c.polarity, inside)
         if conv and verdict == NOT_MET:
             return UNKNOWN, f"ECOG {p.ecog}{conv} vs {crit}: conversion is approximate, verify"
-        rel = (
-            word if inside else ("outside" if c.polarity == "require" else "outside excluded range")
-        )
-        return verdict, f"ECOG {p.ecog}{conv} {rel} {_range_text(lo, hi)}"
+        return verdict, f"ECOG {p.ecog}{conv} {_ps_rel(c.polarity, inside)} {_range_text(lo, hi)}"
     own = getattr(p, scale, None)
     if own is not None:
         inside = v["min"] <= own <= v["max"]
-        rel = (
-            word if inside else ("outside" if c.polarity == "require" else "outside excluded range")
+        return (
+            _apply(c.polarity, inside),
+            f"{label} {own} {_ps_rel(c.polarity, inside)} {_range_text(lo, hi)}",
         )
-        return _apply(c.polarity, inside), f"{label} {own} {rel} {_range_text(lo, hi)}"
     other = p.karnofsky if scale == "lansky" else p.lansky
     if other is not None:
         inside = v["min"] <= other <= v["max"]
         name = "Karnofsky" if scale == "lansky" else "Lansky"
         if (c.polarity == "require") == inside:
-            return MET, f"{name} {other} (same 0–100 scale) {word} {crit}"
+            return MET, f"{name} {other} (same 0–100 scale) {_ps_rel(c.polarity, inside)} {crit}"
         return UNKNOWN, f"{name} {other} recorded, trial states {crit}: verify"
     if p.ecog is not None:
         band = _ECOG_TO_KPS.get(p.ecog)
@@ -1702,7 +2224,8 @@ def _ev_ps(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
         if band and (band[1] < v["min"] or band[0] > v["max"]) and c.polarity == "exclude":
             return (
                 MET,
-                f"ECOG {p.ecog} ≈ {label} {band[0]}–{band[1]}, outside excluded {_range_text(lo, hi)}",
+                f"ECOG {p.ecog} ≈ {label} {band[0]}–{band[1]}, not in the excluded range "
+                f"{_range_text(lo, hi)}",
             )
         return UNKNOWN, f"ECOG {p.ecog} recorded, trial states {crit}: verify {label}"
     return UNKNOWN, f"{label} not recorded: verify ({crit})"
@@ -1727,7 +2250,23 @@ def _ev_age(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
             else (a < hi + 1 if v.get("source") == "structured" else a <= hi)
         )
     verdict = _apply(c.polarity, inside)
-    return verdict, f"age {_fmt(round(a, 1))} {'within' if inside else 'outside'} {crit}"
+    age = _fmt(round(a, 1))
+    if c.polarity == "require":
+        return verdict, f"age {age} {'within' if inside else 'outside'} {crit}"
+    # an exclusion such as "age > 85": say which side of it the patient is on
+    span = _age_span(lo, hi, v.get("min_exclusive"), v.get("max_exclusive"))
+    if inside:
+        return verdict, f"age {age}: {span} ({src}), which the trial excludes"
+    return verdict, f"age {age}: not {span} ({src})"
+
+
+def _age_span(lo: float | None, hi: float | None, lo_excl: Any, hi_excl: Any) -> str:
+    """"over 85", "85 or older", "under 18", "18–75 y" for an age range."""
+    if lo is not None and hi is None:
+        return f"over {_fmt(lo)}" if lo_excl else f"{_fmt(lo)} or older"
+    if hi is not None and lo is None:
+        return f"under {_fmt(hi)}" if hi_excl else f"{_fmt(hi)} or younger"
+    return f"aged {_range_text(lo, hi, ' y')}"
 
 
 def _ev_sex(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
@@ -1887,10 +2426,7 @@ def _ev_labs(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
         return UNKNOWN, f"{name} not recorded: verify ({crit})"
     unit = STD_UNITS.get(lab, "")
     if v.get("uln_multiple") is not None:
-        return (
-            UNKNOWN,
-            f"{name} {_fmt(val)} {unit}; trial states {crit}: the lab's ULN is not recorded, verify",
-        )
+        return _ev_uln(c, name, val, unit, crit)
     thr = v.get("std_value")
     if thr is None:
         return UNKNOWN, f"{name} {_fmt(val)} {unit}; unit of '{crit}' is ambiguous: verify"
@@ -1914,10 +2450,65 @@ def _ev_labs(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
             UNKNOWN,
             f"{name} {_fmt(val)} {unit} fails {crit}{conv}, but the line has a conditional limit: verify",
         )
-    rel = "meets" if ok else "fails"
-    if c.polarity == "exclude":
-        rel = "in excluded range" if ok else "outside excluded range"
-    return verdict, f"{name} {_fmt(val)} {unit} {rel} {crit}{conv}"
+    if c.polarity == "require":
+        rel = "meets" if ok else "fails"
+        return verdict, f"{name} {_fmt(val)} {unit} {rel} {crit}{conv}"
+    # exclusion "platelets < 50,000": the patient is excluded when the value is in that range
+    if ok:
+        return verdict, f"{name} {_fmt(val)} {unit}: {crit}{conv}, which the trial excludes"
+    return verdict, f"{name} {_fmt(val)} {unit}: not {crit}{conv} (the excluded range)"
+
+
+# Lowest upper limit of normal (ULN) an adult reference range plausibly uses, per lab, in the
+# patient unit. A value at or below ``multiple x`` this ULN is within ``multiple x ULN`` for
+# ANY laboratory, so "bilirubin <= 1.5 x ULN" can be MET without knowing the patient's lab.
+# Chosen at or below the lowest ULN in common published adult ranges (never NOT_MET from it):
+# - bilirubin 1.0 mg/dL: Mayo Clinic, "Liver function tests" results (0.1-1.0 mg/dL; other
+#   labs use 1.2);
+# - direct bilirubin 0.2 mg/dL: below the usual 0.3 mg/dL (MedlinePlus "Bilirubin blood test");
+# - AST 25 U/L: below Cleveland Clinic 10-34 U/L, MedlinePlus 8-33 U/L, Mayo Clinic 8-48 U/L;
+# - ALT 19 U/L: Cleveland Clinic women 4-19 U/L, the lowest adult range seen; also the
+#   "healthy" ULN for women in the ACG guideline (Kwo et al., Am J Gastroenterol 2017;112:18-35);
+# - creatinine 0.8 mg/dL: below typical female ULNs of 0.9-1.1 mg/dL (e.g. MedlinePlus
+#   "Creatinine blood test", women 0.6-1.1 mg/dL).
+CONSERVATIVE_ULN: dict[str, float] = {
+    "bilirubin": 1.0,
+    "direct_bilirubin": 0.2,
+    "ast": 25.0,
+    "alt": 19.0,
+    "creatinine": 0.8,
+}
+
+
+def _ev_uln(c: Criterion, name: str, val: float, unit: str, crit: str) -> tuple[str, str]:
+    """A limit given as a multiple of ULN: MET only when it holds for the lowest plausible
+    ULN (``CONSERVATIVE_ULN``); otherwise UNKNOWN. Never NOT_MET from an assumed ULN."""
+    v = c.values
+    low_uln = CONSERVATIVE_ULN.get(v["lab"])
+    mult = float(v["uln_multiple"])
+    op = v["op"]
+    if low_uln is not None and op in ("<=", "<") and c.polarity == "require":
+        # "bilirubin <= 1.5 x ULN" holds for every lab whose ULN is at least val / 1.5
+        if (val <= mult * low_uln) if op == "<=" else (val < mult * low_uln):
+            rel = "≥" if op == "<=" else ">"
+            return (
+                MET,
+                f"{name} {_fmt(val)} {unit} {op} {_fmt(mult)} × ULN for any ULN {rel} "
+                f"{_fmt(round(val / mult, 3))} {unit} (adult ULNs are ≥ {_fmt(low_uln)} {unit})",
+            )
+    if low_uln is not None and op in (">", ">=") and c.polarity == "exclude":
+        # exclusion "AST > 3 x ULN": not excluded when below 3 x even the lowest ULN
+        if (val <= mult * low_uln) if op == ">" else (val < mult * low_uln):
+            bound = round(val / mult, 3)
+            return (
+                MET,
+                f"{name} {_fmt(val)} {unit}: not {op} {_fmt(mult)} × ULN for any ULN ≥ {_fmt(bound)} "
+                f"{unit} (adult ULNs are ≥ {_fmt(low_uln)} {unit})",
+            )
+    return (
+        UNKNOWN,
+        f"{name} {_fmt(val)} {unit}; trial states {crit}: the lab's ULN is not recorded, verify",
+    )
 
 
 def _class_members(vocab: Any, cls: str) -> set[str]:
@@ -2066,6 +2657,122 @@ def _ev_unparsed(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     return UNKNOWN, "to review: not checked automatically"
 
 
+# Spellings a patient's biomarker list may use for each gene (matcher.knowledge.biomarker_status
+# reads one name at a time).
+_GENE_ALIASES: dict[str, tuple[str, ...]] = {
+    "HER2": ("HER2", "ERBB2", "HER-2"),
+    "ROS1": ("ROS1", "ROS-1"),
+    "NTRK": ("NTRK", "NTRK1", "NTRK2", "NTRK3", "TRK"),
+    "PD-L1": ("PD-L1", "PDL1"),
+    "SMARCB1": ("SMARCB1", "INI1", "INI-1"),
+    "BRCA": ("BRCA", "BRCA1", "BRCA2"),
+    "MET": ("MET", "c-MET"),
+    "KIT": ("KIT", "c-KIT", "CD117"),
+}
+_MSI_POS_RE = re.compile(
+    r"\bmsi-?h(?:igh)?\b|\bmsi[- ]high\b|\bdmmr\b|\bmmr[- ]deficien\w*|\bmismatch repair[- ]deficien\w*"
+    r"|\bdeficient mismatch repair|\bmicrosatellite instability[- ]high\b",
+    _I,
+)
+_MSI_NEG_RE = re.compile(
+    r"\bmss\b|\bmicrosatellite stable\b|\bmsi-?l(?:ow)?\b|\bpmmr\b|\bmmr[- ]proficient\b"
+    r"|\bmismatch repair[- ]proficient\b|\bmsi\b[^,;]*\bnegative\b",
+    _I,
+)
+_LOSS_POS_RE = re.compile(r"\b(?:loss|lost|deficien\w*|absent|negative)\b", _I)  # SMARCB1/INI1 loss
+_LOSS_NEG_RE = re.compile(r"\b(?:retained|intact|preserved|positive)\b", _I)
+
+
+def patient_marker_status(biomarkers: list[str] | None, gene: str) -> tuple[str | None, str]:
+    """(status "positive" | "negative" | None, evidence) for one gene of ``_GENE_SPELLINGS``.
+
+    Reuses ``matcher.knowledge.biomarker_status`` for each spelling of the gene; MSI/MMR and
+    SMARCB1/INI1 (where "loss" or "deficient" is the positive finding) are read here.
+    """
+    from matcher.knowledge import biomarker_status
+
+    if biomarkers is None:
+        return None, "no biomarker results given"
+    if gene == "MSI":
+        pos = [b for b in biomarkers if _MSI_POS_RE.search(b)]
+        neg = [b for b in biomarkers if _MSI_NEG_RE.search(b) and not _MSI_POS_RE.search(b)]
+    elif gene == "SMARCB1":
+        hits = [b for b in biomarkers if re.search(r"\bSMARCB1\b|\bINI-?1\b", b, _I)]
+        pos = [b for b in hits if _LOSS_POS_RE.search(b)]
+        neg = [b for b in hits if _LOSS_NEG_RE.search(b) and not _LOSS_POS_RE.search(b)]
+    else:
+        pos, neg = [], []
+        for name in _GENE_ALIASES.get(gene, (gene,)):
+            status, evidence = biomarker_status(biomarkers, name)
+            if status == "positive":
+                pos.append(evidence)
+            elif status == "negative":
+                neg.append(evidence)
+    if pos and neg:
+        return None, f"conflicting {gene} results: {'; '.join(pos + neg)}"
+    if pos:
+        return "positive", pos[0]
+    if neg:
+        return "negative", neg[0]
+    return None, f"{gene} status not recorded"
+
+
+def _marker_label(m: dict) -> str:
+    alt = m.get("alteration")
+    return f"{m['gene']} {alt}" if alt and alt not in ("positive", "mutation") else m["gene"]
+
+
+def _ev_biomarker(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
+    markers = c.values.get("markers") or []
+    if not markers:
+        return UNKNOWN, "to review: molecular finding not read"
+    results = []  # (marker, status, evidence, specific_variant_unconfirmed)
+    for m in markers:
+        status, evidence = patient_marker_status(p.biomarkers, m["gene"])
+        variant = bool(m.get("alteration") and _VARIANT_RE.fullmatch(m["alteration"]))
+        unconfirmed = (
+            status == "positive"
+            and variant
+            and m["alteration"].replace(" ", "").lower() not in evidence.replace(" ", "").lower()
+        )
+        results.append((m, status, evidence, unconfirmed))
+    desc = " or ".join(_marker_label(m) for m in markers)
+    if c.polarity == "require":
+        pos = [r for r in results if r[1] == "positive" and not r[3]]
+        if pos:
+            m, _, ev, _ = pos[0]
+            return MET, f"{m['gene']} positive ({ev!r}); trial requires {desc}"
+        if all(r[1] == "negative" for r in results):
+            ev = "; ".join(repr(r[2]) for r in results)
+            return NOT_MET, f"documented negative ({ev}); trial requires {desc}"
+        part = [r for r in results if r[3]]
+        if part:
+            m, _, ev, _ = part[0]
+            return (
+                UNKNOWN,
+                f"{m['gene']} positive ({ev!r}) but the variant is not stated; trial requires "
+                f"{_marker_label(m)}: verify",
+            )
+        missing = [r[0]["gene"] for r in results if r[1] is None]
+        return UNKNOWN, f"{', '.join(missing)} status not recorded: verify (trial requires {desc})"
+    # exclude: each listed finding is excluded on its own
+    hit = [r for r in results if r[1] == "positive" and not r[3]]
+    if hit:
+        m, _, ev, _ = hit[0]
+        return NOT_MET, f"{m['gene']} positive ({ev!r}); trial excludes {desc}"
+    if all(r[1] == "negative" for r in results):
+        return MET, f"{', '.join(r[0]['gene'] for r in results)} negative; trial excludes {desc}"
+    part = [r for r in results if r[3]]
+    if part:
+        m, _, ev, _ = part[0]
+        return (
+            UNKNOWN,
+            f"{m['gene']} positive ({ev!r}); trial excludes {_marker_label(m)}: verify the variant",
+        )
+    missing = [r[0]["gene"] for r in results if r[1] is None]
+    return UNKNOWN, f"{', '.join(missing)} status not recorded: verify (trial excludes {desc})"
+
+
 _EVALUATORS = {
     "performance_status": _ev_ps,
     "age": _ev_age,
@@ -2081,6 +2788,7 @@ _EVALUATORS = {
     "prior_therapy_excluded": _ev_prior_excluded,
     "max_prior_lines": _ev_max_lines,
     "washout": _ev_washout,
+    "biomarker": _ev_biomarker,
     "unparsed": _ev_unparsed,
 }
 

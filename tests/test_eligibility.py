@@ -714,13 +714,27 @@ def _verdict(text, section="inclusion", context=None, **patient):
         ),
         ("ANC ≥ 1,500/mcL", "inclusion", {"labs": {"anc": 2100}}, MET, "ANC 2100"),
         ("ANC ≥ 1.5 x 10^9/L", "inclusion", {"labs": {"anc": 1200}}, NOT_MET, "ANC 1200"),
+        # x ULN: MET only when the value fits even the lowest adult ULN (CONSERVATIVE_ULN)
         (
             "Total bilirubin ≤ 1.5 x ULN",
             "inclusion",
             {"labs": {"bilirubin": 0.6}},
+            MET,
+            "bilirubin 0.6 mg/dL <= 1.5 × ULN for any ULN ≥ 0.4 mg/dL",
+        ),
+        (
+            "Total bilirubin ≤ 1.5 x ULN",
+            "inclusion",
+            {"labs": {"bilirubin": 1.8}},
             UNKNOWN,
             "ULN is not recorded",
         ),
+        ("Creatinine > 1.5 x ULN", "exclusion", {"labs": {"creatinine": 2.0}}, UNKNOWN, "ULN"),
+        ("Creatinine > 1.5 x ULN", "exclusion", {"labs": {"creatinine": 1.1}}, MET, "not > 1.5"),
+        # exclusion wording: a MET reason never says "outside"
+        ("Age > 85 years", "exclusion", {"age": 58}, MET, "age 58: not over 85"),
+        ("Age > 85 years", "exclusion", {"age": 90}, NOT_MET, "age 90: over 85"),
+        ("ECOG performance status ≥ 2", "exclusion", {"ecog": 1}, MET, "not in the excluded"),
         ("Serum creatinine ≤ 1.5 mg/dL", "inclusion", {}, UNKNOWN, "creatinine not recorded"),
         (
             "Major surgery within 4 weeks prior to entry",
