@@ -80,12 +80,22 @@ def unescape_markdown(text: str) -> str:
     return _EMPHASIS_RE.sub(r"\2", text)
 
 
+# characters one of which each ``_NORMALIZE`` rule needs (rules without one are skipped)
+_NORMALIZE_NEEDLES = [
+    "&", "&", "&", "≥⩾≧>=\u2265", "≤⩽≦<=\u2264", "×✕✖", "‐‑‒–—−", "’‘`´", "“”", "µμ",
+    "\u00a0\u2009\u202f",
+]  # fmt: skip
+_WS_RE = re.compile(r"\s+")
+
+
 def normalize(text: str) -> str:
     """Text for matching: Markdown unescaped, comparison signs and dashes normalized."""
-    text = unescape_markdown(text)
-    for rx, rep in _NORMALIZE:
-        text = rx.sub(rep, text)
-    return re.sub(r"\s+", " ", text).strip()
+    if "\\" in text or "*" in text or "_" in text:
+        text = unescape_markdown(text)
+    for (rx, rep), needles in zip(_NORMALIZE, _NORMALIZE_NEEDLES, strict=True):
+        if any(ch in text for ch in needles):
+            text = rx.sub(rep, text)
+    return _WS_RE.sub(" ", text).strip()
 
 
 def _heading(s: str) -> tuple[str | None, str | None, bool]:

@@ -77,6 +77,8 @@ member of the group is ``NOT_MET``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -628,15 +630,34 @@ _OTHER_MALIGNANCY_RE = re.compile(
 def _prep(plain: str) -> str:
     """Lower-case matching text with word comparators turned into symbols."""
     s = plain.lower()
-    s = re.sub(r"triple[- ]negative|hormone[- ]receptor[- ]negative|her2[- ]negative", "tn", s)
-    s = re.sub(r"non-small[- ]cell|non small[- ]cell", "nsclc-type", s)
-    s = re.sub(r"non-hodgkin", "nhl-type", s)
-    s = re.sub(r"\b(?:but )?not limited to\b|\bnot otherwise specified\b|\bif not\b", " ", s)
-    s = re.sub(r"\s*\((?:[a-z0-9]{1,6})\)", "", s)
-    s = re.sub(r"response evaluation criteria in solid tumou?rs?", "recist", s)
-    for rx, rep in _COMPARATORS:
-        s = rx.sub(rep, s)
+    # each rewrite runs only when a substring it needs is present (same result, less work)
+    if "negative" in s:
+        s = _TN_RE.sub("tn", s)
+    if "non" in s:
+        s = _NSCLC_RE.sub("nsclc-type", s)
+        s = _NHL_RE.sub("nhl-type", s)
+    if "not" in s:
+        s = _NOT_FILLER_RE.sub(" ", s)
+    if "(" in s:
+        s = _SHORT_PAREN_RE.sub("", s)
+    if "response evaluation" in s:
+        s = _RECIST_RE.sub("recist", s)
+    if any(k in s for k in _COMPARATOR_NEEDLES):
+        for rx, rep in _COMPARATORS:
+            s = rx.sub(rep, s)
     return s
+
+
+_TN_RE = re.compile(r"triple[- ]negative|hormone[- ]receptor[- ]negative|her2[- ]negative")
+_NSCLC_RE = re.compile(r"non-small[- ]cell|non small[- ]cell")
+_NHL_RE = re.compile(r"non-hodgkin")
+_NOT_FILLER_RE = re.compile(r"\b(?:but )?not limited to\b|\bnot otherwise specified\b|\bif not\b")
+_SHORT_PAREN_RE = re.compile(r"\s*\((?:[a-z0-9]{1,6})\)")
+_RECIST_RE = re.compile(r"response evaluation criteria in solid tumou?rs?")
+# every ``_COMPARATORS`` pattern contains one of these
+_COMPARATOR_NEEDLES = (
+    "than", "exceed", "least", "min", "above", "below", "most", "maxim", "up to", "under",
+)  # fmt: skip
 
 
 def _clause_prefix(s: str, start: int) -> str:
@@ -952,7 +973,9 @@ def _histology(c: _Ctx) -> list[tuple]:
             # diagnosis falls under an excepted one ("solid tumor (other than glioma) ... or
             # glioblastoma"), the exception is only a sub-group rule (NOT_MET -> UNKNOWN)
             overlap = any(_safe_is_a(vocab, m, e) for m in main_ids for e in except_ids)
-            out.append(("histology", "exclude", {"diagnoses": except_ids}, {"conditional": overlap}))
+            out.append(
+                ("histology", "exclude", {"diagnoses": except_ids}, {"conditional": overlap})
+            )
     elif except_ids and c.section == "inclusion":
         out.append(("histology", "exclude", {"diagnoses": except_ids}))
     return out
@@ -1493,6 +1516,7 @@ _MARKER_NEG_STATUS_RE = re.compile(
 )
 _MARKER_THERAPY_RE = re.compile(
     r"^[\s-]*(?:tkis?|inhibit\w*|targeted|targeting|directed|antibod\w*|therap\w*|agents?|drugs?|"
+    r"tyrosine kinase|kinase inhibit\w*|"
     r"blockade|blocking|antagonists?|[\w-]*mabs?|adcs?|pathways?|receptor\s+(?:tyrosine|antagonist|"
     r"inhibit|blocker))\b"
     r"|^\s*(?:and|or|/|,)\s*(?:[\w-]+\s*(?:and|or|/|,)\s*){0,3}[\w-]+\s*(?:tkis?|inhibitors?|"
@@ -1525,9 +1549,54 @@ _ALTERATION_WORDS = (
 )
 
 
+# substrings one of which every ``_GENE_SPELLINGS`` match contains (a cheap prefilter: the
+# alternation above is the costliest regex of a line)
+_GENE_NEEDLES = (
+    "ALK", "ROS", "NTRK", "BRAF", "EGFR", "HER", "ERBB", "RAS", "IDH", "MSI", "MMR", "PD",
+    "SMARCB", "INI", "MDM2", "CDK4", "MET", "RET", "FGFR", "KIT", "PDGFRA", "BRCA", "TP53",
+    "TMB", "H3",
+)  # fmt: skip
+_GENE_NEEDLES_LOW = (
+    "anaplastic lymphoma", "c-ros", "neurotrophic", "epidermal growth", "microsatellite",
+    "mismatch", "programmed", "mutational burden",
+)  # fmt: skip
+
+
+_LEVEL_RE = re.compile(r"(?P<op>>=|<=|>|<)\s*(?P<num>\d+(?:\.\d+)?)\s*(?P<pct>%)?")
+_THERAPY_VERB_RE = re.compile(
+    r"\b(?:treatment with|treated with|therapy with|received|receiving|(?:have|has|had) used|"
+    r"exposure to|exposed to)\b",
+    _I,
+)
+_MARKER_DRUG_AFTER_RE = re.compile(r"\b(?:drugs?|inhibitors?|tkis?|agents?)\b", _I)
+_MARKER_ANY_STATUS_RE = re.compile(
+    r"\bboth\b[^.;]{0,80}\b(?:are|is) (?:eligible|allowed|permitted)|\bregardless of\b|"
+    r"\birrespective of\b|\bany (?:\w+ )?status\b",
+    _I,
+)
+_ENUMERATED_RE = re.compile(
+    r"\(\s*1\s*\)[^()]{3,}\(\s*2\s*\)|\b2 of the following\b|\btwo of the following\b"
+)
+
+
+def _in_negative_parenthesis(text: str, pos: int) -> bool:
+    """True inside "(...)" opened right after a negative status: "RAS wild type status (KRAS
+    exons 2, 3 and 4 and NRAS exons 2, 3, and 4)"."""
+    op = text.rfind("(", 0, pos)
+    if op < 0 or text.rfind(")", 0, pos) > op:
+        return False
+    return bool(
+        re.search(
+            r"\b(?:negative|wild[- ]?type|wt)\s*(?:status)?\s*$", text[max(0, op - 40) : op], _I
+        )
+    )
+
+
 def _biomarker(c: _Ctx) -> list[tuple]:
     """Required / excluded molecular findings ("ALK rearrangement", "EGFR wild-type")."""
     text = c.plain
+    if not any(n in text for n in _GENE_NEEDLES) and not any(n in c.s for n in _GENE_NEEDLES_LOW):
+        return []
     mentions: list[tuple[int, int, str]] = []
     for m in _GENE_RE.finditer(text):
         gene = _GENE_BY_GROUP[m.lastgroup]
@@ -1535,6 +1604,16 @@ def _biomarker(c: _Ctx) -> list[tuple]:
         before = text[max(0, m.start() - 20) : m.start()]
         if _MARKER_THERAPY_RE.match(after) or _MARKER_THERAPY_BEFORE_RE.search(before):
             continue  # "EGFR-TKI", "anti-HER2 therapy", "PD-1/PD-L1 inhibitors": a therapy
+        if _THERAPY_VERB_RE.search(text) and _MARKER_DRUG_AFTER_RE.search(
+            text[m.end() : m.end() + 80]
+        ):
+            continue  # "treatment with any other EGFR or HER2 exon 20 ... selective inhibitor"
+        if re.search(
+            r"\b(?:have|has|had) (?:been treated|used|received)\b",
+            text[m.end() : m.end() + 120],
+            _I,
+        ):
+            continue  # "EGFR rare mutations ... have been treated with afatinib": a therapy history
         if gene == "EGFR" and re.match(r"[\s)]*(?:\(?e?gfr\)?\s*)?(?:>|<|>=|<=|=)\s*\d", after, _I):
             continue  # "EGFR > 30 mL/min": a misspelt eGFR (kidney function)
         if gene in ("IDH1", "IDH2") and "/" in m.group(0):
@@ -1544,6 +1623,8 @@ def _biomarker(c: _Ctx) -> list[tuple]:
         mentions.append((m.start(), m.end(), gene))
     if not mentions:
         return []
+    if _MARKER_ANY_STATUS_RE.search(text):
+        return []  # "both dMMR and MMR-proficient patients are eligible": no restriction
     if _MARKER_TESTING_RE.search(text) and not re.search(
         r"\b(?:positive|negative|confirm\w*|documented|harbou?r\w*|known|presence)\b", text, _I
     ):
@@ -1551,6 +1632,11 @@ def _biomarker(c: _Ctx) -> list[tuple]:
     # each marker's own phrase: from its mention up to the next mention (or 60 characters)
     markers: list[dict] = []
     any_cue = False
+    # "negative molecular testing for EGFR mutations and ALK rearrangements": a status
+    # before the first gene covers the list
+    head = text[max(0, mentions[0][0] - 60) : mentions[0][0]]
+    head = head[max(head.rfind(";"), head.rfind(". "), -1) + 1 :]
+    head_negative = bool(re.search(r"\bnegative (?:[\w-]+ ){0,3}(?:for|of)\s*$", head, _I))
     for i, (start, end, gene) in enumerate(mentions):
         nxt = mentions[i + 1][0] if i + 1 < len(mentions) else len(text)
         phrase = text[end : min(nxt, end + 60)]
@@ -1564,7 +1650,9 @@ def _biomarker(c: _Ctx) -> list[tuple]:
         while (
             not _MARKER_CUE_RE.search(tail)
             and j + 1 < len(mentions)
-            and re.fullmatch(r"[\s,/]*(?:and|or|and/or|/)?[\s,/]*", text[mentions[j][1] : mentions[j + 1][0]])
+            and re.fullmatch(
+                r"[\s,/]*(?:and|or|and/or|/)?[\s,/]*", text[mentions[j][1] : mentions[j + 1][0]]
+            )
         ):
             j += 1
             nj = mentions[j + 1][0] if j + 1 < len(mentions) else len(text)
@@ -1574,11 +1662,26 @@ def _biomarker(c: _Ctx) -> list[tuple]:
             continue
         any_cue = True
         negative = bool(
-            _MARKER_NEG_STATUS_RE.search(tail[:30]) or re.search(r"\bnegative (?:\w+ ){0,3}for\s*$", lead, _I)
+            _MARKER_NEG_STATUS_RE.search(tail[:30])
+            or head_negative
+            # "RAS wild type status (KRAS exons 2, 3 and 4 ...)"
+            or _in_negative_parenthesis(text, start)
         )
         alteration = None
         var = _VARIANT_RE.search(tail[:40])
-        if var:
+        level = _LEVEL_RE.search(tail[:50]) if gene in ("PD-L1", "TMB") else None
+        if level:
+            # "PD-L1 TPS < 1%" is a negative result; "TPS >= 50%" a level to verify
+            op, num = level.group("op"), float(level.group("num"))
+            if op in ("<", "<=") and num <= 1:
+                negative = True
+            elif op in (">", ">=") and num <= 1:
+                alteration = "positive"  # "PD-L1 >= 1%" is what "PD-L1 positive" means
+            else:
+                alteration = f"{op} {level.group('num')}{'%' if level.group('pct') else ''}"
+        if alteration or negative and level:
+            pass
+        elif var:
             alteration = var.group(0)
         else:
             low = (tail[:40] + " " + lead[-25:]).lower()
@@ -1603,7 +1706,9 @@ def _biomarker(c: _Ctx) -> list[tuple]:
             "markers": [{"gene": x["gene"], "alteration": x["alteration"]} for x in group],
             "genes": [x["gene"] for x in group],
         }
-        out.append(("biomarker", pol, vals))
+        # "(1) ... ; (2) IDH1 mutated solid tumor; or (3) ...": one alternative's finding
+        # is not required of every patient (NOT_MET -> UNKNOWN)
+        out.append(("biomarker", pol, vals, {"conditional": bool(_ENUMERATED_RE.search(text))}))
     return out
 
 
@@ -1625,7 +1730,9 @@ _COHORT_SUBJECT_RES = [
         r"eligible)\s+only)\b",
         _I,
     ),
-    re.compile(r"^\s*(?:for|in)\s+(?P<subj>[^:;,.]{3,80}?)\s*(?:cohorts?|patients|arms?)?\s*[:]", _I),
+    re.compile(
+        r"^\s*(?:for|in)\s+(?P<subj>[^:;,.]{3,80}?)\s*(?:cohorts?|patients|arms?)?\s*[:]", _I
+    ),
 ]
 _CONFIRM_CUE_RE = re.compile(
     r"\bhistolog\w*|\bcytolog\w*|\bpatholog\w*|\bconfirm\w*|\bdiagnosis of\b|\bproven\b|\bdocumented\b",
@@ -1708,12 +1815,19 @@ def parse_line(
         for k, v in (item[3] if len(item) > 3 else {}).items():
             setattr(crit, k, v)
         crits.append(crit)
+    if section == "exclusion" and any(x.type == "biomarker" for x in crits):
+        # "HER2-positive gastric carcinoma" / "NSCLC without known ALK rearrangement" in the
+        # exclusion section: the histology only qualifies the molecular finding
+        crits = [x for x in crits if not (x.type == "histology" and x.polarity == "exclude")]
     cohort = _cohort(c)
     if cohort:
         for crit in crits:
-            if crit.type == "histology" and crit.polarity == "require":
-                if set(crit.values.get("diagnoses") or []) <= set(cohort):
-                    crit.values["cohort"] = True
+            if (
+                crit.type == "histology"
+                and crit.polarity == "require"
+                and set(crit.values.get("diagnoses") or []) <= set(cohort)
+            ):
+                crit.values["cohort"] = True
             crit.applies_to = list(cohort)
     _group_alternatives(crits, c.s)
     return crits
@@ -1741,21 +1855,33 @@ def _group_alternatives(crits: list[Criterion], s: str) -> None:
 # =========================================================================================
 # Trials
 # =========================================================================================
-_CACHE: OrderedDict[tuple[str, str | None], ParsedTrial] = OrderedDict()
+_CACHE: OrderedDict[tuple[str, str | None, str], ParsedTrial] = OrderedDict()
 _CACHE_MAX = 20000
 
 
-def _default_vocab() -> Any:
-    from matcher.vocab import load_vocab
+_VOCAB_MEMO: dict[str | None, Any] = {}
 
-    return load_vocab()
+
+def _default_vocab() -> Any:
+    """The bundled vocabulary, looked up once per ``TRIALMATCH_CRITERIA`` setting
+    (``load_vocab`` itself checks the folder on disk on every call)."""
+    import os
+
+    key = os.environ.get("TRIALMATCH_CRITERIA")
+    got = _VOCAB_MEMO.get(key)
+    if got is None:
+        from matcher.vocab import load_vocab
+
+        got = _VOCAB_MEMO[key] = load_vocab()
+    return got
 
 
 def parse_trial(record: dict, vocab: Any = None) -> ParsedTrial:
     """Parse one record (v2 study dict) into a ``ParsedTrial``.
 
-    Cached by (NCT id, last update) when the default vocabulary is used, so the batch job
-    parses each record version once. Raises ``RecordError`` only for a record without NCT
+    Cached by (NCT id, last update, ``record_digest``) when the default vocabulary is used,
+    so the batch job parses each record version once, and a record whose content changed
+    without a new last-update date is parsed again. Raises ``RecordError`` only for a record without NCT
     id; any criteria text is accepted (untyped lines become ``unparsed``).
     """
     use_cache = vocab is None
@@ -1772,7 +1898,7 @@ def parse_trial(record: dict, vocab: Any = None) -> ParsedTrial:
             else None
         )
         if nct:
-            key = (str(nct).upper(), lu)
+            key = (str(nct).upper(), lu, record_digest(record))
             hit = _CACHE.get(key)
             if hit is not None:
                 _CACHE.move_to_end(key)
@@ -1786,9 +1912,26 @@ def parse_trial(record: dict, vocab: Any = None) -> ParsedTrial:
     return parsed
 
 
+def record_digest(record: dict) -> str:
+    """Content hash of the parts of a record a ``ParsedTrial`` is built from (the protocol
+    section and the derived MeSH browse modules; not results). Part of the parse cache key,
+    so a record edited without a new last-update date is parsed again."""
+    ps = record.get("protocolSection") if isinstance(record, dict) else None
+    derived = record.get("derivedSection") if isinstance(record, dict) else None
+    browse = (
+        {k: v for k, v in derived.items() if k.endswith("BrowseModule")}
+        if isinstance(derived, dict)
+        else None
+    )
+    blob = json.dumps([ps, browse], sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.blake2b(blob.encode("utf-8"), digest_size=12).hexdigest()
+
+
 def clear_cache() -> None:
     """Forget cached parses (tests; a long-running process after a vocabulary change)."""
     _CACHE.clear()
+    _DIAG_CACHE.clear()
+    _VOCAB_MEMO.clear()
 
 
 def _is_oncology(trial: Trial, vocab: Any) -> bool:
@@ -1869,7 +2012,7 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
             or bool(line.parent is not None and _CONDITIONAL_LINE_RE.match(line.parent.text))
         )
         for c in parsed:
-            c.conditional = conditional and not c.applies_to
+            c.conditional = c.conditional or (conditional and not c.applies_to)
             if (
                 c.type == "histology"
                 and c.polarity == "require"
@@ -1987,56 +2130,95 @@ def _frozen(x: Any) -> Any:
 
 class Evaluator:
     """Memoizing ``evaluate``: ``Evaluator().evaluate(patient, parsed)`` gives verdicts equal
-    to ``evaluate(patient, parsed)``.
+    to ``evaluate(patient, parsed)``, for the batch job's millions of pairs.
 
-    Each criterion's verdict is kept per (criterion, the patient fields its type reads, see
-    ``FIELDS_BY_TYPE``), so two patients with the same ECOG share the ECOG verdicts of every
-    trial. Verdict objects may be shared between pairs: treat them as immutable. Criteria
-    are held by the memo, so their ids stay valid; ``max_entries`` bounds the memo (it is
-    cleared when full).
+    Each criterion's verdict is kept per value of the patient fields its type reads
+    (``FIELDS_BY_TYPE``), so every patient with ECOG 1 shares the ECOG verdicts of a trial.
+    Verdict objects are shared between pairs: treat them as immutable. Contract: a patient
+    object is not modified while it is being evaluated (its facts are read once per run of
+    consecutive calls with the same object; call ``forget_patient()`` after changing one).
+    Parsed trials are held by the memo, so their ids stay valid; when more than
+    ``max_entries`` verdicts are memoized the memo starts afresh.
     """
 
     def __init__(self, vocab: Any = None, max_entries: int = 2_000_000):
         self.vocab = vocab if vocab is not None else _default_vocab()
         self.max_entries = max_entries
-        self._memo: dict[tuple, tuple[Criterion, Verdict]] = {}
-        self._facts: dict[tuple[int, tuple[str, ...]], tuple] = {}
-        self._facts_owner: Any = None
+        self._field_groups: dict[tuple[str, ...], int] = {}
+        self._trials: dict[int, tuple] = {}
+        self._interned: dict[tuple, int] = {}
+        self._patient: Any = None
+        self._fids: list[int | None] = []
+        self.entries = 0
         self.hits = 0
         self.misses = 0
 
-    def _patient_facts(self, patient: Any, fields: tuple[str, ...]) -> tuple:
-        if self._facts_owner is not patient:
-            self._facts = {}
-            self._facts_owner = patient
-        key = (id(patient), fields)
-        got = self._facts.get(key)
+    def forget_patient(self) -> None:
+        """Drop the facts read from the last patient (after modifying that object)."""
+        self._patient = None
+        self._fids = []
+
+    def _group(self, c: Criterion) -> int:
+        fields = FIELDS_BY_TYPE.get(c.type, ())
+        if c.applies_to:
+            fields = fields + _COHORT_FIELDS
+        g = self._field_groups.get(fields)
+        if g is None:
+            g = self._field_groups[fields] = len(self._field_groups)
+        return g
+
+    def _trial(self, parsed: ParsedTrial) -> tuple:
+        t = self._trials.get(id(parsed))
+        if t is None or t[0] is not parsed:
+            crits = parsed.criteria
+            groups: dict[str, list[int]] = {}
+            for i, c in enumerate(crits):
+                if c.group:
+                    groups.setdefault(c.group, []).append(i)
+            gs = [self._group(c) for c in crits]
+            t = (parsed, gs, [{} for _ in crits], bool(groups), sorted(set(gs)))
+            self._trials[id(parsed)] = t
+        return t
+
+    def _fid(self, patient: Any, g: int) -> int:
+        fields = next(f for f, i in self._field_groups.items() if i == g)
+        facts = tuple(_frozen(getattr(patient, f, None)) for f in fields)
+        got = self._interned.get(facts)
         if got is None:
-            got = tuple(_frozen(getattr(patient, f, None)) for f in fields)
-            self._facts[key] = got
+            got = self._interned[facts] = len(self._interned)
         return got
 
     def evaluate(self, patient: Any, parsed: ParsedTrial) -> list[Verdict]:
         """Same result as ``evaluate(patient, parsed)``."""
-        out: list[Verdict] = []
-        memo = self._memo
-        for c in parsed.criteria:
-            fields = FIELDS_BY_TYPE.get(c.type, ())
-            if c.applies_to:
-                fields = fields + _COHORT_FIELDS
-            key = (id(c), self._patient_facts(patient, fields))
-            hit = memo.get(key)
-            if hit is not None and hit[0] is c:
-                self.hits += 1
-                out.append(hit[1])
-                continue
-            self.misses += 1
-            v = _criterion_verdict(patient, c, self.vocab)
-            if len(memo) >= self.max_entries:
-                memo.clear()
-            memo[key] = (c, v)
-            out.append(v)
-        return _combine(out)
+        _, groups, memos, has_groups, distinct = self._trial(parsed)
+        if patient is not self._patient:
+            self._patient = patient
+            self._fids = []
+        fids = self._fids
+        if len(fids) < len(self._field_groups):
+            fids.extend([None] * (len(self._field_groups) - len(fids)))
+        for g in distinct:
+            if fids[g] is None:
+                fids[g] = self._fid(patient, g)
+        out = [memo.get(fids[g]) for g, memo in zip(groups, memos)]  # noqa: B905
+        missed = 0
+        if any(v is None for v in out):
+            crits = parsed.criteria
+            for i, v in enumerate(out):
+                if v is None:
+                    out[i] = memos[i][fids[groups[i]]] = _criterion_verdict(
+                        patient, crits[i], self.vocab
+                    )
+                    missed += 1
+            self.misses += missed
+            self.entries += missed
+        self.hits += len(out) - missed
+        if self.entries > self.max_entries:
+            self._trials.clear()
+            self._interned.clear()
+            self.forget_patient()
+            self.entries = 0
+        return _combine(out) if has_groups else out
 
 
 def _combine(verdicts: list[Verdict]) -> list[Verdict]:
@@ -2085,10 +2267,16 @@ def _criterion_verdict(p: Any, c: Criterion, vocab: Any) -> Verdict:
         note = f"; the list also names {c.applies_note}" if c.applies_note else ""
         if c.type == "histology" and c.values.get("cohort"):
             if cohort == "in":
-                return Verdict(c, MET, f"{p.diagnosis_name or p.diagnosis}: this line's conditions apply ({names})")
+                return Verdict(
+                    c,
+                    MET,
+                    f"{p.diagnosis_name or p.diagnosis}: this line's conditions apply ({names})",
+                )
             if cohort == "out":
                 return Verdict(
-                    c, MET, f"line applies to {names} only; not to {p.diagnosis_name or p.diagnosis}{note}"
+                    c,
+                    MET,
+                    f"line applies to {names} only; not to {p.diagnosis_name or p.diagnosis}{note}",
                 )
             why = "diagnosis not recorded" if cohort == "none" else "subtype not recorded"
             return Verdict(c, UNKNOWN, f"line applies to {names} only; {why}: verify")
@@ -2098,8 +2286,7 @@ def _criterion_verdict(p: Any, c: Criterion, vocab: Any) -> Verdict:
                 MET,
                 f"does not apply: for {names} only, not {p.diagnosis_name or p.diagnosis}{note}",
             )
-    v = _evaluate_one(p, c, vocab)
-    verdict, reason = v.verdict, v.reason
+    verdict, reason = _evaluate_one(p, c, vocab)
     if c.applies_to and cohort != "in" and verdict != MET:
         why = "diagnosis not recorded" if cohort == "none" else "subtype not recorded"
         return Verdict(c, UNKNOWN, f"{reason}; applies to {names} only, {why}: verify")
@@ -2110,7 +2297,9 @@ def _criterion_verdict(p: Any, c: Criterion, vocab: Any) -> Verdict:
             )
         if c.type != "organ_function" and _ESCAPE_RE.search(c.text):
             return Verdict(
-                c, UNKNOWN, reason + "; the line allows an alternative (refusal / exception): verify"
+                c,
+                UNKNOWN,
+                reason + "; the line allows an alternative (refusal / exception): verify",
             )
     if c.applies_to and cohort == "in" and verdict != UNKNOWN:
         reason += f" (applies to {names}: patient is {p.diagnosis_name or p.diagnosis})"
@@ -2118,7 +2307,7 @@ def _criterion_verdict(p: Any, c: Criterion, vocab: Any) -> Verdict:
 
 
 def _cohort_status(p: Any, ids: list[str], vocab: Any) -> str:
-    """"in" (the patient's diagnosis is one of ``ids`` or under one), "out", "broader" (the
+    """Return "in" (the patient's diagnosis is one of ``ids`` or under one), "out", "broader" (the
     patient's diagnosis is an ancestor of one: subtype unknown) or "none" (not recorded)."""
     if not p.diagnosis:
         return "none"
@@ -2130,15 +2319,14 @@ def _cohort_status(p: Any, ids: list[str], vocab: Any) -> str:
     return "out"
 
 
-def _evaluate_one(p: Any, c: Criterion, vocab: Any) -> Verdict:
+def _evaluate_one(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     fn = _EVALUATORS.get(c.type)
     if fn is None:
-        return Verdict(c, UNKNOWN, "to review: criterion not checked automatically")
+        return UNKNOWN, "to review: criterion not checked automatically"
     try:
-        verdict, reason = fn(p, c, vocab)
+        return fn(p, c, vocab)
     except (KeyError, TypeError, ValueError) as exc:  # a vocabulary gap must not stop a batch
-        verdict, reason = UNKNOWN, f"could not check ({exc.__class__.__name__}): verify"
-    return Verdict(c, verdict, reason)
+        return UNKNOWN, f"could not check ({exc.__class__.__name__}): verify"
 
 
 def _apply(polarity: str, inside: bool) -> str:
@@ -2261,7 +2449,7 @@ def _ev_age(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
 
 
 def _age_span(lo: float | None, hi: float | None, lo_excl: Any, hi_excl: Any) -> str:
-    """"over 85", "85 or older", "under 18", "18–75 y" for an age range."""
+    """Wording of an age range: "over 85", "85 or older", "under 18", "aged 18–75 y"."""
     if lo is not None and hi is None:
         return f"over {_fmt(lo)}" if lo_excl else f"{_fmt(lo)} or older"
     if hi is not None and lo is None:
@@ -2487,22 +2675,30 @@ def _ev_uln(c: Criterion, name: str, val: float, unit: str, crit: str) -> tuple[
     low_uln = CONSERVATIVE_ULN.get(v["lab"])
     mult = float(v["uln_multiple"])
     op = v["op"]
-    if low_uln is not None and op in ("<=", "<") and c.polarity == "require":
+    if low_uln is not None:
+        limit = mult * low_uln
+        bound = _fmt(round(val / mult, 3))
         # "bilirubin <= 1.5 x ULN" holds for every lab whose ULN is at least val / 1.5
-        if (val <= mult * low_uln) if op == "<=" else (val < mult * low_uln):
+        if (
+            c.polarity == "require"
+            and op in ("<=", "<")
+            and (val <= limit if op == "<=" else val < limit)
+        ):
             rel = "≥" if op == "<=" else ">"
             return (
                 MET,
-                f"{name} {_fmt(val)} {unit} {op} {_fmt(mult)} × ULN for any ULN {rel} "
-                f"{_fmt(round(val / mult, 3))} {unit} (adult ULNs are ≥ {_fmt(low_uln)} {unit})",
+                f"{name} {_fmt(val)} {unit} {op} {_fmt(mult)} × ULN for any ULN {rel} {bound} "
+                f"{unit} (adult ULNs are ≥ {_fmt(low_uln)} {unit})",
             )
-    if low_uln is not None and op in (">", ">=") and c.polarity == "exclude":
         # exclusion "AST > 3 x ULN": not excluded when below 3 x even the lowest ULN
-        if (val <= mult * low_uln) if op == ">" else (val < mult * low_uln):
-            bound = round(val / mult, 3)
+        if (
+            c.polarity == "exclude"
+            and op in (">", ">=")
+            and (val <= limit if op == ">" else val < limit)
+        ):
             return (
                 MET,
-                f"{name} {_fmt(val)} {unit}: not {op} {_fmt(mult)} × ULN for any ULN ≥ {_fmt(bound)} "
+                f"{name} {_fmt(val)} {unit}: not {op} {_fmt(mult)} × ULN for any ULN ≥ {bound} "
                 f"{unit} (adult ULNs are ≥ {_fmt(low_uln)} {unit})",
             )
     return (
@@ -2729,11 +2925,13 @@ def _ev_biomarker(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     results = []  # (marker, status, evidence, specific_variant_unconfirmed)
     for m in markers:
         status, evidence = patient_marker_status(p.biomarkers, m["gene"])
-        variant = bool(m.get("alteration") and _VARIANT_RE.fullmatch(m["alteration"]))
+        alt = m.get("alteration") or ""
+        # a named variant ("V600E") or a level ("PD-L1 >= 50%") must be stated to count
+        variant = bool(alt and (_VARIANT_RE.fullmatch(alt) or _LEVEL_RE.fullmatch(alt)))
         unconfirmed = (
             status == "positive"
             and variant
-            and m["alteration"].replace(" ", "").lower() not in evidence.replace(" ", "").lower()
+            and alt.replace(" ", "").lower() not in evidence.replace(" ", "").lower()
         )
         results.append((m, status, evidence, unconfirmed))
     desc = " or ".join(_marker_label(m) for m in markers)

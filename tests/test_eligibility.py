@@ -877,3 +877,276 @@ def test_any_text_parses_and_no_line_is_dropped(text):
         crits = parse_line(line.text, line.section)
         assert crits and all(c.text == line.text for c in crits)
         assert all(c.polarity in ("require", "exclude") for c in crits)
+
+
+# ---------------------------------------------------------------------------------------
+# scenarios from real fixture trials: a wrong NOT_MET hides a trial (ELIGIBILITY-2 fixes)
+# ---------------------------------------------------------------------------------------
+def _trial_verdicts(fixtures_dir, relpath, **patient):
+    rec = next(iter_records(fixtures_dir / "trials" / relpath)).record
+    return evaluate(_patient(**patient), parse_trial(rec))
+
+
+def _by_text(verdicts, start, type_):
+    return [v for v in verdicts if v.criterion.text.startswith(start) and v.criterion.type == type_]
+
+
+LMS = {"age": 58, "sex": "F", "diagnosis": "leiomyosarcoma", "brain_metastases": False}
+
+
+@pytest.mark.parametrize(
+    "patient",
+    [
+        LMS,
+        {"age": 45, "diagnosis": "sarcoma", "brain_metastases": False},
+        {"age": 31, "diagnosis": "alveolar soft part sarcoma", "brain_metastases": False},
+    ],
+)
+def test_basket_trial_never_excludes_a_listed_sarcoma(fixtures_dir, patient):
+    # NCT02576665 line 4 lists sarcoma among alternatives; "(other than glioma)" excepts
+    # glioma only; line 9 "Patients with ... brain metastases must be undergoing resection"
+    # is a condition, not a requirement to have brain metastases; "Patients with GBM ... must"
+    # is a GBM cohort line
+    verdicts = _trial_verdicts(fixtures_dir, "v2/NCT02576665.json", **patient)
+    assert [v.reason for v in verdicts if v.verdict == NOT_MET] == []
+    [exc] = [
+        v
+        for v in _by_text(verdicts, "Patient has histologically confirmed (1)", "histology")
+        if v.criterion.polarity == "exclude"
+    ]
+    assert exc.criterion.values["diagnoses"] == ["glioma"]
+    [brain] = _by_text(verdicts, "Patients with solid tumors or lymphoma", "brain_metastases")
+    assert (brain.criterion.polarity, brain.verdict) == ("exclude", MET)
+    [gbm] = _by_text(verdicts, "Patients with GBM", "histology")
+    assert gbm.verdict == MET and "applies to Glioblastoma, Astrocytoma only" in gbm.reason
+
+
+def test_glioma_exception_is_only_a_subgroup_rule_for_gbm(fixtures_dir):
+    verdicts = _trial_verdicts(
+        fixtures_dir, "v2/NCT02576665.json", age=50, diagnosis="glioblastoma"
+    )
+    [exc] = [
+        v
+        for v in _by_text(verdicts, "Patient has histologically confirmed (1)", "histology")
+        if v.criterion.polarity == "exclude"
+    ]
+    assert exc.verdict == UNKNOWN  # GBM is admitted by alternative (3)
+
+
+@pytest.mark.parametrize(
+    ("patient", "anthracycline_header", "bone_line"),
+    [
+        # ASPS: "may be enrolled without prior treatment" -> the requirements do not apply
+        ({"diagnosis": "alveolar soft part sarcoma", "prior_therapies": []}, MET, MET),
+        # synovial sarcoma is in the anthracycline group; "or if the patient refuses" -> UNKNOWN
+        ({"diagnosis": "synovial sarcoma", "prior_therapies": []}, UNKNOWN, MET),
+        # had doxorubicin: refractoriness still to verify
+        ({"diagnosis": "synovial sarcoma", "prior_therapies": ["doxorubicin"]}, UNKNOWN, MET),
+        # generic "sarcoma": the subtype decides -> UNKNOWN
+        ({"diagnosis": "sarcoma", "prior_therapies": []}, UNKNOWN, UNKNOWN),
+        # Ewing sarcoma without anthracycline: the bone-tumour line applies and fails
+        ({"diagnosis": "ewing sarcoma", "prior_therapies": []}, MET, NOT_MET),
+    ],
+)
+def test_histology_group_conditions(fixtures_dir, patient, anthracycline_header, bone_line):
+    verdicts = _trial_verdicts(
+        fixtures_dir, "classic-xml-sarcoma/NCT02636725.xml", age=31, **patient
+    )
+    [head] = _by_text(
+        verdicts,
+        "The following histologies may be enrolled ONLY if refractory to anthracycline",
+        "prior_therapy_required",
+    )
+    assert "synovial_sarcoma" in head.criterion.applies_to
+    assert head.verdict == anthracycline_header, head.reason
+    [bone] = _by_text(verdicts, "Primary tumors of bone", "prior_therapy_required")
+    assert bone.verdict == bone_line, bone.reason
+
+
+@pytest.mark.parametrize(
+    ("biomarkers", "verdict", "reason_part"),
+    [
+        (["ALK negative"], NOT_MET, "documented negative ('ALK negative')"),
+        (["ALK-"], NOT_MET, "documented negative"),
+        (None, UNKNOWN, "ALK status not recorded: verify"),
+        (["ALK rearrangement"], MET, "ALK positive"),
+        (["ALK positive"], MET, "ALK positive"),
+        (["ALK pending"], UNKNOWN, "ALK status not recorded"),
+    ],
+)
+def test_alk_requirement_on_constructed_imt_trial(fixtures_dir, biomarkers, verdict, reason_part):
+    extra = {} if biomarkers is None else {"biomarkers": biomarkers}
+    verdicts = _trial_verdicts(
+        fixtures_dir,
+        "constructed/CONSTRUCTED-crizotinib-imt.json",
+        age=24,
+        diagnosis="inflammatory myofibroblastic tumor",
+        **extra,
+    )
+    [bm] = [v for v in verdicts if v.criterion.type == "biomarker"]
+    assert bm.criterion.values["genes"] == ["ALK"]
+    assert bm.verdict == verdict and reason_part in bm.reason, bm.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "section", "polarity", "markers"),
+    [
+        ("ALK rearrangement confirmed by FISH", "inclusion", "require", [("ALK", "rearrangement")]),
+        ("ALK-positive NSCLC", "inclusion", "require", [("ALK", "positive")]),
+        ("BRAF V600E mutation", "inclusion", "require", [("BRAF", "V600E")]),
+        ("KRAS G12C mutation", "inclusion", "require", [("KRAS", "G12C")]),
+        ("NTRK fusion-positive tumors", "inclusion", "require", [("NTRK", "fusion")]),
+        ("IDH1 mutated", "inclusion", "require", [("IDH1", "mutation")]),
+        ("MSI-high or dMMR solid tumors", "inclusion", "require", [("MSI", "high")]),
+        ("SMARCB1/INI1 loss confirmed by IHC", "inclusion", "require", [("SMARCB1", "loss")]),
+        ("MDM2 amplification by FISH", "inclusion", "require", [("MDM2", "amplification")]),
+        ("PD-L1 TPS ≥ 50%", "inclusion", "require", [("PD-L1", ">= 50%")]),
+        ("EGFR, ALK gene wild type;", "inclusion", "exclude", [("EGFR", None), ("ALK", None)]),
+        ("No EGFR sensitive mutations or ALK gene translocation", "inclusion", "exclude", None),
+        ("HER2-positive breast cancer", "exclusion", "exclude", [("HER2", "positive")]),
+        ("NSCLC without known ALK rearrangements", "exclusion", "require", None),
+    ],
+)
+def test_biomarker_parsing(text, section, polarity, markers):
+    crits = [c for c in parse_line(text, section) if c.type == "biomarker"]
+    assert [c.polarity for c in crits] == [polarity]
+    if markers is not None:
+        got = [(m["gene"], m["alteration"]) for m in crits[0].values["markers"]]
+        assert [g for g, _ in got] == [g for g, _ in markers]
+        assert all(a is None or a == b for (_, b), (_, a) in zip(got, markers, strict=True))
+    # the histology only qualifies the finding in an exclusion line
+    if section == "exclusion":
+        assert not [c for c in parse_line(text, section) if c.type == "histology"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Prior treatment with an ALK inhibitor",
+        "Previous treatment with anti-PD-1/PD-L1 antibodies is allowed.",
+        "eGFR < 60 mL/min",
+        "Alkaline phosphatase ≤ 2.5 x ULN",
+        "Epidermal growth factor receptor (EGFR) > 30 mL/min/1.73m2.",
+        "Archival tumor tissue for determination of FGFR2 status",
+        "Received MDM2 inhibitors or BCL-2 inhibitors.",
+    ],
+)
+def test_not_a_biomarker(text):
+    assert not [c for c in parse_line(text, "inclusion") if c.type == "biomarker"]
+
+
+@pytest.mark.parametrize(
+    ("text", "biomarkers", "verdict"),
+    [
+        ("BRAF V600E mutation", ["BRAF mutation"], UNKNOWN),  # variant not stated
+        ("BRAF V600E mutation", ["BRAF V600E positive"], MET),
+        ("MSI-high or dMMR", ["MSI-H"], MET),
+        ("MSI-high or dMMR", ["MSS"], NOT_MET),
+        ("SMARCB1 loss", ["INI1 loss"], MET),
+        ("SMARCB1 loss", ["INI1 retained"], NOT_MET),
+        ("HER2-positive", ["ERBB2 amplified"], MET),
+        ("PD-L1 TPS ≥ 50%", ["PD-L1 positive"], UNKNOWN),  # level not stated
+    ],
+)
+def test_biomarker_verdicts(text, biomarkers, verdict):
+    [(got, reason)] = _verdict(text, "inclusion", biomarkers=biomarkers)
+    assert got == verdict, reason
+
+
+def test_lab_uln_pair_uses_conservative_uln():
+    got = _verdict("AST and ALT ≤ 2.5 x ULN", "inclusion", labs={"ast": 70, "alt": 19})
+    assert got[0][0] == UNKNOWN  # 70 > 2.5 x 25 (lowest plausible AST ULN)
+    assert got[1] == (
+        MET,
+        "ALT 19 U/L <= 2.5 × ULN for any ULN ≥ 7.6 U/L (adult ULNs are ≥ 19 U/L)",
+    )
+
+
+def test_met_reasons_never_say_outside(fixtures_dir):
+    from matcher.patient import read_patients
+
+    patients = [
+        p
+        for f in sorted((fixtures_dir / "patients").glob("*.json"))
+        for p in read_patients(f).patients
+    ]
+    for rec in _records(fixtures_dir):
+        parsed = parse_trial(rec)
+        for p in patients:
+            for v in evaluate(p, parsed):
+                if v.verdict == MET:
+                    assert "outside" not in v.reason, (parsed.nct_id, v.reason)
+
+
+# ---------------------------------------------------------------------------------------
+# speed: memoized evaluator and content-hashed parse cache
+# ---------------------------------------------------------------------------------------
+class _FieldGuard:
+    """A patient that only answers the fields its criterion's type is documented to read."""
+
+    def __init__(self, patient, fields):
+        self._p, self._fields = patient, set(fields)
+
+    # properties computed from a field (Patient.prior_drugs from prior_therapies)
+    DERIVED = {"prior_drugs": "prior_therapies", "prior_drug_classes": "prior_therapies"}
+
+    def __getattr__(self, name):
+        if name not in self._fields and self.DERIVED.get(name) not in self._fields:
+            raise AssertionError(f"reads undeclared field {name!r}")
+        return getattr(self._p, name)
+
+
+def _fixture_patients(fixtures_dir):
+    from matcher.patient import read_patients
+
+    out = []
+    for f in sorted((fixtures_dir / "patients").iterdir()):
+        if f.suffix in (".json", ".csv"):
+            out.extend(read_patients(f).patients)
+    return out
+
+
+def test_evaluator_equals_evaluate_on_every_fixture_pair(fixtures_dir):
+    from matcher.eligibility import Evaluator
+
+    parsed = [parse_trial(r) for r in _records(fixtures_dir)]
+    patients = _fixture_patients(fixtures_dir)
+    assert len(patients) >= 20 and len(parsed) >= 10
+    ev = Evaluator()
+    for _ in range(2):  # the second round is served from the memo
+        for p in patients:
+            for pt in parsed:
+                assert ev.evaluate(p, pt) == evaluate(p, pt)
+    assert ev.hits > ev.misses
+
+
+def test_fields_by_type_lists_every_field_read(fixtures_dir):
+    from matcher.eligibility import _COHORT_FIELDS, FIELDS_BY_TYPE, TYPES, _criterion_verdict
+
+    assert set(FIELDS_BY_TYPE) == set(TYPES)
+    vocab = _default_vocab_for_test()
+    for rec in _records(fixtures_dir):
+        for c in parse_trial(rec).criteria:
+            fields = FIELDS_BY_TYPE[c.type] + (_COHORT_FIELDS if c.applies_to else ())
+            for p in _fixture_patients(fixtures_dir):
+                _criterion_verdict(_FieldGuard(p, fields), c, vocab)
+
+
+def _default_vocab_for_test():
+    from matcher.vocab import load_vocab
+
+    return load_vocab()
+
+
+def test_parse_cache_sees_content_changes_without_new_date(fixtures_dir):
+    import copy
+
+    clear_cache()
+    rec = next(iter_records(fixtures_dir / "trials" / "v2" / "NCT02576665.json")).record
+    first = parse_trial(rec)
+    assert parse_trial(copy.deepcopy(rec)) is first  # same content: served from the cache
+    changed = copy.deepcopy(rec)
+    changed["protocolSection"]["eligibilityModule"]["eligibilityCriteria"] += "\n* ECOG 0-2"
+    again = parse_trial(changed)
+    assert again is not first
+    assert again.criteria[-1].type == "performance_status"

@@ -103,7 +103,6 @@ def test_alk_unknown_imt_patient_is_asked_to_verify_alk(trials):
     assert any("ALK" in v for v in top.verify)
 
 
-@pytest.mark.xfail(strict=True, reason="biomarker criterion type in progress (eligibility)")
 def test_alk_negative_imt_patient_gets_no_table9_boost(trials):
     # ALK negative: the crizotinib option does not apply (the cited study is in ALK-rearranged
     # IMT), so the trial gets no Table 9 boost, and the trial's ALK requirement is not met.
