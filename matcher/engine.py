@@ -133,10 +133,11 @@ def iter_match_local(
     Patients are taken ``chunk_size`` at a time, so memory stays bounded by one chunk's
     results however large the cohort; within a chunk they are blocked by diagnosis.
     """
-    from matcher.eligibility import evaluate
+    from matcher.eligibility import Evaluator
 
     config = config or RankConfig()
     ctx = rank.MatchContext(pack, vocab)
+    evaluator = Evaluator(vocab)  # memoized per (criterion, the patient facts it reads)
     tf = _trial_frame(parsed_trials, config)
     relevant_by_diag: dict = {}
     site_cache: dict = {}
@@ -156,23 +157,24 @@ def iter_match_local(
             cols = [j for j, _ in relevant]
             mask = gate_mask(_patient_frame(block), tf.iloc[cols]) if cols else None
             points = [rank.patient_point(p) for p in block]
-            per_patient: list[list] = [[] for _ in members]
-            for c, (j, rel) in enumerate(relevant):
-                pt = parsed_trials[j]
-                site_miles = _nearest_sites(points, pt.trial, site_cache)
-                for r, p in enumerate(block):
-                    sm = site_miles[r]
+            # distances: one numpy pass per trial over the whole block
+            sites = [_nearest_sites(points, parsed_trials[j].trial, site_cache) for j in cols]
+            # then patient by patient, so the evaluator reads each patient's facts once
+            for r, p in enumerate(block):
+                out = []
+                for c, (j, rel) in enumerate(relevant):
+                    pt = parsed_trials[j]
+                    sm = sites[c][r]
                     if mask[r, c] and (
                         config.max_miles is None or sm[1] is None or sm[1] <= config.max_miles
                     ):
                         gate_reasons: list[str] = []
-                        verdicts = evaluate(p, pt)
+                        verdicts = evaluator.evaluate(p, pt)
                     else:
                         gate_reasons = rank.gates(p, pt.trial, config, sm)
                         verdicts = []
-                    per_patient[r].append(rank.judge(p, pt, rel, gate_reasons, verdicts, ctx, sm))
-            for r, i in enumerate(members):
-                results[i] = rank.finish(chunk[i], per_patient[r], n_unrelated, points[r])
+                    out.append(rank.judge(p, pt, rel, gate_reasons, verdicts, ctx, sm))
+                results[members[r]] = rank.finish(p, out, n_unrelated, points[r])
         yield from results
 
 

@@ -389,6 +389,13 @@ def _boosts(
         c = v.criterion
         if c.type != "prior_therapy_required" or v.verdict == "NOT_MET":
             continue
+        applies_to = getattr(c, "applies_to", None)
+        if (
+            applies_to
+            and patient.diagnosis
+            and not set(applies_to) & set(patient.diagnosis_lineage)
+        ):
+            continue  # a requirement for other histologies' cohorts: not this patient's line
         # the patient had what the trial asks for (progression on it may still need checking)
         fit = sorted(set(c.values.get("drugs") or []) & had_drugs) + sorted(
             set(c.values.get("classes") or []) & had_classes
