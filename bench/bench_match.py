@@ -138,6 +138,22 @@ def fill_store(db: Path, records_dir: Path, n_trials: int) -> tuple[int, int]:
     return len(unique), len(out)
 
 
+def parse_cache_figures(db: Path) -> str:
+    """Parse the open trials through the store's parse cache twice: cold, then warm (a nightly
+    run where nothing changed)."""
+    from matcher.parsecache import parse_store
+    from matcher.rank import DEFAULT_STATUSES
+    from matcher.store import Store
+
+    with Store(db) as st:
+        t0 = time.perf_counter()
+        _, cold = parse_store(st, DEFAULT_STATUSES)
+        t1 = time.perf_counter()
+        _, warm = parse_store(st, DEFAULT_STATUSES)
+        t2 = time.perf_counter()
+    return f"parse cache: cold {t1 - t0:.1f}s {cold}, warm {t2 - t1:.1f}s {warm}"
+
+
 def run_one(db: Path, n: int, engine: str, workers: int) -> dict:
     """One cohort size, in this process: returns the figures."""
     from matcher.engine import iter_match_local, parse_records
@@ -165,9 +181,9 @@ def run_one(db: Path, n: int, engine: str, workers: int) -> dict:
     t2 = time.perf_counter()
     pairs = evaluated = 0
     if engine == "dask":
-        from matcher.engine import match_dask
+        from matcher.engine import iter_match_dask
 
-        stream = match_dask(patients, parsed, config, n_workers=workers)
+        stream = iter_match_dask(patients, parsed, config, n_workers=workers)
     else:
         # streamed: results are counted and dropped, as a report writer would write them out
         stream = iter_match_local(patients, parsed, pack, vocab, config)
@@ -207,7 +223,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # child mode
     ap.add_argument("--db", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--cache-figures", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+
+    if args.cache_figures:
+        print(parse_cache_figures(args.db))
+        return
 
     if args.one:
         print(json.dumps(run_one(args.db, args.one, args.engine, args.workers)))

@@ -120,6 +120,34 @@ def _nearest_sites(points: list, trial, cache: dict) -> list:
     return out
 
 
+class MatchState:
+    """What one run derives once and reuses for every patient: the trial frame, per-diagnosis
+    relevance, site coordinates, knowledge-pack caches and the evaluator's memo.
+
+    A Dask worker keeps one per scattered trial list, so partitions after the first reuse it.
+    """
+
+    def __init__(self, parsed_trials: Sequence, pack, vocab, config: RankConfig):
+        from matcher.eligibility import Evaluator
+
+        self.parsed_trials = parsed_trials
+        self.config = config
+        self.ctx = rank.MatchContext(pack, vocab)
+        self.evaluator = Evaluator(vocab)  # memoized per (criterion, the patient facts it reads)
+        self.tf = _trial_frame(parsed_trials, config)
+        self.relevant_by_diag: dict = {}
+        self.site_cache: dict = {}
+
+    def relevant(self, diag) -> list:
+        """(trial index, Relevance) for every trial relevant to ``diag``."""
+        if diag not in self.relevant_by_diag:
+            rels = (
+                (j, rank.relevance(diag, pt, self.ctx)) for j, pt in enumerate(self.parsed_trials)
+            )
+            self.relevant_by_diag[diag] = [(j, r) for j, r in rels if r.tier is not None]
+        return self.relevant_by_diag[diag]
+
+
 def iter_match_local(
     patients: Sequence,
     parsed_trials: Sequence,
@@ -127,20 +155,16 @@ def iter_match_local(
     vocab,
     config: RankConfig | None = None,
     chunk_size: int = 1000,
+    state: MatchState | None = None,
 ) -> Iterator[PatientMatches]:
     """Yield each patient's matches, in input order (see module docstring).
 
     Patients are taken ``chunk_size`` at a time, so memory stays bounded by one chunk's
     results however large the cohort; within a chunk they are blocked by diagnosis.
     """
-    from matcher.eligibility import Evaluator
-
     config = config or RankConfig()
-    ctx = rank.MatchContext(pack, vocab)
-    evaluator = Evaluator(vocab)  # memoized per (criterion, the patient facts it reads)
-    tf = _trial_frame(parsed_trials, config)
-    relevant_by_diag: dict = {}
-    site_cache: dict = {}
+    st = state or MatchState(parsed_trials, pack, vocab, config)
+    ctx, evaluator, tf = st.ctx, st.evaluator, st.tf
     for start in range(0, len(patients), chunk_size):
         chunk = patients[start : start + chunk_size]
         blocks: dict[str | None, list[int]] = defaultdict(list)
@@ -148,17 +172,14 @@ def iter_match_local(
             blocks[p.diagnosis].append(i)
         results: list = [None] * len(chunk)
         for diag, members in blocks.items():
-            if diag not in relevant_by_diag:
-                rels = ((j, rank.relevance(diag, pt, ctx)) for j, pt in enumerate(parsed_trials))
-                relevant_by_diag[diag] = [(j, r) for j, r in rels if r.tier is not None]
-            relevant = relevant_by_diag[diag]
+            relevant = st.relevant(diag)
             n_unrelated = len(parsed_trials) - len(relevant)
             block = [chunk[i] for i in members]
             cols = [j for j, _ in relevant]
             mask = gate_mask(_patient_frame(block), tf.iloc[cols]) if cols else None
             points = [rank.patient_point(p) for p in block]
             # distances: one numpy pass per trial over the whole block
-            sites = [_nearest_sites(points, parsed_trials[j].trial, site_cache) for j in cols]
+            sites = [_nearest_sites(points, parsed_trials[j].trial, st.site_cache) for j in cols]
             # then patient by patient, so the evaluator reads each patient's facts once
             for r, p in enumerate(block):
                 out = []
@@ -195,26 +216,43 @@ def match_local(
     return out
 
 
+_WORKER_STATES: dict = {}
+
+
 def _match_partition(patients, parsed_trials, config):
-    """Worker-side: load the (cached) pack and vocab, run the local engine on one partition."""
+    """Worker-side: run the local engine on one partition.
+
+    The pack and vocabulary load once per worker process (both are cached), and the
+    :class:`MatchState` is kept per scattered trial list and settings, so relevance, site
+    coordinates and the evaluator's memo carry over from one partition to the next.
+    """
     from matcher.knowledge import load_pack
     from matcher.vocab import load_vocab
 
-    return match_local(patients, parsed_trials, load_pack(), load_vocab(), config)
+    key = (id(parsed_trials), repr(config))
+    if key not in _WORKER_STATES:
+        _WORKER_STATES.clear()  # one run at a time per worker
+        _WORKER_STATES[key] = MatchState(parsed_trials, load_pack(), load_vocab(), config)
+    st = _WORKER_STATES[key]
+    return list(
+        iter_match_local(patients, parsed_trials, st.ctx.pack, st.ctx.vocab, config, state=st)
+    )
 
 
-def match_dask(
+def iter_match_dask(
     patients: Sequence,
     parsed_trials: Sequence,
     config: RankConfig | None = None,
     scheduler: str | None = None,
-    partition_size: int = 250,
+    partition_size: int | None = None,
     n_workers: int = 2,
-) -> list[PatientMatches]:
-    """Run :func:`match_local` over patient partitions on dask.distributed.
+) -> Iterator[PatientMatches]:
+    """Run the local engine over patient partitions on dask.distributed; yield in input order.
 
     ``scheduler``: address of an existing scheduler (``tcp://host:8786``); None starts a
-    ``LocalCluster`` with ``n_workers`` single-threaded worker processes.
+    ``LocalCluster`` with ``n_workers`` single-threaded worker processes. The parsed trials
+    are scattered to every worker once. At most two partitions per worker are in flight, so
+    memory stays bounded on the workers and here, however large the cohort.
     """
     try:
         from dask.distributed import Client, LocalCluster
@@ -236,22 +274,38 @@ def match_dask(
         )
         client = Client(cluster)
     try:
+        workers = max(1, len(client.scheduler_info().get("workers", {})) or n_workers)
+        size = partition_size or max(50, min(1000, -(-len(patients) // (workers * 4))))
         trials_future = client.scatter(list(parsed_trials), broadcast=True)
-        parts = [
-            list(patients[i : i + partition_size]) for i in range(0, len(patients), partition_size)
-        ]
-        futures = [
-            client.submit(_match_partition, part, trials_future, config, pure=False)
-            for part in parts
-        ]
-        out: list[PatientMatches] = []
-        for chunk in client.gather(futures):
-            out.extend(chunk)
-        return out
+        starts = list(range(0, len(patients), size))
+        window = 2 * workers
+        pending: list = []
+        for k, i in enumerate(starts):
+            part = list(patients[i : i + size])
+            pending.append(client.submit(_match_partition, part, trials_future, config, pure=False))
+            if len(pending) >= window or k == len(starts) - 1:
+                while pending and (len(pending) >= window or k == len(starts) - 1):
+                    fut = pending.pop(0)
+                    yield from fut.result()
+                    fut.release()
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def match_dask(
+    patients: Sequence,
+    parsed_trials: Sequence,
+    config: RankConfig | None = None,
+    scheduler: str | None = None,
+    partition_size: int | None = None,
+    n_workers: int = 2,
+) -> list[PatientMatches]:
+    """Every patient's matches as a list (see :func:`iter_match_dask`)."""
+    return list(
+        iter_match_dask(patients, parsed_trials, config, scheduler, partition_size, n_workers)
+    )
 
 
 def match_cohort(
