@@ -245,6 +245,8 @@ def main() -> None:
         print(
             f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, engine {args.engine}"
         )
+        cache_cmd = [sys.executable, __file__, "--cache-figures", "--db", str(db)]
+        print(subprocess.run(cache_cmd, capture_output=True, text=True, check=True).stdout.strip())
         rows = []
         for n in [int(x) for x in args.cohorts.split(",")]:
             cmd = [
