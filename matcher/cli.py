@@ -54,6 +54,28 @@ def emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
+# Options shared by several commands (one definition each).
+status_option = click.option(
+    "--status",
+    "status_list",
+    default="",
+    help="Overall statuses admitted (default RECRUITING,NOT_YET_RECRUITING; 'any' for all).",
+)
+max_miles_option = click.option(
+    "--max-miles",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Exclude trials whose nearest open site is farther (miles).",
+)
+as_of_option = click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Compute ages at this date (YYYY-MM-DD; default today).",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="trialmatch")
 @click.option(
@@ -96,13 +118,7 @@ def main() -> None:
     default=None,
     help="Input format (default: from the extension and content; a folder means FHIR bundles).",
 )
-@click.option(
-    "--as-of",
-    "as_of",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    default=None,
-    help="Compute ages at this date (YYYY-MM-DD; default today).",
-)
+@as_of_option
 @handle_errors
 def normalize_cmd(input_path: str, fmt: str | None, as_of) -> None:
     """Print normalized patient profiles as JSON, each with its warnings.
@@ -165,13 +181,7 @@ def criteria_check_cmd() -> None:
 @cli.command("options")
 @click.argument("patient_file", type=click.Path(exists=True, path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Emit a JSON list, one entry per patient.")
-@click.option(
-    "--as-of",
-    "as_of",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    default=None,
-    help="Compute ages at this date (YYYY-MM-DD; default today).",
-)
+@as_of_option
 @handle_errors
 def options_cmd(patient_file: str, as_json: bool, as_of) -> None:
     """Show the PDQ standard options and Table 9 agents for each patient in PATIENT_FILE.
@@ -484,26 +494,6 @@ def _parse_statuses(value: str) -> frozenset[str] | None:
             param_hint="--status",
         )
     return frozenset(out)
-
-
-status_option = click.option(
-    "--status",
-    "status_list",
-    default="",
-    help="Overall statuses admitted (default RECRUITING,NOT_YET_RECRUITING; 'any' for all).",
-)
-max_miles_option = click.option(
-    "--max-miles",
-    type=click.FloatRange(min=0),
-    default=None,
-    help="Exclude trials whose nearest open site is farther (miles).",
-)
-as_of_option = click.option(
-    "--as-of",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    default=None,
-    help="Date ages are computed at (default today).",
-)
 
 
 def _print_matches(pm, show_excluded: bool) -> None:
