@@ -423,9 +423,10 @@ def store_info_cmd(ctx, as_json) -> None:
     help="Patient file (JSON/CSV/FHIR): add a verdict per criterion, per patient.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Emit JSON (see README: trial --json).")
+@as_of_option
 @click.pass_context
 @handle_errors
-def trial_cmd(ctx: click.Context, ref: str, patient_file: str | None, as_json: bool) -> None:
+def trial_cmd(ctx: click.Context, ref: str, patient_file: str | None, as_json: bool, as_of) -> None:
     """Show a trial's parsed eligibility criteria, and verdicts with --patient.
 
     NCTID is read from the local store (run `trialmatch sync` or `import` first); FILE is
@@ -441,7 +442,7 @@ def trial_cmd(ctx: click.Context, ref: str, patient_file: str | None, as_json: b
     if patient_file:
         from matcher.patient import read_patients
 
-        batch = read_patients(patient_file)
+        batch = read_patients(patient_file, as_of=as_of.date() if as_of else None)
         for err in batch.errors:
             click.echo(f"error: {err}", err=True)
         patients, n_failed = batch.patients, len(batch.errors)
