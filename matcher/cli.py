@@ -303,12 +303,21 @@ def sync_cmd(ctx, conditions, statuses, full, min_interval, as_json) -> None:
     same command again to resume. Queries carry vocabulary terms only, never patient data.
     """
     from matcher.ctgov import CtgovClient
-    from matcher.errors import ApiError
+    from matcher.errors import ApiError, LockError
+    from matcher.lock import RunLock, lock_path
+    from matcher.store import default_db_path
     from matcher.sync import sync
 
     wanted = _sync_statuses(statuses)
     client = CtgovClient(base_url=ctx.obj.get("api_url"), min_interval=min_interval)
     bar = _SyncBar(sys.stderr.isatty() and not as_json)
+    db = (ctx.obj.get("db_path") if ctx.obj else None) or default_db_path()
+    try:
+        lock = RunLock(lock_path(db), "sync").__enter__()
+    except LockError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(EXIT_LOCKED)
+    ctx.call_on_close(lambda: lock.__exit__(None, None, None))
     with _open_store(ctx) as st:
         try:
             res = sync(

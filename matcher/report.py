@@ -21,8 +21,9 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from matcher import __version__
-from matcher.errors import InputError, LockError
+from matcher.errors import InputError
 from matcher.exitcodes import batch_exit_code
+from matcher.lock import RunLock, lock_path
 from matcher.rank import RankConfig
 from matcher.store import Store, register_migration
 
@@ -131,44 +132,6 @@ class ReportResult:
 
 
 # ----------------------------------------------------------------------------- lock
-
-
-class RunLock:
-    """An exclusive, non-blocking lock file beside the store (released when the process dies)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._fh = None
-
-    def __enter__(self) -> RunLock:
-        import fcntl
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+")  # noqa: SIM115 - held for the run
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
-            fh.close()
-            raise LockError(
-                f"{self.path}: another report run holds the lock ({holder}); wait for it to "
-                "finish (the lock is released as soon as that process ends) or use another --db"
-            ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()} since {_now()}")
-        fh.flush()
-        self._fh = fh
-        return self
-
-    def __exit__(self, *exc) -> None:
-        import fcntl
-
-        if self._fh is not None:
-            fcntl.flock(self._fh, fcntl.LOCK_UN)
-            self._fh.close()
-            self._fh = None
 
 
 def _now() -> str:
@@ -454,7 +417,7 @@ def run_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     started = _now()
-    with RunLock(Path(str(db_path) + ".lock")), Store(db_path) as store:
+    with RunLock(lock_path(db_path), "report"), Store(db_path) as store:
         record_errors: list = []
         added: set[str] = set()
         for tp in trials_paths:

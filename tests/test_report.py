@@ -582,7 +582,7 @@ def test_lock_contention_exit_5(tmp_path):
     with RunLock(Path(str(db) + ".lock")):
         res = run_cli(args)
     assert res.exit_code == EXIT_LOCKED
-    assert res.stderr.startswith(f"Error: {db}.lock: another report run holds the lock (pid ")
+    assert res.stderr.startswith(f"Error: {db}.lock: another run holds the lock (report, pid ")
     assert "wait for it to finish" in res.stderr
     assert not (tmp_path / "o" / "report.html").exists()
 
@@ -601,7 +601,7 @@ def test_lock_is_released_after_a_run(tmp_path):
     )
     assert res.exit_code == EXIT_OK
     with RunLock(Path(str(db) + ".lock")) as lock:  # would raise LockError if still held
-        assert lock.path.read_text().startswith("pid ")
+        assert lock.path.read_text().startswith("report, pid ")
 
 
 # ----------------------------------------------------------------------------- stamps

@@ -324,3 +324,17 @@ def test_sync_works_against_a_mirror_without_version(rsps, st, pages):
     res = sync(client(), st, conditions=["Leiomyosarcoma"], statuses={"ALL"})
     assert (res.added, res.data_timestamp) == (2, None)
     assert st.last_sync_run().status == "ok"
+
+
+def test_sync_refuses_to_run_while_another_run_holds_the_lock(tmp_path):
+    """A sync and a report (or two syncs) never write one store at the same time: exit 5."""
+    from click.testing import CliRunner
+
+    from matcher.cli import cli
+    from matcher.lock import RunLock, lock_path
+
+    db = tmp_path / "t.sqlite"
+    with RunLock(lock_path(db), "report"):
+        result = CliRunner().invoke(cli, ["--db", str(db), "sync"])
+    assert result.exit_code == 5
+    assert result.stderr.startswith(f"Error: {db}.lock: another run holds the lock (report, pid ")
