@@ -155,6 +155,11 @@ def split_criteria(text: str | None) -> list[CriteriaLine]:
     last: CriteriaLine | None = None
     last_raw_len = 0
     last_indent = 0
+    last_kind: str | None = None  # bullet style of ``last``: "num", "sym" or None
+    # a "one of the following:" line whose items use another bullet style at the same indent
+    # ("10. ... one of the following:" then "* Creatinine ..."): (raw indent, style, indent
+    # given to those items, parent's indent, parent's style)
+    sublist: tuple[int, str, int, int, str | None] | None = None
     blank = True
 
     def new_item(body: str, indent: int, bulleted: bool) -> CriteriaLine:
@@ -196,6 +201,8 @@ def split_criteria(text: str | None) -> list[CriteriaLine]:
             stack.clear()
             heading_item = None
             last = None
+            last_kind = None
+            sublist = None
             blank = True
             if rest:
                 new_item(rest, indent, False)
@@ -238,9 +245,31 @@ def split_criteria(text: str | None) -> list[CriteriaLine]:
             stack.clear()
             stack.append((-1, item))
             heading_item = item
+            last_kind = None
+            sublist = None
             blank = False
             continue
-        new_item(body, indent, bool(bm))
+        kind = None if not bm else ("sym" if bm.group(0).strip()[-1:] not in ".)" else "num")
+        eff = indent
+        if bm and sublist is not None:
+            if indent == sublist[0] and kind == sublist[1]:
+                eff = sublist[2]
+            else:
+                if kind == sublist[4] and indent > sublist[3]:
+                    eff = sublist[3]  # the parent's next sibling, indented a little
+                sublist = None
+        elif (
+            bm
+            and last is not None
+            and last.text.rstrip().endswith(":")
+            and last_kind is not None
+            and kind != last_kind
+            and indent <= last_indent
+        ):
+            eff = last_indent + 1
+            sublist = (indent, kind, eff, last_indent, last_kind)
+        new_item(body, eff, bool(bm))
+        last_kind = kind
         blank = False
 
     out: list[CriteriaLine] = []

@@ -69,6 +69,12 @@ Polarity rules (``require`` / ``exclude``):
 Cohort lines ("For cohort A: ...", "Sub-study B: ...") and parent lines of a sub-list are
 ``conditional``: their ``NOT_MET`` is reported as ``UNKNOWN`` ("applies to a sub-group only").
 
+Disease scope: a prior-therapy, extent, measurability or biomarker criterion on a line that
+names a cancer as its setting ("no prior chemotherapy for lung cancer", exclusion "Metastatic
+breast cancer", a parent line naming a cohort's cancer) keeps those ids in
+``Criterion.disease_scope``; its ``NOT_MET`` is reported as ``UNKNOWN`` for a patient whose
+diagnosis is not one of them.
+
 Alternatives: criteria under a parent such as "must have one of the following:" and two
 criteria of the same kind joined by "or" on one line ("creatinine <= 1.5 mg/dL or CrCl >=
 60 mL/min") share a ``group``; a member's ``NOT_MET`` becomes ``UNKNOWN`` unless every
@@ -164,6 +170,10 @@ class Criterion:
     # with GBM must ...", or the header of a histology sub-list); None = everyone
     applies_to: list[str] | None = None
     applies_note: str | None = None  # listed entries the vocabulary did not recognise
+    # cancers the line (or its parent line) names, for types whose meaning depends on them
+    # ("no prior chemotherapy for lung cancer", "metastatic breast cancer"): a NOT_MET for a
+    # patient with another diagnosis becomes UNKNOWN (see ``_SCOPED_TYPES``); None = no name
+    disease_scope: list[str] | None = None
 
     def to_dict(self) -> dict:
         """The fixed JSON shape: section, text, type, polarity, values (``values`` also
@@ -298,11 +308,12 @@ _PS_RE = re.compile(
     _I,
 )
 _PS_VALUE_RE = re.compile(
-    r"(?P<range>(?P<r1>\d{1,3})\s*%?\s*(?:-|to|through)\s*(?P<r2>\d{1,3})(?!\s*(?:days|weeks|months|years)))"
-    r"|(?P<list>(?P<l1>\d{1,3})(?:\s*,\s*\d{1,3})*\s*,?\s*(?:or|and|/)\s*(?P<l2>\d{1,3}))"
-    r"|(?P<op>>=|<=|<|>|=)\s*(?P<n>\d{1,3})"
+    r"(?P<range>(?P<r1>\d{1,3})\s*%?\s*(?:-|~|to|through)\s*(?P<r2>\d{1,3})(?!\s*(?:days|weeks|months|years)))"
+    r"|(?P<list>(?P<l1>\d{1,3})(?:\s*,\s*\d{1,3})*\s*,?\s*(?:or|and|/)\s*(?P<l2>\d{1,3})"
+    r"|\d(?:\s*,\s*\d)+\b(?!\s*(?:%|days|weeks|months|years|[.,]\d)))"
+    r"|(?P<op>>=|<=|<|>|=)\s*(?P<n>\d{1,3})(?!\s*(?:days|weeks|months|years))"
     r"|(?P<wn>\d{1,3})\s*%?\s*or\s*(?P<dir>less|lower|better|below|fewer|greater|higher|more|above)"
-    r"|(?P<single>\d{1,3})\s*%?(?!\s*(?:-|to|days|weeks|months|years|mg|x))",
+    r"|(?P<single>\d{1,3})\s*%?(?!\s*(?:-|~|to|days|weeks|months|years|mg|x))",
     _I,
 )
 _PS_FILLER_RE = re.compile(
@@ -497,7 +508,13 @@ _THERAPY_CUE_RE = re.compile(
     _I,
 )
 _CATEGORY_RES = [
-    ("chemotherapy", re.compile(r"\bchemo(?:therapy|therapies|therapeutic)?\b|\bcytotoxic\b", _I)),
+    (
+        "chemotherapy",
+        re.compile(
+            r"\bchemo(?:therapy|therapies|therapeutic)?\b|\bcytotoxic\b(?![\s-]+t[\s-]*(?:lymphocyte|cell))",
+            _I,
+        ),
+    ),
     (
         "systemic",
         re.compile(
@@ -508,7 +525,13 @@ _CATEGORY_RES = [
             _I,
         ),
     ),
-    ("immunotherapy", re.compile(r"\bimmunotherap\w*", _I)),
+    (
+        "immunotherapy",
+        re.compile(
+            r"\bimmunotherap\w*|\b(?:pd-?1|pd-?l1|ctla-?4)\)?\s+(?:inhibit\w*|blockade)\s+therap\w*",
+            _I,
+        ),
+    ),
     ("targeted_therapy", re.compile(r"\btargeted (?:therap\w*|agents?)", _I)),
 ]
 _SKIP_THERAPY_RE = re.compile(
@@ -1008,6 +1031,19 @@ def _extent(c: _Ctx) -> list[tuple[str, str, dict]]:
                     continue
             if name == "metastatic" and m.group(0).startswith("stage") and not c.onco:
                 continue
+            if name == "metastatic" and re.search(
+                r"\b(?:brain|cns|central nervous system|intracranial|cerebral|leptomeningeal|meningeal|"
+                r"spinal|osseous|bone|liver|hepatic|pulmonary|lung|peritoneal)\s+$",
+                s[max(0, m.start() - 30) : m.start()],
+            ):
+                continue  # "CNS metastatic disease": a site, typed as brain metastases
+            if re.search(
+                r"\bprimary\s+(?:\w+\s+)?(?:and/or|or|and|/)\s*$",
+                s[max(0, m.start() - 30) : m.start()],
+            ) and re.match(
+                r"\s*(?:\w+\s+)?(?:lesions?|tumou?rs?|sites?|tissues?|samples?|biops)", s[m.end() :]
+            ):
+                continue  # "tissue samples of primary or metastatic lesions": a sample, not a gate
             if re.search(
                 r"\b(?:due|secondary|related) to\s*$", s[max(0, m.start() - 20) : m.start()]
             ):
@@ -1035,6 +1071,8 @@ def _measurable(c: _Ctx) -> list[tuple[str, str, dict]]:
     m = _MEAS_RE.search(c.s)
     if not m:
         return []
+    if re.search(r"\bmeasurable\b[^;]{0,60}\bor\s+non-?measurable\b", c.s):
+        return []  # "with either measurable or non-measurable lesions": no constraint
     neg = 1 if (m.group("neg") or m.group("neg2")) else 0
     crit = _MEAS_CRIT_RE.search(c.s)
     criteria = None
@@ -1829,8 +1867,63 @@ def parse_line(
             ):
                 crit.values["cohort"] = True
             crit.applies_to = list(cohort)
+    if any(x.type in _SCOPED_TYPES for x in crits):
+        scope = _disease_scope(vocab, text, context, section)
+        for crit in crits:
+            if crit.type in _SCOPED_TYPES and scope:
+                crit.disease_scope = scope
     _group_alternatives(crits, c.s)
     return crits
+
+
+# Types whose criterion is about the disease the line names: exclusion "Any prior chemotherapy
+# for lung cancer", "Metastatic breast cancer", "NSCLC without known ALK rearrangement";
+# inclusion "No prior radiation or chemotherapy for endometrial cancer", a line under the
+# heading "Renal Cell Carcinoma", "Colorectal cancer (CRC) - participants must have received
+# ...". Said of another cancer, the patient's therapy, extent or marker does not fail the line:
+# NOT_MET becomes UNKNOWN. An inclusion line that itself requires the cancer ("Previously
+# untreated NSCLC") is not scoped: the patient does not meet that line anyway.
+_SCOPED_TYPES = frozenset(
+    {
+        "prior_therapy_excluded",
+        "prior_therapy_required",
+        "disease_extent",
+        "measurable_disease",
+        "biomarker",
+    }
+)
+# "for (the treatment of) (their) <disease>", or "<disease> (CRC) -" / "<disease>:" opening a line
+_SCOPE_BEFORE_RE = re.compile(
+    r"\bfor\s+(?:the\s+)?(?:treatment\s+of\s+)?(?:this\s+|their\s+|his\s+|her\s+|the\s+)?"
+    r"(?:[\w-]+\s+){0,5}$",
+    _I,
+)
+_SCOPE_OPENING_RE = re.compile(r"\s*(?:\([^)]{1,20}\)\s*)?(?:[:\u2013-]|cohort\b)", _I)
+
+
+def _disease_scope(vocab: Any, text: str, context: str | None, section: str) -> list[str] | None:
+    """Vocabulary ids of the cancers a line's criteria are said of (see ``_SCOPED_TYPES``):
+    every cancer the exclusion line or its parent line names; in the inclusion section the
+    parent line's, and the line's own only in a therapy setting ("for X") or as an opening
+    subject ("X:", "X (CRC) - ..."). Generic "cancer" is left out; None when none."""
+    ids: list[str] = []
+    found = list(_find_diagnoses(vocab, context)) if context else []
+    low = text.lower()
+    for did, mention in _find_diagnoses(vocab, text):
+        if section == "exclusion":
+            found.append((did, mention))
+            continue
+        for pos in _positions(low, mention.lower()):
+            if _SCOPE_BEFORE_RE.search(low[max(0, pos - 60) : pos]) or (
+                not low[:pos].strip(" -*\u2022")
+                and _SCOPE_OPENING_RE.match(low[pos + len(mention) :])
+            ):
+                found.append((did, mention))
+                break
+    for did, _ in found:
+        if did not in _TOO_GENERIC_DIAGNOSES and did not in ids:
+            ids.append(did)
+    return ids or None
 
 
 def _group_alternatives(crits: list[Criterion], s: str) -> None:
@@ -1944,7 +2037,8 @@ def _is_oncology(trial: Trial, vocab: Any) -> bool:
 
 
 _CONDITIONAL_LINE_RE = re.compile(
-    r"\s*(?:for|in|if|when)\b|\s*(?:sub-?study|cohort|part|arm|group|phase)\s*[\w.-]{0,6}\s*(?:only)?\s*[:(]"
+    r"\s*(?:for|in|if|when)\b|\s*(?:sub-?study|cohort|part|arm|group|phase)s?\s*[\w.-]{0,6}(?:\s*(?:,|and|&|/)\s*[\w.-]{1,6})*"
+    r"\s*(?:only)?\s*[:(\uff1a]"
     r"|\s*(?:patients|participants|subjects) (?:in|enrolled in|assigned to) (?:cohort|part|arm|group)",
     _I,
 )
@@ -2028,7 +2122,9 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
         ):
             gid = group_of.setdefault(id(parent), f"any:{len(group_of) + 1}")
             for c in parsed:
-                if c.type != "unparsed" and c.group is None:
+                # an unparsed alternative ("Is ineligible for a protocol of higher priority") is
+                # UNKNOWN, so the typed alternatives failing does not make the line NOT_MET
+                if c.group is None:
                     c.group = gid
         by_line[id(line)] = parsed
         crits.extend(parsed)
@@ -2093,7 +2189,7 @@ def evaluate(patient: Any, parsed: ParsedTrial, vocab: Any = None) -> list[Verdi
 
 
 # Patient fields each criterion type reads (the memo key of ``Evaluator``). A criterion with
-# ``applies_to`` also reads ``_COHORT_FIELDS``. Keep in step with the ``_ev_*`` functions:
+# ``applies_to`` or ``disease_scope`` also reads ``_COHORT_FIELDS``. Keep in step with the ``_ev_*`` functions:
 # tests/test_eligibility.py evaluates through a guard that refuses any other attribute.
 FIELDS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "performance_status": ("ecog", "ecog_converted_from", "karnofsky", "lansky"),
@@ -2160,7 +2256,7 @@ class Evaluator:
 
     def _group(self, c: Criterion) -> int:
         fields = FIELDS_BY_TYPE.get(c.type, ())
-        if c.applies_to:
+        if c.applies_to or c.disease_scope:
             fields = fields + _COHORT_FIELDS
         g = self._field_groups.get(fields)
         if g is None:
@@ -2257,6 +2353,13 @@ _ESCAPE_RE = re.compile(
     r"not (?:a )?candidates?|intolerant)\b|\bunless\b",
     _I,
 )
+# A required prior therapy with a way out: "after failure of anthracyclines ... or patients
+# unsuited to receive these drugs"
+_THERAPY_ESCAPE_RE = re.compile(
+    r"\bor (?:(?:patients?|participants?|subjects?) )?(?:(?:who|that) (?:are|were) )?"
+    r"(?:unsuited|unfit|not suitable|not fit|ineligible|intolerant)\b",
+    _I,
+)
 
 
 def _criterion_verdict(p: Any, c: Criterion, vocab: Any) -> Verdict:
@@ -2287,6 +2390,14 @@ def _criterion_verdict(p: Any, c: Criterion, vocab: Any) -> Verdict:
                 f"does not apply: for {names} only, not {p.diagnosis_name or p.diagnosis}{note}",
             )
     verdict, reason = _evaluate_one(p, c, vocab)
+    if verdict == NOT_MET and c.disease_scope:
+        scope = _cohort_status(p, c.disease_scope, vocab)
+        if scope != "in":
+            names = ", ".join(_diag_name(vocab, i) for i in c.disease_scope)
+            who = p.diagnosis_name or p.diagnosis or "diagnosis not recorded"
+            return Verdict(
+                c, UNKNOWN, f"{reason}; the line concerns {names} (patient: {who}): verify"
+            )
     if c.applies_to and cohort != "in" and verdict != MET:
         why = "diagnosis not recorded" if cohort == "none" else "subtype not recorded"
         return Verdict(c, UNKNOWN, f"{reason}; applies to {names} only, {why}: verify")
@@ -2295,7 +2406,11 @@ def _criterion_verdict(p: Any, c: Criterion, vocab: Any) -> Verdict:
             return Verdict(
                 c, UNKNOWN, reason + "; applies to a sub-group only (cohort / listed cases): verify"
             )
-        if c.type != "organ_function" and _ESCAPE_RE.search(c.text):
+        if c.type != "organ_function" and (
+            _ESCAPE_RE.search(c.text)
+            or c.type == "prior_therapy_required"
+            and _THERAPY_ESCAPE_RE.search(c.text)
+        ):
             return Verdict(
                 c,
                 UNKNOWN,
@@ -2528,8 +2643,16 @@ def _ev_extent(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
             return MET, f"metastatic disease; trial requires {desc}"
         if met:
             return UNKNOWN, f"metastatic disease; trial requires {desc}: verify"
-        if ext == ["metastatic"]:
+        if _MAY_ONLY_PERMIT_RE.search(c.text):
+            return UNKNOWN, f"disease not metastatic; the line may only permit {desc}: verify"
+        if ext == ["metastatic"] and not _EXTENT_ALTERNATIVE_RE.search(c.text):
             return NOT_MET, "disease not metastatic; trial requires metastatic disease"
+        if ext == ["metastatic"]:
+            return (
+                UNKNOWN,
+                f"disease not metastatic (stage {p.stage or 'not recorded'}); the line also accepts "
+                "an earlier stage or recurrent / refractory disease: verify",
+            )
         return (
             UNKNOWN,
             f"disease not metastatic; trial requires {desc}: verify resectability/extent",
@@ -2539,6 +2662,13 @@ def _ev_extent(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
             return NOT_MET, f"metastatic disease; trial excludes {desc}"
         return MET, f"disease not metastatic; trial excludes {desc}"
     return UNKNOWN, f"trial excludes {desc}: verify"
+
+
+# "Stage IIIB-IV", "stage IIIC or IV", "metastatic or recurrent/refractory": a non-metastatic
+# patient may still qualify
+_EXTENT_ALTERNATIVE_RE = re.compile(
+    r"\bstages?\s+(?:i{1,3}|[1-3])[abc]?\b|\b(?:recurrent|relapsed|refractory|progressive)\b", _I
+)
 
 
 def _ev_measurable(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
@@ -2571,10 +2701,62 @@ def _ev_brain(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
                 UNKNOWN,
                 "brain metastases recorded; trial allows treated and stable ones: verify",
             )
+        named = [
+            m
+            for m in _BRAIN_METS_RE.finditer(c.text)
+            if not re.search(
+                r"\b(?:no|without|absence of)\s+(?:evidence of\s+|known\s+)?$",
+                c.text[max(0, m.start() - 25) : m.start()],
+                _I,
+            )
+        ]
+        if named and all(
+            _BRAIN_ACTIVE_RE.search(c.text[max(0, m.start() - 60) : m.start() + 8]) for m in named
+        ):
+            return (
+                UNKNOWN,
+                "brain metastases recorded; the trial excludes active / untreated / symptomatic "
+                "ones only: verify",
+            )
+        if not named:
+            return (
+                UNKNOWN,
+                "brain metastases recorded; the line excludes leptomeningeal disease or cord "
+                "compression, not brain metastases as such: verify",
+            )
         return NOT_MET, "brain metastases recorded; trial excludes them"
     if p.brain_metastases:
         return MET, "brain metastases recorded; trial requires them"
+    if not _BRAIN_REQUIRED_RE.search(c.text) or _BRAIN_PERMISSIVE_RE.search(
+        f"{c.text} {c.context or ''}"
+    ):
+        # "Patients with treated brain metastases may enrol", "CNS lesions cannot be target
+        # lesions", a sub-list under "... eligible provided ...": permits, does not require
+        return UNKNOWN, "no brain metastases recorded; the line may only permit them: verify"
     return NOT_MET, "no brain metastases recorded; trial requires them"
+
+
+# Brain metastases named as such (not only leptomeningeal disease / cord compression).
+_BRAIN_METS_RE = re.compile(
+    r"\b(?:brain|cns|central nervous system|intracranial|cerebral|intra-cranial)\b[^.;]{0,30}"
+    r"metasta|metasta\w*\s+(?:\w+\s+){0,3}(?:to|in|of)\s+(?:the\s+)?(?:brain|cns|central nervous)",
+    _I,
+)
+_BRAIN_ACTIVE_RE = re.compile(
+    r"\b(?:active|untreated|symptomatic|unstable|progressive|progressing|uncontrolled|new|"
+    r"growing|severe|recurrent|not (?:controlled|stable))\b",
+    _I,
+)
+# An explicit requirement ("must have at least one measurable brain metastasis").
+_BRAIN_REQUIRED_RE = re.compile(
+    r"\b(?:must|should|required?|need to)\b[^.;]{0,60}\b(?:brain|cns|intracranial)\b[^.;]{0,30}"
+    r"metasta|\b(?:presence of|at least one|documented|confirmed|diagnosis of)\b[^.;]{0,40}"
+    r"\b(?:brain|cns|intracranial)\b[^.;]{0,30}metasta",
+    _I,
+)
+_BRAIN_PERMISSIVE_RE = re.compile(
+    r"\b(?:eligible|permitted|allowed|may|can|cannot|provided|excluded|exclude)\b", _I
+)
 
 
 def _ev_pregnancy(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
@@ -2773,6 +2955,31 @@ def _ev_prior_required(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     desc = _therapy_desc(c, vocab)
     if p.prior_therapies is None:
         return UNKNOWN, f"prior therapies not recorded: verify (trial requires prior {desc})"
+    verdict, reason = _ev_prior_required_strict(p, c, vocab)
+    if verdict == NOT_MET and _MAY_ONLY_PERMIT_RE.search(c.text):
+        return UNKNOWN, f"{reason}; the line may only permit it: verify"
+    if verdict == NOT_MET and _SUBGROUP_RE.search(c.text):
+        return UNKNOWN, f"{reason}; the line applies to a sub-group only: verify"
+    return verdict, reason
+
+
+# "... EGFR-TKI treatment in dose-extension cases": a requirement for one part of the trial
+_SUBGROUP_RE = re.compile(
+    r"\b(?:in|for) (?:the )?(?:[\w-]+ ){0,2}(?:cases|cohorts?|arms?|parts?|expansion)\b", _I
+)
+
+
+# "may have been treated with an EGFR-TKI", "Limited prior therapy, including ...", "the use of X
+# in the adjuvant setting is acceptable": the line allows, it does not require
+_MAY_ONLY_PERMIT_RE = re.compile(
+    r"\b(?:may|can|could) (?:have )?(?:been |be )?(?:treated|received|had|used|given)\b|\blimited prior\b"
+    r"|\b(?:is|are|will be) (?:acceptable|allowed|permitted)\b",
+    _I,
+)
+
+
+def _ev_prior_required_strict(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
+    desc = _therapy_desc(c, vocab)
     v = c.values
     named = bool(v.get("drugs") or v.get("classes") or v.get("categories"))
     hits = _received(p, c, vocab) if named else []
@@ -2785,6 +2992,19 @@ def _ev_prior_required(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
             )
         return NOT_MET, f"no prior {desc} recorded; trial requires it"
     if v.get("min_lines"):
+        if (
+            n_drugs == 0
+            and not named
+            and p.prior_therapies
+            and not _SYSTEMIC_WORD_RE.search(c.text)
+        ):
+            # "Progression on at least one prior standard therapy": surgery or radiotherapy may count
+            done = ", ".join(sorted({t.name for t in p.prior_therapies if t.name}))
+            return (
+                UNKNOWN,
+                f"had {done} (no drug recorded); trial requires ≥{v['min_lines']} prior "
+                "therapy: verify whether it counts",
+            )
         if n_drugs == 0:
             return (
                 NOT_MET,
@@ -2803,11 +3023,70 @@ def _ev_prior_required(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     return MET, f"had {got}; trial requires prior {desc}"
 
 
+_SYSTEMIC_WORD_RE = re.compile(
+    r"\b(?:systemic|chemo\w*|drugs?|lines?|regimens?|agents?|cytotoxic|immunotherap\w*|targeted)\b",
+    _I,
+)
+
+
+# Classes too broad to decide on when the line narrows them ("HER2-targeted antibody or tyrosine
+# kinase inhibitor", "platinum chemotherapy", "EpCAM-targeted anti-cancer therapies").
+_GENERIC_CLASSES = frozenset(
+    {"tyrosine_kinase_inhibitor", "targeted_therapy", "chemotherapy", "cytotoxic", "immunotherapy"}
+)
+_GENERIC_THERAPY_RE = re.compile(
+    r"\b(?:chemo\w*|cytotoxic|tkis?|tyrosine kinase inhibitors?|(?:anti-?cancer|anti-?tumou?r|"
+    r"anti-?neoplastic|systemic|cancer|targeted)\s+(?:therap\w*|treatments?|agents?|drugs?))",
+    _I,
+)
+_THERAPY_QUALIFIER_RE = re.compile(
+    r"(?:\b[\w-]+[- ](?:targeted|directed|targeting|selective|specific)|\b(?!cyto)\w+toxic|\bhigh[- ]dose|\bneo-?adjuvant|\badjuvant|"
+    r"\bplatinum(?:[- ]based)?|\bintravesical|\bintrathecal|\bintra-?arterial|\bintraperitoneal|"
+    r"\blymphodepleting|\binduction|\bconsolidation|\bmaintenance|\bconcurrent|\bperioperative|"
+    r"\bregional|\btopical)\s+(?:\([^)]{0,20}\)\s+)?(?:[\w-]+\s+(?:or|and|and/or)\s+)?"
+    r"(?:[\w-]+\s+){0,1}$",
+    _I,
+)
+
+
+def _generic_terms_qualified(text: str) -> bool:
+    """True when every generic therapy word of the line ("chemotherapy", "anti-cancer
+    therapies", "tyrosine kinase inhibitor") is narrowed by a setting or target just before it
+    ("neoadjuvant chemotherapy", "EpCAM-targeted anti-cancer therapies")."""
+    found = list(_GENERIC_THERAPY_RE.finditer(text))
+    found = [m for m in found if not text[: m.start()].rstrip().endswith("(")]  # "(TKI)"
+    return bool(found) and all(
+        _THERAPY_QUALIFIER_RE.search(text[max(0, m.start() - 60) : m.start()]) for m in found
+    )
+
+
 def _ev_prior_excluded(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     desc = _therapy_desc(c, vocab)
     if p.prior_therapies is None:
         return UNKNOWN, f"prior therapies not recorded: verify (trial excludes prior {desc})"
     hits = _received(p, c, vocab)
+    if hits and _generic_terms_qualified(c.text):
+        v = c.values
+        strong = _received(
+            p,
+            Criterion(
+                c.section,
+                c.text,
+                c.type,
+                c.polarity,
+                {
+                    "drugs": v.get("drugs") or [],
+                    "classes": [x for x in v.get("classes") or [] if x not in _GENERIC_CLASSES],
+                },
+            ),
+            vocab,
+        )
+        if not strong:
+            return (
+                UNKNOWN,
+                f"had {', '.join(hits)}; the line excludes a specific kind or setting of "
+                "therapy (targeted / neoadjuvant / high-dose / platinum ...): verify",
+            )
     if not hits:
         cats = set(c.values.get("categories") or [])
         if (

@@ -1127,7 +1127,9 @@ def test_fields_by_type_lists_every_field_read(fixtures_dir):
     vocab = _default_vocab_for_test()
     for rec in _records(fixtures_dir):
         for c in parse_trial(rec).criteria:
-            fields = FIELDS_BY_TYPE[c.type] + (_COHORT_FIELDS if c.applies_to else ())
+            fields = FIELDS_BY_TYPE[c.type] + (
+                _COHORT_FIELDS if c.applies_to or c.disease_scope else ()
+            )
             for p in _fixture_patients(fixtures_dir):
                 _criterion_verdict(_FieldGuard(p, fields), c, vocab)
 
@@ -1150,3 +1152,325 @@ def test_parse_cache_sees_content_changes_without_new_date(fixtures_dir):
     again = parse_trial(changed)
     assert again is not first
     assert again.criteria[-1].type == "performance_status"
+
+
+# ---------------------------------------------------------------------------------------
+# NOT_MET audit: real lines that gave a wrong NOT_MET (line text + patient facts -> verdict)
+# ---------------------------------------------------------------------------------------
+_LMS_DOX = {"diagnosis": "leiomyosarcoma", "prior_therapies": ["doxorubicin", "gemcitabine"]}
+_LMS_PAZ = {"diagnosis": "leiomyosarcoma", "prior_therapies": ["pazopanib"]}
+
+
+@pytest.mark.parametrize(
+    ("text", "section", "context", "type_", "patient", "verdict"),
+    [
+        # fix 1: a therapy / extent / marker said of another cancer ("for lung cancer")
+        (
+            "Any prior systemic chemotherapy for the treatment of lung cancer. This includes "
+            "systemic radiosensitizers used to treat brain metastases and any biologic agent.",
+            "exclusion",
+            None,
+            "prior_therapy_excluded",
+            _LMS_DOX,
+            UNKNOWN,
+        ),
+        (
+            "No prior radiation therapy, chemotherapy or hormonal therapy for treatment of "
+            "endometrial cancer.",
+            "inclusion",
+            None,
+            "prior_therapy_excluded",
+            _LMS_DOX,
+            UNKNOWN,
+        ),
+        (
+            "Metastatic breast cancer.",
+            "exclusion",
+            None,
+            "disease_extent",
+            {"diagnosis": "leiomyosarcoma", "stage": "IV"},
+            UNKNOWN,
+        ),
+        (  # the same line still excludes a patient with that cancer
+            "Metastatic breast cancer.",
+            "exclusion",
+            None,
+            "disease_extent",
+            {"diagnosis": "breast carcinoma", "stage": "IV"},
+            NOT_MET,
+        ),
+        (
+            "NSCLC without known ALK rearrangements",
+            "exclusion",
+            None,
+            "biomarker",
+            {"diagnosis": "inflammatory myofibroblastic tumor", "biomarkers": ["ALK negative"]},
+            UNKNOWN,
+        ),
+        (
+            "Patients must have received at least 1 prior line of therapy for recurrent or "
+            "metastatic disease, including both PD-1/programmed cell death-ligand 1 "
+            "immunotherapy and anti-angiogenic-directed treatment, such as a tyrosine kinase "
+            "inhibitor.",
+            "inclusion",
+            "Renal Cell Carcinoma",
+            "prior_therapy_required",
+            {"diagnosis": "leiomyosarcoma", "prior_therapies": ["paclitaxel"]},
+            UNKNOWN,
+        ),
+        (  # an inclusion line that itself requires the cancer is not scoped
+            "Previously untreated, histologically confirmed resectable stage IB-IIIA NSCLC",
+            "inclusion",
+            None,
+            "prior_therapy_excluded",
+            _LMS_DOX,
+            NOT_MET,
+        ),
+        # fix 2: a generic therapy word narrowed by a target or setting
+        (
+            "Prior treatment with any EpCAM-targeted anti-cancer therapies",
+            "exclusion",
+            None,
+            "prior_therapy_excluded",
+            _LMS_DOX,
+            UNKNOWN,
+        ),
+        (
+            "Have received neoadjuvant chemotherapy, radiotherapy or adjuvant radiotherapy;",
+            "exclusion",
+            None,
+            "prior_therapy_excluded",
+            _LMS_DOX,
+            UNKNOWN,
+        ),
+        (
+            "Prior treatment with PARP inhibitor or platinum chemotherapy",
+            "exclusion",
+            None,
+            "prior_therapy_excluded",
+            _LMS_DOX,
+            UNKNOWN,
+        ),
+        (
+            "Previous treatment with HER2 targeted antibody or tyrosine kinase inhibitor "
+            "including afatinib.",
+            "exclusion",
+            None,
+            "prior_therapy_excluded",
+            {"diagnosis": "gastrointestinal stromal tumor", "prior_therapies": ["imatinib"]},
+            UNKNOWN,
+        ),
+        (
+            "Prior exposure to neurotoxic chemotherapy",
+            "exclusion",
+            None,
+            "prior_therapy_excluded",
+            _LMS_DOX,
+            UNKNOWN,
+        ),
+        (  # "anti-cytotoxic T lymphocyte associated protein 4" is not chemotherapy
+            "prior PD-1/PD-L1 immunotherapies (prior treatment with CD137 agonists or immune "
+            "checkpoint blockade therapies, including, but not limited to, anti-cytotoxic T "
+            "lymphocyte associated protein 4 [anti-CTLA-4])",
+            "exclusion",
+            "Patients having received:",
+            "prior_therapy_excluded",
+            _LMS_DOX,
+            MET,
+        ),
+        (
+            "Prior use of chemotherapy.",
+            "exclusion",
+            None,
+            "prior_therapy_excluded",
+            _LMS_DOX,
+            NOT_MET,
+        ),
+        # fix 3: required prior therapy with a way out, a permission or a sub-group
+        (
+            "Patients of both sexes with histologically diagnosed advanced soft tissue sarcoma "
+            "after failure of anthracyclines and/or ifosfamide or patients unsuited to receive "
+            "these drugs.",
+            "inclusion",
+            None,
+            "prior_therapy_required",
+            _LMS_PAZ,
+            UNKNOWN,
+        ),
+        (
+            "Disease progression in doses extension cases may have been treated with an "
+            "EGFR-TKI (e.g., gefitinib, erlotinib, eclitinib, afatinib, or dapatinib) and prior "
+            "written test reports confirming EGFR T790M mutation.",
+            "inclusion",
+            "Previous treatment and type of mutation:",
+            "prior_therapy_required",
+            _LMS_PAZ,
+            UNKNOWN,
+        ),
+        (
+            "Disease progression after prior chemotherapy regimen and/or EGFR-TKI treatment in "
+            "dose-extension cases",
+            "inclusion",
+            None,
+            "prior_therapy_required",
+            _LMS_PAZ,
+            UNKNOWN,
+        ),
+        (
+            "Progression on at least one prior standard therapy.",
+            "inclusion",
+            None,
+            "prior_therapy_required",
+            {"diagnosis": "leiomyosarcoma", "prior_therapies": ["surgery", "radiation therapy"]},
+            UNKNOWN,
+        ),
+        (
+            "Patients must have had at least one prior line of systemic therapy directed at "
+            "their malignancy.",
+            "inclusion",
+            None,
+            "prior_therapy_required",
+            {"diagnosis": "leiomyosarcoma", "prior_therapies": ["surgery", "radiation therapy"]},
+            NOT_MET,
+        ),
+        # fix 4: brain metastases read from a permission, a qualifier or leptomeningeal only
+        (
+            "Participants with unstable brain metastases are excluded. Patients with a history "
+            "of brain metastases (>1cm) are permitted to enroll if they have been treated and "
+            "have been stable for a minimum of one month on imaging.",
+            "exclusion",
+            None,
+            "brain_metastases",
+            {"brain_metastases": False},
+            UNKNOWN,
+        ),
+        (
+            "Patient has measurable disease, as per RECIST 1.1. Metastatic lesions in CNS or in "
+            "brain cannot be used for target lesions.",
+            "inclusion",
+            None,
+            "brain_metastases",
+            {"brain_metastases": False},
+            UNKNOWN,
+        ),
+        (
+            "Known leptomeningeal disease or spinal cord compression due to metastatic disease",
+            "exclusion",
+            None,
+            "brain_metastases",
+            {"brain_metastases": True},
+            UNKNOWN,
+        ),
+        (
+            "Patients with active (without medical control or with clinical symptoms) brain "
+            "metastasis, cancerous meningitis, spinal cord compression",
+            "exclusion",
+            None,
+            "brain_metastases",
+            {"brain_metastases": True},
+            UNKNOWN,
+        ),
+        (
+            "Participant must have brain metastasis and either",
+            "inclusion",
+            None,
+            "brain_metastases",
+            {"brain_metastases": False},
+            NOT_MET,
+        ),
+        (
+            "Known brain metastasis.",
+            "exclusion",
+            None,
+            "brain_metastases",
+            {"brain_metastases": True},
+            NOT_MET,
+        ),
+        # fix 5: disease extent alternatives, site words, samples
+        (
+            "Stage IIIC or IV by AJCC 8th edition",
+            "inclusion",
+            None,
+            "disease_extent",
+            {"stage": "localized"},
+            UNKNOWN,
+        ),
+        (
+            "Histologically or cytologically confirmed metastatic or refractory/recurrent "
+            "HPV-16+ cancer.",
+            "inclusion",
+            None,
+            "disease_extent",
+            {"stage": "localized"},
+            UNKNOWN,
+        ),
+        ("Stage IV NSCLC;", "inclusion", None, "disease_extent", {"stage": "localized"}, NOT_MET),
+    ],
+)
+def test_not_met_audit_regressions(text, section, context, type_, patient, verdict):
+    from matcher.eligibility import ParsedTrial
+    from matcher.trial import Trial
+
+    pt = ParsedTrial(Trial(nct_id="NCT00000000"), parse_line(text, section, context=context))
+    got = [v for v in evaluate(_patient(**patient), pt) if v.criterion.type == type_]
+    assert got, [c.type for c in pt.criteria]
+    assert {v.verdict for v in got} == {verdict}, [v.reason for v in got]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Agree to provide archived tumor tissue samples of primary or metastatic lesions.",
+        "Untreated or progressive CNS metastatic disease, any leptomeningeal disease, or cord "
+        "compression.",
+        "Locally advanced or metastatic breast cancer with either measurable (according to "
+        "RECIST 1.1) or non-measurable lesions.",
+    ],
+)
+def test_not_met_audit_no_false_gate(text):
+    types = {c.type for c in parse_line(text, "inclusion")}
+    bad = {
+        "Agree": "disease_extent",
+        "Untreated": "disease_extent",
+        "Locally": "measurable_disease",
+    }
+    assert bad[text.split()[0]] not in types
+
+
+@pytest.mark.parametrize(
+    ("text", "lo", "hi"),
+    [("ECOG score 0~2.", 0, 2), ("ECOG performance status 0, 1.", 0, 1)],
+)
+def test_not_met_audit_ps_ranges(text, lo, hi):
+    [c] = [c for c in parse_line(text, "inclusion") if c.type == "performance_status"]
+    assert (c.values["min"], c.values["max"]) == (lo, hi)
+
+
+def test_not_met_audit_ps_ignores_life_expectancy():
+    text = "Performance status and life expectancy > 3 months expected to allow enrolment"
+    assert "performance_status" not in {c.type for c in parse_line(text, "inclusion")}
+
+
+def test_not_met_audit_sublist_in_another_bullet_style_is_an_any_of_group():
+    text = (
+        "Inclusion Criteria:\n\n10. Patients must have one of the following:\n\n"
+        "* Creatinine \\>/= 2 mg/dL\n* Total bilirubin \\>/= 2 mg/dL\n"
+        "* Is ineligible for participation in a protocol of higher priority\n\n"
+        "  11. A negative urine pregnancy test is required\n"
+    )
+    lines = split_criteria(text)
+    assert [ln.context for ln in lines[1:4]] == ["Patients must have one of the following:"] * 3
+    assert lines[4].context is None
+    record = {
+        "protocolSection": {
+            "identificationModule": {"nctId": "NCT00000010"},
+            "eligibilityModule": {"eligibilityCriteria": text},
+        }
+    }
+    labs = {"creatinine": 0.9, "bilirubin": 0.5}
+    got = [
+        v
+        for v in evaluate(_patient(labs=labs), parse_trial(record))
+        if v.criterion.type == "organ_function"
+    ]
+    assert [v.verdict for v in got] == [UNKNOWN, UNKNOWN]  # the unparsed alternative may hold
