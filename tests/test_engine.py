@@ -96,3 +96,44 @@ def test_dask_engine_equals_local_engine(cohort):
     distributed = match_dask(patients, parsed, config, partition_size=7, n_workers=2)
     assert [r.patient_id for r in distributed] == [p.id for p in patients]
     assert _dump(distributed) == _dump(local)
+
+
+@pytest.mark.dask
+def test_report_on_an_existing_scheduler_equals_the_local_report(tmp_path):
+    """`report --engine dask --scheduler ADDRESS` (an already running cluster) writes the same
+    matches as `--engine local`."""
+    distributed = pytest.importorskip("dask.distributed")
+    from click.testing import CliRunner
+
+    from matcher.cli import cli
+
+    patients = FIXTURES / "patients" / "coordinator_list.csv"
+    trials = FIXTURES / "trials"
+    common = ["--trials", str(trials), "--status", "any", "--as-of", "2026-06-01"]
+    local = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            str(tmp_path / "a.sqlite"),
+            "report",
+            str(patients),
+            "--out",
+            str(tmp_path / "a"),
+            *common,
+        ],
+    )
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        remote = CliRunner().invoke(
+            cli,
+            [
+                "--db", str(tmp_path / "b.sqlite"), "report", str(patients), "--out", str(tmp_path / "b"),
+                "--engine", "dask", "--scheduler", cluster.scheduler_address, *common,
+            ],
+        )  # fmt: skip
+    assert (local.exit_code, remote.exit_code) == (0, 0), (local.output, remote.output)
+    a = json.loads((tmp_path / "a" / "matches.json").read_text())
+    b = json.loads((tmp_path / "b" / "matches.json").read_text())
+    assert len(a) == 12
+    assert a == b
