@@ -67,6 +67,13 @@ max_miles_option = click.option(
     default=None,
     help="Exclude trials whose nearest open site is farther (miles).",
 )
+patient_format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "csv", "fhir"]),
+    default=None,
+    help="Patient file format (default: from the extension and content; a folder means FHIR bundles).",
+)
 as_of_option = click.option(
     "--as-of",
     "as_of",
@@ -111,13 +118,7 @@ def main() -> None:
 # ---- section: normalize (patients) ----
 @cli.command("normalize")
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=str))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["json", "csv", "fhir"]),
-    default=None,
-    help="Input format (default: from the extension and content; a folder means FHIR bundles).",
-)
+@patient_format_option
 @as_of_option
 @handle_errors
 def normalize_cmd(input_path: str, fmt: str | None, as_of) -> None:
@@ -507,6 +508,8 @@ def _parse_statuses(value: str) -> frozenset[str] | None:
 
 
 def _print_matches(pm, show_excluded: bool) -> None:
+    from matcher.render import site_text
+
     click.echo(f"\nPatient {pm.patient_id}")
     for note in pm.notes:
         click.echo(f"  note: {note}")
@@ -526,16 +529,7 @@ def _print_matches(pm, show_excluded: bool) -> None:
         for v in s.verify:
             click.echo(f"       ? verify: {v}")
         if s.nearest_site:
-            site = ", ".join(
-                str(x)
-                for x in (
-                    s.nearest_site.get("facility"),
-                    s.nearest_site.get("city"),
-                    s.nearest_site.get("state"),
-                )
-                if x
-            )
-            click.echo(f"       @ nearest open site: {site}")
+            click.echo(f"       @ nearest open site: {site_text(s.nearest_site)}")
         click.echo(f"       {s.url}")
     if excluded:
         click.echo(f"  excluded ({len(excluded)}):")
@@ -703,13 +697,7 @@ def match_cmd(
     default=None,
     help="Dask scheduler address (tcp://host:8786); default: a LocalCluster.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["json", "csv", "fhir"]),
-    default=None,
-    help="Patient file format (default: from the file).",
-)
+@patient_format_option
 @as_of_option
 @click.pass_context
 def report_cmd(

@@ -80,9 +80,6 @@ def site_text(site: dict | None) -> str:
     return ", ".join(str(site[k]) for k in ("facility", "city", "state", "country") if site.get(k))
 
 
-_site_text = site_text  # older name, kept for callers
-
-
 # ----------------------------------------------------------------------------- HTML pieces
 
 

@@ -405,8 +405,8 @@ def run_report(
     from matcher.knowledge import evaluate_options, load_pack
     from matcher.parsecache import parse_store
     from matcher.patient import PatientBatch, read_patients
-    from matcher.records import iter_records, record_nct_id
-    from matcher.store import default_db_path
+    from matcher.records import record_nct_id
+    from matcher.store import default_db_path, import_paths
     from matcher.vocab import load_vocab
 
     # idempotent: the history tables exist even if something reset the migration list
@@ -420,15 +420,10 @@ def run_report(
     with RunLock(lock_path(db_path), "report"), Store(db_path) as store:
         record_errors: list = []
         added: set[str] = set()
-        for tp in trials_paths:
-            items = list(iter_records(tp))
-            record_errors += [i.error for i in items if i.error is not None]
-            good = [i.record for i in items if i.error is None]
-            added |= {
-                n for n in (record_nct_id(r) for r in good) if n is not None and not store.has(n)
-            }
-            counts = store.upsert_records(good, source=f"import: {tp}")
-            record_errors += list(counts.errors)
+        if trials_paths:
+            before = set(store.nct_ids())
+            record_errors = import_paths(store, trials_paths).errors
+            added = set(store.nct_ids()) - before
         try:
             batch = read_patients(patients_path, fmt=config.fmt, as_of=config.as_of)
         except InputError as exc:

@@ -691,15 +691,10 @@ def _only_comments(s: str) -> bool:
 
 
 @dataclass
-class ImportResult:
-    """What ``import_paths`` did: counts plus every per-file/per-entry error."""
+class ImportResult(UpsertCounts):
+    """What ``import_paths`` did: the upsert counts, records read, every per-file error."""
 
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    stale: int = 0
     records: int = 0
-    errors: list[RecordError] = field(default_factory=list)
 
     @property
     def ok(self) -> int:
@@ -707,13 +702,7 @@ class ImportResult:
         return self.added + self.updated + self.unchanged + self.stale
 
     def to_dict(self) -> dict:
-        return {
-            "added": self.added,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "stale": self.stale,
-            "errors": [str(e) for e in self.errors],
-        }
+        return {**super().to_dict(), "errors": [str(e) for e in self.errors]}
 
 
 def import_paths(
@@ -738,11 +727,7 @@ def import_paths(
         with store.transaction():
             for record, source in batch:
                 store._upsert_into([record], f"import: {source}", when, counts)
-        result.added += counts.added
-        result.updated += counts.updated
-        result.unchanged += counts.unchanged
-        result.stale += counts.stale
-        result.errors.extend(counts.errors)
+        result.add(counts)
         batch.clear()
 
     for path in paths:
