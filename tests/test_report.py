@@ -55,21 +55,6 @@ def _no_network(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", refuse)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _leave_store_migrations_as_found():
-    """Importing matcher.report registers its history migrations (100, 101) process-wide; take
-    them out after this module so other test modules see the store's own list (run_report
-    registers them again whenever it runs). matcher.report is imported lazily for the same
-    reason: collecting this file must not change the store's migration list."""
-    import matcher.store as store_mod
-
-    yield
-    import matcher.report as rep
-
-    drop = (rep.HISTORY_MIGRATION, rep.CRITERIA_HASH_MIGRATION)
-    store_mod.MIGRATIONS[:] = [m for m in store_mod.MIGRATIONS if m not in drop]
-
-
 # ----------------------------------------------------------------------------- helpers
 
 
