@@ -42,7 +42,10 @@ def parser_key() -> str:
     import matcher.trial as tr
 
     h = hashlib.sha256()
-    for mod in (el, ct, tr):
+    # the eligibility package: every module of it, in a fixed order
+    for path in sorted(Path(el.__file__).parent.glob("*.py")):
+        h.update(path.read_bytes())
+    for mod in (ct, tr):
         h.update(Path(mod.__file__).read_bytes())
     for path in sorted(vocab_dir().glob("*.yaml")):
         h.update(path.name.encode())

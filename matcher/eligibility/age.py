@@ -1,0 +1,144 @@
+"""Age: parsing and evaluation."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from matcher.eligibility.common import _apply, _fmt, _range_text
+from matcher.eligibility.model import UNKNOWN, Criterion
+from matcher.eligibility.text import _I, _Ctx
+
+# --- age ----------------------------------------------------------------------------------
+_AGE_ANCHOR_RE = re.compile(
+    r"\bage[ds]?\b|\b\d{1,3} years? (?:or|and) (?:older|over|above)\b|\byears? (?:of age|old)\b|\byrs? old\b|\byears?-old\b|\bmonths? (?:of age|old)\b",
+    _I,
+)
+_AGE_UNIT = r"(?P<unit>years?|yrs?|months?)"
+_AGE_PATTERNS = [
+    re.compile(
+        r"(?:between|from)\s*(?P<a>\d{1,3}(?:\.\d)?)\s*(?:years?|yrs?|months?)?\s*(?:of age\s*)?"
+        r"(?:and|to|-)\s*(?P<b>\d{1,3}(?:\.\d)?)\s*" + _AGE_UNIT,
+        _I,
+    ),
+    re.compile(r"(?P<a>\d{1,3})\s*(?:-|to)\s*(?P<b>\d{1,3})\s*" + _AGE_UNIT, _I),
+    re.compile(
+        r"(?P<op>>=|<=|<|>|=)\s*(?P<n>\d{1,3}(?:\.\d)?)\s*(?:" + _AGE_UNIT + r")?"
+        r"(?!\s*(?:kg|cm|mg|%|weeks|days))",
+        _I,
+    ),
+    re.compile(
+        r"(?P<n2>\d{1,3})\s*" + _AGE_UNIT + r"\s*(?:of age|old|of|\))?\s*(?:or|and)\s*"
+        r"(?P<dir>older|over|above|greater|more|younger|less|under|below)",
+        _I,
+    ),
+    re.compile(r"\bage[ds]?\s*:?\s*(?P<n3>\d{1,3})\s*(?:years?|yrs?)?\s*\+", _I),
+]
+
+
+def _age(c: _Ctx) -> list[tuple[str, str, dict]]:
+    s = c.s
+    anchor = _AGE_ANCHOR_RE.search(s)
+    if not anchor:
+        return []
+    if re.search(
+        r"gestation|life expectancy|bone age|menopaus|amenorr|perform|ecog|karnofsky|lansky", s
+    ):
+        return []
+    # a conditional age ("for patients < 16 years, Lansky ...") is not an age gate
+    pre = s[max(0, anchor.start() - 30) : anchor.start()]
+    if re.search(r"\b(?:for|if|in|when)\s+(?:\w+\s+){0,2}$", pre) and not re.match(
+        r"age[ds]?\b", s
+    ):
+        return []
+    if re.match(r"\s*(?:for|if|when|in)\s", s):
+        return []
+    matches = sorted(
+        (m for rx in _AGE_PATTERNS for m in rx.finditer(s)), key=lambda m: (m.start(), -m.end())
+    )
+    for m in matches:
+        if True:
+            before = s[max(0, m.start() - 25) : m.start()]
+            if re.search(
+                r"\b(?:for|if|when|in (?:patients|subjects|participants))\b[^;:]*$", before
+            ) or (s[: m.start()].count("(") > s[: m.start()].count(")")):
+                continue  # "(for patients > 12 years of age)": a condition, not an age gate
+            if abs(m.start() - anchor.start()) > 45 and abs(m.end() - anchor.end()) > 45:
+                continue
+            g = m.groupdict()
+            unit = (g.get("unit") or "year").lower()
+            f = 1 / 12 if unit.startswith("month") else 1.0
+            vals: dict[str, Any] = {"min_years": None, "max_years": None, "source": "text"}
+            if g.get("a") is not None:
+                vals["min_years"] = round(float(g["a"]) * f, 3)
+                vals["max_years"] = round(float(g["b"]) * f, 3)
+            elif g.get("op"):
+                if not g.get("unit") and not re.search(
+                    r"\bage[ds]?\s*(?:of|:|is|must be|should be|=)?\s*$",
+                    s[max(0, m.start() - 20) : m.start()],
+                ):
+                    continue
+                n = float(g["n"]) * f
+                op = g["op"]
+                if op in (">=", ">"):
+                    vals["min_years"] = round(n, 3)
+                    vals["min_exclusive"] = op == ">"
+                elif op in ("<=", "<"):
+                    vals["max_years"] = round(n, 3)
+                    vals["max_exclusive"] = op == "<"
+                else:
+                    vals["min_years"] = vals["max_years"] = round(n, 3)
+            elif g.get("n2"):
+                n = float(g["n2"]) * f
+                if g["dir"] in ("older", "over", "above", "greater", "more"):
+                    vals["min_years"] = round(n, 3)
+                else:
+                    vals["max_years"] = round(n, 3)
+            elif g.get("n3"):
+                vals["min_years"] = float(g["n3"])
+            else:
+                continue
+            for k in ("min_years", "max_years"):
+                if vals[k] is not None and not 0 <= vals[k] <= 120:
+                    break
+            else:
+                return [("age", c.polarity(m.start()), vals)]
+    return []
+
+
+def _ev_age(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
+    v = c.values
+    lo, hi = v.get("min_years"), v.get("max_years")
+    src = "registered" if v.get("source") == "structured" else "stated in criteria"
+    crit = f"age {_range_text(lo, hi, ' y')} ({src})"
+    if p.age is None:
+        return UNKNOWN, f"age not recorded: verify ({crit})"
+    a = float(p.age)
+    inside = True
+    if lo is not None:
+        inside &= a > lo if v.get("min_exclusive") else a >= lo
+    if hi is not None:
+        # a registered maximum "65 Years" admits anyone who has not yet turned 66
+        inside &= (
+            a < hi
+            if v.get("max_exclusive")
+            else (a < hi + 1 if v.get("source") == "structured" else a <= hi)
+        )
+    verdict = _apply(c.polarity, inside)
+    age = _fmt(round(a, 1))
+    if c.polarity == "require":
+        return verdict, f"age {age} {'within' if inside else 'outside'} {crit}"
+    # an exclusion such as "age > 85": say which side of it the patient is on
+    span = _age_span(lo, hi, v.get("min_exclusive"), v.get("max_exclusive"))
+    if inside:
+        return verdict, f"age {age}: {span} ({src}), which the trial excludes"
+    return verdict, f"age {age}: not {span} ({src})"
+
+
+def _age_span(lo: float | None, hi: float | None, lo_excl: Any, hi_excl: Any) -> str:
+    """Wording of an age range: "over 85", "85 or older", "under 18", "aged 18–75 y"."""
+    if lo is not None and hi is None:
+        return f"over {_fmt(lo)}" if lo_excl else f"{_fmt(lo)} or older"
+    if hi is not None and lo is None:
+        return f"under {_fmt(hi)}" if hi_excl else f"{_fmt(hi)} or younger"
+    return f"aged {_range_text(lo, hi, ' y')}"

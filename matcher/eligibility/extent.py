@@ -1,0 +1,221 @@
+"""Disease extent (metastatic, unresectable, advanced) and measurable disease: parse, evaluate."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from matcher.eligibility.common import _apply
+from matcher.eligibility.model import MET, NOT_MET, UNKNOWN, Criterion
+from matcher.eligibility.text import _I, _MAY_ONLY_PERMIT_RE, _ONCO_RE, _OTHER_MALIGNANCY_RE, _Ctx
+
+# --- disease extent -----------------------------------------------------------------------
+_SITE_WORDS = (
+    r"brain|cns|central nervous|spinal|leptomeningeal|meningeal|liver|hepatic|bone|lung|"
+    r"pulmonary|peritoneal|lymph|nodal|skin|cutaneous|intracranial|cerebral|osseous|spine|"
+    r"vertebra\w*|(?:tumou?r\s+)?(?:biops\w*|tissue|samples?|specimens?)"
+)
+_EXTENT_RES = [
+    (
+        "metastatic",
+        re.compile(
+            r"\b(?P<neg>non-?)?metastatic\b(?!\s+(?:\w+\s+){0,2}?(?:to|in|involving)\s+(?:the\s+)?(?:"
+            + _SITE_WORDS
+            + r"))(?!\s+(?:"
+            + _SITE_WORDS
+            + r"))"
+            r"|\bdistant (?:metasta\w+|disease|spread)\b|\bstage (?:iv|4)[abc]?\b|\bmetastasized\b"
+            r"|\bstages? (?:(?:i{1,3}|[1-3])[abc]?(?:/[abc])?\s*(?:,|or|-|to|and|/)\s*)+(?:iv|4)\b"
+            r"|\b(?:evidence of|presence of|known|with|has|have|any) metastas[ie]s\b",
+            _I,
+        ),
+    ),
+    (
+        "unresectable",
+        re.compile(
+            r"\b(?:unresectable|irresectable|non-?resectable|not (?:surgically |completely )?resectable"
+            r"|inoperable|non-?operable|not (?:be )?(?:amenable|eligible|suitable|a candidate) (?:to|for) "
+            r"(?:\w+ ){0,2}(?:surgery|surgical|resection|local therapy)|contraindication to (?:\w+ )?"
+            r"(?:surgery|surgical resection|resection)|(?:inability|unable) to undergo (?:\w+ ){0,2}"
+            r"(?:resection|surgery)|not curable by surgery|surgery is not (?:a )?(?:recommended|feasible)"
+            r"|not (?:suitable|eligible) for (?:radical|curative) (?:surgery|resection))",
+            _I,
+        ),
+    ),
+    ("locally_advanced", re.compile(r"\blocally[- ]advanced\b", _I)),
+    (
+        "advanced",
+        re.compile(
+            r"(?<!locally )(?<!locally-)\badvanced\b(?![- ](?:age|heart|liver|kidney|renal|cardiac|"
+            r"hepatic|lung disease|copd|chronic|directive|practice|nurse|care|cirrhosis|fibrosis|"
+            r"dementia|parkinson|hiv|glaucoma|knee|hip|osteoarthritis|periodontitis|life|"
+            r"cardiopulmonary|imaging|training|degree))",
+            _I,
+        ),
+    ),
+]
+
+
+_CONDITIONAL_PREFIX_RE = re.compile(
+    r"(?:\b(?:for|in|if|when|unless|except)\s+(?:\w+\s+){0,3}$)|(?:\bpatients?\s+with\s+$)", _I
+)
+
+# --- measurable disease -------------------------------------------------------------------
+_MEAS_RE = re.compile(
+    r"\b(?P<neg>non-?)?measurable\b(?!\s+residual)(?=(?:[\s,/-]+\w+){0,4}?[\s,/-]+"
+    r"(?:disease|lesions?|tumou?rs?|target|parameters|sites?)\b)"
+    r"|\b(?P<neg2>non-?)?measurable (?:and|or|and/or) (?:non-?measurable|evaluable)"
+    r"|\b(?:disease|lesions?) (?:that (?:is|are) )?measurable\b"
+    r"|\bevaluable (?:or measurable )?(?:disease|lesions?)\b",
+    _I,
+)
+_MEAS_CRIT_RE = re.compile(
+    r"\b(m?recist|irecist|rano|lugano|inrc|cheson|irrc|pcwg\d?|gcig|choi|who)\b"
+    r"(?:\s*(?:criteria\s*)?(?:v(?:ersion)?\.?\s*)?(\d\.\d))?",
+    _I,
+)
+
+
+def _extent(c: _Ctx) -> list[tuple[str, str, dict]]:
+    s = c.s
+    if _OTHER_MALIGNANCY_RE.search(s):
+        return []  # "non-metastatic prostate cancer" in a second-malignancy clause
+    hits: list[tuple[int, str, int]] = []
+    for name, rx in _EXTENT_RES:
+        for m in rx.finditer(s):
+            before = s[max(0, m.start() - 30) : m.start()]
+            if (
+                name != "unresectable"
+                and _CONDITIONAL_PREFIX_RE.search(before)
+                and re.search(r"\b(?:for|in|if|when)\b", before)
+            ):
+                continue  # "AST <= 5 x ULN in patients with metastatic ...": a condition, not a gate
+            if name == "advanced":
+                if not (c.onco and _ONCO_RE.search(s)):
+                    continue
+                if re.match(
+                    r"\s*(?:or|and|/)\s*metastatic", s[m.end() :]
+                ) is None and not re.search(
+                    r"\b(?:cancers?|carcinomas?|sarcomas?|tumou?rs?|malignan\w*|disease|stage|solid|nsclc|"
+                    r"lymphomas?|melanomas?|leukemi\w*|neoplas\w*|gist|mesothelioma|\w+sarcomas?|\w+omas?)\b",
+                    s[m.end() : m.end() + 45],
+                ):
+                    continue
+            if name == "metastatic" and m.group(0).startswith("stage") and not c.onco:
+                continue
+            if name == "metastatic" and re.search(
+                r"\b(?:brain|cns|central nervous system|intracranial|cerebral|leptomeningeal|meningeal|"
+                r"spinal|osseous|bone|liver|hepatic|pulmonary|lung|peritoneal)\s+$",
+                s[max(0, m.start() - 30) : m.start()],
+            ):
+                continue  # "CNS metastatic disease": a site, typed as brain metastases
+            if re.search(
+                r"\bprimary\s+(?:\w+\s+)?(?:and/or|or|and|/)\s*$",
+                s[max(0, m.start() - 30) : m.start()],
+            ) and re.match(
+                r"\s*(?:\w+\s+)?(?:lesions?|tumou?rs?|sites?|tissues?|samples?|biops)", s[m.end() :]
+            ):
+                continue  # "tissue samples of primary or metastatic lesions": a sample, not a gate
+            if re.search(
+                r"\b(?:due|secondary|related) to\s*$", s[max(0, m.start() - 20) : m.start()]
+            ):
+                continue  # "cord compression due to metastatic disease"
+            if re.search(
+                r"(?:therap\w*|treatments?|chemotherapy|regimens?|lines?)\s+(?:given\s+)?(?:for|in)\s+(?:the\s+)?"
+                r"(?:[\w-]+[\s/]+){0,3}$",
+                s[max(0, m.start() - 50) : m.start()],
+            ):
+                continue  # "prior therapy for metastatic NSCLC": a therapy setting, not an extent gate
+            neg = 1 if (m.groupdict().get("neg") if name == "metastatic" else None) else 0
+            hits.append((m.start(), name, neg))
+    if not hits:
+        return []
+    hits.sort()
+    extents: list[str] = []
+    for _, name, _neg in hits:
+        if name not in extents:
+            extents.append(name)
+    start, _, neg = hits[0]
+    return [("disease_extent", c.polarity(start, None, neg), {"extent": extents})]
+
+
+def _measurable(c: _Ctx) -> list[tuple[str, str, dict]]:
+    m = _MEAS_RE.search(c.s)
+    if not m:
+        return []
+    if re.search(r"\bmeasurable\b[^;]{0,60}\bor\s+non-?measurable\b", c.s):
+        return []  # "with either measurable or non-measurable lesions": no constraint
+    neg = 1 if (m.group("neg") or m.group("neg2")) else 0
+    crit = _MEAS_CRIT_RE.search(c.s)
+    criteria = None
+    if crit and crit.group(1) != "who":
+        criteria = crit.group(1).upper().replace("MRECIST", "mRECIST").replace("IRECIST", "iRECIST")
+        if crit.group(2):
+            criteria += " " + crit.group(2)
+    evaluable = bool(re.search(r"\bevaluable\b|\bnon-?measurable\b", c.s)) and not neg
+    pol = c.polarity(m.start(), m.end(), neg)
+    return [("measurable_disease", pol, {"criteria": criteria, "evaluable_allowed": evaluable})]
+
+
+def _ev_extent(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
+    ext = c.values.get("extent") or []
+    desc = " or ".join(e.replace("_", " ") for e in ext)
+    met = p.metastatic
+    if met is None and p.stage:
+        st = str(p.stage).upper()
+        if st.startswith("IV") or st == "METASTATIC":
+            met = True
+    if met is None:
+        return (
+            UNKNOWN,
+            f"metastatic status not recorded: verify ({'requires' if c.polarity == 'require' else 'excludes'} {desc})",
+        )
+    if c.polarity == "require":
+        if met and any(e in ("metastatic", "advanced") for e in ext):
+            return MET, f"metastatic disease; trial requires {desc}"
+        if met:
+            return UNKNOWN, f"metastatic disease; trial requires {desc}: verify"
+        if _MAY_ONLY_PERMIT_RE.search(c.text):
+            return UNKNOWN, f"disease not metastatic; the line may only permit {desc}: verify"
+        if ext == ["metastatic"] and not _EXTENT_ALTERNATIVE_RE.search(c.text):
+            return NOT_MET, "disease not metastatic; trial requires metastatic disease"
+        if ext == ["metastatic"]:
+            return (
+                UNKNOWN,
+                f"disease not metastatic (stage {p.stage or 'not recorded'}); the line also accepts "
+                "an earlier stage or recurrent / refractory disease: verify",
+            )
+        return (
+            UNKNOWN,
+            f"disease not metastatic; trial requires {desc}: verify resectability/extent",
+        )
+    if "metastatic" in ext:
+        if met:
+            return NOT_MET, f"metastatic disease; trial excludes {desc}"
+        return MET, f"disease not metastatic; trial excludes {desc}"
+    return UNKNOWN, f"trial excludes {desc}: verify"
+
+
+# "Stage IIIB-IV", "stage IIIC or IV", "metastatic or recurrent/refractory": a non-metastatic
+# patient may still qualify
+_EXTENT_ALTERNATIVE_RE = re.compile(
+    r"\bstages?\s+(?:i{1,3}|[1-3])[abc]?\b|\b(?:recurrent|relapsed|refractory|progressive)\b", _I
+)
+
+
+def _ev_measurable(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
+    crit = c.values.get("criteria") or "measurable disease"
+    if p.measurable_disease is None:
+        return UNKNOWN, f"measurable disease not recorded: verify ({crit})"
+    if c.polarity == "require":
+        if p.measurable_disease:
+            return MET, f"measurable disease recorded; trial requires {crit}"
+        if c.values.get("evaluable_allowed"):
+            return (
+                UNKNOWN,
+                "no measurable disease recorded; trial also accepts evaluable disease: verify",
+            )
+        return NOT_MET, f"no measurable disease recorded; trial requires {crit}"
+    return _apply("exclude", bool(p.measurable_disease)), (
+        f"measurable disease {'recorded' if p.measurable_disease else 'not present'}; trial excludes it"
+    )

@@ -1,0 +1,106 @@
+"""Histology (diagnoses a line requires or excludes): parsing and evaluation."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from matcher.eligibility.common import _diag_name, _safe_is_a
+from matcher.eligibility.model import MET, NOT_MET, UNKNOWN, Criterion
+from matcher.eligibility.text import (
+    _I,
+    _OTHER_MALIGNANCY_RE,
+    _TOO_GENERIC_DIAGNOSES,
+    _Ctx,
+    _except_spans,
+    _find_diagnoses,
+    _positions,
+)
+
+_HISTO_NOISE_RE = re.compile(
+    r"response evaluation criteria in solid tumou?rs?|anti-?cancer|anti-?tumou?r|anti-?neoplastic|"
+    r"soft[- ]tissue (?:metastatic )?(?:lesions?|metastas\w+|involvement|component)|"
+    r"cancer (?:therapy|treatment|drugs?)|anaplastic lymphoma kinase|\banti-[a-z0-9]+(?:-\d+)?\b|"
+    r"national cancer institute|cancer institute|cancer center|cancer society|cancer staging",
+    _I,
+)
+
+
+def _histology(c: _Ctx) -> list[tuple]:
+    vocab = c.vocab
+    if vocab is None:
+        return []
+    if _OTHER_MALIGNANCY_RE.search(c.s):
+        return []  # a second-malignancy clause (checked first: cheaper than the vocabulary)
+    text = _HISTO_NOISE_RE.sub(lambda m: " " * len(m.group(0)), c.plain)
+    found = _find_diagnoses(vocab, text)
+    if not found:
+        return []
+    low = text.lower()
+    spans = _except_spans(low)
+    main_ids: list[str] = []
+    except_ids: list[str] = []
+    first_main: int | None = None
+    for did, mention in found:
+        if did in _TOO_GENERIC_DIAGNOSES:
+            continue
+        for pos in _positions(low, mention.lower()):
+            if re.search(
+                r"(?:therap\w*|treatment|chemotherapy|radiotherapy|surgery|resection)\s+for\s+(?:the\s+)?"
+                r"(?:current\s+|study\s+|this\s+)?(?:[\w/-]+\s+){0,3}$|\bif (?:in )?(?:the )?$",
+                low[max(0, pos - 60) : pos],
+            ):
+                continue  # "prior chemotherapy for stage IV adenocarcinoma": a therapy setting
+            excepted = any(a <= pos < b for a, b in spans)
+            target = except_ids if excepted else main_ids
+            if did not in target:
+                target.append(did)
+            if not excepted and (first_main is None or pos < first_main):
+                first_main = pos
+    except_ids = [d for d in except_ids if d not in main_ids]
+    out: list[tuple] = []
+    if main_ids:
+        pol = c.polarity_plain(text, first_main or 0)
+        out.append(("histology", pol, {"diagnoses": main_ids}))
+        if except_ids and pol == "require":
+            # an inclusion line listing alternatives never excludes one of them: when a listed
+            # diagnosis falls under an excepted one ("solid tumor (other than glioma) ... or
+            # glioblastoma"), the exception is only a sub-group rule (NOT_MET -> UNKNOWN)
+            overlap = any(_safe_is_a(vocab, m, e) for m in main_ids for e in except_ids)
+            out.append(
+                ("histology", "exclude", {"diagnoses": except_ids}, {"conditional": overlap})
+            )
+    elif except_ids and c.section == "inclusion":
+        out.append(("histology", "exclude", {"diagnoses": except_ids}))
+    return out
+
+
+def _ev_histology(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
+    ids = c.values.get("diagnoses") or []
+    names = ", ".join(_diag_name(vocab, i) for i in ids)
+    if not p.diagnosis:
+        return (
+            UNKNOWN,
+            f"diagnosis not recorded: verify ({'requires' if c.polarity == 'require' else 'excludes'} {names})",
+        )
+    pname = p.diagnosis_name or p.diagnosis
+    lineage = set(p.diagnosis_lineage or [p.diagnosis])
+    hit = [i for i in ids if i in lineage or _safe_is_a(vocab, p.diagnosis, i)]
+    broader = [i for i in ids if _safe_is_a(vocab, i, p.diagnosis) and i != p.diagnosis]
+    if c.polarity == "require":
+        if hit:
+            return MET, f"{pname} is {_diag_name(vocab, hit[0])}; trial requires {names}"
+        if broader:
+            return (
+                UNKNOWN,
+                f"diagnosis {pname} (unspecified subtype); trial requires {names}: verify subtype",
+            )
+        return NOT_MET, f"{pname} is not among {names} required by the trial"
+    if hit:
+        return NOT_MET, f"{pname} is {_diag_name(vocab, hit[0])}; trial excludes {names}"
+    if broader:
+        return (
+            UNKNOWN,
+            f"diagnosis {pname} (unspecified subtype); trial excludes {names}: verify subtype",
+        )
+    return MET, f"{pname} is not among excluded {names}"

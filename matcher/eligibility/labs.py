@@ -1,0 +1,287 @@
+"""Organ function (laboratory thresholds, in units or x ULN): parsing and evaluation."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from matcher.eligibility.common import _apply, _fmt
+from matcher.eligibility.model import LAB_NAMES, MET, NOT_MET, STD_UNITS, UNKNOWN, Criterion
+from matcher.eligibility.text import _I, _Ctx
+
+# --- organ function -----------------------------------------------------------------------
+_LAB_RES = [
+    (
+        "anc",
+        r"absolute neutrophil(?:s| count)?|neutrophil count|neutrophils|\banc\b|\bagc\b|"
+        r"absolute granulocyte count|granulocytes",
+    ),
+    ("platelets", r"platelets?(?: count)?|\bplt\b|thrombocytes?"),
+    ("hemoglobin", r"ha?emoglobin|\bhgb\b|\bhb\b"),
+    (
+        "creatinine_clearance",
+        r"(?:calculated |measured |estimated )?creatinine clearance|\bcrcl\b|\bcr\.? ?cl\b|"
+        r"(?:estimated )?glomerular filtration rate|\be?gfr\b|clearance of creatinine",
+    ),
+    ("creatinine", r"(?:serum )?creatinine(?!\s+(?:clearance|kinase|phosphokinase))"),
+    ("direct_bilirubin", r"(?:direct|conjugated) bilirubin"),
+    ("bilirubin", r"(?<!direct )(?<!conjugated )(?:total |serum )?bilirubin|\bt\.? ?bili\b"),
+    ("ast", r"\bast\b|\bsgot\b|aspartate (?:amino)?transferase|aspartate aminotransferase"),
+    ("alt", r"\balt\b|\bsgpt\b|alanine (?:amino)?transferase|alanine aminotransferase"),
+    (
+        "ast+alt",
+        r"\btransaminases\b|\baminotransferases\b|\bliver enzymes\b|\bast ?/ ?alt\b|\balt ?/ ?ast\b",
+    ),
+]
+_LAB_RE = re.compile("|".join(f"(?P<{k.replace('+', '_')}>{rx})" for k, rx in _LAB_RES), _I)
+_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
+_LAB_VALUE_RE = re.compile(
+    r"(?P<op>>=|<=|<|>|=)\s*(?P<num>" + _NUM + r")\s*"
+    r"(?P<mult>(?:x|times|-fold|fold)\s*(?:the\s+)?(?:institutional\s+|upper\s+)?"
+    r"(?:upper limit of (?:the )?normal(?: range)?|uln|upper normal limit|normal)"
+    r"|uln\b|upper limit of normal)?\s*"
+    r"(?P<unit>x\s*10\s*(?:\^|e|\*\*)?\s*(?:9|3)\s*/\s*(?:l|ul|mcl)\b|10\s*\^?\s*(?:9|3)\s*/\s*(?:l|ul)\b"
+    r"|(?:cells|cell|k)?\s*/\s*(?:mm\s*\^?\s*3|mm³|cu\.? ?mm|ul|mcl|l)\b|/\s*nl\b|g\s*/\s*dl\b"
+    r"|gm?\s*/\s*dl\b|g\s*/\s*l\b|mg\s*/\s*dl\b|mmol\s*/\s*l\b|u?mol\s*/\s*l\b|umol\s*/\s*l\b"
+    r"|ml\s*/\s*min(?:\s*/\s*1\.73\s*m\s*\^?\s*2)?|(?:iu|u)\s*/\s*l\b|%)?",
+    _I,
+)
+_LAB_NORMAL_RE = re.compile(
+    r"^\s*(?:level\s+)?(?:is\s+|must be\s+|should be\s+|:\s*)?(?:within\s+)?(?:the\s+)?"
+    r"(?:institutional\s+)?(?:normal|wnl|within normal limits|<= ?uln)\b",
+    _I,
+)
+
+
+_LAB_HINTS = (
+    "neutro", "anc", "agc", "granulocyte", "platelet", "plt", "thrombocyt", "moglobin", "hgb",
+    "hb", "creatin", "crcl", "cr cl", "gfr", "glomerular", "bili", "ast", "alt", "sgot", "sgpt",
+    "transaminase", "aminotransferase", "liver enzyme",
+)  # fmt: skip
+
+
+def _labs(c: _Ctx) -> list[tuple[str, str, dict]]:
+    s = c.s
+    if not any(h in s for h in _LAB_HINTS):
+        return []
+    mentions = list(_LAB_RE.finditer(s))
+    if not mentions:
+        return []
+    values = list(_LAB_VALUE_RE.finditer(s))
+    out: list[tuple[str, str, dict]] = []
+    seen: set[str] = set()
+    for m in mentions:
+        key = m.lastgroup.replace("_", "+") if m.lastgroup == "ast_alt" else m.lastgroup
+        labs = ["ast", "alt"] if key == "ast+alt" else [key]
+        val = next((v for v in values if v.start() >= m.end() and v.start() - m.end() <= 60), None)
+        # the value must belong to this lab: no other lab name with its own value in between
+        if val is not None:
+            between = s[m.end() : val.start()]
+            if re.search(r"\d", between.replace("10^9", "")) and not re.match(
+                r"^[\s(a-z/,]*$", between
+            ):
+                val = None
+        if val is None:
+            n = _LAB_NORMAL_RE.match(s[m.end() :])
+            if n and labs[0] in ("bilirubin", "ast", "alt", "creatinine", "direct_bilirubin"):
+                for lab in labs:
+                    if lab not in seen:
+                        seen.add(lab)
+                        vals = {"lab": lab, "op": "<=", "value": 1.0, "unit": "x ULN", "uln_multiple": 1.0,
+                                "std_value": None, "std_unit": STD_UNITS[lab]}  # fmt: skip
+                        out.append(("organ_function", c.base, vals))
+            continue
+        for lab in labs:
+            if lab in seen:
+                continue
+            vals = _lab_values(lab, val)
+            if vals is None:
+                continue
+            seen.add(lab)
+            out.append(("organ_function", c.base, vals))
+    return out
+
+
+def _lab_values(lab: str, v: re.Match) -> dict | None:
+    raw = v.group("num").replace(",", "")
+    try:
+        num = float(raw)
+    except ValueError:
+        return None
+    unit_raw = re.sub(r"\s+", "", (v.group("unit") or "").lower())
+    mult = v.group("mult")
+    vals: dict[str, Any] = {
+        "lab": lab,
+        "op": v.group("op"),
+        "value": num,
+        "unit": None,
+        "uln_multiple": None,
+        "std_value": None,
+        "std_unit": STD_UNITS[lab],
+    }
+    if mult:
+        vals["unit"] = "x ULN"
+        vals["uln_multiple"] = num
+        return vals
+    if unit_raw == "%":
+        return None
+    vals["unit"] = unit_raw or None
+    vals["std_value"] = _to_std(lab, num, unit_raw)
+    return vals
+
+
+def _to_std(lab: str, num: float, unit: str) -> float | None:
+    """Convert a threshold to the patient unit; ``None`` when the unit is ambiguous."""
+    u = (
+        unit.replace("mcl", "ul")
+        .replace("mm^3", "mm3")
+        .replace("mm³", "mm3")
+        .replace("cu.mm", "mm3")
+    )
+    u = u.replace("cumm", "mm3").replace("**", "^").replace("e9", "^9").replace("e3", "^3")
+    if lab in ("anc", "platelets"):
+        if re.search(r"10\^?9/l|10\^?3/ul|^k/ul|/nl", u):
+            return num * 1000.0
+        if re.search(r"/(?:mm3|ul)$", u):
+            return num
+        if u == "/l":
+            return None
+        if not u:  # magnitude: counts per uL are hundreds+, giga-per-litre values are small
+            if lab == "anc":
+                return num if num >= 100 else (num * 1000.0 if num <= 20 else None)
+            return num if num >= 1000 else (num * 1000.0 if num <= 900 else None)
+        return None
+    if lab == "hemoglobin":
+        if u in ("g/dl", "gm/dl"):
+            return num
+        if u == "g/l":
+            return num / 10.0
+        if u == "mmol/l":
+            return round(num * 1.611, 2)
+        if not u:
+            return num if num <= 25 else (num / 10.0 if num >= 40 else None)
+        return None
+    if lab in ("creatinine", "bilirubin", "direct_bilirubin"):
+        factor = 88.42 if lab == "creatinine" else 17.1
+        if u == "mg/dl":
+            return num
+        if u in ("umol/l", "mol/l"):
+            return round(num / factor, 3)
+        if not u:
+            if num <= 10:
+                return num
+            return round(num / factor, 3) if num >= 15 else None
+        return None
+    if lab in ("ast", "alt"):
+        return num if u in ("u/l", "iu/l") else None
+    if lab == "creatinine_clearance":
+        return num if u.startswith("ml/min") or not u else None
+    return None
+
+
+def _ev_labs(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
+    v = c.values
+    lab = v["lab"]
+    name = LAB_NAMES.get(lab, lab)
+    op = v["op"]
+    if v.get("uln_multiple") is not None:
+        crit = f"{name} {op} {_fmt(v['uln_multiple'])} x ULN"
+    else:
+        crit = f"{name} {op} {_fmt(v['value'])}{(' ' + v['unit']) if v.get('unit') else ''}"
+    labs = getattr(p, "labs", None) or {}
+    val = labs.get(lab)
+    if val is None:
+        return UNKNOWN, f"{name} not recorded: verify ({crit})"
+    unit = STD_UNITS.get(lab, "")
+    if v.get("uln_multiple") is not None:
+        return _ev_uln(c, name, val, unit, crit)
+    thr = v.get("std_value")
+    if thr is None:
+        return UNKNOWN, f"{name} {_fmt(val)} {unit}; unit of '{crit}' is ambiguous: verify"
+    ok = {
+        ">=": val >= thr,
+        ">": val > thr,
+        "<=": val <= thr,
+        "<": val < thr,
+        "=": val == thr,
+    }[op]
+    verdict = _apply(c.polarity, ok)
+    conv = (
+        ""
+        if v.get("unit") and STD_UNITS[lab].lower().replace("cells/", "/") in (v["unit"] or "")
+        else f" (= {_fmt(thr)} {unit})"
+    )
+    if verdict == NOT_MET and re.search(
+        r"\b(?:if|unless|in patients with|for patients with|gilbert)", c.text, re.I
+    ):
+        return (
+            UNKNOWN,
+            f"{name} {_fmt(val)} {unit} fails {crit}{conv}, but the line has a conditional limit: verify",
+        )
+    if c.polarity == "require":
+        rel = "meets" if ok else "fails"
+        return verdict, f"{name} {_fmt(val)} {unit} {rel} {crit}{conv}"
+    # exclusion "platelets < 50,000": the patient is excluded when the value is in that range
+    if ok:
+        return verdict, f"{name} {_fmt(val)} {unit}: {crit}{conv}, which the trial excludes"
+    return verdict, f"{name} {_fmt(val)} {unit}: not {crit}{conv} (the excluded range)"
+
+
+# Lowest upper limit of normal (ULN) an adult reference range plausibly uses, per lab, in the
+# patient unit. A value at or below ``multiple x`` this ULN is within ``multiple x ULN`` for
+# ANY laboratory, so "bilirubin <= 1.5 x ULN" can be MET without knowing the patient's lab.
+# Chosen at or below the lowest ULN in common published adult ranges (never NOT_MET from it):
+# - bilirubin 1.0 mg/dL: Mayo Clinic, "Liver function tests" results (0.1-1.0 mg/dL; other
+#   labs use 1.2);
+# - direct bilirubin 0.2 mg/dL: below the usual 0.3 mg/dL (MedlinePlus "Bilirubin blood test");
+# - AST 25 U/L: below Cleveland Clinic 10-34 U/L, MedlinePlus 8-33 U/L, Mayo Clinic 8-48 U/L;
+# - ALT 19 U/L: Cleveland Clinic women 4-19 U/L, the lowest adult range seen; also the
+#   "healthy" ULN for women in the ACG guideline (Kwo et al., Am J Gastroenterol 2017;112:18-35);
+# - creatinine 0.8 mg/dL: below typical female ULNs of 0.9-1.1 mg/dL (e.g. MedlinePlus
+#   "Creatinine blood test", women 0.6-1.1 mg/dL).
+CONSERVATIVE_ULN: dict[str, float] = {
+    "bilirubin": 1.0,
+    "direct_bilirubin": 0.2,
+    "ast": 25.0,
+    "alt": 19.0,
+    "creatinine": 0.8,
+}
+
+
+def _ev_uln(c: Criterion, name: str, val: float, unit: str, crit: str) -> tuple[str, str]:
+    """A limit given as a multiple of ULN: MET only when it holds for the lowest plausible
+    ULN (``CONSERVATIVE_ULN``); otherwise UNKNOWN. Never NOT_MET from an assumed ULN."""
+    v = c.values
+    low_uln = CONSERVATIVE_ULN.get(v["lab"])
+    mult = float(v["uln_multiple"])
+    op = v["op"]
+    if low_uln is not None:
+        limit = mult * low_uln
+        bound = _fmt(round(val / mult, 3))
+        # "bilirubin <= 1.5 x ULN" holds for every lab whose ULN is at least val / 1.5
+        if (
+            c.polarity == "require"
+            and op in ("<=", "<")
+            and (val <= limit if op == "<=" else val < limit)
+        ):
+            rel = "≥" if op == "<=" else ">"
+            return (
+                MET,
+                f"{name} {_fmt(val)} {unit} {op} {_fmt(mult)} × ULN for any ULN {rel} {bound} "
+                f"{unit} (adult ULNs are ≥ {_fmt(low_uln)} {unit})",
+            )
+        # exclusion "AST > 3 x ULN": not excluded when below 3 x even the lowest ULN
+        if (
+            c.polarity == "exclude"
+            and op in (">", ">=")
+            and (val <= limit if op == ">" else val < limit)
+        ):
+            return (
+                MET,
+                f"{name} {_fmt(val)} {unit}: not {op} {_fmt(mult)} × ULN for any ULN ≥ {bound} "
+                f"{unit} (adult ULNs are ≥ {_fmt(low_uln)} {unit})",
+            )
+    return (
+        UNKNOWN,
+        f"{name} {_fmt(val)} {unit}; trial states {crit}: the lab's ULN is not recorded, verify",
+    )

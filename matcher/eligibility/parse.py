@@ -1,0 +1,291 @@
+"""Parsing: one line into typed criteria, one trial into a ``ParsedTrial`` (cached)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import OrderedDict
+from typing import Any
+
+from matcher.criteria_text import normalize, split_criteria
+from matcher.eligibility.age import _age
+from matcher.eligibility.biomarker import _biomarker
+from matcher.eligibility.brain import _brain
+from matcher.eligibility.cohort import _SCOPED_TYPES, _cohort, _disease_scope, _histology_sublists
+from matcher.eligibility.extent import _extent, _measurable
+from matcher.eligibility.histology import _histology
+from matcher.eligibility.labs import _labs
+from matcher.eligibility.model import Criterion, ParsedTrial
+from matcher.eligibility.performance import _ps
+from matcher.eligibility.pregnancy import _pregnancy
+from matcher.eligibility.text import _CTX_ANYOF_RE, _DIAG_CACHE, _I, _ONCO_RE, _Ctx
+from matcher.eligibility.therapy import _prior_therapy, _washout
+from matcher.trial import Trial
+
+
+def parse_line(
+    text: str,
+    section: str = "inclusion",
+    *,
+    vocab: Any = None,
+    context: str | None = None,
+    oncology: bool = True,
+) -> list[Criterion]:
+    """Parse one criteria line into typed criteria (or one ``unparsed`` entry).
+
+    ``text`` is the line as written; ``section`` "inclusion" or "exclusion"; ``context``
+    the parent line or sub-heading (plain text); ``oncology`` enables the bare word
+    "advanced" as a disease-extent cue (set per trial from its conditions).
+    """
+    if vocab is None:
+        vocab = _default_vocab()
+    c = _Ctx(normalize(text), section, context, vocab, oncology)
+    found: list[tuple] = []
+    found += _ps(c)
+    found += _age(c)
+    found += _histology(c)
+    found += _extent(c)
+    found += _measurable(c)
+    found += _brain(c)
+    found += _pregnancy(c)
+    found += _labs(c)
+    wash = _washout(c)
+    found += _prior_therapy(c, bool(wash))
+    found += wash
+    found += _biomarker(c)
+    if not found:
+        return [Criterion(section, text, "unparsed", c.base, {}, context=context)]
+    crits = []
+    for item in found:
+        crit = Criterion(section, text, item[0], item[1], item[2], context=context)
+        for k, v in (item[3] if len(item) > 3 else {}).items():
+            setattr(crit, k, v)
+        crits.append(crit)
+    if section == "exclusion" and any(x.type == "biomarker" for x in crits):
+        # "HER2-positive gastric carcinoma" / "NSCLC without known ALK rearrangement" in the
+        # exclusion section: the histology only qualifies the molecular finding
+        crits = [x for x in crits if not (x.type == "histology" and x.polarity == "exclude")]
+    cohort = _cohort(c)
+    if cohort:
+        for crit in crits:
+            if (
+                crit.type == "histology"
+                and crit.polarity == "require"
+                and set(crit.values.get("diagnoses") or []) <= set(cohort)
+            ):
+                crit.values["cohort"] = True
+            crit.applies_to = list(cohort)
+    if any(x.type in _SCOPED_TYPES for x in crits):
+        scope = _disease_scope(vocab, text, context, section)
+        for crit in crits:
+            if crit.type in _SCOPED_TYPES and scope:
+                crit.disease_scope = scope
+    _group_alternatives(crits, c.s)
+    return crits
+
+
+def _group_alternatives(crits: list[Criterion], s: str) -> None:
+    """Mark "X or Y" alternatives of one kind on one line (see module docstring)."""
+    if not re.search(r"\bor\b", s):
+        return
+    ps = [c for c in crits if c.type == "performance_status"]
+    if len(ps) > 1:
+        for c in ps:
+            c.group = "line:ps"
+    renal = [
+        c
+        for c in crits
+        if c.type == "organ_function"
+        and c.values.get("lab") in ("creatinine", "creatinine_clearance")
+    ]
+    if len(renal) > 1:
+        for c in renal:
+            c.group = "line:renal"
+
+
+# =========================================================================================
+# Trials
+# =========================================================================================
+_CACHE: OrderedDict[tuple[str, str | None, str], ParsedTrial] = OrderedDict()
+_CACHE_MAX = 20000
+
+
+_VOCAB_MEMO: dict[str | None, Any] = {}
+
+
+def _default_vocab() -> Any:
+    """The bundled vocabulary, looked up once per ``TRIALMATCH_CRITERIA`` setting
+    (``load_vocab`` itself checks the folder on disk on every call)."""
+    import os
+
+    key = os.environ.get("TRIALMATCH_CRITERIA")
+    got = _VOCAB_MEMO.get(key)
+    if got is None:
+        from matcher.vocab import load_vocab
+
+        got = _VOCAB_MEMO[key] = load_vocab()
+    return got
+
+
+def parse_trial(record: dict, vocab: Any = None) -> ParsedTrial:
+    """Parse one record (v2 study dict) into a ``ParsedTrial``.
+
+    Cached by (NCT id, last update, ``record_digest``) when the default vocabulary is used,
+    so the batch job parses each record version once, and a record whose content changed
+    without a new last-update date is parsed again. Raises ``RecordError`` only for a record without NCT
+    id; any criteria text is accepted (untyped lines become ``unparsed``).
+    """
+    use_cache = vocab is None
+    trial_vocab = vocab if vocab is not None else _default_vocab()
+    key = None
+    if use_cache:
+        ps = record.get("protocolSection") if isinstance(record, dict) else None
+        ident = ps.get("identificationModule", {}) if isinstance(ps, dict) else {}
+        status = ps.get("statusModule", {}) if isinstance(ps, dict) else {}
+        nct = ident.get("nctId") if isinstance(ident, dict) else None
+        lu = (
+            (status.get("lastUpdatePostDateStruct") or {}).get("date")
+            if isinstance(status, dict)
+            else None
+        )
+        if nct:
+            key = (str(nct).upper(), lu, record_digest(record))
+            hit = _CACHE.get(key)
+            if hit is not None:
+                _CACHE.move_to_end(key)
+                return hit
+    trial = Trial.from_record(record, vocab=trial_vocab)
+    parsed = parse_trial_model(trial, trial_vocab)
+    if key is not None:
+        _CACHE[key] = parsed
+        if len(_CACHE) > _CACHE_MAX:
+            _CACHE.popitem(last=False)
+    return parsed
+
+
+def record_digest(record: dict) -> str:
+    """Content hash of the parts of a record a ``ParsedTrial`` is built from (the protocol
+    section and the derived MeSH browse modules; not results). Part of the parse cache key,
+    so a record edited without a new last-update date is parsed again."""
+    ps = record.get("protocolSection") if isinstance(record, dict) else None
+    derived = record.get("derivedSection") if isinstance(record, dict) else None
+    browse = (
+        {k: v for k, v in derived.items() if k.endswith("BrowseModule")}
+        if isinstance(derived, dict)
+        else None
+    )
+    blob = json.dumps([ps, browse], sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.blake2b(blob.encode("utf-8"), digest_size=12).hexdigest()
+
+
+def clear_cache() -> None:
+    """Forget cached parses (tests; a long-running process after a vocabulary change)."""
+    _CACHE.clear()
+    _DIAG_CACHE.clear()
+    _VOCAB_MEMO.clear()
+
+
+def _is_oncology(trial: Trial, vocab: Any) -> bool:
+    text = " ".join(
+        [*trial.conditions, *trial.keywords, trial.title or "", trial.official_title or ""]
+    )
+    if _ONCO_RE.search(text):
+        return True
+    return bool(vocab is not None and vocab.find_diagnoses(text))
+
+
+_CONDITIONAL_LINE_RE = re.compile(
+    r"\s*(?:for|in|if|when)\b|\s*(?:sub-?study|cohort|part|arm|group|phase)s?\s*[\w.-]{0,6}(?:\s*(?:,|and|&|/)\s*[\w.-]{1,6})*"
+    r"\s*(?:only)?\s*[:(\uff1a]"
+    r"|\s*(?:patients|participants|subjects) (?:in|enrolled in|assigned to) (?:cohort|part|arm|group)",
+    _I,
+)
+
+
+def is_oncology_trial(trial: Trial, vocab: Any = None) -> bool:
+    """True when the trial's conditions, keywords or titles name a cancer."""
+    return _is_oncology(trial, vocab if vocab is not None else _default_vocab())
+
+
+def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
+    """Criteria of an already built ``Trial`` (structured gates first, then the text)."""
+    if vocab is None:
+        vocab = _default_vocab()
+    crits: list[Criterion] = []
+    if trial.min_age_years is not None or trial.max_age_years is not None:
+        text = (
+            f"Age (registered): minimum {trial.min_age_text or 'none'}, "
+            f"maximum {trial.max_age_text or 'none'}"
+        )
+        crits.append(
+            Criterion(
+                "inclusion",
+                text,
+                "age",
+                "require",
+                {
+                    "min_years": trial.min_age_years,
+                    "max_years": trial.max_age_years,
+                    "source": "structured",
+                },
+                source="structured",
+            )  # fmt: skip
+        )
+    if trial.sex in ("FEMALE", "MALE"):
+        crits.append(
+            Criterion(
+                "inclusion",
+                f"Sex (registered): {trial.sex}",
+                "sex",
+                "require",
+                {"sex": trial.sex},
+                source="structured",
+            )  # fmt: skip
+        )
+    onco = _is_oncology(trial, vocab)
+    lines = split_criteria(trial.criteria_text)
+    n_lines = n_typed = 0
+    group_of: dict[int, str] = {}
+    by_line: dict[int, list[Criterion]] = {}
+    for line in lines:
+        if line.is_heading and line.children:
+            continue
+        parsed = parse_line(
+            line.text, line.section, vocab=vocab, context=line.context, oncology=onco
+        )
+        if line.children and parsed[0].type == "unparsed" and line.text.rstrip().endswith(":"):
+            continue  # a parent such as "Adequate organ function:" -- its children carry it
+        n_lines += 1
+        if parsed[0].type != "unparsed":
+            n_typed += 1
+        conditional = (
+            bool(line.children)
+            or bool(_CONDITIONAL_LINE_RE.match(line.text))
+            or bool(line.parent is not None and _CONDITIONAL_LINE_RE.match(line.parent.text))
+        )
+        for c in parsed:
+            c.conditional = c.conditional or (conditional and not c.applies_to)
+            if (
+                c.type == "histology"
+                and c.polarity == "require"
+                and c.section == "inclusion"
+                and not c.values.get("cohort")
+            ):
+                c.group = "histology:require"  # several required histologies are alternatives
+        parent = line.parent
+        if (
+            parent is not None
+            and line.section == "inclusion"
+            and _CTX_ANYOF_RE.search(normalize(parent.text))
+        ):
+            gid = group_of.setdefault(id(parent), f"any:{len(group_of) + 1}")
+            for c in parsed:
+                # an unparsed alternative ("Is ineligible for a protocol of higher priority") is
+                # UNKNOWN, so the typed alternatives failing does not make the line NOT_MET
+                if c.group is None:
+                    c.group = gid
+        by_line[id(line)] = parsed
+        crits.extend(parsed)
+    _histology_sublists(lines, by_line)
+    return ParsedTrial(trial=trial, criteria=crits, n_lines=n_lines, n_typed_lines=n_typed)

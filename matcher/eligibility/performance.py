@@ -1,0 +1,204 @@
+"""Performance status (ECOG, Karnofsky, Lansky): parsing and evaluation."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from matcher.eligibility.common import _apply, _range_text
+from matcher.eligibility.model import MET, NOT_MET, UNKNOWN, Criterion
+from matcher.eligibility.text import _I, _Ctx
+
+# --- performance status -----------------------------------------------------------------
+_PS_RE = re.compile(
+    r"\b(?P<ecog>ecog|eastern cooperative oncology group|zubrod|who\b(?=[^.;]{0,30}perform)"
+    r"|who[- ]ps)\b|\b(?P<kps>karnofsky|kps)\b|\b(?P<lansky>lansky|lps)\b"
+    r"|\b(?P<generic>performance status|performance score|ps)\b",
+    _I,
+)
+_PS_VALUE_RE = re.compile(
+    r"(?P<range>(?P<r1>\d{1,3})\s*%?\s*(?:-|~|to|through)\s*(?P<r2>\d{1,3})(?!\s*(?:days|weeks|months|years)))"
+    r"|(?P<list>(?P<l1>\d{1,3})(?:\s*,\s*\d{1,3})*\s*,?\s*(?:or|and|/)\s*(?P<l2>\d{1,3})"
+    r"|\d(?:\s*,\s*\d)+\b(?!\s*(?:%|days|weeks|months|years|[.,]\d)))"
+    r"|(?P<op>>=|<=|<|>|=)\s*(?P<n>\d{1,3})(?!\s*(?:days|weeks|months|years))"
+    r"|(?P<wn>\d{1,3})\s*%?\s*or\s*(?P<dir>less|lower|better|below|fewer|greater|higher|more|above)"
+    r"|(?P<single>\d{1,3})\s*%?(?!\s*(?:-|~|to|days|weeks|months|years|mg|x))",
+    _I,
+)
+_PS_FILLER_RE = re.compile(
+    r"^(?:\s|[:(),=]|performance|status|score|scale|ps\b|of\b|must|be\b|is\b|should|have|has"
+    r"|a\b|an\b|grade|level|rating|equal to|between|\(ps\)|\(ecog\)|\(kps\)|%|within|range"
+    r"|eastern|cooperative|oncology|group|who\b|zubrod|karnofsky|lansky|play|points?\b)*",
+    _I,
+)
+
+
+def _ps(c: _Ctx) -> list[tuple[str, str, dict]]:
+    s = c.s
+    if not re.search(r"perform|ecog|karnofsky|kps|lansky|zubrod", s):
+        return []
+    # merge "ECOG performance status", "Lansky (age < 16) performance status" into one mention
+    raw = list(_PS_RE.finditer(s))
+    mentions: list[list] = []  # [start, end, scale or None]
+    for m in raw:
+        scale = (
+            "karnofsky"
+            if m.group("kps")
+            else "lansky"
+            if m.group("lansky")
+            else ("ecog" if m.group("ecog") else None)
+        )
+        if mentions:
+            prev = mentions[-1]
+            gap = s[prev[1] : m.start()]
+            if (
+                len(gap) <= 40
+                and re.fullmatch(r"[\s:,]*(?:\([^)]*\))?[\s:,]*(?:[a-z]+\s+){0,2}?", gap)
+                and (prev[2] is None or scale is None or prev[2] == scale)
+            ):
+                prev[1] = m.end()
+                prev[2] = prev[2] or scale
+                continue
+        mentions.append([m.start(), m.end(), scale])
+    found: list[tuple[int, str, re.Match | None]] = []
+    for i, (start, end, scale) in enumerate(mentions):
+        nxt = mentions[i + 1][0] if i + 1 < len(mentions) else len(s)
+        window = re.sub(r"\s*\([^)]*\)", "", s[end : min(nxt, end + 120)])
+        fill = _PS_FILLER_RE.match(window)
+        window = window[fill.end() if fill else 0 :]
+        v = (
+            (_PS_VALUE_RE.match(window) or _PS_VALUE_RE.search(window[:30]))
+            if window.strip()
+            else None
+        )
+        found.append((start, scale or "generic", v))
+    # "Karnofsky (adults) or Lansky (children) >= 50": a mention without value shares the next one's
+    for i in range(len(found) - 2, -1, -1):
+        if found[i][2] is None and found[i + 1][2] is not None:
+            gap = s[mentions[i][1] : mentions[i + 1][0]]
+            if len(gap) <= 80 and re.search(r"\bor\b|\band\b|/", gap):
+                found[i] = (found[i][0], found[i][1], found[i + 1][2])
+    out: list[tuple[str, str, dict]] = []
+    for start, scale, v in found:
+        if v is None:
+            continue
+        lo, hi = _ps_bounds(v)
+        if lo is None and hi is None:
+            continue
+        if scale == "generic":
+            scale = "karnofsky" if max(x for x in (lo, hi) if x is not None) > 5 else "ecog"
+        elif scale == "ecog" and max(x for x in (lo, hi) if x is not None) > 5:
+            continue
+        step = 1 if scale == "ecog" else 10
+        top = 5 if scale == "ecog" else 100
+        op = v.group("op")
+        if op == ">":
+            lo = (lo or 0) + step
+        if op == "<":
+            hi = (hi if hi is not None else top) - step
+        lo = 0 if lo is None else lo
+        hi = top if hi is None else hi
+        if lo > hi or hi > top or (scale != "ecog" and hi < 10):
+            continue
+        vals = {"scale": scale, "min": lo, "max": hi}
+        if any(o[2] == vals for o in out):
+            continue
+        out.append(("performance_status", c.polarity(start), vals))
+    return out
+
+
+def _ps_bounds(v: re.Match) -> tuple[int | None, int | None]:
+    if v.group("range"):
+        a, b = int(v.group("r1")), int(v.group("r2"))
+        return min(a, b), max(a, b)
+    if v.group("list"):
+        nums = [int(x) for x in re.findall(r"\d{1,3}", v.group("list"))]
+        return min(nums), max(nums)
+    if v.group("op"):
+        n = int(v.group("n"))
+        op = v.group("op")
+        if op in (">=", ">"):
+            return n, None
+        if op in ("<=", "<"):
+            return None, n
+        return n, n
+    if v.group("wn"):
+        n = int(v.group("wn"))
+        d = v.group("dir").lower()
+        # "ECOG 2 or better/less" = 0..2 ; "Karnofsky 70 or higher/better" = 70..100
+        if d in ("greater", "higher", "more", "above"):
+            return n, None
+        if d == "better" and n >= 10:
+            return n, None
+        return None, n
+    if v.group("single"):
+        n = int(v.group("single"))
+        return n, n
+    return None, None
+
+
+def _ps_rel(polarity: str, inside: bool) -> str:
+    """How a score relates to a stated range, worded for the verdict it gives."""
+    if polarity == "require":
+        return "within" if inside else "outside"
+    return "in the excluded range" if inside else "not in the excluded range"
+
+
+# ECOG grade -> Karnofsky band (Oken et al. 1982 correspondence used in protocols)
+_ECOG_TO_KPS = {0: (90, 100), 1: (70, 80), 2: (50, 60), 3: (30, 40), 4: (10, 20), 5: (0, 0)}
+
+
+def _ev_ps(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
+    v = c.values
+    scale = v["scale"]
+    top = 5 if scale == "ecog" else 100
+    lo = v["min"] if v["min"] not in (None, 0) or v["max"] == top else None
+    hi = v["max"] if v["max"] not in (None, top) else None
+    if lo is None and hi is None:
+        lo, hi = v["min"], v["max"]
+    if scale == "ecog" and lo is None:
+        lo = 0  # "ECOG 0–1" reads better than "≤1"
+    label = {"ecog": "ECOG", "karnofsky": "Karnofsky", "lansky": "Lansky"}[scale]
+    crit = f"{label} {_range_text(lo, hi)}"
+    if scale == "ecog":
+        if p.ecog is None:
+            return (
+                UNKNOWN,
+                f"ECOG not recorded: verify ({'required' if c.polarity == 'require' else 'excluded'} {crit})",
+            )
+        inside = v["min"] <= p.ecog <= v["max"]
+        conv = (
+            f" (converted from {p.ecog_converted_from})"
+            if getattr(p, "ecog_converted_from", None)
+            else ""
+        )
+        verdict = _apply(c.polarity, inside)
+        if conv and verdict == NOT_MET:
+            return UNKNOWN, f"ECOG {p.ecog}{conv} vs {crit}: conversion is approximate, verify"
+        return verdict, f"ECOG {p.ecog}{conv} {_ps_rel(c.polarity, inside)} {_range_text(lo, hi)}"
+    own = getattr(p, scale, None)
+    if own is not None:
+        inside = v["min"] <= own <= v["max"]
+        return (
+            _apply(c.polarity, inside),
+            f"{label} {own} {_ps_rel(c.polarity, inside)} {_range_text(lo, hi)}",
+        )
+    other = p.karnofsky if scale == "lansky" else p.lansky
+    if other is not None:
+        inside = v["min"] <= other <= v["max"]
+        name = "Karnofsky" if scale == "lansky" else "Lansky"
+        if (c.polarity == "require") == inside:
+            return MET, f"{name} {other} (same 0–100 scale) {_ps_rel(c.polarity, inside)} {crit}"
+        return UNKNOWN, f"{name} {other} recorded, trial states {crit}: verify"
+    if p.ecog is not None:
+        band = _ECOG_TO_KPS.get(p.ecog)
+        if band and v["min"] <= band[0] and band[1] <= v["max"] and c.polarity == "require":
+            return MET, f"ECOG {p.ecog} ≈ {label} {band[0]}–{band[1]}, within {_range_text(lo, hi)}"
+        if band and (band[1] < v["min"] or band[0] > v["max"]) and c.polarity == "exclude":
+            return (
+                MET,
+                f"ECOG {p.ecog} ≈ {label} {band[0]}–{band[1]}, not in the excluded range "
+                f"{_range_text(lo, hi)}",
+            )
+        return UNKNOWN, f"ECOG {p.ecog} recorded, trial states {crit}: verify {label}"
+    return UNKNOWN, f"{label} not recorded: verify ({crit})"

@@ -1,0 +1,605 @@
+"""Prior therapy (required, excluded, maximum lines) and washout: parsing and evaluation."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from matcher.eligibility.model import CHEMO_CLASSES, MET, NOT_MET, UNKNOWN, Criterion
+from matcher.eligibility.text import (
+    _EXCEPT_RE,
+    _I,
+    _MAY_ONLY_PERMIT_RE,
+    _NEG_RE,
+    _NUMW,
+    _PERMISSIVE_RE,
+    _POST_EXCLUDE_RE,
+    _Ctx,
+    _neg_count,
+    _num,
+    _prep,
+)
+
+# --- prior therapy ------------------------------------------------------------------------
+_THERAPY_CUE_RE = re.compile(
+    r"\b(?:prior(?! to\b)|previous(?:ly)?|received|receipt of|treated with|started on|"
+    r"exposure to|exposed to|pre-?treated|refractory|progress\w*|failed|failure|"
+    r"na[iï]ve|untreated|lines? of|regimens?|relapsed|recurred|had)\b",
+    _I,
+)
+_CATEGORY_RES = [
+    (
+        "chemotherapy",
+        re.compile(
+            r"\bchemo(?:therapy|therapies|therapeutic)?\b|\bcytotoxic\b(?![\s-]+t[\s-]*(?:lymphocyte|cell))",
+            _I,
+        ),
+    ),
+    (
+        "systemic",
+        re.compile(
+            r"\bsystemic (?:anti-?cancer |anti-?neoplastic |cancer |anti-?tumou?r )?"
+            r"(?:therap\w*|treatments?|agents?|regimens?)|\banti-?cancer (?:therap\w*|treatments?|"
+            r"agents?|drugs?)|\banti-?neoplastic (?:therap\w*|treatments?|agents?)|"
+            r"\bsystemic (?:\w+ )?(?:therapy|treatment)\b",
+            _I,
+        ),
+    ),
+    (
+        "immunotherapy",
+        re.compile(
+            r"\bimmunotherap\w*|\b(?:pd-?1|pd-?l1|ctla-?4)\)?\s+(?:inhibit\w*|blockade)\s+therap\w*",
+            _I,
+        ),
+    ),
+    ("targeted_therapy", re.compile(r"\btargeted (?:therap\w*|agents?)", _I)),
+]
+_SKIP_THERAPY_RE = re.compile(
+    r"\ballerg\w*|\bhypersensitiv\w*|\bcontraindicat\w*|\bcumulative\b|\bmg/m|"
+    r"\b(?:concurrent|concomitant|currently (?:receiving|taking|on|using)|ongoing|during the study|"
+    r"while on (?:the )?study|on study|planned|will receive|scheduled to|willing to (?:receive|"
+    r"undergo)|candidate(?:s)? for|eligible (?:for|to receive)|be able to (?:receive|tolerate)|"
+    r"requiring|taking|stable dose|contracept\w*|condoms?|abstinen\w*|pregnan\w*|"
+    r"require[sd]? (?:systemic )?treatment|need(?:s|ing)? (?:for )?(?:systemic )?treatment)\b",
+    _I,
+)
+_NAIVE_RE = re.compile(
+    r"\bpreviously untreated\b(?! with)|\b(?:treatment|therapy|chemotherapy|chemo|systemic therapy|"
+    r"systemic treatment|drug)[- ]na[iï]ve\b|\bna[iï]ve to (?:\w+ ){0,2}(?:treatment|therapy|"
+    r"chemotherapy)|\buntreated (?:[\w-]+ ){0,3}(?:cancer|sarcoma|tumou?r|carcinoma|malignancy|nsclc|"
+    r"leukemia|lymphoma|myeloma)\b|\bnot (?:have )?(?:been )?(?:previously )?(?:received|treated)",
+    _I,
+)
+_MIN_LINES_RE = re.compile(
+    r"(?:>=|>)\s*(?P<n>" + _NUMW + r")\s+(?:[\w-]+\s+){0,4}?(?:lines?|regimens?|therap(?:y|ies)|"
+    r"treatments?|courses?|chemotherap\w*)\b"
+    r"|(?P<n2>" + _NUMW + r")\s+or\s+more\s+(?:[\w-]+\s+){0,4}?(?:lines?|regimens?|therap(?:y|ies)"
+    r"|treatments?)\b"
+    r"|(?P<r1>\d)\s*(?:-|to)\s*(?P<r2>\d)\s+(?:[\w-]+\s+){0,3}?(?:lines?|regimens?|therap(?:y|ies)"
+    r"|treatments?)\b"
+    r"|(?P<ord>second|third|fourth)[- ]line\b",
+    _I,
+)
+_MAX_LINES_RE = re.compile(
+    r"(?:<=)\s*(?P<n>" + _NUMW + r")\s+(?:[\w-]+\s+){0,4}?(?:lines?|regimens?|therap(?:y|ies)|"
+    r"treatments?)\b"
+    r"|(?P<n2>" + _NUMW + r")\s+or\s+(?:fewer|less)\s+(?:[\w-]+\s+){0,4}?(?:lines?|regimens?|"
+    r"therap(?:y|ies)|treatments?)\b",
+    _I,
+)
+_OVER_LINES_RE = re.compile(
+    r"(?:>|>=)\s*(?P<n>" + _NUMW + r")\s+(?:[\w-]+\s+){0,4}?(?:lines?|regimens?|chemotherap\w*)\b",
+    _I,
+)
+_PROGRESSION_RE = re.compile(
+    r"\bprogress\w*\s+(?:\w+\s+){0,3}?(?:on|after|following|during|despite|while|through|with)\b|"
+    r"\brefractory\b|\bfailed\b|\bfailure (?:of|on)\b|\brelapsed\b|\bintoleran\w*|"
+    r"\brecurr\w* (?:after|following)\b",
+    _I,
+)
+_SETTING_RE = re.compile(
+    r"\b(?:for|in) (?:the )?(?:locally )?(?:advanced|metastatic|recurrent|unresectable)|\bin the (?:advanced|"
+    r"metastatic) setting|\bfor (?:this|the current|current) (?:disease|cancer|sarcoma|malignancy)"
+    r"|\bfor (?:advanced|metastatic)",
+    _I,
+)
+
+# --- washout ------------------------------------------------------------------------------
+_WASHOUT_RE = re.compile(
+    r"\bwithin\s+(?:the\s+)?(?:last\s+|past\s+|previous\s+|preceding\s+)?(?P<n>" + _NUMW + r")"
+    r"\s*(?P<unit>days?|weeks?|wks?|months?|years?|half[- ]?lives)\b"
+    r"|(?:>=|>|<=|<)\s*(?P<n2>"
+    + _NUMW
+    + r")\s*(?P<unit2>days?|weeks?|wks?|months?|years?|half[- ]?lives)"
+    r"[^.;]{0,70}?\b(?:since|from|after|between|prior|before|elapsed)\b"
+    r"|\bfor\s+(?:>=|>)\s*(?P<n5>" + _NUMW + r")\s*(?P<unit5>days?|weeks?|wks?|months?)\b"
+    r"|\b(?P<n6>\d+)[- ]?(?P<unit6>days?|weeks?|months?)[- ](?:washout|wash-out)\b"
+    r"|\b(?:over|in|during) the (?:(?:past|last|previous|preceding)\s+)?(?P<n4>" + _NUMW + r")\s*"
+    r"(?P<unit4>days?|weeks?|wks?|months?|years?)\b"
+    r"|(?P<n3>" + _NUMW + r")\s*(?P<unit3>days?|weeks?|wks?|months?|half[- ]?lives)\s+"
+    r"(?:or less |or fewer )?(?:prior to|before|of)\s+(?:the\s+)?(?:first|start|initiation|"
+    r"study|enrol|registration|randomi|day 1|cycle 1|treatment|dosing)",
+    _I,
+)
+_WASHOUT_WHAT_RE = re.compile(
+    r"\bchemo(?:therapy)?\b|\bradio(?:therapy)?\b|\bradiation\b|\bimmunotherap\w*|"
+    r"\binvestigational\b|\bsurgery\b|\bsurgical\b|\bmonoclonal antibod\w*|\bantibod\w*|"
+    r"\b(?:anti-?cancer|antineoplastic|anti-?tumou?r|systemic|targeted|biologic(?:al)?|hormonal)"
+    r"\s+(?:therap\w*|treatments?|agents?)|\bsmall molecule\w*|\bkinase inhibitors?|\btki\b|"
+    r"\bvaccines?\b|\bsteroids?\b|\binhibitors?\b|\bimmunosuppress\w*|\bglucocorticoids?\b|"
+    r"\b(?:interventional|clinical|investigational) (?:stud\w+|trials?)\b|\btreatment with\b|"
+    r"\btherapy with\b|\b(?:stopped|discontinued|tapered)\b|\binducers?\b|\bcorticosteroids?\b|\btransplant\w*|\bstem cell\b|"
+    r"\bcar[- ]t\b|\bprior (?:therapy|treatment)\b|\btherap(?:y|ies)\b|\btreatments?\b|"
+    r"\bagents?\b|\bdrugs?\b|\bmedications?\b",
+    _I,
+)
+_WASHOUT_ANCHOR_RE = re.compile(
+    r"\b(?:first|start of|initiation of|beginning of|the start of)\s+(?:the\s+)?(?:study\s+)?"
+    r"(?:treatment|therapy|drug|dose|dosing|medication|intervention)\b(?!\s+with)|\bstudy (?:treatment|"
+    r"drug|medication|therapy|intervention|agent)\b|\btreatment (?:start|initiation)\b(?!\s+with)",
+    _I,
+)
+_WASHOUT_NOT_RE = re.compile(
+    r"\blaborator\w*|\btest(?:s|ing)?\b|\bscan\w*|\bimaging\b|\bmri\b|\bbiops\w*|\bconsent\b|"
+    r"\bassessment|\bmeasured\b|\bobtained\b|\bperformed\b|\bvalues?\b|\becho\w*|\bbaseline\b|"
+    r"\bpregnan\w*|\binfection\b|\bmyocardial\b|\bstroke\b|\bvaccinat\w*|\bcovid\b|\babuse\b|"
+    r"\bdependence\b|\balcohol\b|\bremission\b|\brelapse\b|\bdiagnos\w*|\bsymptoms?\b|\bdisease\b|"
+    r"\bcontracept\w*|\bbirth control\b|\bchanges?\b|\bevents?\b|\binability\b|\bpost-",
+    _I,
+)
+
+
+_SENTENCE_RE = re.compile(r"(?<=[.;])\s+(?=[a-z(])|(?<=\.)\s+(?=note\b)", _I)
+_MODAL_NEG_RE = re.compile(
+    r"\b(?:must|may|should|will|shall|can)\s+not\b|\bcannot\b|\bmustn't\b|\bare not allowed\b", _I
+)
+_RADIO_RE = re.compile(
+    r"\bradiotherap\w*|\bradiation(?: therapy)?\b|\birradiat\w*|\bradiosurgery\b", _I
+)
+_TOXICITY_RE = re.compile(
+    r"\btoxicit\w*|\badverse (?:events?|reactions?)|\brecovered\b|\bside effects?\b|\bimmune-related\b",
+    _I,
+)
+
+
+def _prior_therapy(c: _Ctx, washout_found: bool) -> list[tuple[str, str, dict]]:
+    """Prior-therapy criteria, sentence by sentence (a later "X is permitted" sentence must
+    not turn its drugs into exclusions)."""
+    if washout_found or _WASHOUT_RE.search(c.s):
+        return []  # "prior chemotherapy within 4 weeks" is a washout, not a lifelong exclusion
+    if not _THERAPY_CUE_RE.search(c.s) and not _NAIVE_RE.search(c.s):
+        return []
+    out: list[tuple[str, str, dict]] = []
+    plain_parts = _SENTENCE_RE.split(c.plain)
+    for part in plain_parts:
+        for item in _prior_therapy_sentence(c, part):
+            if item not in out:
+                out.append(item)
+    return out
+
+
+def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
+    s = _prep(plain)
+    cue = _THERAPY_CUE_RE.search(s)
+    naive = _NAIVE_RE.search(s)
+    if not cue and not naive:
+        return []
+    if (_SKIP_THERAPY_RE.search(s) or _TOXICITY_RE.search(s)) and not naive:
+        return []
+    if re.search(
+        r"\bqualif\w*|\bcounts? as\b|\bcounted as\b|\bconsidered (?:as )?(?:a )?(?:line|prior)"
+        r"|\b(?:to|in) (?:this|the|that|these) lesions?\b|\blesions?,? which\b|\bnot required\b"
+        r"|\bneeds? to be treated\b|\bto be treated with\b",
+        s,
+    ):
+        return []  # definitions ("rituximab does not count as a line") and lesion-level history
+    if _PERMISSIVE_RE.search(s) and not re.search(r"\bnot\b|\bonly\b", s):
+        return []  # "prior pazopanib is allowed": no restriction
+    ex = _EXCEPT_RE.search(s)
+    cut = ex.start() if ex else len(s)
+    drugs: list[str] = []
+    classes: list[str] = []
+    exceptions: list[str] = []
+    if c.vocab is not None:
+        low = plain.lower()
+        for did, text in c.vocab.find_drugs(plain):
+            pos = low.find(text.lower())
+            target = exceptions if ex is not None and pos >= cut else drugs
+            if did not in drugs and did not in exceptions:
+                target.append(did)
+        for cid, text in c.vocab.find_drug_classes(plain):
+            pos = low.find(text.lower())
+            target = exceptions if ex is not None and pos >= cut else classes
+            if cid not in classes and cid not in exceptions:
+                target.append(cid)
+    cats = [name for name, rx in _CATEGORY_RES if (m := rx.search(s)) and m.start() < cut]
+    radio = bool(
+        re.search(
+            r"\b(?:prior|previous|received)\s+(?:[\w-]+\s+){0,2}?(?:radiotherap|radiation)", s[:cut]
+        )
+    ) and not re.search(r"\blesions?\b|\bmeasurable\b|\bfield\b", s)
+
+    min_lines = max_lines = None
+    mn = _MIN_LINES_RE.search(s)
+    if mn and re.match(
+        r"\s*(?:>=|>)?\s*\w+\s+(?:days?|weeks?|months?|years?|hours?|cycles? of)\b", mn.group(0)
+    ):
+        mn = None
+    if mn:
+        if mn.group("n") or mn.group("n2"):
+            min_lines = _num(mn.group("n") or mn.group("n2"))
+            if mn.group(0).lstrip().startswith(">") and not mn.group(0).lstrip().startswith(">="):
+                min_lines = (min_lines or 0) + 1
+        elif mn.group("r1"):
+            min_lines, max_lines = int(mn.group("r1")), int(mn.group("r2"))
+        elif mn.group("ord"):
+            min_lines = {"second": 1, "third": 2, "fourth": 3}[mn.group("ord").lower()]
+    mx = _MAX_LINES_RE.search(s)
+    if mx:
+        max_lines = _num(mx.group("n") or mx.group("n2"))
+    if c.section == "exclusion" and mn is not None and max_lines is None:
+        ov = _OVER_LINES_RE.search(s)
+        if ov:  # exclusion "more than 2 prior lines" = at most 2 allowed
+            n = _num(ov.group("n")) or 0
+            max_lines = n if not ov.group(0).startswith(">=") else n - 1
+            min_lines = None
+
+    out: list[tuple[str, str, dict]] = []
+    qualified = bool(ex or _SETTING_RE.search(s))
+    if naive and not (drugs or classes):
+        if c.section == "inclusion" or _MODAL_NEG_RE.search(s) or not re.search(r"\bnot\b", s):
+            generic = (
+                not cats
+                or "systemic" in cats
+                or re.search(r"treatment|therapy|untreated", naive.group(0))
+            )
+            if re.search(r"chemo", naive.group(0)):
+                generic = False
+            out.append(("prior_therapy_excluded", "exclude",
+                        {"drugs": [], "classes": [], "categories": cats or ["systemic"],
+                         "any_systemic": bool(generic), "exceptions": exceptions,
+                         "qualified": qualified}))  # fmt: skip
+        if c.section == "inclusion" and min_lines:
+            out.append(("prior_therapy_required", "require",
+                        {"drugs": [], "classes": [], "categories": [], "min_lines": min_lines,
+                         "progression": bool(_PROGRESSION_RE.search(s))}))  # fmt: skip
+        return out
+    if not cue:
+        return out
+    if (
+        c.section == "inclusion"
+        and re.search(r"\b(?:relapsed|recurrent)\s*(?:or|/|and/or)\s*refractory\b|\br/r\b", s)
+        and not (drugs or classes or min_lines or _NEG_RE.search(s[: cue.start()]))
+    ):
+        return [("prior_therapy_required", "require",
+                 {"drugs": [], "classes": [], "categories": [], "min_lines": None, "progression": True})]  # fmt: skip
+    if c.section == "exclusion" and _PROGRESSION_RE.search(s) and not _NEG_RE.search(s):
+        return out  # "mutations found after progression on prior EGFR-TKI": a context, not an exclusion
+    # negation: cues before the therapy cue in its clause; in the exclusion section a modal
+    # "must not / may not have received" restates the exclusion and does not flip it
+    neg = _neg_count(s, cue.start())
+    if c.section == "exclusion" and _MODAL_NEG_RE.search(s[: cue.end() + 20]):
+        neg = 0
+    if c.context_negates:
+        neg += 1
+    if _POST_EXCLUDE_RE.match(s[cue.start() :]):
+        neg += 1
+    required = (c.section == "inclusion") == (neg % 2 == 0)
+    if max_lines is not None:
+        out.append(("max_prior_lines", "exclude", {"max_lines": max_lines}))
+    if required:
+        if max_lines is not None and min_lines is None and not (drugs or classes):
+            return out  # "no more than 2 prior lines" requires no prior therapy
+        if not (drugs or classes or cats or min_lines):
+            if (
+                c.section == "inclusion"
+                and not re.search(r"\bif\b", s)
+                and re.search(
+                    r"\b(?:failed|failure (?:of|on|to)|refractory to|progress\w* (?:on|after|following|despite|"
+                    r"during))\s+(?:[\w-]+\s+){0,4}?(?:therap\w*|treatments?|regimens?|chemotherapy|lines?)\b",
+                    s,
+                )
+            ):
+                out.append(("prior_therapy_required", "require",
+                            {"drugs": [], "classes": [], "categories": [], "min_lines": None,
+                             "progression": True}))  # fmt: skip
+            return out
+        out.append(("prior_therapy_required", "require",
+                    {"drugs": drugs, "classes": classes, "categories": cats, "min_lines": min_lines,
+                     "progression": bool(_PROGRESSION_RE.search(s))}))  # fmt: skip
+        return out
+    if not (drugs or classes or cats or radio):
+        return out
+    specific = [
+        x for x in classes if x not in ("chemotherapy", "immunotherapy", "targeted_therapy")
+    ]
+    if (min_lines is not None or max_lines is not None) and not (drugs or specific):
+        return out  # "more than one prior chemotherapy": a line count, not "no chemotherapy"
+    if radio and not (drugs or classes or cats):
+        cats = ["radiotherapy"]
+    any_sys = "systemic" in cats and not (drugs or classes)
+    out.append(("prior_therapy_excluded", "exclude",
+                {"drugs": drugs, "classes": classes, "categories": cats, "any_systemic": any_sys,
+                 "exceptions": exceptions, "qualified": qualified}))  # fmt: skip
+    return out
+
+
+def _washout(c: _Ctx) -> list[tuple[str, str, dict]]:
+    """A time window since a prior therapy / surgery, read within its own sentence."""
+    s = c.s
+    for m in _WASHOUT_RE.finditer(s):
+        start = max(s.rfind(";", 0, m.start()), s.rfind(". ", 0, m.start()), -1) + 1
+        ends = [i for i in (s.find(";", m.end()), s.find(". ", m.end())) if i >= 0]
+        sent = s[start : min(ends) if ends else len(s)]
+        stripped = _WASHOUT_ANCHOR_RE.sub(" ", sent)
+        what = [w.group(0) for w in _WASHOUT_WHAT_RE.finditer(stripped)]
+        if not what:
+            continue
+        if _WASHOUT_NOT_RE.search(stripped) and not re.search(
+            r"chemo|radio|radiation|immunotherap|investigational|\bsurgery\b|\bsurgical\b|antibod|inhibitor|"
+            r"anti-?cancer|vaccine|\breceived\b|treatment with|\buse of\b|steroid|glucocorticoid",
+            stripped,
+        ):
+            continue
+        n = _num(
+            m.group("n")
+            or m.group("n2")
+            or m.group("n3")
+            or m.group("n4")
+            or m.group("n5")
+            or m.group("n6")
+        )
+        if n is None:
+            continue
+        unit = (
+            m.group("unit")
+            or m.group("unit2")
+            or m.group("unit3")
+            or m.group("unit4")
+            or m.group("unit5")
+            or m.group("unit6")
+            or ""
+        ).lower()
+        vals: dict[str, Any] = {"days": None, "half_lives": None, "what": sorted(set(what))}
+        if unit.startswith("half"):
+            vals["half_lives"] = n
+        elif unit.startswith("w"):
+            vals["days"] = n * 7
+        elif unit.startswith("month"):
+            vals["days"] = n * 30
+        elif unit.startswith("year"):
+            vals["days"] = n * 365
+        else:
+            vals["days"] = n
+        return [("washout", "exclude", vals)]
+    return []
+
+
+def _class_members(vocab: Any, cls: str) -> set[str]:
+    try:
+        return set(vocab.drugs_in_class(cls))
+    except Exception:  # noqa: BLE001 - an unknown class has no members
+        return set()
+
+
+def _class_name(vocab: Any, cls: str) -> str:
+    try:
+        return vocab.drug_classes[cls].name
+    except Exception:  # noqa: BLE001
+        return cls.replace("_", " ")
+
+
+def _received(p: Any, c: Criterion, vocab: Any) -> list[str]:
+    """Reasons like 'pazopanib (VEGFR TKI)' for each prior drug the criterion names."""
+    drugs = set(p.prior_drugs)
+    pclasses = {t.name: set(t.classes) for t in (p.prior_therapies or []) if t.kind == "drug"}
+    hits: list[str] = []
+    for d in c.values.get("drugs") or []:
+        if d in drugs:
+            hits.append(d)
+    for cls in c.values.get("classes") or []:
+        members = _class_members(vocab, cls)
+        for d in sorted(drugs):
+            if d in members or cls in pclasses.get(d, set()):
+                hits.append(f"{d} ({_class_name(vocab, cls)})")
+    for cat in c.values.get("categories") or []:
+        for d in sorted(drugs):
+            cl = pclasses.get(d, set())
+            if cat == "chemotherapy" and cl & CHEMO_CLASSES:
+                hits.append(f"{d} (chemotherapy)")
+            elif cat == "immunotherapy" and any(
+                "checkpoint" in x
+                or x.endswith(("pd1_inhibitor", "pdl1_inhibitor", "ctla4_inhibitor"))
+                for x in cl
+            ):
+                hits.append(f"{d} (immunotherapy)")
+            elif cat in ("systemic",):
+                hits.append(f"{d} (systemic therapy)")
+    if c.values.get("any_systemic"):
+        hits.extend(f"{d} (systemic therapy)" for d in sorted(drugs))
+    seen: list[str] = []
+    drugs_seen: set[str] = set()
+    for h in hits:
+        d = h.split(" (")[0]
+        if d not in drugs_seen:
+            drugs_seen.add(d)
+            seen.append(h)
+    return seen
+
+
+def _therapy_desc(c: Criterion, vocab: Any) -> str:
+    v = c.values
+    parts = list(v.get("drugs") or [])
+    parts += [_class_name(vocab, x) for x in v.get("classes") or []]
+    parts += [x.replace("_", " ") for x in v.get("categories") or []]
+    if v.get("any_systemic") and "systemic" not in (v.get("categories") or []):
+        parts.append("systemic therapy")
+    return " / ".join(parts) or "prior therapy"
+
+
+def _ev_prior_required(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
+    desc = _therapy_desc(c, vocab)
+    if p.prior_therapies is None:
+        return UNKNOWN, f"prior therapies not recorded: verify (trial requires prior {desc})"
+    verdict, reason = _ev_prior_required_strict(p, c, vocab)
+    if verdict == NOT_MET and _MAY_ONLY_PERMIT_RE.search(c.text):
+        return UNKNOWN, f"{reason}; the line may only permit it: verify"
+    if verdict == NOT_MET and _SUBGROUP_RE.search(c.text):
+        return UNKNOWN, f"{reason}; the line applies to a sub-group only: verify"
+    return verdict, reason
+
+
+# "... EGFR-TKI treatment in dose-extension cases": a requirement for one part of the trial
+_SUBGROUP_RE = re.compile(
+    r"\b(?:in|for) (?:the )?(?:[\w-]+ ){0,2}(?:cases|cohorts?|arms?|parts?|expansion)\b", _I
+)
+
+
+def _ev_prior_required_strict(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
+    desc = _therapy_desc(c, vocab)
+    v = c.values
+    named = bool(v.get("drugs") or v.get("classes") or v.get("categories"))
+    hits = _received(p, c, vocab) if named else []
+    n_drugs = len(p.prior_drugs)
+    if named and not hits:
+        if v.get("categories") and not (v.get("drugs") or v.get("classes")) and n_drugs:
+            return (
+                UNKNOWN,
+                f"had {', '.join(sorted(p.prior_drugs))}; trial requires prior {desc}: verify",
+            )
+        return NOT_MET, f"no prior {desc} recorded; trial requires it"
+    if v.get("min_lines"):
+        if (
+            n_drugs == 0
+            and not named
+            and p.prior_therapies
+            and not _SYSTEMIC_WORD_RE.search(c.text)
+        ):
+            # "Progression on at least one prior standard therapy": surgery or radiotherapy may count
+            done = ", ".join(sorted({t.name for t in p.prior_therapies if t.name}))
+            return (
+                UNKNOWN,
+                f"had {done} (no drug recorded); trial requires ≥{v['min_lines']} prior "
+                "therapy: verify whether it counts",
+            )
+        if n_drugs == 0:
+            return (
+                NOT_MET,
+                f"no prior systemic therapy recorded; trial requires ≥{v['min_lines']} prior line(s)",
+            )
+        if v["min_lines"] > 1 or not named and v.get("min_lines", 0) > n_drugs:
+            return (
+                UNKNOWN,
+                f"{n_drugs} prior drug(s) recorded; trial requires ≥{v['min_lines']} prior lines: verify lines",
+            )
+    got = ", ".join(hits) if hits else ", ".join(sorted(p.prior_drugs)) or "prior therapy"
+    if v.get("progression"):
+        return UNKNOWN, f"had {got}; progression on it is not recorded: verify"
+    if not named and not v.get("min_lines"):
+        return UNKNOWN, "prior therapy requirement: verify"
+    return MET, f"had {got}; trial requires prior {desc}"
+
+
+_SYSTEMIC_WORD_RE = re.compile(
+    r"\b(?:systemic|chemo\w*|drugs?|lines?|regimens?|agents?|cytotoxic|immunotherap\w*|targeted)\b",
+    _I,
+)
+
+
+# Classes too broad to decide on when the line narrows them ("HER2-targeted antibody or tyrosine
+# kinase inhibitor", "platinum chemotherapy", "EpCAM-targeted anti-cancer therapies").
+_GENERIC_CLASSES = frozenset(
+    {"tyrosine_kinase_inhibitor", "targeted_therapy", "chemotherapy", "cytotoxic", "immunotherapy"}
+)
+_GENERIC_THERAPY_RE = re.compile(
+    r"\b(?:chemo\w*|cytotoxic|tkis?|tyrosine kinase inhibitors?|(?:anti-?cancer|anti-?tumou?r|"
+    r"anti-?neoplastic|systemic|cancer|targeted)\s+(?:therap\w*|treatments?|agents?|drugs?))",
+    _I,
+)
+_THERAPY_QUALIFIER_RE = re.compile(
+    r"(?:\b[\w-]+[- ](?:targeted|directed|targeting|selective|specific)|\b(?!cyto)\w+toxic|\bhigh[- ]dose|\bneo-?adjuvant|\badjuvant|"
+    r"\bplatinum(?:[- ]based)?|\bintravesical|\bintrathecal|\bintra-?arterial|\bintraperitoneal|"
+    r"\blymphodepleting|\binduction|\bconsolidation|\bmaintenance|\bconcurrent|\bperioperative|"
+    r"\bregional|\btopical)\s+(?:\([^)]{0,20}\)\s+)?(?:[\w-]+\s+(?:or|and|and/or)\s+)?"
+    r"(?:[\w-]+\s+){0,1}$",
+    _I,
+)
+
+
+def _generic_terms_qualified(text: str) -> bool:
+    """True when every generic therapy word of the line ("chemotherapy", "anti-cancer
+    therapies", "tyrosine kinase inhibitor") is narrowed by a setting or target just before it
+    ("neoadjuvant chemotherapy", "EpCAM-targeted anti-cancer therapies")."""
+    found = list(_GENERIC_THERAPY_RE.finditer(text))
+    found = [m for m in found if not text[: m.start()].rstrip().endswith("(")]  # "(TKI)"
+    return bool(found) and all(
+        _THERAPY_QUALIFIER_RE.search(text[max(0, m.start() - 60) : m.start()]) for m in found
+    )
+
+
+def _ev_prior_excluded(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
+    desc = _therapy_desc(c, vocab)
+    if p.prior_therapies is None:
+        return UNKNOWN, f"prior therapies not recorded: verify (trial excludes prior {desc})"
+    hits = _received(p, c, vocab)
+    if hits and _generic_terms_qualified(c.text):
+        v = c.values
+        strong = _received(
+            p,
+            Criterion(
+                c.section,
+                c.text,
+                c.type,
+                c.polarity,
+                {
+                    "drugs": v.get("drugs") or [],
+                    "classes": [x for x in v.get("classes") or [] if x not in _GENERIC_CLASSES],
+                },
+            ),
+            vocab,
+        )
+        if not strong:
+            return (
+                UNKNOWN,
+                f"had {', '.join(hits)}; the line excludes a specific kind or setting of "
+                "therapy (targeted / neoadjuvant / high-dose / platinum ...): verify",
+            )
+    if not hits:
+        cats = set(c.values.get("categories") or [])
+        if (
+            cats - {"systemic"}
+            and p.prior_drugs
+            and not c.values.get("drugs")
+            and not c.values.get("classes")
+        ):
+            return (
+                UNKNOWN,
+                f"had {', '.join(sorted(p.prior_drugs))}; trial excludes prior {desc}: verify",
+            )
+        return MET, f"no prior {desc} recorded; trial excludes it"
+    if c.values.get("qualified") or c.values.get("exceptions"):
+        return (
+            UNKNOWN,
+            f"had {', '.join(hits)}; trial excludes prior {desc} with exceptions/setting: verify",
+        )
+    return NOT_MET, f"had {', '.join(hits)}; trial excludes prior {desc}"
+
+
+def _ev_max_lines(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
+    mx = c.values.get("max_lines")
+    if p.prior_therapies is None:
+        return UNKNOWN, f"prior therapies not recorded: verify (trial allows ≤{mx} prior lines)"
+    n = len(p.prior_drugs)
+    if n <= (mx or 0):
+        return MET, f"{n} prior drug(s) recorded, so at most {n} line(s); trial allows ≤{mx}"
+    return (
+        UNKNOWN,
+        f"{n} prior drugs recorded; trial allows ≤{mx} prior lines: verify number of lines",
+    )
+
+
+def _ev_washout(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
+    v = c.values
+    span = f"{v['days']} days" if v.get("days") is not None else f"{v.get('half_lives')} half-lives"
+    what = ", ".join(v.get("what") or []) or "prior therapy"
+    return UNKNOWN, f"washout {span} after {what}: last-dose dates not recorded, verify"

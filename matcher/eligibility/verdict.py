@@ -1,0 +1,309 @@
+"""Evaluation: the one place that decides each criterion's verdict and combines alternatives."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from matcher.eligibility.age import _ev_age
+from matcher.eligibility.biomarker import _ev_biomarker
+from matcher.eligibility.brain import _ev_brain
+from matcher.eligibility.cohort import _cohort_status
+from matcher.eligibility.common import _diag_name
+from matcher.eligibility.extent import _ev_extent, _ev_measurable
+from matcher.eligibility.histology import _ev_histology
+from matcher.eligibility.labs import _ev_labs
+from matcher.eligibility.model import MET, NOT_MET, UNKNOWN, Criterion, ParsedTrial, Verdict
+from matcher.eligibility.parse import _default_vocab
+from matcher.eligibility.performance import _ev_ps
+from matcher.eligibility.pregnancy import _ev_contraception, _ev_pregnancy
+from matcher.eligibility.sex import _ev_sex
+from matcher.eligibility.text import _I
+from matcher.eligibility.therapy import (
+    _ev_max_lines,
+    _ev_prior_excluded,
+    _ev_prior_required,
+    _ev_washout,
+)
+
+
+# =========================================================================================
+# Evaluation
+# =========================================================================================
+def evaluate(patient: Any, parsed: ParsedTrial, vocab: Any = None) -> list[Verdict]:
+    """One ``Verdict`` per criterion of ``parsed`` (same order).
+
+    Missing patient data gives ``UNKNOWN``, never ``NOT_MET``. Pure: reads only the patient
+    and the parsed trial (and the vocabulary for class membership and diagnosis lineage).
+    For many pairs use ``Evaluator`` (same verdicts, memoized).
+    """
+    if vocab is None:
+        vocab = _default_vocab()
+    return _combine([_criterion_verdict(patient, c, vocab) for c in parsed.criteria])
+
+
+# Patient fields each criterion type reads (the memo key of ``Evaluator``). A criterion with
+# ``applies_to`` or ``disease_scope`` also reads ``_COHORT_FIELDS``. Keep in step with the ``_ev_*`` functions:
+# tests/test_eligibility.py evaluates through a guard that refuses any other attribute.
+FIELDS_BY_TYPE: dict[str, tuple[str, ...]] = {
+    "performance_status": ("ecog", "ecog_converted_from", "karnofsky", "lansky"),
+    "age": ("age",),
+    "sex": ("sex",),
+    "histology": ("diagnosis", "diagnosis_name", "diagnosis_lineage"),
+    "disease_extent": ("metastatic", "stage"),
+    "measurable_disease": ("measurable_disease",),
+    "prior_therapy_required": ("prior_therapies",),
+    "prior_therapy_excluded": ("prior_therapies",),
+    "max_prior_lines": ("prior_therapies",),
+    "brain_metastases": ("brain_metastases",),
+    "pregnancy": ("sex", "pregnant"),
+    "contraception": (),
+    "organ_function": ("labs",),
+    "washout": (),
+    "biomarker": ("biomarkers",),
+    "unparsed": (),
+}
+_COHORT_FIELDS = ("diagnosis", "diagnosis_name", "diagnosis_lineage")
+
+
+def _frozen(x: Any) -> Any:
+    """A hashable stand-in for a patient field value."""
+    if isinstance(x, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in x.items()))
+    if isinstance(x, list | tuple | set | frozenset):
+        items = [_frozen(v) for v in x]
+        return tuple(sorted(items, key=repr)) if isinstance(x, set | frozenset) else tuple(items)
+    if hasattr(x, "__dataclass_fields__"):
+        return (type(x).__name__, *(_frozen(getattr(x, f)) for f in x.__dataclass_fields__))
+    return x
+
+
+class Evaluator:
+    """Memoizing ``evaluate``: ``Evaluator().evaluate(patient, parsed)`` gives verdicts equal
+    to ``evaluate(patient, parsed)``, for the batch job's millions of pairs.
+
+    Each criterion's verdict is kept per value of the patient fields its type reads
+    (``FIELDS_BY_TYPE``), so every patient with ECOG 1 shares the ECOG verdicts of a trial.
+    Verdict objects are shared between pairs: treat them as immutable. Contract: a patient
+    object is not modified while it is being evaluated (its facts are read once per run of
+    consecutive calls with the same object; call ``forget_patient()`` after changing one).
+    Parsed trials are held by the memo, so their ids stay valid; when more than
+    ``max_entries`` verdicts are memoized the memo starts afresh.
+    """
+
+    def __init__(self, vocab: Any = None, max_entries: int = 2_000_000):
+        self.vocab = vocab if vocab is not None else _default_vocab()
+        self.max_entries = max_entries
+        self._field_groups: dict[tuple[str, ...], int] = {}
+        self._trials: dict[int, tuple] = {}
+        self._interned: dict[tuple, int] = {}
+        self._patient: Any = None
+        self._fids: list[int | None] = []
+        self.entries = 0
+        self.hits = 0
+        self.misses = 0
+
+    def forget_patient(self) -> None:
+        """Drop the facts read from the last patient (after modifying that object)."""
+        self._patient = None
+        self._fids = []
+
+    def _group(self, c: Criterion) -> int:
+        fields = FIELDS_BY_TYPE.get(c.type, ())
+        if c.applies_to or c.disease_scope:
+            fields = fields + _COHORT_FIELDS
+        g = self._field_groups.get(fields)
+        if g is None:
+            g = self._field_groups[fields] = len(self._field_groups)
+        return g
+
+    def _trial(self, parsed: ParsedTrial) -> tuple:
+        t = self._trials.get(id(parsed))
+        if t is None or t[0] is not parsed:
+            crits = parsed.criteria
+            groups: dict[str, list[int]] = {}
+            for i, c in enumerate(crits):
+                if c.group:
+                    groups.setdefault(c.group, []).append(i)
+            gs = [self._group(c) for c in crits]
+            t = (parsed, gs, [{} for _ in crits], bool(groups), sorted(set(gs)))
+            self._trials[id(parsed)] = t
+        return t
+
+    def _fid(self, patient: Any, g: int) -> int:
+        fields = next(f for f, i in self._field_groups.items() if i == g)
+        facts = tuple(_frozen(getattr(patient, f, None)) for f in fields)
+        got = self._interned.get(facts)
+        if got is None:
+            got = self._interned[facts] = len(self._interned)
+        return got
+
+    def evaluate(self, patient: Any, parsed: ParsedTrial) -> list[Verdict]:
+        """Same result as ``evaluate(patient, parsed)``."""
+        _, groups, memos, has_groups, distinct = self._trial(parsed)
+        if patient is not self._patient:
+            self._patient = patient
+            self._fids = []
+        fids = self._fids
+        if len(fids) < len(self._field_groups):
+            fids.extend([None] * (len(self._field_groups) - len(fids)))
+        for g in distinct:
+            if fids[g] is None:
+                fids[g] = self._fid(patient, g)
+        out = [memo.get(fids[g]) for g, memo in zip(groups, memos)]  # noqa: B905
+        missed = 0
+        if any(v is None for v in out):
+            crits = parsed.criteria
+            for i, v in enumerate(out):
+                if v is None:
+                    out[i] = memos[i][fids[groups[i]]] = _criterion_verdict(
+                        patient, crits[i], self.vocab
+                    )
+                    missed += 1
+            self.misses += missed
+            self.entries += missed
+        self.hits += len(out) - missed
+        if self.entries > self.max_entries:
+            self._trials.clear()
+            self._interned.clear()
+            self.forget_patient()
+            self.entries = 0
+        return _combine(out) if has_groups else out
+
+
+def _combine(verdicts: list[Verdict]) -> list[Verdict]:
+    """Alternatives: a group member's NOT_MET stands only when every member is NOT_MET.
+    Builds new ``Verdict`` objects for the changed ones (the inputs may be shared)."""
+    groups: dict[str, list[int]] = {}
+    for i, v in enumerate(verdicts):
+        if v.criterion.group:
+            groups.setdefault(v.criterion.group, []).append(i)
+    if not groups:
+        return verdicts
+    out = list(verdicts)
+    for members in groups.values():
+        if len(members) < 2 or all(verdicts[i].verdict == NOT_MET for i in members):
+            continue
+        met = any(verdicts[i].verdict == MET for i in members)
+        for i in members:
+            v = verdicts[i]
+            if v.verdict == NOT_MET:
+                out[i] = Verdict(
+                    v.criterion,
+                    MET if met else UNKNOWN,
+                    v.reason
+                    + (
+                        "; not needed: an alternative criterion is met"
+                        if met
+                        else "; alternatives exist (one of them may apply): verify"
+                    ),
+                )
+    return out
+
+
+_ESCAPE_RE = re.compile(
+    r"\bor if (?:the )?(?:patient|participant|subject)s?\b|\b(?:refuses?|refused|declines?|declined)"
+    r"\b[^.;]{0,30}\b(?:standard|treatment|therapy|chemotherapy|surgery)|\bor (?:is|are) (?:ineligible|"
+    r"not (?:a )?candidates?|intolerant)\b|\bunless\b",
+    _I,
+)
+# A required prior therapy with a way out: "after failure of anthracyclines ... or patients
+# unsuited to receive these drugs"
+_THERAPY_ESCAPE_RE = re.compile(
+    r"\bor (?:(?:patients?|participants?|subjects?) )?(?:(?:who|that) (?:are|were) )?"
+    r"(?:unsuited|unfit|not suitable|not fit|ineligible|intolerant)\b",
+    _I,
+)
+
+
+def _criterion_verdict(p: Any, c: Criterion, vocab: Any) -> Verdict:
+    """The verdict on one criterion alone (before alternatives are combined)."""
+    if c.applies_to:
+        cohort = _cohort_status(p, c.applies_to, vocab)
+        names = ", ".join(_diag_name(vocab, i) for i in c.applies_to)
+        note = f"; the list also names {c.applies_note}" if c.applies_note else ""
+        if c.type == "histology" and c.values.get("cohort"):
+            if cohort == "in":
+                return Verdict(
+                    c,
+                    MET,
+                    f"{p.diagnosis_name or p.diagnosis}: this line's conditions apply ({names})",
+                )
+            if cohort == "out":
+                return Verdict(
+                    c,
+                    MET,
+                    f"line applies to {names} only; not to {p.diagnosis_name or p.diagnosis}{note}",
+                )
+            why = "diagnosis not recorded" if cohort == "none" else "subtype not recorded"
+            return Verdict(c, UNKNOWN, f"line applies to {names} only; {why}: verify")
+        if cohort == "out":
+            return Verdict(
+                c,
+                MET,
+                f"does not apply: for {names} only, not {p.diagnosis_name or p.diagnosis}{note}",
+            )
+    verdict, reason = _evaluate_one(p, c, vocab)
+    if verdict == NOT_MET and c.disease_scope:
+        scope = _cohort_status(p, c.disease_scope, vocab)
+        if scope != "in":
+            names = ", ".join(_diag_name(vocab, i) for i in c.disease_scope)
+            who = p.diagnosis_name or p.diagnosis or "diagnosis not recorded"
+            return Verdict(
+                c, UNKNOWN, f"{reason}; the line concerns {names} (patient: {who}): verify"
+            )
+    if c.applies_to and cohort != "in" and verdict != MET:
+        why = "diagnosis not recorded" if cohort == "none" else "subtype not recorded"
+        return Verdict(c, UNKNOWN, f"{reason}; applies to {names} only, {why}: verify")
+    if verdict == NOT_MET and c.source == "text":
+        if c.conditional:
+            return Verdict(
+                c, UNKNOWN, reason + "; applies to a sub-group only (cohort / listed cases): verify"
+            )
+        if c.type != "organ_function" and (
+            _ESCAPE_RE.search(c.text)
+            or c.type == "prior_therapy_required"
+            and _THERAPY_ESCAPE_RE.search(c.text)
+        ):
+            return Verdict(
+                c,
+                UNKNOWN,
+                reason + "; the line allows an alternative (refusal / exception): verify",
+            )
+    if c.applies_to and cohort == "in" and verdict != UNKNOWN:
+        reason += f" (applies to {names}: patient is {p.diagnosis_name or p.diagnosis})"
+    return Verdict(c, verdict, reason)
+
+
+def _evaluate_one(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
+    fn = _EVALUATORS.get(c.type)
+    if fn is None:
+        return UNKNOWN, "to review: criterion not checked automatically"
+    try:
+        return fn(p, c, vocab)
+    except (KeyError, TypeError, ValueError) as exc:  # a vocabulary gap must not stop a batch
+        return UNKNOWN, f"could not check ({exc.__class__.__name__}): verify"
+
+
+def _ev_unparsed(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
+    return UNKNOWN, "to review: not checked automatically"
+
+
+_EVALUATORS = {
+    "performance_status": _ev_ps,
+    "age": _ev_age,
+    "sex": _ev_sex,
+    "histology": _ev_histology,
+    "disease_extent": _ev_extent,
+    "measurable_disease": _ev_measurable,
+    "brain_metastases": _ev_brain,
+    "pregnancy": _ev_pregnancy,
+    "contraception": _ev_contraception,
+    "organ_function": _ev_labs,
+    "prior_therapy_required": _ev_prior_required,
+    "prior_therapy_excluded": _ev_prior_excluded,
+    "max_prior_lines": _ev_max_lines,
+    "washout": _ev_washout,
+    "biomarker": _ev_biomarker,
+    "unparsed": _ev_unparsed,
+}
