@@ -47,6 +47,9 @@ def parser_key() -> str:
         h.update(path.read_bytes())
     for mod in (ct, tr):
         h.update(Path(mod.__file__).read_bytes())
+    clauses = vocab_dir().parent / "clauses.yaml"  # the clause layer's words and cues
+    if clauses.exists():
+        h.update(clauses.read_bytes())
     for path in sorted(vocab_dir().glob("*.yaml")):
         h.update(path.name.encode())
         h.update(path.read_bytes())

@@ -792,8 +792,10 @@ def test_cli_trial_json_without_patient(fixtures_dir):
     data = json.loads(res.output)
     assert data["nct_id"] == "NCT01391962"
     assert set(data) == {"nct_id", "criteria"}
+    optional = {"unexplained", "later_step"}  # present only when there is something to say
     for c in data["criteria"]:
-        assert set(c) == {"section", "text", "type", "polarity", "values"}
+        assert {"section", "text", "type", "polarity", "values"} <= set(c)
+        assert set(c) - {"section", "text", "type", "polarity", "values"} <= optional
     vegfr = [c for c in data["criteria"] if c["type"] == "prior_therapy_excluded"]
     assert vegfr and "vegfr_tki" in vegfr[0]["values"]["classes"]
 
@@ -814,10 +816,15 @@ def test_cli_trial_json_with_one_patient(fixtures_dir):
     assert set(data) == {"nct_id", "criteria"}
     ps = [c for c in data["criteria"] if c["type"] == "performance_status"]
     assert ps[0]["verdict"] == "MET" and ps[0]["reason"] == "ECOG 1 within 0–2"
+    required = {"section", "text", "type", "polarity", "values", "verdict", "reason"}
+    optional = {"unexplained", "later_step", "not_understood"}
     assert all(
-        set(c) == {"section", "text", "type", "polarity", "values", "verdict", "reason"}
-        for c in data["criteria"]
+        required <= set(c) and set(c) - required <= optional for c in data["criteria"]
     )
+    # every UNKNOWN says which words the coordinator must read (empty: data is missing)
+    assert all("not_understood" in c for c in data["criteria"] if c["verdict"] == "UNKNOWN")
+    unparsed = [c for c in data["criteria"] if c["type"] == "unparsed"]
+    assert unparsed and all(c["not_understood"] == [c["text"]] for c in unparsed)
 
 
 def test_cli_trial_json_with_several_patients(fixtures_dir):

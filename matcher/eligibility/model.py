@@ -87,6 +87,12 @@ class Criterion:
     # ("no prior chemotherapy for lung cancer", "metastatic breast cancer"): a NOT_MET for a
     # patient with another diagnosis becomes UNKNOWN (see ``_SCOPED_TYPES``); None = no name
     disease_scope: list[str] | None = None
+    # words of the clause the parse did not account for (see ``clause``): a NOT_MET with
+    # words left over is reported as UNKNOWN, quoting them
+    unexplained: list[str] = field(default_factory=list)
+    # the scope words when the line is for a later step (crossover, step 2, expansion part):
+    # never an enrolment gate
+    later_step: str | None = None
 
     def to_dict(self) -> dict:
         """The fixed JSON shape: section, text, type, polarity, values (``values`` also
@@ -94,13 +100,26 @@ class Criterion:
         values = self.values
         if self.applies_to and "applies_to" not in values:
             values = {**values, "applies_to": list(self.applies_to)}
-        return {
+        d = {
             "section": self.section,
             "text": self.text,
             "type": self.type,
             "polarity": self.polarity,
             "values": values,
         }
+        if self.unexplained:
+            d["unexplained"] = list(self.unexplained)
+        if self.later_step:
+            d["later_step"] = self.later_step
+        return d
+
+    @property
+    def not_understood(self) -> list[str]:
+        """The words a coordinator must read: the whole line when nothing typed it, else the
+        words the typed criterion did not account for (empty: the line was read whole)."""
+        if self.type == "unparsed":
+            return [self.text]
+        return list(self.unexplained)
 
 
 @dataclass
@@ -132,4 +151,6 @@ class Verdict:
         d = self.criterion.to_dict()
         d["verdict"] = self.verdict
         d["reason"] = self.reason
+        if self.verdict == UNKNOWN:
+            d["not_understood"] = self.criterion.not_understood
         return d

@@ -12,6 +12,7 @@ from matcher.criteria_text import normalize, split_criteria
 from matcher.eligibility.age import _age
 from matcher.eligibility.biomarker import _biomarker
 from matcher.eligibility.brain import _brain
+from matcher.eligibility.clause import account_line
 from matcher.eligibility.cohort import _SCOPED_TYPES, _cohort, _disease_scope, _histology_sublists
 from matcher.eligibility.extent import _extent, _measurable
 from matcher.eligibility.histology import _histology
@@ -82,6 +83,9 @@ def parse_line(
             if crit.type in _SCOPED_TYPES and scope:
                 crit.disease_scope = scope
     _group_alternatives(crits, c.s)
+    for crit, acc in zip(crits, account_line(c.plain, section, crits, vocab, context), strict=True):
+        crit.unexplained = list(acc.unexplained)
+        crit.later_step = acc.later_step
     return crits
 
 
@@ -208,6 +212,16 @@ def is_oncology_trial(trial: Trial, vocab: Any = None) -> bool:
     return _is_oncology(trial, vocab if vocab is not None else _default_vocab())
 
 
+# A line that opens a cohort's (part's, arm's, indication's) own criteria: "Cohort A: STS",
+# "b. Indication B - LMS:", "Part 2 (expansion):". The lines after it, up to the end of the
+# section, are scoped to that sub-group: their NOT_MET becomes UNKNOWN.
+_COHORT_MARKER_RE = re.compile(
+    r"\s*(?:[a-z0-9]{1,2}[.)]\s*)?(?:cohorts?|parts?|arms?|groups?|indications?|strat(?:um|a)|"
+    r"sub-?stud(?:y|ies)|modules?|phase)\s*(?:[a-z]|\d{1,2}|i{1,3}|i?v|[1-4][ab])\b\s*(?:[-:(\u2013]|$)",
+    _I,
+)
+
+
 def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
     """Criteria of an already built ``Trial`` (structured gates first, then the text)."""
     if vocab is None:
@@ -248,7 +262,13 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
     n_lines = n_typed = 0
     group_of: dict[int, str] = {}
     by_line: dict[int, list[Criterion]] = {}
+    marker: tuple[str, str] | None = None  # (section, words) of the cohort marker in force
     for line in lines:
+        m = _COHORT_MARKER_RE.match(line.plain)
+        if m:
+            marker = (line.section, m.group(0).strip(" :-"))
+        elif marker is not None and marker[0] != line.section:
+            marker = None
         if line.is_heading and line.children:
             continue
         parsed = parse_line(
@@ -260,7 +280,8 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
         if parsed[0].type != "unparsed":
             n_typed += 1
         conditional = (
-            bool(line.children)
+            marker is not None
+            or bool(line.children)
             or bool(_CONDITIONAL_LINE_RE.match(line.text))
             or bool(line.parent is not None and _CONDITIONAL_LINE_RE.match(line.parent.text))
         )

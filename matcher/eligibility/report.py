@@ -40,6 +40,14 @@ def format_criteria(parsed: ParsedTrial, verdicts: list[Verdict] | None = None) 
         lines.append(f"    {c.text}")
         if v is not None:
             lines.append(f"    -> {v.verdict}: {v.reason}")
+            if v.verdict == "UNKNOWN" and c.type != "unparsed" and c.unexplained:
+                lines.append("    not understood: " + " … ".join(f"“{w}”" for w in c.unexplained))
+            elif v.verdict == "UNKNOWN" and c.type == "unparsed":
+                lines.append("    not understood: the whole line (read it)")
+        elif c.unexplained:
+            lines.append("    not understood: " + " … ".join(f"“{w}”" for w in c.unexplained))
+        if c.later_step:
+            lines.append(f"    later step ({c.later_step}): not an enrolment criterion")
     return "\n".join(lines)
 
 

@@ -317,6 +317,10 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
         return out  # "more than one prior chemotherapy": a line count, not "no chemotherapy"
     if radio and not (drugs or classes or cats):
         cats = ["radiotherapy"]
+    if (drugs or classes) and "systemic" in cats:
+        # "systemic therapy with an anthracycline", "systemic treatment (chemotherapy or
+        # trabectedin)": the named drugs say which systemic therapy; "systemic" is no category
+        cats = [x for x in cats if x != "systemic"]
     any_sys = "systemic" in cats and not (drugs or classes)
     out.append(("prior_therapy_excluded", "exclude",
                 {"drugs": drugs, "classes": classes, "categories": cats, "any_systemic": any_sys,
@@ -438,6 +442,15 @@ def _therapy_desc(c: Criterion, vocab: Any) -> str:
 
 
 def _ev_prior_required(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
+    verdict, reason = _ev_prior_required_known(p, c, vocab)
+    unknown = sorted({t.text for t in p.prior_therapies or [] if t.kind == "unrecognised"})
+    if verdict == NOT_MET and unknown:
+        # a therapy the vocabulary does not know (bortezomib, "VRd") may be the required one
+        return UNKNOWN, f"{reason}; also recorded, not recognised: {', '.join(unknown)}: verify"
+    return verdict, reason
+
+
+def _ev_prior_required_known(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     desc = _therapy_desc(c, vocab)
     if p.prior_therapies is None:
         return UNKNOWN, f"prior therapies not recorded: verify (trial requires prior {desc})"

@@ -256,6 +256,15 @@ def _criterion_verdict(p: Any, c: Criterion, vocab: Any) -> Verdict:
         why = "diagnosis not recorded" if cohort == "none" else "subtype not recorded"
         return Verdict(c, UNKNOWN, f"{reason}; applies to {names} only, {why}: verify")
     if verdict == NOT_MET and c.source == "text":
+        if c.later_step:
+            return Verdict(
+                c,
+                UNKNOWN,
+                f"{reason}; applies at a later step ({c.later_step!r}), not at enrolment",
+            )
+        if c.unexplained:
+            quoted = " … ".join(f"“{w}”" for w in c.unexplained)
+            return Verdict(c, UNKNOWN, f"{reason}; words not understood: {quoted}: read this part")
         if c.conditional:
             return Verdict(
                 c, UNKNOWN, reason + "; applies to a sub-group only (cohort / listed cases): verify"

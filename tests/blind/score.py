@@ -101,9 +101,7 @@ def score(root: Path) -> dict:
                 continue
             if got == "not listed":
                 cause = "relevance"
-            elif s and any(
-                r.startswith(("inclusion:", "exclusion:")) for r in s.excluded_by
-            ):
+            elif s and any(r.startswith(("inclusion:", "exclusion:")) for r in s.excluded_by):
                 cause = "free-text NOT_MET"
             else:
                 cause = "structured gate"
@@ -158,9 +156,7 @@ def score(root: Path) -> dict:
             t: {
                 "on_keep_pairs": notmet_keep[t],
                 "on_exclude_pairs": notmet_excl[t],
-                "precision_approx": round(
-                    notmet_excl[t] / (notmet_excl[t] + notmet_keep[t]), 3
-                ),
+                "precision_approx": round(notmet_excl[t] / (notmet_excl[t] + notmet_keep[t]), 3),
             }
             for t in types
         },
@@ -191,14 +187,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("NOT_MET by type (on keep-pairs = wrong / on exclude-pairs):")
     for t, d in r["notmet_by_type"].items():
-        print(f"  {t:24s} {d['on_keep_pairs']:4d} / {d['on_exclude_pairs']:4d}  precision≈{d['precision_approx']}")
+        print(
+            f"  {t:24s} {d['on_keep_pairs']:4d} / {d['on_exclude_pairs']:4d}  precision≈{d['precision_approx']}"
+        )
     if not a.quiet:
         for w in r["wrong"]:
             print(f"\nWRONG {w['patient']} {w['nct']} ({w['cause']}) — label: {w['label_reason']}")
             for e in w["excluded_by"]:
                 print(f"   by: {e[:300]}")
         for m in r["missed"]:
-            print(f"\nMISSED {m['patient']} {m['nct']} ({m['basis']}, tool: {m['verdict']}) — {m['label_reason']}")
+            print(
+                f"\nMISSED {m['patient']} {m['nct']} ({m['basis']}, tool: {m['verdict']}) — {m['label_reason']}"
+            )
     if a.json:
         a.json.write_text(json.dumps(r, indent=1, ensure_ascii=False), encoding="utf-8")
     return 0

@@ -1,0 +1,470 @@
+"""The clause layer: which words of a criteria line its typed criteria account for.
+
+A rule that recognises a fragment of a line must not decide the whole line. So after a line
+is typed, every criterion it produced is checked against the words of its clause:
+
+- **exclude-type** criteria (the patient must *not* have something: "Known brain
+  metastases", "Prior trabectedin") need every word explained -- filler, a word the type
+  models, a recognised entity (diagnosis, drug, drug class, procedure), a number where the
+  type reads numbers. An unmodelled modifier ("uncontrolled", "CNS", "extrathoracic"), a
+  time scope ("at the time of collection") or a condition leaves words over;
+- **require-type** criteria (the patient must *have* something: "ECOG 0-1", "ANC >= 1500",
+  "metastatic disease") are checked for cues only: a word that narrows a requirement cannot
+  turn a failed requirement into a pass, but an alternative ("or >= 18 if unfit"), a
+  condition ("if", "unless", "patients whose ... must"), an example list ("i.e.", "e.g.") or
+  an exemption ("transfusion allowed") can.
+
+The words left over are kept on the criterion (``Criterion.unexplained``); the verdict
+module turns a NOT_MET with words left over into UNKNOWN and quotes them, so a coordinator
+reads exactly that part. Criteria under a later-step scope (crossover, re-registration,
+step 2, an expansion part) are marked ``Criterion.later_step`` and never gate enrolment.
+
+The words, cues and scopes are data: ``criteria/clauses.yaml``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_KEYS = {"filler", "cues", "later_step", "types"}
+_TYPE_KEYS = {"anchor", "numbers", "words"}
+
+# Lab criteria are anchored on their own lab's name, so a line of several labs is judged
+# clause by clause.
+LAB_ANCHORS = {
+    "anc": r"neutrophil|\banc\b|\bagc\b|granulocyte",
+    "platelets": r"platelet|\bplt\b",
+    "hemoglobin": r"h(?:a)?emoglobin|\bhgb\b|\bhb\b",
+    "creatinine": r"creatinine(?!\s+clearance)",
+    "creatinine_clearance": r"clearance|crcl|\bgfr\b",
+    "bilirubin": r"bilirubin",
+    "direct_bilirubin": r"bilirubin",
+    "ast": r"\bast\b|sgot|aspartate|transaminase|aminotransferase",
+    "alt": r"\balt\b|sgpt|alanine|transaminase|aminotransferase",
+}
+
+# Types whose NOT_MET means the patient lacks what the line requires (cue check only).
+_NEGATION_RE = re.compile(
+    r"\b(?:no|not|never|without|none|absence|absent|free|lack|lacking|non|cannot)\b|n't\b"
+)
+_TOKEN_RE = re.compile(r"[a-z0-9µ]+(?:[.'/-][a-z0-9]+)*|[<>=≥≤%×]+")
+_NUMBERISH_RE = re.compile(r"^(?:\d[\d,.]*|[<>=≥≤%×]+|x|\d+(?:st|nd|rd|th)|[ivx]+)$")
+# an age-indexed table ("Age 1 to < 2 years: creatinine 0.6 ...") or an age inside a lab or
+# performance-scale line: a lookup, never an age limit
+_AGE_TABLE_RE = re.compile(
+    r"(?:\bage\b[^;]{0,40}){3}|creatinine|bilirubin|clearance|lansky|karnofsky|\bkps\b|"
+    r"performance|\bbsa\b|body surface|weight|\bkg\b"
+)
+_SEGMENT_RE = re.compile(r";\s*|(?<=[a-z0-9)\]%])\.\s+(?=[A-Za-z(])")
+
+
+@dataclass(frozen=True)
+class ClauseRules:
+    """``criteria/clauses.yaml``, compiled."""
+
+    filler: re.Pattern
+    cues: re.Pattern
+    later_step: re.Pattern
+    words: dict[str, re.Pattern]
+    anchors: dict[str, re.Pattern | None]
+    numbers: dict[str, bool]
+
+
+def _alternation(text: str) -> str:
+    return re.sub(r"\s*\|\s*", "|", text.strip())
+
+
+def _word_re(text: str) -> re.Pattern:
+    return re.compile(rf"(?<![\w-])(?:{_alternation(text)})(?![\w-])")
+
+
+def load_rules(path: str | Path | None = None) -> ClauseRules:
+    """Load and validate the clause rules (unknown keys are refused with the allowed list)."""
+    from matcher.errors import KnowledgeError
+
+    p = Path(path) if path is not None else _default_path()
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise KnowledgeError(f"{p}: cannot read clause rules: {exc}") from exc
+    if not isinstance(data, dict) or set(data) - _KEYS or not set(data) >= _KEYS:
+        raise KnowledgeError(
+            f"{p}: clause rules need exactly the keys {sorted(_KEYS)}; got {sorted(data or {})}"
+        )
+    words, anchors, numbers = {}, {}, {}
+    for t, spec in (data["types"] or {}).items():
+        if not isinstance(spec, dict) or set(spec) - _TYPE_KEYS:
+            raise KnowledgeError(
+                f"{p}: type {t!r}: allowed keys are {sorted(_TYPE_KEYS)}; got {sorted(spec or {})}"
+            )
+        try:
+            words[t] = _word_re(spec.get("words") or "(?!)")
+            a = spec.get("anchor") or ""
+            anchors[t] = re.compile(a) if a else None
+        except re.error as exc:
+            raise KnowledgeError(f"{p}: type {t!r}: bad pattern: {exc}") from exc
+        numbers[t] = bool(spec.get("numbers"))
+    try:
+        return ClauseRules(
+            filler=_word_re(data["filler"]),
+            cues=_word_re(data["cues"]),
+            later_step=re.compile(_alternation(data["later_step"])),
+            words=words,
+            anchors=anchors,
+            numbers=numbers,
+        )
+    except re.error as exc:
+        raise KnowledgeError(f"{p}: bad pattern: {exc}") from exc
+
+
+def _default_path() -> Path:
+    from matcher.resources import criteria_dir
+
+    return Path(criteria_dir()) / "clauses.yaml"
+
+
+@lru_cache(maxsize=4)
+def _rules_for(path: str) -> ClauseRules:
+    return load_rules(path)
+
+
+def rules() -> ClauseRules:
+    """The bundled rules (loaded once per file)."""
+    return _rules_for(str(_default_path()))
+
+
+# --------------------------------------------------------------------------- accounting
+def _mark(mask: list[bool], spans) -> None:
+    for a, b in spans:
+        for i in range(max(a, 0), min(b, len(mask))):
+            mask[i] = True
+
+
+def _spans(rx: re.Pattern, low: str) -> list[tuple[int, int]]:
+    return [m.span() for m in rx.finditer(low)]
+
+
+def _entity_spans(plain: str, vocab: Any) -> list[tuple[int, int]]:
+    """Where the vocabulary recognises a diagnosis, drug, drug class or procedure (looked up
+    in the text as written: short abbreviations such as GIST match in capitals only)."""
+    out: list[tuple[int, int]] = []
+    if vocab is None:
+        return out
+    low = plain.lower()
+    for finder in ("find_diagnoses", "find_drugs", "find_drug_classes", "find_procedures"):
+        fn = getattr(vocab, finder, None)
+        if fn is None:
+            continue
+        for _id, mention in fn(plain):
+            m = mention.lower()
+            i = low.find(m)
+            while i >= 0:
+                out.append((i, i + len(m)))
+                i = low.find(m, i + 1)
+    return out
+
+
+def _segments(low: str) -> list[tuple[int, int]]:
+    out, start = [], 0
+    for m in _SEGMENT_RE.finditer(low):
+        out.append((start, m.start()))
+        start = m.end()
+    out.append((start, len(low)))
+    return [(a, b) for a, b in out if low[a:b].strip()]
+
+
+def _gene_spans(plain: str) -> list[tuple[int, int]]:
+    """Gene / marker symbols as written (upper-case letters with digits: ALK, HER2, V600E)."""
+    return [
+        m.span()
+        for m in re.finditer(r"\b[A-Z][A-Z0-9]{1,9}(?:-[A-Z0-9]{1,6})?\b", plain)
+        if any(ch.isdigit() for ch in m.group(0)) or m.group(0).isupper()
+    ]
+
+
+@dataclass(frozen=True)
+class Account:
+    """What the clause layer found for one criterion."""
+
+    unexplained: tuple[str, ...] = ()  # runs of words the parse did not account for
+    later_step: str | None = None  # the scope words, when the criterion is for a later step
+
+
+def account_line(
+    plain: str,
+    section: str,
+    criteria: list,
+    vocab: Any,
+    context: str | None = None,
+    rules_: ClauseRules | None = None,
+) -> list[Account]:
+    """One ``Account`` per criterion of one line (same order).
+
+    ``plain`` is the normalized line; ``criteria`` the typed criteria parsed from it (each
+    with ``type``, ``polarity``, ``values``); ``context`` the parent line or sub-heading.
+    """
+    r = rules_ or rules()
+    low = plain.lower()
+    n = len(low)
+    later = None
+    for text in (context or "", low):
+        m = r.later_step.search(text.lower())
+        if m:
+            later = m.group(0)
+            break
+    base = [False] * n
+    _mark(base, _spans(r.filler, low))
+    _mark(base, _entity_spans(plain, vocab))
+    tokens = [(m.start(), m.end(), m.group(0)) for m in _TOKEN_RE.finditer(low)]
+    segs = _segments(low)
+    cue_spans = _spans(r.cues, low)
+    # what any criterion of the line accounts for
+    others = list(base)
+    for o in criteria:
+        w = r.words.get(o.type)
+        if w is not None:
+            _mark(others, _spans(w, low))
+    out: list[Account] = []
+    for c in criteria:
+        if c.type == "unparsed":
+            out.append(Account(later_step=later))
+            continue
+        own = _own_mentions(c, plain, vocab) if len(plain) == n else None
+        anchor = own or _anchor(r, c, low)
+        mine = [s for s in segs if anchor is None or any(s[0] <= a < s[1] for a in anchor)]
+        if not mine:
+            mine = segs
+        # a segment that names none of the line's criteria but carries a cue ("Transfusion is
+        # allowed.", "Exception: ...") qualifies all of them
+        for s in segs:
+            if s in mine:
+                continue
+            unnamed = not any(
+                _anchor_in(r, o, low, s) for o in criteria if o.type != "unparsed"
+            ) or (own and not any(s[0] <= a < s[1] for a in own))
+            cue = any(s[0] <= a < s[1] for a, _ in cue_spans)
+            if unnamed and cue and not _foreign_exemption(c, plain, s, vocab):
+                mine.append(s)
+        left = _left_over(r, c, plain, low, tokens, base, others, mine, cue_spans, section, own)
+        if c.type == "age" and c.source == "text" and _AGE_TABLE_RE.search(low):
+            left = ["a table indexed by age (not an age limit)", *left]
+        out.append(Account(unexplained=tuple(left), later_step=later))
+    return out
+
+
+def _own_mentions(c, plain: str, vocab: Any) -> list[int] | None:
+    """Where a prior-therapy criterion's own drugs and classes are named (None: not known)."""
+    if vocab is None:
+        return None
+    if c.type == "histology":
+        want = set((c.values or {}).get("diagnoses") or [])
+        low = plain.lower()
+        pos = [
+            low.find(m.lower())
+            for ident, m in vocab.find_diagnoses(plain)
+            if ident in want and low.find(m.lower()) >= 0
+        ]
+        return pos or None
+    if c.type not in ("prior_therapy_excluded", "prior_therapy_required"):
+        return None
+    want_d = set((c.values or {}).get("drugs") or [])
+    want_c = set((c.values or {}).get("classes") or [])
+    if not (want_d or want_c):
+        return None
+    low = plain.lower()
+    pos: list[int] = []
+    for fn, want in ((vocab.find_drugs, want_d), (vocab.find_drug_classes, want_c)):
+        for ident, mention in fn(plain):
+            if ident in want:
+                i = low.find(mention.lower())
+                if i >= 0:
+                    pos.append(i)
+    return pos or None
+
+
+def _foreign_exemption(c, plain: str, seg: tuple[int, int], vocab: Any) -> bool:
+    """An exemption segment about other drugs only ("however, prior bevacizumab is allowed"
+    under a VEGFR-TKI ban): it does not qualify this criterion."""
+    if vocab is None or c.type != "prior_therapy_excluded":
+        return False
+    text = plain[seg[0] : seg[1]]
+    drugs = {i for i, _ in vocab.find_drugs(text)}
+    classes = {i for i, _ in vocab.find_drug_classes(text)}
+    if not (drugs or classes):
+        return False
+    mine_d = set(c.values.get("drugs") or [])
+    mine_c = set(c.values.get("classes") or [])
+    members: set[str] = set()
+    for cl in mine_c | classes:
+        try:
+            members |= vocab.drugs_in_class(cl)
+        except Exception:  # noqa: BLE001 - an unknown class cannot be compared: not foreign
+            return False
+    if drugs & (mine_d | members) or classes & mine_c:
+        return False
+    return all(
+        not (set(vocab.drugs_in_class(cl)) & (mine_d | members)) for cl in classes
+    ) and not any(d in mine_d for d in drugs)
+
+
+def _anchor(r: ClauseRules, c, low: str) -> list[int] | None:
+    """Positions that name this criterion in the line (None: anywhere)."""
+    rx = None
+    own = getattr(c, "_own_anchor", None)
+    if own:
+        return own
+    if c.type == "organ_function":
+        lab = (c.values or {}).get("lab")
+        if lab in LAB_ANCHORS:
+            rx = re.compile(LAB_ANCHORS[lab])
+    else:
+        rx = r.anchors.get(c.type)
+    if rx is None:
+        return None
+    pos = [m.start() for m in rx.finditer(low)]
+    return pos or None
+
+
+def _anchor_in(r: ClauseRules, c, low: str, seg: tuple[int, int]) -> bool:
+    pos = _anchor(r, c, low)
+    return bool(pos) and any(seg[0] <= p < seg[1] for p in pos)
+
+
+_SYMBOL_TYPES = frozenset({"biomarker", "prior_therapy_excluded", "prior_therapy_required"})
+
+
+def _left_over(
+    r, c, plain, low, tokens, base, others, segs, cue_spans, section, own=None
+) -> list[str]:
+    anchors = own or _anchor(r, c, low) or []
+    first_anchor = min(anchors) if anchors else 0
+    # Strict (every word explained) where the words narrow what excludes: an exclusion line,
+    # or an inclusion line that negates before the criterion ("No uncontrolled brain
+    # metastases"). Elsewhere the line is a requirement: only cues can widen it.
+    strict = c.type not in ("washout", "contraception") and (
+        (section == "exclusion" and c.polarity == "exclude")
+        or (
+            c.polarity == "exclude"
+            and bool(_NEGATION_RE.search(low[max(0, first_anchor - 60) : first_anchor]))
+        )
+    )
+    mask = list(base)
+    words = r.words.get(c.type)
+    if words is not None:
+        _mark(mask, _spans(words, low))
+    if c.type in _SYMBOL_TYPES:
+        # gene / target symbols as written (ALK, HER2, PD-L1, CTLA-4) are entities here
+        _mark(mask, _gene_spans(plain))
+    numeric = r.numbers.get(c.type, False)
+    # a requirement's cues after "and <something else>" belong to that something else
+    # ("must have brain metastasis and either ...")
+    cue_cut = None
+    if not strict and anchors:
+        m = re.search(r"\band\b", low[max(anchors) :])
+        if m:
+            cut = max(anchors) + m.start()
+            if not any(a > cut for a in anchors):
+                cue_cut = cut
+    bad: list[tuple[int, int]] = []
+    in_seg = [t for t in tokens if any(a <= t[0] < b for a, b in segs)]
+    for i, (a, b, w) in enumerate(in_seg):
+        covered = all(mask[a:b]) if b > a else True
+        is_cue = any(x <= a < y for x, y in cue_spans) and not all(base[a:b])
+        if is_cue and (c.applies_to or (cue_cut is not None and a > cue_cut)):
+            is_cue = False  # the sub-group condition is modelled (``applies_to``)
+        if w in ("or", "and/or", "nor"):
+            if c.group or (strict and section == "exclusion"):
+                continue  # a list the type reads, grouped alternatives, or "exclude A or B"
+            prev = in_seg[i - 1] if i > 0 else None
+            nxt = in_seg[i + 1] if i + 1 < len(in_seg) else None
+            listed = (
+                prev is not None
+                and nxt is not None
+                and _plain_item(prev, mask, numeric)
+                and _plain_item(nxt, mask, numeric)
+            ) or (
+                # an "or" between two words another criterion of the line accounts for
+                # ("Age 18 years or older; WHO performance status <= 1") is that one's
+                prev is not None
+                and nxt is not None
+                and not (all(mask[prev[0] : prev[1]]) or all(mask[nxt[0] : nxt[1]]))
+                and all(others[prev[0] : prev[1]])
+                and all(others[nxt[0] : nxt[1]])
+            )
+            if listed or (cue_cut is not None and a > cue_cut) or c.applies_to:
+                continue
+            bad.append((a, b))
+            continue
+        if (
+            is_cue
+            and c.type in _SYMBOL_TYPES
+            and w in _EXAMPLE_CUES
+            and _examples_explained(low, b, mask, numeric)
+        ):
+            continue  # "(e.g., cediranib, sunitinib)": examples the type reads
+        if is_cue and not (words is not None and words.fullmatch(w)):
+            bad.append((a, b))
+            continue
+        if not strict or covered:
+            continue
+        if numeric and _NUMBERISH_RE.match(w):
+            continue
+        if _NEGATION_RE.fullmatch(w) and a <= first_anchor:
+            continue  # a negation before the criterion was read by the polarity rules
+        bad.append((a, b))
+    return _runs(plain if len(plain) == len(low) else low, bad, in_seg)
+
+
+_EXAMPLE_CUES = frozenset({"e.g", "eg", "i.e", "ie", "such", "including", "include", "includes"})
+
+
+def _examples_explained(low: str, end: int, mask: list[bool], numeric: bool) -> bool:
+    """True when the words after an example cue, up to ")" or ";", are all explained."""
+    stop = len(low)
+    for ch in (")", ";"):
+        i = low.find(ch, end)
+        if i >= 0:
+            stop = min(stop, i)
+    toks = [m for m in _TOKEN_RE.finditer(low, end, stop)]
+    if not toks:
+        return False
+    for m in toks:
+        w = m.group(0)
+        if w in ("or", "and", "as", "as", "but", "not", "limited", "to", "etc"):
+            continue
+        if not (all(mask[m.start() : m.end()]) or (numeric and _NUMBERISH_RE.match(w))):
+            return False
+    return True
+
+
+def _plain_item(tok, mask, numeric: bool) -> bool:
+    a, b, w = tok
+    return all(mask[a:b]) or (numeric and bool(_NUMBERISH_RE.match(w)))
+
+
+def _runs(low: str, bad: list[tuple[int, int]], tokens) -> list[str]:
+    """Join adjacent left-over words into quoted runs ("if not suitable for ...")."""
+    if not bad:
+        return []
+    idx = {a: i for i, (a, _b, _w) in enumerate(tokens)}
+    runs: list[list[int]] = []
+    for a, _b in bad:
+        i = idx.get(a)
+        if i is None:
+            continue
+        if runs and i - runs[-1][-1] <= 2:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    out = []
+    for run in runs:
+        a = tokens[run[0]][0]
+        b = tokens[run[-1]][1]
+        out.append(low[a:b])
+    return out

@@ -1,0 +1,168 @@
+"""The clause layer: a criterion excludes only when its whole clause is explained.
+
+Each row: a line as trials write it, a patient, and the verdict the line must give that
+patient (with the words the reason must quote when the parse does not explain the line).
+Lines are real shapes seen in registry records (the issue's list of error shapes).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from matcher.eligibility import NOT_MET, UNKNOWN, evaluate, parse_line
+from matcher.eligibility.clause import account_line, load_rules, rules
+from matcher.eligibility.model import ParsedTrial
+from matcher.patient import normalize_record
+from matcher.trial import Trial
+
+BASE = {
+    "id": "P",
+    "age": 55,
+    "sex": "F",
+    "diagnosis": "leiomyosarcoma",
+    "stage": "IV",
+    "ecog": 1,
+    "brain_metastases": False,
+    "prior_therapies": ["doxorubicin"],
+    "labs": {"anc": 2000, "platelets": 150000, "hemoglobin": 8.5, "creatinine": 0.9},
+}
+
+
+def _patient(**over):
+    rec = {**BASE, **over}
+    return normalize_record(rec, source="test")
+
+
+def _verdicts(section: str, line: str, patient):
+    crits = parse_line(line, section)
+    parsed = ParsedTrial(trial=Trial(nct_id="NCT00000000"), criteria=crits)
+    return [v for v in evaluate(patient, parsed) if v.criterion.type != "unparsed"]
+
+
+# (section, line, patient overrides, expected verdict of the typed criteria, quoted words)
+CASES = [
+    # whole clause explained: the exclusion stands
+    ("exclusion", "Known brain metastases", {"brain_metastases": True}, NOT_MET, None),
+    (
+        "exclusion",
+        "Prior treatment with trabectedin",
+        {"prior_therapies": ["trabectedin"]},
+        NOT_MET,
+        None,
+    ),
+    ("inclusion", "ECOG performance status 0-1", {"ecog": 2}, NOT_MET, None),
+    ("exclusion", "ECOG performance status >= 2", {"ecog": 2}, NOT_MET, None),
+    ("exclusion", "Pregnant or breastfeeding women", {"pregnant": True}, NOT_MET, None),
+    (
+        "inclusion",
+        "ANC >= 1500/mm3, platelets >= 100,000/mm3",
+        {"labs": {"anc": 900}},
+        NOT_MET,
+        None,
+    ),
+    ("inclusion", "Age >= 18 years", {"age": 16}, NOT_MET, None),
+    # shape 4: a qualifier the type does not model
+    (
+        "exclusion",
+        "Uncontrolled brain metastases",
+        {"brain_metastases": True},
+        UNKNOWN,
+        "uncontrolled",
+    ),
+    ("exclusion", "Patients with CNS sarcoma", {}, UNKNOWN, "cns"),
+    # shape 3: an alternative read as a hard rule
+    (
+        "inclusion",
+        "Age at least 60 years OR >= 18 years if not suitable for intensive chemotherapy",
+        {"age": 45},
+        UNKNOWN,
+        "if",
+    ),
+    # shape 2: an example list read as requirements
+    (
+        "inclusion",
+        "Patients unsuited to receive doxorubicin and ifosfamide, i.e. age >= 80 years, cardiac disease",
+        {"age": 60},
+        UNKNOWN,
+        "i.e",
+    ),
+    # shape 7: an exemption
+    (
+        "inclusion",
+        "Hemoglobin >= 9 g/dL (transfusion allowed to reach this level)",
+        {},
+        UNKNOWN,
+        "allowed",
+    ),
+    # shape 1: a sub-group rule
+    (
+        "inclusion",
+        "Patients whose tumour type has an approved PD-1 inhibitor must have received it; "
+        "other patients may be PD-1 naive",
+        {"prior_therapies": []},
+        UNKNOWN,
+        "other patients may",
+    ),
+]
+
+
+@pytest.mark.parametrize(("section", "line", "over", "expected", "quoted"), CASES)
+def test_whole_clause(section, line, over, expected, quoted):
+    vs = _verdicts(section, line, _patient(**over))
+    assert vs, f"no typed criterion for {line!r}"
+    got = {v.verdict for v in vs}
+    if expected == NOT_MET:
+        assert NOT_MET in got, [v.reason for v in vs]
+    else:
+        assert NOT_MET not in got, [v.reason for v in vs]
+        assert any(
+            quoted in v.reason.lower() or quoted in " ".join(v.criterion.unexplained).lower()
+            for v in vs
+            if v.verdict == UNKNOWN
+        ), [v.reason for v in vs]
+
+
+@pytest.mark.parametrize(
+    ("context", "line"),
+    [
+        ("Crossover Inclusion Criteria:", "ECOG performance status 0-1"),
+        ("Step 2 registration:", "ECOG performance status 0-1"),
+        (None, "For re-registration: ECOG performance status 0-1"),
+        ("Expansion cohort:", "ECOG performance status 0-1"),
+    ],
+)
+def test_later_step_never_gates_enrolment(context, line):
+    crits = parse_line(line, "inclusion", context=context)
+    parsed = ParsedTrial(trial=Trial(nct_id="NCT00000000"), criteria=crits)
+    vs = [v for v in evaluate(_patient(ecog=3), parsed) if v.criterion.type != "unparsed"]
+    assert vs and all(v.verdict != NOT_MET for v in vs)
+    assert any("later step" in v.reason for v in vs)
+
+
+def test_unexplained_words_are_kept_on_the_criterion():
+    crits = parse_line("Uncontrolled brain metastases", "exclusion")
+    brain = [c for c in crits if c.type == "brain_metastases"]
+    assert brain and brain[0].unexplained == ["Uncontrolled"]
+
+
+def test_rules_load_and_refuse_unknown_keys(tmp_path):
+    assert "brain_metastases" in rules().words
+    bad = tmp_path / "clauses.yaml"
+    bad.write_text("filler: a\ncues: if\nlater_step: x\ntypes: {}\nextra: 1\n", encoding="utf-8")
+    with pytest.raises(Exception, match="keys"):
+        load_rules(bad)
+
+
+def test_account_line_is_per_criterion():
+    crits = parse_line("ANC >= 1500/mm3; hemoglobin >= 9 g/dL (transfusion allowed)", "inclusion")
+    from matcher.criteria_text import normalize
+
+    acc = account_line(
+        normalize("ANC >= 1500/mm3; hemoglobin >= 9 g/dL (transfusion allowed)"),
+        "inclusion",
+        crits,
+        None,
+    )
+    by_lab = {c.values.get("lab"): a.unexplained for c, a in zip(crits, acc, strict=True)}
+    assert by_lab["anc"] == ()
+    assert by_lab["hemoglobin"] == ("allowed",)
