@@ -20,8 +20,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def main(argv: list[str] | None = None) -> int:
-    from matcher.eligibility import is_oncology_trial, parse_trial
-    from matcher.eligibility.ownpatient import check_own_patient
+    from matcher.eligibility import parse_trial
+    from matcher.eligibility.ownpatient import own_patient_survey
     from matcher.records import iter_records
     from matcher.vocab import load_vocab
 
@@ -38,25 +38,14 @@ def main(argv: list[str] | None = None) -> int:
             except Exception:  # noqa: BLE001 - a record without an id is not a trial to check
                 continue
             seen[parsed.nct_id] = parsed
-    checked = 0
-    by_type: Counter = Counter()
-    lines: list[str] = []
-    trials_with = 0
-    for nct in sorted(seen):
-        parsed = seen[nct]
-        if not is_oncology_trial(parsed.trial, vocab):
-            continue
-        res = check_own_patient(parsed, vocab)
-        if res.patient is None:
-            continue
-        checked += 1
-        if res.not_met:
-            trials_with += 1
-        for v in res.not_met:
-            by_type[v.criterion.type] += 1
-            lines.append(
-                f"{nct} [{v.criterion.type}] {v.criterion.text[:160]!r} -> {v.reason[:120]}"
-            )
+    checked, bad = own_patient_survey([seen[k] for k in sorted(seen)], vocab)
+    by_type: Counter = Counter(v.criterion.type for r in bad for v in r.not_met)
+    trials_with = len(bad)
+    lines = [
+        f"{r.nct_id} [{v.criterion.type}] {v.criterion.text[:160]!r} -> {v.reason[:120]}"
+        for r in bad
+        for v in r.not_met
+    ]
     total = sum(by_type.values())
     print(
         f"own-patient check: {checked} oncology trials, {total} NOT_MET on their own patient "

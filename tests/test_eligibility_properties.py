@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from matcher.eligibility import NOT_MET, evaluate, is_oncology_trial, parse_trial
-from matcher.eligibility.ownpatient import check_own_patient
+from matcher.eligibility import NOT_MET, evaluate, parse_trial
+from matcher.eligibility.ownpatient import own_patient_survey
 from matcher.patient import read_patients
 from matcher.records import iter_records
 from matcher.vocab import load_vocab
@@ -48,18 +48,12 @@ def _patients() -> tuple:
 
 
 def test_a_trial_does_not_exclude_its_own_patient():
-    vocab = load_vocab()
-    checked, bad = 0, []
-    for parsed in _trials():
-        if not is_oncology_trial(parsed.trial, vocab):
-            continue
-        res = check_own_patient(parsed, vocab)
-        if res.patient is None:
-            continue
-        checked += 1
-        bad += [f"{parsed.nct_id}: {v.criterion.text[:100]!r} -> {v.reason}" for v in res.not_met]
+    checked, bad = own_patient_survey(_trials(), load_vocab())
+    lines = [
+        f"{r.nct_id}: {v.criterion.text[:100]!r} -> {v.reason}" for r in bad for v in r.not_met
+    ]
     assert checked >= 100
-    assert len(bad) <= OWN_PATIENT_NOT_MET_MAX, "\n".join(bad)
+    assert len(lines) <= OWN_PATIENT_NOT_MET_MAX, "\n".join(lines)
 
 
 FIELDS = (
@@ -80,6 +74,14 @@ FIELDS = (
 )
 
 
+def _without(p, field: str):
+    """The patient with one fact made unknown."""
+    blank = {"labs": {}} if field == "labs" else {field: None}
+    if field == "diagnosis":
+        blank.update(diagnosis_name=None, diagnosis_lineage=[])
+    return dataclasses.replace(p, **blank)
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     pi=st.integers(min_value=0, max_value=10_000),
@@ -90,10 +92,7 @@ def test_an_unknown_fact_never_makes_a_not_met(pi, ti, field):
     patients, trials = _patients(), _trials()
     p = patients[pi % len(patients)]
     parsed = trials[ti % len(trials)]
-    blank = {"labs": {}} if field == "labs" else {field: None}
-    if field == "diagnosis":
-        blank.update(diagnosis_name=None, diagnosis_lineage=[])
-    q = dataclasses.replace(p, **blank)
+    q = _without(p, field)
     before = evaluate(p, parsed)
     after = evaluate(q, parsed)
     for b, a in zip(before, after, strict=True):
@@ -105,10 +104,7 @@ def test_an_unknown_fact_never_makes_a_not_met(pi, ti, field):
 def test_an_unknown_fact_never_makes_a_not_met_on_every_pair(field):
     """The same property, exhaustively over one field at a time, for the first patients."""
     for p in _patients()[:6]:
-        blank = {"labs": {}} if field == "labs" else {field: None}
-        if field == "diagnosis":
-            blank.update(diagnosis_name=None, diagnosis_lineage=[])
-        q = dataclasses.replace(p, **blank)
+        q = _without(p, field)
         for parsed in _trials():
             for b, a in zip(evaluate(p, parsed), evaluate(q, parsed), strict=True):
                 if a.verdict == NOT_MET:

@@ -154,3 +154,24 @@ def check_own_patient(parsed, vocab=None) -> OwnPatientResult:
         if v.verdict == "NOT_MET" and v.criterion.source == "text"
     ]
     return OwnPatientResult(parsed.nct_id, patient, bad)
+
+
+def own_patient_survey(parsed_trials, vocab=None) -> tuple[int, list[OwnPatientResult]]:
+    """Check every oncology trial of ``parsed_trials`` against its own patient.
+
+    Returns (trials checked, results that have at least one NOT_MET)."""
+    from matcher.eligibility import is_oncology_trial
+    from matcher.vocab import load_vocab
+
+    vocab = vocab or load_vocab()
+    checked, bad = 0, []
+    for parsed in parsed_trials:
+        if not is_oncology_trial(parsed.trial, vocab):
+            continue
+        res = check_own_patient(parsed, vocab)
+        if res.patient is None:
+            continue
+        checked += 1
+        if res.not_met:
+            bad.append(res)
+    return checked, bad
