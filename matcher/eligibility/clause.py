@@ -49,7 +49,7 @@ LAB_ANCHORS = {
     "alt": r"\balt\b|sgpt|alanine|transaminase|aminotransferase",
 }
 
-# Types whose NOT_MET means the patient lacks what the line requires (cue check only).
+# Negation words: read by the polarity rules when they precede the criterion.
 _NEGATION_RE = re.compile(
     r"\b(?:no|not|never|without|none|absence|absent|free|lack|lacking|non|cannot)\b|n't\b"
 )
@@ -316,9 +316,6 @@ def _foreign_exemption(c, plain: str, seg: tuple[int, int], vocab: Any) -> bool:
 def _anchor(r: ClauseRules, c, low: str) -> list[int] | None:
     """Positions that name this criterion in the line (None: anywhere)."""
     rx = None
-    own = getattr(c, "_own_anchor", None)
-    if own:
-        return own
     if c.type == "organ_function":
         lab = (c.values or {}).get("lab")
         if lab in LAB_ANCHORS:
@@ -436,7 +433,7 @@ def _examples_explained(low: str, end: int, mask: list[bool], numeric: bool) -> 
         return False
     for m in toks:
         w = m.group(0)
-        if w in ("or", "and", "as", "as", "but", "not", "limited", "to", "etc"):
+        if w in ("or", "and", "as", "but", "not", "limited", "to", "etc"):
             continue
         if not (all(mask[m.start() : m.end()]) or (numeric and _NUMBERISH_RE.match(w))):
             return False

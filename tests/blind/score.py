@@ -38,7 +38,7 @@ def load_set(root: Path):
     trials, patients, labels = {}, {}, []
     for part in sorted(p for p in root.iterdir() if p.is_dir()):
         tdir = part / "trials"
-        if not (tdir / "..").exists() or not (part / "labels.csv").exists():
+        if not tdir.is_dir() or not (part / "labels.csv").exists():
             continue
         for item in iter_records(tdir):
             parsed = parse_trial(item.record)
