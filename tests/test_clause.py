@@ -105,6 +105,65 @@ CASES = [
     ),
 ]
 
+# (section, line, patient overrides, expected verdict): the direction of a line
+DIRECTION = [
+    # "anthracycline chemotherapy" names a class, not every chemotherapy
+    (
+        "inclusion",
+        "Must not have received prior treatment with an anthracycline chemotherapy (eg, "
+        "doxorubicin) and/or anti-PD-1/PD-L1 therapy.",
+        {"prior_therapies": ["ifosfamide"]},
+        "not NOT_MET",
+    ),
+    (
+        "inclusion",
+        "Must not have received prior treatment with an anthracycline chemotherapy (eg, "
+        "doxorubicin) and/or anti-PD-1/PD-L1 therapy.",
+        {"prior_therapies": ["doxorubicin"]},
+        NOT_MET,
+    ),
+    (
+        "exclusion",
+        "Prior platinum-based chemotherapy",
+        {"prior_therapies": ["ifosfamide"]},
+        "not NOT_MET",
+    ),
+    ("exclusion", "Prior platinum-based chemotherapy", {"prior_therapies": ["cisplatin"]}, NOT_MET),
+    # "... is not allowed" excludes in either section; it never turns into a requirement
+    ("exclusion", "Prior chemotherapy is not allowed", {"prior_therapies": []}, "not NOT_MET"),
+    (
+        "exclusion",
+        "Prior chemotherapy is not allowed",
+        {"prior_therapies": ["ifosfamide"]},
+        NOT_MET,
+    ),
+    (
+        "inclusion",
+        "Prior chemotherapy is not allowed",
+        {"prior_therapies": ["ifosfamide"]},
+        NOT_MET,
+    ),
+    ("exclusion", "Brain metastases are not allowed", {"brain_metastases": False}, "not NOT_MET"),
+    ("exclusion", "Brain metastases are not allowed", {"brain_metastases": True}, NOT_MET),
+    (
+        "exclusion",
+        "Patients without measurable disease are excluded",
+        {"measurable_disease": True},
+        "not NOT_MET",
+    ),
+]
+
+
+@pytest.mark.parametrize(("section", "line", "over", "expected"), DIRECTION)
+def test_direction_of_a_line(section, line, over, expected):
+    vs = _verdicts(section, line, _patient(**over))
+    assert vs, f"no typed criterion for {line!r}"
+    got = {v.verdict for v in vs}
+    if expected == NOT_MET:
+        assert NOT_MET in got, [v.reason for v in vs]
+    else:
+        assert NOT_MET not in got, [v.reason for v in vs]
+
 
 @pytest.mark.parametrize(("section", "line", "over", "expected", "quoted"), CASES)
 def test_whole_clause(section, line, over, expected, quoted):
@@ -166,3 +225,27 @@ def test_account_line_is_per_criterion():
     by_lab = {c.values.get("lab"): a.unexplained for c, a in zip(crits, acc, strict=True)}
     assert by_lab["anc"] == ()
     assert by_lab["hemoglobin"] == ("allowed",)
+
+
+def test_cohort_sections_that_repeat_keep_each_cohort_scoped():
+    """ "Cohort A: inclusion, exclusion; Cohort B: inclusion, exclusion": a cohort's own
+    exclusions (and its age range) never exclude a patient who may belong to another cohort."""
+    text = (
+        "Cohort A: soft tissue sarcoma\n\nInclusion Criteria:\n\n* Age >= 18 years\n\n"
+        "Exclusion Criteria:\n\n* Prior treatment with trabectedin\n\n"
+        "Cohort B: retroperitoneal sarcoma\n\nInclusion Criteria:\n\n"
+        "* Aged between 18 and 75 years.\n\nExclusion Criteria:\n\n"
+        "* Patients who have previously received systemic treatment (chemotherapy or trabectedin).\n"
+    )
+    record = {
+        "protocolSection": {
+            "identificationModule": {"nctId": "NCT00000010"},
+            "eligibilityModule": {"eligibilityCriteria": text},
+        }
+    }
+    from matcher.eligibility import parse_trial
+
+    parsed = parse_trial(record)
+    patient = _patient(age=78, prior_therapies=["doxorubicin"])
+    bad = [v for v in evaluate(patient, parsed) if v.verdict == NOT_MET]
+    assert not bad, [(v.criterion.text, v.reason) for v in bad]

@@ -818,9 +818,7 @@ def test_cli_trial_json_with_one_patient(fixtures_dir):
     assert ps[0]["verdict"] == "MET" and ps[0]["reason"] == "ECOG 1 within 0–2"
     required = {"section", "text", "type", "polarity", "values", "verdict", "reason"}
     optional = {"unexplained", "later_step", "not_understood"}
-    assert all(
-        required <= set(c) and set(c) - required <= optional for c in data["criteria"]
-    )
+    assert all(required <= set(c) and set(c) - required <= optional for c in data["criteria"])
     # every UNKNOWN says which words the coordinator must read (empty: data is missing)
     assert all("not_understood" in c for c in data["criteria"] if c["verdict"] == "UNKNOWN")
     unparsed = [c for c in data["criteria"] if c["type"] == "unparsed"]
@@ -1256,7 +1254,7 @@ _LMS_PAZ = {"diagnosis": "leiomyosarcoma", "prior_therapies": ["pazopanib"]}
             None,
             "prior_therapy_excluded",
             _LMS_DOX,
-            UNKNOWN,
+            MET,  # "platinum chemotherapy" names the platinum class, not every chemotherapy
         ),
         (
             "Previous treatment with HER2 targeted antibody or tyrosine kinase inhibitor "
@@ -1349,7 +1347,7 @@ _LMS_PAZ = {"diagnosis": "leiomyosarcoma", "prior_therapies": ["pazopanib"]}
             None,
             "brain_metastases",
             {"brain_metastases": False},
-            UNKNOWN,
+            MET,  # "are excluded" excludes in the exclusion section too; none recorded
         ),
         (
             "Patient has measurable disease, as per RECIST 1.1. Metastatic lesions in CNS or in "

@@ -35,7 +35,11 @@ def _brain(c: _Ctx) -> list[tuple[str, str, dict]]:
     ):
         return []  # "autoimmune disease with CNS involvement"
     window = c.s[max(0, m.start() - 40) : m.end() + 160]
-    allowed = bool(_BRAIN_ALLOWED_RE.search(window)) or bool(_PERMISSIVE_RE.search(window))
+    permitted = any(
+        not re.search(r"\b(?:not|never)\s+(?:be\s+)?$", window[: p.start()])
+        for p in _PERMISSIVE_RE.finditer(window)
+    )  # "are not allowed" permits nothing
+    allowed = bool(_BRAIN_ALLOWED_RE.search(window)) or permitted
     pol = c.polarity(m.start(), m.end())
     # "Patients with resectable brain metastases must be undergoing planned resection": the
     # brain metastases are the subject of a condition, not a requirement to have them

@@ -263,11 +263,17 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
     group_of: dict[int, str] = {}
     by_line: dict[int, list[Criterion]] = {}
     marker: tuple[str, str] | None = None  # (section, words) of the cohort marker in force
+    # When the inclusion/exclusion sections repeat ("Cohort A: inclusion, exclusion; Cohort B:
+    # inclusion, exclusion"), each cohort's marker holds across its own exclusion section too.
+    repeated = any(
+        a.section == "exclusion" and b.section == "inclusion"
+        for a, b in zip(lines, lines[1:], strict=False)
+    )
     for line in lines:
         m = _COHORT_MARKER_RE.match(line.plain)
         if m:
             marker = (line.section, m.group(0).strip(" :-"))
-        elif marker is not None and marker[0] != line.section:
+        elif marker is not None and marker[0] != line.section and not repeated:
             marker = None
         if line.is_heading and line.children:
             continue

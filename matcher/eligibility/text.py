@@ -192,8 +192,11 @@ class _Ctx:
         self.onco = onco
 
     def polarity(self, start: int, end: int | None = None, extra: int = 0) -> str:
-        n = _neg_count(self.s, start, end) + extra + (1 if self.context_negates else 0)
-        return _flip(self.base, n)
+        n = _neg_count(self.s, start) + extra
+        if end is not None and _POST_EXCLUDE_RE.match(self.s[end:]):
+            # "brain metastases are not allowed" excludes them whichever section it stands in
+            return _flip("exclude", n)
+        return _flip(self.base, n + (1 if self.context_negates else 0))
 
     def polarity_plain(self, text: str, start: int) -> str:
         """``polarity`` for a position in the *plain* text (before ``_prep`` rewrote it)."""

@@ -178,6 +178,39 @@ def _prior_therapy(c: _Ctx, washout_found: bool) -> list[tuple[str, str, dict]]:
     return out
 
 
+_HEAD_LINK_RE = re.compile(r"(?:[- ](?:based|containing|type|class|like))?[\s-]*$", _I)
+
+
+def _category_is_head_noun(vocab: Any, plain: str, cat: str) -> bool:
+    """True when every mention of ``cat`` is the head noun of a named drug or class:
+    "anthracycline chemotherapy (eg, doxorubicin)", "platinum-based chemotherapy",
+    "PD-1 inhibitor immunotherapy" name that class, not every chemotherapy."""
+    rx = dict(_CATEGORY_RES)[cat]
+    named = [t for _d, t in vocab.find_drugs(plain)] + [
+        t for _c, t in vocab.find_drug_classes(plain)
+    ]
+    if not named:
+        return False
+    mentions = list(rx.finditer(plain))
+    if not mentions:
+        return False
+    low = plain.lower()
+    spans = [
+        (i, i + len(t))
+        for t in {t.lower() for t in named}
+        for i in (j for j in range(len(low)) if low.startswith(t, j))
+    ]
+    for m in mentions:
+        if any(a <= m.start() < b for a, b in spans):
+            continue  # the category word is part of the class name ("anthracycline chemotherapy")
+        before = low[: m.start()]
+        link = _HEAD_LINK_RE.search(before)
+        stem = before[: link.start()] if link else before
+        if not any(stem.endswith(t.lower()) for t in named):
+            return False
+    return True
+
+
 def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
     s = _prep(plain)
     cue = _THERAPY_CUE_RE.search(s)
@@ -213,6 +246,8 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
             if cid not in classes and cid not in exceptions:
                 target.append(cid)
     cats = [name for name, rx in _CATEGORY_RES if (m := rx.search(s)) and m.start() < cut]
+    if cats and (drugs or classes) and c.vocab is not None:
+        cats = [x for x in cats if not _category_is_head_noun(c.vocab, plain, x)]
     radio = bool(
         re.search(
             r"\b(?:prior|previous|received)\s+(?:[\w-]+\s+){0,2}?(?:radiotherap|radiation)", s[:cut]
@@ -280,11 +315,13 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
     neg = _neg_count(s, cue.start())
     if c.section == "exclusion" and _MODAL_NEG_RE.search(s[: cue.end() + 20]):
         neg = 0
-    if c.context_negates:
-        neg += 1
     if _POST_EXCLUDE_RE.match(s[cue.start() :]):
-        neg += 1
-    required = (c.section == "inclusion") == (neg % 2 == 0)
+        # "prior chemotherapy is not allowed" excludes it whichever section it stands in
+        required = neg % 2 == 1
+    else:
+        if c.context_negates:
+            neg += 1
+        required = (c.section == "inclusion") == (neg % 2 == 0)
     if max_lines is not None:
         out.append(("max_prior_lines", "exclude", {"max_lines": max_lines}))
     if required:
