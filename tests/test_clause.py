@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from matcher.eligibility import NOT_MET, UNKNOWN, evaluate, parse_line
+from matcher.eligibility import MET, NOT_MET, UNKNOWN, evaluate, parse_line
 from matcher.eligibility.clause import account_line, load_rules, rules
 from matcher.eligibility.model import ParsedTrial
 from matcher.patient import normalize_record
@@ -152,6 +152,114 @@ DIRECTION = [
         "not NOT_MET",
     ),
 ]
+
+
+# another alternative of an exclusion list only adds to what excludes: it never weakens it
+DIRECTION += [
+    (
+        "exclusion",
+        "Is pregnant or breastfeeding, or expecting to conceive or father children within the "
+        "projected duration of the trial",
+        {"pregnant": True},
+        NOT_MET,
+    ),
+    (
+        "exclusion",
+        "Has received prior therapy with an anti-PD-1, anti-PD-L1, or anti-PD-L2 agent.",
+        {"prior_therapies": ["pembrolizumab"]},
+        NOT_MET,
+    ),
+    (
+        "exclusion",
+        "Prior treatment with an anti-PD-1, anti-PD-L1, anti-CTLA4 antibody, or any other "
+        "antibody or drug specifically targeting T-cell co-stimulation or checkpoint pathways",
+        {"prior_therapies": ["nivolumab"]},
+        NOT_MET,
+    ),
+    # ... but a condition or setting after the list still scopes it
+    (
+        "exclusion",
+        "Pregnant or breastfeeding women, unless using contraception",
+        {"pregnant": True},
+        "not NOT_MET",
+    ),
+    (
+        "exclusion",
+        "Prior pembrolizumab or nivolumab given in the adjuvant setting",
+        {"prior_therapies": ["pembrolizumab"]},
+        "not NOT_MET",
+    ),
+    (
+        "exclusion",
+        "Uncontrolled brain metastases or leptomeningeal disease",
+        {"brain_metastases": True},
+        "not NOT_MET",
+    ),
+    # extent alternatives inside a histology line do not widen the histology
+    (
+        "inclusion",
+        "Pathologically confirmed diagnosis of locally advanced unresectable or metastatic soft "
+        "tissue sarcoma",
+        {"diagnosis": "breast cancer"},
+        NOT_MET,
+    ),
+    # a diagnosis named as the setting of a prior therapy is not a histology criterion
+    (
+        "inclusion",
+        "No prior systemic anti-tumor therapy for locally advanced or metastatic NSCLC.",
+        {"diagnosis": "non-small cell lung cancer", "prior_therapies": []},
+        "not NOT_MET",
+    ),
+    (
+        "inclusion",
+        "He had received no previous systemic antitumor therapy for locally advanced or "
+        "metastatic non-small-cell lung cancer.",
+        {"diagnosis": "non-small cell lung cancer", "prior_therapies": []},
+        "not NOT_MET",
+    ),
+]
+
+# a performance scale that applies to one age group: (line, age, ecog, lansky, expected)
+PS_BY_AGE = [
+    (
+        "Adequate performance status (ECOG <=2) for patients >=16 years old, Lansky score >50 "
+        "for patients <16 years old.",
+        35, 3, None, NOT_MET,
+    ),
+    (
+        "Adequate performance status (ECOG <=2) for patients >=16 years old, Lansky score >50 "
+        "for patients <16 years old.",
+        10, None, 40, NOT_MET,
+    ),
+    (
+        "Adequate performance status (ECOG <=2) for patients >=16 years old, Lansky score >50 "
+        "for patients <16 years old.",
+        10, 3, 80, MET,
+    ),
+    (
+        "Adequate performance status (ECOG <=2) for patients >=16 years old, Lansky score >50 "
+        "for patients <16 years old.",
+        None, 3, None, UNKNOWN,
+    ),
+    (
+        "Karnofsky performance status (for patients >12 years of age) or Lansky Play score (for "
+        "patients <=12 years of age) >= 50%",
+        16, None, None, UNKNOWN,
+    ),
+    ("ECOG performance status of 0 or 1 (age >= 16 years) or Lansky (age < 16 years).", 20, 2, None, NOT_MET),
+    ("Karnofsky >= 60% (>= 50% allowed for patients with bone metastases)", 40, None, None, UNKNOWN),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("line", "age", "ecog", "lansky", "expected"), PS_BY_AGE)
+def test_performance_scale_by_age_group(line, age, ecog, lansky, expected):
+    rec = {"id": "P", "diagnosis": "acute lymphoblastic leukemia", "age": age, "ecog": ecog}
+    rec["lansky"] = lansky
+    rec = {k: v for k, v in rec.items() if v is not None}
+    vs = _verdicts("inclusion", line, normalize_record(rec, source="test"))
+    got = {v.verdict for v in vs}
+    worst = NOT_MET if NOT_MET in got else UNKNOWN if UNKNOWN in got else MET
+    assert worst == expected, [v.reason for v in vs]
 
 
 @pytest.mark.parametrize(("section", "line", "over", "expected"), DIRECTION)

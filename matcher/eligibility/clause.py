@@ -230,6 +230,12 @@ def account_line(
         w = r.words.get(o.type)
         if w is not None:
             _mark(others, _spans(w, low))
+    # what any criterion type models: an "or" between two such words of another type
+    # ("locally advanced unresectable or metastatic sarcoma" in a histology line) is that
+    # type's alternative, not this criterion's
+    anytype = [False] * n
+    for w in r.words.values():
+        _mark(anytype, _spans(w, low))
     out: list[Account] = []
     for c in criteria:
         if c.type == "unparsed":
@@ -251,7 +257,9 @@ def account_line(
             cue = any(s[0] <= a < s[1] for a, _ in cue_spans)
             if unnamed and cue and not _foreign_exemption(c, plain, s, vocab):
                 mine.append(s)
-        left = _left_over(r, c, plain, low, tokens, base, others, mine, cue_spans, section, own)
+        left = _left_over(
+            r, c, plain, low, tokens, base, others, mine, cue_spans, section, own, anytype
+        )
         if c.type == "age" and c.source == "text" and _AGE_TABLE_RE.search(low):
             left = ["a table indexed by age (not an age limit)", *left]
         out.append(Account(unexplained=tuple(left), later_step=later))
@@ -337,7 +345,7 @@ _SYMBOL_TYPES = frozenset({"biomarker", "prior_therapy_excluded", "prior_therapy
 
 
 def _left_over(
-    r, c, plain, low, tokens, base, others, segs, cue_spans, section, own=None
+    r, c, plain, low, tokens, base, others, segs, cue_spans, section, own=None, anytype=None
 ) -> list[str]:
     anchors = own or _anchor(r, c, low) or []
     first_anchor = min(anchors) if anchors else 0
@@ -358,6 +366,13 @@ def _left_over(
     if c.type in _SYMBOL_TYPES:
         # gene / target symbols as written (ALK, HER2, PD-L1, CTLA-4) are entities here
         _mark(mask, _gene_spans(plain))
+    modelled: list[tuple[int, int]] = []
+    if c.type == "performance_status" and (c.values or {}).get("age_op"):
+        # "for patients >= 16 years": the age group the scale applies to is read (values)
+        from matcher.eligibility.performance import PS_AGE_RE
+
+        modelled = _spans(PS_AGE_RE, low)
+        _mark(mask, modelled)
     numeric = r.numbers.get(c.type, False)
     # a requirement's cues after "and <something else>" belong to that something else
     # ("must have brain metastasis and either ...")
@@ -370,9 +385,14 @@ def _left_over(
                 cue_cut = cut
     bad: list[tuple[int, int]] = []
     in_seg = [t for t in tokens if any(a <= t[0] < b for a, b in segs)]
+    siblings = _sibling_items(low, segs, anchors) if strict and anchors else []
     for i, (a, b, w) in enumerate(in_seg):
+        if siblings and any(x <= a < y for x, y in siblings) and w not in _HARD_IN_SIBLING:
+            continue  # another excluded alternative ("pregnant, or expecting to conceive")
         covered = all(mask[a:b]) if b > a else True
         is_cue = any(x <= a < y for x, y in cue_spans) and not all(base[a:b])
+        if is_cue and any(x <= a < y for x, y in modelled):
+            is_cue = False
         if is_cue and (c.applies_to or (cue_cut is not None and a > cue_cut)):
             is_cue = False  # the sub-group condition is modelled (``applies_to``)
         if w in ("or", "and/or", "nor"):
@@ -381,18 +401,34 @@ def _left_over(
             prev = in_seg[i - 1] if i > 0 else None
             nxt = in_seg[i + 1] if i + 1 < len(in_seg) else None
             listed = (
-                prev is not None
-                and nxt is not None
-                and _plain_item(prev, mask, numeric)
-                and _plain_item(nxt, mask, numeric)
-            ) or (
-                # an "or" between two words another criterion of the line accounts for
-                # ("Age 18 years or older; WHO performance status <= 1") is that one's
-                prev is not None
-                and nxt is not None
-                and not (all(mask[prev[0] : prev[1]]) or all(mask[nxt[0] : nxt[1]]))
-                and all(others[prev[0] : prev[1]])
-                and all(others[nxt[0] : nxt[1]])
+                (
+                    prev is not None
+                    and nxt is not None
+                    and _plain_item(prev, mask, numeric)
+                    and _plain_item(nxt, mask, numeric)
+                )
+                or (
+                    # an "or" between two words another criterion of the line accounts for
+                    # ("Age 18 years or older; WHO performance status <= 1") is that one's
+                    prev is not None
+                    and nxt is not None
+                    and not (all(mask[prev[0] : prev[1]]) or all(mask[nxt[0] : nxt[1]]))
+                    and all(others[prev[0] : prev[1]])
+                    and all(others[nxt[0] : nxt[1]])
+                )
+                or (
+                    not strict
+                    and anytype is not None
+                    and prev is not None
+                    and nxt is not None
+                    and prev[2] not in ("and", "or")
+                    and nxt[2] not in ("and", "or")
+                    and not (
+                        words is not None and (words.fullmatch(prev[2]) or words.fullmatch(nxt[2]))
+                    )
+                    and all(anytype[prev[0] : prev[1]])
+                    and all(anytype[nxt[0] : nxt[1]])
+                )
             )
             if listed or (cue_cut is not None and a > cue_cut) or c.applies_to:
                 continue
@@ -416,6 +452,59 @@ def _left_over(
             continue  # a negation before the criterion was read by the polarity rules
         bad.append((a, b))
     return _runs(plain if len(plain) == len(low) else low, bad, in_seg)
+
+
+# Cues that keep their force inside another alternative of an exclusion list: a condition or
+# exception there may scope the whole list.
+_HARD_IN_SIBLING = frozenset(
+    {
+        "if", "unless", "except", "excepting", "excluding", "provided", "providing", "as long as",
+        "when", "whenever", "where", "until", "allowed", "allow", "allows", "permitted", "permit",
+        "permits", "acceptable", "accepted", "eligible", "may", "can", "but", "however",
+        "although", "though", "exception", "exceptions", "only", "otherwise", "regardless",
+    }
+)  # fmt: skip
+_ITEM_SEP_RE = re.compile(r",\s*(?:and/or|or)\b|\band/or\b|\bor\b|,")
+
+
+def _sibling_items(low: str, segs, anchors: list[int]) -> list[tuple[int, int]]:
+    """Spans of the other alternatives in an exclusion list: top-level items (split on ",",
+    "or", "and/or", outside parentheses) that name nothing this criterion reads. "Pregnant or
+    breastfeeding, or expecting to conceive": "expecting to conceive" only adds to what
+    excludes, so its words do not weaken a pregnancy NOT_MET. The last item counts only when
+    "or" introduces it ("A or B, given for metastatic disease" may scope the whole list)."""
+    out: list[tuple[int, int]] = []
+    for sa, sb in segs:
+        depth, cuts = 0, []
+        i = sa
+        while i < sb:
+            ch = low[i]
+            if ch in "([":
+                depth += 1
+            elif ch in ")]":
+                depth = max(0, depth - 1)
+            elif depth == 0:
+                m = _ITEM_SEP_RE.match(low, i)
+                if m and (ch == "," or i == 0 or not low[i - 1].isalnum()):
+                    cuts.append((m.start(), m.end(), "or" in m.group(0)))
+                    i = m.end()
+                    continue
+            i += 1
+        if not cuts:
+            continue
+        items = []
+        start, by_or = sa, None
+        for ca, cb, is_or in cuts:
+            items.append((start, ca, by_or))
+            start, by_or = cb, is_or
+        items.append((start, sb, by_or))
+        for k, (a, b, by_or) in enumerate(items):
+            if by_or is None or any(a <= p < b for p in anchors):
+                continue
+            if k == len(items) - 1 and not by_or:
+                continue
+            out.append((a, b))
+    return out
 
 
 _EXAMPLE_CUES = frozenset({"e.g", "eg", "i.e", "ie", "such", "including", "include", "includes"})

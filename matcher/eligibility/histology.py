@@ -47,8 +47,11 @@ def _histology(c: _Ctx) -> list[tuple]:
         for pos in _positions(low, mention.lower()):
             if re.search(
                 r"(?:therap\w*|treatment|chemotherapy|radiotherapy|surgery|resection)\s+for\s+(?:the\s+)?"
-                r"(?:current\s+|study\s+|this\s+)?(?:[\w/-]+\s+){0,3}$|\bif (?:in )?(?:the )?$",
-                low[max(0, pos - 60) : pos],
+                r"(?:current\s+|study\s+|this\s+)?(?:[\w/-]+\s+){0,3}$|\bif (?:in )?(?:the )?$|"
+                r"\b(?:prior|previous|previously|received|no)\b[^.;]{0,60}?(?:therap\w*|treatments?|"
+                r"chemotherapy|regimens?|agents?|lines?)\s+(?:for|of)\s+(?:the\s+)?"
+                r"(?:[\w/-]+\s+){0,6}$",
+                low[max(0, pos - 120) : pos],
             ):
                 continue  # "prior chemotherapy for stage IV adenocarcinoma": a therapy setting
             excepted = any(a <= pos < b for a, b in spans)

@@ -94,7 +94,9 @@ def _group_alternatives(crits: list[Criterion], s: str) -> None:
     if not re.search(r"\bor\b", s):
         return
     ps = [c for c in crits if c.type == "performance_status"]
-    if len(ps) > 1:
+    # "Karnofsky (> 16 years) or Lansky (<= 16 years)": scales split by age are not
+    # alternatives; each applies to its own age group
+    if len(ps) > 1 and not all(c.values.get("age_op") for c in ps):
         for c in ps:
             c.group = "line:ps"
     renal = [

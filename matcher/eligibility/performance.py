@@ -33,6 +33,44 @@ _PS_FILLER_RE = re.compile(
 )
 
 
+# "ECOG <= 2 for patients >= 16 years old, Lansky > 50 for patients < 16": a scale that
+# applies to an age group only. Matched on prepared text (">=") and on plain text ("less than").
+_AGE_OP = (
+    r"(?P<op>>=|<=|<|>|≥|≤|greater than or equal to|less than or equal to|greater than|"
+    r"less than|older than|younger than|over|under|above|below|at least)\s*(?:\[[<>=≥≤]+\]\s*)?"
+)
+_AGE_SUBJECT = r"(?:(?:all\s+)?(?:patients?|participants?|subjects?|children|adults|those|pts)\s+)"
+PS_AGE_RE = re.compile(
+    r"(?:\b(?:for|in|if|when)\b\s*|\(\s*(?:for\s+|in\s+)?)"
+    r"(?:" + _AGE_SUBJECT + r"(?:(?:aged?|ages)\s+)?|(?:aged?|ages)\s+(?:of\s+)?)?"
+    r"(?:" + _AGE_OP + r"(?P<n>\d{1,2})\s*(?P<unit>years?|yrs?|y\b)?(?:\s*(?:of age|old))?"
+    r"|(?P<n2>\d{1,2})\s*(?:years?|yrs?)\s*(?:of age\s*)?(?:and|or)\s*"
+    r"(?P<dir>older|over|above|younger|under|less|below))",
+    _I,
+)
+_AGE_WORD_OPS = {
+    "≥": ">=", "≤": "<=", "greater than or equal to": ">=", "less than or equal to": "<=",
+    "greater than": ">", "older than": ">", "over": ">", "above": ">", "at least": ">=",
+    "less than": "<", "younger than": "<", "under": "<", "below": "<",
+}  # fmt: skip
+
+
+def ps_age_condition(seg: str) -> tuple[re.Match, str, int] | None:
+    """The age group a performance-scale mention applies to, as (match, op, years)."""
+    for m in PS_AGE_RE.finditer(seg):
+        subject = re.search(
+            r"patient|participant|subject|children|adult|those|pts|\bage", m.group(0)
+        )
+        if m.group("n2"):
+            op = ">=" if m.group("dir").lower() in ("older", "over", "above") else "<="
+            return m, op, int(m.group("n2"))
+        if not (subject or m.group("unit")):
+            continue  # "(>= 50%)" is a score, not an age
+        op = m.group("op").lower()
+        return m, _AGE_WORD_OPS.get(op, op), int(m.group("n"))
+    return None
+
+
 def _ps(c: _Ctx) -> list[tuple[str, str, dict]]:
     s = c.s
     if not re.search(r"perform|ecog|karnofsky|kps|lansky|zubrod", s):
@@ -71,15 +109,17 @@ def _ps(c: _Ctx) -> list[tuple[str, str, dict]]:
             if window.strip()
             else None
         )
-        found.append((start, scale or "generic", v))
+        seg_end = nxt if i + 1 < len(mentions) else len(s)
+        cond = ps_age_condition(s[start:seg_end])
+        found.append((start, scale or "generic", v, cond))
     # "Karnofsky (adults) or Lansky (children) >= 50": a mention without value shares the next one's
     for i in range(len(found) - 2, -1, -1):
         if found[i][2] is None and found[i + 1][2] is not None:
             gap = s[mentions[i][1] : mentions[i + 1][0]]
             if len(gap) <= 80 and re.search(r"\bor\b|\band\b|/", gap):
-                found[i] = (found[i][0], found[i][1], found[i + 1][2])
+                found[i] = (found[i][0], found[i][1], found[i + 1][2], found[i][3])
     out: list[tuple[str, str, dict]] = []
-    for start, scale, v in found:
+    for start, scale, v, cond in found:
         if v is None:
             continue
         lo, hi = _ps_bounds(v)
@@ -101,6 +141,8 @@ def _ps(c: _Ctx) -> list[tuple[str, str, dict]]:
         if lo > hi or hi > top or (scale != "ecog" and hi < 10):
             continue
         vals = {"scale": scale, "min": lo, "max": hi}
+        if cond is not None:
+            vals["age_op"], vals["age_years"] = cond[1], cond[2]
         if any(o[2] == vals for o in out):
             continue
         out.append(("performance_status", c.polarity(start), vals))
@@ -149,6 +191,26 @@ _ECOG_TO_KPS = {0: (90, 100), 1: (70, 80), 2: (50, 60), 3: (30, 40), 4: (10, 20)
 
 
 def _ev_ps(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
+    v = c.values
+    op, years = v.get("age_op"), v.get("age_years")
+    if op is None:
+        return _ev_ps_scale(p, c)
+    group = f"patients {op.replace('>=', '≥').replace('<=', '≤')} {years} years"
+    if p.age is None:
+        verdict, reason = _ev_ps_scale(p, c)
+        if verdict == NOT_MET:
+            return UNKNOWN, f"{reason}; applies to {group}, age not recorded: verify"
+        return verdict, f"{reason} (applies to {group})"
+    applies = {
+        ">=": p.age >= years, ">": p.age > years, "<=": p.age <= years, "<": p.age < years
+    }[op]  # fmt: skip
+    if not applies:
+        return MET, f"applies to {group} only; patient is {p.age:g}"
+    verdict, reason = _ev_ps_scale(p, c)
+    return verdict, f"{reason} (applies to {group}; patient is {p.age:g})"
+
+
+def _ev_ps_scale(p: Any, c: Criterion) -> tuple[str, str]:
     v = c.values
     scale = v["scale"]
     top = 5 if scale == "ecog" else 100

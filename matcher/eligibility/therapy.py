@@ -313,6 +313,10 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
     # negation: cues before the therapy cue in its clause; in the exclusion section a modal
     # "must not / may not have received" restates the exclusion and does not flip it
     neg = _neg_count(s, cue.start())
+    if re.match(
+        r"(?:\s+(?:received|been|had|have|any|treated with))*\s+(?:no|not|never)\b", s[cue.end() :]
+    ):
+        neg += 1  # "had received no previous systemic therapy"
     if c.section == "exclusion" and _MODAL_NEG_RE.search(s[: cue.end() + 20]):
         neg = 0
     if _POST_EXCLUDE_RE.match(s[cue.start() :]):
