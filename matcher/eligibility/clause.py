@@ -361,8 +361,13 @@ def _left_over(
     )
     mask = list(base)
     words = r.words.get(c.type)
+    phrases: list[tuple[int, int]] = []
     if words is not None:
-        _mark(mask, _spans(words, low))
+        found = _spans(words, low)
+        _mark(mask, found)
+        # a phrase the type models ("acceptable hematologic status", "for metastatic disease")
+        # is read as a whole: a cue word inside it is part of the phrase
+        phrases = [(a, b) for a, b in found if " " in low[a:b]]
     if c.type in _SYMBOL_TYPES:
         # gene / target symbols as written (ALK, HER2, PD-L1, CTLA-4) are entities here
         _mark(mask, _gene_spans(plain))
@@ -391,8 +396,15 @@ def _left_over(
             continue  # another excluded alternative ("pregnant, or expecting to conceive")
         covered = all(mask[a:b]) if b > a else True
         is_cue = any(x <= a < y for x, y in cue_spans) and not all(base[a:b])
-        if is_cue and any(x <= a < y for x, y in modelled):
+        if is_cue and any(x <= a < y for x, y in modelled + phrases):
             is_cue = False
+        if (
+            is_cue
+            and strict
+            and w in ("other", "another")
+            and re.search(r"(?:\bor|\band/or|,|\bany)\s*$", low[max(0, a - 12) : a])
+        ):
+            continue  # "gemcitabine or other taxanes": more of what excludes
         if is_cue and (c.applies_to or (cue_cut is not None and a > cue_cut)):
             is_cue = False  # the sub-group condition is modelled (``applies_to``)
         if w in ("or", "and/or", "nor"):
@@ -430,17 +442,21 @@ def _left_over(
                     and all(anytype[nxt[0] : nxt[1]])
                 )
             )
+            if not strict and re.search(
+                r"\b(?:without|no|not|free of|absence of)\b(?:\s+[\w()-]+){0,3}\s*$",
+                low[max(0, a - 50) : a],
+            ):
+                continue  # "without transfusion or EPO dependency": neither, a narrower need
             if listed or (cue_cut is not None and a > cue_cut) or c.applies_to:
                 continue
             bad.append((a, b))
             continue
         if (
             is_cue
-            and c.type in _SYMBOL_TYPES
-            and w in _EXAMPLE_CUES
+            and w in (_EXAMPLE_CUES if c.type in _SYMBOL_TYPES else _EG_CUES)
             and _examples_explained(low, b, mask, numeric)
         ):
-            continue  # "(e.g., cediranib, sunitinib)": examples the type reads
+            continue  # "(e.g., cediranib, sunitinib)", "(eg CT scan)": examples the type reads
         if is_cue and not (words is not None and words.fullmatch(w)):
             bad.append((a, b))
             continue
@@ -507,6 +523,7 @@ def _sibling_items(low: str, segs, anchors: list[int]) -> list[tuple[int, int]]:
     return out
 
 
+_EG_CUES = frozenset({"e.g", "eg", "i.e", "ie"})  # "(eg CT scan)": never "including X" (adds X)
 _EXAMPLE_CUES = frozenset({"e.g", "eg", "i.e", "ie", "such", "including", "include", "includes"})
 
 
