@@ -98,11 +98,12 @@ def test_malformed_json_exit_1(tmp_path):
 
 def test_malformed_csv_exit_1(tmp_path):
     path = tmp_path / "broken.csv"
-    path.write_text("patient,age\nx,4\n")
+    path.write_text("who,age\nx,4\n")
     result = run(path)
     assert result.exit_code == 1
     assert result.stderr == (
-        f"Error: {path}, line 1: CSV header has no 'id' column (columns: patient, age)\n"
+        f"Error: {path}, line 1: CSV header has no 'id' column (columns: who, age); "
+        "name the patient id column 'id' (or 'Patient ID', 'MRN')\n"
     )
 
 
