@@ -125,6 +125,7 @@ class ReportResult:
     changes: dict
     files: list[Path]
     errors: list[str] = field(default_factory=list)  # one line per patient/file that failed
+    input_warnings: list[str] = field(default_factory=list)  # file-level: columns not read ...
 
     @property
     def exit_code(self) -> int:
@@ -557,6 +558,7 @@ def run_report(
         changes,
         files,
         [str(e) for e in batch.errors],
+        list(getattr(batch, "warnings", [])),
     )
 
 
