@@ -365,9 +365,10 @@ def criteria_check_cmd() -> None:
 @cli.command("options")
 @click.argument("patient_file", type=click.Path(exists=True, path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Emit a JSON list, one entry per patient.")
+@patient_format_option
 @place_options()
 @handle_errors
-def options_cmd(patient_file: str, as_json: bool) -> None:
+def options_cmd(patient_file: str, as_json: bool, fmt: str | None) -> None:
     """Show the PDQ standard options and Table 9 agents for each patient in PATIENT_FILE.
 
     Every option is listed with its status (applies / possibly_applies / not_applicable),
@@ -378,7 +379,7 @@ def options_cmd(patient_file: str, as_json: bool) -> None:
     from matcher.patient import read_patients
 
     pack = load_pack()
-    batch = read_patients(patient_file, as_of=_as_of())
+    batch = read_patients(patient_file, fmt=fmt, as_of=_as_of())
     results = [evaluate_options(p, pack) for p in batch.patients]
     if as_json:
         emit_json([r.to_dict() for r in results])
@@ -612,9 +613,10 @@ def store_info_cmd(as_json) -> None:
     help="Patient file (JSON/CSV/FHIR): add a verdict per criterion, per patient.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Emit JSON (see README: trial --json).")
+@patient_format_option
 @place_options()
 @handle_errors
-def trial_cmd(ref: str, patient_file: str | None, as_json: bool) -> None:
+def trial_cmd(ref: str, patient_file: str | None, as_json: bool, fmt: str | None) -> None:
     """Show a trial's parsed eligibility criteria, and verdicts with --patient.
 
     NCTID is read from the local store (run `trialmatch sync` or `import` first); FILE is
@@ -631,7 +633,7 @@ def trial_cmd(ref: str, patient_file: str | None, as_json: bool) -> None:
     if patient_file:
         from matcher.patient import read_patients
 
-        batch = read_patients(patient_file, as_of=_as_of())
+        batch = read_patients(patient_file, fmt=fmt, as_of=_as_of())
         for err in batch.errors:
             click.echo(f"error: {err}", err=True)
         echo_input_notes(batch)
@@ -722,11 +724,11 @@ def _print_table(pm, top: int, width: int, color: bool) -> None:
             click.echo("  " + _cut(line, width - 2))
     else:
         click.echo("  no trial this patient could join in the candidates")
-    more = f", {len(shown) - top} more not shown (--top)" if len(shown) > top else ""
+    more = f" ({len(shown) - top} not shown: --top)" if len(shown) > top else ""
     eligible = sum(s.verdict == "eligible" for s in shown)
     click.echo(
-        f"  {len(shown)} could join ({eligible} eligible, {len(shown) - eligible} to review)"
-        f"{more}; {n_excluded} excluded; {pm.unrelated} unrelated. Details: --explain"
+        f"  {len(shown)} could join: {eligible} eligible, {len(shown) - eligible} to review"
+        f"{more}; {n_excluded} excluded, {pm.unrelated} unrelated (--explain)"
     )
 
 
@@ -799,12 +801,14 @@ _CSV_COLUMNS = [
 )
 @click.option("--csv", "as_csv", is_flag=True, help="CSV: one row per patient and trial.")
 @click.option("--all", "show_all", is_flag=True, help="With --explain, list every excluded trial.")
+@patient_format_option
 @timeout_option
 @retries_option
 @place_options()
 @handle_errors
 def match_cmd(
     patient_file,
+    fmt,
     trials_paths,
     live,
     status_list,
@@ -839,7 +843,7 @@ def match_cmd(
     if live and trials_paths:
         raise click.UsageError("choose one source: --live or --trials (or neither, for the store)")
     config = RankConfig(statuses=_statuses(status_list), max_miles=max_miles)
-    batch = read_patients(patient_file, as_of=_as_of())
+    batch = read_patients(patient_file, fmt=fmt, as_of=_as_of())
     for err in batch.errors:
         click.echo(f"error: {err}", err=True)
     echo_input_notes(batch)

@@ -452,3 +452,27 @@ def test_quiet_and_verbose_on_every_command(files, argv, chatter):
         assert chatter in loud.stdout
         assert chatter not in quiet.stdout
     assert len(verbose.output) >= len(loud.output) >= len(quiet.output)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["normalize", "FILE"],
+        ["options", "FILE"],
+        ["match", "FILE", "--trials", TRIALS],
+        ["trial", FIX / "ctgov" / "NCT03453554.json", "--patient", "FILE"],
+        ["report", "FILE", "--trials", DEMO_TRIALS, "--out", "OUT"],
+    ],
+    ids=lambda a: str(a[0]),
+)
+def test_the_format_hint_works_on_every_command_that_reads_patients(tmp_path, argv):
+    path = tmp_path / "list.dat"
+    path.write_text("id|age\nP1|50\n")  # no known delimiter, no telling extension
+    subst = {"FILE": path, "OUT": tmp_path / "o"}
+    argv = [subst.get(a, a) if isinstance(a, str) else a for a in argv]
+    res = run(*argv)
+    assert res.exit_code == 4
+    assert "pass --format json|csv|fhir" in res.stderr
+    fixed = run(*argv, "--format", "csv")
+    assert "no such option" not in fixed.output.lower()
+    assert "pass --format" not in fixed.stderr
