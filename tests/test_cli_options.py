@@ -476,3 +476,33 @@ def test_the_format_hint_works_on_every_command_that_reads_patients(tmp_path, ar
     fixed = run(*argv, "--format", "csv")
     assert "no such option" not in fixed.output.lower()
     assert "pass --format" not in fixed.stderr
+
+
+def test_verbose_prints_each_patients_input_warnings():
+    path = FIX / "patients" / "spreadsheet_export.csv"
+    quiet = run("match", path, "--trials", DEMO_TRIALS, "--top", "1")
+    assert quiet.stderr == ""
+    loud = run("match", path, "--trials", DEMO_TRIALS, "--top", "1", "-v")
+    assert loud.stderr.splitlines() == [
+        "warning: patient S02: zip '2115' read as '02115' (a spreadsheet dropped its leading zero)",
+        "warning: patient S03: zip '7030' read as '07030' (a spreadsheet dropped its leading zero)",
+    ]
+    assert (
+        loud.stdout.splitlines()[-1]
+        == "3 patients read, 0 failed, 2 warnings; 125 candidate trials."
+    )
+
+
+def test_a_sync_cut_off_after_one_page_says_exactly_what_it_kept(rsps, tmp_path, no_wait):
+    page = json.loads((FIX / "ctgov" / "response_10.json").read_text(encoding="utf-8"))
+    rsps.get(f"{API}/version", json={"apiVersion": "2.0.5", "dataTimestamp": "2026-01-01"})
+    rsps.get(f"{API}/studies", json=page)
+    rsps.get(f"{API}/studies", body=REFUSED)
+    rsps.get(f"{API}/studies", body=REFUSED)
+    res = run("sync", "--condition", "sarcoma", "--db", tmp_path / "s.db")
+    assert res.exit_code == 1
+    assert res.stderr.splitlines()[-1] == (
+        f"Error: cannot reach {API}: connection refused (tried 2 times); check the network "
+        "connection or --api-url. 1 page (5 studies) fetched before the failure are stored; "
+        "run the same command again to resume."
+    )
