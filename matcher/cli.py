@@ -196,9 +196,8 @@ def batch_summary(batch) -> str:
         f"{len(batch.patients)} patient{'s' if len(batch.patients) != 1 else ''} read, "
         f"{len(batch.errors)} failed, {n_warn} warning{'s' if n_warn != 1 else ''}"
     )
-    dropped = [w.split("'")[1] for w in batch.warnings if " not read" in w and "'" in w]
-    if dropped:
-        text += f" (columns not read: {', '.join(dropped)})"
+    if batch.columns_not_read:
+        text += f" (columns not read: {', '.join(batch.columns_not_read)})"
     return text
 
 
@@ -995,10 +994,10 @@ def report_cmd(patients, out_dir, trials_paths, status_list, max_miles, engine, 
         ctx.exit(EXIT_ALL_FAILED)
     if tty and seen["patients"]:
         click.echo("", err=True)  # end the progress line
-    for w in getattr(result, "input_warnings", []):
+    for w in result.input_warnings:
         note(f"warning: {w}")
     ch = result.changes
-    dropped = [w.split("'")[1] for w in getattr(result, "input_warnings", []) if " not read" in w]
+    dropped = result.columns_not_read
     cols = f" Columns not read: {', '.join(dropped)}." if dropped else ""
     if _verbosity() >= 0:
         click.echo(

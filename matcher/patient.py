@@ -105,8 +105,9 @@ class PatientBatch:
 
     patients: list[Patient] = field(default_factory=list)
     errors: list[MatcherError] = field(default_factory=list)
-    # file-level warnings (columns not read, the delimiter guessed ...), once per file
+    # file-level warnings (columns not read ...), once per file
     warnings: list[str] = field(default_factory=list)
+    columns_not_read: list[str] = field(default_factory=list)  # spreadsheet headers, as written
 
 
 # ---------------------------------------------------------------------------------------
@@ -898,9 +899,11 @@ def read_patients(
 
         fmt = sniff_format(path, text)
     if fmt == "csv":
-        notes: list[str] = []
-        batch = _normalize_all(_csv_records(path, text, notes), as_of)
-        batch.warnings = notes
+        headers: list = []
+        batch = _normalize_all(_csv_records(path, text, headers), as_of)
+        for hmap in headers:
+            batch.warnings += hmap.warnings
+            batch.columns_not_read += hmap.dropped
         return batch
     data = load_json_text(text, path)
     if fmt == "fhir" or _looks_fhir(data):
@@ -999,11 +1002,11 @@ def _json_records(path: Path, data: object) -> Iterable[_Item]:
             yield item, source, []
 
 
-def _csv_records(path: Path, text: str, notes: list[str] | None = None) -> Iterable[_Item]:
+def _csv_records(path: Path, text: str, headers: list | None = None) -> Iterable[_Item]:
     """CSV rows as raw records: the delimiter sniffed, headers mapped to fields
     (``matcher.tabular``: "Age (years)" -> age, "Patient ID" -> id), blank cells dropped
-    (unknown), lists left as text for ``normalize_record``. File-level warnings (columns not
-    read) are appended to ``notes``."""
+    (unknown), lists left as text for ``normalize_record``. The header's ``HeaderMap``
+    (columns not read, their warnings) is appended to ``headers``."""
     from matcher.tabular import map_header, sniff_delimiter
 
     delimiter = sniff_delimiter(text, path)
@@ -1017,8 +1020,8 @@ def _csv_records(path: Path, text: str, notes: list[str] | None = None) -> Itera
                 "empty CSV file: expected a header row with an 'id' column", path=str(path)
             )
         hmap = map_header(header, str(path))
-        if notes is not None:
-            notes.extend(hmap.warnings)
+        if headers is not None:
+            headers.append(hmap)
         cols = [f or "" for f in hmap.fields]
         for row in reader:
             line = reader.line_num

@@ -220,4 +220,4 @@ _LIST_SPLIT = re.compile(r"\s*(?:;|,|/|&|\+|\band\b)\s*", re.IGNORECASE)
 
 def split_list(text: str) -> list[str]:
     """Split a list cell on ``;`` ``,`` ``/`` ``&`` ``+`` and the word ``and``; blanks dropped."""
-    return [part for part in _LIST_SPLIT.split(str(text)) if part.strip()]
+    return [part.strip() for part in _LIST_SPLIT.split(str(text)) if part.strip()]

@@ -6,6 +6,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from matcher.errors import InputError
 from matcher.patient import read_patients
@@ -179,3 +181,60 @@ def test_json_saved_as_txt_is_read_as_json(tmp_path):
     path.write_text('[{"id": "a", "diagnosis": "leiomyosarcoma"}]', encoding="utf-8")
     batch = read_patients(path)
     assert [p.diagnosis for p in batch.patients] == ["leiomyosarcoma"]
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        (
+            "version: 1\ncolumns:\n  age: [years]\n  sex: [Years]\n",
+            "key 'sex': header 'Years' maps to both 'age' and 'sex'",
+        ),
+        ("version: 1\ncolumns:\n  favourite: [colour]\n", "key 'favourite': unknown field"),
+        ("version: 1\ncolums: {}\n", "expected top-level keys: columns, id_fallback, private"),
+        (
+            "version: 1\ncolumns:\n  id: [mrn]\nid_fallback: [MRN]\n",
+            "key 'id_fallback': mrn also listed as a field spelling",
+        ),
+    ],
+)
+def test_column_vocabulary_is_validated_on_load(tmp_path, monkeypatch, yaml_text, message):
+    from matcher.errors import KnowledgeError
+
+    (tmp_path / "columns.yaml").write_text(yaml_text, encoding="utf-8")
+    monkeypatch.setattr("matcher.resources.vocab_dir", lambda: tmp_path)
+    column_vocab.cache_clear()
+    try:
+        with pytest.raises(KnowledgeError) as exc:
+            column_vocab()
+        assert message in str(exc.value)
+    finally:
+        column_vocab.cache_clear()
+
+
+def test_every_spelling_resolves_to_exactly_one_field():
+    import yaml
+
+    from matcher.resources import vocab_dir
+
+    data = yaml.safe_load((vocab_dir() / "columns.yaml").read_text(encoding="utf-8"))
+    vocab = column_vocab()
+    for fld, names in data["columns"].items():
+        for name in names:
+            assert vocab.spellings[fold_header(name)] == fld, name
+
+
+_SITE_WORDS = ["lung", "liver", "bone", "brain", "lymph node", "peritoneum", "soft tissue"]
+
+
+@given(
+    st.lists(st.sampled_from(_SITE_WORDS), min_size=1, max_size=5),
+    st.sampled_from([";", ",", "/", " and ", " & ", " AND ", "; ", " , "]),
+)
+def test_any_separator_gives_back_the_items(items, sep):
+    assert split_list(sep.join(items)) == items
+
+
+@given(st.text(max_size=40))
+def test_split_list_never_yields_blank_items(text):
+    assert all(part.strip() for part in split_list(text))
