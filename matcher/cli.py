@@ -611,7 +611,9 @@ def store_info_cmd(as_json) -> None:
     default=None,
     help="Patient file (JSON/CSV/FHIR): add a verdict per criterion, per patient.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Emit JSON (see README: trial --json).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Emit JSON: typed criteria, verdicts with --patient."
+)
 @patient_format_option
 @place_options()
 @handle_errors

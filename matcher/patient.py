@@ -181,7 +181,7 @@ STAGE_ACCEPTED = (
 
 _GROWTH = {"slow": "slow", "slowly": "slow", "indolent": "slow", "rapid": "rapid", "fast": "rapid"}
 
-# Lab conventions (documented in the README): ANC and platelets in cells/µL (= /mcL = /mm³,
+# Lab conventions (documented in docs/patient-input.md): ANC and platelets in cells/µL (= /mcL = /mm³,
 # the unit US eligibility criteria use: "ANC >= 1,500/mcL"), hemoglobin g/dL, creatinine and
 # bilirubin mg/dL, AST and ALT U/L. A value may carry one of the units below; it is converted.
 LAB_UNITS: dict[str, str] = {
