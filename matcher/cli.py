@@ -3,18 +3,24 @@
 Each command parses options, calls one library function and turns library errors into
 ``click.ClickException`` with a message that says what to do next.
 
-Exit codes (documented in the README):
+Exit codes (the README's table; ``matcher.exitcodes``), the same for every command:
   0  everything succeeded
-  1  an error the user can fix (bad file, bad option value, trial not found, ...)
-  2  usage error (unknown option, missing argument) -- click's own code
-  3  partial failure: some patients failed, the rest were processed and written
-  4  total failure: every patient failed (or nothing could be processed)
-  5  another run holds the lock (``report``)
+  1  something outside the input must be fixed first (empty store, network, trial not found)
+  2  usage error: unknown option, bad option value, missing file argument (click's code)
+  3  partial: some patients (or records) failed, the rest were processed and written
+  4  nothing processed: the input file cannot be read, every patient or record failed
+  5  another run holds the store's lock
+
+Options that name where things are (``--db``, ``--api-url``, ``--as-of``) and how much to
+say (``-q``, ``-v``) are accepted before or after the subcommand.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import re
+import shutil
 import sys
 
 import click
@@ -32,6 +38,28 @@ from matcher.exitcodes import (  # noqa: F401 - re-exported for commands below
 )
 
 
+class CliError(click.ClickException):
+    """A library error as one ``Error: ...`` line, with the exit code its kind calls for."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_ERROR):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def exit_code_for(exc: Exception) -> int:
+    """The documented exit code for a library error (see the module docstring)."""
+    from matcher.errors import InputError, LockError, RecordError
+    from matcher.statuses import StatusError
+
+    if isinstance(exc, LockError):
+        return EXIT_LOCKED
+    if isinstance(exc, (InputError, RecordError)):
+        return EXIT_ALL_FAILED
+    if isinstance(exc, StatusError):
+        return EXIT_USAGE
+    return EXIT_ERROR
+
+
 def handle_errors(func):
     """Turn library errors into one clean line on stderr (never a traceback on user input)."""
 
@@ -40,11 +68,137 @@ def handle_errors(func):
         try:
             return func(*args, **kwargs)
         except MatcherError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise CliError(str(exc), exit_code_for(exc)) from exc
         except FileNotFoundError as exc:
-            raise click.ClickException(f"{exc.filename or exc}: file not found") from exc
+            raise CliError(f"{exc.filename or exc}: file not found", EXIT_ALL_FAILED) from exc
 
     return wrapper
+
+
+# ---- options accepted before or after the subcommand --------------------------------------
+def _keep(key: str):
+    """Option callback: store a given value in ``ctx.obj`` (a later position wins)."""
+
+    def callback(ctx: click.Context, _param, value):
+        obj = ctx.ensure_object(dict)
+        if value is not None and value != ():
+            obj[key] = value
+        return value
+
+    return callback
+
+
+def _count(key: str, step: int):
+    def callback(ctx: click.Context, _param, value):
+        obj = ctx.ensure_object(dict)
+        if value:
+            obj[key] = obj.get(key, 0) + step * int(value)
+        return value
+
+    return callback
+
+
+def place_options(top: bool = False):
+    """``--db``, ``--api-url``, ``--as-of``, ``-q``, ``-v``: on the group (``top``, with the
+    environment variables) and on every subcommand, so either position works."""
+
+    def decorate(f):
+        opts = [
+            click.option(
+                "--db",
+                type=click.Path(dir_okay=False),
+                default=None,
+                envvar="TRIALMATCH_DB" if top else None,
+                expose_value=False,
+                callback=_keep("db_path"),
+                help="SQLite trial store (default: the user data dir; env TRIALMATCH_DB).",
+            ),
+            click.option(
+                "--api-url",
+                default=None,
+                envvar="TRIALMATCH_API_URL" if top else None,
+                expose_value=False,
+                callback=_keep("api_url"),
+                help="ClinicalTrials.gov API v2 base URL (env TRIALMATCH_API_URL).",
+            ),
+            click.option(
+                "--as-of",
+                type=click.DateTime(formats=["%Y-%m-%d"]),
+                default=None,
+                expose_value=False,
+                callback=_keep("as_of"),
+                help="Compute ages at this date (YYYY-MM-DD; default today).",
+            ),
+            click.option(
+                "-q",
+                "--quiet",
+                is_flag=True,
+                default=False,
+                expose_value=False,
+                callback=_count("verbosity", -1),
+                help="Print results and errors only (no warnings, progress or summary).",
+            ),
+            click.option(
+                "-v",
+                "--verbose",
+                count=True,
+                expose_value=False,
+                callback=_count("verbosity", 1),
+                help="Also print each patient's input warnings (repeatable).",
+            ),
+        ]
+        for opt in reversed(opts):
+            f = opt(f)
+        return f
+
+    return decorate
+
+
+def _obj(key: str, default=None):
+    ctx = click.get_current_context()
+    return (ctx.obj or {}).get(key, default)
+
+
+def _as_of():
+    value = _obj("as_of")
+    return value.date() if value is not None else None
+
+
+def _verbosity() -> int:
+    return _obj("verbosity", 0)
+
+
+def note(message: str) -> None:
+    """A warning or progress line on stderr, unless -q."""
+    if _verbosity() >= 0:
+        click.echo(message, err=True)
+
+
+def _use_color() -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def echo_input_notes(batch) -> None:
+    """File-level warnings (columns not read ...) on stderr; each patient's with -v."""
+    for w in batch.warnings:
+        note(f"warning: {w}")
+    if _verbosity() > 0:
+        for p in batch.patients:
+            for w in p.warnings:
+                click.echo(f"warning: patient {p.id}: {w}", err=True)
+
+
+def batch_summary(batch) -> str:
+    """``"3 patients read, 1 failed, 2 warnings (columns not read: Foo, Bar)"``."""
+    n_warn = len(batch.warnings) + sum(len(p.warnings) for p in batch.patients)
+    text = (
+        f"{len(batch.patients)} patient{'s' if len(batch.patients) != 1 else ''} read, "
+        f"{len(batch.errors)} failed, {n_warn} warning{'s' if n_warn != 1 else ''}"
+    )
+    if batch.columns_not_read:
+        text += f" (columns not read: {', '.join(batch.columns_not_read)})"
+    return text
 
 
 def emit_json(data) -> None:
@@ -58,9 +212,50 @@ def emit_json(data) -> None:
 status_option = click.option(
     "--status",
     "status_list",
-    default="",
-    help="Overall statuses admitted (default RECRUITING,NOT_YET_RECRUITING; 'any' for all).",
+    multiple=True,
+    metavar="STATUS",
+    help="Trial statuses admitted: 'open' (default: recruiting, not yet recruiting, enrolling "
+    "by invitation), 'any', or a comma list of statuses (repeatable).",
 )
+timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for each API reply.",
+)
+retries_option = click.option(
+    "--retries",
+    type=click.IntRange(min=0, max=20),
+    default=6,
+    show_default=True,
+    help="Retries after a failed API request (a refused connection or unknown host: at most 1).",
+)
+
+
+def _statuses(values) -> frozenset[str] | None:
+    """``--status`` values -> admitted statuses (None = any); a bad word is a usage error."""
+    from matcher.statuses import StatusError, parse_statuses
+
+    try:
+        return parse_statuses(values)
+    except StatusError as exc:
+        raise click.BadParameter(str(exc), param_hint="--status") from None
+
+
+def _client(timeout: float = 30.0, retries: int = 6, min_interval: float = 1.0):
+    """An API client whose retries print one line each on stderr (with the wait)."""
+    from matcher.ctgov import CtgovClient
+
+    return CtgovClient(
+        base_url=_obj("api_url"),
+        timeout=timeout,
+        max_retries=retries,
+        min_interval=min_interval,
+        on_retry=lambda line: note(f"retry: {line}"),
+    )
+
+
 max_miles_option = click.option(
     "--max-miles",
     type=click.FloatRange(min=0),
@@ -72,42 +267,23 @@ patient_format_option = click.option(
     "fmt",
     type=click.Choice(["json", "csv", "fhir"]),
     default=None,
-    help="Patient file format (default: from the extension and content; a folder means FHIR bundles).",
-)
-as_of_option = click.option(
-    "--as-of",
-    "as_of",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    default=None,
-    help="Compute ages at this date (YYYY-MM-DD; default today).",
+    help="Patient file format (default: from the content, then the extension; a folder "
+    "means FHIR bundles).",
 )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="trialmatch")
-@click.option(
-    "--db",
-    "db_path",
-    envvar="TRIALMATCH_DB",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="SQLite trial store (default: the user data dir; env TRIALMATCH_DB).",
-)
-@click.option(
-    "--api-url",
-    envvar="TRIALMATCH_API_URL",
-    default=None,
-    help="ClinicalTrials.gov API v2 base URL (env TRIALMATCH_API_URL).",
-)
+@place_options(top=True)
 @click.pass_context
-def cli(ctx: click.Context, db_path: str | None, api_url: str | None) -> None:
+def cli(ctx: click.Context) -> None:
     """Match sarcoma patients to standard options and ClinicalTrials.gov trials.
 
-    Supports coordinator review; not medical advice.
+    Supports coordinator review; not medical advice. --db, --api-url, --as-of, -q and -v
+    work before or after the command name. Exit codes: 0 ok, 1 fix something first (empty
+    store, network), 2 usage, 3 some failed, 4 nothing processed, 5 locked.
     """
     ctx.ensure_object(dict)
-    ctx.obj["db_path"] = db_path
-    ctx.obj["api_url"] = api_url
 
 
 def main() -> None:
@@ -119,21 +295,25 @@ def main() -> None:
 @cli.command("normalize")
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=str))
 @patient_format_option
-@as_of_option
+@place_options()
 @handle_errors
-def normalize_cmd(input_path: str, fmt: str | None, as_of) -> None:
+def normalize_cmd(input_path: str, fmt: str | None) -> None:
     """Print normalized patient profiles as JSON, each with its warnings.
 
-    INPUT is a JSON file (one patient or a list), a CSV file, a FHIR Bundle, or a folder of
-    FHIR bundles. Patients that fail are reported on stderr, one line each; the others are
-    printed. Exit code 0: all normalized; 3: some failed; 4: all failed.
+    INPUT is a JSON file (one patient or a list), a CSV/TSV spreadsheet, a FHIR Bundle, or a
+    folder of FHIR bundles. Patients that fail are reported on stderr, one line each; the
+    others are printed. When columns were not read (or with -v), a summary line goes to
+    stderr, so stdout stays JSON. Exit code 0: all normalized; 3: some failed; 4: none.
     """
     from matcher.patient import read_patients
 
-    batch = read_patients(input_path, fmt=fmt, as_of=as_of.date() if as_of else None)
+    batch = read_patients(input_path, fmt=fmt, as_of=_as_of())
     emit_json([p.to_dict() for p in batch.patients])
     for err in batch.errors:
         click.echo(f"error: {err}", err=True)
+    echo_input_notes(batch)
+    if batch.warnings or _verbosity() > 0:  # stdout is JSON: the summary goes to stderr
+        note(batch_summary(batch))
     code = batch_exit_code(len(batch.patients), len(batch.errors))
     if code:
         sys.exit(code)
@@ -146,6 +326,7 @@ def criteria_group() -> None:
 
 
 @criteria_group.command("check")
+@place_options()
 @handle_errors
 def criteria_check_cmd() -> None:
     """Validate the knowledge pack and run every option's cases; one line per option.
@@ -157,17 +338,18 @@ def criteria_check_cmd() -> None:
     pack = load_pack()
     results = check_pack(pack)
     failed = [r for r in results if not r.ok]
-    for oid, opt in pack.options.items():
-        mine = [r for r in results if r.option_id == oid]
-        bad = sum(not r.ok for r in mine)
-        gaps = sum(r.known_gap is not None for r in mine)
-        refs = len(pack.citations(oid))
-        state = "ok  " if not bad else "FAIL"
-        click.echo(
-            f"{state} {oid}  [{opt.kind}, {opt.group}]  {len(mine)} cases "
-            f"({gaps} known gap{'s' if gaps != 1 else ''}), "
-            f"{refs} citation{'s' if refs != 1 else ''}"
-        )
+    if _verbosity() >= 0:
+        for oid, opt in pack.options.items():
+            mine = [r for r in results if r.option_id == oid]
+            bad = sum(not r.ok for r in mine)
+            gaps = sum(r.known_gap is not None for r in mine)
+            refs = len(pack.citations(oid))
+            state = "ok  " if not bad else "FAIL"
+            click.echo(
+                f"{state} {oid}  [{opt.kind}, {opt.group}]  {len(mine)} cases "
+                f"({gaps} known gap{'s' if gaps != 1 else ''}), "
+                f"{refs} citation{'s' if refs != 1 else ''}"
+            )
     for r in failed:
         click.echo(f"case failed: {r.option_id}: {r.name!r}: {r.problem}", err=True)
     if failed:
@@ -182,9 +364,10 @@ def criteria_check_cmd() -> None:
 @cli.command("options")
 @click.argument("patient_file", type=click.Path(exists=True, path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Emit a JSON list, one entry per patient.")
-@as_of_option
+@patient_format_option
+@place_options()
 @handle_errors
-def options_cmd(patient_file: str, as_json: bool, as_of) -> None:
+def options_cmd(patient_file: str, as_json: bool, fmt: str | None) -> None:
     """Show the PDQ standard options and Table 9 agents for each patient in PATIENT_FILE.
 
     Every option is listed with its status (applies / possibly_applies / not_applicable),
@@ -195,7 +378,7 @@ def options_cmd(patient_file: str, as_json: bool, as_of) -> None:
     from matcher.patient import read_patients
 
     pack = load_pack()
-    batch = read_patients(patient_file, as_of=as_of.date() if as_of else None)
+    batch = read_patients(patient_file, fmt=fmt, as_of=_as_of())
     results = [evaluate_options(p, pack) for p in batch.patients]
     if as_json:
         emit_json([r.to_dict() for r in results])
@@ -203,50 +386,38 @@ def options_cmd(patient_file: str, as_json: bool, as_of) -> None:
         for patient, res in zip(batch.patients, results, strict=True):
             click.echo(res.to_text(patient))
             click.echo("")
-        click.echo(f"knowledge pack {pack.version}: {len(results)} patient(s)")
+        if _verbosity() >= 0:
+            click.echo(f"knowledge pack {pack.version}: {batch_summary(batch)}")
     for err in batch.errors:
         click.echo(f"error: {err}", err=True)
+    echo_input_notes(batch)
     code = batch_exit_code(len(results), len(batch.errors))
     if code:
         sys.exit(code)
 
 
 # ---- section: sync / import (API client and store) ----
-def _open_store(ctx: click.Context):
+def _open_store():
     from matcher.store import Store
 
-    return Store(ctx.obj.get("db_path") if ctx.obj else None)
-
-
-def _sync_statuses(values: tuple[str, ...]) -> set[str] | None:
-    """``--status`` values (repeatable, comma lists allowed; ``all``/``any``) -> sync statuses."""
-    from matcher.ctgov import STATUSES
-
-    if not values:
-        return None
-    out = {s.strip().upper() for v in values for s in v.replace("|", ",").split(",") if s.strip()}
-    if out & {"ALL", "ANY"}:
-        return {"ALL"}
-    bad = sorted(out - set(STATUSES))
-    if bad:
-        raise click.BadParameter(
-            f"unknown status {', '.join(bad)}; accepted: all, or {', '.join(STATUSES)}",
-            param_hint="--status",
-        )
-    return out
+    return Store(_obj("db_path"))
 
 
 class _SyncBar:
-    """A click progress bar (studies; pages in the label) on a terminal, silence otherwise."""
+    """A click progress bar (studies; pages in the label) on a terminal, silence otherwise.
+    Counts pages and studies either way, so a failure message can say what was kept."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
         self.bar = None
         self.total = 0
         self.done = 0
+        self.pages = 0
 
     def __call__(self, p) -> None:
+        self.pages = p.pages_done
         if not self.enabled:
+            self.done = p.studies_done
             return
         if p.page == 1 and p.total:
             self.total += p.total
@@ -265,6 +436,15 @@ class _SyncBar:
             self.bar.__exit__(None, None, None)
             self.bar = None
 
+    def kept(self) -> str:
+        """What an interrupted run left in the store, said as it is."""
+        if not self.pages:
+            return "Nothing was fetched; the store is unchanged."
+        return (
+            f"{self.pages} page{'s' if self.pages != 1 else ''} ({self.done} studies) fetched "
+            "before the failure are stored; run the same command again to resume."
+        )
+
 
 @cli.command("sync")
 @click.option(
@@ -275,14 +455,7 @@ class _SyncBar:
     help="Condition to search (repeatable; default: sarcoma, soft tissue sarcoma and every "
     "soft-tissue subtype in the vocabulary).",
 )
-@click.option(
-    "--status",
-    "statuses",
-    multiple=True,
-    metavar="STATUS",
-    help="Overall status to keep (repeatable or comma list; default: RECRUITING, "
-    "NOT_YET_RECRUITING, ENROLLING_BY_INVITATION; 'all' keeps every status).",
-)
+@status_option
 @click.option(
     "--full", is_flag=True, help="Fetch everything, not only what changed since the last sync."
 )
@@ -293,33 +466,33 @@ class _SyncBar:
     show_default=True,
     help="Seconds between API requests.",
 )
+@timeout_option
+@retries_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@place_options()
 @click.pass_context
 @handle_errors
-def sync_cmd(ctx, conditions, statuses, full, min_interval, as_json) -> None:
+def sync_cmd(ctx, conditions, status_list, full, min_interval, timeout, retries, as_json) -> None:
     """Fill the trial store from ClinicalTrials.gov (incremental after the first run).
 
     Asks only for studies updated since the last successful sync unless --full. An
     interrupted sync (network failure, Ctrl-C) keeps every page already fetched; run the
     same command again to resume. Queries carry vocabulary terms only, never patient data.
+    Exit code 0 ok, 1 the API could not be reached or refused, 5 another sync holds the lock.
     """
-    from matcher.ctgov import CtgovClient
-    from matcher.errors import ApiError, LockError
+    from matcher.errors import ApiError
     from matcher.lock import RunLock, lock_path
     from matcher.store import default_db_path
     from matcher.sync import sync
 
-    wanted = _sync_statuses(statuses)
-    client = CtgovClient(base_url=ctx.obj.get("api_url"), min_interval=min_interval)
-    bar = _SyncBar(sys.stderr.isatty() and not as_json)
-    db = (ctx.obj.get("db_path") if ctx.obj else None) or default_db_path()
-    try:
-        lock = RunLock(lock_path(db), "sync").__enter__()
-    except LockError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(EXIT_LOCKED)
+    admitted = _statuses(status_list)
+    wanted = {"ALL"} if admitted is None else set(admitted)
+    client = _client(timeout, retries, min_interval)
+    bar = _SyncBar(sys.stderr.isatty() and not as_json and _verbosity() >= 0)
+    db = _obj("db_path") or default_db_path()
+    lock = RunLock(lock_path(db), "sync").__enter__()
     ctx.call_on_close(lambda: lock.__exit__(None, None, None))
-    with _open_store(ctx) as st:
+    with _open_store() as st:
         try:
             res = sync(
                 client,
@@ -331,22 +504,18 @@ def sync_cmd(ctx, conditions, statuses, full, min_interval, as_json) -> None:
             )
         except ApiError as exc:
             bar.close()
-            raise click.ClickException(
-                f"{exc}. Pages fetched so far are stored; run the same command again to resume."
-            ) from exc
+            raise CliError(f"{exc}. {bar.kept()}") from exc
         except KeyboardInterrupt:
             bar.close()
-            click.echo(
-                "\nInterrupted. Pages fetched so far are stored; run the same command again "
-                "to resume.",
-                err=True,
-            )
+            click.echo(f"\nInterrupted. {bar.kept()}", err=True)
             sys.exit(EXIT_ERROR)
         bar.close()
         total = st.count()
         path = st.path
     if as_json:
         emit_json(res.to_dict() | {"store": str(path), "trials_in_store": total})
+        return
+    if _verbosity() < 0:
         return
     how = f"{res.mode}{' since ' + res.since if res.since else ''}{', resumed' if res.resumed else ''}"
     click.echo(
@@ -360,18 +529,28 @@ def sync_cmd(ctx, conditions, statuses, full, min_interval, as_json) -> None:
 @cli.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
-@click.pass_context
+@place_options()
 @handle_errors
-def import_cmd(ctx, paths, as_json) -> None:
+def import_cmd(paths, as_json) -> None:
     """Import trial records from files or folders into the store.
 
     Accepts API v2 study JSON, /studies page JSON, website downloads (ctg-studies.json) and
     classic XML (clinical_study). Re-importing the same files changes nothing. Exit code 0: all
-    records read; 3: some files or entries failed; 4: nothing could be read.
+    records read; 3: some files or entries failed; 4: nothing could be read (or no record file
+    was found).
     """
+    from matcher.records import find_record_files
     from matcher.store import import_paths
 
-    with _open_store(ctx) as st:
+    empty = [p for p in paths if not find_record_files(p)]
+    if len(empty) == len(paths):
+        raise CliError(
+            f"no record files (*.json, *.xml) found in {', '.join(empty)}; nothing imported",
+            EXIT_ALL_FAILED,
+        )
+    for p in empty:
+        note(f"warning: no record files (*.json, *.xml) found in {p}")
+    with _open_store() as st:
         res = import_paths(st, paths)
         total = st.count()
         path = st.path
@@ -379,7 +558,7 @@ def import_cmd(ctx, paths, as_json) -> None:
         click.echo(f"error: {err}", err=True)
     if as_json:
         emit_json(res.to_dict() | {"store": str(path), "trials_in_store": total})
-    else:
+    elif _verbosity() >= 0:
         click.echo(
             f"Imported {res.records} records: {res.added} added, {res.updated} updated, "
             f"{res.unchanged} unchanged, {res.stale} older than stored (kept the stored one); "
@@ -398,11 +577,11 @@ def store_group() -> None:
 
 @store_group.command("info")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@click.pass_context
+@place_options()
 @handle_errors
-def store_info_cmd(ctx, as_json) -> None:
+def store_info_cmd(as_json) -> None:
     """Show the store's path, trials by status, the last sync and its dataTimestamp."""
-    with _open_store(ctx) as st:
+    with _open_store() as st:
         info = st.info()
     if as_json:
         emit_json(info)
@@ -432,32 +611,36 @@ def store_info_cmd(ctx, as_json) -> None:
     default=None,
     help="Patient file (JSON/CSV/FHIR): add a verdict per criterion, per patient.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Emit JSON (see README: trial --json).")
-@as_of_option
-@click.pass_context
+@click.option(
+    "--json", "as_json", is_flag=True, help="Emit JSON: typed criteria, verdicts with --patient."
+)
+@patient_format_option
+@place_options()
 @handle_errors
-def trial_cmd(ctx: click.Context, ref: str, patient_file: str | None, as_json: bool, as_of) -> None:
+def trial_cmd(ref: str, patient_file: str | None, as_json: bool, fmt: str | None) -> None:
     """Show a trial's parsed eligibility criteria, and verdicts with --patient.
 
     NCTID is read from the local store (run `trialmatch sync` or `import` first); FILE is
     any record file. With several patients in --patient, verdicts are given per patient
-    (JSON: a list of objects, each with "patient_id").
+    (JSON: a list of objects, each with "patient_id"). Exit code 1 when the trial is not in
+    the store, 4 when FILE or the patient file cannot be read, 3 when some patients failed.
     """
     from matcher.eligibility import evaluate, format_criteria, parse_trial, trial_report
     from matcher.trial import load_trial_records
 
-    records = load_trial_records(ref, ctx.obj.get("db_path") if ctx.obj else None)
+    records = load_trial_records(ref, _obj("db_path"))
     patients: list = []
     n_failed = 0
     if patient_file:
         from matcher.patient import read_patients
 
-        batch = read_patients(patient_file, as_of=as_of.date() if as_of else None)
+        batch = read_patients(patient_file, fmt=fmt, as_of=_as_of())
         for err in batch.errors:
             click.echo(f"error: {err}", err=True)
+        echo_input_notes(batch)
         patients, n_failed = batch.patients, len(batch.errors)
         if not patients:
-            raise click.ClickException(f"{patient_file}: no patient could be read")
+            raise CliError(f"{patient_file}: no patient could be read", EXIT_ALL_FAILED)
     out: list[dict] = []
     texts: list[str] = []
     for record, _source in records:
@@ -482,42 +665,85 @@ def trial_cmd(ctx: click.Context, ref: str, patient_file: str | None, as_json: b
 
 
 # ---- section: match (ranking) ----
+_VERDICT_COLOURS = {"eligible": "green", "needs_review": "yellow", "excluded": "red"}
 
 
-def _parse_statuses(value: str) -> frozenset[str] | None:
-    """``--status`` list: comma-separated v2 statuses, or ``any``."""
-    from matcher.rank import DEFAULT_STATUSES
+def _cut(text: str, width: int) -> str:
+    text = " ".join(str(text).split())
+    if width <= 1:
+        return ""
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
 
-    if not value:
-        return DEFAULT_STATUSES
-    if value.strip().lower() == "any":
-        return None
-    known = {
-        "ACTIVE_NOT_RECRUITING", "COMPLETED", "ENROLLING_BY_INVITATION", "NOT_YET_RECRUITING",
-        "RECRUITING", "SUSPENDED", "TERMINATED", "WITHDRAWN", "AVAILABLE", "NO_LONGER_AVAILABLE",
-        "TEMPORARILY_NOT_AVAILABLE", "APPROVED_FOR_MARKETING", "WITHHELD", "UNKNOWN",
-    }  # fmt: skip
-    out = {s.strip().upper() for s in value.replace("|", ",").split(",") if s.strip()}
-    bad = sorted(out - known)
-    if bad:
-        raise click.BadParameter(
-            f"unknown status {', '.join(bad)}; accepted: any, or a comma list of {', '.join(sorted(known))}",
-            param_hint="--status",
+
+def _site_cell(s) -> str:
+    site = s.nearest_site or {}
+    place = ", ".join(str(site[k]) for k in ("city", "state") if site.get(k))
+    if s.distance_miles is not None:
+        return f"{place} ({s.distance_miles:,.0f} mi)" if place else f"{s.distance_miles:,.0f} mi"
+    return place or "-"
+
+
+def top_verify_facts(trials, n: int = 3) -> list[tuple[str, int]]:
+    """The facts to check that unlock the most trials: each verify item's fact (the text
+    before its first ':'), counted once per trial, most frequent first."""
+    from collections import Counter
+
+    counts: Counter[str] = Counter()
+    for s in trials:
+        counts.update({re.sub(r"\s*\(\d+\)$", "", v.split(":")[0].strip()) for v in s.verify})
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+
+
+def _print_table(pm, top: int, width: int, color: bool) -> None:
+    shown = [s for s in pm.trials if s.verdict != "excluded"]
+    n_excluded = len(pm.trials) - len(shown)
+    click.echo(f"\nPatient {pm.patient_id}")
+    if _verbosity() > 0:
+        for n in pm.notes:
+            click.echo(f"  note: {n}")
+    rows = shown[:top]
+    if rows:
+        sites = [_site_cell(s) for s in rows]
+        site_w = min(max(len("nearest site"), *(len(x) for x in sites)), 32)
+        fixed = 2 + 3 + 2 + 11 + 2 + 12 + 2 + 5 + 2 + 2 + site_w
+        title_w = max(10, width - fixed)
+        head = (
+            f"  {'#':>3}  {'NCT id':<11}  {'verdict':<12}  {'score':>5}  "
+            f"{'title':<{title_w}}  nearest site"
         )
-    return frozenset(out)
+        click.echo(click.style(head, bold=True), color=color)
+        for s, site in zip(rows, sites, strict=True):
+            verdict = click.style(f"{s.verdict:<12}", fg=_VERDICT_COLOURS.get(s.verdict))
+            click.echo(
+                f"  {s.rank:>3}  {s.nct_id:<11}  {verdict}  {s.score:>5.1f}  "
+                f"{_cut(s.title, title_w):<{title_w}}  {_cut(site, site_w)}",
+                color=color,
+            )
+        facts = top_verify_facts(rows)
+        if facts:
+            line = "verify first: " + "; ".join(f"{f} ({n})" for f, n in facts)
+            click.echo("  " + _cut(line, width - 2))
+    else:
+        click.echo("  no trial this patient could join in the candidates")
+    more = f" ({len(shown) - top} not shown: --top)" if len(shown) > top else ""
+    eligible = sum(s.verdict == "eligible" for s in shown)
+    click.echo(
+        f"  {len(shown)} could join: {eligible} eligible, {len(shown) - eligible} to review"
+        f"{more}; {n_excluded} excluded, {pm.unrelated} unrelated (--explain)"
+    )
 
 
-def _print_matches(pm, show_excluded: bool) -> None:
+def _print_explained(pm, show_excluded: bool, top: int) -> None:
     from matcher.render import site_text
 
     click.echo(f"\nPatient {pm.patient_id}")
-    for note in pm.notes:
-        click.echo(f"  note: {note}")
+    for n in pm.notes:
+        click.echo(f"  note: {n}")
     shown = [s for s in pm.trials if s.verdict != "excluded"]
     excluded = [s for s in pm.trials if s.verdict == "excluded"]
     if not shown:
         click.echo("  no trial this patient could join in the candidates")
-    for s in shown:
+    for s in shown[:top]:
         dist = f"{s.distance_miles:g} mi" if s.distance_miles is not None else "distance n/a"
         click.echo(
             f"  {s.rank:>3}. {s.nct_id}  {s.verdict:<12} score {s.score:>6.1f}  {dist:<12} "
@@ -531,6 +757,8 @@ def _print_matches(pm, show_excluded: bool) -> None:
         if s.nearest_site:
             click.echo(f"       @ nearest open site: {site_text(s.nearest_site)}")
         click.echo(f"       {s.url}")
+    if len(shown) > top:
+        click.echo(f"  ... {len(shown) - top} more trials this patient could join (--top)")
     if excluded:
         click.echo(f"  excluded ({len(excluded)}):")
         for s in excluded if show_excluded else excluded[:10]:
@@ -541,6 +769,12 @@ def _print_matches(pm, show_excluded: bool) -> None:
         click.echo(
             f"  {pm.unrelated} trial(s) in the candidates are unrelated to this diagnosis (not shown)"
         )
+
+
+_CSV_COLUMNS = [
+    "patient_id", "nct_id", "rank", "verdict", "score", "distance_miles", "title", "phase",
+    "status", "last_update", "reasons", "verify", "excluded_by", "url",
+]  # fmt: skip
 
 
 @cli.command("match")
@@ -556,18 +790,45 @@ def _print_matches(pm, show_excluded: bool) -> None:
 @status_option
 @max_miles_option
 @click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Trials shown per patient on the terminal (JSON and CSV always hold every trial).",
+)
+@click.option("--explain", is_flag=True, help="Every reason, verify item, site and link per trial.")
+@click.option(
     "--json", "as_json", is_flag=True, help="JSON: a list of {patient_id, trials: [...]}."
 )
 @click.option("--csv", "as_csv", is_flag=True, help="CSV: one row per patient and trial.")
-@click.option("--all", "show_all", is_flag=True, help="List every excluded trial on the terminal.")
-@as_of_option
-@click.pass_context
+@click.option("--all", "show_all", is_flag=True, help="With --explain, list every excluded trial.")
+@patient_format_option
+@timeout_option
+@retries_option
+@place_options()
 @handle_errors
 def match_cmd(
-    ctx, patient_file, trials_paths, live, status_list, max_miles, as_json, as_csv, show_all, as_of
+    patient_file,
+    fmt,
+    trials_paths,
+    live,
+    status_list,
+    max_miles,
+    top,
+    explain,
+    as_json,
+    as_csv,
+    show_all,
+    timeout,
+    retries,
 ):
-    """Rank trials for each patient in PATIENT_FILE, every verdict explained."""
-    from matcher.ctgov import CtgovClient
+    """Rank trials for each patient in PATIENT_FILE, every verdict explained.
+
+    The terminal shows a table per patient (rank, NCT id, verdict, score, title, nearest
+    site), the facts to verify first and a one-line summary; --explain gives every reason,
+    and `trialmatch trial NCTID --patient FILE` every criterion. Exit code 0 ok, 1 empty store
+    or API unreachable, 3 some patients failed, 4 no patient or no trial could be read.
+    """
     from matcher.engine import match_cohort, parse_records
     from matcher.knowledge import load_pack
     from matcher.live import live_records
@@ -576,44 +837,54 @@ def match_cmd(
     from matcher.rank import RankConfig
     from matcher.records import iter_records
     from matcher.store import Store
+    from matcher.vocab import load_vocab
 
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
     if live and trials_paths:
         raise click.UsageError("choose one source: --live or --trials (or neither, for the store)")
-    config = RankConfig(statuses=_parse_statuses(status_list), max_miles=max_miles)
-    batch = read_patients(patient_file, as_of=as_of.date() if as_of else None)
+    config = RankConfig(statuses=_statuses(status_list), max_miles=max_miles)
+    batch = read_patients(patient_file, fmt=fmt, as_of=_as_of())
     for err in batch.errors:
         click.echo(f"error: {err}", err=True)
+    echo_input_notes(batch)
     pack = load_pack()
-    from matcher.vocab import load_vocab
-
     vocab = load_vocab()
     results = []
+    n_trials = 0
     if live:
-        client = CtgovClient(base_url=ctx.obj["api_url"])
+        client = _client(timeout, retries)
         for p in batch.patients:
             parsed = parse_records(live_records(p.diagnosis, vocab, client, config.statuses))
+            n_trials += len(parsed)
             results += match_cohort([p], parsed, pack, vocab, config)
     else:
         if trials_paths:
             records = []
+            n_bad = 0
             for tp in trials_paths:
                 for item in iter_records(tp):
                     if item.error is not None:
                         click.echo(f"error: {item.error}", err=True)
+                        n_bad += 1
                     else:
                         records.append(item.record)
+            if not records:
+                raise CliError(
+                    f"no trial record could be read from {', '.join(trials_paths)} "
+                    f"({n_bad} unreadable); pass API v2 JSON or classic XML records",
+                    EXIT_ALL_FAILED,
+                )
+            parsed = parse_records(records)
         else:
-            with Store(ctx.obj["db_path"]) as store:
+            with Store(_obj("db_path")) as store:
                 if store.count() == 0:
                     raise click.ClickException(
                         f"the trial store {store.path} is empty: run 'trialmatch sync' or "
                         "'trialmatch import PATH', or pass --trials PATH"
                     )
                 parsed, _counts = parse_store(store, config.statuses)
-        if trials_paths:
-            parsed = parse_records(records)
+        n_trials = len(parsed)
         results = match_cohort(batch.patients, parsed, pack, vocab, config)
 
     if as_json:
@@ -623,51 +894,27 @@ def match_cmd(
 
         rows = [
             [
-                r.patient_id,
-                s.nct_id,
-                s.rank,
-                s.verdict,
-                s.score,
-                s.distance_miles,
-                s.title,
-                s.phase,
-                s.status,
-                s.last_update,
-                s.reasons,
-                s.verify,
-                s.excluded_by,
-                s.url,
+                r.patient_id, s.nct_id, s.rank, s.verdict, s.score, s.distance_miles, s.title,
+                s.phase, s.status, s.last_update, s.reasons, s.verify, s.excluded_by, s.url,
             ]
             for r in results
             for s in r.trials
-        ]
-        click.echo(
-            csv_text(
-                [
-                    "patient_id",
-                    "nct_id",
-                    "rank",
-                    "verdict",
-                    "score",
-                    "distance_miles",
-                    "title",
-                    "phase",
-                    "status",
-                    "last_update",
-                    "reasons",
-                    "verify",
-                    "excluded_by",
-                    "url",
-                ],
-                rows,
-            ),
-            nl=False,
-        )
+        ]  # fmt: skip
+        click.echo(csv_text(_CSV_COLUMNS, rows), nl=False)
     else:
         click.echo(DISCLAIMER)
+        width = shutil.get_terminal_size((110, 24)).columns
+        color = _use_color()
         for r in results:
-            _print_matches(r, show_all)
-    ctx.exit(batch_exit_code(len(batch.patients), len(batch.errors)))
+            if explain:
+                _print_explained(r, show_all, top)
+            else:
+                _print_table(r, top, width, color)
+        if _verbosity() >= 0:
+            click.echo(f"\n{batch_summary(batch)}; {n_trials} candidate trials.")
+    code = batch_exit_code(len(batch.patients), len(batch.errors))
+    if code:
+        sys.exit(code)
 
 
 # ---- section: report (nightly) ----
@@ -698,27 +945,26 @@ def match_cmd(
     help="Dask scheduler address (tcp://host:8786); default: a LocalCluster.",
 )
 @patient_format_option
-@as_of_option
-@click.pass_context
-def report_cmd(
-    ctx, patients, out_dir, trials_paths, status_list, max_miles, engine, scheduler, fmt, as_of
-):
+@place_options()
+def report_cmd(patients, out_dir, trials_paths, status_list, max_miles, engine, scheduler, fmt):
     """Nightly job: match every patient in PATIENTS and write the report to --out.
 
-    Exit codes: 0 ok, 3 some patients failed, 4 all failed, 5 another run holds the lock.
+    Exit codes: 0 ok, 1 the store cannot be opened, 3 some patients failed, 4 all failed or
+    the list cannot be read (the report says so), 5 another run holds the lock.
     """
-    from matcher.errors import LockError
+    from matcher.errors import KnowledgeError, LockError, StoreError
     from matcher.rank import RankConfig
     from matcher.report import ReportConfig, run_report
 
     config = ReportConfig(
-        rank=RankConfig(statuses=_parse_statuses(status_list), max_miles=max_miles),
+        rank=RankConfig(statuses=_statuses(status_list), max_miles=max_miles),
         engine=engine,
         scheduler=scheduler,
-        as_of=as_of.date() if as_of else None,
+        as_of=_as_of(),
         fmt=fmt,
     )
-    tty = sys.stderr.isatty()  # progress on a terminal only: quiet under cron
+    # progress on a terminal only: quiet under cron
+    tty = sys.stderr.isatty() and _verbosity() >= 0
     seen = {"trials": 0, "patients_total": 0, "patients": 0}
 
     def progress(kind: str, n: int) -> None:
@@ -736,23 +982,32 @@ def report_cmd(
                 f"matching {n} patients against {seen['trials']} candidate trials ...", err=True
             )
 
+    ctx = click.get_current_context()
     try:
-        result = run_report(patients, out_dir, ctx.obj["db_path"], trials_paths, config, progress)
+        result = run_report(patients, out_dir, _obj("db_path"), trials_paths, config, progress)
     except LockError as exc:
         click.echo(f"Error: {exc}", err=True)
         ctx.exit(EXIT_LOCKED)
+    except (StoreError, KnowledgeError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        ctx.exit(EXIT_ERROR)
     except MatcherError as exc:
         click.echo(f"Error: {exc}", err=True)
         ctx.exit(EXIT_ALL_FAILED)
     if tty and seen["patients"]:
         click.echo("", err=True)  # end the progress line
+    for w in result.input_warnings:
+        note(f"warning: {w}")
     ch = result.changes
-    click.echo(
-        f"{result.n_patients_ok} patients matched, {result.n_failed} failed, "
-        f"{result.n_trials} candidate trials; "
-        f"{len(ch['new'])} new, {len(ch['gone'])} gone, {len(ch['status_changes'])} status changes "
-        f"since the last run. Report: {result.out_dir / 'report.html'}"
-    )
+    dropped = result.columns_not_read
+    cols = f" Columns not read: {', '.join(dropped)}." if dropped else ""
+    if _verbosity() >= 0:
+        click.echo(
+            f"{result.n_patients_ok} patients matched, {result.n_failed} failed, "
+            f"{result.n_trials} candidate trials; "
+            f"{len(ch['new'])} new, {len(ch['gone'])} gone, {len(ch['status_changes'])} status "
+            f"changes since the last run.{cols} Report: {result.out_dir / 'report.html'}"
+        )
     for line in result.errors:
         click.echo(f"error: {line}", err=True)
     if result.n_failed:

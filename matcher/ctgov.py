@@ -66,11 +66,38 @@ class Page:
 
 
 class _Retryable(Exception):
-    """Internal: a failure worth another attempt."""
+    """Internal: a failure worth another attempt. ``unreachable``: the host refused the
+    connection or its name did not resolve (offline, wrong --api-url): retried once, quickly."""
 
-    def __init__(self, message: str, status: int | None = None):
+    def __init__(self, message: str, status: int | None = None, unreachable: bool = False):
         self.status = status
+        self.unreachable = unreachable
         super().__init__(message)
+
+
+# How urllib3/requests word "nobody is there": refused, or the name does not resolve.
+_REFUSED = ("connection refused", "errno 111", "winerror 10061", "newconnectionerror")
+_NO_NAME = (
+    "name or service not known",
+    "nodename nor servname",
+    "temporary failure in name resolution",
+    "failed to resolve",
+    "nameresolutionerror",
+    "getaddrinfo failed",
+    "no address associated",
+)
+UNREACHABLE_RETRIES = 1  # one more try: a flapping Wi-Fi gets a second chance, offline does not
+UNREACHABLE_WAIT = 2.0  # seconds before that one retry
+
+
+def _unreachable_reason(exc: Exception) -> str | None:
+    """ "connection refused" / "name did not resolve" for an unreachable host, else None."""
+    text = f"{exc!r} {exc}".lower()
+    if any(k in text for k in _NO_NAME):
+        return "name did not resolve"
+    if any(k in text for k in _REFUSED):
+        return "connection refused"
+    return None
 
 
 class CtgovClient:
@@ -78,7 +105,10 @@ class CtgovClient:
 
     ``session``: a ``requests.Session`` (one is built if None). ``base_url``: argument, else env
     ``TRIALMATCH_API_URL``, else the public API. ``min_interval``: seconds between requests.
-    ``sleep`` / ``clock``: injectable so tests run instantly.
+    ``sleep`` / ``clock``: injectable so tests run instantly. ``max_retries``: further
+    attempts after a retryable failure (a refused connection or an unresolved name gets at
+    most ``UNREACHABLE_RETRIES``). ``on_retry``: called with one line per retry, saying what
+    failed and how long the wait is (the CLI prints it on stderr).
     """
 
     def __init__(
@@ -90,9 +120,10 @@ class CtgovClient:
         max_retries: int = 6,
         backoff_base: float = 1.0,
         backoff_cap: float = 30,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        on_retry: Callable[[str], None] | None = None,
     ):
         self.session = session if session is not None else requests.Session()
         self.session.headers.setdefault("User-Agent", USER_AGENT)
@@ -105,10 +136,11 @@ class CtgovClient:
         self.max_retries = max(0, int(max_retries))
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
-        self._sleep = sleep
+        self._sleep = sleep or (lambda seconds: time.sleep(seconds))  # looked up per call
         self._clock = clock
         self._rng = rng or random.Random()
         self._last_request: float | None = None
+        self.on_retry = on_retry
         self.requests_sent = 0  # every HTTP attempt, retries included
         self.urls_sent: list[str] = []
 
@@ -263,14 +295,30 @@ class CtgovClient:
     def _get_json(self, path: str, params: dict[str, str]):
         url = self._url(path, params)
         last: _Retryable | None = None
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                self._sleep(self._backoff(attempt - 1))
+        attempts = 0
+        while True:
+            attempts += 1
             try:
                 return self._attempt(url)
             except _Retryable as exc:
                 last = exc
-        assert last is not None
+            allowed = (
+                min(self.max_retries, UNREACHABLE_RETRIES) if last.unreachable else self.max_retries
+            )
+            if attempts > allowed:
+                break
+            wait = UNREACHABLE_WAIT if last.unreachable else self._backoff(attempts - 1)
+            if self.on_retry is not None:
+                self.on_retry(
+                    f"{last}; retrying in {wait:.0f} s (attempt {attempts + 1} of {allowed + 1})"
+                )
+            self._sleep(wait)
+        if last.unreachable:
+            raise ApiError(
+                f"cannot reach {self.base_url}: {last} (tried {attempts} time"
+                f"{'s' if attempts != 1 else ''}); check the network connection or --api-url",
+                url=url,
+            )
         if last.status == 429:
             hint = (
                 "ClinicalTrials.gov is throttling requests (HTTP 429); wait about a minute and "
@@ -279,7 +327,7 @@ class CtgovClient:
         else:
             hint = "the API may be down or a proxy is failing; try again later or check --api-url"
         raise ApiError(
-            f"gave up after {self.max_retries + 1} attempts: {last}; {hint}",
+            f"gave up after {attempts} attempts: {last}; {hint}",
             url=url,
             status=last.status,
         )
@@ -297,7 +345,11 @@ class CtgovClient:
             requests.exceptions.ChunkedEncodingError,
             requests.exceptions.ContentDecodingError,
         ) as exc:
-            # Connection refused/reset, or the body was cut off mid-stream.
+            # Refused or unresolved: nobody is there, fail fast. Reset or cut off mid-stream:
+            # worth the full retry policy.
+            reason = _unreachable_reason(exc)
+            if reason is not None:
+                raise _Retryable(reason, unreachable=True) from None
             raise _Retryable(f"connection failed ({type(exc).__name__})") from None
         status = resp.status_code
         if status in RETRY_STATUSES:

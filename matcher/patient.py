@@ -105,6 +105,9 @@ class PatientBatch:
 
     patients: list[Patient] = field(default_factory=list)
     errors: list[MatcherError] = field(default_factory=list)
+    # file-level warnings (columns not read ...), once per file
+    warnings: list[str] = field(default_factory=list)
+    columns_not_read: list[str] = field(default_factory=list)  # spreadsheet headers, as written
 
 
 # ---------------------------------------------------------------------------------------
@@ -178,7 +181,7 @@ STAGE_ACCEPTED = (
 
 _GROWTH = {"slow": "slow", "slowly": "slow", "indolent": "slow", "rapid": "rapid", "fast": "rapid"}
 
-# Lab conventions (documented in the README): ANC and platelets in cells/µL (= /mcL = /mm³,
+# Lab conventions (documented in docs/patient-input.md): ANC and platelets in cells/µL (= /mcL = /mm³,
 # the unit US eligibility criteria use: "ANC >= 1,500/mcL"), hemoglobin g/dL, creatinine and
 # bilirubin mg/dL, AST and ALT U/L. A value may carry one of the units below; it is converted.
 LAB_UNITS: dict[str, str] = {
@@ -366,10 +369,14 @@ def _bool(ctx: _Ctx, field_name: str, value: object) -> bool | None:
         ) from None
 
 
-def _as_list(value: object) -> list[str]:
-    """A list field: a JSON list, or text separated by ';' (CSV). Blank items dropped."""
+def _as_list(value: object, also: str = "") -> list[str]:
+    """A list field: a JSON list, or text separated by ';' (and each of ``also``). Blank items
+    dropped."""
     items: Iterable[object]
-    items = value if isinstance(value, (list, tuple)) else str(value).split(";")
+    if isinstance(value, (list, tuple)):
+        items = value
+    else:
+        items = re.split("[;" + re.escape(also) + "]", str(value))
     return [str(i).strip() for i in items if i is not None and str(i).strip()]
 
 
@@ -474,7 +481,7 @@ def normalize_record(
         if p.growth is None:
             raise ctx.error("growth", f"unknown growth {g!r}", g, "slow, rapid")
     if (bm := get("biomarkers")) is not None:
-        p.biomarkers = [re.sub(r"\s+", " ", b) for b in _as_list(bm)]
+        p.biomarkers = [re.sub(r"\s+", " ", b) for b in _as_list(bm, ",")]
     if (tx := get("prior_therapies")) is not None:
         p.prior_therapies = _parse_therapies(ctx, tx)
     _fill_performance(ctx, p, get("ecog"), get("karnofsky"), get("lansky"))
@@ -592,7 +599,10 @@ def _parse_stage(ctx: _Ctx, value: object) -> str:
 def _parse_sites(ctx: _Ctx, value: object) -> list[str]:
     from rapidfuzz import fuzz, process
 
-    items = _as_list(value)
+    from matcher.tabular import split_list
+
+    # "lung, liver", "lung/liver" and "lung and liver" are lists too
+    items = [part for item in _as_list(value) for part in split_list(item)]
     if len(items) == 1 and items[0].lower() in ("none", "no", "[]"):
         return []
     out: list[str] = []
@@ -740,6 +750,11 @@ def _fill_location(ctx: _Ctx, p: Patient, raw: Mapping[str, object]) -> None:
         if isinstance(z, int) and len(text) < 5:
             text = text.zfill(5)
             ctx.warnings.append(f"zip {z} read as {text!r} (a number lost its leading zeros)")
+        elif re.fullmatch(r"\d{4}(-\d{4})?", text):
+            text = "0" + text
+            ctx.warnings.append(
+                f"zip {z!r} read as {text[:5]!r} (a spreadsheet dropped its leading zero)"
+            )
         if not re.fullmatch(r"\d{5}(-\d{4})?", text):
             raise ctx.error("zip", f"{z!r} is not a US ZIP code", z, "5 digits, e.g. 10065")
         p.zip = text[:5]
@@ -880,9 +895,16 @@ def read_patients(
         raise InputError("file not found", path=str(path))
     text = _read_text(path)
     if fmt is None:
-        fmt = _sniff(path, text)
+        from matcher.tabular import sniff_format
+
+        fmt = sniff_format(path, text)
     if fmt == "csv":
-        return _normalize_all(_csv_records(path, text), as_of)
+        headers: list = []
+        batch = _normalize_all(_csv_records(path, text, headers), as_of)
+        for hmap in headers:
+            batch.warnings += hmap.warnings
+            batch.columns_not_read += hmap.dropped
+        return batch
     data = load_json_text(text, path)
     if fmt == "fhir" or _looks_fhir(data):
         from matcher.fhir import fhir_records
@@ -935,20 +957,6 @@ def _read_text(path: Path) -> str:
         raise InputError(f"cannot read: {exc.strerror or exc}", path=str(path)) from None
 
 
-def _sniff(path: Path, text: str) -> str:
-    name = path.name.lower()
-    if name.endswith((".csv", ".tsv", ".txt")):
-        return "csv"
-    if name.endswith(".fhir.json"):
-        return "fhir"
-    if name.endswith(".json") or text.lstrip()[:1] in ("{", "["):
-        return "json"
-    raise InputError(
-        "cannot tell the format from the name or content; pass --format json|csv|fhir",
-        path=str(path),
-    )
-
-
 def load_json_text(text: str, path: Path | str) -> object:
     """Parse JSON, turning a syntax error into ``InputError`` with its line and column."""
     try:
@@ -994,10 +1002,14 @@ def _json_records(path: Path, data: object) -> Iterable[_Item]:
             yield item, source, []
 
 
-def _csv_records(path: Path, text: str) -> Iterable[_Item]:
-    """CSV rows as raw records: header names normalized ("Birth Date" -> birth_date), blank
-    cells dropped (unknown), lists left as ';'-separated text for ``normalize_record``."""
-    delimiter = "\t" if path.name.lower().endswith(".tsv") else ","
+def _csv_records(path: Path, text: str, headers: list | None = None) -> Iterable[_Item]:
+    """CSV rows as raw records: the delimiter sniffed, headers mapped to fields
+    (``matcher.tabular``: "Age (years)" -> age, "Patient ID" -> id), blank cells dropped
+    (unknown), lists left as text for ``normalize_record``. The header's ``HeaderMap``
+    (columns not read, their warnings) is appended to ``headers``."""
+    from matcher.tabular import map_header, sniff_delimiter
+
+    delimiter = sniff_delimiter(text, path)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(reader, None)
@@ -1007,18 +1019,10 @@ def _csv_records(path: Path, text: str) -> Iterable[_Item]:
             raise InputError(
                 "empty CSV file: expected a header row with an 'id' column", path=str(path)
             )
-        cols = [re.sub(r"[\s\-]+", "_", h.strip().lower()) for h in header]
-        if "id" not in cols:
-            raise InputError(
-                f"CSV header has no 'id' column (columns: {', '.join(h.strip() for h in header)})",
-                path=str(path),
-                location="line 1",
-            )
-        dupes = sorted({c for c in cols if c and cols.count(c) > 1})
-        if dupes:
-            raise InputError(
-                f"duplicate column(s) {', '.join(dupes)}", path=str(path), location="line 1"
-            )
+        hmap = map_header(header, str(path))
+        if headers is not None:
+            headers.append(hmap)
+        cols = [f or "" for f in hmap.fields]
         for row in reader:
             line = reader.line_num
             source = f"{path}, line {line}"

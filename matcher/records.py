@@ -97,6 +97,17 @@ def check_record(record: object, source: str) -> dict:
 # file reading
 
 
+def find_record_files(path: str | Path) -> list[Path]:
+    """The files :func:`iter_records` reads under ``path``: the file itself, or a folder's
+    ``*.json`` and ``*.xml`` files (recursively, sorted); empty when there are none."""
+    p = Path(path)
+    if p.is_file():
+        return [p]
+    if not p.is_dir():
+        return []
+    return sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in RECORD_SUFFIXES)
+
+
 def iter_records(path: str | Path) -> Iterator[RecordItem]:
     """Yield every record in ``path`` (a file, or a folder searched recursively).
 
@@ -108,10 +119,7 @@ def iter_records(path: str | Path) -> Iterator[RecordItem]:
     """
     p = Path(path)
     if p.is_dir():
-        files = sorted(
-            f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in RECORD_SUFFIXES
-        )
-        for f in files:
+        for f in find_record_files(p):
             yield from _iter_file(f)
     elif p.is_file():
         yield from _iter_file(p)

@@ -125,6 +125,8 @@ class ReportResult:
     changes: dict
     files: list[Path]
     errors: list[str] = field(default_factory=list)  # one line per patient/file that failed
+    input_warnings: list[str] = field(default_factory=list)  # file-level: columns not read ...
+    columns_not_read: list[str] = field(default_factory=list)  # spreadsheet headers dropped
 
     @property
     def exit_code(self) -> int:
@@ -557,6 +559,8 @@ def run_report(
         changes,
         files,
         [str(e) for e in batch.errors],
+        list(batch.warnings),
+        list(batch.columns_not_read),
     )
 
 

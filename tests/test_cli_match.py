@@ -32,8 +32,9 @@ def test_empty_store_says_how_to_fill_it(fixtures_dir, tmp_path):
         (["--json", "--csv"], "Error: choose one of --json and --csv"),
         (["--live", "--trials", "fixtures"], "Error: choose one source: --live or --trials"),
         (
-            ["--status", "OPEN"],
-            "Error: Invalid value for --status: unknown status OPEN; accepted: any, or a comma list of",
+            ["--status", "CLOSED"],
+            "Error: Invalid value for --status: unknown status CLOSED; accepted: open (default), "
+            "any, or a comma list of",
         ),
     ],
 )
@@ -71,8 +72,18 @@ def test_terminal_output_carries_the_disclaimer_and_reasons(fixtures_dir):
     lines = result.stdout.splitlines()
     assert lines[0] == "Supports coordinator review; not medical advice."
     assert "Patient LMS-001" in lines
-    assert any(line.strip().startswith("+ soft tissue sarcoma trial") for line in lines)
-    assert any(line.strip().startswith("excluded (") for line in lines)
+    assert not any(line.strip().startswith("+ ") for line in lines)  # reasons: --explain
+    explained = run(
+        "match",
+        fixtures_dir / "patients" / "lms-001.json",
+        "--trials",
+        fixtures_dir / "trials",
+        "--status",
+        "any",
+        "--explain",
+    ).stdout.splitlines()
+    assert any(line.strip().startswith("+ soft tissue sarcoma trial") for line in explained)
+    assert any(line.strip().startswith("excluded (") for line in explained)
 
 
 def test_csv_rows_and_header(fixtures_dir):

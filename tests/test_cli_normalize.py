@@ -85,32 +85,33 @@ def test_all_bad_exit_4(tmp_path):
     ]
 
 
-def test_malformed_json_exit_1(tmp_path):
+def test_malformed_json_exit_4(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text('[\n{"id": "a"\n')
     result = run(path)
-    assert result.exit_code == 1
+    assert result.exit_code == 4
     assert result.stdout == ""
     assert result.stderr == (
         f"Error: {path}, line 3, column 1: invalid JSON: Expecting ',' delimiter\n"
     )
 
 
-def test_malformed_csv_exit_1(tmp_path):
+def test_malformed_csv_exit_4(tmp_path):
     path = tmp_path / "broken.csv"
-    path.write_text("patient,age\nx,4\n")
+    path.write_text("who,age\nx,4\n")
     result = run(path)
-    assert result.exit_code == 1
+    assert result.exit_code == 4
     assert result.stderr == (
-        f"Error: {path}, line 1: CSV header has no 'id' column (columns: patient, age)\n"
+        f"Error: {path}, line 1: CSV header has no 'id' column (columns: who, age); "
+        "name the patient id column 'id' (or 'Patient ID', 'MRN')\n"
     )
 
 
-def test_malformed_fhir_exit_1(tmp_path):
+def test_malformed_fhir_exit_4(tmp_path):
     path = tmp_path / "b.json"
     path.write_text(json.dumps({"resourceType": "Bundle", "entry": [{"resource": {"id": 1}}]}))
     result = run(path, "--format", "fhir")
-    assert result.exit_code == 1
+    assert result.exit_code == 4
     assert result.stderr == f"Error: {path}, Bundle.entry[0]: entry resource has no resourceType\n"
 
 
@@ -118,7 +119,7 @@ def test_json_read_as_csv_is_explained(tmp_path):
     path = tmp_path / "p.json"
     path.write_text('[{"id": "a"}]')
     result = run(path, "--format", "csv")
-    assert result.exit_code == 1
+    assert result.exit_code == 4
     assert result.stderr.startswith(f"Error: {path}, line 1: CSV header has no 'id' column")
 
 

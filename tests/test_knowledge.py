@@ -886,7 +886,7 @@ def test_cli_options_malformed_file(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('[{"id": "X",', encoding="utf-8")
     result = CliRunner().invoke(cli, ["options", str(bad)])
-    assert result.exit_code == 1
+    assert result.exit_code == 4  # nothing processed (README exit codes)
     assert result.output.startswith(f"Error: {bad}")
 
 

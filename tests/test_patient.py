@@ -649,9 +649,15 @@ def test_list_with_one_bad_patient(fixtures_dir):
         (
             "noid.csv",
             "name,age\nx,3\n",
-            "{path}, line 1: CSV header has no 'id' column (columns: name, age)",
+            "{path}, line 1: CSV header has no 'id' column (columns: name, age); "
+            "name the patient id column 'id' (or 'Patient ID', 'MRN')",
         ),
-        ("dup.csv", "id,age,Age\nx,3,4\n", "{path}, line 1: duplicate column(s) age"),
+        (
+            "dup.csv",
+            "id,age,Age (years)\nx,3,4\n",
+            "{path}, line 1: duplicate column(s): 'age' and 'Age (years)' both fill age; "
+            "delete or rename one",
+        ),
         (
             "quote.csv",
             'id,diagnosis\na,"leio\n',

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from matcher import DISCLAIMER, __version__
 from matcher.cli import cli
-from matcher.exitcodes import EXIT_ALL_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_PARTIAL
+from matcher.exitcodes import EXIT_ALL_FAILED, EXIT_ERROR, EXIT_LOCKED, EXIT_OK, EXIT_PARTIAL
 from matcher.patient import read_patients
 from matcher.rank import RankConfig
 from matcher.records import iter_records
@@ -696,6 +696,6 @@ def test_a_file_that_is_not_a_store_is_a_clean_error(tmp_path):
     db = tmp_path / "db.sqlite"
     db.write_bytes(b"not a database at all, just text" * 10)
     res = run_cli(["--db", str(db), "report", str(DEMO_PATIENTS), "--out", str(tmp_path / "o")])
-    assert res.exit_code == EXIT_ALL_FAILED
+    assert res.exit_code == EXIT_ERROR  # the store, not the patient list, must be fixed
     assert res.stderr.startswith(f"Error: {db}: cannot open the trial store (file is not a")
     assert "Traceback" not in res.output

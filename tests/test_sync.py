@@ -307,15 +307,17 @@ def test_cli_sync_surfaces_the_400_text(rsps, tmp_path):
     assert res.exit_code == 1
     assert res.stderr == (
         "Error: ClinicalTrials.gov rejected the request (HTTP 400): Parameter 'fields' contains "
-        "invalid field name: 'StudyDesign'. Pages fetched so far are stored; run the same "
-        "command again to resume.\n"
+        "invalid field name: 'StudyDesign'. Nothing was fetched; the store is unchanged.\n"
     )
 
 
 def test_cli_sync_rejects_unknown_status(tmp_path):
-    res = run_cli(["--db", str(tmp_path / "x.sqlite"), "sync", "--status", "OPEN"])
+    res = run_cli(["--db", str(tmp_path / "x.sqlite"), "sync", "--status", "CLOSED"])
     assert res.exit_code == 2
-    assert "unknown status OPEN; accepted: all, or ACTIVE_NOT_RECRUITING" in res.stderr
+    assert (
+        "unknown status CLOSED; accepted: open (default), any, or a comma list of "
+        "ACTIVE_NOT_RECRUITING" in res.stderr
+    )
 
 
 def test_sync_works_against_a_mirror_without_version(rsps, st, pages):
