@@ -386,12 +386,12 @@ def test_match_table_is_compact_and_fits_the_terminal():
         "Supports coordinator review; not medical advice.",
         "",
         "Patient LMS-001",
-        "    #  NCT id       verdict       score  title                                          nearest site",
-        "    1  NCT01299506  needs_review   87.0  Study in Patients With Advanced Soft Tissue…   -",
-        "    2  NCT02561559  needs_review   78.0  SBRT Treatment for Lung Metastasis From Soft…  -",
-        "    3  NCT05688280  needs_review   71.0  Intratumoral Injection of IP-001 Following T…  -",
-        "  verify first: pregnancy status not recorded (2); washout periods to check against "
-        "last-dose dates…",
+        "    #  NCT id       verdict       score  title                             nearest site",
+        "    1  NCT01299506  needs_review   87.0  Study in Patients With Advanced…  -",
+        "    2  NCT02561559  needs_review   78.0  SBRT Treatment for Lung Metasta…  -",
+        "    3  NCT02636725  needs_review   73.0  Axitinib and Pembrolizumab in S…  Miami, Florida (1,095 mi)",
+        "  verify first: had doxorubicin (Anthracycline); progression on it is not recorded (2); "
+        "metastatic…",
         "  5 could join: 0 eligible, 5 to review (2 not shown: --top); 1 excluded, 10 unrelated "
         "(--explain)",
         "",
