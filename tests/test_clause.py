@@ -357,3 +357,34 @@ def test_cohort_sections_that_repeat_keep_each_cohort_scoped():
     patient = _patient(age=78, prior_therapies=["doxorubicin"])
     bad = [v for v in evaluate(patient, parsed) if v.verdict == NOT_MET]
     assert not bad, [(v.criterion.text, v.reason) for v in bad]
+
+
+def test_a_patient_failing_every_cohort_is_excluded():
+    """Each cohort's NOT_MET alone is UNKNOWN (another cohort may fit); failing a criterion of
+    every cohort excludes, and the reason says so."""
+    text = (
+        "Cohort A: soft tissue sarcoma\n\nInclusion Criteria:\n\n* ECOG performance status 0-1\n\n"
+        "* Leiomyosarcoma\n\n* Synovial sarcoma\n\n"
+        "Exclusion Criteria:\n\n* Prior treatment with trabectedin\n\n"
+        "Cohort B: myxoid liposarcoma\n\nInclusion Criteria:\n\n* Myxoid liposarcoma\n\n"
+        "* ECOG performance status 0-1\n\nExclusion Criteria:\n\n* Pregnant or breastfeeding women\n"
+    )
+    record = {
+        "protocolSection": {
+            "identificationModule": {"nctId": "NCT00000011"},
+            "eligibilityModule": {"eligibilityCriteria": text},
+        }
+    }
+    from matcher.eligibility import parse_trial
+
+    parsed = parse_trial(record)
+    ecog3 = [v for v in evaluate(_patient(ecog=3), parsed) if v.verdict == NOT_MET]
+    assert {v.criterion.cohort for v in ecog3} == {"Cohort A", "Cohort B"}
+    assert all("fails every cohort" in v.reason for v in ecog3)
+    # leiomyosarcoma fails cohort B's histology only; cohort A fits: nothing excludes
+    fits_a = evaluate(_patient(ecog=1), parsed)
+    assert not [v for v in fits_a if v.verdict == NOT_MET], [v.reason for v in fits_a]
+    # synovial sarcoma, pregnant: cohort A histology met (an alternative), cohort B
+    # histology and pregnancy fail, cohort A trabectedin not had: nothing excludes
+    syn = evaluate(_patient(diagnosis="synovial sarcoma", sex="F", pregnant=True), parsed)
+    assert not [v for v in syn if v.verdict == NOT_MET], [v.reason for v in syn]

@@ -93,6 +93,9 @@ class Criterion:
     # the scope words when the line is for a later step (crossover, step 2, expansion part):
     # never an enrolment gate
     later_step: str | None = None
+    # the cohort (part, arm, indication) whose own criteria these are ("Cohort A"): its
+    # NOT_MET excludes only when the patient fails some criterion of every cohort
+    cohort: str | None = None
 
     def to_dict(self) -> dict:
         """The fixed JSON shape: section, text, type, polarity, values (``values`` also
@@ -111,6 +114,8 @@ class Criterion:
             d["unexplained"] = list(self.unexplained)
         if self.later_step:
             d["later_step"] = self.later_step
+        if self.cohort:
+            d["cohort"] = self.cohort
         return d
 
     @property
@@ -146,6 +151,8 @@ class Verdict:
     criterion: Criterion
     verdict: str  # "MET" | "NOT_MET" | "UNKNOWN"
     reason: str
+    # UNKNOWN only because the criterion belongs to one cohort: a NOT_MET for that cohort
+    cohort_fail: bool = False
 
     def to_dict(self) -> dict:
         d = self.criterion.to_dict()

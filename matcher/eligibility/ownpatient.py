@@ -88,7 +88,7 @@ def own_patient_record(parsed, vocab) -> dict | None:
     therapies: list[str] = []
     biomarkers: list[str] = []
     for c in parsed.criteria:
-        if c.source != "text" or c.applies_to or c.conditional:
+        if c.source != "text" or c.applies_to or c.conditional or c.cohort:
             continue
         v = c.values
         if c.type == "disease_extent" and c.polarity == "require":

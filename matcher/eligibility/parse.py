@@ -288,20 +288,22 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
         if parsed[0].type != "unparsed":
             n_typed += 1
         conditional = (
-            marker is not None
-            or bool(line.children)
+            bool(line.children)
             or bool(_CONDITIONAL_LINE_RE.match(line.text))
             or bool(line.parent is not None and _CONDITIONAL_LINE_RE.match(line.parent.text))
         )
         for c in parsed:
             c.conditional = c.conditional or (conditional and not c.applies_to)
+            if marker is not None and not c.applies_to:
+                c.cohort = marker[1]
             if (
                 c.type == "histology"
                 and c.polarity == "require"
                 and c.section == "inclusion"
                 and not c.values.get("cohort")
             ):
-                c.group = "histology:require"  # several required histologies are alternatives
+                # several required histologies are alternatives (within one cohort)
+                c.group = "histology:require" + (f":{marker[1]}" if marker is not None else "")
         parent = line.parent
         if (
             parent is not None

@@ -126,7 +126,8 @@ class Evaluator:
                 if c.group:
                     groups.setdefault(c.group, []).append(i)
             gs = [self._group(c) for c in crits]
-            t = (parsed, gs, [{} for _ in crits], bool(groups), sorted(set(gs)))
+            combine = bool(groups) or any(c.cohort for c in crits)
+            t = (parsed, gs, [{} for _ in crits], combine, sorted(set(gs)))
             self._trials[id(parsed)] = t
         return t
 
@@ -172,22 +173,27 @@ class Evaluator:
 
 
 def _combine(verdicts: list[Verdict]) -> list[Verdict]:
-    """Alternatives: a group member's NOT_MET stands only when every member is NOT_MET.
+    """Alternatives: a group member's NOT_MET stands only when every member is NOT_MET;
+    cohorts: a cohort's NOT_MET stands only when the patient fails every cohort.
     Builds new ``Verdict`` objects for the changed ones (the inputs may be shared)."""
     groups: dict[str, list[int]] = {}
     for i, v in enumerate(verdicts):
         if v.criterion.group:
             groups.setdefault(v.criterion.group, []).append(i)
     if not groups:
-        return verdicts
+        return _combine_cohorts(verdicts)
     out = list(verdicts)
+
+    def failed(v: Verdict) -> bool:
+        return v.verdict == NOT_MET or v.cohort_fail
+
     for members in groups.values():
-        if len(members) < 2 or all(verdicts[i].verdict == NOT_MET for i in members):
+        if len(members) < 2 or all(failed(verdicts[i]) for i in members):
             continue
         met = any(verdicts[i].verdict == MET for i in members)
         for i in members:
             v = verdicts[i]
-            if v.verdict == NOT_MET:
+            if failed(v):
                 out[i] = Verdict(
                     v.criterion,
                     MET if met else UNKNOWN,
@@ -198,7 +204,33 @@ def _combine(verdicts: list[Verdict]) -> list[Verdict]:
                         else "; alternatives exist (one of them may apply): verify"
                     ),
                 )
-    return out
+    return _combine_cohorts(out)
+
+
+def _combine_cohorts(verdicts: list[Verdict]) -> list[Verdict]:
+    """A trial of several cohorts, each with its own criteria ("Cohort A: ... Cohort B: ..."):
+    the patient is excluded when some criterion of *every* cohort is NOT_MET; otherwise a
+    cohort's NOT_MET stays UNKNOWN (another cohort may fit)."""
+    cohorts = {v.criterion.cohort for v in verdicts if v.criterion.cohort}
+    if len(cohorts) < 2:
+        return verdicts
+    failed = {v.criterion.cohort for v in verdicts if v.cohort_fail}
+    if failed != cohorts:
+        return verdicts
+    names = ", ".join(sorted(cohorts))
+    return [
+        Verdict(
+            v.criterion,
+            NOT_MET,
+            v.reason.replace(
+                f"applies to {v.criterion.cohort} only (another cohort may fit): verify",
+                f"fails {v.criterion.cohort}; the patient fails every cohort ({names})",
+            ),
+        )
+        if v.cohort_fail
+        else v
+        for v in verdicts
+    ]
 
 
 _ESCAPE_RE = re.compile(
@@ -268,6 +300,13 @@ def _criterion_verdict(p: Any, c: Criterion, vocab: Any) -> Verdict:
         if c.conditional:
             return Verdict(
                 c, UNKNOWN, reason + "; applies to a sub-group only (cohort / listed cases): verify"
+            )
+        if c.cohort:
+            return Verdict(
+                c,
+                UNKNOWN,
+                f"{reason}; applies to {c.cohort} only (another cohort may fit): verify",
+                cohort_fail=True,
             )
         if c.type != "organ_function" and (
             _ESCAPE_RE.search(c.text)
