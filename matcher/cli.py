@@ -560,11 +560,30 @@ def _print_matches(pm, show_excluded: bool) -> None:
 )
 @click.option("--csv", "as_csv", is_flag=True, help="CSV: one row per patient and trial.")
 @click.option("--all", "show_all", is_flag=True, help="List every excluded trial on the terminal.")
+@click.option(
+    "--purpose",
+    "purpose_list",
+    default="all",
+    show_default=True,
+    help="Primary purposes shown, comma-separated (treatment, supportive_care, diagnostic, "
+    "screening, prevention, observational, not_stated, ...); 'all' lists every purpose, "
+    "treatment trials first.",
+)
 @as_of_option
 @click.pass_context
 @handle_errors
 def match_cmd(
-    ctx, patient_file, trials_paths, live, status_list, max_miles, as_json, as_csv, show_all, as_of
+    ctx,
+    patient_file,
+    trials_paths,
+    live,
+    status_list,
+    max_miles,
+    as_json,
+    as_csv,
+    show_all,
+    purpose_list,
+    as_of,
 ):
     """Rank trials for each patient in PATIENT_FILE, every verdict explained."""
     from matcher.ctgov import CtgovClient
@@ -581,7 +600,15 @@ def match_cmd(
         raise click.UsageError("choose one of --json and --csv")
     if live and trials_paths:
         raise click.UsageError("choose one source: --live or --trials (or neither, for the store)")
-    config = RankConfig(statuses=_parse_statuses(status_list), max_miles=max_miles)
+    from matcher.rank import parse_purposes
+
+    try:
+        purposes = parse_purposes(purpose_list)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--purpose") from None
+    config = RankConfig(
+        statuses=_parse_statuses(status_list), max_miles=max_miles, purposes=purposes
+    )
     batch = read_patients(patient_file, as_of=as_of.date() if as_of else None)
     for err in batch.errors:
         click.echo(f"error: {err}", err=True)
