@@ -280,6 +280,13 @@ _TISSUE_TEST_LINE_RE = re.compile(
 _DIAGNOSIS_CUE_RE = re.compile(
     r"\b(?:histolog\w*|cytolog\w*|patholog\w*|diagnos\w*|confirmed|documented|proven)\b", re.I
 )
+# A criteria line that states a cancer of any type as the population: "Being a Cancer
+# Patient", "patients with cancer", "diagnosis of cancer"
+_ANY_CANCER_STATED_RE = re.compile(
+    r"\bcancer patients?\b|\b(?:patients?|subjects?|participants?|people|adults?) with "
+    r"(?:a |any |an active )?cancer\b|\bdiagnos\w* (?:of|with) (?:a |any )?cancer\b",
+    re.I,
+)
 # Measurement standards named after a disease: "RECIST version 1.1 for solid tumours".
 _MEASUREMENT_RE = re.compile(
     r"response evaluation criteria (?:in|for) solid tumou?rs?"
@@ -503,6 +510,15 @@ def _required_evidence(parsed, vocab) -> tuple[list[Evidence], list[str]]:
         entry["main" if c.polarity == "require" else "except"].update(ids)
     required: list[Evidence] = []
     ignored: list[str] = []
+    # "Being a Cancer Patient in the second or third stage": a line the criteria parser left
+    # untyped can still state the population (any cancer) when "cancer" is all it names
+    for c in parsed.criteria:
+        if c.section != "inclusion" or c.text in lines or c.later_step:
+            continue
+        if _ANY_CANCER_STATED_RE.search(c.text) and {
+            d for d, _ in vocab.find_diagnoses(c.text)
+        } == {ANY_CANCER}:
+            required.append(Evidence("criteria", c.text, ANY_CANCER))
     for text, ids in lines.items():
         if not ids["main"]:
             continue
@@ -524,8 +540,10 @@ def _required_evidence(parsed, vocab) -> tuple[list[Evidence], list[str]]:
         for did, mention in mentions:
             if did not in ids["main"] and did in plain:
                 continue  # the eligibility parse set it aside (a therapy setting, an exception)
-            if did == ANY_CANCER or did in ids["except"]:
-                continue  # "anti-cancer therapy": too generic in a criteria line
+            if did in ids["except"]:
+                continue
+            if did == ANY_CANCER and not _ANY_CANCER_STATED_RE.search(masked):
+                continue  # "anti-cancer therapy": a bare "cancer" states no population
             if vocab.diagnosis(did).level in ("family", "basket"):
                 narrow = _narrowed_in_line(masked, mention)
                 narrowed[did] = narrowed.get(did, True) and narrow
