@@ -287,6 +287,38 @@ _ANY_CANCER_STATED_RE = re.compile(
     r"(?:a |any |an active )?cancer\b|\bdiagnos\w* (?:of|with) (?:a |any )?cancer\b",
     re.I,
 )
+_BEFORE_ANY_CANCER = frozenset(
+    [
+        "",
+        "a",
+        "an",
+        "any",
+        "all",
+        "being",
+        "adult",
+        "adults",
+        "pediatric",
+        "paediatric",
+        "with",
+        "of",
+    ]
+)
+
+
+def _any_cancer_stated(text: str) -> bool:
+    """True when ``text`` states "cancer" of any type as who may enrol; "non-small cell cancer
+    patients" (a kind of cancer the vocabulary does not spell that way) does not."""
+    for m in _ANY_CANCER_STATED_RE.finditer(text):
+        pos = m.group(0).lower().find("cancer") + m.start()
+        before = text[:pos].split()
+        if m.group(0).lower().startswith("cancer") and (
+            before and before[-1].lower().strip("(,;:") not in _BEFORE_ANY_CANCER
+        ):
+            continue
+        return True
+    return False
+
+
 # Measurement standards named after a disease: "RECIST version 1.1 for solid tumours".
 _MEASUREMENT_RE = re.compile(
     r"response evaluation criteria (?:in|for) solid tumou?rs?"
@@ -451,6 +483,18 @@ def _narrowed_in_line(text: str, mention: str) -> bool:
     return not (w in QUALIFIERS or w in _BROAD_WORD_FILLER or w in _FUNCTION_WORDS or w.isdigit())
 
 
+def _about_tissue_or_testing(text: str, vocab) -> bool:
+    """A line about tissue or a test ("Archival tumor tissue from the sarcoma ...", "Tumour
+    must be tested for ..."): the tissue or test word comes before any diagnosis it names,
+    and the line does not state the diagnosis ("histologically confirmed ...")."""
+    cue = _TISSUE_TEST_LINE_RE.search(text)
+    if cue is None or _DIAGNOSIS_CUE_RE.search(text, 0, cue.start()):
+        return False
+    found = vocab.find_diagnoses(text)
+    first = min((text.find(m) for _, m in found if text.find(m) >= 0), default=len(text))
+    return cue.start() < first
+
+
 def _narrowed(text: str, mention: str) -> bool:
     """True when ``text`` adds words that narrow the broad ``mention`` it contains."""
     from matcher.vocab import QUALIFIERS, normalize
@@ -515,9 +559,9 @@ def _required_evidence(parsed, vocab) -> tuple[list[Evidence], list[str]]:
     for c in parsed.criteria:
         if c.section != "inclusion" or c.text in lines or c.later_step:
             continue
-        if _ANY_CANCER_STATED_RE.search(c.text) and {
-            d for d, _ in vocab.find_diagnoses(c.text)
-        } == {ANY_CANCER}:
+        if _any_cancer_stated(c.text) and {d for d, _ in vocab.find_diagnoses(c.text)} == {
+            ANY_CANCER
+        }:
             required.append(Evidence("criteria", c.text, ANY_CANCER))
     for text, ids in lines.items():
         if not ids["main"]:
@@ -526,7 +570,7 @@ def _required_evidence(parsed, vocab) -> tuple[list[Evidence], list[str]]:
         if _OTHER_MALIGNANCY_LINE_RE.search(text):
             ignored.append(f'other-malignancy line "{short}"')
             continue
-        if _TISSUE_TEST_LINE_RE.search(text) and not _DIAGNOSIS_CUE_RE.search(text):
+        if _about_tissue_or_testing(text, vocab):
             ignored.append(f'tissue or testing line "{short}"')
             continue
         masked = _MEASUREMENT_RE.sub(lambda m: " " * len(m.group(0)), text)
@@ -542,7 +586,7 @@ def _required_evidence(parsed, vocab) -> tuple[list[Evidence], list[str]]:
                 continue  # the eligibility parse set it aside (a therapy setting, an exception)
             if did in ids["except"]:
                 continue
-            if did == ANY_CANCER and not _ANY_CANCER_STATED_RE.search(masked):
+            if did == ANY_CANCER and not _any_cancer_stated(masked):
                 continue  # "anti-cancer therapy": a bare "cancer" states no population
             if vocab.diagnosis(did).level in ("family", "basket"):
                 narrow = _narrowed_in_line(masked, mention)
