@@ -264,6 +264,56 @@ def test_coordinated_lists_expand_to_every_member(v, text, expected):
         ("synovial sarcoma", record("NCT90000006", ["Cancer"], purpose="SUPPORTIVE_CARE"), "basket", "condition"),
         ("synovial sarcoma", record("NCT90000007", ["Advanced Solid Tumors"]), "basket", "condition"),
         ("acute myeloid leukemia", record("NCT90000007", ["Advanced Solid Tumors"]), None, None),
+        # a sentence that says its diagnoses are excluded
+        (
+            "ewing sarcoma",
+            record(
+                "NCT90000010",
+                ["Soft Tissue Sarcoma"],
+                ["Histologically confirmed soft tissue sarcoma. Patients with Ewing sarcoma or "
+                 "osteosarcoma will be excluded."],
+            ),
+            None,
+            None,
+        ),
+        # "the sarcoma centre" states no population
+        (
+            "leiomyosarcoma",
+            record(
+                "NCT90000011",
+                ["Osteosarcoma"],
+                ["Histologically confirmed osteosarcoma",
+                 "Unfit for chemotherapy as assessed by the sarcoma centre in charge"],
+            ),
+            None,
+            None,
+        ),
+        # an untyped line that states any cancer as the population
+        (
+            "synovial sarcoma",
+            record("NCT90000012", ["Symptom Management"], ["Being a Cancer Patient in the second or third stage"]),
+            "basket",
+            "criteria",
+        ),
+        # ... but a kind of cancer spelt another way is not "any cancer"
+        (
+            "synovial sarcoma",
+            record("NCT90000013", ["Quality of Life"], ["Stage IA2-II non-small cell cancer patients after resection"]),
+            None,
+            None,
+        ),
+        # a line that states the population first and mentions testing after still decides
+        (
+            "synovial sarcoma",
+            record(
+                "NCT90000014",
+                ["Advanced Malignant Solid Neoplasm"],
+                ["Histologically confirmed metastatic cancer",
+                 "Any solid tumor patients with MGMT hypermethylation on testing of archival tissue"],
+            ),
+            "basket",
+            "criteria",
+        ),
         # MeSH-style inverted condition
         ("synovial sarcoma", record("NCT90000008", ["Sarcoma, Synovial"]), "subtype", "condition"),
         # NRSTS names every soft tissue sarcoma but rhabdomyosarcoma
