@@ -802,6 +802,15 @@ _CSV_COLUMNS = [
 )
 @click.option("--csv", "as_csv", is_flag=True, help="CSV: one row per patient and trial.")
 @click.option("--all", "show_all", is_flag=True, help="With --explain, list every excluded trial.")
+@click.option(
+    "--purpose",
+    "purpose_list",
+    default="all",
+    show_default=True,
+    help="Primary purposes shown, comma-separated (treatment, supportive_care, diagnostic, "
+    "screening, prevention, observational, not_stated, ...); 'all' lists every purpose, "
+    "treatment trials first.",
+)
 @patient_format_option
 @timeout_option
 @retries_option
@@ -819,6 +828,7 @@ def match_cmd(
     as_json,
     as_csv,
     show_all,
+    purpose_list,
     timeout,
     retries,
 ):
@@ -843,7 +853,13 @@ def match_cmd(
         raise click.UsageError("choose one of --json and --csv")
     if live and trials_paths:
         raise click.UsageError("choose one source: --live or --trials (or neither, for the store)")
-    config = RankConfig(statuses=_statuses(status_list), max_miles=max_miles)
+    from matcher.rank import parse_purposes
+
+    try:
+        purposes = parse_purposes(purpose_list)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--purpose") from None
+    config = RankConfig(statuses=_statuses(status_list), max_miles=max_miles, purposes=purposes)
     batch = read_patients(patient_file, fmt=fmt, as_of=_as_of())
     for err in batch.errors:
         click.echo(f"error: {err}", err=True)

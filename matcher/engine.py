@@ -195,7 +195,7 @@ def iter_match_local(
                         gate_reasons = rank.gates(p, pt.trial, config, sm)
                         verdicts = []
                     out.append(rank.judge(p, pt, rel, gate_reasons, verdicts, ctx, sm))
-                results[members[r]] = rank.finish(p, out, n_unrelated, points[r])
+                results[members[r]] = rank.finish(p, out, n_unrelated, points[r], config)
         yield from results
 
 

@@ -3,43 +3,47 @@
 For a patient and a set of parsed trials:
 
 1. **Relevance** (per diagnosis and trial, so it is computed once per distinct diagnosis):
-   the histology a trial *requires in its criteria* wins over its condition list; otherwise
-   the conditions and keywords decide. Tiers, best first: the patient's subtype (or a subtype
-   group such as liposarcoma) > soft tissue sarcoma > sarcoma > a solid-tumour basket. A trial
-   that admits none of the patient's lineage is unrelated and not shown.
-2. **Hard gates**: overall status, structured age and sex, ``--max-miles``, and any criterion
-   verdict ``NOT_MET``. A gated trial is listed as ``excluded`` with every reason.
+   one tier, with the evidence that gave it (which condition, keyword or criteria line).
+   Tiers, best first: the patient's subtype > its group (liposarcoma for a dedifferentiated
+   liposarcoma) > a category (soft tissue sarcoma, bone sarcoma) > a family (sarcoma) > a
+   basket (solid tumours, any cancer). The inclusion histology lines win over the conditions
+   and keywords; lines about measurement standards, tissue, testing or other malignancies
+   never decide. A trial that admits none of the patient's lineage is unrelated, not shown.
+2. **Hard gates**: overall status, structured age and sex, ``--max-miles``, a screening (or
+   healthy-volunteer prevention) purpose, and any criterion verdict ``NOT_MET``. A gated trial is listed as ``excluded`` with every reason.
 3. **Score** = relevance + knowledge-pack boosts - unknown penalty - distance penalty
    (constants below, documented in the README).
 4. **Verdict**: ``excluded`` (any gate), ``needs_review`` (any ``UNKNOWN`` criterion or an
    unverified relevance), else ``eligible`` (every typed criterion met; untyped lines are still
    listed "to review").
 
-Order: trials the patient could join (eligible or needs_review) by score, high first; then
-excluded trials by score; ties by NCT id.
+Order: treatment trials first, then trials of every other primary purpose as their own
+group; within a group, trials the patient could join (eligible or needs_review) by score,
+high first, then excluded trials by score; ties by NCT id.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from matcher.geo import haversine_miles, zip_to_point
 
 DEFAULT_STATUSES = frozenset({"RECRUITING", "NOT_YET_RECRUITING"})
 
-# Relevance tiers and their base score.
-TIER_SCORES = {"subtype": 100, "soft_tissue_sarcoma": 80, "sarcoma": 60, "basket": 40}
+# Relevance tiers, best first, and their base score (see ``relevance``).
+TIERS = ("subtype", "group", "category", "family", "basket")
+TIER_SCORES = {"subtype": 100, "group": 90, "category": 80, "family": 60, "basket": 40}
 TIER_LABELS = {
     "subtype": "names the patient's subtype",
-    "soft_tissue_sarcoma": "soft tissue sarcoma trial",
-    "sarcoma": "sarcoma trial",
-    "basket": "solid-tumour basket that admits the patient's diagnosis",
+    "group": "names the patient's subtype group",
+    "category": "{name} trial",
+    "family": "{name} trial, any subtype",
+    "basket": "basket open to any {name}",
 }
-GENERIC_IDS = {
-    "soft_tissue_sarcoma": "soft_tissue_sarcoma",
-    "sarcoma": "sarcoma",
-    "solid_tumor": "basket",
-}
+# a vocabulary entry's ``level`` -> the tier a trial naming it gets
+LEVEL_TIERS = {"basket": "basket", "family": "family", "category": "category"}
+ANY_CANCER = "cancer"  # the vocabulary root that names a cancer without its type
 
 BOOST_TABLE9 = 20  # trial tests a Table 9 agent for the patient's subtype
 BOOST_PRIOR_THERAPY_FIT = 10  # a required prior therapy the patient has had
@@ -69,19 +73,66 @@ class RankConfig:
 
     statuses: frozenset[str] | None = DEFAULT_STATUSES  # None: any status
     max_miles: float | None = None
+    # primary purposes shown (lower-case keys of PURPOSES); None: every purpose, treatment
+    # trials first and the others in their own group
+    purposes: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Where a trial names a diagnosis: a condition, a keyword or an inclusion criteria line."""
+
+    source: str  # "condition" | "keyword" | "criteria"
+    text: str  # as registered
+    diagnosis: str  # vocabulary id
+    # a broad word narrowed by words the vocabulary does not know ("Aggressive NK Cell
+    # Leukemia"): it admits only a patient recorded with that broad diagnosis, to verify
+    narrowed: bool = False
+
+    def describe(self, limit: int = 120) -> str:
+        text = self.text if len(self.text) <= limit else self.text[: limit - 3].rstrip() + "..."
+        return f'{self.source} "{text}"'
 
 
 @dataclass(frozen=True)
 class Relevance:
-    """Why a trial is (or is not) relevant to a diagnosis."""
+    """Why a trial is (or is not) relevant to a diagnosis: the tier and its evidence."""
 
-    tier: str | None  # key of TIER_SCORES, or None = unrelated
+    tier: str | None  # one of TIERS, or None = unrelated
     reason: str
     verify: tuple[str, ...] = ()
+    evidence: Evidence | None = None
 
     @property
     def score(self) -> int:
         return TIER_SCORES.get(self.tier or "", 0)
+
+    def to_dict(self) -> dict:
+        """The JSON view: tier, the diagnosis the trial names, and where it names it."""
+        e = self.evidence
+        return {
+            "tier": self.tier or "unrelated",
+            "diagnosis": e.diagnosis if e else None,
+            "source": e.source if e else None,
+            "text": e.text if e else None,
+        }
+
+
+@dataclass(frozen=True)
+class TrialScope:
+    """Whom a trial is for, as the record says it: derived once per trial, for every patient.
+
+    ``listed``: diagnoses its conditions and keywords name; ``required``: diagnoses its
+    inclusion histology lines name (coordinated lists expanded, exceptions removed);
+    ``ignored``: histology words on lines that never decide relevance (measurement standards,
+    tissue handling, testing, other malignancies), kept to explain a decision.
+    """
+
+    listed: tuple[Evidence, ...]
+    required: tuple[Evidence, ...]
+    ignored: tuple[str, ...]
+    purpose: str
+    healthy_volunteers: bool | None
 
 
 @dataclass
@@ -106,6 +157,8 @@ class Suggestion:
     met: list[str] = field(default_factory=list)
     to_review: list[str] = field(default_factory=list)
     rank: int = 0
+    purpose: str = "not_stated"  # lower-case key of PURPOSE_LABELS
+    relevance_evidence: dict = field(default_factory=dict)  # Relevance.to_dict()
 
     def to_dict(self) -> dict:
         """The ``match --json`` trial entry (fixed keys first, then detail)."""
@@ -128,6 +181,8 @@ class Suggestion:
             "score_parts": self.score_parts,
             "met": self.met,
             "to_review": self.to_review,
+            "purpose": self.purpose,
+            "relevance_evidence": self.relevance_evidence,
         }
 
 
@@ -172,19 +227,11 @@ class MatchContext:
     def _key(parsed) -> tuple:
         return (parsed.trial.nct_id, parsed.trial.last_update, id(parsed))
 
-    def trial_targets(self, parsed) -> tuple[frozenset[str], frozenset[str]]:
-        """(histologies the criteria require, diagnoses the conditions and keywords name)."""
+    def scope(self, parsed) -> TrialScope:
+        """The trial's :class:`TrialScope` (derived once per trial and record version)."""
         key = self._key(parsed)
         if key not in self._targets:
-            required: set[str] = set()
-            for c in parsed.criteria:
-                if c.type == "histology" and c.polarity == "require":
-                    required.update(c.values.get("diagnoses", []))
-            listed: set[str] = set()
-            for text in (*parsed.trial.conditions, *parsed.trial.keywords):
-                if text:
-                    listed.update(d for d, _ in self.vocab.find_diagnoses(text))
-            self._targets[key] = (frozenset(required), frozenset(listed))
+            self._targets[key] = trial_scope(parsed, self.vocab)
         return self._targets[key]
 
     def targeted_agents(self, diagnosis_id: str) -> list[tuple[str, str]]:
@@ -215,52 +262,543 @@ class MatchContext:
         return self._procs[key]
 
 
-def _best_tier(lineage: tuple[str, ...], targets: set[str], vocab) -> tuple[str | None, str, list]:
-    """Best tier of ``targets`` that admit a patient with ``lineage``; with the target named."""
-    best: tuple[int, str | None, str] = (0, None, "")
-    verify: list[str] = []
-    for t in sorted(targets):
-        tier = None
-        if t in lineage:
-            tier = GENERIC_IDS.get(t, "subtype")
-        elif lineage and lineage[0] in GENERIC_IDS and vocab.is_a(t, lineage[0]):
-            # patient's subtype is not recorded; the trial wants a specific one
-            tier = GENERIC_IDS[lineage[0]]
-            verify.append(
-                f"trial is for {vocab.diagnosis(t).name}; patient's subtype not recorded: verify histology"
-            )
-        if tier is not None and TIER_SCORES[tier] > best[0]:
-            best = (TIER_SCORES[tier], tier, t)
-    return best[1], best[2], verify
+# Lines whose histology words never decide relevance. Other malignancies: "no other cancer
+# within 3 years", "history of breast cancer". Tissue handling and testing: "archival tumour
+# tissue ...", "tumour must be tested for ..." (unless the line also states the diagnosis).
+_OTHER_MALIGNANCY_LINE_RE = re.compile(
+    r"\b(?:other|another|prior|previous|second|secondary|concurrent|additional|synchronous|"
+    r"active|history of)\s+(?:[\w-]+\s+){0,3}?(?:malignan\w*|cancers?|tumou?rs?|neoplas\w*|primary)"
+    r"|\bin situ\b|\bwithin the (?:past|last|previous) (?:\d+|one|two|three|five) years\b"
+    r"|\bdisease[- ]free\b|\bcuratively treated\b",
+    re.I,
+)
+_TISSUE_TEST_LINE_RE = re.compile(
+    r"\b(?:tissue|biops\w+|block|slides?|specimens?|samples?|archival|FFPE|paraffin|"
+    r"test(?:s|ed|ing)?|assays?|sequencing|NGS|immunohistochemi\w+|IHC|FISH|PCR)\b",
+    re.I,
+)
+_DIAGNOSIS_CUE_RE = re.compile(
+    r"\b(?:histolog\w*|cytolog\w*|patholog\w*|diagnos\w*|confirmed|documented|proven)\b", re.I
+)
+# A criteria line that states a cancer of any type as the population: "Being a Cancer
+# Patient", "patients with cancer", "diagnosis of cancer"
+_ANY_CANCER_STATED_RE = re.compile(
+    r"\bcancer patients?\b|\b(?:patients?|subjects?|participants?|people|adults?) with "
+    r"(?:a |any |an active )?cancer\b|\bdiagnos\w* (?:of|with) (?:a |any )?cancer\b",
+    re.I,
+)
+_BEFORE_ANY_CANCER = frozenset(
+    [
+        "",
+        "a",
+        "an",
+        "any",
+        "all",
+        "being",
+        "adult",
+        "adults",
+        "pediatric",
+        "paediatric",
+        "with",
+        "of",
+    ]
+)
+
+
+def _any_cancer_stated(text: str) -> bool:
+    """True when ``text`` states "cancer" of any type as who may enrol; "non-small cell cancer
+    patients" (a kind of cancer the vocabulary does not spell that way) does not."""
+    for m in _ANY_CANCER_STATED_RE.finditer(text):
+        pos = m.group(0).lower().find("cancer") + m.start()
+        before = text[:pos].split()
+        if m.group(0).lower().startswith("cancer") and (
+            before and before[-1].lower().strip("(,;:") not in _BEFORE_ANY_CANCER
+        ):
+            continue
+        return True
+    return False
+
+
+# Measurement standards named after a disease: "RECIST version 1.1 for solid tumours".
+_MEASUREMENT_RE = re.compile(
+    r"response evaluation criteria (?:in|for) solid tumou?rs?"
+    r"|\b(?:i|m)?RECIST\b[^;]{0,60}?\bsolid tumou?rs?"
+    r"|\b(?:criteria|guidelines?|standards?) (?:for|in) (?:[\w-]+ ){0,3}?solid tumou?rs?"
+    r"|\b(?:according to|as defined by|per) (?:the )?(?:[\w-]+ edition of (?:the )?)?WHO\b[^.;]{0,60}",
+    re.I,
+)
+# Words a condition may add to "cancer", "carcinoma" or "leukemia" without naming a kind of
+# it ("Cancer Pain", "Advanced Cancer", "Solid Tumor, Adult"). Any other word narrows it to a
+# kind the vocabulary does not know ("Vocal Cord Carcinoma", "Myelogenous Leukemia"), and
+# the bare word is then no evidence.
+_BROAD_WORD_FILLER = frozenset(
+    [
+        "adult",
+        "adults",
+        "adolescent",
+        "adolescents",
+        "child",
+        "children",
+        "childhood",
+        "pediatric",
+        "paediatric",
+        "young",
+        "elderly",
+        "older",
+        "patient",
+        "patients",
+        "people",
+        "persons",
+        "survivor",
+        "survivors",
+        "survivorship",
+        "pain",
+        "fatigue",
+        "related",
+        "cachexia",
+        "anorexia",
+        "nausea",
+        "vomiting",
+        "anxiety",
+        "depression",
+        "distress",
+        "insomnia",
+        "symptom",
+        "symptoms",
+        "care",
+        "palliative",
+        "caregiver",
+        "caregivers",
+        "any",
+        "all",
+        "other",
+        "various",
+        "type",
+        "types",
+        "tumor",
+        "tumors",
+        "tumour",
+        "tumours",
+        "cancer",
+        "cancers",
+        "malignant",
+        "malignancy",
+        "malignancies",
+        "neoplasm",
+        "neoplasms",
+        "solid",
+        "metastasis",
+        "metastases",
+        "in",
+        "for",
+        "or",
+        "and",
+        "to",
+        "on",
+        "by",
+        "at",
+    ]
+)
+
+
+# Cues that turn the diagnoses after them (to the end of the sentence or bracket) into
+# exceptions: "soft tissue sarcoma (excluding GIST)", "patients do not have: GIST, desmoid".
+_EXCEPT_CUE_RE = re.compile(
+    r"\b(?:except(?:ion of| for)?|excluding|exclusive of|other than|not including|apart from|"
+    r"(?:do|does|must|should|may) not (?:have|be)|are not (?:eligible|allowed)|nor)\b",
+    re.I,
+)
+# Sentences that say the diagnoses in them are excluded: "Patients with GIST will be excluded".
+_EXCLUDED_SENTENCE_RE = re.compile(
+    r"\b(?:(?:will be|are|is|be) excluded|(?:are|is) not eligible|(?:are|is) ineligible|"
+    r"not permitted|not allowed)\b",
+    re.I,
+)
+_CLAUSE_END_RE = re.compile(r"[)\]]|[.;](?:\s|$)")
+_SENTENCE_END_RE = re.compile(r"[.;](?:\s|$)")
+# "sarcoma centre", "cancer institute": a diagnosis word naming a place or team
+_INSTITUTION_RE = re.compile(
+    r"\b(?:sarcoma|cancer|tumou?r|oncology)\s+(?:cent(?:re|er)s?|units?|teams?|boards?|"
+    r"specialists?|surgeons?|programs?|programmes?|services?|clinics?|groups?|network|"
+    r"institutes?|society|consortium|multidisciplinary)\b",
+    re.I,
+)
+_FUNCTION_WORDS = frozenset(
+    [
+        "with", "have", "has", "had", "having", "from", "as", "is", "are", "be", "was",
+        "documented", "proven", "cytologically", "pathologically", "known", "measurable",
+        "evaluable", "any", "must", "who", "that", "which", "including", "include", "includes",
+        "e", "g", "eg", "ie", "i", "or", "and", "nor", "not", "diagnosed", "confirmed",
+    ]
+)  # fmt: skip
+
+
+def _excepted_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of ``text`` whose diagnoses are exceptions, not requirements."""
+    spans = []
+    for m in _EXCEPT_CUE_RE.finditer(text):
+        end = _CLAUSE_END_RE.search(text, m.end())
+        spans.append((m.start(), end.start() + 1 if end else len(text)))
+    start = 0
+    for end_m in [*_SENTENCE_END_RE.finditer(text), None]:
+        end = end_m.end() if end_m else len(text)
+        if _EXCLUDED_SENTENCE_RE.search(text, start, end):
+            spans.append((start, end))
+        start = end
+    return spans
+
+
+def _kept_mentions(text: str, mentions) -> list[tuple[str, str]]:
+    """``mentions`` of ``text`` that lie outside every exception span."""
+    spans = _excepted_spans(text)
+    if not spans:
+        return list(mentions)
+    low = text.lower()
+    out, start = [], 0
+    for did, mention in mentions:
+        probe = mention.split(" … ")[0].lower()
+        pos = low.find(probe, start)
+        if pos < 0:
+            pos = low.find(probe)
+        if pos >= 0 and any(a <= pos < b for a, b in spans):
+            continue
+        out.append((did, mention))
+        if pos >= 0:
+            start = pos
+    return out
+
+
+def _narrowed_in_line(text: str, mention: str) -> bool:
+    """A broad mention in a criteria line narrowed by the word before it ("B cell Leukemia",
+    "CNS leukemia", "myeloid leukemia"); qualifiers ("metastatic sarcoma") do not narrow."""
+    from matcher.vocab import QUALIFIERS, normalize
+
+    pos = text.lower().find(mention.lower())
+    if pos <= 0:
+        return False
+    before = normalize(text[max(0, pos - 40) : pos]).split()
+    if not before or not re.search(r"[\w)]\s*$", text[:pos].rstrip() or " "):
+        return False
+    w = before[-1]
+    return not (w in QUALIFIERS or w in _BROAD_WORD_FILLER or w in _FUNCTION_WORDS or w.isdigit())
+
+
+def _about_tissue_or_testing(text: str, vocab) -> bool:
+    """A line about tissue or a test ("Archival tumor tissue from the sarcoma ...", "Tumour
+    must be tested for ..."): the tissue or test word comes before any diagnosis it names,
+    and the line does not state the diagnosis ("histologically confirmed ...")."""
+    cue = _TISSUE_TEST_LINE_RE.search(text)
+    if cue is None or _DIAGNOSIS_CUE_RE.search(text, 0, cue.start()):
+        return False
+    found = vocab.find_diagnoses(text)
+    first = min((text.find(m) for _, m in found if text.find(m) >= 0), default=len(text))
+    return cue.start() < first
+
+
+def _narrowed(text: str, mention: str) -> bool:
+    """True when ``text`` adds words that narrow the broad ``mention`` it contains."""
+    from matcher.vocab import QUALIFIERS, normalize
+
+    left = normalize(text).split()
+    for w in normalize(mention).split():
+        if w in left:
+            left.remove(w)
+    return any(w not in QUALIFIERS and w not in _BROAD_WORD_FILLER and len(w) > 1 for w in left)
+
+
+def _inverted(text: str) -> str | None:
+    """ "Sarcoma, Synovial" -> "Synovial Sarcoma" (MeSH-style inverted condition names)."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) == 2 and all(parts):
+        return f"{parts[1]} {parts[0]}"
+    return None
+
+
+def _listed_evidence(trial, vocab) -> tuple[list[Evidence], list[str]]:
+    listed: list[Evidence] = []
+    ignored: list[str] = []
+    for source, texts in (("condition", trial.conditions), ("keyword", trial.keywords)):
+        for text in texts:
+            if not text:
+                continue
+            found = vocab.find_diagnoses_listed(text)
+            inv = _inverted(text)
+            if inv:
+                try:
+                    m = vocab.resolve_diagnosis(inv)
+                except Exception:  # noqa: BLE001 - not a diagnosis: nothing to add
+                    m = None
+                if m is not None and m.method == "exact":
+                    found = [*found, (m.entry.id, text)]
+            for did, mention in _kept_mentions(text, found):
+                level = vocab.diagnosis(did).level
+                narrow = (
+                    level in ("family", "basket") and mention != text and _narrowed(text, mention)
+                )
+                if narrow:
+                    ignored.append(f'{source} "{text}": "{mention}" names an unlisted kind')
+                ev = Evidence(source, text, did, narrow)
+                if ev not in listed:
+                    listed.append(ev)
+    return listed, ignored
+
+
+def _required_evidence(parsed, vocab) -> tuple[list[Evidence], list[str]]:
+    """Diagnoses the inclusion histology lines require (see :class:`TrialScope`)."""
+    lines: dict[str, dict] = {}
+    for c in parsed.criteria:
+        if c.type != "histology" or c.section != "inclusion" or c.later_step:
+            continue
+        entry = lines.setdefault(c.text, {"main": set(), "except": set()})
+        ids = set(c.values.get("diagnoses") or [])
+        entry["main" if c.polarity == "require" else "except"].update(ids)
+    required: list[Evidence] = []
+    ignored: list[str] = []
+    # "Being a Cancer Patient in the second or third stage": a line the criteria parser left
+    # untyped can still state the population (any cancer) when "cancer" is all it names
+    for c in parsed.criteria:
+        if c.section != "inclusion" or c.text in lines or c.later_step:
+            continue
+        if _any_cancer_stated(c.text) and {d for d, _ in vocab.find_diagnoses(c.text)} == {
+            ANY_CANCER
+        }:
+            required.append(Evidence("criteria", c.text, ANY_CANCER))
+    for text, ids in lines.items():
+        if not ids["main"]:
+            continue
+        short = text if len(text) <= 80 else text[:77] + "..."
+        if _OTHER_MALIGNANCY_LINE_RE.search(text):
+            ignored.append(f'other-malignancy line "{short}"')
+            continue
+        if _about_tissue_or_testing(text, vocab):
+            ignored.append(f'tissue or testing line "{short}"')
+            continue
+        masked = _MEASUREMENT_RE.sub(lambda m: " " * len(m.group(0)), text)
+        if masked != text:
+            ignored.append(f'measurement standard in "{short}"')
+        masked = _INSTITUTION_RE.sub(lambda m: " " * len(m.group(0)), masked)
+        plain_found = vocab.find_diagnoses(masked)
+        plain = {d for d, _ in plain_found}
+        mentions = _kept_mentions(masked, vocab.find_diagnoses_listed(masked))
+        narrowed: dict[str, bool] = {}
+        for did, mention in mentions:
+            if did not in ids["main"] and did in plain:
+                continue  # the eligibility parse set it aside (a therapy setting, an exception)
+            if did in ids["except"]:
+                continue
+            if did == ANY_CANCER and not _any_cancer_stated(masked):
+                continue  # "anti-cancer therapy": a bare "cancer" states no population
+            if vocab.diagnosis(did).level in ("family", "basket"):
+                narrow = _narrowed_in_line(masked, mention)
+                narrowed[did] = narrowed.get(did, True) and narrow
+            else:
+                narrowed[did] = False
+        for did in sorted(narrowed):
+            required.append(Evidence("criteria", text, did, narrowed[did]))
+    return required, ignored
+
+
+def trial_scope(parsed, vocab) -> TrialScope:
+    """Derive a parsed trial's :class:`TrialScope` (pure: the record and the vocabulary)."""
+    trial = parsed.trial
+    listed, ignored_c = _listed_evidence(trial, vocab)
+    required, ignored_r = _required_evidence(parsed, vocab)
+    return TrialScope(
+        listed=tuple(listed),
+        required=tuple(required),
+        ignored=tuple(ignored_c + ignored_r),
+        purpose=purpose_of(trial),
+        healthy_volunteers=trial.healthy_volunteers,
+    )
+
+
+def tier_for(
+    lineage: tuple[str, ...], target: str, vocab, narrowed: bool = False
+) -> tuple[str | None, str | None]:
+    """(tier, verify item or None) of a trial naming ``target`` for a patient with ``lineage``.
+
+    - ``target`` in the patient's lineage: its ``level`` decides (category, family, basket);
+      without a level it is the patient's subtype (the recorded diagnosis itself) or group.
+    - the any-cancer root admits every patient with a cancer (basket).
+    - ``target`` narrower than the recorded diagnosis (patient "liposarcoma", trial
+      "dedifferentiated liposarcoma"): the tier of the recorded diagnosis, with a verify item.
+    """
+    d = vocab.diagnoses.get(target)
+    if d is None or not lineage:
+        return None, None
+    if narrowed:
+        # "Aggressive NK Cell Leukemia": a kind of leukemia the vocabulary does not list; it
+        # admits at the broad word's tier, and the coordinator checks the kind
+        if target not in lineage:
+            return None, None
+        return (
+            LEVEL_TIERS.get(d.level or "", "group"),
+            f"trial is for a kind of {d.name.lower()} the vocabulary does not list: "
+            "verify the patient's diagnosis is included",
+        )
+    if target in lineage:
+        if d.level:
+            return LEVEL_TIERS[d.level], None
+        return ("subtype" if target == lineage[0] else "group"), None
+    if target == ANY_CANCER:
+        return "basket", None
+    if vocab.is_a(target, lineage[0]):
+        own = vocab.diagnosis(lineage[0])
+        return (
+            LEVEL_TIERS[own.level] if own.level else "group",
+            f"trial is for {d.name}; patient's diagnosis is recorded as {own.name}: verify histology",
+        )
+    return None, None
+
+
+_BASKET_NAMES = {
+    "solid_tumor": "solid-tumour basket",
+    "cancer": "any-cancer basket",
+    "hematologic_malignancy": "haematological-malignancy basket",
+}
+
+
+def _label(tier: str, target, vocab) -> str:
+    if tier == "basket" and target.id in _BASKET_NAMES:
+        return _BASKET_NAMES[target.id]
+    name = target.name
+    if len(name) > 1 and name[1].islower():
+        name = name[0].lower() + name[1:]  # "Soft tissue sarcoma" -> "soft tissue sarcoma"
+    return TIER_LABELS[tier].format(name=name)
+
+
+def _best(lineage: tuple[str, ...], evidence, vocab) -> Relevance | None:
+    """The best tier any piece of ``evidence`` gives, explained; None when none admits."""
+    best: Relevance | None = None
+    for ev in evidence:
+        tier, verify = tier_for(lineage, ev.diagnosis, vocab, ev.narrowed)
+        if tier is None or (best is not None and TIER_SCORES[tier] <= best.score):
+            continue
+        target = vocab.diagnosis(ev.diagnosis)
+        if verify and ev.narrowed:
+            label = f"{_label(tier, target, vocab)} (a kind of {target.name.lower()} not in the vocabulary)"
+        elif verify:
+            label = f"trial names {target.name}, narrower than the recorded diagnosis"
+        else:
+            label = _label(tier, target, vocab)
+            if tier in ("subtype", "group"):
+                label = f"{label} ({target.name})"
+        best = Relevance(tier, f"{label}, from {ev.describe()}", (verify,) if verify else (), ev)
+    return best
 
 
 def relevance(diagnosis_id: str | None, parsed, ctx: MatchContext) -> Relevance:
-    """How relevant a parsed trial is to a diagnosis (see module docstring)."""
+    """How relevant a parsed trial is to a diagnosis: a tier and the evidence for it.
+
+    The inclusion histology lines, when the trial has any that decide, win over the
+    conditions and keywords: a trial whose criteria admit none of the patient's lineage is
+    unrelated whatever its conditions say. Otherwise the conditions and keywords decide.
+    Within what admits the patient, the best tier wins (see ``TIERS``).
+    """
     if not diagnosis_id:
         return Relevance(None, "diagnosis not recorded: relevance cannot be judged")
     vocab = ctx.vocab
     lineage = tuple(vocab.diagnosis(diagnosis_id).lineage)
-    required, listed = ctx.trial_targets(parsed)
-
-    tier_c, target_c, verify_c = _best_tier(lineage, listed, vocab)
-    if required:
-        tier_r, target_r, verify_r = _best_tier(lineage, required, vocab)
-        if tier_r is None:
-            names = ", ".join(sorted(vocab.diagnosis(d).name for d in required))
-            return Relevance(None, f"criteria require {names}, which excludes this diagnosis")
-        # criteria admit the patient; a more specific condition listing may sharpen the tier
-        if tier_c is not None and TIER_SCORES[tier_c] > TIER_SCORES[tier_r]:
-            tier_r, target_r, verify_r = tier_c, target_c, verify_c
+    scope = ctx.scope(parsed)
+    from_listed = _best(lineage, scope.listed, vocab)
+    if scope.required:
+        from_criteria = _best(lineage, scope.required, vocab)
+        if from_criteria is None:
+            names = ", ".join(sorted({vocab.diagnosis(e.diagnosis).name for e in scope.required}))
+            return Relevance(
+                None,
+                f"criteria require {names}, which excludes this diagnosis",
+                evidence=scope.required[0],
+            )
+        if (
+            from_listed is not None
+            and from_listed.score > from_criteria.score
+            and from_listed.evidence is not None
+            and from_criteria.evidence is not None
+            and vocab.is_a(from_listed.evidence.diagnosis, from_criteria.evidence.diagnosis)
+        ):
+            # the criteria admit the patient and a condition names a narrower part of what they
+            # admit ("sarcoma" in the criteria, "leiomyosarcoma" in the conditions)
+            return from_listed
+        return from_criteria
+    if from_listed is None:
         return Relevance(
-            tier_r,
-            f"{TIER_LABELS[tier_r]} ({vocab.diagnosis(target_r).name})",
-            tuple(verify_r),
+            None, "conditions and keywords do not name this diagnosis or a group containing it"
         )
-    if tier_c is None:
-        return Relevance(None, "conditions do not name this diagnosis or a group containing it")
-    return Relevance(
-        tier_c, f"{TIER_LABELS[tier_c]} ({vocab.diagnosis(target_c).name})", tuple(verify_c)
-    )
+    return from_listed
+
+
+# --------------------------------------------------------------------------- purpose
+
+PURPOSE_LABELS = {
+    "TREATMENT": "treatment",
+    "SUPPORTIVE_CARE": "supportive care",
+    "DIAGNOSTIC": "diagnostic",
+    "SCREENING": "screening",
+    "PREVENTION": "prevention",
+    "BASIC_SCIENCE": "basic science",
+    "HEALTH_SERVICES_RESEARCH": "health services research",
+    "DEVICE_FEASIBILITY": "device feasibility",
+    "ECT": "educational / counselling / training",
+    "OTHER": "other",
+    "OBSERVATIONAL": "observational study",
+    "NOT_STATED": "not stated",
+}
+PURPOSES = tuple(p.lower() for p in PURPOSE_LABELS)
+"""``--purpose`` values (lower case): the record's primaryPurpose, ``observational`` for
+observational studies (which have none), ``not_stated`` when the record gives none."""
+
+
+def parse_purposes(value: str | None) -> frozenset[str] | None:
+    """``--purpose`` text ("treatment", "treatment,supportive_care", "all") -> purpose keys.
+
+    None (every purpose, grouped) for empty text or ``all``; ValueError naming the allowed
+    values for anything else. Spaces and hyphens count as underscores ("supportive care").
+    """
+    if not value or value.strip().lower() in ("all", "any"):
+        return None
+    wanted = {re.sub(r"[\s-]+", "_", v.strip().lower()) for v in value.split(",") if v.strip()}
+    unknown = sorted(wanted - set(PURPOSES))
+    if unknown:
+        raise ValueError(
+            f"unknown purpose {', '.join(unknown)}; choose from all, {', '.join(PURPOSES)}"
+        )
+    return frozenset(wanted)
+
+
+# listed first; a record that states no purpose (older records) stays with treatment trials
+FIRST_GROUP_PURPOSES = frozenset({"treatment", "not_stated"})
+
+
+def purpose_of(trial) -> str:
+    """The trial's primary purpose key (upper case, see ``PURPOSE_LABELS``)."""
+    if trial.primary_purpose:
+        return trial.primary_purpose
+    if (trial.study_type or "").upper() == "OBSERVATIONAL":
+        return "OBSERVATIONAL"
+    return "NOT_STATED"
+
+
+def purpose_gates(patient, scope: TrialScope) -> list[str]:
+    """Reasons a trial's purpose and population close it to a patient with a diagnosis.
+
+    A screening trial looks for a cancer in people not known to have it; a prevention trial
+    that takes healthy volunteers is for people without the disease. A patient with an
+    established diagnosis can join neither.
+    """
+    if not patient.diagnosis:
+        return []
+    if scope.purpose == "SCREENING":
+        return [
+            "screening trial (primary purpose: screening) for people not known to have the "
+            f"disease; patient has an established diagnosis ({patient.diagnosis_name or patient.diagnosis})"
+        ]
+    if scope.purpose == "PREVENTION" and scope.healthy_volunteers:
+        return [
+            "prevention trial that enrols healthy volunteers; patient has an established "
+            f"diagnosis ({patient.diagnosis_name or patient.diagnosis})"
+        ]
+    return []
 
 
 # --------------------------------------------------------------------------- gates
@@ -446,7 +984,8 @@ def judge(
     when a structured gate already closed the trial: its criteria are not evaluated).
     """
     trial = parsed.trial
-    excluded_by = list(gate_reasons)
+    scope = ctx.scope(parsed)
+    excluded_by = list(gate_reasons) + purpose_gates(patient, scope)
     met, verify, to_review, grouped = [], list(rel.verify), [], {}
     for v in verdicts:
         if _is_structured(v):
@@ -480,6 +1019,13 @@ def judge(
     score = round(sum(parts.values()), 1)
 
     reasons = [rel.reason] + [text for text, _ in boosts]
+    if scope.purpose == "NOT_STATED":
+        reasons.append("primary purpose not stated in the record (listed with treatment trials)")
+    elif scope.purpose != "TREATMENT":
+        reasons.append(
+            f"primary purpose: {PURPOSE_LABELS.get(scope.purpose, scope.purpose.lower())} "
+            "(listed after treatment trials)"
+        )
     if gate_reasons:
         reasons.append("criteria not evaluated: closed by status, age, sex or distance")
     if met:
@@ -509,14 +1055,27 @@ def judge(
         url=trial.url,
         relevance=rel.tier or "unrelated",
         score_parts=parts,
+        purpose=scope.purpose.lower(),
+        relevance_evidence=rel.to_dict(),
         met=met,
         to_review=to_review,
     )
 
 
 def order(suggestions: list[Suggestion]) -> list[Suggestion]:
-    """Deterministic order, with ranks assigned from 1."""
-    ranked = sorted(suggestions, key=lambda s: (VERDICT_ORDER[s.verdict], -s.score, s.nct_id))
+    """Deterministic order, with ranks assigned from 1: treatment trials (and records that
+    state no purpose) first, then the others (supportive care, diagnostic, observational ...)
+    as their own group; within each,
+    trials the patient could join by score, then excluded ones."""
+    ranked = sorted(
+        suggestions,
+        key=lambda s: (
+            s.purpose not in FIRST_GROUP_PURPOSES,
+            VERDICT_ORDER[s.verdict],
+            -s.score,
+            s.nct_id,
+        ),
+    )
     for i, s in enumerate(ranked, 1):
         s.rank = i
     return ranked
@@ -544,12 +1103,22 @@ def rank_trials(
         gate_reasons = gates(patient, parsed.trial, config, site_miles)
         verdicts = [] if gate_reasons else evaluate(patient, parsed)
         out.append(judge(patient, parsed, rel, gate_reasons, verdicts, ctx, site_miles))
-    return finish(patient, out, unrelated, point)
+    return finish(patient, out, unrelated, point, config)
 
 
-def finish(patient, suggestions: list[Suggestion], unrelated: int, point) -> PatientMatches:
-    """Order the suggestions and attach the patient-level notes."""
+def finish(
+    patient, suggestions: list[Suggestion], unrelated: int, point, config: RankConfig | None = None
+) -> PatientMatches:
+    """Order the suggestions (keeping only ``config.purposes``) and attach the patient notes."""
     notes = []
+    if config is not None and config.purposes is not None:
+        kept = [s for s in suggestions if s.purpose in config.purposes]
+        if len(kept) < len(suggestions):
+            notes.append(
+                f"{len(suggestions) - len(kept)} relevant trial(s) of other primary purposes not "
+                f"shown (purpose: {', '.join(sorted(config.purposes))})"
+            )
+        suggestions = kept
     if patient.zip and point is None:
         notes.append(f"ZIP {patient.zip} not found in the offline table: distances not computed")
     if point is None and not patient.zip:

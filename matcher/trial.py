@@ -100,6 +100,8 @@ class Trial:
     status: str | None = None
     phases: list[str] = field(default_factory=list)
     study_type: str | None = None
+    # designInfo.primaryPurpose (TREATMENT, SUPPORTIVE_CARE, DIAGNOSTIC, SCREENING, PREVENTION ...)
+    primary_purpose: str | None = None
     conditions: list[str] = field(default_factory=list)
     keywords: list[str] = field(default_factory=list)
     mesh_terms: list[MeshTerm] = field(default_factory=list)
@@ -167,6 +169,7 @@ class Trial:
         trial.status = _enum(status.get("overallStatus"))
         trial.phases = [p for p in (_enum(x) for x in _l(design.get("phases"))) if p]
         trial.study_type = _enum(design.get("studyType"))
+        trial.primary_purpose = _enum(_d(design.get("designInfo")).get("primaryPurpose"))
         trial.conditions = [c for c in (_s(x) for x in _l(conds.get("conditions"))) if c]
         trial.keywords = [k for k in (_s(x) for x in _l(conds.get("keywords"))) if k]
         trial.mesh_terms = _mesh(derived)

@@ -79,6 +79,36 @@ CASE_SENSITIVE_MAX = 5
 DIAGNOSIS_FAMILIES = ("sarcoma", "carcinoma", "lymphoma", "leukemia", "melanoma", "cns", "other")
 CATEGORIES = ("soft_tissue", "bone", "other")
 SUMMARIES = ("adult_sts", "child_nrsts")
+LEVELS = ("basket", "family", "category")
+
+WHO_SOURCE = "WHO Classification of Tumours, Soft Tissue and Bone Tumours, 5th ed., 2020"
+"""The reference each ``who_family`` value cites."""
+
+WHO_FAMILIES = (
+    # soft tissue chapters
+    "soft tissue: adipocytic tumours",
+    "soft tissue: fibroblastic and myofibroblastic tumours",
+    "soft tissue: so-called fibrohistiocytic tumours",
+    "soft tissue: vascular tumours",
+    "soft tissue: pericytic (perivascular) tumours",
+    "soft tissue: smooth muscle tumours",
+    "soft tissue: skeletal muscle tumours",
+    "soft tissue: gastrointestinal stromal tumour",
+    "soft tissue: chondro-osseous tumours",
+    "soft tissue: peripheral nerve sheath tumours",
+    "soft tissue: tumours of uncertain differentiation",
+    # shared chapter
+    "soft tissue and bone: undifferentiated small round cell sarcomas",
+    # bone chapters
+    "bone: chondrogenic tumours",
+    "bone: osteogenic tumours",
+    "bone: notochordal tumours",
+    "bone: osteoclastic giant cell-rich tumours",
+    "bone: other mesenchymal tumours of bone",
+    # described in another volume of the WHO series, not in the soft tissue and bone volume
+    "other volume",
+)
+"""Allowed ``who_family`` values: the chapters of ``WHO_SOURCE`` an entry is placed in."""
 
 # Words that qualify a disease without changing what it is; dropped before fuzzy matching.
 _QUALIFIERS = frozenset(
@@ -125,6 +155,9 @@ _QUALIFIERS = frozenset(
     ]
 )
 
+QUALIFIERS = _QUALIFIERS
+"""Words that qualify a disease without changing what it is (also read by relevance)."""
+
 _TM_RE = re.compile(r"[®™©]")
 _NON_ALNUM_RE = re.compile(r"[^0-9a-z]+")
 
@@ -168,6 +201,12 @@ class Diagnosis:
     note: str | None = None
     oncotree_note: str | None = None
     source: str | None = None
+    # how broad the entry is, for relevance: "basket" (solid tumour, any cancer, any
+    # haematological malignancy), "family" (sarcoma, carcinoma, leukaemia ...), "category" (soft
+    # tissue sarcoma, bone sarcoma ...); None = a subtype or a subtype group
+    level: str | None = None
+    who_family: str | None = None  # WHO 2020 soft tissue and bone family (the parent's citation)
+    who_note: str | None = None  # what is uncertain or off-volume about that placement
 
 
 @dataclass(frozen=True)
@@ -244,6 +283,9 @@ _DIAG_KEYS = {
     "separate_summary",
     "note",
     "source",
+    "level",
+    "who_family",
+    "who_note",
 }
 _DIAG_INHERITED = ("family", "category", "in_sarcoma_pack", "summaries", "separate_summary")
 _CLASS_KEYS = {"id", "name", "synonyms", "parents", "note"}
@@ -493,6 +535,35 @@ def _lookup(index: dict[str, str], text: str) -> str | None:
 
 
 _TOKEN_RE = re.compile(r"[^\W_]+")
+# coordinated lists (Vocab.find_diagnoses_listed)
+_LIST_HEADS = frozenset(
+    [
+        "sarcoma",
+        "sarcomas",
+        "tumor",
+        "tumors",
+        "tumour",
+        "tumours",
+        "carcinoma",
+        "carcinomas",
+        "cancer",
+        "cancers",
+        "leukemia",
+        "leukemias",
+        "leukaemia",
+        "leukaemias",
+        "lymphoma",
+        "lymphomas",
+    ]
+)
+_LIST_END_RE = re.compile(r"(?:,|/|\bor|\band|\band/or)\s*$", re.IGNORECASE)
+_LIST_SPLIT_RE = re.compile(
+    r"\s*(?:,\s*(?:and/or|and|or)\b|,|/|\band/or\b|\bor\b|\band\b)\s*", re.I
+)
+_ABBREV_RE = re.compile(r"(?<![\w-])[A-Z]{2,5}(?![\w-])")
+_LIST_GAP_RE = re.compile(
+    r"[\s,/]*(?:,|/|\bor\b|\band\b)[\s,/]*(?:(?:or|and)\s+)?(?:[\w+-]+\s+){0,2}", re.I
+)
 _GAP_RE = re.compile(r"[\s\-\u2010-\u2015'\u2019\u00b4/()\[\]]{0,4}")
 
 
@@ -610,6 +681,18 @@ class Vocab:
                         f"oncotree code {oncotree} also used by {codes[oncotree]!r}", ident
                     )
                 codes[oncotree] = ident
+            level = it.get("level")
+            if level is not None and level not in LEVELS:
+                raise ld.fail(
+                    f"level {level!r} not allowed; allowed: {', '.join(LEVELS)}", ident, "level"
+                )
+            who = it.get("who_family")
+            if who is not None and who not in WHO_FAMILIES:
+                raise ld.fail(
+                    f"who_family {who!r} not allowed; allowed: {'; '.join(WHO_FAMILIES)}",
+                    ident,
+                    "who_family",
+                )
             spellings = ld.terms(it, "synonyms")
             terms.append(_Term(it["name"], ident, True))
             terms.extend(_Term(t, ident, tm) for t, tm in spellings)
@@ -628,8 +711,21 @@ class Vocab:
                 note=it.get("note"),
                 oncotree_note=it.get("oncotree_note"),
                 source=it.get("source"),
+                level=level,
+                who_family=who,
+                who_note=it.get("who_note"),
             )
         self._diag_index = _index_terms(terms, ld, "diagnosis")
+        # capitalised abbreviations kept out of running-text search ("ALL", "OS"): read only
+        # as a member of a list of diagnoses ("AML, ALL, or MPAL"), see find_diagnoses_listed
+        self._diag_list_abbrevs = {
+            t.text: t.target
+            for t in terms
+            if not t.text_match
+            and t.text.isalpha()
+            and t.text.isupper()
+            and len(t.text) <= CASE_SENSITIVE_MAX
+        }
         self._diag_codes = codes
         self._diag_finder = _Finder(terms)
         self._diag_fuzzy = _FuzzyIndex(terms)
@@ -812,6 +908,78 @@ class Vocab:
     def find_diagnoses(self, text: str) -> list[tuple[str, str]]:
         """(diagnosis id, matched text) for every mention in running text, in text order."""
         return self._diag_finder.find(text)
+
+    def find_diagnoses_listed(self, text: str) -> list[tuple[str, str]]:
+        """``find_diagnoses`` with coordinated lists expanded to every member.
+
+        - a head noun shared by a list: "soft tissue or bone sarcoma" also names soft tissue
+          sarcoma, "Ewing, osteo- or synovial sarcoma" names all three (each member plus the
+          head must be an exact vocabulary spelling);
+        - a capitalised abbreviation kept out of running-text search ("ALL", "OS") counts
+          when it is a member of a list of diagnoses: "AML, ALL, or MPAL", "CML or Phi+ ALL".
+
+        Returns (id, text) pairs; an expanded member's text is the member and the head as
+        written ("soft tissue … sarcoma"), so a reader sees where it came from.
+        """
+        found = self.find_diagnoses(text)
+        if not found or not text:
+            return found
+        out = list(found)
+        have = {d for d, _ in found}
+        spans: list[tuple[int, int]] = []
+        start = 0
+        for _d, mention in found:
+            pos = text.find(mention, start)
+            if pos < 0:
+                pos = text.find(mention)
+            spans.append((pos, pos + len(mention)))
+            start = max(start, pos + len(mention)) if pos >= 0 else start
+        for (_did, mention), (pos, _end) in zip(found, spans, strict=True):
+            words = mention.split()
+            head = words[-1].lower() if words else ""
+            if head not in _LIST_HEADS or pos < 0:
+                continue
+            for member_id, member in self._shared_head_members(text[:pos], words[-1]):
+                if member_id not in have:
+                    have.add(member_id)
+                    out.append((member_id, f"{member} … {words[-1]}"))
+        for m in _ABBREV_RE.finditer(text):
+            target = self._diag_list_abbrevs.get(m.group(0))
+            if target is None or target in have:
+                continue
+            for a, b in spans:
+                if a < 0:
+                    continue
+                gap = text[b : m.start()] if b <= m.start() else text[m.end() : a]
+                if (b <= m.start() or m.end() <= a) and _LIST_GAP_RE.fullmatch(gap):
+                    have.add(target)
+                    out.append((target, m.group(0)))
+                    break
+        return out
+
+    def _shared_head_members(self, before: str, head: str) -> list[tuple[str, str]]:
+        """Members of a list that ends just before ``head``'s mention ("soft tissue or ")."""
+        if not _LIST_END_RE.search(before):
+            return []
+        pieces = _LIST_SPLIT_RE.split(before[-160:])
+        members: list[tuple[str, str]] = []
+        for piece in reversed(pieces[:-1] if not pieces[-1].strip() else pieces):
+            words = piece.split()
+            if not words:
+                continue
+            hit = None
+            for k in range(min(len(words), 4), 0, -1):
+                member = " ".join(words[-k:])
+                ident = _lookup(self._diag_index, f"{member} {head}")
+                if ident:
+                    hit = (ident, member, k)
+                    break
+            if hit is None:
+                break
+            members.append((hit[0], hit[1]))
+            if hit[2] < len(words):
+                break  # the list starts inside this piece ("patients with soft tissue")
+        return members
 
     # -- drugs --------------------------------------------------------------------------------
     def drug(self, ident: str) -> Drug:

@@ -387,11 +387,11 @@ def test_match_table_is_compact_and_fits_the_terminal():
         "",
         "Patient LMS-001",
         "    #  NCT id       verdict       score  title                             nearest site",
-        "    1  NCT01299506  needs_review   87.0  Study in Patients With Advanced…  -",
-        "    2  NCT02561559  needs_review   78.0  SBRT Treatment for Lung Metasta…  -",
-        "    3  NCT02636725  needs_review   73.0  Axitinib and Pembrolizumab in S…  Miami, Florida (1,095 mi)",
-        "  verify first: had doxorubicin (Anthracycline); progression on it is not recorded (2); "
-        "metastatic…",
+        "    1  NCT02636725  needs_review   73.0  Axitinib and Pembrolizumab in S…  Miami, Florida (1,095 mi)",
+        "    2  NCT05688280  needs_review   71.0  Intratumoral Injection of IP-00…  -",
+        "    3  NCT02576665  needs_review   35.0  A Study of Toca 511, a Retrovir…  Miami, Florida (1,096 mi)",
+        "  verify first: contraception requirements to confirm at consent (3); creatinine clearance "
+        "not reco…",
         "  5 could join: 0 eligible, 5 to review (2 not shown: --top); 1 excluded, 10 unrelated "
         "(--explain)",
         "",
@@ -403,7 +403,7 @@ def test_match_table_is_compact_and_fits_the_terminal():
 def test_explain_lists_reasons_and_links():
     res = run("match", PATIENT, "--trials", TRIALS, "--status", "any", "--top", "1", "--explain")
     lines = res.stdout.splitlines()
-    assert "       https://clinicaltrials.gov/study/NCT01299506" in lines
+    assert "       https://clinicaltrials.gov/study/NCT02636725" in lines
     assert "  ... 4 more trials this patient could join (--top)" in lines
 
 

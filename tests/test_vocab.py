@@ -212,13 +212,36 @@ def test_two_unrelated_mentions_are_ambiguous(v):
     assert set(err.value.suggestions) == {"Angiosarcoma", "Breast carcinoma"}
 
 
+NRSTS = "non_rhabdomyosarcoma_soft_tissue_sarcoma"
+
+
 @pytest.mark.parametrize(
     ("ident", "lineage"),
     [
-        ("leiomyosarcoma", ("leiomyosarcoma", "soft_tissue_sarcoma", "sarcoma", "solid_tumor")),
+        (
+            "leiomyosarcoma",
+            ("leiomyosarcoma", NRSTS, "soft_tissue_sarcoma", "sarcoma", "solid_tumor"),
+        ),
         (
             "myxoid_liposarcoma",
-            ("myxoid_liposarcoma", "liposarcoma", "soft_tissue_sarcoma", "sarcoma", "solid_tumor"),
+            (
+                "myxoid_liposarcoma",
+                "liposarcoma",
+                NRSTS,
+                "soft_tissue_sarcoma",
+                "sarcoma",
+                "solid_tumor",
+            ),
+        ),
+        (
+            "embryonal_rhabdomyosarcoma",
+            (
+                "embryonal_rhabdomyosarcoma",
+                "rhabdomyosarcoma",
+                "soft_tissue_sarcoma",
+                "sarcoma",
+                "solid_tumor",
+            ),
         ),
         ("osteosarcoma", ("osteosarcoma", "bone_sarcoma", "sarcoma", "solid_tumor")),
         ("gliosarcoma", ("gliosarcoma", "glioblastoma", "glioma", "cns_tumor", "solid_tumor")),
@@ -986,8 +1009,8 @@ def test_fuzzy_ambiguity_is_rejected_with_candidates(tmp_path):
             GOOD_DIAGNOSES + "    colour: red\n",
             GOOD_DRUGS,
             "diagnoses.yaml, key 'colour': entry 'alphaomb': unknown key(s) colour; allowed keys: "
-            "category, family, id, in_sarcoma_pack, name, note, oncotree, oncotree_note, parent, "
-            "separate_summary, source, summaries, synonyms",
+            "category, family, id, in_sarcoma_pack, level, name, note, oncotree, oncotree_note, "
+            "parent, separate_summary, source, summaries, synonyms, who_family, who_note",
         ),
         (
             GOOD_DIAGNOSES.replace(
