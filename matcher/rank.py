@@ -284,7 +284,9 @@ _DIAGNOSIS_CUE_RE = re.compile(
 # Patient", "patients with cancer", "diagnosis of cancer"
 _ANY_CANCER_STATED_RE = re.compile(
     r"\bcancer patients?\b|\b(?:patients?|subjects?|participants?|people|adults?) with "
-    r"(?:a |any |an active )?cancer\b|\bdiagnos\w* (?:of|with) (?:a |any )?cancer\b",
+    r"(?:a |any |an active )?(?:cancer|malignant (?:tumou?rs?|neoplasms?|disease)|malignanc(?:y|ies))\b"
+    r"|\bdiagnos\w* (?:of|with) (?:a |any )?cancer\b"
+    r"|^\s*(?:advanced|metastatic|terminal|incurable|end-stage) cancer\b",
     re.I,
 )
 _BEFORE_ANY_CANCER = frozenset(

@@ -388,3 +388,39 @@ def test_a_patient_failing_every_cohort_is_excluded():
     # histology and pregnancy fail, cohort A trabectedin not had: nothing excludes
     syn = evaluate(_patient(diagnosis="synovial sarcoma", sex="F", pregnant=True), parsed)
     assert not [v for v in syn if v.verdict == NOT_MET], [v.reason for v in syn]
+
+
+def test_a_later_step_heading_scopes_every_line_after_it():
+    """ "Inclusion criteria for participation in R3." heads the lines after it, across
+    sub-headings such as "Patient age:", up to the next criteria heading."""
+    text = (
+        "Inclusion Criteria:\n\nInclusion criteria for trial entry\n\n* Age <18 years at trial entry.\n\n"
+        "Inclusion criteria for participation in R3.\n\n* Patient meets the inclusion criteria for "
+        "trial entry\n\nPatient age:\n\n* >=12 months\n\n* Induction treatment as per protocol or "
+        "treated with 2 courses of mitoxantrone & cytarabine off trial.\n\n"
+        "Exclusion Criteria:\n\n* Pregnant or lactating females.\n"
+    )
+    record = {
+        "protocolSection": {
+            "identificationModule": {"nctId": "NCT00000012"},
+            "eligibilityModule": {"eligibilityCriteria": text},
+        }
+    }
+    from matcher.eligibility import parse_trial
+
+    parsed = parse_trial(record)
+    induction = [c for c in parsed.criteria if c.type == "prior_therapy_required"]
+    assert induction and all(c.later_step for c in induction)
+    pregnancy = [c for c in parsed.criteria if c.type == "pregnancy"]
+    assert pregnancy and not any(c.later_step for c in pregnancy)
+    untreated = _patient(age=9, prior_therapies=[], diagnosis="acute myeloid leukemia")
+    assert not [v for v in evaluate(untreated, parsed) if v.verdict == NOT_MET]
+
+
+def test_an_inclusion_line_that_excludes_a_sub_group_is_read_by_the_coordinator():
+    line = (
+        "All patients should be tested for EGFR mutation and ALK rearrangement, exclusion of "
+        "patients with brain metastases with positive EGFR-sensitive mutations"
+    )
+    crits = parse_line(line, "inclusion")
+    assert crits and all("exclusion of" in c.unexplained for c in crits if c.type != "unparsed")

@@ -295,6 +295,19 @@ def test_coordinated_lists_expand_to_every_member(v, text, expected):
             "basket",
             "criteria",
         ),
+        # "patients with malignant tumours ... the disease type is not limited", "advanced cancer"
+        (
+            "synovial sarcoma",
+            record("NCT90000015", ["Nausea and Vomiting"], ["For patients with malignant tumors who can accept chemotherapy, the disease type is not limited."]),
+            "basket",
+            "criteria",
+        ),
+        (
+            "synovial sarcoma",
+            record("NCT90000016", ["Walking Intervention"], ["advanced cancer (cancer stage III or IV)"]),
+            "basket",
+            "criteria",
+        ),
         # ... but a kind of cancer spelt another way is not "any cancer"
         (
             "synovial sarcoma",

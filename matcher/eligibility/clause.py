@@ -61,6 +61,9 @@ _AGE_TABLE_RE = re.compile(
     r"(?:\bage\b[^;]{0,40}){3}|creatinine|bilirubin|clearance|lansky|karnofsky|\bkps\b|"
     r"performance|\bbsa\b|body surface|weight|\bkg\b"
 )
+_INLINE_EXCLUSION_RE = re.compile(
+    r"\bexclu(?:sion|ding|ded) of\b|\bwere excluded\b|\bare excluded\b"
+)
 _SEGMENT_RE = re.compile(r";\s*|(?<=[a-z0-9)\]%])\.\s+(?=[A-Za-z(])")
 
 
@@ -262,6 +265,10 @@ def account_line(
         )
         if c.type == "age" and c.source == "text" and _AGE_TABLE_RE.search(low):
             left = ["a table indexed by age (not an age limit)", *left]
+        if section == "inclusion" and (inline := _INLINE_EXCLUSION_RE.search(low)):
+            # "..., exclusion of patients with brain metastases with EGFR mutations": an
+            # inclusion line that excludes a sub-group itself; which words it binds is unread
+            left = [*left, plain[inline.start() : inline.end()]]
         out.append(Account(unexplained=tuple(left), later_step=later))
     return out
 

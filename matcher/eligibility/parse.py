@@ -13,6 +13,7 @@ from matcher.eligibility.age import _age
 from matcher.eligibility.biomarker import _biomarker
 from matcher.eligibility.brain import _brain
 from matcher.eligibility.clause import account_line
+from matcher.eligibility.clause import rules as clause_rules
 from matcher.eligibility.cohort import _SCOPED_TYPES, _cohort, _disease_scope, _histology_sublists
 from matcher.eligibility.extent import _extent, _measurable
 from matcher.eligibility.histology import _histology
@@ -224,6 +225,13 @@ _COHORT_MARKER_RE = re.compile(
 )
 
 
+# A heading that opens a block of criteria: "Inclusion criteria for participation in R3.",
+# "Eligibility for the dose-finding study:"
+_CRITERIA_HEADING_RE = re.compile(
+    r"\s*(?:inclusion|exclusion|eligibility)(?:\s+criteria)?\s+(?:for|to)\b", _I
+)
+
+
 def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
     """Criteria of an already built ``Trial`` (structured gates first, then the text)."""
     if vocab is None:
@@ -271,12 +279,22 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
         a.section == "exclusion" and b.section == "inclusion"
         for a, b in zip(lines, lines[1:], strict=False)
     )
+    later_rx = clause_rules().later_step
+    later: tuple[str, str] | None = None  # (section, words) of a later-step heading in force
     for line in lines:
         m = _COHORT_MARKER_RE.match(line.plain)
         if m:
             marker = (line.section, m.group(0).strip(" :-"))
         elif marker is not None and marker[0] != line.section and not repeated:
             marker = None
+        # "Inclusion criteria for participation in R3." heads every line after it, up to the
+        # next criteria heading: those lines are for a later step (sub-headings such as
+        # "Patient age:" in between do not end it)
+        if _CRITERIA_HEADING_RE.match(line.plain):
+            ls = later_rx.search(line.plain.lower())
+            later = (line.section, ls.group(0)) if ls else None
+        elif later is not None and later[0] != line.section:
+            later = None
         if line.is_heading and line.children:
             continue
         parsed = parse_line(
@@ -296,6 +314,8 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
             c.conditional = c.conditional or (conditional and not c.applies_to)
             if marker is not None and not c.applies_to:
                 c.cohort = marker[1]
+            if later is not None and not c.later_step:
+                c.later_step = later[1]
             if (
                 c.type == "histology"
                 and c.polarity == "require"
