@@ -975,7 +975,12 @@ def _rule_primary(want: bool, f: _Facts, _opt: Option) -> tuple[str, str]:
 _NEG_WORDS = (
     r"negative|neg|not\s+(?:detected|rearranged|amplified|present|found)|absent|wild[\s-]?type|wt"
 )
-_POS_WORDS = r"positive|pos|rearrange(?:d|ment)s?|fusions?|translocat(?:ed|ion)|amplif(?:ied|ication)|mutat(?:ed|ion)|detected|present|overexpress(?:ed|ion)"
+_POS_WORDS = (
+    r"positive|pos|rearrange(?:d|ment)s?|fusions?|translocat(?:ed|ion)|amplif(?:ied|ication)|"
+    r"mutat(?:ed|ions?)|mutant|detected|present|overexpress(?:ed|ion)|"
+    # a named alteration: "exon 19 deletion", "exon 20 insertion", "exon 14 skipping", "G12C"
+    r"deletions?|insertions?|skipping|ex(?:on)?\s?\d{1,2}\s?(?:del|ins)|[a-z]\d{2,4}(?:[a-z]|del|ins|fs)"
+)
 _UNSURE_WORDS = (
     r"unknown|pending|equivocal|indeterminate|not\s+(?:tested|done|assessed)|unavailable|n/?a"
 )

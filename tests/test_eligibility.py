@@ -1010,6 +1010,26 @@ def test_alk_requirement_on_constructed_imt_trial(fixtures_dir, biomarkers, verd
         ("No EGFR sensitive mutations or ALK gene translocation", "inclusion", "exclude", None),
         ("HER2-positive breast cancer", "exclusion", "exclude", [("HER2", "positive")]),
         ("NSCLC without known ALK rearrangements", "exclusion", "require", None),
+        # a gene's name and its symbol are one mention; a list's status may stand at its end
+        (
+            "Epidermal growth factor receptor (EGFR) gene mutation negative, ROS oncogene 1 "
+            "(ROS1) negative, and anaplastic lymphoma kinase (ALK) negative",
+            "inclusion",
+            "exclude",
+            [("EGFR", None), ("ROS1", None), ("ALK", None)],
+        ),
+        (
+            "patients whose EGFR, ALK and ROS1 gene test results are all negative",
+            "inclusion",
+            "exclude",
+            [("EGFR", None), ("ALK", None), ("ROS1", None)],
+        ),
+        (
+            "Lacks sensitising EGFR tumour tissue mutation and ALK and ROS1 rearrangements",
+            "inclusion",
+            "exclude",
+            [("EGFR", None), ("ALK", None), ("ROS1", None)],
+        ),
     ],
 )
 def test_biomarker_parsing(text, section, polarity, markers):
@@ -1056,6 +1076,25 @@ def test_not_a_biomarker(text):
 def test_biomarker_verdicts(text, biomarkers, verdict):
     [(got, reason)] = _verdict(text, "inclusion", biomarkers=biomarkers)
     assert got == verdict, reason
+
+
+@pytest.mark.parametrize(
+    ("line", "section", "age", "labs", "verdict"),
+    [
+        # above the multiple of even the highest adult ULN: NOT_MET whatever the lab
+        ("AST and ALT <= 2.5 x ULN", "inclusion", 60, {"ast": 250, "alt": 230}, NOT_MET),
+        ("Total bilirubin > 1.5 x ULN", "exclusion", 40, {"bilirubin": 3.2}, NOT_MET),
+        ("Serum creatinine <= 1.5 x ULN", "inclusion", 70, {"creatinine": 2.7}, NOT_MET),
+        # between the lowest and the highest plausible ULN: the lab's own ULN decides
+        ("AST <= 3 x ULN", "inclusion", 60, {"ast": 160}, UNKNOWN),
+        # children's reference ranges differ: never NOT_MET from an assumed adult ULN
+        ("AST and ALT <= 2.5 x ULN", "inclusion", 9, {"ast": 250, "alt": 230}, UNKNOWN),
+        ("AST and ALT <= 2.5 x ULN", "inclusion", None, {"ast": 250, "alt": 230}, UNKNOWN),
+    ],
+)
+def test_lab_uln_ceiling_for_adults(line, section, age, labs, verdict):
+    got = _verdict(line, section, labs=labs, **({} if age is None else {"age": age}))
+    assert {g for g, _ in got} == {verdict}, got
 
 
 def test_lab_uln_pair_uses_conservative_uln():

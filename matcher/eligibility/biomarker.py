@@ -165,6 +165,19 @@ def _biomarker(c: _Ctx) -> list[tuple]:
         mentions.append((m.start(), m.end(), gene))
     if not mentions:
         return []
+    # "anaplastic lymphoma kinase (ALK) negative": a gene's name and its symbol are one mention
+    merged: list[tuple[int, int, str]] = []
+    for mn in mentions:
+        if (
+            merged
+            and merged[-1][2] == mn[2]
+            and re.fullmatch(r"[\s(]*", text[merged[-1][1] : mn[0]])
+        ):
+            end = mn[1] + 1 if text[mn[1] : mn[1] + 1] == ")" else mn[1]
+            merged[-1] = (merged[-1][0], end, mn[2])
+        else:
+            merged.append(mn)
+    mentions = merged
     if _MARKER_ANY_STATUS_RE.search(text):
         return []  # "both dMMR and MMR-proficient patients are eligible": no restriction
     if _MARKER_TESTING_RE.search(text) and not re.search(
@@ -204,7 +217,7 @@ def _biomarker(c: _Ctx) -> list[tuple]:
             continue
         any_cue = True
         negative = bool(
-            _MARKER_NEG_STATUS_RE.search(tail[:30])
+            _MARKER_NEG_STATUS_RE.search(tail[:50])
             or head_negative
             # "RAS wild type status (KRAS exons 2, 3 and 4 ...)"
             or _in_negative_parenthesis(text, start)

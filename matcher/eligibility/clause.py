@@ -366,6 +366,8 @@ def _left_over(
             and bool(_NEGATION_RE.search(low[max(0, first_anchor - 60) : first_anchor]))
         )
     )
+    filler = [False] * len(low)
+    _mark(filler, _spans(r.filler, low))
     mask = list(base)
     words = r.words.get(c.type)
     phrases: list[tuple[int, int]] = []
@@ -551,6 +553,17 @@ def _examples_explained(low: str, end: int, mask: list[bool], numeric: bool) -> 
         if not (all(mask[m.start() : m.end()]) or (numeric and _NUMBERISH_RE.match(w))):
             return False
     return True
+
+
+def _own(tok, mask, filler, numeric: bool) -> bool:
+    """The token is something this criterion reads (its words, an entity, its numbers), not
+    filler and not another type's word."""
+    if tok is None:
+        return False
+    a, b, w = tok
+    if numeric and _NUMBERISH_RE.match(w):
+        return True
+    return all(mask[a:b]) and not all(filler[a:b])
 
 
 def _plain_item(tok, mask, numeric: bool) -> bool:

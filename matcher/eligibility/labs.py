@@ -194,7 +194,8 @@ def _ev_labs(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
         return UNKNOWN, f"{name} not recorded: verify ({crit})"
     unit = STD_UNITS.get(lab, "")
     if v.get("uln_multiple") is not None:
-        return _ev_uln(c, name, val, unit, crit)
+        adult = getattr(p, "age", None) is not None and p.age >= 18
+        return _ev_uln(c, name, val, unit, crit, adult=adult)
     thr = v.get("std_value")
     if thr is None:
         return UNKNOWN, f"{name} {_fmt(val)} {unit}; unit of '{crit}' is ambiguous: verify"
@@ -248,13 +249,49 @@ CONSERVATIVE_ULN: dict[str, float] = {
 }
 
 
-def _ev_uln(c: Criterion, name: str, val: float, unit: str, crit: str) -> tuple[str, str]:
+# Highest ULN an adult reference range plausibly uses, with a margin above the highest
+# published adult ULN seen, in the patient unit. A value above ``multiple x`` this ceiling is
+# above ``multiple x ULN`` for ANY adult laboratory, so "AST <= 2.5 x ULN" is NOT_MET for an
+# AST of 250 U/L whatever the lab. Adults only (children's ranges differ):
+# - AST 60 U/L: Mayo Clinic Laboratories adult males 8-48 U/L, MedlinePlus 8-33 U/L;
+# - ALT 60 U/L: Mayo Clinic Laboratories adult males 7-55 U/L, MedlinePlus 4-36 U/L;
+# - bilirubin 1.5 mg/dL: MedlinePlus 0.1-1.2 mg/dL, other labs up to 1.3 mg/dL;
+# - direct bilirubin 0.4 mg/dL: MedlinePlus less than 0.3 mg/dL;
+# - creatinine 1.5 mg/dL: MedlinePlus men 0.7-1.3 mg/dL, Mayo Clinic Laboratories men up to
+#   1.35 mg/dL.
+CEILING_ULN: dict[str, float] = {
+    "bilirubin": 1.5,
+    "direct_bilirubin": 0.4,
+    "ast": 60.0,
+    "alt": 60.0,
+    "creatinine": 1.5,
+}
+
+
+def _ev_uln(
+    c: Criterion, name: str, val: float, unit: str, crit: str, adult: bool = False
+) -> tuple[str, str]:
     """A limit given as a multiple of ULN: MET only when it holds for the lowest plausible
-    ULN (``CONSERVATIVE_ULN``); otherwise UNKNOWN. Never NOT_MET from an assumed ULN."""
+    ULN (``CONSERVATIVE_ULN``); NOT_MET only when it fails even for the highest plausible
+    adult ULN (``CEILING_ULN``, adults only); otherwise UNKNOWN."""
     v = c.values
     low_uln = CONSERVATIVE_ULN.get(v["lab"])
     mult = float(v["uln_multiple"])
     op = v["op"]
+    high_uln = CEILING_ULN.get(v["lab"]) if adult else None
+    if high_uln is not None:
+        ceiling = mult * high_uln
+        beyond = val > ceiling
+        if beyond and (
+            (c.polarity == "require" and op in ("<=", "<"))
+            or (c.polarity == "exclude" and op in (">", ">="))
+        ):
+            verdict = NOT_MET
+            return (
+                verdict,
+                f"{name} {_fmt(val)} {unit} is above {_fmt(mult)} × ULN for any adult ULN up to "
+                f"{_fmt(high_uln)} {unit}; trial states {crit}",
+            )
     if low_uln is not None:
         limit = mult * low_uln
         bound = _fmt(round(val / mult, 3))

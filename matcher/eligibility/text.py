@@ -48,7 +48,7 @@ _COMPARATORS = [
 ]
 
 _NEG_RE = re.compile(
-    r"\b(?:no|not|never|without|absence of|absent|free of|lack of|lacking|none of|neither|nor"
+    r"\b(?:no|not|never|without|absence of|absent|free of|lack of|lacking|lacks?|none of|neither|nor"
     r"|cannot|can't|unable to have)\b|\bn't\b",
     _I,
 )

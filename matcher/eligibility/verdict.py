@@ -58,7 +58,7 @@ FIELDS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "brain_metastases": ("brain_metastases",),
     "pregnancy": ("sex", "pregnant"),
     "contraception": (),
-    "organ_function": ("labs",),
+    "organ_function": ("labs", "age"),
     "washout": (),
     "biomarker": ("biomarkers",),
     "unparsed": (),
