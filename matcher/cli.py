@@ -674,7 +674,8 @@ def match_cmd(
 
 
 @cli.command("report")
-@click.argument("patients", type=click.Path(exists=True))
+# not exists=True: a missing patient file still writes a report saying so (exit 4)
+@click.argument("patients", type=click.Path())
 @click.option(
     "--out",
     "out_dir",
@@ -699,9 +700,40 @@ def match_cmd(
 )
 @patient_format_option
 @as_of_option
+@click.option(
+    "--top",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    help="Open trials shown first on each patient's page (the rest are folded).",
+)
+@click.option(
+    "--list",
+    "list_name",
+    default=None,
+    help="Name of the patient list for the change history (default: the file name without a"
+    " trailing date, so patients-2026-12-01.csv compares with patients-2026-11-30.csv).",
+)
+@click.option(
+    "--country",
+    default=None,
+    help="Consider only trials with an open site in this country (e.g. 'United States').",
+)
 @click.pass_context
 def report_cmd(
-    ctx, patients, out_dir, trials_paths, status_list, max_miles, engine, scheduler, fmt, as_of
+    ctx,
+    patients,
+    out_dir,
+    trials_paths,
+    status_list,
+    max_miles,
+    engine,
+    scheduler,
+    fmt,
+    as_of,
+    top,
+    list_name,
+    country,
 ):
     """Nightly job: match every patient in PATIENTS and write the report to --out.
 
@@ -717,6 +749,9 @@ def report_cmd(
         scheduler=scheduler,
         as_of=as_of.date() if as_of else None,
         fmt=fmt,
+        top=top,
+        list_name=list_name,
+        country=country,
     )
     tty = sys.stderr.isatty()  # progress on a terminal only: quiet under cron
     seen = {"trials": 0, "patients_total": 0, "patients": 0}
@@ -753,6 +788,11 @@ def report_cmd(
         f"{len(ch['new'])} new, {len(ch['gone'])} gone, {len(ch['status_changes'])} status changes "
         f"since the last run. Report: {result.out_dir / 'report.html'}"
     )
+    if not ch.get("previous_run"):
+        click.echo(
+            f"First run of the list '{ch.get('list_name')}': nothing to compare with yet"
+            " (use --list NAME to continue another list's history)."
+        )
     for line in result.errors:
         click.echo(f"error: {line}", err=True)
     if result.n_failed:

@@ -21,6 +21,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from matcher import __version__
+from matcher.digest import default_list_name, patient_digest, sites_of
 from matcher.errors import InputError
 from matcher.exitcodes import batch_exit_code
 from matcher.lock import RunLock, lock_path
@@ -79,6 +80,18 @@ CRITERIA_HASH_MIGRATION = (
 )
 register_migration(*CRITERIA_HASH_MIGRATION)
 
+# Change history is keyed by the list's name (default: the file stem without a trailing date),
+# so a dated daily export compares with yesterday's. Older rows have no name: they match on
+# the patient file's path, as before.
+LIST_NAME_MIGRATION = (
+    110,
+    "report_list_name",
+    """
+    ALTER TABLE report_runs ADD COLUMN list_name TEXT;
+    """,
+)
+register_migration(*LIST_NAME_MIGRATION)
+
 SHOWN = ("eligible", "needs_review")
 
 MATCH_CSV_HEADER = [
@@ -99,6 +112,9 @@ MATCH_CSV_HEADER = [
     "new_since_last_run",
     "why_new",
     "url",
+    "group",
+    "sites",
+    "facts_to_record",
 ]
 
 
@@ -111,6 +127,9 @@ class ReportConfig:
     scheduler: str | None = None
     as_of: date | None = None
     fmt: str | None = None  # patient file format, sniffed when None
+    top: int = 5  # open trials shown first on each patient's page
+    list_name: str | None = None  # change-history key; default: file stem without a date
+    country: str | None = None  # only trials with an open site in this country are considered
 
 
 @dataclass
@@ -163,14 +182,19 @@ def criteria_hash(record: dict) -> str:
 # ----------------------------------------------------------------------------- history
 
 
-def _previous_run(db, run_id: int, source: str | None):
+def _previous_run(db, run_id: int, this):
     """The last finished run (ok or partial) before ``run_id`` of the same patient list (its
-    resolved path): two lists sharing a store each have their own history, and a list seen
-    for the first time has nothing to compare with."""
+    list name; rows written before names existed match on the resolved path): two lists
+    sharing a store each have their own history, and a list seen for the first time has
+    nothing to compare with."""
+    if this is None:
+        return None
+    name = this["list_name"]
     return db.execute(
         "SELECT * FROM report_runs WHERE id < ? AND status IN ('ok','partial')"
-        " AND patients_source = ? ORDER BY id DESC LIMIT 1",
-        (run_id, source),
+        " AND (list_name = ? OR (list_name IS NULL AND patients_source = ?))"
+        " ORDER BY id DESC LIMIT 1",
+        (run_id, name, this["patients_source"]),
     ).fetchone()
 
 
@@ -192,9 +216,11 @@ def compute_changes(
     """
     db = store.connection
     this = db.execute("SELECT * FROM report_runs WHERE id = ?", (run_id,)).fetchone()
-    prev = _previous_run(db, run_id, this["patients_source"] if this else None)
+    prev = _previous_run(db, run_id, this)
+    list_name = this["list_name"] if this is not None else None
     if prev is None:
         return {
+            "list_name": list_name,
             "previous_run": None,
             "previous_run_id": None,
             "new": [],
@@ -265,6 +291,7 @@ def compute_changes(
                 {"nct_id": nct, "title": r["title"], "before": r["trial_status"], "after": after}
             )
     return {
+        "list_name": list_name,
         "previous_run": prev["started_at"],
         "previous_run_id": pid,
         "new": new,
@@ -412,7 +439,9 @@ def run_report(
     # idempotent: the history tables exist even if something reset the migration list
     register_migration(*HISTORY_MIGRATION)
     register_migration(*CRITERIA_HASH_MIGRATION)
+    register_migration(*LIST_NAME_MIGRATION)
     config = config or ReportConfig()
+    list_name = config.list_name or default_list_name(patients_path)
     db_path = Path(db_path) if db_path else default_db_path()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -433,11 +462,16 @@ def run_report(
         pack, vocab = load_pack(), load_vocab()
         statuses = config.rank.statuses
         crit: dict = {}
-        parsed, _counts = parse_store(
-            store,
-            statuses,
-            on_record=lambda r: crit.__setitem__(record_nct_id(r), criteria_hash(r)),
-        )
+        purposes: dict = {}
+
+        def on_record(r: dict) -> None:
+            nct = record_nct_id(r)
+            crit[nct] = criteria_hash(r)
+            design = (r.get("protocolSection") or {}).get("designModule") or {}
+            purposes[nct] = (design.get("designInfo") or {}).get("primaryPurpose")
+
+        parsed, _counts = parse_store(store, statuses, on_record=on_record)
+        sites = {pt.trial.nct_id: sites_of(pt.trial) for pt in parsed}
         if progress:
             progress("trials", len(parsed))
             progress("patients_total", len(batch.patients))
@@ -466,8 +500,8 @@ def run_report(
         with store.transaction():
             cur = db.execute(
                 "INSERT INTO report_runs (started_at, patients_source, n_patients, n_failed,"
-                " pack_version, data_timestamp, tool_version, settings, status, newest_record)"
-                " VALUES (?,?,?,?,?,?,?,?, 'running', ?)",
+                " pack_version, data_timestamp, tool_version, settings, status, newest_record,"
+                " list_name) VALUES (?,?,?,?,?,?,?,?, 'running', ?, ?)",
                 (
                     started,
                     source,
@@ -478,6 +512,7 @@ def run_report(
                     __version__,
                     json.dumps(settings),
                     newest,
+                    list_name,
                 ),
             )
             run_id = cur.lastrowid
@@ -532,8 +567,13 @@ def run_report(
                 "n_failed": len(batch.errors),
                 "patients_source": str(patients_path),
                 "as_of": settings["as_of"],
+                "list_name": list_name,
+                "top": config.top,
+                "country": config.country,
+                "failure": "; ".join(str(e) for e in batch.errors) if not batch.patients else None,
             }
-            files = _write_outputs(out, run, batch, matches, options, changes, record_errors)
+            view = _View(sites, purposes, pack.seeds, config.top, config.country)
+            files = _write_outputs(out, run, batch, matches, options, changes, record_errors, view)
         except BaseException:
             # a run whose report was not written must not become the next run's baseline
             with store.transaction():
@@ -669,16 +709,39 @@ def _patient_facts(patient) -> list[tuple[str, str]]:
     return facts
 
 
-def _write_outputs(out: Path, run, batch, matches, options, changes, record_errors) -> list[Path]:
+@dataclass
+class _View:
+    """What the pages need beyond the matches: per-trial sites and purpose, the PDQ seeds,
+    and the run's display settings."""
+
+    sites: dict
+    purposes: dict
+    seeds: dict
+    top: int = 5
+    country: str | None = None
+
+
+def _facts_cell(facts) -> str:
+    return "; ".join(f"{f.fact} ({f.checks} checks on {f.trials} trials)" for f in facts)
+
+
+def _write_outputs(
+    out: Path, run, batch, matches, options, changes, record_errors, view: _View | None = None
+) -> list[Path]:
     from matcher import render
 
+    view = view or _View({}, {}, {})
     new_why = {(c["patient_id"], c["nct_id"]): c["why"] for c in changes.get("new", [])}
-    match_dicts = []
+    match_dicts, digests = [], []
     for m in matches:
         d = m.to_dict()
         for t in d["trials"]:
             t["is_new"] = (m.patient_id, t["nct_id"]) in new_why
+        dig = patient_digest(d["trials"], view.sites, view.purposes, view.top, view.country)
+        d["facts_to_record"] = [f.to_dict() for f in dig["facts"]]
+        d["facts_sentence"] = dig["facts_sentence"]
         match_dicts.append(d)
+        digests.append(dig)
     option_dicts = [o.to_dict() for o in options]
     errors = error_rows(batch.errors, record_errors)
 
@@ -686,31 +749,47 @@ def _write_outputs(out: Path, run, batch, matches, options, changes, record_erro
         _json_file(out / "matches.json", match_dicts),
         _json_file(out / "options.json", option_dicts),
     ]
-    rows = (
-        [
-            d["patient_id"],
-            t["nct_id"],
-            t["rank"],
-            t["verdict"],
-            t["score"],
-            t["title"],
-            t["phase"],
-            t["status"],
-            t["last_update"],
-            render.site_text(t["nearest_site"]),
-            t["distance_miles"],
-            t["reasons"],
-            t["verify"],
-            t["excluded_by"],
-            "yes" if t["is_new"] else "",
-            new_why.get((d["patient_id"], t["nct_id"]), ""),
-            t["url"],
-        ]
-        for d in match_dicts
-        for t in d["trials"]
-    )
+
+    def csv_rows():
+        for d, dig in zip(match_dicts, digests, strict=True):
+            facts = _facts_cell(dig["facts"])
+            group = {}
+            for name, label in (
+                ("top", "to consider (shown first)"),
+                ("more", "to consider"),
+                ("other_country", "open, no site in the country"),
+                ("closed", "closed or not recruiting"),
+                ("excluded", "excluded"),
+            ):
+                for t in dig[name]:
+                    group[t["nct_id"]] = (label, t["where"])
+            for t in d["trials"]:
+                label, where = group.get(t["nct_id"], ("", ""))
+                yield [
+                    d["patient_id"],
+                    t["nct_id"],
+                    t["rank"],
+                    t["verdict"],
+                    t["score"],
+                    t["title"],
+                    t["phase"],
+                    t["status"],
+                    t["last_update"],
+                    render.site_text(t["nearest_site"]),
+                    t["distance_miles"],
+                    t["reasons"],
+                    t["verify"],
+                    t["excluded_by"],
+                    "yes" if t["is_new"] else "",
+                    new_why.get((d["patient_id"], t["nct_id"]), ""),
+                    t["url"],
+                    label,
+                    where,
+                    facts,
+                ]
+
     files.append(
-        _replace(out / "matches.csv", lambda t: render.write_csv(t, MATCH_CSV_HEADER, rows))
+        _replace(out / "matches.csv", lambda t: render.write_csv(t, MATCH_CSV_HEADER, csv_rows()))
     )
     files.append(
         _replace(
@@ -723,27 +802,71 @@ def _write_outputs(out: Path, run, batch, matches, options, changes, record_erro
     files.append(_json_file(out / "changes.json", changes))
 
     by_id = {o["patient_id"]: o for o in option_dicts}
+    pages = {p.id: render.patient_page_name(p.id) for p in batch.patients}
     gone_by_patient: dict[str, list[dict]] = {}
     for g in changes.get("gone", []):
         gone_by_patient.setdefault(g["patient_id"], []).append(g)
-    pats = []
-    for patient, d in zip(batch.patients, match_dicts, strict=True):
+    pdir = out / render.PATIENT_DIR
+    pdir.mkdir(exist_ok=True)
+    index_rows, written = [], set()
+    for patient, d, dig in zip(batch.patients, match_dicts, digests, strict=True):
         o = by_id.get(patient.id, {})
-        pats.append(
+        diagnosis = patient.diagnosis_name or patient.diagnosis_text or "not recorded"
+        notes = d.get("notes", []) + list(patient.warnings)
+        gone = gone_by_patient.get(patient.id, [])
+        new_count = sum(1 for t in d["trials"] if t["is_new"])
+        page = render.render_patient(
+            run,
             {
                 "patient_id": patient.id,
-                "diagnosis": patient.diagnosis_name or patient.diagnosis_text or "not recorded",
+                "diagnosis": diagnosis,
                 "facts": _patient_facts(patient),
+                "notes": notes,
+                "digest": dig,
                 "options": o.get("options", []),
                 "not_covered_reason": o.get("not_covered_reason"),
-                "trials": d["trials"],
-                "notes": d.get("notes", []) + list(patient.warnings),
-                "new_count": sum(1 for t in d["trials"] if t["is_new"]),
-                "gone": gone_by_patient.get(patient.id, []),
+                "gone": gone,
                 "unrelated_count": d.get("unrelated_count", 0),
+                "seeds": view.seeds,
+                "top": view.top,
+            },
+        )
+        name = pages[patient.id]
+        files.append(_replace(pdir / name, lambda t, page=page: t.write_text(page, "utf-8")))
+        written.add(name)
+        first = (dig["top"] or [None])[0]
+        index_rows.append(
+            {
+                "patient_id": patient.id,
+                "diagnosis": diagnosis,
+                "href": f"{render.PATIENT_DIR}/{name}",
+                "counts": dig["counts"],
+                "best": first,
+                "facts_sentence": dig["facts_sentence"],
+                "new_count": new_count,
+                "gone_count": len(gone),
+                "flags": notes,
             }
         )
-    html_text = render.render_html(run, pats, errors, changes)
+    # pages of patients no longer in the list would otherwise look current
+    for old in pdir.glob("*.html"):
+        if old.name not in written:
+            old.unlink()
+
+    def linked(entries):
+        return [
+            {**c, "href": f"{render.PATIENT_DIR}/{pages[c['patient_id']]}"}
+            if c["patient_id"] in pages
+            else c
+            for c in entries
+        ]
+
+    shown_changes = {
+        **changes,
+        "new": linked(changes.get("new", [])),
+        "gone": linked(changes.get("gone", [])),
+    }
+    html_text = render.render_index(run, index_rows, errors, shown_changes)
     files.append(_replace(out / "report.html", lambda t: t.write_text(html_text, encoding="utf-8")))
     return files
 
