@@ -302,7 +302,7 @@ def test_html_shows_changes_and_marks_new_rows(two_runs):
     assert "<h3>Matches that disappeared (5)</h3>" in page
     assert "<h3>Trial status changes (1)</h3>" in page
     assert "trial closed: status now completed" in page
-    assert "<td data-label=\"Now\">Completed</td>" in page
+    assert '<td data-label="Now">Completed</td>' in page
     assert "patient record changed; now excluded: inclusion: ECOG 3 outside 0–2" in page
     # the changes link to the patients' pages
     assert '<a href="patients/D01.html">D01</a>' in page

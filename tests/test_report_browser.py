@@ -119,9 +119,7 @@ def test_each_patient_page_shows_at_most_top_open_trials_with_facts_first(demo_r
     checked = 0
     for p in matches:
         page = (demo_report / "patients" / f"{p['patient_id']}.html").read_text(encoding="utf-8")
-        consider = [
-            t for t in p["trials"] if t["verdict"] != "excluded" and t["status"] in open_
-        ]
+        consider = [t for t in p["trials"] if t["verdict"] != "excluded" and t["status"] in open_]
         start = page.index("id=consider>")
         end = page.find('<details class="block', start)
         shown = page[start : end if end > 0 else len(page)]
