@@ -185,10 +185,12 @@ def read_verify(item: str) -> VerifyItem:
     m = _NOT_RECORDED.match(text)
     if m:
         fact = FACT_WORDS.get(m["fact"], m["fact"])
-        detail = plain(m["detail"]) if m["detail"] else ""
-        if detail.startswith("trial requires prior prior"):
-            detail = detail.replace("prior prior", "prior")
-        return VerifyItem(fact, True, (f"trial asks {detail}",) if detail else ())
+        detail = plain(m["detail"]).replace("prior prior", "prior") if m["detail"] else ""
+        if detail.startswith("required "):
+            detail = "trial requires " + detail.removeprefix("required ")
+        elif detail and not detail.startswith("trial "):
+            detail = f"trial asks {detail}"
+        return VerifyItem(fact, True, (detail,) if detail else ())
     m = _PROGRESSION.match(text)
     if m:
         return VerifyItem("progression on prior therapy", True, (f"had {plain(m['what'])}",))
