@@ -761,7 +761,7 @@ def render_patient(run: dict, p: dict) -> str:
         body.append(
             _fold(
                 f"More open trials to consider ({len(d['more'])})",
-                _trials_table(d["more"]),
+                _trials_table(d["more"], full=False),
                 "block filterable",
             )
         )
@@ -769,7 +769,7 @@ def render_patient(run: dict, p: dict) -> str:
         body.append(
             _fold(
                 f"Open, but no open site in {run.get('country')} ({len(d['other_country'])})",
-                _trials_table(d["other_country"]),
+                _trials_table(d["other_country"], full=False),
                 "block filterable",
             )
         )
@@ -778,7 +778,7 @@ def render_patient(run: dict, p: dict) -> str:
             _fold(
                 f"Closed or not recruiting ({len(d['closed'])}): would fit, but cannot take "
                 "this patient now",
-                _trials_table(d["closed"]),
+                _trials_table(d["closed"], full=False),
                 "block filterable",
             )
         )
@@ -883,7 +883,9 @@ def _why_line(t: dict) -> str:
     return head + (f"; {met} criteria met" if met else "")
 
 
-def _trials_table(trials: list[dict]) -> str:
+def _trials_table(trials: list[dict], full: bool = True) -> str:
+    """Trial rows; ``full`` lists the criteria lines to read, else only counts them with a
+    link to the registry page (folded groups stay small; matches.json has every line)."""
     rows = []
     for t in trials:
         groups = t.get("groups") or []
@@ -894,7 +896,15 @@ def _trials_table(trials: list[dict]) -> str:
             verify = "<span class=muted>nothing to verify</span>"
         met, to_read = t.get("met") or [], t.get("to_review") or []
         detail = _fold(f"criteria met ({len(met)})", _ul([plain(m) for m in met], "small"))
-        detail += _fold(f"criteria lines to read yourself ({len(to_read)})", _ul(to_read, "small"))
+        if full:
+            detail += _fold(
+                f"criteria lines to read yourself ({len(to_read)})", _ul(to_read, "small")
+            )
+        elif to_read:
+            detail += (
+                f"<span class='small'>{len(to_read)} criteria lines to read yourself "
+                f'(<a href="{_e(t.get("url"))}">registry page</a>)</span>'
+            )
         badge = (
             "" if t.get("open") else f" <span class='badge closed'>{_e(t['status_words'])}</span>"
         )
