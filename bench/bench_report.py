@@ -133,11 +133,12 @@ def verify_stats(out: Path) -> dict:
     from matcher.digest import group_verify, read_verify
 
     data = json.loads((out / "matches.json").read_text(encoding="utf-8"))
-    raw, grouped, facts, shown = [], [], [], []
+    raw, raw_open, grouped, facts, shown = [], [], [], [], []
     for p in data:
         rows = [t for t in p["trials"] if t["verdict"] != "excluded"]
         raw.append(sum(len(t["verify"]) for t in rows))
         opened = [t for t in rows if t["status"] in OPEN]
+        raw_open.append(sum(len(t["verify"]) for t in opened))
         groups = [group_verify(t["verify"]) for t in opened]
         grouped.append(sum(len(g) for g in groups))
         facts.append(len({read_verify(v).fact for t in opened for v in t["verify"]}))
@@ -148,6 +149,7 @@ def verify_stats(out: Path) -> dict:
 
     return {
         "raw": mm(raw),
+        "raw_open": mm(raw_open),
         "grouped": mm(grouped),
         "facts": mm(facts),
         "shown": mm(shown),
@@ -169,7 +171,8 @@ def main() -> None:
         raise SystemExit("headless Chromium not found (Debian package 'chromium')")
     print(f"code: {args.code}")
     head = (
-        "patients  run s  index KB  pages MB  largest page KB  index load ms  largest page load ms"
+        "patients  run s  index KB  all pages MB  largest patient page KB  index load ms  "
+        "patient page load ms"
     )
     print(head)
     stats = {}
@@ -185,12 +188,13 @@ def main() -> None:
             index = out / "report.html"
             pages = sorted((out / "patients").glob("*.html")) if (out / "patients").is_dir() else []
             total = index.stat().st_size + sum(p.stat().st_size for p in pages)
-            largest = max([index, *pages], key=lambda p: p.stat().st_size)
+            # before per-patient pages existed, the index was the whole report
+            largest = max(pages, key=lambda p: p.stat().st_size) if pages else index
             t_index = load_ms(chromium, index, args.repeat)
             t_largest = t_index if largest == index else load_ms(chromium, largest, args.repeat)
             print(
                 f"{n:>8}  {took:5.1f}  {index.stat().st_size / 1024:8.0f}  "
-                f"{total / 1e6:8.2f}  {largest.stat().st_size / 1024:15.0f}  "
+                f"{total / 1e6:12.2f}  {largest.stat().st_size / 1024:23.0f}  "
                 f"{t_index:13.0f}  {t_largest:20.0f}",
                 flush=True,
             )
@@ -198,12 +202,12 @@ def main() -> None:
     print()
     print("verify items per patient, mean / max")
     print(
-        "patients  listed before (all statuses)  grouped, open trials  distinct facts  "
-        "shown unfolded  exact duplicates"
+        "patients  listed before (all statuses)  open trials, ungrouped  grouped by fact  "
+        "distinct facts  shown unfolded  exact duplicates"
     )
     for n, s in stats.items():
         print(
-            f"{n:>8}  {s['raw']:>28}  {s['grouped']:>20}  {s['facts']:>14}  "
+            f"{n:>8}  {s['raw']:>28}  {s['raw_open']:>22}  {s['grouped']:>15}  {s['facts']:>14}  "
             f"{s['shown']:>14}  {s['exact_dupes']:>16}"
         )
 

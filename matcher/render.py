@@ -1,13 +1,15 @@
-"""Writers for the nightly report: a self-contained HTML page and spreadsheet-safe CSV.
+"""Writers for the nightly report: self-contained HTML pages and spreadsheet-safe CSV.
 
 Every value that reaches HTML goes through ``html.escape``; every CSV cell that a spreadsheet
 would read as a formula is neutralised. Nothing here reads the store or the network.
 
-The page is built for a coordinator reading it in the morning, on a desk or a phone: what
-changed since the last run comes first; each patient's section shows the trial shortlist
-(eligible, needs review), with the excluded trials and the options that do not apply folded
-away below it. Tables sort by a click on their header; on a narrow screen their rows become
-cards.
+The pages are built for a coordinator reading them in the morning, on a desk or a phone. The
+index (:func:`render_index`) says what changed since the last run and has one row per
+patient; each patient's page (:func:`render_patient`) puts the facts to record first, then
+the top open trials with their most important checks, and folds everything else. Words come
+from :mod:`matcher.digest`. Tables sort by a click on their header and filter from a small
+form (plain inline JS, no network); on a narrow screen their rows become cards; the pictures
+are inline SVG with their figures also in text.
 """
 
 from __future__ import annotations
@@ -92,11 +94,6 @@ def _e(value) -> str:
     if isinstance(value, (list, tuple)):
         return "; ".join(html.escape(str(v), quote=True) for v in value)
     return html.escape(str(value), quote=True)
-
-
-def _anchor(patient_id) -> str:
-    """An id attribute value for a patient section (escaped; spaces would break the link)."""
-    return "p-" + _e(str(patient_id).replace(" ", "_"))
 
 
 def _ul(items, cls: str | None = None) -> str:
@@ -1068,16 +1065,6 @@ def _options_table(opts: list[dict], seeds: dict) -> str:
             ]
         )
     return _table(["Option", "Status", "Why", "To verify", "Agents", "PDQ source"], rows)
-
-
-def citation_lines(cits: Sequence, seeds: dict | None = None) -> list[str]:
-    """Readable citation lines: PDQ summary title, section and reference numbers (never the
-    seed file name), with any printed reference text."""
-    lines = []
-    for c in citations(cits, seeds):
-        lines.append(c.line() + (f" ({c.url})" if c.url else ""))
-        lines.extend(c.texts)
-    return lines
 
 
 PATIENT_DIR = "patients"
