@@ -423,16 +423,20 @@ def patient_digest(
             "groups": ranked_groups(t.get("verify") or [], order),
         }
 
+    def views(group: list[dict]) -> list[dict]:
+        out = [view(t) for t in group]
+        for i, t in enumerate(out, 1):
+            t["place"] = i  # position in its group (rank counts every trial)
+        return out
+
     n = max(0, top)
-    shown = [view(t) for t in consider]
-    for i, t in enumerate(shown, 1):
-        t["place"] = i  # position among the open trials to consider (rank counts all)
+    shown = views(consider)
     return {
         "top": shown[:n],
         "more": shown[n:],
-        "closed": [view(t) for t in closed],
-        "excluded": [view(t) for t in excluded],
-        "other_country": [view(t) for t in elsewhere],
+        "closed": views(closed),
+        "excluded": views(excluded),
+        "other_country": views(elsewhere),
         "facts": facts,
         "facts_sentence": facts_sentence(facts, consider),
         "counts": {

@@ -174,6 +174,7 @@ def test_patient_digest_status_honesty_top_n_and_country():
     assert [t["place"] for t in d["top"]] == [1, 2]
     assert [t["nct_id"] for t in d["more"]] == ["O3"]
     assert [t["nct_id"] for t in d["closed"]] == ["C1", "C2"]
+    assert [t["place"] for t in d["more"] + d["closed"]] == [3, 1, 2]
     assert [t["nct_id"] for t in d["excluded"]] == ["X1"]
     assert d["closed"][1]["status_words"] == "Active, not recruiting"
     assert d["top"][0]["purpose"] == "supportive care"

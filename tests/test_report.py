@@ -301,6 +301,10 @@ def test_html_shows_changes_and_marks_new_rows(two_runs):
     assert "<h3>New matches (2)</h3>" in page
     assert "<h3>Matches that disappeared (5)</h3>" in page
     assert "<h3>Trial status changes (1)</h3>" in page
+    assert (
+        'aria-label="What changed since the last run: new matches: 2; matches gone: 5; '
+        'status changes: 1; patients with news: 3"'
+    ) in page
     assert "trial closed: status now completed" in page
     assert '<td data-label="Now">Completed</td>' in page
     assert "patient record changed; now excluded: inclusion: ECOG 3 outside 0–2" in page
