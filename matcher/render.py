@@ -734,7 +734,7 @@ def render_patient(run: dict, p: dict) -> str:
     if facts:
         body.append(
             "<ul class=facts>"
-            + "".join(f"<li><b>{_e(k)}:</b> {_e(v)}</li>" for k, v in facts)
+            + "".join(f"<li><b>{_e(k)}:</b> {_e(plain(v))}</li>" for k, v in facts)
             + "</ul>"
         )
     notes = [plain(n) for n in p.get("notes") or []]

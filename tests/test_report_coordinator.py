@@ -210,6 +210,8 @@ def test_pages_use_plain_words(demo_top2):
         "needs_review",
     ):
         assert internal not in visible, internal
+    assert re.findall(r"\b[a-z]+_[a-z0-9_]+\b", visible) == []  # no field names
+    assert re.findall(r"\b[A-Z]+_[A-Z_]+\b", visible) == []  # no registry enums
     assert "Active, not recruiting" in visible
     assert "phase: not applicable" in visible
     assert "Adult Soft Tissue Sarcoma Treatment (PDQ®)" in visible
