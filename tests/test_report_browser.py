@@ -202,23 +202,38 @@ def probe(page: Path, width: int, selectors: list[str]) -> dict:
     return json.loads(html.unescape(found.group(1)))
 
 
-def screenshot(page: Path, width: int, shot: Path) -> None:
-    with tempfile.TemporaryDirectory() as profile:
-        proc = subprocess.run(
-            [
-                CHROMIUM,
-                *CHROMIUM_FLAGS,
-                f"--user-data-dir={profile}",
-                f"--window-size={max(width, 500)},1600",
-                f"--screenshot={shot}",
-                page.resolve().as_uri(),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+def screenshot(page: Path, width: int, shot: Path) -> tuple[int, int]:
+    """A PNG of ``page`` in a frame ``width`` px wide; returns the PNG's (width, height)."""
+    frame = page.with_name(f"shot-{width}-{page.name}")
+    frame.write_text(
+        '<!doctype html><html><body style="margin:0">'
+        f'<iframe src="{page.name}" style="width:{width}px;height:1600px;border:0"></iframe>'
+        "</body></html>",
+        encoding="utf-8",
+    )
+    try:
+        with tempfile.TemporaryDirectory() as profile:
+            proc = subprocess.run(
+                [
+                    CHROMIUM,
+                    *CHROMIUM_FLAGS,
+                    f"--user-data-dir={profile}",
+                    f"--window-size={max(width, 500)},1600",
+                    "--hide-scrollbars",
+                    f"--screenshot={shot}",
+                    frame.resolve().as_uri(),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+    finally:
+        frame.unlink()
     assert proc.returncode == 0, proc.stderr[-2000:]
+    png = shot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
 
 
 INDEX_ELEMENTS = ["h1", ".disclaimer", "#filters", "table.summary", "svg.chart", "#changes"]
@@ -242,5 +257,4 @@ def test_pages_at_desk_and_phone_width(demo_report, tmp_path, page, elements, wi
         assert got["filter"]["rows"] > 5
         assert got["filter"]["wrong"] == 0 and got["filter"]["shown"] >= 1
     shot = tmp_path / f"{Path(page).stem}-{width}.png"
-    screenshot(demo_report / page, width, shot)
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert screenshot(demo_report / page, width, shot) == (max(width, 500), 1600)
