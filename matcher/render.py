@@ -723,7 +723,7 @@ def render_patient(run: dict, p: dict) -> str:
     counts = d["counts"]
     n_open = counts["eligible"] + counts["needs_review"]
     body = [
-        '<header id=top><p><a href="../report.html">← all patients</a></p>',
+        f"<header id=top><nav class=small>{_nav(p)}</nav>",
         f"<h1>Patient {_e(pid)}: {_e(p.get('diagnosis'))}</h1>",
         _disclaimer(),
         "</header>",
@@ -801,6 +801,16 @@ def render_patient(run: dict, p: dict) -> str:
         )
     body.append(_options_section(p))
     return _page(f"Patient {pid}: trial matching report", body, run)
+
+
+def _nav(p: dict) -> str:
+    """Links to the index and to the previous / next patient's page (names in one folder)."""
+    links = ['<a href="../report.html">← all patients</a>']
+    if p.get("previous"):
+        links.append(f'<a href="{_e(p["previous"])}" rel=prev>previous patient</a>')
+    if p.get("next"):
+        links.append(f'<a href="{_e(p["next"])}" rel=next>next patient →</a>')
+    return " · ".join(links)
 
 
 def _record_box(d: dict) -> str:

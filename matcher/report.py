@@ -809,7 +809,8 @@ def _write_outputs(
     pdir = out / render.PATIENT_DIR
     pdir.mkdir(exist_ok=True)
     index_rows, written = [], set()
-    for patient, d, dig in zip(batch.patients, match_dicts, digests, strict=True):
+    order = [pages[p.id] for p in batch.patients]
+    for i, (patient, d, dig) in enumerate(zip(batch.patients, match_dicts, digests, strict=True)):
         o = by_id.get(patient.id, {})
         diagnosis = patient.diagnosis_name or patient.diagnosis_text or "not recorded"
         notes = d.get("notes", []) + list(patient.warnings)
@@ -829,6 +830,8 @@ def _write_outputs(
                 "unrelated_count": d.get("unrelated_count", 0),
                 "seeds": view.seeds,
                 "top": view.top,
+                "previous": order[i - 1] if i > 0 else None,
+                "next": order[i + 1] if i + 1 < len(order) else None,
             },
         )
         name = pages[patient.id]

@@ -189,6 +189,10 @@ def test_facts_to_record_in_matches_json_and_first_on_the_page(demo_top2):
     )
     page = (demo_top2 / "patients" / "D01.html").read_text(encoding="utf-8")
     assert page.index("Facts to record first") < page.index("id=consider")
+    assert '<a href="D02.html" rel=next>next patient →</a>' in page
+    assert "rel=prev" not in page
+    d02 = (demo_top2 / "patients" / "D02.html").read_text(encoding="utf-8")
+    assert '<a href="D01.html" rel=prev>previous patient</a>' in d02
 
 
 def test_pages_use_plain_words(demo_top2):
