@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 # Only these trial statuses are "to consider": a coordinator can refer a patient to them.
@@ -171,6 +172,7 @@ FACT_WORDS = {
 }
 
 
+@lru_cache(maxsize=65536)  # the same lines recur across trials and patients
 def read_verify(item: str) -> VerifyItem:
     """Read one verify line (as ``rank`` writes it) for the fact it asks about."""
     text = item.strip()
