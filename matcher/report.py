@@ -5,8 +5,14 @@ runs never collide on one store), reads the patients (one bad patient is reporte
 proceed), optionally imports trial record files into the store, matches everyone with the
 chosen engine, records the run's matches in the store's run history, and writes:
 
-- ``report.html`` (self-contained), ``matches.csv``, ``matches.json`` (``match --json`` shape),
-  ``options.json`` (``options --json`` shape) and ``errors.csv``.
+- ``report.html`` (the index) and ``patients/<id>.html`` (one page per patient; both
+  self-contained), ``matches.csv``, ``matches.json`` (``match --json`` shape plus each
+  patient's facts to record), ``options.json`` (``options --json`` shape), ``changes.json``
+  and ``errors.csv``.
+
+A run is compared with the last finished run of the same list name (``ReportConfig.list_name``,
+default the patient file's stem without a trailing date). What each patient's page shows
+first is decided in :mod:`matcher.digest`.
 """
 
 from __future__ import annotations
@@ -210,7 +216,7 @@ def compute_changes(
     ``statuses``: the run's admitted statuses (None = any). ``current``: optional
     ``{(patient_id, nct_id): {"excluded_by": [...]}}`` of this run, to quote why a match is
     now excluded. ``added``: NCT ids this run imported for the first time.
-    Returns ``{"previous_run", "previous_run_id", "new", "gone",
+    Returns ``{"list_name", "previous_run", "previous_run_id", "new", "gone",
     "status_changes"}``; each new/gone entry has ``patient_id``, ``nct_id``, ``title``,
     ``why`` (and ``verdict`` / ``was``).
     """
