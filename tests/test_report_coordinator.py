@@ -235,3 +235,18 @@ def test_country_filter(tmp_path):
     assert groups(tmp_path / "us") == ["open, no site in the country"]
     page = (tmp_path / "us" / "patients" / "D01.html").read_text(encoding="utf-8")
     assert "Open, but no open site in United States (1)" in page
+
+
+def test_an_id_that_is_not_a_file_name_gets_a_safe_page_linked_from_the_index(tmp_path):
+    src = tmp_path / "p.csv"
+    text = write_patients(tmp_path / "one.csv", ["D01"]).read_text(encoding="utf-8")
+    src.write_text(text.replace("\nD01,", '\n"../A 1",'), encoding="utf-8")
+    out = tmp_path / "o"
+    run_report(src, out, tmp_path / "db.sqlite", [str(SBRT)], cfg())
+    (page,) = (out / "patients").iterdir()
+    assert page.name.startswith("_A_1-") and page.suffix == ".html"
+    index = (out / "report.html").read_text(encoding="utf-8")
+    assert f'<a href="patients/{page.name}">../A 1</a>' in index
+    # a later run without that patient removes its page
+    run_report(write_patients(tmp_path / "p.csv", ["D02"]), out, tmp_path / "db.sqlite", [], cfg())
+    assert [p.name for p in (out / "patients").iterdir()] == ["D02.html"]
