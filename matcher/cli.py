@@ -937,7 +937,8 @@ def match_cmd(
 
 
 @cli.command("report")
-@click.argument("patients", type=click.Path(exists=True))
+# not exists=True: a missing patient file still writes a report saying so (exit 4)
+@click.argument("patients", type=click.Path())
 @click.option(
     "--out",
     "out_dir",
@@ -962,7 +963,38 @@ def match_cmd(
 )
 @patient_format_option
 @place_options()
-def report_cmd(patients, out_dir, trials_paths, status_list, max_miles, engine, scheduler, fmt):
+@click.option(
+    "--top",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    help="Open trials shown first on each patient's page (the rest are folded).",
+)
+@click.option(
+    "--list",
+    "list_name",
+    default=None,
+    help="Name of the patient list for the change history (default: the file name without a"
+    " trailing date, so patients-2026-12-01.csv compares with patients-2026-11-30.csv).",
+)
+@click.option(
+    "--country",
+    default=None,
+    help="Consider only trials with an open site in this country (e.g. 'United States').",
+)
+def report_cmd(
+    patients,
+    out_dir,
+    trials_paths,
+    status_list,
+    max_miles,
+    engine,
+    scheduler,
+    fmt,
+    top,
+    list_name,
+    country,
+):
     """Nightly job: match every patient in PATIENTS and write the report to --out.
 
     Exit codes: 0 ok, 1 the store cannot be opened, 3 some patients failed, 4 all failed or
@@ -978,6 +1010,9 @@ def report_cmd(patients, out_dir, trials_paths, status_list, max_miles, engine, 
         scheduler=scheduler,
         as_of=_as_of(),
         fmt=fmt,
+        top=top,
+        list_name=list_name,
+        country=country,
     )
     # progress on a terminal only: quiet under cron
     tty = sys.stderr.isatty() and _verbosity() >= 0
@@ -1024,6 +1059,11 @@ def report_cmd(patients, out_dir, trials_paths, status_list, max_miles, engine, 
             f"{len(ch['new'])} new, {len(ch['gone'])} gone, {len(ch['status_changes'])} status "
             f"changes since the last run.{cols} Report: {result.out_dir / 'report.html'}"
         )
+        if not ch.get("previous_run"):
+            click.echo(
+                f"First run of the list '{ch.get('list_name')}': nothing to compare with yet"
+                " (use --list NAME to continue another list's history)."
+            )
     for line in result.errors:
         click.echo(f"error: {line}", err=True)
     if result.n_failed:

@@ -1,23 +1,28 @@
-"""Writers for the nightly report: a self-contained HTML page and spreadsheet-safe CSV.
+"""Writers for the nightly report: self-contained HTML pages and spreadsheet-safe CSV.
 
 Every value that reaches HTML goes through ``html.escape``; every CSV cell that a spreadsheet
 would read as a formula is neutralised. Nothing here reads the store or the network.
 
-The page is built for a coordinator reading it in the morning, on a desk or a phone: what
-changed since the last run comes first; each patient's section shows the trial shortlist
-(eligible, needs review), with the excluded trials and the options that do not apply folded
-away below it. Tables sort by a click on their header; on a narrow screen their rows become
-cards.
+The pages are built for a coordinator reading them in the morning, on a desk or a phone. The
+index (:func:`render_index`) says what changed since the last run and has one row per
+patient; each patient's page (:func:`render_patient`) puts the facts to record first, then
+the top open trials with their most important checks, and folds everything else. Words come
+from :mod:`matcher.digest`. Tables sort by a click on their header and filter from a small
+form (plain inline JS, no network); on a narrow screen their rows become cards; the pictures
+are inline SVG with their figures also in text.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import io
+import re
 from collections.abc import Iterable, Sequence
 
 from matcher import DISCLAIMER
+from matcher.digest import citations, plain, status_text
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -91,93 +96,6 @@ def _e(value) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _anchor(patient_id) -> str:
-    """An id attribute value for a patient section (escaped; spaces would break the link)."""
-    return "p-" + _e(str(patient_id).replace(" ", "_"))
-
-
-_CSS = """
-*{box-sizing:border-box}
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;padding:1rem;
-color:#1b1b1b;background:#fff;line-height:1.45;max-width:1280px;font-size:15px}
-h1{font-size:1.45rem;margin:.2rem 0 .5rem}
-h2{font-size:1.2rem;margin:2.2rem 0 .4rem;border-bottom:2px solid #ccc;padding-bottom:.15rem}
-h3{font-size:1.02rem;margin:1rem 0 .3rem}
-a{color:#0b5cad}
-.disclaimer{background:#fff4ce;border:1px solid #d9b648;padding:.5rem .8rem;border-radius:4px;margin:.4rem 0}
-.glance{display:flex;flex-wrap:wrap;gap:.5rem;margin:.6rem 0;padding:0;list-style:none}
-.glance li{border:1px solid #ccc;border-radius:6px;padding:.35rem .7rem;background:#fafafa}
-.glance b{font-size:1.15rem;margin-right:.2rem}
-.glance .hot{border-color:#2e8b57;background:#e8f6ec}
-.glance .warn{border-color:#c0392b;background:#fdecec}
-.stamps{font-size:.82rem;color:#444;margin:.4rem 0}
-.stamps dl{display:grid;grid-template-columns:max-content 1fr;gap:.05rem .8rem;margin:.3rem 0}
-.stamps dt{font-weight:600}.stamps dd{margin:0;overflow-wrap:anywhere}
-.muted{color:#555;font-size:.88rem}
-.facts{margin:.3rem 0;padding:0;list-style:none;display:flex;flex-wrap:wrap;gap:.2rem 1rem;font-size:.9rem}
-.facts b{font-weight:600;color:#333}
-table{border-collapse:collapse;width:100%;margin:.4rem 0 1rem;font-size:.88rem}
-th,td{border:1px solid #d4d4d4;padding:.3rem .45rem;text-align:left;vertical-align:top}
-th{background:#f0f0f0;cursor:pointer;user-select:none}
-th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
-td ul{margin:0;padding-left:1.05rem}td li{margin:.05rem 0}
-.v-eligible{color:#0a6b2d;font-weight:700}.v-needs_review{color:#8a5a00;font-weight:700}
-.v-excluded{color:#9b1c1c}
-.s-applies{color:#0a6b2d;font-weight:700}.s-possibly_applies{color:#8a5a00;font-weight:700}
-.s-not_applicable{color:#666}
-tr.new td{background:#e8f6ec}
-.badge{display:inline-block;font-size:.72rem;font-weight:700;padding:0 .35rem;border-radius:3px;
-background:#2e8b57;color:#fff;vertical-align:middle;margin-left:.25rem}
-.nct{font-weight:600;white-space:nowrap}
-.title{display:block}
-.cite{font-size:.8rem;color:#333}
-.small{font-size:.8rem}
-details{margin:.3rem 0}
-details>summary{cursor:pointer;color:#0b5cad}
-details.block{border:1px solid #ddd;border-radius:4px;padding:.3rem .6rem;margin:.6rem 0}
-details.block>summary{font-weight:600}
-.top{font-size:.8rem;float:right;font-weight:400}
-.shortlist td:nth-child(2){min-width:13rem}.shortlist td:nth-child(5){min-width:15rem}
-.shortlist td:nth-child(6){min-width:15rem}
-table.summary td:nth-child(n+3){text-align:right}
-footer{margin-top:2.5rem;border-top:1px solid #ccc;padding-top:.5rem}
-@media (max-width:700px){
-body{padding:.6rem;font-size:14px}
-table.cards thead{display:none}
-table.cards,table.cards tbody,table.cards tr,table.cards td{display:block;width:100%}
-table.cards tr{border:1px solid #ccc;border-radius:6px;margin:0 0 .7rem;padding:.2rem .1rem}
-table.cards td{border:none;border-bottom:1px solid #eee;padding:.25rem .5rem}
-table.cards td:last-child{border-bottom:none}
-table.cards td[data-label]::before{content:attr(data-label) ": ";font-size:.75rem;
-font-weight:700;color:#555;text-transform:uppercase;letter-spacing:.02em}
-table.cards td .title{margin-top:.1rem}
-table.cards td:empty{display:none}
-.shortlist td:nth-child(n){min-width:0}
-table.summary{font-size:.8rem}table.summary td,table.summary th{padding:.25rem .3rem}
-.wrap{overflow-x:auto}
-}
-"""
-
-_JS = """
-document.querySelectorAll('table.sortable').forEach(function(t){
-  t.querySelectorAll('th').forEach(function(th,i){
-    th.title=(th.title?th.title+': ':'')+'click to sort';
-    th.addEventListener('click',function(){
-      var dir=th.getAttribute('aria-sort')==='ascending'?'descending':'ascending';
-      t.querySelectorAll('th').forEach(function(o){o.removeAttribute('aria-sort')});
-      th.setAttribute('aria-sort',dir);
-      var body=t.tBodies[0],rows=Array.prototype.slice.call(body.rows);
-      rows.sort(function(a,b){
-        var x=a.cells[i].getAttribute('data-v'),y=b.cells[i].getAttribute('data-v');
-        if(x===null)x=a.cells[i].textContent.trim();
-        if(y===null)y=b.cells[i].textContent.trim();
-        var nx=Number(x),ny=Number(y),c;
-        c=(x!==''&&y!==''&&!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);
-        return dir==='ascending'?c:-c;});
-      rows.forEach(function(r){body.appendChild(r)});});});});
-"""
-
-
 def _ul(items, cls: str | None = None) -> str:
     items = [i for i in items or [] if i]
     if not items:
@@ -213,13 +131,17 @@ def _table(cols: Sequence[_Col | str], rows: Iterable, cls: str = "sortable card
     )
     body = []
     for row in rows:
-        row_cls, cells = row if isinstance(row, tuple) else ("", row)
+        row_attrs = ""
+        if isinstance(row, tuple) and len(row) == 3:
+            row_cls, cells, row_attrs = row
+        else:
+            row_cls, cells = row if isinstance(row, tuple) else ("", row)
         tds = "".join(
             cell.replace("<td", f'<td data-label="{_e(c.label)}"', 1) if c.label else cell
             for c, cell in zip(cols, cells, strict=True)
         )
         attr = f' class="{_e(row_cls)}"' if row_cls else ""
-        body.append(f"<tr{attr}>{tds}</tr>")
+        body.append(f"<tr{attr}{row_attrs}>{tds}</tr>")
     return (
         f'<div class=wrap><table class="{cls}"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></div>"
@@ -251,64 +173,285 @@ def _registry_url(nct_id) -> str:
     return f"https://clinicaltrials.gov/study/{nct_id}"
 
 
-def _patient_link(patient_id) -> str:
-    return f'<a href="#{_anchor(patient_id)}">{_e(patient_id)}</a>'
+def _patient_link(change: dict) -> str:
+    href = change.get("href")
+    if not href:
+        return _e(change["patient_id"])
+    return f'<a href="{_e(href)}">{_e(change["patient_id"])}</a>'
 
 
 # ----------------------------------------------------------------------------- page
 
+_CSS = """
+*{box-sizing:border-box}
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;padding:1rem;
+color:#1b1b1b;background:#fff;line-height:1.45;max-width:1280px;font-size:15px;overflow-wrap:break-word}
+h1{font-size:1.45rem;margin:.2rem 0 .5rem}
+h2{font-size:1.2rem;margin:1.8rem 0 .4rem;border-bottom:2px solid #ccc;padding-bottom:.15rem}
+h3{font-size:1.02rem;margin:1rem 0 .3rem}
+a{color:#0b5cad}
+.disclaimer{background:#fff4ce;border:1px solid #d9b648;padding:.5rem .8rem;border-radius:4px;margin:.4rem 0}
+.glance{display:flex;flex-wrap:wrap;gap:.5rem;margin:.6rem 0;padding:0;list-style:none}
+.glance li{border:1px solid #ccc;border-radius:6px;padding:.35rem .7rem;background:#fafafa}
+.glance b{font-size:1.15rem;margin-right:.2rem}
+.glance .hot{border-color:#2e8b57;background:#e8f6ec}
+.glance .warn{border-color:#c0392b;background:#fdecec}
+.record{border:2px solid #0b5cad;background:#eef5fc;border-radius:6px;padding:.5rem .8rem;margin:.6rem 0}
+.record p{margin:.1rem 0}.record ol{margin:.3rem 0;padding-left:1.4rem}
+.stamps{font-size:.82rem;color:#444;margin:.4rem 0}
+.stamps dl{display:grid;grid-template-columns:max-content 1fr;gap:.05rem .8rem;margin:.3rem 0}
+.stamps dt{font-weight:600}.stamps dd{margin:0;overflow-wrap:anywhere}
+.muted{color:#555;font-size:.88rem}
+.facts{margin:.3rem 0;padding:0;list-style:none;display:flex;flex-wrap:wrap;gap:.2rem 1rem;font-size:.9rem}
+.facts b{font-weight:600;color:#333}
+table{border-collapse:collapse;width:100%;margin:.4rem 0 1rem;font-size:.88rem}
+th,td{border:1px solid #d4d4d4;padding:.3rem .45rem;text-align:left;vertical-align:top}
+th{background:#f0f0f0;cursor:pointer;user-select:none}
+th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
+td ul{margin:0;padding-left:1.05rem}td li{margin:.05rem 0}
+.v-eligible{color:#0a6b2d;font-weight:700}.v-needs_review{color:#8a5a00;font-weight:700}
+.v-excluded{color:#9b1c1c}
+.s-applies{color:#0a6b2d;font-weight:700}.s-possibly_applies{color:#8a5a00;font-weight:700}
+.s-not_applicable{color:#666}
+tr.new td{background:#e8f6ec}
+.badge{display:inline-block;font-size:.72rem;font-weight:700;padding:0 .35rem;border-radius:3px;
+background:#2e8b57;color:#fff;vertical-align:middle;margin-left:.25rem}
+.badge.closed{background:#7a7a7a}.badge.flag{background:#b35c00}
+.nct{font-weight:600;white-space:nowrap}
+.title{display:block}
+.cite{font-size:.8rem;color:#333}
+.small{font-size:.8rem}
+details{margin:.3rem 0}
+details>summary{cursor:pointer;color:#0b5cad}
+details.block{border:1px solid #ddd;border-radius:4px;padding:.3rem .6rem;margin:.6rem 0}
+details.block>summary{font-weight:600}
+.filters{display:flex;flex-wrap:wrap;gap:.4rem .8rem;align-items:end;margin:.5rem 0;padding:.4rem .6rem;
+background:#f6f6f6;border:1px solid #ddd;border-radius:6px;font-size:.85rem}
+.filters label{display:flex;flex-direction:column;gap:.1rem}
+.filters input,.filters select{font:inherit;padding:.15rem .3rem;max-width:100%}
+.filters input[type=search]{min-width:12rem}
+.chart{max-width:100%;height:auto;display:block}
+.bar{display:block;width:100%;max-width:420px;height:auto}
+.legend{font-size:.8rem;color:#444}
+footer{margin-top:2.5rem;border-top:1px solid #ccc;padding-top:.5rem}
+@media (max-width:700px){
+body{padding:.6rem;font-size:14px}
+table.cards thead{display:none}
+table.cards,table.cards tbody,table.cards tr,table.cards td{display:block;width:100%}
+table.cards tr{border:1px solid #ccc;border-radius:6px;margin:0 0 .7rem;padding:.2rem .1rem}
+table.cards tr[hidden]{display:none}
+table.cards td{border:none;border-bottom:1px solid #eee;padding:.25rem .5rem}
+table.cards td:last-child{border-bottom:none}
+table.cards td[data-label]::before{content:attr(data-label) ": ";font-size:.75rem;
+font-weight:700;color:#555;text-transform:uppercase;letter-spacing:.02em}
+table.cards td .title{margin-top:.1rem}
+table.cards td:empty{display:none}
+.filters input[type=search]{min-width:0;width:100%}
+.filters label{flex:1 1 40%}
+}
+"""
 
-def render_html(run: dict, patients: list[dict], errors: list[dict], changes: dict) -> str:
-    """The whole report page.
+# Sorting by a click on a header; filtering rows by the page's filter form. No network.
+_JS = """
+(function(){
+document.querySelectorAll('table.sortable').forEach(function(t){
+  t.querySelectorAll('th').forEach(function(th,i){
+    th.title=(th.title?th.title+': ':'')+'click to sort';
+    th.addEventListener('click',function(){
+      var dir=th.getAttribute('aria-sort')==='ascending'?'descending':'ascending';
+      t.querySelectorAll('th').forEach(function(o){o.removeAttribute('aria-sort')});
+      th.setAttribute('aria-sort',dir);
+      var body=t.tBodies[0],rows=Array.prototype.slice.call(body.rows);
+      rows.sort(function(a,b){
+        var x=a.cells[i].getAttribute('data-v'),y=b.cells[i].getAttribute('data-v');
+        if(x===null)x=a.cells[i].textContent.trim();
+        if(y===null)y=b.cells[i].textContent.trim();
+        var nx=Number(x),ny=Number(y),c;
+        c=(x!==''&&y!==''&&!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);
+        return dir==='ascending'?c:-c;});
+      rows.forEach(function(r){body.appendChild(r)});});});});
+var f=document.getElementById('filters');
+if(f){
+  var rows=Array.prototype.slice.call(document.querySelectorAll('tr[data-f]'));
+  var out=document.getElementById('shown');
+  var apply=function(){
+    var q=(f.q.value||'').toLowerCase().trim(),n=0;
+    rows.forEach(function(r){
+      var ok=true,d=r.dataset;
+      Array.prototype.forEach.call(f.querySelectorAll('select'),function(s){
+        if(!s.value||!ok)return;
+        if(s.name==='miles'){var m=Number(d.miles);ok=d.miles!==''&&m<=Number(s.value);}
+        else ok=(' '+(d[s.name]||'')+' ').indexOf(' '+s.value+' ')>=0;});
+      if(ok&&q)ok=r.textContent.toLowerCase().indexOf(q)>=0;
+      r.hidden=!ok;if(ok)n++;});
+    if(out)out.textContent=n+' of '+rows.length+' shown';
+    if(q||Array.prototype.some.call(f.querySelectorAll('select'),function(s){return s.value}))
+      document.querySelectorAll('details.filterable').forEach(function(d){d.open=true});};
+  f.addEventListener('input',apply);f.addEventListener('change',apply);
+  f.addEventListener('submit',function(e){e.preventDefault();});apply();}
+document.documentElement.setAttribute('data-ready',Math.round(performance.now()));
+})();
+"""
 
-    ``run``: stamps (tool/pack version, data timestamp, run time, counts, settings).
-    ``patients``: per patient ``{"patient_id", "diagnosis", "facts": [(label, text)],
-    "options": [...], "not_covered_reason", "trials": [...], "notes": [...], "gone": [...]}``,
-    options and trials in the ``options --json`` and ``match --json`` shapes (trials with
-    ``is_new``).
-    ``errors``: ``{"file", "location", "patient_id", "field", "error"}`` (or ``"source"``).
-    ``changes``: ``{"new": [...], "gone": [...], "status_changes": [...], "previous_run": ...}``.
+
+def _page(title: str, body: list[str], run: dict) -> str:
+    return "\n".join(
+        [
+            "<!doctype html><html lang=en><head><meta charset=utf-8>",
+            '<meta name=viewport content="width=device-width,initial-scale=1">',
+            f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
+            *body,
+            f"<footer><p class=disclaimer><strong>{_e(DISCLAIMER)}</strong></p>"
+            f"<p class=muted>Generated by trialmatch {_e(run.get('tool_version'))}, knowledge "
+            f"pack {_e(run.get('pack_version'))}, run {_e(run.get('run_id'))} started "
+            f"{_e(run.get('started'))} (UTC).</p></footer>",
+            f"<script>{_JS}</script></body></html>",
+        ]
+    )
+
+
+def _disclaimer() -> str:
+    return (
+        f"<p class=disclaimer><strong>{_e(DISCLAIMER)}</strong> Every verdict says why; check "
+        "each item under “to verify” against the patient's record and the registry page before "
+        "contacting a trial.</p>"
+    )
+
+
+# ----------------------------------------------------------------------------- pictures
+
+VERDICT_COLOURS = (
+    ("eligible", "eligible", "#2e8b57"),
+    ("needs_review", "needs review", "#d49a00"),
+    ("closed", "closed or not recruiting", "#9a9a9a"),
+    ("excluded", "excluded", "#c0392b"),
+)
+
+
+def verdict_bar(counts: dict) -> str:
+    """A small inline SVG bar of one patient's trials by verdict, with a text legend."""
+    total = sum(counts.get(k, 0) for k, _, _ in VERDICT_COLOURS)
+    label = ", ".join(f"{counts.get(k, 0)} {w}" for k, w, _ in VERDICT_COLOURS)
+    if not total:
+        return f"<p class=legend>No trial in the store is relevant ({_e(label)}).</p>"
+    x, rects = 0.0, []
+    for k, word, colour in VERDICT_COLOURS:
+        n = counts.get(k, 0)
+        if not n:
+            continue
+        w = 400 * n / total
+        rects.append(
+            f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="14" fill="{colour}">'
+            f"<title>{n} {_e(word)}</title></rect>"
+        )
+        x += w
+    return (
+        f'<svg class=bar viewBox="0 0 400 14" role=img aria-label="{_e(label)}">'
+        + "".join(rects)
+        + f"</svg><p class=legend>{_e(label)}</p>"
+    )
+
+
+def bar_chart(title: str, bars: Sequence[tuple[str, int]], colour: str = "#0b5cad") -> str:
+    """A horizontal inline SVG bar chart: one bar per ``(label, value)``, values printed."""
+    if not bars:
+        return ""
+    top = max(v for _, v in bars) or 1
+    row, width, left = 22, 460, 150
+    parts = []
+    for i, (label, v) in enumerate(bars):
+        y = i * row
+        w = (width - left - 40) * v / top
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 15}" text-anchor=end font-size=12>{_e(label)}</text>'
+            f'<rect x="{left}" y="{y + 4}" width="{w:.1f}" height="14" fill="{colour}"></rect>'
+            f'<text x="{left + w + 4:.1f}" y="{y + 15}" font-size=12>{v}</text>'
+        )
+    h = row * len(bars)
+    desc = "; ".join(f"{label}: {v}" for label, v in bars)
+    return (
+        f"<figure><figcaption class=muted>{_e(title)}</figcaption>"
+        f'<svg class=chart viewBox="0 0 {width} {h}" width="{width}" role=img '
+        f'aria-label="{_e(title)}: {_e(desc)}">' + "".join(parts) + "</svg></figure>"
+    )
+
+
+OPEN_BUCKETS = (("none", 0, 0), ("1", 1, 1), ("2", 2, 2), ("3-5", 3, 5), ("6-10", 6, 10))
+
+
+def open_trials_buckets(values: Iterable[int]) -> list[tuple[str, int]]:
+    """Patients by number of open trials to consider: 0, 1, 2, 3-5, 6-10, more than 10."""
+    vals = list(values)
+    out = [(label, sum(1 for v in vals if lo <= v <= hi)) for label, lo, hi in OPEN_BUCKETS]
+    out.append(("more than 10", sum(1 for v in vals if v > 10)))
+    return out
+
+
+# ----------------------------------------------------------------------------- index page
+
+
+def render_index(run: dict, patients: list[dict], errors: list[dict], changes: dict) -> str:
+    """The index page (``report.html``): what changed, a chart, one row per patient.
+
+    ``patients``: per patient ``{"patient_id", "diagnosis", "href", "counts", "best",
+    "facts_sentence", "new_count", "gone_count", "flags"}`` (``best``: the first trial to
+    consider, a :func:`matcher.digest.patient_digest` trial view, or None).
     """
-    out = [
-        "<!doctype html><html lang=en><head><meta charset=utf-8>",
-        '<meta name=viewport content="width=device-width,initial-scale=1">',
-        f"<title>Trial matching report {_e(run.get('started'))}</title>"
-        f"<style>{_CSS}</style></head><body>",
+    body = [
         "<header id=top><h1>Sarcoma trial matching report</h1>",
-        f"<p class=disclaimer><strong>{_e(DISCLAIMER)}</strong> Every verdict below says why; "
-        "check each item under “to verify” against the patient's record and the registry "
-        "page before contacting a trial.</p>",
+        _disclaimer(),
         _glance(run, patients, errors, changes),
         _stamps(run),
         "</header>",
-        _changes_section(changes),
-        _summary_section(run, patients, errors),
     ]
+    if run.get("failure"):
+        body.append(
+            f"<p class=disclaimer><strong>Nothing was matched in this run:</strong> "
+            f"{_e(run['failure'])}</p>"
+        )
+    body.append(_charts(patients, changes))
+    body.append(_changes_section(changes))
     if errors:
-        out.append(_errors_section(errors))
-    for p in patients:
-        out.append(_patient_section(p))
-    out.append(
-        f"<footer><p class=disclaimer><strong>{_e(DISCLAIMER)}</strong></p>"
-        f"<p class=muted>Generated by trialmatch {_e(run.get('tool_version'))}, knowledge pack "
-        f"{_e(run.get('pack_version'))}, run {_e(run.get('run_id'))} started "
-        f"{_e(run.get('started'))}.</p></footer>"
-    )
-    out.append(f"<script>{_JS}</script></body></html>")
-    return "\n".join(out)
+        body.append(_errors_section(errors))
+    body.append(_patients_table(run, patients, errors))
+    return _page(f"Trial matching report {run.get('started') or ''}", body, run)
+
+
+def _charts(patients: list[dict], changes: dict) -> str:
+    if not patients:
+        return ""
+    opens = [p["counts"].get("eligible", 0) + p["counts"].get("needs_review", 0) for p in patients]
+    out = [bar_chart("Patients by number of open trials to consider", open_trials_buckets(opens))]
+    if changes.get("previous_run"):
+        out.append(
+            bar_chart(
+                "What changed since the last run",
+                [
+                    ("new matches", len(changes.get("new", []))),
+                    ("matches gone", len(changes.get("gone", []))),
+                    ("status changes", len(changes.get("status_changes", []))),
+                    (
+                        "patients with news",
+                        sum(1 for p in patients if p.get("new_count") or p.get("gone_count")),
+                    ),
+                ],
+                "#2e8b57",
+            )
+        )
+    return "<div class=charts>" + "".join(out) + "</div>"
 
 
 def _glance(run: dict, patients: list[dict], errors: list[dict], changes: dict) -> str:
     n_new = len(changes.get("new", []))
     n_gone = len(changes.get("gone", []))
     n_status = len(changes.get("status_changes", []))
-    n_failed = sum(1 for e in errors if e.get("kind", "patient") == "patient")
+    n_failed = sum(1 for e in errors if e.get("kind", "patient") != "trial record")
     shortlisted = sum(
-        1 for p in patients if any(t["verdict"] in SHORTLIST for t in p.get("trials", []))
+        1 for p in patients if p["counts"].get("eligible", 0) + p["counts"].get("needs_review", 0)
     )
     items = [
         ("", len(patients), "patients matched", "#summary"),
-        ("", shortlisted, "with at least one trial to consider", "#summary"),
+        ("", shortlisted, "with at least one open trial to consider", "#summary"),
     ]
     if changes.get("previous_run"):
         items += [
@@ -317,7 +460,7 @@ def _glance(run: dict, patients: list[dict], errors: list[dict], changes: dict) 
             ("", n_status, "trial status changes", "#changes"),
         ]
     if errors:
-        items.append(("warn", n_failed, "patients failed", "#errors"))
+        items.append(("warn", n_failed, "patients or lists failed", "#errors"))
     lis = "".join(
         f'<li class="{_e(cls)}"><a href="{href}"><b>{_e(n)}</b></a> {_e(label)}</li>'
         if cls
@@ -339,9 +482,12 @@ STAMP_KEYS = [
     ("Trials considered", "n_trials_considered"),
     ("Statuses admitted", "statuses"),
     ("Max miles", "max_miles"),
+    ("Country filter", "country"),
+    ("Trials shown first per patient", "top"),
     ("Ages computed as of", "as_of"),
     ("Engine", "engine"),
     ("Patient list", "patients_source"),
+    ("List name (change history)", "list_name"),
 ]
 
 
@@ -358,50 +504,95 @@ def _stamps(run: dict) -> str:
     )
 
 
-def _summary_section(run: dict, patients: list[dict], errors: list[dict]) -> str:
-    rows = []
-    for p in patients:
-        trials = p.get("trials", [])
-        counts = {
-            v: sum(1 for t in trials if t["verdict"] == v)
-            for v in ("eligible", "needs_review", "excluded")
-        }
-        applies = sum(1 for o in p.get("options", []) if o["status"] == "applies")
-        new = p.get("new_count", 0)
-        rows.append(
-            (
-                "new" if new else "",
-                [
-                    _td(_patient_link(p["patient_id"]), raw=True, sort_value=p["patient_id"]),
-                    _td(p.get("diagnosis")),
-                    _td(counts["eligible"], sort_value=counts["eligible"]),
-                    _td(counts["needs_review"], sort_value=counts["needs_review"]),
-                    _td(counts["excluded"], sort_value=counts["excluded"]),
-                    _td(applies, sort_value=applies),
-                    _td(new, sort_value=new),
-                ],
-            )
-        )
+def _patients_table(run: dict, patients: list[dict], errors: list[dict]) -> str:
     n_failed = sum(1 for e in errors if e.get("kind", "patient") == "patient")
     head = (
-        f"<h2 id=summary>Patients</h2><p class=muted>{_e(run.get('n_patients_ok', len(patients)))}"
-        f" patients matched, {_e(n_failed)} failed; "
-        f"{_e(run.get('n_trials_considered', 0))} trials considered. Click a header to sort.</p>"
+        f"<h2 id=summary>Patients</h2><p class=muted>{_e(len(patients))} patients matched, "
+        f"{_e(n_failed)} failed; {_e(run.get('n_trials_considered', 0))} trials considered. "
+        "Open a patient for the trials to consider and the facts to record. Click a header to "
+        "sort.</p>"
     )
-    if not rows:
+    if not patients:
         return head
-    return head + _table(
-        [
-            "Patient",
-            "Diagnosis",
-            _Col("Eligible"),
-            _Col("Review", "Needs review"),
-            _Col("Excl.", "Excluded"),
-            _Col("Options", "Standard options that apply"),
-            _Col("New", "New since last run"),
-        ],
-        rows,
-        cls="sortable summary",
+    form = (
+        "<form id=filters class=filters role=search>"
+        '<label>Search<input type=search name=q placeholder="patient, diagnosis, trial"></label>'
+        "<label>Open trials<select name=has><option value=''>all patients</option>"
+        "<option value=open>with open trials to consider</option>"
+        "<option value=none>with none</option></select></label>"
+        "<label>Changes<select name=changed><option value=''>all</option>"
+        "<option value=yes>changed since the last run</option></select></label>"
+        "<span id=shown class=muted></span></form>"
+    )
+    rows = []
+    for p in patients:
+        c = p["counts"]
+        n_open = c.get("eligible", 0) + c.get("needs_review", 0)
+        best = p.get("best")
+        best_html = (
+            _trial_link(best["nct_id"], best.get("url"), best.get("title"))
+            + f"<span class=small>{_e(VERDICT_LABELS.get(best['verdict'], best['verdict']))}"
+            f" · {_e(best.get('where'))}</span>"
+            if best
+            else "<span class=muted>none open</span>"
+        )
+        changed = []
+        if p.get("new_count"):
+            changed.append(f"{p['new_count']} new")
+        if p.get("gone_count"):
+            changed.append(f"{p['gone_count']} gone")
+        flags = p.get("flags") or []
+        attrs = (
+            f' data-f=1 data-has="{"open" if n_open else "none"}"'
+            f' data-changed="{"yes" if changed else "no"}"'
+        )
+        rows.append(
+            (
+                "new" if p.get("new_count") else "",
+                [
+                    _td(
+                        f'<a href="{_e(p["href"])}">{_e(p["patient_id"])}</a>',
+                        raw=True,
+                        sort_value=p["patient_id"],
+                    ),
+                    _td(p.get("diagnosis")),
+                    _td(
+                        f"<b>{n_open}</b><span class=small> ({c.get('eligible', 0)} eligible;"
+                        f" {c.get('closed', 0)} closed, {c.get('excluded', 0)} excluded)</span>",
+                        raw=True,
+                        sort_value=n_open,
+                    ),
+                    _td(best_html, raw=True, sort_value=best["nct_id"] if best else ""),
+                    _td(p.get("facts_sentence") or "nothing missing"),
+                    _td(", ".join(changed) or "no change", sort_value=len(changed)),
+                    _td(
+                        _ul([plain(f) for f in flags[:2]], "small")
+                        + _fold(f"{len(flags) - 2} more", _ul(flags[2:], "small"))
+                        if flags
+                        else "",
+                        raw=True,
+                        sort_value=len(flags),
+                    ),
+                ],
+                attrs,
+            )
+        )
+    return (
+        head
+        + form
+        + _table(
+            [
+                "Patient",
+                "Diagnosis",
+                _Col("Open", "Open trials to consider"),
+                _Col("Best trial", "Best trial"),
+                _Col("Facts to record", "Facts to record"),
+                _Col("Changed", "Changed since the last run"),
+                _Col("Data notes", "Data-quality notes"),
+            ],
+            rows,
+            cls="sortable cards summary",
+        )
     )
 
 
@@ -432,9 +623,11 @@ def _errors_section(errors: list[dict]) -> str:
 def _changes_section(changes: dict) -> str:
     prev = changes.get("previous_run")
     head = "<h2 id=changes>Changes since the last run</h2>"
+    name = changes.get("list_name")
+    of_list = f" of the list “{_e(name)}”" if name else ""
     if not prev:
-        return head + "<p>First run: nothing to compare with yet.</p>"
-    out = [head, f"<p class=muted>Compared with the run started {_e(prev)} (UTC).</p>"]
+        return head + f"<p>First run{of_list}: nothing to compare with yet.</p>"
+    out = [head, f"<p class=muted>Compared with the run{of_list} started {_e(prev)} (UTC).</p>"]
     new = changes.get("new", [])
     out.append(f"<h3>New matches ({len(new)})</h3>")
     if new:
@@ -445,9 +638,7 @@ def _changes_section(changes: dict) -> str:
                     (
                         "new",
                         [
-                            _td(
-                                _patient_link(c["patient_id"]), raw=True, sort_value=c["patient_id"]
-                            ),
+                            _td(_patient_link(c), raw=True, sort_value=c["patient_id"]),
                             _td(
                                 _trial_link(
                                     c["nct_id"], _registry_url(c["nct_id"]), c.get("title")
@@ -459,7 +650,7 @@ def _changes_section(changes: dict) -> str:
                                 VERDICT_LABELS.get(c["verdict"], c["verdict"]),
                                 cls=f"v-{c['verdict']}",
                             ),
-                            _td(c.get("why")),
+                            _td(plain(c.get("why"))),
                         ],
                     )
                     for c in new
@@ -476,7 +667,7 @@ def _changes_section(changes: dict) -> str:
                 ["Patient", "Trial", "Was", "Now", "Why"],
                 (
                     [
-                        _td(_patient_link(c["patient_id"]), raw=True, sort_value=c["patient_id"]),
+                        _td(_patient_link(c), raw=True, sort_value=c["patient_id"]),
                         _td(
                             _trial_link(c["nct_id"], _registry_url(c["nct_id"]), c.get("title")),
                             raw=True,
@@ -484,7 +675,7 @@ def _changes_section(changes: dict) -> str:
                         ),
                         _td(VERDICT_LABELS.get(c["was"], c["was"])),
                         _td(VERDICT_LABELS.get(c.get("now"), c.get("now"))),
-                        _td(c.get("why")),
+                        _td(plain(c.get("why"))),
                     ]
                     for c in gone
                 ),
@@ -505,8 +696,8 @@ def _changes_section(changes: dict) -> str:
                             raw=True,
                             sort_value=c["nct_id"],
                         ),
-                        _td(c["before"]),
-                        _td(c["after"]),
+                        _td(status_text(c["before"])),
+                        _td(status_text(c["after"])),
                     ]
                     for c in sc
                 ),
@@ -517,118 +708,222 @@ def _changes_section(changes: dict) -> str:
     return "\n".join(out)
 
 
-# ----------------------------------------------------------------------------- one patient
+# ----------------------------------------------------------------------------- patient page
 
 
-def _patient_section(p: dict) -> str:
+def render_patient(run: dict, p: dict) -> str:
+    """One patient's page.
+
+    ``p``: ``{"patient_id", "diagnosis", "facts": [(label, text)], "notes": [...],
+    "digest": patient_digest(...), "options": [...], "not_covered_reason", "gone": [...],
+    "unrelated_count", "seeds": {...}, "top": N}``.
+    """
     pid = p["patient_id"]
-    trials = p.get("trials", [])
-    shortlist = [t for t in trials if t["verdict"] in SHORTLIST]
-    excluded = [t for t in trials if t["verdict"] not in SHORTLIST]
-    new = sum(1 for t in trials if t.get("is_new"))
-    badge = f" <span class=badge>{_e(new)} NEW</span>" if new else ""
-    out = [
-        f'<section><h2 id="{_anchor(pid)}">Patient {_e(pid)}: {_e(p.get("diagnosis"))}{badge}'
-        '<a class=top href="#top">top ↑</a></h2>'
+    d = p["digest"]
+    counts = d["counts"]
+    n_open = counts["eligible"] + counts["needs_review"]
+    body = [
+        f"<header id=top><nav class=small>{_nav(p)}</nav>",
+        f"<h1>Patient {_e(pid)}: {_e(p.get('diagnosis'))}</h1>",
+        _disclaimer(),
+        "</header>",
+        _record_box(d),
+        verdict_bar(counts),
     ]
     facts = p.get("facts") or []
     if facts:
-        out.append(
+        body.append(
             "<ul class=facts>"
-            + "".join(f"<li><b>{_e(k)}:</b> {_e(v)}</li>" for k, v in facts)
+            + "".join(f"<li><b>{_e(k)}:</b> {_e(plain(v))}</li>" for k, v in facts)
             + "</ul>"
         )
-    notes = p.get("notes") or []
+    notes = [plain(n) for n in p.get("notes") or []]
     if notes:
-        out.append(
-            _fold(f"Notes on this patient's data ({len(notes)})", _ul(notes, "small"))
-            if len(notes) > 3
-            else _ul(notes, "small")
-        )
+        body.append(_fold(f"Notes on this patient's data ({len(notes)})", _ul(notes, "small")))
 
-    out.append(f"<h3>Trials to consider ({len(shortlist)})</h3>")
-    if shortlist:
-        out.append(_shortlist_table(shortlist))
-    elif trials:
-        out.append(
-            "<p class=muted>No trial in the store is open to this patient on what is "
-            "recorded; the excluded ones are listed below with the reasons.</p>"
+    body.append(_trial_filters(d))
+    top = p.get("top", len(d["top"]))
+    body.append(
+        f"<h2 id=consider>Open trials to consider ({n_open})</h2>"
+        f"<p class=muted>Recruiting, not yet recruiting or enrolling by invitation; eligible or "
+        f"needs review. The first {_e(top)} are shown, each with its 3 most important checks.</p>"
+    )
+    if d["top"]:
+        body.append(_trials_table(d["top"]))
+    elif n_open == 0:
+        body.append(
+            "<p class=muted>No open trial in the store fits this patient on what is recorded.</p>"
         )
-    else:
-        out.append("<p class=muted>No trial in the store is relevant to this diagnosis.</p>")
-    if excluded:
-        out.append(
+    if d["more"]:
+        body.append(
             _fold(
-                f"Excluded trials ({len(excluded)}): the reasons each is closed to this patient",
-                _excluded_table(excluded),
-                "block",
+                f"More open trials to consider ({len(d['more'])})",
+                _trials_table(d["more"], full=False),
+                "block filterable",
+            )
+        )
+    if d["other_country"]:
+        body.append(
+            _fold(
+                f"Open, but no open site in {run.get('country')} ({len(d['other_country'])})",
+                _trials_table(d["other_country"], full=False),
+                "block filterable",
+            )
+        )
+    if d["closed"]:
+        body.append(
+            _fold(
+                f"Closed or not recruiting ({len(d['closed'])}): would fit, but cannot take "
+                "this patient now",
+                _trials_table(d["closed"], full=False),
+                "block filterable",
+            )
+        )
+    if d["excluded"]:
+        body.append(
+            _fold(
+                f"Excluded trials ({len(d['excluded'])}): the reasons each is closed to this "
+                "patient",
+                _excluded_table(d["excluded"]),
+                "block filterable",
             )
         )
     gone = p.get("gone") or []
     if gone:
-        out.append(
+        body.append(
             f"<h3>No longer on the list since the last run ({len(gone)})</h3>"
-            + _ul(f"{g['nct_id']}: {g.get('why')}" for g in gone)
+            + _ul(f"{g['nct_id']}: {plain(g.get('why'))}" for g in gone)
         )
-    unrelated = p.get("unrelated_count")
-    if unrelated:
-        out.append(
-            f"<p class=muted>{_e(unrelated)} other trials in the store do not name this "
-            "diagnosis or a group containing it (not shown).</p>"
+    if p.get("unrelated_count"):
+        body.append(
+            f"<p class=muted>{_e(p['unrelated_count'])} other trials in the store do not name "
+            "this diagnosis or a group containing it (not shown).</p>"
         )
-
-    out.append("<h3>Standard options (PDQ) and subtype-targeted agents</h3>")
-    if p.get("not_covered_reason"):
-        out.append(f"<p><em>{_e(p['not_covered_reason'])}</em></p>")
-    opts = p.get("options", [])
-    relevant = [o for o in opts if o.get("status") != "not_applicable"]
-    rest = [o for o in opts if o.get("status") == "not_applicable"]
-    if relevant:
-        out.append(_options_table(relevant))
-    elif opts:
-        out.append("<p class=muted>No encoded option applies on what is recorded.</p>")
-    if rest:
-        out.append(
-            _fold(
-                f"Options that do not apply ({len(rest)}): why not",
-                _table(
-                    ["Option", "Why not"],
-                    (
-                        [_td(_option_title(o), raw=True), _td(_ul(o.get("reasons")), raw=True)]
-                        for o in rest
-                    ),
-                ),
-                "block",
-            )
-        )
-    out.append("</section>")
-    return "\n".join(out)
+    body.append(_options_section(p))
+    return _page(f"Patient {pid}: trial matching report", body, run)
 
 
-def _shortlist_table(trials: list[dict]) -> str:
+def _nav(p: dict) -> str:
+    """Links to the index and to the previous / next patient's page (names in one folder)."""
+    links = ['<a href="../report.html">← all patients</a>']
+    if p.get("previous"):
+        links.append(f'<a href="{_e(p["previous"])}" rel=prev>previous patient</a>')
+    if p.get("next"):
+        links.append(f'<a href="{_e(p["next"])}" rel=next>next patient →</a>')
+    return " · ".join(links)
+
+
+def _record_box(d: dict) -> str:
+    facts = d["facts"]
+    if not facts:
+        return (
+            "<section class=record id=record><p><strong>Facts to record:</strong> none missing "
+            "for the open trials to consider.</p></section>"
+        )
+    items = "".join(
+        f"<li><b>{_e(f.fact)}</b>: settles {f.checks} check{'s' if f.checks != 1 else ''} on "
+        f"{f.trials} trial{'s' if f.trials != 1 else ''}</li>"
+        for f in facts[:5]
+    )
+    rest = facts[5:]
+    more = _fold(
+        f"{len(rest)} more",
+        _ul(f"{f.fact}: {f.checks} checks on {f.trials} trials" for f in rest),
+    )
+    return (
+        "<section class=record id=record><p><strong>Facts to record first:</strong> "
+        f"{_e(d['facts_sentence'])}.</p><ol>{items}</ol>{more}</section>"
+    )
+
+
+def _options_of(d: dict, key: str) -> list[str]:
+    seen: dict[str, None] = {}
+    for group in ("top", "more", "closed", "excluded", "other_country"):
+        for t in d[group]:
+            seen[t[key]] = None
+    return sorted(seen)
+
+
+def _trial_filters(d: dict) -> str:
+    def select(name: str, label: str, options: Sequence[tuple[str, str]]) -> str:
+        opts = "".join(f'<option value="{_e(v)}">{_e(w)}</option>' for v, w in options)
+        return f"<label>{_e(label)}<select name={name}><option value=''>all</option>{opts}</select></label>"
+
+    phases = _options_of(d, "phase_words")
+    purposes = _options_of(d, "purpose")
+    return (
+        "<form id=filters class=filters role=search>"
+        '<label>Search<input type=search name=q placeholder="trial, drug, word"></label>'
+        + select("verdict", "Verdict", [(k, w) for k, w in VERDICT_LABELS.items()])
+        + select("status", "Status", [("open", "open"), ("closed", "closed or not recruiting")])
+        + select("phase", "Phase", [(_slug(p), p) for p in phases])
+        + select("miles", "Distance", [(str(m), f"within {m} mi") for m in (50, 100, 250, 500)])
+        + select("purpose", "Purpose", [(_slug(p), p) for p in purposes])
+        + "<span id=shown class=muted></span></form>"
+    )
+
+
+def _slug(text: str) -> str:
+    return "-".join(str(text).lower().replace("/", "-").split())
+
+
+def _trial_attrs(t: dict) -> str:
+    miles = t.get("distance_miles")
+    return (
+        f' data-f=1 data-verdict="{_e(t["verdict"])}"'
+        f' data-status="{"open" if t.get("open") else "closed"}"'
+        f' data-phase="{_e(_slug(t.get("phase_words", "")))}"'
+        f' data-miles="{"" if miles is None else _e(miles)}"'
+        f' data-purpose="{_e(_slug(t.get("purpose", "")))}"'
+    )
+
+
+def _why_line(t: dict) -> str:
+    """The one-line why: relevance, then the first alignment reason, then what is met."""
+    reasons = [
+        r
+        for r in t.get("reasons") or []
+        if "criteria met" not in r and "not machine-checked" not in r
+    ]
+    head = plain("; ".join(reasons[:2]))
+    met = len(t.get("met") or [])
+    return head + (f"; {met} criteria met" if met else "")
+
+
+def _trials_table(trials: list[dict], full: bool = True) -> str:
+    """Trial rows; ``full`` lists the criteria lines to read, else only counts them with a
+    link to the registry page (folded groups stay small; matches.json has every line)."""
     rows = []
     for t in trials:
+        groups = t.get("groups") or []
+        first = _ul([g.line() for g in groups[:3]])
+        rest = groups[3:]
+        verify = first + _fold(f"{len(rest)} more checks", _ul([g.line() for g in rest], "small"))
+        if not groups:
+            verify = "<span class=muted>nothing to verify</span>"
         met, to_read = t.get("met") or [], t.get("to_review") or []
-        # the counts rank.py states in words are replaced by the folds that list them
-        said = {
-            f"{len(met)} criteria met",
-            f"{len(to_read)} criteria lines not machine-checked: read them",
-        }
-        why = (
-            _ul([r for r in t.get("reasons") or [] if r not in said])
-            + _fold(f"criteria met ({len(met)})", _ul(met, "small"))
-            + _fold(f"criteria lines to read yourself ({len(to_read)})", _ul(to_read, "small"))
+        detail = _fold(f"criteria met ({len(met)})", _ul([plain(m) for m in met], "small"))
+        if full:
+            detail += _fold(
+                f"criteria lines to read yourself ({len(to_read)})", _ul(to_read, "small")
+            )
+        elif to_read:
+            detail += (
+                f"<span class='small'>{len(to_read)} criteria lines to read yourself "
+                f'(<a href="{_e(t.get("url"))}">registry page</a>)</span>'
+            )
+        badge = (
+            "" if t.get("open") else f" <span class='badge closed'>{_e(t['status_words'])}</span>"
         )
         miles = t.get("distance_miles")
-        site = site_text(t.get("nearest_site"))
-        where = (site + (f" ({miles:g} mi)" if miles is not None else "")) or "not computed"
         rows.append(
             (
                 "new" if t.get("is_new") else "",
                 [
-                    _td(t["rank"], sort_value=t["rank"]),
+                    _td(t.get("place", t["rank"]), sort_value=t.get("place", t["rank"])),
                     _td(
-                        _trial_link(t["nct_id"], t.get("url"), t.get("title"), t.get("is_new")),
+                        _trial_link(t["nct_id"], t.get("url"), t.get("title"), t.get("is_new"))
+                        + badge,
                         raw=True,
                         sort_value=t["nct_id"],
                     ),
@@ -637,27 +932,26 @@ def _shortlist_table(trials: list[dict]) -> str:
                         cls=f"v-{t['verdict']}",
                         sort_value=t["verdict"],
                     ),
-                    _td(t["score"], sort_value=t["score"]),
-                    _td(why, raw=True),
-                    _td(_ul(t.get("verify")), raw=True),
-                    _td(where, sort_value=miles if miles is not None else 1e9),
+                    _td(_e(_why_line(t)) + detail, raw=True, sort_value=t["score"]),
+                    _td(verify, raw=True, sort_value=len(groups)),
+                    _td(t.get("where"), sort_value=miles if miles is not None else 1e9),
                     _td(
-                        f"{t.get('phase') or ''} · {t.get('status') or ''} · "
-                        f"updated {t.get('last_update') or 'unknown'}"
+                        f"{t.get('status_words')} · {t.get('phase_words')} · "
+                        f"{t.get('purpose')} · updated {t.get('last_update') or 'unknown'}"
                     ),
                 ],
+                _trial_attrs(t),
             )
         )
     return _table(
         [
-            _Col("#", "Rank"),
+            _Col("#", "Place"),
             "Trial",
             "Verdict",
-            "Score",
             "Why",
-            "To verify",
-            "Nearest open site",
-            _Col("Phase · status", "Phase · status · updated"),
+            _Col("To verify", "To verify"),
+            _Col("Nearest open site", "Nearest open site"),
+            _Col("Status · phase", "Status · phase · purpose · updated"),
         ],
         rows,
         cls="sortable cards shortlist",
@@ -666,7 +960,7 @@ def _shortlist_table(trials: list[dict]) -> str:
 
 def _excluded_table(trials: list[dict]) -> str:
     return _table(
-        ["Trial", "Excluded by", "Also to verify", _Col("Status", "Status · updated")],
+        ["Trial", "Excluded by", _Col("Status", "Status · phase · updated")],
         (
             (
                 "new" if t.get("is_new") else "",
@@ -676,34 +970,86 @@ def _excluded_table(trials: list[dict]) -> str:
                         raw=True,
                         sort_value=t["nct_id"],
                     ),
-                    _td(_ul(t.get("excluded_by")), raw=True),
-                    _td(_ul(t.get("verify")), raw=True),
-                    _td(f"{t.get('status') or ''} · updated {t.get('last_update') or 'unknown'}"),
+                    _td(
+                        _ul([plain(x) for x in (t.get("excluded_by") or [])[:2]])
+                        + _fold(
+                            f"{len(t.get('excluded_by') or []) - 2} more reasons",
+                            _ul([plain(x) for x in (t.get("excluded_by") or [])[2:]], "small"),
+                        ),
+                        raw=True,
+                    ),
+                    _td(
+                        f"{t.get('status_words')} · {t.get('phase_words')} · "
+                        f"updated {t.get('last_update') or 'unknown'}"
+                    ),
                 ],
+                _trial_attrs(t),
             )
             for t in trials
         ),
     )
 
 
+def _options_section(p: dict) -> str:
+    out = ["<h2 id=options>Standard options (PDQ) and subtype-targeted agents</h2>"]
+    if p.get("not_covered_reason"):
+        out.append(f"<p><em>{_e(plain(p['not_covered_reason']))}</em></p>")
+    opts = p.get("options", [])
+    seeds = p.get("seeds") or {}
+    relevant = [o for o in opts if o.get("status") != "not_applicable"]
+    rest = [o for o in opts if o.get("status") == "not_applicable"]
+    if relevant:
+        out.append(_options_table(relevant, seeds))
+    elif opts:
+        out.append("<p class=muted>No encoded option applies on what is recorded.</p>")
+    if rest:
+        out.append(
+            _fold(
+                f"Options that do not apply ({len(rest)}): why not",
+                _table(
+                    ["Option", "Why not"],
+                    (
+                        [
+                            _td(_option_title(o), raw=True),
+                            _td(_ul([plain(r) for r in o.get("reasons") or []]), raw=True),
+                        ]
+                        for o in rest
+                    ),
+                ),
+                "block",
+            )
+        )
+    return "\n".join(out)
+
+
 def _option_title(o: dict) -> str:
     label = o.get("label")
-    return f"{_e(o.get('title') or o['id'])}" + (
+    return f"{_e(o.get('title') or plain(o['id']))}" + (
         f"<br><span class=small>{_e(label)}</span>" if label else ""
     )
 
 
-def _options_table(opts: list[dict]) -> str:
+def _citations_html(cits: Sequence, seeds: dict) -> str:
+    items = []
+    for c in citations(cits, seeds):
+        text = _e(c.line())
+        if c.url:
+            text = f'<a href="{_e(c.url)}">{text}</a>'
+        items.append(f"<li>{text}{_ul(c.texts, 'small')}</li>")
+    return f"<ul class=cite>{''.join(items)}</ul>" if items else ""
+
+
+def _options_table(opts: list[dict], seeds: dict) -> str:
     rows = []
     for o in opts:
-        why = _ul(o.get("reasons"))
+        why = _ul([plain(r) for r in o.get("reasons") or []])
         extra = []
         if o.get("evidence_level"):
             extra.append(f"level of evidence: {o['evidence_level']}")
         extra += [f"figure: {x}" for x in o.get("outcomes") or []]
         why += _ul(extra, "small")
-        caveats = o.get("caveats") or []
-        if len(caveats) > 2:  # long lists fold; the count stays visible
+        caveats = [plain(c) for c in o.get("caveats") or []]
+        if len(caveats) > 2:
             why += _fold(f"caveats ({len(caveats)})", _ul(caveats, "small"))
         else:
             why += _ul([f"caveat: {x}" for x in caveats], "small")
@@ -713,7 +1059,7 @@ def _options_table(opts: list[dict]) -> str:
         if o.get("agents_remaining"):
             agents.append("not yet received: " + ", ".join(o["agents_remaining"]))
         if o.get("procedures"):
-            agents.append("procedures: " + ", ".join(o["procedures"]))
+            agents.append("procedures: " + ", ".join(plain(x) for x in o["procedures"]))
         rows.append(
             [
                 _td(_option_title(o), raw=True, sort_value=o.get("title") or o["id"]),
@@ -723,36 +1069,23 @@ def _options_table(opts: list[dict]) -> str:
                     sort_value=o["status"],
                 ),
                 _td(why, raw=True),
-                _td(_ul(o.get("verify")), raw=True),
+                _td(_ul([plain(v) for v in o.get("verify") or []]), raw=True),
                 _td(_ul(agents), raw=True),
-                _td(_ul(citation_lines(o.get("citations") or []), "cite"), raw=True),
+                _td(_citations_html(o.get("citations") or [], seeds), raw=True),
             ]
         )
-    return _table(
-        ["Option", "Status", "Why", "To verify", "Agents", "Citations"],
-        rows,
-    )
+    return _table(["Option", "Status", "Why", "To verify", "Agents", "PDQ source"], rows)
 
 
-def citation_lines(citations: Sequence) -> list[str]:
-    """Readable citation lines: a printed reference as ``[n] text (section)``; references whose
-    text the source does not print are grouped per section with the note saying so."""
-    lines: list[str] = []
-    grouped: dict[tuple[str, str], list[str]] = {}
-    for c in citations:
-        if not isinstance(c, dict):
-            lines.append(str(c))
-            continue
-        section = c.get("section") or c.get("seed") or "source"
-        if c.get("text"):
-            lines.append(f"[{c.get('ref')}] {c['text']} (PDQ section: {section})")
-        elif c.get("ref") is None:
-            lines.append(f"PDQ section: {section}" + (f": {c['note']}" if c.get("note") else ""))
-        else:
-            grouped.setdefault((section, c.get("note") or ""), []).append(str(c["ref"]))
-    for (section, note), refs in grouped.items():
-        lines.append(
-            f"PDQ section: {section}, reference{'s' if len(refs) > 1 else ''} "
-            f"{', '.join(refs)}" + (f" ({note})" if note else "")
-        )
-    return lines
+PATIENT_DIR = "patients"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def patient_page_name(patient_id) -> str:
+    """The file name of a patient's page: the id when it is a safe file name, else the id with
+    unsafe characters replaced and a short hash of the id (two ids never share a page)."""
+    pid = str(patient_id)
+    safe = _UNSAFE.sub("_", pid)[:60]
+    if safe == pid and not pid.startswith("."):
+        return f"{pid}.html"
+    return f"{safe.lstrip('.')}-{hashlib.sha256(pid.encode()).hexdigest()[:8]}.html"

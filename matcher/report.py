@@ -5,8 +5,14 @@ runs never collide on one store), reads the patients (one bad patient is reporte
 proceed), optionally imports trial record files into the store, matches everyone with the
 chosen engine, records the run's matches in the store's run history, and writes:
 
-- ``report.html`` (self-contained), ``matches.csv``, ``matches.json`` (``match --json`` shape),
-  ``options.json`` (``options --json`` shape) and ``errors.csv``.
+- ``report.html`` (the index) and ``patients/<id>.html`` (one page per patient; both
+  self-contained), ``matches.csv``, ``matches.json`` (``match --json`` shape plus each
+  patient's facts to record), ``options.json`` (``options --json`` shape), ``changes.json``
+  and ``errors.csv``.
+
+A run is compared with the last finished run of the same list name (``ReportConfig.list_name``,
+default the patient file's stem without a trailing date). What each patient's page shows
+first is decided in :mod:`matcher.digest`.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from matcher import __version__
+from matcher.digest import default_list_name, patient_digest, sites_of
 from matcher.errors import InputError
 from matcher.exitcodes import batch_exit_code
 from matcher.lock import RunLock, lock_path
@@ -79,6 +86,18 @@ CRITERIA_HASH_MIGRATION = (
 )
 register_migration(*CRITERIA_HASH_MIGRATION)
 
+# Change history is keyed by the list's name (default: the file stem without a trailing date),
+# so a dated daily export compares with yesterday's. Older rows have no name: they match on
+# the patient file's path, as before.
+LIST_NAME_MIGRATION = (
+    110,
+    "report_list_name",
+    """
+    ALTER TABLE report_runs ADD COLUMN list_name TEXT;
+    """,
+)
+register_migration(*LIST_NAME_MIGRATION)
+
 SHOWN = ("eligible", "needs_review")
 
 MATCH_CSV_HEADER = [
@@ -99,6 +118,9 @@ MATCH_CSV_HEADER = [
     "new_since_last_run",
     "why_new",
     "url",
+    "group",
+    "sites",
+    "facts_to_record",
 ]
 
 
@@ -111,6 +133,9 @@ class ReportConfig:
     scheduler: str | None = None
     as_of: date | None = None
     fmt: str | None = None  # patient file format, sniffed when None
+    top: int = 5  # open trials shown first on each patient's page
+    list_name: str | None = None  # change-history key; default: file stem without a date
+    country: str | None = None  # only trials with an open site in this country are considered
 
 
 @dataclass
@@ -165,14 +190,19 @@ def criteria_hash(record: dict) -> str:
 # ----------------------------------------------------------------------------- history
 
 
-def _previous_run(db, run_id: int, source: str | None):
+def _previous_run(db, run_id: int, this):
     """The last finished run (ok or partial) before ``run_id`` of the same patient list (its
-    resolved path): two lists sharing a store each have their own history, and a list seen
-    for the first time has nothing to compare with."""
+    list name; rows written before names existed match on the resolved path): two lists
+    sharing a store each have their own history, and a list seen for the first time has
+    nothing to compare with."""
+    if this is None:
+        return None
+    name = this["list_name"]
     return db.execute(
         "SELECT * FROM report_runs WHERE id < ? AND status IN ('ok','partial')"
-        " AND patients_source = ? ORDER BY id DESC LIMIT 1",
-        (run_id, source),
+        " AND (list_name = ? OR (list_name IS NULL AND patients_source = ?))"
+        " ORDER BY id DESC LIMIT 1",
+        (run_id, name, this["patients_source"]),
     ).fetchone()
 
 
@@ -188,15 +218,17 @@ def compute_changes(
     ``statuses``: the run's admitted statuses (None = any). ``current``: optional
     ``{(patient_id, nct_id): {"excluded_by": [...]}}`` of this run, to quote why a match is
     now excluded. ``added``: NCT ids this run imported for the first time.
-    Returns ``{"previous_run", "previous_run_id", "new", "gone",
+    Returns ``{"list_name", "previous_run", "previous_run_id", "new", "gone",
     "status_changes"}``; each new/gone entry has ``patient_id``, ``nct_id``, ``title``,
     ``why`` (and ``verdict`` / ``was``).
     """
     db = store.connection
     this = db.execute("SELECT * FROM report_runs WHERE id = ?", (run_id,)).fetchone()
-    prev = _previous_run(db, run_id, this["patients_source"] if this else None)
+    prev = _previous_run(db, run_id, this)
+    list_name = this["list_name"] if this is not None else None
     if prev is None:
         return {
+            "list_name": list_name,
             "previous_run": None,
             "previous_run_id": None,
             "new": [],
@@ -267,6 +299,7 @@ def compute_changes(
                 {"nct_id": nct, "title": r["title"], "before": r["trial_status"], "after": after}
             )
     return {
+        "list_name": list_name,
         "previous_run": prev["started_at"],
         "previous_run_id": pid,
         "new": new,
@@ -414,7 +447,9 @@ def run_report(
     # idempotent: the history tables exist even if something reset the migration list
     register_migration(*HISTORY_MIGRATION)
     register_migration(*CRITERIA_HASH_MIGRATION)
+    register_migration(*LIST_NAME_MIGRATION)
     config = config or ReportConfig()
+    list_name = config.list_name or default_list_name(patients_path)
     db_path = Path(db_path) if db_path else default_db_path()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -435,11 +470,16 @@ def run_report(
         pack, vocab = load_pack(), load_vocab()
         statuses = config.rank.statuses
         crit: dict = {}
-        parsed, _counts = parse_store(
-            store,
-            statuses,
-            on_record=lambda r: crit.__setitem__(record_nct_id(r), criteria_hash(r)),
-        )
+        purposes: dict = {}
+
+        def on_record(r: dict) -> None:
+            nct = record_nct_id(r)
+            crit[nct] = criteria_hash(r)
+            design = (r.get("protocolSection") or {}).get("designModule") or {}
+            purposes[nct] = (design.get("designInfo") or {}).get("primaryPurpose")
+
+        parsed, _counts = parse_store(store, statuses, on_record=on_record)
+        sites = {pt.trial.nct_id: sites_of(pt.trial) for pt in parsed}
         if progress:
             progress("trials", len(parsed))
             progress("patients_total", len(batch.patients))
@@ -468,8 +508,8 @@ def run_report(
         with store.transaction():
             cur = db.execute(
                 "INSERT INTO report_runs (started_at, patients_source, n_patients, n_failed,"
-                " pack_version, data_timestamp, tool_version, settings, status, newest_record)"
-                " VALUES (?,?,?,?,?,?,?,?, 'running', ?)",
+                " pack_version, data_timestamp, tool_version, settings, status, newest_record,"
+                " list_name) VALUES (?,?,?,?,?,?,?,?, 'running', ?, ?)",
                 (
                     started,
                     source,
@@ -480,6 +520,7 @@ def run_report(
                     __version__,
                     json.dumps(settings),
                     newest,
+                    list_name,
                 ),
             )
             run_id = cur.lastrowid
@@ -534,8 +575,13 @@ def run_report(
                 "n_failed": len(batch.errors),
                 "patients_source": str(patients_path),
                 "as_of": settings["as_of"],
+                "list_name": list_name,
+                "top": config.top,
+                "country": config.country,
+                "failure": "; ".join(str(e) for e in batch.errors) if not batch.patients else None,
             }
-            files = _write_outputs(out, run, batch, matches, options, changes, record_errors)
+            view = _View(sites, purposes, pack.seeds, config.top, config.country)
+            files = _write_outputs(out, run, batch, matches, options, changes, record_errors, view)
         except BaseException:
             # a run whose report was not written must not become the next run's baseline
             with store.transaction():
@@ -673,16 +719,39 @@ def _patient_facts(patient) -> list[tuple[str, str]]:
     return facts
 
 
-def _write_outputs(out: Path, run, batch, matches, options, changes, record_errors) -> list[Path]:
+@dataclass
+class _View:
+    """What the pages need beyond the matches: per-trial sites and purpose, the PDQ seeds,
+    and the run's display settings."""
+
+    sites: dict
+    purposes: dict
+    seeds: dict
+    top: int = 5
+    country: str | None = None
+
+
+def _facts_cell(facts) -> str:
+    return "; ".join(f"{f.fact} ({f.checks} checks on {f.trials} trials)" for f in facts)
+
+
+def _write_outputs(
+    out: Path, run, batch, matches, options, changes, record_errors, view: _View | None = None
+) -> list[Path]:
     from matcher import render
 
+    view = view or _View({}, {}, {})
     new_why = {(c["patient_id"], c["nct_id"]): c["why"] for c in changes.get("new", [])}
-    match_dicts = []
+    match_dicts, digests = [], []
     for m in matches:
         d = m.to_dict()
         for t in d["trials"]:
             t["is_new"] = (m.patient_id, t["nct_id"]) in new_why
+        dig = patient_digest(d["trials"], view.sites, view.purposes, view.top, view.country)
+        d["facts_to_record"] = [f.to_dict() for f in dig["facts"]]
+        d["facts_sentence"] = dig["facts_sentence"]
         match_dicts.append(d)
+        digests.append(dig)
     option_dicts = [o.to_dict() for o in options]
     errors = error_rows(batch.errors, record_errors)
 
@@ -690,31 +759,47 @@ def _write_outputs(out: Path, run, batch, matches, options, changes, record_erro
         _json_file(out / "matches.json", match_dicts),
         _json_file(out / "options.json", option_dicts),
     ]
-    rows = (
-        [
-            d["patient_id"],
-            t["nct_id"],
-            t["rank"],
-            t["verdict"],
-            t["score"],
-            t["title"],
-            t["phase"],
-            t["status"],
-            t["last_update"],
-            render.site_text(t["nearest_site"]),
-            t["distance_miles"],
-            t["reasons"],
-            t["verify"],
-            t["excluded_by"],
-            "yes" if t["is_new"] else "",
-            new_why.get((d["patient_id"], t["nct_id"]), ""),
-            t["url"],
-        ]
-        for d in match_dicts
-        for t in d["trials"]
-    )
+
+    def csv_rows():
+        for d, dig in zip(match_dicts, digests, strict=True):
+            facts = _facts_cell(dig["facts"])
+            group = {}
+            for name, label in (
+                ("top", "to consider (shown first)"),
+                ("more", "to consider"),
+                ("other_country", "open, no site in the country"),
+                ("closed", "closed or not recruiting"),
+                ("excluded", "excluded"),
+            ):
+                for t in dig[name]:
+                    group[t["nct_id"]] = (label, t["where"])
+            for t in d["trials"]:
+                label, where = group.get(t["nct_id"], ("", ""))
+                yield [
+                    d["patient_id"],
+                    t["nct_id"],
+                    t["rank"],
+                    t["verdict"],
+                    t["score"],
+                    t["title"],
+                    t["phase"],
+                    t["status"],
+                    t["last_update"],
+                    render.site_text(t["nearest_site"]),
+                    t["distance_miles"],
+                    t["reasons"],
+                    t["verify"],
+                    t["excluded_by"],
+                    "yes" if t["is_new"] else "",
+                    new_why.get((d["patient_id"], t["nct_id"]), ""),
+                    t["url"],
+                    label,
+                    where,
+                    facts,
+                ]
+
     files.append(
-        _replace(out / "matches.csv", lambda t: render.write_csv(t, MATCH_CSV_HEADER, rows))
+        _replace(out / "matches.csv", lambda t: render.write_csv(t, MATCH_CSV_HEADER, csv_rows()))
     )
     files.append(
         _replace(
@@ -727,27 +812,74 @@ def _write_outputs(out: Path, run, batch, matches, options, changes, record_erro
     files.append(_json_file(out / "changes.json", changes))
 
     by_id = {o["patient_id"]: o for o in option_dicts}
+    pages = {p.id: render.patient_page_name(p.id) for p in batch.patients}
     gone_by_patient: dict[str, list[dict]] = {}
     for g in changes.get("gone", []):
         gone_by_patient.setdefault(g["patient_id"], []).append(g)
-    pats = []
-    for patient, d in zip(batch.patients, match_dicts, strict=True):
+    pdir = out / render.PATIENT_DIR
+    pdir.mkdir(exist_ok=True)
+    index_rows, written = [], set()
+    order = [pages[p.id] for p in batch.patients]
+    for i, (patient, d, dig) in enumerate(zip(batch.patients, match_dicts, digests, strict=True)):
         o = by_id.get(patient.id, {})
-        pats.append(
+        diagnosis = patient.diagnosis_name or patient.diagnosis_text or "not recorded"
+        notes = d.get("notes", []) + list(patient.warnings)
+        gone = gone_by_patient.get(patient.id, [])
+        new_count = sum(1 for t in d["trials"] if t["is_new"])
+        page = render.render_patient(
+            run,
             {
                 "patient_id": patient.id,
-                "diagnosis": patient.diagnosis_name or patient.diagnosis_text or "not recorded",
+                "diagnosis": diagnosis,
                 "facts": _patient_facts(patient),
+                "notes": notes,
+                "digest": dig,
                 "options": o.get("options", []),
                 "not_covered_reason": o.get("not_covered_reason"),
-                "trials": d["trials"],
-                "notes": d.get("notes", []) + list(patient.warnings),
-                "new_count": sum(1 for t in d["trials"] if t["is_new"]),
-                "gone": gone_by_patient.get(patient.id, []),
+                "gone": gone,
                 "unrelated_count": d.get("unrelated_count", 0),
+                "seeds": view.seeds,
+                "top": view.top,
+                "previous": order[i - 1] if i > 0 else None,
+                "next": order[i + 1] if i + 1 < len(order) else None,
+            },
+        )
+        name = pages[patient.id]
+        files.append(_replace(pdir / name, lambda t, page=page: t.write_text(page, "utf-8")))
+        written.add(name)
+        first = (dig["top"] or [None])[0]
+        index_rows.append(
+            {
+                "patient_id": patient.id,
+                "diagnosis": diagnosis,
+                "href": f"{render.PATIENT_DIR}/{name}",
+                "counts": dig["counts"],
+                "best": first,
+                "facts_sentence": dig["facts_sentence"],
+                "new_count": new_count,
+                "gone_count": len(gone),
+                "flags": notes,
             }
         )
-    html_text = render.render_html(run, pats, errors, changes)
+    # pages of patients no longer in the list would otherwise look current
+    for old in pdir.glob("*.html"):
+        if old.name not in written:
+            old.unlink()
+
+    def linked(entries):
+        return [
+            {**c, "href": f"{render.PATIENT_DIR}/{pages[c['patient_id']]}"}
+            if c["patient_id"] in pages
+            else c
+            for c in entries
+        ]
+
+    shown_changes = {
+        **changes,
+        "new": linked(changes.get("new", [])),
+        "gone": linked(changes.get("gone", [])),
+    }
+    html_text = render.render_index(run, index_rows, errors, shown_changes)
     files.append(_replace(out / "report.html", lambda t: t.write_text(html_text, encoding="utf-8")))
     return files
 

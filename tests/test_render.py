@@ -8,7 +8,17 @@ import io
 import pytest
 
 from matcher import DISCLAIMER
-from matcher.render import csv_text, render_html, safe_cell
+from matcher.digest import patient_digest
+from matcher.render import (
+    bar_chart,
+    csv_text,
+    open_trials_buckets,
+    patient_page_name,
+    render_index,
+    render_patient,
+    safe_cell,
+    verdict_bar,
+)
 
 
 @pytest.mark.parametrize(
@@ -65,36 +75,82 @@ def _trial(title: str) -> dict:
     }
 
 
+def _patient(title: str) -> dict:
+    trial = _trial(title)
+    return {
+        "patient_id": "p<1>",
+        "diagnosis": "leiomyosarcoma",
+        "facts": [("age", "40")],
+        "notes": [],
+        "digest": patient_digest([trial], top=5),
+        "options": [],
+        "gone": [],
+    }
+
+
 def test_html_escapes_markup_in_titles_and_reasons():
     title = '<script>alert("x")</script> Sarcoma & "friends"'
-    page = render_html(
-        {"started": "2026-01-01T00:00:00Z", "n_patients_ok": 1},
-        [
-            {
-                "patient_id": "p<1>",
-                "diagnosis": "leiomyosarcoma",
-                "options": [],
-                "trials": [_trial(title)],
-                "notes": [],
-            }
-        ],
-        [{"source": "x.csv, line 3", "patient_id": "bad", "error": "ECOG 7 <not allowed>"}],
-        {"previous_run": None},
-    )
+    run = {"started": "2026-01-01T00:00:00Z", "n_patients_ok": 1}
+    page = render_patient(run, _patient(title))
     assert "<script>alert" not in page
     assert (
         "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; Sarcoma &amp; &quot;friends&quot;"
         in page
     )
     assert "&lt;b&gt;bold&lt;/b&gt; reason" in page
-    assert "A &amp; B &lt;Hospital&gt;" in page
-    assert "ECOG 7 &lt;not allowed&gt;" in page
+    assert "A &amp; B &lt;Hospital&gt;, Boston, MA, United States (12.3 mi)" in page
     assert "Patient p&lt;1&gt;" in page
     assert DISCLAIMER in page
+    index = render_index(
+        run,
+        [
+            {
+                "patient_id": "p<1>",
+                "diagnosis": "leio <b>",
+                "href": "patients/p_1_-x.html",
+                "counts": {"eligible": 0, "needs_review": 1},
+                "best": None,
+                "facts_sentence": "record <ECOG>",
+                "flags": ["<i>note</i>"],
+            }
+        ],
+        [{"source": "x.csv, line 3", "patient_id": "bad", "error": "ECOG 7 <not allowed>"}],
+        {"previous_run": None},
+    )
+    assert "ECOG 7 &lt;not allowed&gt;" in index
+    assert "leio &lt;b&gt;" in index and "record &lt;ECOG&gt;" in index
+    assert "&lt;i&gt;note&lt;/i&gt;" in index
+    assert '<a href="patients/p_1_-x.html">p&lt;1&gt;</a>' in index
 
 
-def test_html_is_self_contained():
-    page = render_html({"started": "t"}, [], [], {"previous_run": None})
-    for external in ("<link", 'src="http', "src='http", "@import", "url(http"):
+@pytest.mark.parametrize("which", ["index", "patient"])
+def test_html_is_self_contained(which):
+    run = {"started": "t"}
+    if which == "index":
+        page = render_index(run, [], [], {"previous_run": None})
+    else:
+        page = render_patient(run, _patient("t"))
+    for external in ("<link", 'src="http', "src='http", "@import", "url(http", "fetch("):
         assert external not in page
     assert '<meta name=viewport content="width=device-width,initial-scale=1">' in page
+
+
+@pytest.mark.parametrize(
+    ("patient_id", "name"),
+    [
+        ("D01", "D01.html"),
+        ("a b", "a_b-" + __import__("hashlib").sha256(b"a b").hexdigest()[:8] + ".html"),
+        ("../x", "_x-" + __import__("hashlib").sha256(b"../x").hexdigest()[:8] + ".html"),
+    ],
+)
+def test_patient_page_names_are_safe_and_distinct(patient_id, name):
+    assert patient_page_name(patient_id) == name
+    assert patient_page_name("a_b") != patient_page_name("a b")
+
+
+def test_verdict_bar_and_chart_say_their_figures_in_words():
+    bar = verdict_bar({"eligible": 1, "needs_review": 3, "closed": 0, "excluded": 2})
+    assert "1 eligible, 3 needs review, 0 closed or not recruiting, 2 excluded" in bar
+    assert bar.count("<rect") == 3
+    chart = bar_chart("Patients", open_trials_buckets([0, 0, 1, 4, 12]))
+    assert 'aria-label="Patients: none: 2; 1: 1; 2: 0; 3-5: 1; 6-10: 0; more than 10: 1"' in chart

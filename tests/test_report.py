@@ -176,6 +176,7 @@ def two_runs(tmp_path_factory):
 def test_first_run_has_nothing_to_compare(two_runs):
     _, r1, _ = two_runs
     assert r1.changes == {
+        "list_name": "list1",
         "previous_run": None,
         "previous_run_id": None,
         "new": [],
@@ -300,16 +301,24 @@ def test_html_shows_changes_and_marks_new_rows(two_runs):
     assert "<h3>New matches (2)</h3>" in page
     assert "<h3>Matches that disappeared (5)</h3>" in page
     assert "<h3>Trial status changes (1)</h3>" in page
-    assert "trial closed: status now COMPLETED" in page
+    assert (
+        'aria-label="What changed since the last run: new matches: 2; matches gone: 5; '
+        'status changes: 1; patients with news: 3"'
+    ) in page
+    assert "trial closed: status now completed" in page
+    assert '<td data-label="Now">Completed</td>' in page
     assert "patient record changed; now excluded: inclusion: ECOG 3 outside 0–2" in page
-    # the new trial's row in D01's shortlist carries the NEW badge and the highlight
-    d01 = page[page.index('id="p-D01"') : page.index('id="p-D02"')]
-    row = d01[d01.rindex("<tr", 0, d01.index(f">{MSLN}</a>")) : d01.index(f">{MSLN}</a>") + 200]
-    assert row.startswith('<tr class="new">')
+    # the changes link to the patients' pages
+    assert '<a href="patients/D01.html">D01</a>' in page
+    # the new trial's row in D01's page carries the NEW badge and the highlight
+    d01 = (tmp / "out2" / "patients" / "D01.html").read_text(encoding="utf-8")
+    at = d01.index(f">{MSLN}</a>")
+    row = d01[d01.rindex("<tr", 0, at) : at + 200]
+    assert row.startswith('<tr class="new" data-f=1')
     assert "<span class=badge>NEW</span>" in row
     # D01 has exactly one new trial; D04 none
     assert d01.count("<span class=badge>NEW</span>") == 1
-    d04 = page[page.index('id="p-D04"') :]
+    d04 = (tmp / "out2" / "patients" / "D04.html").read_text(encoding="utf-8")
     assert "<span class=badge>NEW</span>" not in d04
     assert "No longer on the list since the last run (3)" in d04
 
@@ -657,8 +666,11 @@ def test_readme_demo_command_runs_offline(tmp_path, monkeypatch):
         "matches.csv",
         "matches.json",
         "options.json",
+        "patients",
         "report.html",
     ]
+    pages = sorted(p.name for p in (tmp_path / "demo" / "patients").iterdir())
+    assert pages == [f"D{i:02d}.html" for i in range(1, 17)]
     assert read_csv(tmp_path / "demo" / "errors.csv") == []
     data = json.loads((tmp_path / "demo" / "matches.json").read_text(encoding="utf-8"))
     assert len(data) == 16
