@@ -227,7 +227,7 @@ def test_conversion_table_is_the_standard_one():
         ),
         (
             {"lung_metastases_count": -2},
-            "test, patient 'P1', field 'lung_metastases_count': -2 is negative (accepted: a whole number >= 0)",
+            "test, patient 'P1', field 'lung_metastases_count': -2 is negative (accepted: a whole number, 0-1000)",
         ),
         (
             {"location": {"zip": "1234A"}},
