@@ -8,12 +8,11 @@ which means *unknown* (never "no"). Readers for JSON, CSV and FHIR fill it; see
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -1135,48 +1134,128 @@ def _json_records(path: Path, data: object) -> Iterable[_Item]:
 
 def _csv_records(path: Path, text: str) -> Iterable[_Item]:
     """CSV rows as raw records: header names normalized ("Birth Date" -> birth_date), blank
-    cells dropped (unknown), lists left as ';'-separated text for ``normalize_record``."""
+    cells dropped (unknown), lists left as ';'-separated text for ``normalize_record``.
+
+    A row the CSV parser cannot read (a stray or unclosed quote) is that row's error and the
+    rows after it are still read. A file that does not end with a line break may have been cut
+    short: a last row with fewer cells than the header is refused, a full one gets a warning."""
     delimiter = "\t" if path.name.lower().endswith(".tsv") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    try:
-        header = next(reader, None)
-        while header is not None and not any(h.strip() for h in header):
-            header = next(reader, None)
-        if header is None:
-            raise InputError(
-                "empty CSV file: expected a header row with an 'id' column", path=str(path)
+    lines = _physical_lines(text)
+    rows = _csv_rows(lines, delimiter)
+    header = None
+    for line, _end, header in rows:
+        if isinstance(header, csv.Error):
+            raise InputError(f"malformed CSV: {header}", path=str(path), location=f"line {line}")
+        if any(h.strip() for h in header):
+            break
+        header = None
+    if header is None:
+        raise InputError(
+            "empty CSV file: expected a header row with an 'id' column", path=str(path)
+        )
+    cols = [re.sub(r"[\s\-]+", "_", h.strip().lower()) for h in header]
+    if "id" not in cols:
+        raise InputError(
+            f"CSV header has no 'id' column (columns: {', '.join(h.strip() for h in header)})",
+            path=str(path),
+            location="line 1",
+        )
+    dupes = sorted({c for c in cols if c and cols.count(c) > 1})
+    if dupes:
+        raise InputError(
+            f"duplicate column(s) {', '.join(dupes)}", path=str(path), location="line 1"
+        )
+    cut = bool(lines) and not lines[-1].endswith(("\n", "\r"))
+    for line, end, row in rows:
+        source = f"{path}, line {line}"
+        if isinstance(row, csv.Error):
+            yield (
+                PatientError(
+                    f"malformed CSV row ({row}); this row is not read, the others are "
+                    "(a stray or unclosed '\"'? quote the whole cell or remove the quote)",
+                    source=source,
+                ),
+                source,
+                [],
             )
-        cols = [re.sub(r"[\s\-]+", "_", h.strip().lower()) for h in header]
-        if "id" not in cols:
-            raise InputError(
-                f"CSV header has no 'id' column (columns: {', '.join(h.strip() for h in header)})",
-                path=str(path),
-                location="line 1",
+            continue
+        if not any(c.strip() for c in row):
+            continue
+        if len(row) > len(cols):
+            yield (
+                PatientError(
+                    f"{len(row)} cells but the header has {len(cols)} columns "
+                    "(a list separated by ',' instead of ';'? quote the cell)",
+                    source=source,
+                ),
+                source,
+                [],
             )
-        dupes = sorted({c for c in cols if c and cols.count(c) > 1})
-        if dupes:
-            raise InputError(
-                f"duplicate column(s) {', '.join(dupes)}", path=str(path), location="line 1"
-            )
-        for row in reader:
-            line = reader.line_num
-            source = f"{path}, line {line}"
-            if not any(c.strip() for c in row):
-                continue
-            if len(row) > len(cols):
+            continue
+        warnings: list[str] = []
+        if cut and end == len(lines):
+            if len(row) < len(cols):
                 yield (
                     PatientError(
-                        f"{len(row)} cells but the header has {len(cols)} columns "
-                        "(a list separated by ',' instead of ';'? quote the cell)",
+                        f"the file ends in the middle of this row ({len(row)} of {len(cols)} "
+                        "cells, no line break): it was probably cut short; this row is not "
+                        "read (export the file again)",
                         source=source,
                     ),
                     source,
                     [],
                 )
                 continue
-            record = {c: v for c, v in zip(cols, row, strict=False) if c and v.strip()}
-            yield record, source, []
-    except csv.Error as exc:
-        raise InputError(
-            f"malformed CSV: {exc}", path=str(path), location=f"line {reader.line_num}"
-        ) from None
+            warnings.append(
+                f"the file ends without a line break after this row: if it was cut short, "
+                f"the last cell ({cols[len(row) - 1]} = {row[-1]!r}) may be incomplete"
+            )
+        record = {c: v for c, v in zip(cols, row, strict=False) if c and v.strip()}
+        yield record, source, warnings
+
+
+def _physical_lines(text: str) -> list[str]:
+    """Lines with their line breaks, split on CR, LF and CRLF only (``str.splitlines`` would also
+    split on form feeds and Unicode separators inside a cell)."""
+    return re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)
+
+
+def _csv_rows(lines: list[str], delimiter: str) -> Iterator[tuple[int, int, list[str] | csv.Error]]:
+    """``(first line, last line, cells)`` per CSV record (lines counted from 1), or a
+    ``csv.Error`` in place of the cells for a record the parser refuses; parsing goes on after
+    it. An unclosed quote would swallow the rest of the file, so after one the reading restarts
+    on the line below the quote's row."""
+    pos = 0
+    while pos < len(lines):
+        feed = _LineFeed(lines, pos)
+        reader = csv.reader(feed, delimiter=delimiter, strict=True)
+        while True:
+            start = feed.next_index
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield start + 1, feed.next_index, exc
+                if feed.next_index >= len(lines):  # ran to the end: restart below this row
+                    pos = start + 1
+                    break
+                continue
+            yield start + 1, feed.next_index, row
+
+
+class _LineFeed:
+    """Lines for ``csv.reader`` from ``start``, remembering which line comes next."""
+
+    def __init__(self, lines: list[str], start: int):
+        self.lines = lines
+        self.next_index = start
+
+    def __iter__(self) -> _LineFeed:
+        return self
+
+    def __next__(self) -> str:
+        if self.next_index >= len(self.lines):
+            raise StopIteration
+        self.next_index += 1
+        return self.lines[self.next_index - 1]

@@ -654,8 +654,8 @@ def test_list_with_one_bad_patient(fixtures_dir):
         ("dup.csv", "id,age,Age\nx,3,4\n", "{path}, line 1: duplicate column(s) age"),
         (
             "quote.csv",
-            'id,diagnosis\na,"leio\n',
-            "{path}, line 2: malformed CSV: unexpected end of data",
+            'id,"diag\na,leio\n',
+            "{path}, line 1: malformed CSV: unexpected end of data",
         ),
         (
             "what.dat",

@@ -262,3 +262,55 @@ def test_utf16_xml_without_a_bom_is_read_from_a_file(tmp_path):
     (item,) = iter_records(path)
     assert item.ok, item.error
     assert item.record["protocolSection"]["identificationModule"]["nctId"] == "NCT00000001"
+
+
+# -- CSV: a cut file and a bad quote (defects 2 and 11) -------------------------------------------
+def _csv(tmp_path, text):
+    path = tmp_path / "p.csv"
+    path.write_bytes(text.encode("utf-8"))
+    return path, read_patients(path, as_of=AS_OF)
+
+
+def test_a_csv_cut_mid_row_refuses_the_cut_row(tmp_path):
+    path, batch = _csv(tmp_path, "id,age,stage\na,55,IV\nb,5")
+    assert [(p.id, p.stage) for p in batch.patients] == [("a", "IV")]
+    assert [str(e) for e in batch.errors] == [
+        f"{path}, line 3: the file ends in the middle of this row (2 of 3 cells, no line "
+        "break): it was probably cut short; this row is not read (export the file again)"
+    ]
+
+
+def test_a_csv_cut_in_its_last_cell_warns_on_that_patient(tmp_path):
+    _, batch = _csv(tmp_path, "id,age,stage\na,55,IV\nb,55,I")
+    assert [(p.id, p.stage) for p in batch.patients] == [("a", "IV"), ("b", "I")]
+    assert batch.patients[0].warnings == []
+    assert batch.patients[1].warnings == [
+        "the file ends without a line break after this row: if it was cut short, the last "
+        "cell (stage = 'I') may be incomplete"
+    ]
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\n\n"])
+def test_a_csv_that_ends_with_a_line_break_has_no_warning(tmp_path, end):
+    _, batch = _csv(tmp_path, f"id,age,stage\na,55,IV{end}")
+    assert [(p.id, p.warnings) for p in batch.patients] == [("a", [])]
+
+
+def test_a_bad_quote_costs_its_row_and_the_other_rows_are_read(tmp_path):
+    text = 'id,stage,age\na,IV,55\nb,"II"x,40\nc,III,30\nd,"unclosed,5\ne,I,3\n'
+    path, batch = _csv(tmp_path, text)
+    assert [p.id for p in batch.patients] == ["a", "c", "e"]
+    hint = "this row is not read, the others are (a stray or unclosed '\"'? quote the whole cell or remove the quote)"
+    assert [str(e) for e in batch.errors] == [
+        f"{path}, line 3: malformed CSV row (',' expected after '\"'); {hint}",
+        f"{path}, line 5: malformed CSV row (unexpected end of data); {hint}",
+    ]
+
+
+def test_a_quoted_cell_over_two_lines_is_one_row(tmp_path):
+    _, batch = _csv(tmp_path, 'id,biomarkers,age\na,"MDM2\nCDK4",55\nb,,40\n')
+    assert [(p.id, p.biomarkers, p.age) for p in batch.patients] == [
+        ("a", ["MDM2 CDK4"], 55.0),
+        ("b", None, 40.0),
+    ]
+    assert batch.errors == []
