@@ -361,7 +361,12 @@ class _Context:
         if meta is None:
             reasons.append("trial no longer in the store")
         else:
-            if self.statuses is not None and meta["overall_status"] not in self.statuses:
+            if meta.get("missing_since"):
+                reasons.append(
+                    "trial no longer returned by ClinicalTrials.gov "
+                    f"(since {meta['missing_since'][:10]}; not offered)"
+                )
+            elif self.statuses is not None and meta["overall_status"] not in self.statuses:
                 reasons.append(f"trial closed: status now {meta['overall_status']}")
             elif meta["overall_status"] != before_row["trial_status"]:
                 reasons.append(

@@ -198,3 +198,27 @@ def test_cli_sync_recheck_says_what_it_found(rsps, tmp_path, st, other):
     )
     info = CliRunner().invoke(cli, ["--db", str(st.path), "store", "info"])
     assert f"  {GONE} (last known RECRUITING): not returned by ClinicalTrials.gov" in info.stdout
+
+
+def test_the_report_says_why_a_marked_trial_is_gone(tmp_path, fixtures_dir):
+    from datetime import date
+
+    from matcher.rank import RankConfig
+    from matcher.report import ReportConfig, run_report
+
+    sbrt = "NCT02561559"  # classic XML, RECRUITING: D01 is a candidate
+    db = tmp_path / "r.sqlite"
+    patients = tmp_path / "list.csv"
+    rows = (fixtures_dir / "demo" / "patients.csv").read_text(encoding="utf-8").splitlines()
+    patients.write_text("\n".join(rows[:2]) + "\n", encoding="utf-8")  # the header and D01
+    cfg = ReportConfig(rank=RankConfig(), as_of=date(2025, 6, 1))
+    trials = fixtures_dir / "trials" / "classic-xml-sarcoma" / f"{sbrt}.xml"
+    first = run_report(patients, tmp_path / "out1", db, [trials], cfg)
+    assert first.n_trials == 1
+    with Store(db) as st:
+        st.mark_missing([sbrt], "not returned by ClinicalTrials.gov when re-checked by NCT id")
+    second = run_report(patients, tmp_path / "out2", db, [], cfg)
+    assert second.n_trials == 0
+    (gone,) = second.changes["gone"]
+    assert (gone["patient_id"], gone["nct_id"]) == ("D01", sbrt)
+    assert gone["why"].startswith("trial no longer returned by ClinicalTrials.gov (since 20")
