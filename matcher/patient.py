@@ -140,6 +140,7 @@ PRIVATE_KEYS = ("name", "first_name", "last_name", "given_name", "family_name", 
 MAX_AGE = 120
 # More lung nodules than anyone counts one by one: a larger number is a typo or a bad cell.
 MAX_LUNG_METASTASES = 1000
+MAX_DIAGNOSIS_CHARS = 1000
 
 # Karnofsky (adults) and Lansky (children) to ECOG: the NCI "Performance Status Criteria"
 # table used in NCI CTEP / Children's Oncology Group protocol templates (reproduced e.g. in
@@ -491,7 +492,17 @@ def normalize_record(
             raise ctx.error("sex", f"unknown sex {sex!r}", sex, "female, male, F, M (any case)")
         p.sex = s
     if (dx := get("diagnosis")) is not None:
-        _fill_diagnosis(ctx, p, str(dx).strip())
+        dx_text = str(dx).strip()
+        if len(dx_text) > MAX_DIAGNOSIS_CHARS:
+            # A note pasted into the cell, or a broken export; fuzzy matching it would take
+            # seconds per patient and could pick anything.
+            raise ctx.error(
+                "diagnosis",
+                f"diagnosis text of {len(dx_text):,} characters is too long ({_short(dx_text)})",
+                _short(dx_text),
+                f"a diagnosis name of at most {MAX_DIAGNOSIS_CHARS:,} characters",
+            )
+        _fill_diagnosis(ctx, p, dx_text)
     if (st := get("stage")) is not None:
         p.stage = _parse_stage(ctx, st)
     if (sites := raw.get("metastatic_sites")) is not None and not (

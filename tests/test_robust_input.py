@@ -314,3 +314,29 @@ def test_a_quoted_cell_over_two_lines_is_one_row(tmp_path):
         ("b", None, 40.0),
     ]
     assert batch.errors == []
+
+
+@pytest.mark.parametrize("text", ["x" * 50_000, "leiomyosarcoma " * 100])
+def test_a_diagnosis_cell_too_long_to_be_one_is_a_named_error(text):
+    with pytest.raises(PatientError) as err:
+        normalize_record({"id": "p1", "diagnosis": text}, as_of=AS_OF)
+    assert err.value.field == "diagnosis"
+    assert "characters is too long" in err.value.detail
+    assert len(str(err.value)) < 300
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    words=st.lists(
+        st.sampled_from(["synovial", "sarcoma", "leiomyo", "x", "1e400", "\u200b", "NaN", "é"]),
+        max_size=200,
+    )
+)
+def test_long_diagnosis_texts_resolve_or_fail_by_name(words):
+    text = " ".join(words)
+    try:
+        p = normalize_record({"id": "p1", "diagnosis": text}, as_of=AS_OF)
+    except PatientError as exc:
+        assert exc.field in ("diagnosis",)
+        return
+    assert p.diagnosis is None or isinstance(p.diagnosis, str)
