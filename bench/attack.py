@@ -219,6 +219,55 @@ def attack_kills(n_kills: int, rng: random.Random) -> dict:
     }
 
 
+def attack_report_kills(n_kills: int, rng: random.Random) -> dict:
+    """``trialmatch report`` on the demo killed at random moments, then run to the end."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db, out = Path(tmp) / "r.sqlite", Path(tmp) / "out"
+        cmd = [sys.executable, "-m", "matcher", "--db", str(db), "report"]
+        cmd += [str(ROOT / "fixtures" / "demo" / "patients.csv"), "--out", str(out)]
+        cmd += ["--trials", str(ROOT / "fixtures" / "demo" / "trials"), "--status", "any"]
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        first = subprocess.run(cmd, capture_output=True, env=env)
+        t0 = time.perf_counter()
+        subprocess.run(cmd, capture_output=True, env=env)
+        report_seconds = 0.9 * (time.perf_counter() - t0)  # kill somewhere inside a run
+        stale_seen = killed = tmp_seen = running_seen = 0
+        for _ in range(n_kills):
+            proc = subprocess.Popen(
+                cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+            )
+            time.sleep(rng.uniform(0.3, report_seconds))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            page = (out / "report.html").read_text(encoding="utf-8")
+            killed += proc.returncode == -signal.SIGKILL
+            stale_seen += proc.returncode == -signal.SIGKILL and "data-stale-banner" in page
+            tmp_seen += bool(list(out.glob("*.tmp")))
+            with sqlite3.connect(db) as raw:
+                running_seen += raw.execute(
+                    "SELECT COUNT(*) FROM report_runs WHERE status='running'"
+                ).fetchone()[0]
+        final = subprocess.run(cmd, capture_output=True, env=env)
+        with sqlite3.connect(db) as raw:
+            integrity = raw.execute("PRAGMA integrity_check").fetchone()[0]
+            running = raw.execute("SELECT COUNT(*) FROM report_runs WHERE status='running'")
+            running = running.fetchone()[0]
+        page = (out / "report.html").read_text(encoding="utf-8")
+        return {
+            "kills": killed,
+            "first_exit": first.returncode,
+            "killed_with_banner": stale_seen,
+            "final_exit": final.returncode,
+            "tmp_left": len(list(out.glob("*.tmp"))),
+            "kills_leaving_tmp": tmp_seen,
+            "kills_leaving_running_row": running_seen,
+            "running_rows": running,
+            "banner_after_final": "data-stale-banner" in page,
+            "integrity": integrity,
+        }
+
+
 def attack_inputs(tmp: Path) -> dict:
     tried = handled = 0
     failures: list[str] = []
@@ -363,6 +412,15 @@ def main(argv: list[str]) -> int:
     )
     if kills["final_exit"]:
         print(f"  final run stderr: {kills['final_stderr']}")
+    rk = attack_report_kills(max(1, n_kills // 2), rng)
+    print(
+        f"report SIGKILLs: {rk['kills']} ({rk['killed_with_banner']} left the old report "
+        "bannered, the others died before opening the store); "
+        f"{rk['kills_leaving_tmp']} left .tmp files and {rk['kills_leaving_running_row']} a "
+        f"'running' row; after the final run (exit {rk['final_exit']}): .tmp files "
+        f"{rk['tmp_left']}, rows running {rk['running_rows']}, banner "
+        f"{rk['banner_after_final']}; integrity {rk['integrity']}"
+    )
     print(f"({time.perf_counter() - t0:.0f} s)")
     return 0
 

@@ -460,7 +460,12 @@ def normalize_record(
         raise PatientError(
             f"invalid id {pid_raw!r}", field="id", source=source, accepted="a non-empty string"
         )
-    pid = _fmt_num(pid_raw) if isinstance(pid_raw, (int, float)) else str(pid_raw).strip()
+    if isinstance(pid_raw, int):
+        pid = str(pid_raw)
+    elif isinstance(pid_raw, float):
+        pid = _fmt_num(pid_raw)
+    else:
+        pid = str(pid_raw).strip()
     ctx = _Ctx(pid, source)
     pid = _clean_id(ctx, pid)
     ctx.patient_id = pid
