@@ -457,7 +457,15 @@ class _SyncBar:
 )
 @status_option
 @click.option(
-    "--full", is_flag=True, help="Fetch everything, not only what changed since the last sync."
+    "--full",
+    is_flag=True,
+    help="Fetch everything in a fresh run, not only what changed since the last sync.",
+)
+@click.option(
+    "--recheck",
+    is_flag=True,
+    help="Also re-check every stored open trial by NCT id (done anyway weekly and on --full); "
+    "trials the registry no longer returns are marked and no longer offered.",
 )
 @click.option(
     "--min-interval",
@@ -472,7 +480,9 @@ class _SyncBar:
 @place_options()
 @click.pass_context
 @handle_errors
-def sync_cmd(ctx, conditions, status_list, full, min_interval, timeout, retries, as_json) -> None:
+def sync_cmd(
+    ctx, conditions, status_list, full, recheck, min_interval, timeout, retries, as_json
+) -> None:
     """Fill the trial store from ClinicalTrials.gov (incremental after the first run).
 
     Asks only for studies updated since the last successful sync unless --full. An
@@ -501,6 +511,7 @@ def sync_cmd(ctx, conditions, status_list, full, min_interval, timeout, retries,
                 statuses=wanted,
                 full=full,
                 progress=bar,
+                recheck=recheck,
             )
         except ApiError as exc:
             bar.close()
@@ -523,6 +534,11 @@ def sync_cmd(ctx, conditions, status_list, full, min_interval, timeout, retries,
         f"{res.updated} updated, {res.unchanged} unchanged, {res.skipped} skipped "
         f"(status not wanted); {res.requests} requests."
     )
+    if res.rechecked:
+        click.echo(
+            f"Re-checked {res.rechecked} stored open trials by NCT id; {res.missing} no longer "
+            "returned by the registry (marked, no longer offered; see 'trialmatch store info')."
+        )
     click.echo(f"Data timestamp {res.data_timestamp or 'unknown'}; store {path}: {total} trials.")
 
 
@@ -583,8 +599,9 @@ def store_info_cmd(as_json) -> None:
     """Show the store's path, trials by status, the last sync and its dataTimestamp."""
     with _open_store() as st:
         info = st.info()
+        missing = st.missing()
     if as_json:
-        emit_json(info)
+        emit_json(info | {"missing": missing})
         return
     click.echo(f"Store: {info['path']}")
     click.echo(f"Trials: {info['trials']}")
@@ -599,6 +616,11 @@ def store_info_cmd(as_json) -> None:
     else:
         click.echo("Last sync: never (run 'trialmatch sync', or 'trialmatch import PATH')")
     click.echo(f"Data timestamp: {info['data_timestamp'] or 'unknown'}")
+    click.echo(f"Open trials last re-checked by id: {info['last_recheck'] or 'never'}")
+    for row in missing:
+        click.echo(
+            f"  {row['nct_id']} (last known {row['overall_status']}): {row['missing_reason']}"
+        )
 
 
 # ---- section: trial (eligibility) ----

@@ -376,6 +376,8 @@ class CtgovClient:
             raise _Retryable(
                 f"truncated or invalid JSON ({exc.msg} at char {exc.pos} of {len(text)})", status
             ) from None
+        except (RecursionError, ValueError) as exc:  # nested too deeply; a 5,000-digit number
+            raise _Retryable(f"unreadable JSON ({type(exc).__name__})", status) from None
 
 
 def _plain_body(resp: requests.Response) -> str:

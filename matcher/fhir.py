@@ -23,6 +23,8 @@ in ways a validating parser would reject outright.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -291,7 +293,7 @@ def patient_record(
     _read_conditions(conditions, raw, warnings)
     observations = by_type.get("Observation", [])
     _read_stage(observations, conditions, raw, warnings)
-    _read_performance(observations, raw)
+    _read_performance(observations, raw, warnings)
     _read_biomarkers(observations, raw, warnings)
     _read_therapies(by_type, raw, warnings)
     return raw, list(dict.fromkeys(warnings))
@@ -479,29 +481,49 @@ def _read_stage(
 
 
 # -- performance status -------------------------------------------------------------------
-def _obs_int(o: Mapping) -> int | None:
-    if isinstance(o.get("valueInteger"), int):
+def _obs_value(o: Mapping) -> int | float | None:
+    """The score an Observation records (valueInteger, valueQuantity, an ECOG LOINC answer), or
+    None when it holds none that can be read. A decimal is passed on as it is, so the patient
+    reader rejects 1.5 by name instead of it being rounded here."""
+    if isinstance(o.get("valueInteger"), int) and not isinstance(o["valueInteger"], bool):
         return o["valueInteger"]
     q = o.get("valueQuantity")
-    if isinstance(q, Mapping) and isinstance(q.get("value"), (int, float)):
-        return int(q["value"])
+    if isinstance(q, Mapping):
+        value = q.get("value")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if isinstance(value, float) and not math.isfinite(value):
+                return None
+            return int(value) if float(value).is_integer() else value
     for code in _codes(o.get("valueCodeableConcept")):
         if code in ECOG_ANSWERS:
             return ECOG_ANSWERS[code]
     return None
 
 
-def _read_performance(observations: list[Mapping], raw: dict) -> None:
+def _value_label(o: Mapping) -> str:
+    for key in ("valueInteger", "valueQuantity", "valueString", "valueCodeableConcept"):
+        if key in o:
+            text = json.dumps(o[key], ensure_ascii=False, default=str)
+            return f"{key} {text if len(text) <= 60 else text[:57] + '...'}"
+    return "no value"
+
+
+def _read_performance(observations: list[Mapping], raw: dict, warnings: list[str]) -> None:
     for key, loinc, prof in (
         ("ecog", LOINC_ECOG, "ecog-performance-status"),
         ("karnofsky", LOINC_KARNOFSKY, "karnofsky-performance-status"),
     ):
         found = [o for o in observations if loinc in _codes(o.get("code")) or prof in _profiles(o)]
         for o in sorted(found, key=_when, reverse=True):
-            value = _obs_int(o)
+            value = _obs_value(o)
             if value is not None:
                 raw[key] = value
                 break
+            # Say so: a silently dropped score reads as "not recorded" to the coordinator.
+            warnings.append(
+                f"{key} Observation {o.get('id', '')!s} has no readable score "
+                f"({_value_label(o)}); skipped"
+            )
 
 
 # -- biomarkers -----------------------------------------------------------------------------

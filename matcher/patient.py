@@ -8,11 +8,11 @@ which means *unknown* (never "no"). Readers for JSON, CSV and FHIR fill it; see
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -141,6 +141,9 @@ FLAT_LOCATION_KEYS = ("zip", "lat", "lon")
 PRIVATE_KEYS = ("name", "first_name", "last_name", "given_name", "family_name", "address", "mrn")
 
 MAX_AGE = 120
+# More lung nodules than anyone counts one by one: a larger number is a typo or a bad cell.
+MAX_LUNG_METASTASES = 1000
+MAX_DIAGNOSIS_CHARS = 1000
 
 # Karnofsky (adults) and Lansky (children) to ECOG: the NCI "Performance Status Criteria"
 # table used in NCI CTEP / Children's Oncology Group protocol templates (reproduced e.g. in
@@ -154,6 +157,8 @@ KARNOFSKY_TO_ECOG = {100: 0, 90: 0, 80: 1, 70: 1, 60: 2, 50: 2, 40: 3, 30: 3, 20
 _TRUE = {"yes", "y", "true", "t", "1"}
 _FALSE = {"no", "n", "false", "f", "0"}
 _UNKNOWN = {"", "unknown", "unk", "na", "n/a", "?", "nk", "not known", "none recorded"}
+# What spreadsheets and pandas write for an empty cell: read as unknown, with a warning.
+_NAN_WORDS = {"nan", "-nan", "#n/a", "#na", "null"}
 BOOL_ACCEPTED = "yes/no, true/false, 1/0, or blank for unknown"
 
 _SEX = {"female": "female", "f": "female", "male": "male", "m": "male"}
@@ -324,24 +329,47 @@ def _blank(value: object) -> bool:
 
 
 def _number(ctx: _Ctx, field_name: str, value: object, accepted: str) -> float:
+    """The one reader for every number a patient record holds: a finite float, or a
+    ``PatientError`` naming the patient and field. ``inf``, ``1e400`` and an integer too large
+    for a float are refused here, so no caller ever meets a non-finite value."""
     if isinstance(value, bool):
         raise ctx.error(field_name, f"{value!r} is not a number", value, accepted)
     if isinstance(value, (int, float)):
-        return float(value)
-    text = str(value).strip()
-    if re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d+)?", text):
-        text = text.replace(",", "")
-    try:
-        return float(text)
-    except ValueError:
-        raise ctx.error(field_name, f"{value!r} is not a number", value, accepted) from None
+        try:
+            num = float(value)
+        except OverflowError:
+            num = math.inf
+    else:
+        text = str(value).strip()
+        if re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d+)?", text):
+            text = text.replace(",", "")
+        try:
+            num = float(text)
+        except ValueError:
+            raise ctx.error(
+                field_name, f"{_short(value)} is not a number", _short(value), accepted
+            ) from None
+    if not math.isfinite(num):
+        raise ctx.error(
+            field_name, f"{_short(value)} is not a finite number", _short(value), accepted
+        )
+    return num
 
 
 def _integer(ctx: _Ctx, field_name: str, value: object, accepted: str) -> int:
     num = _number(ctx, field_name, value, accepted)
-    if num != int(num):
+    if not num.is_integer():
         raise ctx.error(field_name, f"{value!r} is not a whole number", value, accepted)
     return int(num)
+
+
+def _short(value: object, limit: int = 40) -> str:
+    """``repr`` of a value cut to ``limit`` characters (a 400-digit cell stays readable)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond the interpreter's digit limit
+        text = "a number with too many digits"
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]}"
 
 
 def parse_bool(value: object) -> bool | None:
@@ -435,9 +463,21 @@ def normalize_record(
             source=source,
             accepted="a non-empty string",
         )
-    pid = _fmt_num(pid_raw) if isinstance(pid_raw, (int, float)) else str(pid_raw).strip()
+    if isinstance(pid_raw, float) and not math.isfinite(pid_raw):
+        raise PatientError(
+            f"invalid id {pid_raw!r}", field="id", source=source, accepted="a non-empty string"
+        )
+    if isinstance(pid_raw, int):
+        pid = str(pid_raw)
+    elif isinstance(pid_raw, float):
+        pid = _fmt_num(pid_raw)
+    else:
+        pid = str(pid_raw).strip()
     ctx = _Ctx(pid, source)
+    pid = _clean_id(ctx, pid)
+    ctx.patient_id = pid
     p = Patient(id=pid, source=source)
+    raw = _drop_empty_markers(ctx, raw)
 
     # unknown / private keys: warn, never fail
     labs_in: dict[str, object] = {}
@@ -464,7 +504,17 @@ def normalize_record(
             raise ctx.error("sex", f"unknown sex {sex!r}", sex, "female, male, F, M (any case)")
         p.sex = s
     if (dx := get("diagnosis")) is not None:
-        _fill_diagnosis(ctx, p, str(dx).strip())
+        dx_text = str(dx).strip()
+        if len(dx_text) > MAX_DIAGNOSIS_CHARS:
+            # A note pasted into the cell, or a broken export; fuzzy matching it would take
+            # seconds per patient and could pick anything.
+            raise ctx.error(
+                "diagnosis",
+                f"diagnosis text of {len(dx_text):,} characters is too long ({_short(dx_text)})",
+                _short(dx_text),
+                f"a diagnosis name of at most {MAX_DIAGNOSIS_CHARS:,} characters",
+            )
+        _fill_diagnosis(ctx, p, dx_text)
     if (st := get("stage")) is not None:
         p.stage = _parse_stage(ctx, st)
     if (sites := raw.get("metastatic_sites")) is not None and not (
@@ -472,9 +522,12 @@ def normalize_record(
     ):
         p.metastatic_sites = _parse_sites(ctx, sites)
     if (n := get("lung_metastases_count")) is not None:
-        p.lung_metastases_count = _integer(ctx, "lung_metastases_count", n, "a whole number >= 0")
+        accepted = f"a whole number, 0-{MAX_LUNG_METASTASES}"
+        p.lung_metastases_count = _integer(ctx, "lung_metastases_count", n, accepted)
         if p.lung_metastases_count < 0:
-            raise ctx.error("lung_metastases_count", f"{n!r} is negative", n, "a whole number >= 0")
+            raise ctx.error("lung_metastases_count", f"{n!r} is negative", n, accepted)
+        if p.lung_metastases_count > MAX_LUNG_METASTASES:
+            raise ctx.error("lung_metastases_count", f"{n!r} is out of range", n, accepted)
     p.primary_controlled = _bool(ctx, "primary_controlled", raw.get("primary_controlled"))
     if (g := get("growth")) is not None:
         p.growth = _GROWTH.get(str(g).strip().lower())
@@ -502,6 +555,80 @@ def normalize_record(
     return p
 
 
+def _drop_empty_markers(ctx: _Ctx, raw: Mapping[str, object]) -> Mapping[str, object]:
+    """``NaN``, ``#N/A`` and ``null`` typed as text (spreadsheet and pandas exports of an empty
+    cell) mean unknown, as a JSON ``NaN`` does: drop them with one warning per field."""
+
+    def empty(v: object) -> bool:
+        return isinstance(v, str) and v.strip().lower() in _NAN_WORDS
+
+    out: dict[str, object] = {}
+    for key, value in raw.items():
+        if empty(value):
+            ctx.warnings.append(f"{key} {value.strip()!r} read as blank (unknown)")
+            continue
+        if isinstance(value, Mapping) and key in ("labs", "location"):
+            kept = {}
+            for k, v in value.items():
+                if empty(v):
+                    ctx.warnings.append(f"{key}.{k} {v.strip()!r} read as blank (unknown)")
+                else:
+                    kept[k] = v
+            value = kept
+        out[key] = value
+    return out
+
+
+# Letters of these scripts that look like Latin ones ("р" Cyrillic er, "ο" Greek omicron):
+# an id mixing them with Latin letters is almost always a look-alike typed by mistake.
+_LOOKALIKE_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK")
+
+
+def _clean_id(ctx: _Ctx, pid: str) -> str:
+    """Patient ids compared as people read them: NFC form, invisible format characters (zero-width
+    space, joiners, BOM) removed with a warning, and a warning when Latin letters mix with
+    Cyrillic or Greek ones (look-alikes)."""
+    nfc = unicodedata.normalize("NFC", pid)
+    visible = "".join(ch for ch in nfc if unicodedata.category(ch) != "Cf").strip()
+    if not visible:
+        raise ctx.error("id", f"invalid id {pid!r} (only invisible characters)", pid,
+                        "a non-empty string")  # fmt: skip
+    if visible != nfc:
+        ctx.warnings.append(f"id {pid!r} held invisible characters; read as {visible!r}")
+    scripts = id_scripts(visible)
+    if len(scripts) > 1:
+        ctx.warnings.append(
+            f"id {visible!r} mixes {' and '.join(scripts)} letters (look-alike characters?)"
+        )
+    return visible
+
+
+def id_scripts(text: str) -> list[str]:
+    """The look-alike scripts (Latin, Cyrillic, Greek) whose letters appear in ``text``."""
+    found = []
+    for ch in text:
+        if ch.isalpha():
+            script = unicodedata.name(ch, "").split(" ")[0]
+            if script in _LOOKALIKE_SCRIPTS and script.title() not in found:
+                found.append(script.title())
+    return found
+
+
+def id_skeleton(pid: str) -> str:
+    """A key under which look-alike ids collide: case-folded, compatibility-normalized, and each
+    Cyrillic or Greek letter replaced by the Latin letter it resembles (when it has one)."""
+    key = unicodedata.normalize("NFKC", pid).casefold()
+    return key.translate(_CONFUSABLES)
+
+
+# Cyrillic and Greek lower-case letters drawn like Latin ones (a deliberately small table: the
+# letters seen in typed ids, not the whole Unicode confusables list).
+_CONFUSABLES = str.maketrans(
+    "авсеһіјкмнорѕтхуԁԛԝαβεικνορτυχ",
+    "abcehijkmhopstxydqwabeiknoptux",
+)
+
+
 def _fill_age(ctx: _Ctx, p: Patient, age: object, birth: object, as_of: date) -> None:
     accepted = f"0-{MAX_AGE} years"
     given_age = None
@@ -509,7 +636,10 @@ def _fill_age(ctx: _Ctx, p: Patient, age: object, birth: object, as_of: date) ->
         text = str(age).strip().lower()
         m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(m|mo|mos|months?)", text)
         if m:  # "18 months"
-            given_age = math.floor(float(m.group(1)) / 12 * 100) / 100
+            months = _number(ctx, "age", m.group(1), accepted)
+            if months > MAX_AGE * 12:
+                raise ctx.error("age", f"age {age!r} is out of range", age, accepted)
+            given_age = math.floor(months / 12 * 100) / 100
         else:
             text = re.sub(r"\s*(y|yo|yrs?|years?)$", "", text) if isinstance(age, str) else age
             given_age = _number(ctx, "age", text, accepted)
@@ -792,12 +922,12 @@ def _lab_value(ctx: _Ctx, key: str, value: object) -> float:
     if isinstance(value, bool):
         raise ctx.error(f"labs.{key}", f"{value!r} is not a number", value, accepted)
     if isinstance(value, (int, float)):
-        num, unit = float(value), ""
+        num, unit = _number(ctx, f"labs.{key}", value, accepted), ""
     else:
         m = _LAB_RE.match(str(value))
         if not m:
-            raise ctx.error(f"labs.{key}", f"{value!r} is not a number", value, accepted)
-        num = float(m.group(2).replace(",", ""))
+            raise ctx.error(f"labs.{key}", f"{_short(value)} is not a number", value, accepted)
+        num = _number(ctx, f"labs.{key}", m.group(2).replace(",", ""), accepted)
         unit = re.sub(r"\s+", "", m.group(3).lower()).replace("μ", "µ").replace("×", "x")
         unit = unit.replace("mcmol", "umol").replace("/µl", "/ul").replace("cells/µl", "cells/ul")
     if unit:
@@ -920,6 +1050,7 @@ _Item = tuple[Mapping[str, object] | MatcherError, str, list[str]]
 def _normalize_all(items: Iterable[_Item], as_of: date) -> PatientBatch:
     batch = PatientBatch()
     seen: dict[str, str] = {}
+    skeletons: dict[str, str] = {}
     for raw, source, warnings in items:
         if isinstance(raw, MatcherError):
             batch.errors.append(raw)
@@ -928,6 +1059,16 @@ def _normalize_all(items: Iterable[_Item], as_of: date) -> PatientBatch:
             p = normalize_record(raw, source=source, as_of=as_of)
         except PatientError as exc:
             batch.errors.append(exc)
+            continue
+        except Exception as exc:  # a defect must cost one patient, never the whole batch
+            pid = raw.get("id") if isinstance(raw, Mapping) else None
+            batch.errors.append(
+                PatientError(
+                    f"could not be read ({type(exc).__name__}: {exc}); please report this",
+                    patient_id=str(pid) if pid is not None else None,
+                    source=source,
+                )
+            )
             continue
         p.warnings = list(warnings) + p.warnings
         if p.id in seen:
@@ -942,6 +1083,12 @@ def _normalize_all(items: Iterable[_Item], as_of: date) -> PatientBatch:
             )
             continue
         seen[p.id] = source
+        twin = skeletons.setdefault(id_skeleton(p.id), p.id)
+        if twin != p.id:
+            p.warnings.append(
+                f"id {p.id!r} looks like id {twin!r} (at {seen[twin]}) but differs in "
+                "case or look-alike letters; kept as two patients"
+            )
         batch.patients.append(p)
     return batch
 
@@ -967,6 +1114,13 @@ def load_json_text(text: str, path: Path | str) -> object:
             path=str(path),
             location=f"line {exc.lineno}, column {exc.colno}",
         ) from None
+    except RecursionError:
+        raise InputError(
+            "JSON nested too deeply to be a patient file (thousands of levels of [ or {)",
+            path=str(path),
+        ) from None
+    except ValueError as exc:  # an integer beyond the interpreter's digit limit
+        raise InputError(f"invalid JSON: {exc}", path=str(path)) from None
 
 
 def _looks_fhir(data: object) -> bool:
@@ -1006,42 +1160,122 @@ def _csv_records(path: Path, text: str, headers: list | None = None) -> Iterable
     """CSV rows as raw records: the delimiter sniffed, headers mapped to fields
     (``matcher.tabular``: "Age (years)" -> age, "Patient ID" -> id), blank cells dropped
     (unknown), lists left as text for ``normalize_record``. The header's ``HeaderMap``
-    (columns not read, their warnings) is appended to ``headers``."""
+    (columns not read, their warnings) is appended to ``headers``.
+
+    A row the CSV parser cannot read (a stray or unclosed quote) is that row's error and the
+    rows after it are still read. A file that does not end with a line break may have been cut
+    short: a last row with fewer cells than the header is refused, a full one gets a warning."""
     from matcher.tabular import map_header, sniff_delimiter
 
     delimiter = sniff_delimiter(text, path)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    try:
-        header = next(reader, None)
-        while header is not None and not any(h.strip() for h in header):
-            header = next(reader, None)
-        if header is None:
-            raise InputError(
-                "empty CSV file: expected a header row with an 'id' column", path=str(path)
+    lines = _physical_lines(text)
+    rows = _csv_rows(lines, delimiter)
+    header = None
+    for line, _end, header in rows:
+        if isinstance(header, csv.Error):
+            raise InputError(f"malformed CSV: {header}", path=str(path), location=f"line {line}")
+        if any(h.strip() for h in header):
+            break
+        header = None
+    if header is None:
+        raise InputError(
+            "empty CSV file: expected a header row with an 'id' column", path=str(path)
+        )
+    hmap = map_header(header, str(path))
+    if headers is not None:
+        headers.append(hmap)
+    cols = [f or "" for f in hmap.fields]
+    cut = bool(lines) and not lines[-1].endswith(("\n", "\r"))
+    for line, end, row in rows:
+        source = f"{path}, line {line}"
+        if isinstance(row, csv.Error):
+            yield (
+                PatientError(
+                    f"malformed CSV row ({row}); this row is not read, the others are "
+                    "(a stray or unclosed '\"'? quote the whole cell or remove the quote)",
+                    source=source,
+                ),
+                source,
+                [],
             )
-        hmap = map_header(header, str(path))
-        if headers is not None:
-            headers.append(hmap)
-        cols = [f or "" for f in hmap.fields]
-        for row in reader:
-            line = reader.line_num
-            source = f"{path}, line {line}"
-            if not any(c.strip() for c in row):
-                continue
-            if len(row) > len(cols):
+            continue
+        if not any(c.strip() for c in row):
+            continue
+        if len(row) > len(cols):
+            yield (
+                PatientError(
+                    f"{len(row)} cells but the header has {len(cols)} columns "
+                    "(a list separated by ',' instead of ';'? quote the cell)",
+                    source=source,
+                ),
+                source,
+                [],
+            )
+            continue
+        warnings: list[str] = []
+        if cut and end == len(lines):
+            if len(row) < len(cols):
                 yield (
                     PatientError(
-                        f"{len(row)} cells but the header has {len(cols)} columns "
-                        "(a list separated by ',' instead of ';'? quote the cell)",
+                        f"the file ends in the middle of this row ({len(row)} of {len(cols)} "
+                        "cells, no line break): it was probably cut short; this row is not "
+                        "read (export the file again)",
                         source=source,
                     ),
                     source,
                     [],
                 )
                 continue
-            record = {c: v for c, v in zip(cols, row, strict=False) if c and v.strip()}
-            yield record, source, []
-    except csv.Error as exc:
-        raise InputError(
-            f"malformed CSV: {exc}", path=str(path), location=f"line {reader.line_num}"
-        ) from None
+            warnings.append(
+                f"the file ends without a line break after this row: if it was cut short, "
+                f"the last cell ({cols[len(row) - 1]} = {row[-1]!r}) may be incomplete"
+            )
+        record = {c: v for c, v in zip(cols, row, strict=False) if c and v.strip()}
+        yield record, source, warnings
+
+
+def _physical_lines(text: str) -> list[str]:
+    """Lines with their line breaks, split on CR, LF and CRLF only (``str.splitlines`` would also
+    split on form feeds and Unicode separators inside a cell)."""
+    return re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)
+
+
+def _csv_rows(lines: list[str], delimiter: str) -> Iterator[tuple[int, int, list[str] | csv.Error]]:
+    """``(first line, last line, cells)`` per CSV record (lines counted from 1), or a
+    ``csv.Error`` in place of the cells for a record the parser refuses; parsing goes on after
+    it. An unclosed quote would swallow the rest of the file, so after one the reading restarts
+    on the line below the quote's row."""
+    pos = 0
+    while pos < len(lines):
+        feed = _LineFeed(lines, pos)
+        reader = csv.reader(feed, delimiter=delimiter, strict=True)
+        while True:
+            start = feed.next_index
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield start + 1, feed.next_index, exc
+                if feed.next_index >= len(lines):  # ran to the end: restart below this row
+                    pos = start + 1
+                    break
+                continue
+            yield start + 1, feed.next_index, row
+
+
+class _LineFeed:
+    """Lines for ``csv.reader`` from ``start``, remembering which line comes next."""
+
+    def __init__(self, lines: list[str], start: int):
+        self.lines = lines
+        self.next_index = start
+
+    def __iter__(self) -> _LineFeed:
+        return self
+
+    def __next__(self) -> str:
+        if self.next_index >= len(self.lines):
+            raise StopIteration
+        self.next_index += 1
+        return self.lines[self.next_index - 1]

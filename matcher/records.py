@@ -19,6 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import defusedxml.ElementTree as DefusedET
+from defusedxml import DefusedXmlException
+
 from matcher.errors import RecordError
 
 NCT_ID_RE = re.compile(r"^NCT\d{8}$")
@@ -135,6 +138,8 @@ def _iter_file(path: Path) -> Iterator[RecordItem]:
         yield RecordItem(None, source, RecordError(f"cannot read: {exc.strerror}", path=source))
         return
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if head in (b"\xff", b"\xfe") or data[:2] in (b"\x00<", b"<\x00"):
+        head = b"<"  # UTF-16 XML, with or without a BOM: expat decodes it
     if head == b"<":
         try:
             yield RecordItem(classic_xml_to_v2(data, source), source)
@@ -169,7 +174,16 @@ def _iter_file(path: Path) -> Iterator[RecordItem]:
             ),
         )
         return
+    except (RecursionError, ValueError) as exc:
+        yield RecordItem(None, source, RecordError(_json_limit_message(exc), path=source))
+        return
     yield from _iter_json_doc(doc, source)
+
+
+def _json_limit_message(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "JSON nested too deeply to be a trial record (thousands of levels of [ or {)"
+    return f"JSON holds a value that cannot be read ({exc})"  # e.g. a 5,000-digit integer
 
 
 def _iter_json_doc(doc: object, source: str) -> Iterator[RecordItem]:
@@ -209,6 +223,8 @@ def read_json_records(data: bytes | str, source: str = "<memory>") -> list[Recor
         doc = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return [RecordItem(None, source, RecordError(f"malformed JSON: {exc}", path=source))]
+    except (RecursionError, ValueError) as exc:
+        return [RecordItem(None, source, RecordError(_json_limit_message(exc), path=source))]
     return list(_iter_json_doc(doc, source))
 
 
@@ -355,16 +371,23 @@ def _put(d: dict, key: str, value) -> None:
     d[key] = value
 
 
-def _reject_dangerous_xml(data: bytes, source: str) -> None:
-    # The stdlib parser expands internal entities; refuse any DTD so a hostile file cannot
-    # blow up memory (billion laughs) or reference external entities.
-    head = data[:4096].upper() if len(data) > 4096 else data.upper()
-    if b"<!DOCTYPE" in head or b"<!ENTITY" in data.upper():
+def _parse_xml(raw: bytes, source: str) -> ET.Element:
+    """Parse with defusedxml: a DOCTYPE, entity declaration or external reference is refused by
+    the parser itself, after expat has decoded the document, so no encoding (UTF-16 without a
+    BOM, a declaration after a long comment) slips one past a byte-level check."""
+    try:
+        return DefusedET.fromstring(raw, forbid_dtd=True, forbid_entities=True)
+    except DefusedXmlException:
         raise RecordError(
             "XML with a DOCTYPE or ENTITY declaration is refused (classic clinical_study files "
             "have none); remove the declaration",
             path=source,
-        )
+        ) from None
+    except ET.ParseError as exc:
+        line, col = exc.position
+        raise RecordError(f"malformed XML at line {line}, column {col}", path=source) from None
+    except RecursionError:
+        raise RecordError("XML nested too deeply to be a trial record", path=source) from None
 
 
 def classic_xml_to_v2(data: bytes | str, source: str = "<memory>") -> dict:
@@ -376,12 +399,7 @@ def classic_xml_to_v2(data: bytes | str, source: str = "<memory>") -> dict:
     ``N/A`` ages -> absent, ``Both`` -> ``ALL``). Raises RecordError naming ``source``.
     """
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    _reject_dangerous_xml(raw, source)
-    try:
-        root = ET.fromstring(raw)
-    except ET.ParseError as exc:
-        line, col = exc.position
-        raise RecordError(f"malformed XML at line {line}, column {col}", path=source) from None
+    root = _parse_xml(raw, source)
     if root.tag != "clinical_study":
         raise RecordError(
             f"root element is <{root.tag}>, expected <clinical_study> (classic XML)",

@@ -396,7 +396,12 @@ class _Context:
         if meta is None:
             reasons.append("trial no longer in the store")
         else:
-            if self.statuses is not None and meta["overall_status"] not in self.statuses:
+            if meta.get("missing_since"):
+                reasons.append(
+                    "trial no longer returned by ClinicalTrials.gov "
+                    f"(since {meta['missing_since'][:10]}; not offered)"
+                )
+            elif self.statuses is not None and meta["overall_status"] not in self.statuses:
                 reasons.append(f"trial closed: status now {meta['overall_status']}")
             elif meta["overall_status"] != before_row["trial_status"]:
                 reasons.append(
@@ -455,6 +460,7 @@ def run_report(
     out.mkdir(parents=True, exist_ok=True)
     started = _now()
     with RunLock(lock_path(db_path), "report"), Store(db_path) as store:
+        _recover_from_a_crashed_run(store, out, started)
         record_errors: list = []
         added: set[str] = set()
         if trials_paths:
@@ -666,6 +672,40 @@ def error_rows(batch_errors, record_errors=()) -> list[dict]:
             }
         )
     return rows
+
+
+STALE_MARK = 'data-stale-banner="1"'
+
+
+def _recover_from_a_crashed_run(store: Store, out: Path, started: str) -> None:
+    """Before this run does anything: close history rows a killed run left ``running`` (the
+    lock is held, so no live run owns them), remove its half-written ``.tmp`` files, and put a
+    banner on the previous report.html, so that if this run dies too, nobody takes the old
+    report for today's. A finished run replaces the page, banner and all."""
+    with store.transaction():
+        store.connection.execute(
+            "UPDATE report_runs SET status = 'failed', finished_at = COALESCE(finished_at, ?) "
+            "WHERE status = 'running'",
+            (started,),
+        )
+    for tmp in out.glob("*.tmp"):
+        tmp.unlink(missing_ok=True)
+    page = out / "report.html"
+    try:
+        text = page.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return
+    if STALE_MARK in text:
+        return
+    banner = (
+        f'<div {STALE_MARK} role="alert" style="background:#fde2e1;border:2px solid #b42318;'
+        'padding:.8em;margin:.5em 0;font-weight:bold">This report is from an earlier run. '
+        f"A new run started at {started} and has not finished: if this banner is still here "
+        "after the nightly job, that run failed; see its log.</div>"
+    )
+    marked, n = re.subn(r"(<body[^>]*>)", lambda m: m.group(1) + banner, text, count=1)
+    if n:
+        _replace(page, lambda t: t.write_text(marked, encoding="utf-8"))
 
 
 def _replace(path: Path, write: Callable[[Path], object]) -> Path:

@@ -81,7 +81,20 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         "meta",
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
     ),
+    (
+        4,
+        "trials_missing",
+        """
+        -- A trial the registry stopped returning (withdrawn from the API, or a re-check by id
+        -- that came back without it): never offered as a candidate until a sync sees it again.
+        ALTER TABLE trials ADD COLUMN missing_since TEXT;
+        ALTER TABLE trials ADD COLUMN missing_reason TEXT;
+        """,
+    ),
 ]
+
+# meta key: when stored open trials were last re-checked by id (full runs, --recheck, weekly).
+RECHECK_META = "last_recheck"
 
 
 def register_migration(version: int, name: str, sql: str) -> None:
@@ -373,7 +386,12 @@ class Store:
                 )
                 counts.updated += 1
             if run_id is not None:
-                db.execute("UPDATE trials SET seen_run = ? WHERE nct_id = ?", (run_id, nct))
+                # The registry returned it: it exists, whatever an earlier re-check concluded.
+                db.execute(
+                    "UPDATE trials SET seen_run = ?, missing_since = NULL, missing_reason = NULL "
+                    "WHERE nct_id = ?",
+                    (run_id, nct),
+                )
 
     def get(self, nct_id: str) -> dict | None:
         """The stored record for ``nct_id`` (any case), or None."""
@@ -395,13 +413,16 @@ class Store:
         """Row metadata for ``nct_id`` (no record): last_update, overall_status, fetched_at, ..."""
         row = self.connection.execute(
             "SELECT nct_id, content_hash, last_update, overall_status, fetched_at, first_seen, "
-            "source FROM trials WHERE nct_id = ?",
+            "source, missing_since, missing_reason FROM trials WHERE nct_id = ?",
             (nct_id.strip().upper(),),
         ).fetchone()
         return dict(row) if row else None
 
     def iter_records(self, statuses: Iterable[str] | None = None) -> Iterator[dict]:
         """Yield stored records (v2 dicts) ordered by NCT id; only ``statuses`` when given.
+
+        With ``statuses``, trials the registry no longer returns (see :meth:`mark_missing`)
+        are left out: their stored status is the last one known, not a current one.
 
         One indexed query streamed with a cursor: cheap for tens of thousands of trials.
         """
@@ -416,7 +437,7 @@ class Store:
             wanted = sorted({s.upper() for s in statuses})
             if not wanted:
                 return
-            sql += f" WHERE overall_status IN ({','.join('?' * len(wanted))})"
+            sql += f" WHERE overall_status IN ({','.join('?' * len(wanted))}) {_PRESENT}"
             params = tuple(wanted)
         sql += " ORDER BY nct_id"
         cur = self.connection.execute(sql, params)
@@ -440,13 +461,27 @@ class Store:
         )
         return [r[0] for r in rows]
 
+    def unseen_ids_among(self, run_id: int, nct_ids: Iterable[str]) -> list[str]:
+        """Those of ``nct_ids`` (stored ones only) that sync run ``run_id`` did not return."""
+        ids = sorted({i.strip().upper() for i in nct_ids if i.strip()})
+        out: list[str] = []
+        for start in range(0, len(ids), 500):  # stay below SQLite's bound-parameter limit
+            chunk = ids[start : start + 500]
+            rows = self.connection.execute(
+                f"SELECT nct_id FROM trials WHERE nct_id IN ({','.join('?' * len(chunk))}) "
+                "AND (seen_run IS NULL OR seen_run != ?) ORDER BY nct_id",
+                (*chunk, run_id),
+            )
+            out += [r[0] for r in rows]
+        return out
+
     def nct_ids(self, statuses: Iterable[str] | None = None) -> list[str]:
         """Stored NCT ids (sorted), optionally only those with ``statuses``."""
         sql = "SELECT nct_id FROM trials"
         params: tuple = ()
         if statuses is not None:
             wanted = sorted({s.upper() for s in statuses})
-            sql += f" WHERE overall_status IN ({','.join('?' * len(wanted)) or 'NULL'})"
+            sql += f" WHERE overall_status IN ({','.join('?' * len(wanted)) or 'NULL'}) {_PRESENT}"
             params = tuple(wanted)
         return [r[0] for r in self.connection.execute(sql + " ORDER BY nct_id", params)]
 
@@ -458,16 +493,47 @@ class Store:
         if not wanted:
             return 0
         return self.connection.execute(
-            f"SELECT COUNT(*) FROM trials WHERE overall_status IN ({','.join('?' * len(wanted))})",
+            f"SELECT COUNT(*) FROM trials WHERE overall_status IN ({','.join('?' * len(wanted))}) "
+            + _PRESENT,
             tuple(wanted),
         ).fetchone()[0]
 
     def count_by_status(self) -> dict[str, int]:
-        """``{overall_status: n}`` over stored trials (``"(none)"`` for records without one)."""
+        """``{overall_status: n}`` over stored trials (``"(none)"`` for records without one;
+        ``MISSING_STATUS`` for trials the registry no longer returns)."""
         rows = self.connection.execute(
-            "SELECT COALESCE(overall_status, '(none)'), COUNT(*) FROM trials GROUP BY 1 ORDER BY 2 DESC"
+            "SELECT CASE WHEN missing_since IS NOT NULL THEN ? "
+            "ELSE COALESCE(overall_status, '(none)') END, COUNT(*) FROM trials "
+            "GROUP BY 1 ORDER BY 2 DESC",
+            (MISSING_STATUS,),
         )
         return {r[0]: r[1] for r in rows}
+
+    def mark_missing(self, nct_ids: Iterable[str], reason: str) -> int:
+        """Record that the registry no longer returns ``nct_ids`` (kept, with ``reason`` and the
+        date first noticed, but no longer offered); return how many were newly marked. A later
+        sync that returns the trial clears the mark."""
+        ids = sorted({i.strip().upper() for i in nct_ids})
+        newly = 0
+        when = now_iso()
+        with self.transaction():
+            for nct in ids:
+                cur = self.connection.execute(
+                    "UPDATE trials SET missing_since = ?, missing_reason = ? "
+                    "WHERE nct_id = ? AND missing_since IS NULL",
+                    (when, reason, nct),
+                )
+                newly += cur.rowcount
+        return newly
+
+    def missing(self) -> list[dict]:
+        """Trials marked as no longer returned by the registry: nct_id, last known status,
+        missing_since, missing_reason (oldest mark first)."""
+        rows = self.connection.execute(
+            "SELECT nct_id, overall_status, missing_since, missing_reason FROM trials "
+            "WHERE missing_since IS NOT NULL ORDER BY missing_since, nct_id"
+        )
+        return [dict(r) for r in rows]
 
     # -- meta and sync runs ------------------------------------------------------------------
 
@@ -620,7 +686,13 @@ class Store:
                 else None
             ),
             "data_timestamp": self.data_timestamp(),
+            "last_recheck": self.meta(RECHECK_META),
+            "no_longer_in_registry": len(self.missing()),
         }
+
+
+MISSING_STATUS = "NO_LONGER_IN_REGISTRY"
+_PRESENT = "AND missing_since IS NULL"
 
 
 class _Transaction:

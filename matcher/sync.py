@@ -11,7 +11,11 @@ query when the token is no longer valid, i.e. the API data was refreshed since).
 Status handling: a full run asks only for the wanted statuses (default: open ones), then
 re-checks stored open trials it did not see (by ``filter.ids``) so closures are noticed.
 An incremental run asks for every status, so a trial that closed is updated; studies not
-yet stored whose status is not wanted are skipped.
+yet stored whose status is not wanted are skipped. An incremental run also re-checks every
+stored open trial by id when asked (``recheck=True``) or when the last re-check is older than
+``RECHECK_DAYS``. A trial a completed re-check asked for and did not get back (withdrawn from
+the API) is marked missing in the store with the reason, and no longer offered; a later run
+that returns it clears the mark. ``full=True`` always starts a fresh run.
 
 Privacy: queries are built from vocabulary terms and NCT ids in the store; no patient data
 ever reaches this module.
@@ -26,11 +30,12 @@ from dataclasses import dataclass, field
 from matcher.ctgov import SYNC_FIELDS, CtgovClient
 from matcher.errors import ApiError, MatcherError
 from matcher.records import check_record, record_nct_id, record_status
-from matcher.store import OPEN_STATUSES, Store
+from matcher.store import OPEN_STATUSES, RECHECK_META, Store, now_iso
 
 BASE_CONDITIONS = ("soft tissue sarcoma", "sarcoma")
 MAX_EXPRESSION_CHARS = 900  # per query.cond OR-expression (keeps URLs far below proxy limits)
 RECHECK_CHUNK = 100  # NCT ids per filter.ids re-check request
+RECHECK_DAYS = 7  # an incremental run re-checks stored open trials by id at least this often
 ALL = "ALL"
 
 
@@ -50,6 +55,7 @@ class SyncResult:
     unchanged: int = 0
     skipped: int = 0
     rechecked: int = 0
+    missing: int = 0  # open trials the re-check did not get back: newly marked, not offered
     data_timestamp: str | None = None
     requests: int = 0
     errors: list[str] = field(default_factory=list)
@@ -174,6 +180,7 @@ def sync(
     full: bool = False,
     progress: Callable[[SyncProgress], None] | None = None,
     *,
+    recheck: bool = False,
     vocab=None,
     page_size: int = 1000,
     fields: Iterable[str] | None = SYNC_FIELDS,
@@ -182,8 +189,10 @@ def sync(
 
     ``conditions``: condition terms (default :func:`default_conditions`). ``statuses``: wanted
     overall statuses (default the open ones; ``{"ALL"}`` for every status). ``full``: ignore
-    the last successful run and fetch everything. An unfinished earlier run with the same
-    conditions/statuses is resumed. Raises ApiError (after retries) or KeyboardInterrupt; the
+    the last successful run and fetch everything, in a fresh run. ``recheck``: an incremental
+    run also re-checks every stored open trial by id (done anyway every ``RECHECK_DAYS``, and
+    by every full run). An unfinished earlier run with the same conditions/statuses is
+    resumed unless ``full``. Raises ApiError (after retries) or KeyboardInterrupt; the
     run is then recorded as failed/interrupted and the next call resumes it.
     """
     cond_terms = list(conditions) if conditions else default_conditions(vocab)
@@ -204,7 +213,12 @@ def sync(
     data_ts = version.get("dataTimestamp") if isinstance(version, dict) else None
 
     previous = store.resumable_sync_run(signature)
-    if previous is not None and (not full or previous.mode == "full"):
+    if previous is not None and full:
+        # --full means from scratch: the unfinished run is closed, not continued.
+        if previous.status == "running":
+            store.finish_sync_run(previous.id, "interrupted", "superseded by a --full run")
+        previous = None
+    if previous is not None:
         state = dict(previous.state)
         if previous.data_timestamp != data_ts and state.get("token"):
             # Page tokens are tied to the data version: restart this query from its first page.
@@ -241,7 +255,13 @@ def sync(
                 count_total=True,
             )
             requests_list.append(params)
-        state = {"requests": requests_list, "index": 0, "token": None, "recheck_added": False}
+        state = {
+            "requests": requests_list,
+            "index": 0,
+            "token": None,
+            "recheck": mode == "full" or recheck or _recheck_due(store),
+            "recheck_added": False,
+        }
         run_id = store.start_sync_run(signature, mode, since, data_ts, state)
         result = SyncResult(
             run_id=run_id,
@@ -269,19 +289,44 @@ def sync(
     return result
 
 
+def _recheck_due(store: Store, days: int = RECHECK_DAYS) -> bool:
+    """True when stored open trials were never re-checked by id, or not in ``days`` days."""
+    from datetime import datetime, timedelta, timezone
+
+    last = store.meta(RECHECK_META)
+    if not last:
+        return True
+    try:
+        when = datetime.strptime(last, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return True
+    return datetime.now(timezone.utc) - when >= timedelta(days=days)
+
+
 def _run(client, store, result, state, wanted, fields, page_size, progress) -> None:
     wanted_set = set(wanted) if wanted else None
+    # Runs saved before the re-check schedule existed carry no "recheck": full ones re-checked.
+    wants_recheck = state.get("recheck", result.mode == "full" and wanted_set is not None)
     while True:
         requests_list = state["requests"]
         if state["index"] >= len(requests_list):
-            if result.mode == "full" and wanted_set and not state.get("recheck_added"):
+            if wants_recheck and not state.get("recheck_added"):
                 extra = _recheck_requests(
-                    client, store, result.run_id, wanted_set, fields, page_size
+                    client,
+                    store,
+                    result.run_id,
+                    wanted_set or set(OPEN_STATUSES),
+                    fields,
+                    page_size,
                 )
                 state = {**state, "requests": requests_list + extra, "recheck_added": True}
                 store.update_sync_state(result.run_id, state)
                 result.rechecked = sum(len(p["filter.ids"].split(",")) for p in extra)
                 continue
+            if state.get("recheck_added") and not state.get("missing_marked"):
+                _mark_missing(store, result, requests_list)
+                state = {**state, "missing_marked": True}
+                store.update_sync_state(result.run_id, state)
             return
         params = requests_list[state["index"]]
         is_recheck = "filter.ids" in params
@@ -346,6 +391,20 @@ def _run(client, store, result, state, wanted, fields, page_size, progress) -> N
                 store.update_sync_state(result.run_id, state)
                 continue
             raise
+
+
+def _mark_missing(store: Store, result: SyncResult, requests_list: list[dict]) -> None:
+    """After every re-check request of this run has been answered: the ids asked for and not
+    returned are no longer in the registry (as far as the API says). Mark them, with why."""
+    asked = [i for p in requests_list if "filter.ids" in p for i in p["filter.ids"].split(",")]
+    gone = store.unseen_ids_among(result.run_id, asked)
+    when = now_iso()
+    reason = (
+        f"not returned by ClinicalTrials.gov when re-checked by NCT id (sync run "
+        f"{result.run_id}, {when[:10]}); withdrawn from the API or removed"
+    )
+    result.missing = store.mark_missing(gone, reason) if gone else 0
+    store.set_meta(RECHECK_META, when)
 
 
 def _recheck_requests(client, store, run_id, wanted_set, fields, page_size) -> list[dict]:

@@ -8,10 +8,12 @@ The free-text eligibility criteria are parsed by ``matcher.eligibility``.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+MAX_AGE_YEARS = 150.0  # an age bound beyond this is a typo or a garbled record: no bound
 REGISTRY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 
 _AGE_RE = re.compile(
@@ -35,14 +37,17 @@ def parse_age(text: object) -> float | None:
 
     Absent, empty, ``"N/A"`` or unreadable values mean *no bound* and give ``None``.
     """
-    if text is None:
+    if text is None or isinstance(text, bool):
         return None
     if isinstance(text, int | float):
-        return float(text)
+        return _f(text, 0, MAX_AGE_YEARS)
     m = _AGE_RE.match(str(text))
     if not m:
         return None
-    return round(float(m.group(1)) * _UNIT_YEARS[m.group(2).lower()], 4)
+    years = _f(m.group(1), 0)
+    if years is None:
+        return None
+    return _f(round(years * _UNIT_YEARS[m.group(2).lower()], 4), 0, MAX_AGE_YEARS)
 
 
 def normalize_mesh_id(mesh_id: str) -> str:
@@ -206,11 +211,16 @@ def _s(x: object) -> str | None:
     return s or None
 
 
-def _f(x: object) -> float | None:
-    try:
-        return float(x)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+def _f(x: object, low: float = -math.inf, high: float = math.inf) -> float | None:
+    """A finite number within ``[low, high]``, else None (unknown): a record is data from
+    elsewhere, and a ``1e400`` or ``NaN`` in it must not reach the arithmetic downstream."""
+    if isinstance(x, bool):
         return None
+    try:
+        value = float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return value if math.isfinite(value) and low <= value <= high else None
 
 
 def _enum(x: object) -> str | None:
@@ -253,8 +263,8 @@ def _locations(mod: dict) -> list[Location]:
                 state=_s(loc.get("state")),
                 country=_s(loc.get("country")),
                 zip=_s(loc.get("zip")),
-                lat=_f(geo.get("lat")),
-                lon=_f(geo.get("lon")),
+                lat=_f(geo.get("lat"), -90, 90),
+                lon=_f(geo.get("lon"), -180, 180),
                 status=_enum(loc.get("status")),
             )
         )

@@ -227,7 +227,7 @@ def test_conversion_table_is_the_standard_one():
         ),
         (
             {"lung_metastases_count": -2},
-            "test, patient 'P1', field 'lung_metastases_count': -2 is negative (accepted: a whole number >= 0)",
+            "test, patient 'P1', field 'lung_metastases_count': -2 is negative (accepted: a whole number, 0-1000)",
         ),
         (
             {"location": {"zip": "1234A"}},
@@ -660,8 +660,8 @@ def test_list_with_one_bad_patient(fixtures_dir):
         ),
         (
             "quote.csv",
-            'id,diagnosis\na,"leio\n',
-            "{path}, line 2: malformed CSV: unexpected end of data",
+            'id,"diag\na,leio\n',
+            "{path}, line 1: malformed CSV: unexpected end of data",
         ),
         (
             "what.dat",

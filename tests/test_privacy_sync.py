@@ -4,7 +4,6 @@ free text."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 from types import SimpleNamespace
@@ -130,9 +129,50 @@ def check_urls(urls: list[str], vocab_terms: set[str], secrets: set[str]) -> Non
                 assert value == "ProtocolSection,DerivedSection,HasResults"
 
 
-def test_sync_takes_no_patient():
-    params = set(inspect.signature(sync).parameters)
-    assert not params & {"patient", "patients", "profile"}
+def test_sync_reads_no_patient_file(fixtures_dir, tmp_path, monkeypatch):
+    """Run the sync command next to a patient file and with the patient readers booby-trapped:
+    no file under the patient folders is opened and no patient reader is called."""
+    import sys
+
+    import matcher.patient
+
+    patient_file = tmp_path / "patients.json"
+    patient_file.write_text(json.dumps([PATIENT]), encoding="utf-8")
+
+    def trap(*args, **kwargs):
+        raise AssertionError("sync called a patient reader")
+
+    for name in ("read_patients", "normalize_record", "load_json_text"):
+        monkeypatch.setattr(matcher.patient, name, trap)
+    watched = (str(patient_file), str(fixtures_dir / "patients"), str(fixtures_dir / "fhir"))
+    opened: list[str] = []
+    active = [True]
+
+    def hook(event, args):
+        opens = active[0] and event == "open" and isinstance(args[0], str)
+        if opens and args[0].startswith(watched):
+            opened.append(args[0])
+
+    sys.addaudithook(hook)  # audit hooks cannot be removed: ``active`` switches it off
+    page = json.loads((fixtures_dir / "ctgov" / "response_4.json").read_text(encoding="utf-8"))
+    del page["nextPageToken"]
+    monkeypatch.chdir(tmp_path)
+    try:
+        with responses.RequestsMock(assert_all_requests_are_fired=True) as rs:
+            rs.get(VERSION, json={"apiVersion": "2.0.5", "dataTimestamp": "2026-11-20T09:00:05"})
+            rs.get(STUDIES, json=page)
+            from click.testing import CliRunner
+
+            from matcher.cli import cli
+
+            db = str(tmp_path / "t.sqlite")
+            args = ["--db", db, "sync", "--condition", "leiomyosarcoma", "--status", "all"]
+            result = CliRunner().invoke(cli, [*args, "--min-interval", "0"])
+    finally:
+        active[0] = False
+    assert result.exit_code == 0, result.output
+    assert opened == []
+    assert "sync called a patient reader" not in result.output
 
 
 @pytest.mark.parametrize("mode", ["full", "incremental"])
@@ -165,19 +205,50 @@ def test_sync_urls_carry_vocabulary_terms_only(fixtures_dir, tmp_path, mode):
         assert any("filter.advanced" in u for u in urls)
 
 
-def test_live_match_urls_carry_vocabulary_terms_only(fixtures_dir):
-    live = pytest.importorskip("matcher.live")
-    secrets = private_strings(fixtures_dir)
+# The live path fed a patient whose private values sit in every field a coordinator might put
+# them in, the diagnosis text included.
+LIVE_PATIENT = {
+    **{k: v for k, v in PATIENT.items() if k not in ("diagnosis", "address")},
+    "mrn": "448812",
+    "address": "1412 Holcombe Blvd, Houston TX",
+    "location": {"zip": "77030"},
+    "diagnosis": "Leiomyosarcoma of the uterus - Maria Jose Fernandez-Oliveira, MRN 448812, "
+    "DOB 1961-03-14, 1412 Holcombe Blvd Houston, phone 713-555-0142",
+}
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_live_match_urls_carry_vocabulary_terms_only(fixtures_dir, tmp_path, fmt):
+    from click.testing import CliRunner
+
+    from matcher.cli import cli
+    from matcher.vocab import load_vocab
+
+    secrets = private_strings(fixtures_dir) | {"448812", "Oliveira", "uterus", "713-555"}
+    path = tmp_path / f"patients.{fmt}"
+    if fmt == "json":
+        path.write_text(json.dumps([LIVE_PATIENT]), encoding="utf-8")
+    else:
+        flat = {**{k: v for k, v in LIVE_PATIENT.items() if k != "location"}, "zip": "77030"}
+        cells = ['"' + str(v).replace('"', '""') + '"' for v in flat.values()]
+        path.write_text(",".join(flat) + "\n" + ",".join(cells) + "\n", encoding="utf-8")
     page = json.loads((fixtures_dir / "ctgov" / "response_4.json").read_text(encoding="utf-8"))
     del page["nextPageToken"]
     with responses.RequestsMock(assert_all_requests_are_fired=True) as rs:
         rs.get(STUDIES, json=page)
-        client = CtgovClient(min_interval=0, sleep=lambda s: None)
-        got = live.live_records(PATIENT["diagnosis"], VOCAB, client)
+        result = CliRunner().invoke(
+            cli, ["match", str(path), "--live", "--status", "any", "--json"]
+        )
         urls = [c.request.url for c in rs.calls]
-    assert len(got) == 2
-    vocab_terms = {d.name.lower() for d in VOCAB.diagnoses.values()}
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert [p["patient_id"] for p in out] == [PATIENT["id"]]  # the patient was really matched
+    assert len(urls) == 1
+    vocab_terms = {d.name.lower() for d in load_vocab().diagnoses.values()}
     check_urls(urls, vocab_terms, secrets)
+    terms = [t.strip('"') for t in dict(parse_qsl(urlparse(urls[0]).query))["query.cond"].split(
+        " OR ")]  # fmt: skip
+    assert terms[0] == "Uterine leiomyosarcoma"
 
 
 @pytest.mark.parametrize(

@@ -43,14 +43,14 @@ def store_migrations():
 
 
 def test_fresh_store_is_migrated_in_wal_mode(st):
-    assert [v for v in st.schema_versions() if v < 100] == [1, 2, 3]
+    assert [v for v in st.schema_versions() if v < 100] == [1, 2, 3, 4]
     names = [
         r[0]
         for r in st.connection.execute(
             "SELECT name FROM schema_migrations WHERE version < 100 ORDER BY 1"
         )
     ]
-    assert names == ["meta", "sync_runs", "trials"]
+    assert names == ["meta", "sync_runs", "trials", "trials_missing"]
     assert st.connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert st.migrate() == []  # nothing left to apply
 
@@ -69,7 +69,7 @@ def test_registered_migration_runs_once_in_order(tmp_path, monkeypatch):
     register_migration(105, "report_matches", "CREATE TABLE report_matches (run_id INTEGER)")
     register_migration(105, "report_matches", "CREATE TABLE report_matches (run_id INTEGER)")
     with Store(path) as s:
-        assert s.schema_versions() == [1, 2, 3, 105, 110]
+        assert s.schema_versions() == [1, 2, 3, 4, 105, 110]
         s.connection.execute("INSERT INTO report_runs (id) VALUES (1)")
         assert s.connection.execute("SELECT started FROM report_runs").fetchone()[0] == "x"
         assert s.migrate() == []
@@ -314,9 +314,10 @@ def test_cli_import_json_and_store_info(tmp_path, fixtures_dir):
     assert info.exit_code == 0
     lines = info.stdout.splitlines()
     assert lines[:2] == [f"Store: {db}", "Trials: 5"]
-    assert lines[-2:] == [
+    assert lines[-3:] == [
         "Last sync: never (run 'trialmatch sync', or 'trialmatch import PATH')",
         "Data timestamp: unknown",
+        "Open trials last re-checked by id: never",
     ]
 
 

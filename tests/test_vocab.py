@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -907,19 +906,21 @@ def test_every_name_in_its_own_entry_is_found_in_text(v):
         assert v.find_drugs(f"prior {drug.name} given")[0][0] == drug.id, drug.name
 
 
-def test_load_is_cached_and_fast():
+def test_load_is_cached():
+    # Load time is measured in bench/, not asserted here: a wall-clock bound flakes under load.
     assert load_vocab() is load_vocab()
-    start = time.perf_counter()
-    Vocab(load_vocab().directory)
-    assert time.perf_counter() - start < 1.0
+    fresh = Vocab(load_vocab().directory)
+    assert fresh is not load_vocab() and fresh.diagnoses.keys() == load_vocab().diagnoses.keys()
 
 
-def test_find_is_fast_on_long_text(v):
-    text = " ".join(s for s, _ in FIND_DIAGNOSES + FIND_DRUGS + FIND_CLASSES) * 50  # ~60 kB
-    start = time.perf_counter()
+def test_find_on_long_text_finds_every_repeat(v):
+    one = " ".join(s for s, _ in FIND_DIAGNOSES + FIND_DRUGS + FIND_CLASSES)
+    text = " ".join([one] * 50)  # ~60 kB
     hits = v.find_diagnoses(text) + v.find_drugs(text) + v.find_drug_classes(text)
-    assert len(hits) > 500
-    assert time.perf_counter() - start < 1.0
+    single = v.find_diagnoses(one) + v.find_drugs(one) + v.find_drug_classes(one)
+    assert len(single) > 10
+    assert len(hits) == 50 * len(single)
+    assert {h[0] for h in hits} == {h[0] for h in single}
 
 
 @settings(max_examples=200, deadline=None)
