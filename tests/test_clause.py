@@ -424,3 +424,23 @@ def test_an_inclusion_line_that_excludes_a_sub_group_is_read_by_the_coordinator(
     )
     crits = parse_line(line, "inclusion")
     assert crits and all("exclusion of" in c.unexplained for c in crits if c.type != "unparsed")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "1" * 50_000,
+        ("leiomyosarcoma " * 3400)[:50_000],
+        "Platelets >= 1" + "0" * 400 + "/mm3",
+    ],
+    ids=["digits", "repeated-diagnosis", "huge-threshold"],
+)
+def test_hostile_lines_are_read_never_decided(line):
+    """A line no registry writes (tens of thousands of characters, a threshold of hundreds of
+    digits) is parsed quickly (the regexes are linear, the line capped) and never gives
+    NOT_MET; timing is measured in bench/, not asserted here."""
+    vs = _verdicts("inclusion", line, _patient(labs={"platelets": 150000}))
+    assert NOT_MET not in {v.verdict for v in vs}
+    crits = parse_line(line, "inclusion")
+    if len(line) > 5000:
+        assert [c.type for c in crits] == ["unparsed"]

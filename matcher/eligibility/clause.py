@@ -164,7 +164,7 @@ def _entity_spans(plain: str, vocab: Any) -> list[tuple[int, int]]:
         fn = getattr(vocab, finder, None)
         if fn is None:
             continue
-        for _id, mention in fn(plain):
+        for _id, mention in dict.fromkeys(fn(plain)):
             m = mention.lower()
             i = low.find(m)
             while i >= 0:

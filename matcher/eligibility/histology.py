@@ -33,7 +33,8 @@ def _histology(c: _Ctx) -> list[tuple]:
     if _OTHER_MALIGNANCY_RE.search(c.s):
         return []  # a second-malignancy clause (checked first: cheaper than the vocabulary)
     text = _HISTO_NOISE_RE.sub(lambda m: " " * len(m.group(0)), c.plain)
-    found = _find_diagnoses(vocab, text)
+    # each (diagnosis, spelling) once: its positions are all looked at below
+    found = list(dict.fromkeys(_find_diagnoses(vocab, text)))
     if not found:
         return []
     low = text.lower()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -108,6 +109,8 @@ def _lab_values(lab: str, v: re.Match) -> dict | None:
         num = float(raw)
     except ValueError:
         return None
+    if not math.isfinite(num) or num > 1e9:
+        return None  # "platelets >= 1000...0" (hundreds of digits): no lab limit, not infinity
     unit_raw = re.sub(r"\s+", "", (v.group("unit") or "").lower())
     mult = v.group("mult")
     vals: dict[str, Any] = {

@@ -25,6 +25,8 @@ from matcher.eligibility.text import _CTX_ANYOF_RE, _DIAG_CACHE, _I, _ONCO_RE, _
 from matcher.eligibility.therapy import _prior_therapy, _washout
 from matcher.trial import Trial
 
+MAX_LINE_CHARS = 5000  # a criteria line longer than this is not parsed (listed to read)
+
 
 def parse_line(
     text: str,
@@ -42,6 +44,13 @@ def parse_line(
     """
     if vocab is None:
         vocab = _default_vocab()
+    if len(text) > MAX_LINE_CHARS:
+        # no registry line comes near this (the longest seen is about 3,000 characters): a
+        # pasted document or a corrupt record; read it, never hang on it
+        base = "require" if section == "inclusion" else "exclude"
+        return [
+            Criterion(section, text, "unparsed", base, {"too_long": len(text)}, context=context)
+        ]
     c = _Ctx(normalize(text), section, context, vocab, oncology)
     found: list[tuple] = []
     found += _ps(c)

@@ -24,7 +24,7 @@ _WORDNUM = {
     "twelve": 12,
     "single": 1,
 }
-_NUMW = r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|twelve)"
+_NUMW = r"(?:(?<!\d)\d{1,7}(?!\d)|one|two|three|four|five|six|seven|eight|nine|ten|twelve)"
 
 # comparators written with words, rewritten to symbols before any other matching
 _COMPARATORS = [

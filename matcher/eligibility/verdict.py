@@ -334,6 +334,11 @@ def _evaluate_one(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
 
 
 def _ev_unparsed(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
+    if c.values.get("too_long"):
+        return UNKNOWN, (
+            f"to review: a line of {c.values['too_long']:,} characters is not parsed "
+            "automatically (longer than any registry criterion)"
+        )
     return UNKNOWN, "to review: not checked automatically"
 
 
