@@ -406,20 +406,22 @@ def _diagnosis_text(cond: Mapping, warnings: list[str]) -> str | None:
         if m:
             candidates.append(f"{m.group(1).strip()} cancer")
     v = load_vocab()
-    best: tuple[int, int, str] | None = None
+    best: tuple[bool, int, int, str] | None = None
     for i, text in enumerate(candidates):
         try:
             m = v.resolve_diagnosis(text)
         except VocabError:
             continue
-        key = (-len(m.entry.lineage), i, text)
+        # an organ's cancer beats a histologic type or family word ("adenocarcinoma")
+        broad = getattr(m.entry, "level", None) in ("family", "basket", "category")
+        key = (broad, -len(m.entry.lineage), i, text)
         if best is None or key < best:
             best = key
     if best is None:
         return candidates[0]
-    if best[1] >= n_given:
-        warnings.append(f"diagnosis {candidates[0]!r} read as {best[2]!r}")
-    return best[2]
+    if best[2] >= n_given:
+        warnings.append(f"diagnosis {candidates[0]!r} read as {best[3]!r}")
+    return best[3]
 
 
 # -- stage ---------------------------------------------------------------------------------

@@ -284,9 +284,15 @@ _DIAGNOSIS_CUE_RE = re.compile(
 # Patient", "patients with cancer", "diagnosis of cancer"
 _ANY_CANCER_STATED_RE = re.compile(
     r"\bcancer patients?\b|\b(?:patients?|subjects?|participants?|people|adults?) with "
-    r"(?:a |any |an active )?(?:cancer|malignant (?:tumou?rs?|neoplasms?|disease)|malignanc(?:y|ies))\b"
-    r"|\bdiagnos\w* (?:of|with) (?:a |any )?cancer\b"
+    r"(?:a |any |an active )?cancer\b|\bdiagnos\w* (?:of|with) (?:a |any )?cancer\b"
     r"|^\s*(?:advanced|metastatic|terminal|incurable|end-stage) cancer\b",
+    re.I,
+)
+# "patients with malignant tumours": the population only in a record about cancer (a
+# lipid trial lists "patients with malignant tumor" among its risk categories)
+_MALIGNANCY_STATED_RE = re.compile(
+    r"\b(?:patients?|subjects?|participants?|people|adults?) with (?:a |any |an active )?"
+    r"(?:malignant (?:tumou?rs?|neoplasms?|disease)|malignanc(?:y|ies))\b",
     re.I,
 )
 _BEFORE_ANY_CANCER = frozenset(
@@ -305,6 +311,21 @@ _BEFORE_ANY_CANCER = frozenset(
         "of",
     ]
 )
+
+
+_CANCER_TOPIC_RE = re.compile(
+    r"cancer|tumou?r|malignan|oncolog|carcinom|sarcom|leuka?em|lymphom|myelom|neoplas|metasta|"
+    r"chemotherap|radiotherap|\bcinv\b",
+    re.I,
+)
+
+
+def _about_cancer(trial) -> bool:
+    """The record's title, conditions or keywords speak of cancer: an untyped "patients with
+    malignant tumour" line then states its population ("Hypercholesterolemia" trials list
+    "patients with malignant tumor" among their risk categories, not as the population)."""
+    texts = [trial.title or "", trial.official_title or "", *trial.conditions, *trial.keywords]
+    return any(_CANCER_TOPIC_RE.search(t) for t in texts)
 
 
 def _any_cancer_stated(text: str) -> bool:
@@ -561,9 +582,10 @@ def _required_evidence(parsed, vocab) -> tuple[list[Evidence], list[str]]:
     for c in parsed.criteria:
         if c.section != "inclusion" or c.text in lines or c.later_step:
             continue
-        if _any_cancer_stated(c.text) and {d for d, _ in vocab.find_diagnoses(c.text)} == {
-            ANY_CANCER
-        }:
+        if {d for d, _ in vocab.find_diagnoses(c.text)} == {ANY_CANCER} and (
+            _any_cancer_stated(c.text)
+            or (_MALIGNANCY_STATED_RE.search(c.text) and _about_cancer(parsed.trial))
+        ):
             required.append(Evidence("criteria", c.text, ANY_CANCER))
     for text, ids in lines.items():
         if not ids["main"]:
@@ -648,6 +670,15 @@ def tier_for(
         own = vocab.diagnosis(lineage[0])
         return (
             LEVEL_TIERS[own.level] if own.level else "group",
+            f"trial is for {d.name}; patient's diagnosis is recorded as {own.name}: verify histology",
+        )
+    may = getattr(vocab, "may_be", None)
+    if may is not None and d.level and may(lineage[0], target):
+        # a histologic type ("adenocarcinoma") a subtype of the patient's diagnosis (NSCLC)
+        # may have: the family tier, with the histology to verify
+        own = vocab.diagnosis(lineage[0])
+        return (
+            LEVEL_TIERS[d.level],
             f"trial is for {d.name}; patient's diagnosis is recorded as {own.name}: verify histology",
         )
     return None, None

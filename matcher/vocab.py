@@ -286,6 +286,7 @@ _DIAG_KEYS = {
     "level",
     "who_family",
     "who_note",
+    "histotype",
 }
 _DIAG_INHERITED = ("family", "category", "in_sarcoma_pack", "summaries", "separate_summary")
 _CLASS_KEYS = {"id", "name", "synonyms", "parents", "note"}
@@ -636,6 +637,17 @@ class Vocab:
         raw = {it["id"]: it for it in items}
         parents = {i: raw[i].get("parent") for i in raw}
         lineages = {i: _lineage(i, parents, ld) for i in raw}
+        # a histologic type across organs ("lung squamous cell carcinoma" is also a squamous
+        # cell carcinoma): its chain is added after the entry's own
+        for ident, it in raw.items():
+            ht = it.get("histotype")
+            if ht is None:
+                continue
+            if ht not in raw:
+                raise ld.fail(f"histotype {ht!r} is not defined", ident, "histotype")
+            lineages[ident] = lineages[ident] + tuple(
+                x for x in lineages[ht] if x not in lineages[ident]
+            )
 
         def inherited(ident: str, key: str) -> Any:
             for anc in lineages[ident]:
@@ -854,6 +866,17 @@ class Vocab:
                 suggestions=self._closest_names(ident, self.diagnoses),
             ) from None
 
+    def may_be(self, ident: str, other_id: str) -> bool:
+        """True when some entry is both ``ident`` and ``other_id`` (a non-small cell lung cancer
+        may be an adenocarcinoma: lung adenocarcinoma is both), and neither is the other."""
+        key = (ident, other_id)
+        memo = self.__dict__.setdefault("_may_be_memo", {})
+        if key not in memo:
+            memo[key] = not self.is_a(ident, other_id) and any(
+                ident in d.lineage and other_id in d.lineage for d in self.diagnoses.values()
+            )
+        return memo[key]
+
     def is_a(self, ident: str, ancestor_id: str) -> bool:
         """True when ``ancestor_id`` is ``ident`` itself or one of its ancestors."""
         d = self.diagnoses.get(ident)
@@ -882,6 +905,12 @@ class Vocab:
         if len(mentions) == 1:
             return DiagnosisMatch(self.diagnoses[mentions[0]], 100.0, "mention")
         if len(mentions) > 1:
+            # "non-small cell lung cancer, adenocarcinoma": an organ entry and a histologic
+            # type meet in one entry (lung adenocarcinoma) when exactly one holds both
+            meet = [d for d in self.diagnoses.values() if all(m in d.lineage for m in mentions)]
+            meet = [d for d in meet if not any(o.id in d.lineage and o is not d for o in meet)]
+            if len(meet) == 1:
+                return DiagnosisMatch(meet[0], 100.0, "mention")
             names = [self.diagnoses[i].name for i in mentions]
             raise VocabError(
                 f"diagnosis {text!r} is ambiguous: it names {', '.join(names)}; give one diagnosis",

@@ -219,6 +219,47 @@ DIRECTION += [
     ),
 ]
 
+# a histologic type names that type, not every carcinoma ("squamous cell carcinoma" was a
+# spelling of carcinoma: a lung adenocarcinoma was excluded by it)
+DIRECTION += [
+    (
+        "exclusion",
+        "Squamous cell carcinoma histology",
+        {"diagnosis": "lung adenocarcinoma"},
+        "not NOT_MET",
+    ),
+    (
+        "exclusion",
+        "Squamous cell carcinoma histology",
+        {"diagnosis": "lung squamous cell carcinoma"},
+        NOT_MET,
+    ),
+    (
+        "exclusion",
+        "Squamous cell carcinoma histology",
+        {"diagnosis": "non-small cell lung cancer"},
+        "not NOT_MET",
+    ),
+    (
+        "inclusion",
+        "Adenocarcinoma histology",
+        {"diagnosis": "non-small cell lung cancer"},
+        "not NOT_MET",
+    ),
+    (
+        "inclusion",
+        "Adenocarcinoma histology",
+        {"diagnosis": "lung squamous cell carcinoma"},
+        NOT_MET,
+    ),
+    (
+        "exclusion",
+        "Squamous cell carcinoma (including adenosquamous carcinoma)",
+        {"diagnosis": "lung adenocarcinoma"},
+        "not NOT_MET",
+    ),
+]
+
 # a performance scale that applies to one age group: (line, age, ecog, lansky, expected)
 PS_BY_AGE = [
     (

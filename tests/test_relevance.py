@@ -298,7 +298,7 @@ def test_coordinated_lists_expand_to_every_member(v, text, expected):
         # "patients with malignant tumours ... the disease type is not limited", "advanced cancer"
         (
             "synovial sarcoma",
-            record("NCT90000015", ["Nausea and Vomiting"], ["For patients with malignant tumors who can accept chemotherapy, the disease type is not limited."]),
+            record("NCT90000015", ["Chemotherapy-induced Nausea and Vomiting"], ["For patients with malignant tumors who can accept chemotherapy, the disease type is not limited."]),
             "basket",
             "criteria",
         ),
@@ -307,6 +307,13 @@ def test_coordinated_lists_expand_to_every_member(v, text, expected):
             record("NCT90000016", ["Walking Intervention"], ["advanced cancer (cancer stage III or IV)"]),
             "basket",
             "criteria",
+        ),
+        # ... not in a record about something else, where it is one risk category among others
+        (
+            "synovial sarcoma",
+            record("NCT90000017", ["Hypercholesterolemia"], ["Patients with malignant tumor or those who are judged to have a high risk of recurrence"]),
+            None,
+            None,
         ),
         # ... but a kind of cancer spelt another way is not "any cancer"
         (

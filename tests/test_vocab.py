@@ -1010,7 +1010,7 @@ def test_fuzzy_ambiguity_is_rejected_with_candidates(tmp_path):
             GOOD_DIAGNOSES + "    colour: red\n",
             GOOD_DRUGS,
             "diagnoses.yaml, key 'colour': entry 'alphaomb': unknown key(s) colour; allowed keys: "
-            "category, family, id, in_sarcoma_pack, level, name, note, oncotree, oncotree_note, "
+            "category, family, histotype, id, in_sarcoma_pack, level, name, note, oncotree, oncotree_note, "
             "parent, separate_summary, source, summaries, synonyms, who_family, who_note",
         ),
         (
@@ -1092,3 +1092,17 @@ def test_missing_file_is_a_knowledge_error(tmp_path):
     with pytest.raises(KnowledgeError) as err:
         Vocab(tmp_path)
     assert str(err.value) == "drugs.yaml: vocabulary file is missing"
+
+
+def test_a_histologic_type_joins_organ_entries():
+    """Lung squamous cell carcinoma is also a squamous cell carcinoma (``histotype``); an NSCLC
+    may be an adenocarcinoma; "NSCLC, adenocarcinoma" is a lung adenocarcinoma."""
+    v = load_vocab()
+    assert v.is_a("lung_squamous_cell_carcinoma", "squamous_cell_carcinoma")
+    assert v.is_a("lung_squamous_cell_carcinoma", "nsclc")
+    assert not v.is_a("lung_adenocarcinoma", "squamous_cell_carcinoma")
+    assert v.may_be("nsclc", "adenocarcinoma") and not v.may_be("leiomyosarcoma", "adenocarcinoma")
+    assert v.resolve_diagnosis("non-small cell lung cancer, adenocarcinoma").entry.id == (
+        "lung_adenocarcinoma"
+    )
+    assert v.resolve_diagnosis("squamous cell carcinoma").entry.id == "squamous_cell_carcinoma"

@@ -281,9 +281,10 @@ def _own_mentions(c, plain: str, vocab: Any) -> list[int] | None:
         want = set((c.values or {}).get("diagnoses") or [])
         low = plain.lower()
         pos = [
-            low.find(m.lower())
-            for ident, m in vocab.find_diagnoses(plain)
-            if ident in want and low.find(m.lower()) >= 0
+            i
+            for ident, m in dict.fromkeys(vocab.find_diagnoses(plain))
+            if ident in want
+            for i in _all_positions(low, m.lower())
         ]
         return pos or None
     if c.type not in ("prior_therapy_excluded", "prior_therapy_required"):
@@ -301,6 +302,14 @@ def _own_mentions(c, plain: str, vocab: Any) -> list[int] | None:
                 if i >= 0:
                     pos.append(i)
     return pos or None
+
+
+def _all_positions(low: str, needle: str) -> list[int]:
+    out, i = [], low.find(needle)
+    while i >= 0 and needle:
+        out.append(i)
+        i = low.find(needle, i + 1)
+    return out
 
 
 def _foreign_exemption(c, plain: str, seg: tuple[int, int], vocab: Any) -> bool:
@@ -400,9 +409,27 @@ def _left_over(
     bad: list[tuple[int, int]] = []
     in_seg = [t for t in tokens if any(a <= t[0] < b for a, b in segs)]
     siblings = _sibling_items(low, segs, anchors) if strict and anchors else []
+    # "(no transfusion and no G-CSF or other growth factors within 14 days)": a negated
+    # aside narrows a requirement; "(including adenosquamous carcinoma)" only adds to an
+    # exclusion. Neither can turn a failed criterion into a pass.
+    asides = [
+        (m.start(), m.end())
+        for m in _ASIDE_RE.finditer(low)
+        if (m.group("neg") and not strict)
+        or (m.group("incl") and strict and not any(m.start() <= x < m.end() for x in anchors))
+    ]
+    disease_for = (
+        [m.start() for m in _FOR_ENTITY_RE.finditer(low) if all(base[m.end(1) : m.end()])]
+        if getattr(c, "disease_scope", None)
+        else []
+    )
     for i, (a, b, w) in enumerate(in_seg):
         if siblings and any(x <= a < y for x, y in siblings) and w not in _HARD_IN_SIBLING:
             continue  # another excluded alternative ("pregnant, or expecting to conceive")
+        if asides and any(x < a < y for x, y in asides):
+            continue
+        if a in disease_for:
+            continue  # "no prior chemotherapy for lung cancer": the disease scope is read
         covered = all(mask[a:b]) if b > a else True
         is_cue = any(x <= a < y for x, y in cue_spans) and not all(base[a:b])
         if is_cue and any(x <= a < y for x, y in modelled + phrases):
@@ -489,6 +516,12 @@ _HARD_IN_SIBLING = frozenset(
         "although", "though", "exception", "exceptions", "only", "otherwise", "regardless",
     }
 )  # fmt: skip
+_ASIDE_RE = re.compile(
+    r"\((?:(?P<neg>\s*(?:no|not|without|never)\b)|(?P<incl>\s*(?:including|includes|incl\.?)\s))"
+    r"[^()]*\)"
+)
+# "for lung cancer", "for NSCLC": the disease a therapy was given for (``disease_scope``)
+_FOR_ENTITY_RE = re.compile(r"\bfor\s+(?:the\s+|their\s+|this\s+)?()[a-z][\w/-]*")
 _ITEM_SEP_RE = re.compile(r",\s*(?:and/or|or)\b|\band/or\b|\bor\b|,")
 
 

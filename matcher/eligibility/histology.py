@@ -79,6 +79,13 @@ def _histology(c: _Ctx) -> list[tuple]:
     return out
 
 
+def _may(may: Any, ident: str, other: str) -> bool:
+    try:
+        return bool(may(ident, other))
+    except (KeyError, AttributeError):
+        return False
+
+
 def _ev_histology(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     ids = c.values.get("diagnoses") or []
     names = ", ".join(_diag_name(vocab, i) for i in ids)
@@ -91,6 +98,12 @@ def _ev_histology(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     lineage = set(p.diagnosis_lineage or [p.diagnosis])
     hit = [i for i in ids if i in lineage or _safe_is_a(vocab, p.diagnosis, i)]
     broader = [i for i in ids if _safe_is_a(vocab, i, p.diagnosis) and i != p.diagnosis]
+    # "adenocarcinoma" for a patient recorded as NSCLC: a subtype of the patient's diagnosis
+    # may be of that type (lung adenocarcinoma), so the subtype decides
+    may = getattr(vocab, "may_be", None)
+    broader += [
+        i for i in ids if i not in broader and may is not None and _may(may, p.diagnosis, i)
+    ]
     if c.polarity == "require":
         if hit:
             return MET, f"{pname} is {_diag_name(vocab, hit[0])}; trial requires {names}"
