@@ -60,6 +60,9 @@ class Patient:
     diagnosis_lineage: list[str] = field(default_factory=list)  # id, parent, ..., "solid_tumor"
     in_sarcoma_pack: bool | None = None  # False: cancer outside sarcoma (recognised by family)
     stage: str | None = None  # "I".."IV" with sub-letter ("IVA"), "metastatic" or "localized"
+    # "newly_diagnosed" | "relapsed" | "refractory" | "remission" (DISEASE_STATUSES); from the
+    # ``disease_status`` field or the diagnosis as written ("relapsed AML")
+    disease_status: str | None = None
     metastatic: bool | None = None
     metastatic_sites: list[str] | None = None  # canonical names (METASTATIC_SITES)
     lung_metastases_count: int | None = None
@@ -120,6 +123,7 @@ RECORD_KEYS = (
     "sex",
     "diagnosis",
     "stage",
+    "disease_status",
     "metastatic_sites",
     "lung_metastases_count",
     "primary_controlled",
@@ -515,6 +519,10 @@ def normalize_record(
                 f"a diagnosis name of at most {MAX_DIAGNOSIS_CHARS:,} characters",
             )
         _fill_diagnosis(ctx, p, dx_text)
+    if (ds := get("disease_status")) is not None:
+        p.disease_status = _parse_disease_status(ctx, ds)
+    elif p.diagnosis_text:
+        p.disease_status = disease_status_in(p.diagnosis_text)
     if (st := get("stage")) is not None:
         p.stage = _parse_stage(ctx, st)
     if (sites := raw.get("metastatic_sites")) is not None and not (
@@ -709,6 +717,46 @@ def _fill_diagnosis(ctx: _Ctx, p: Patient, text: str) -> None:
             f"diagnosis {d.id!r} ({d.family}) is outside the sarcoma pack: standard options "
             "are not evaluated; trials are still matched"
         )
+
+
+DISEASE_STATUSES = ("newly_diagnosed", "relapsed", "refractory", "remission")
+_DISEASE_STATUS_WORDS = (
+    ("refractory", r"\brefractory\b|\br/r\b|\bprimary refractory\b"),
+    ("relapsed", r"\brelapsed?\b|\brecurrent\b|\brecurred\b|\bsecond relapse\b"),
+    ("remission", r"\bin (?:first |second |complete )?remission\b|\bcr[12]\b|\bmrd[- ]negative\b"),
+    (
+        "newly_diagnosed",
+        r"\bnewly[- ]diagnosed\b|\bnew(?:ly)? diagnosis\b|\bnew\b(?= [a-z]+ ?(?:leuk|lymph|myelom|aml|all\b))|\buntreated\b|\btreatment[- ]na[iï]ve\b",
+    ),
+)
+
+
+def disease_status_in(text: str) -> str | None:
+    """The disease status a diagnosis as written states ("relapsed acute myeloid leukemia",
+    "newly diagnosed B-ALL"); None when it states none, or more than one."""
+    low = text.lower()
+    found = [name for name, rx in _DISEASE_STATUS_WORDS if re.search(rx, low)]
+    if found == ["refractory", "relapsed"] or found == ["relapsed", "refractory"]:
+        return "refractory"  # "relapsed/refractory": treated without lasting response
+    return found[0] if len(found) == 1 else None
+
+
+def _parse_disease_status(ctx: _Ctx, value: object) -> str | None:
+    low = str(value).strip().lower().replace(" ", "_").replace("-", "_")
+    if low in _UNKNOWN:
+        return None
+    if low in DISEASE_STATUSES:
+        return low
+    found = disease_status_in(str(value))
+    if found is None:
+        raise ctx.error(
+            "disease_status",
+            f"unknown disease status {value!r}",
+            value,
+            ", ".join(DISEASE_STATUSES)
+            + " (or words such as 'relapsed/refractory', 'in remission')",
+        )
+    return found
 
 
 def _parse_stage(ctx: _Ctx, value: object) -> str:

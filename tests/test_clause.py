@@ -485,3 +485,40 @@ def test_hostile_lines_are_read_never_decided(line):
     crits = parse_line(line, "inclusion")
     if len(line) > 5000:
         assert [c.type for c in crits] == ["unparsed"]
+
+
+# (section, line, patient record overrides, expected verdict of the disease-status criterion)
+DISEASE_STATUS = [
+    ("inclusion", "Relapsed or refractory acute myeloid leukemia", {"diagnosis": "newly diagnosed AML"}, NOT_MET),
+    ("inclusion", "Relapsed or refractory acute myeloid leukemia", {"diagnosis": "relapsed AML"}, MET),
+    # no prior therapy recorded at all: untreated, so neither relapsed nor refractory
+    ("inclusion", "Relapsed or refractory acute myeloid leukemia", {"diagnosis": "AML", "prior_therapies": []}, NOT_MET),
+    # treated, status not recorded: relapsed, refractory or in remission
+    ("inclusion", "Relapsed or refractory acute myeloid leukemia", {"diagnosis": "AML", "prior_therapies": ["cytarabine"]}, UNKNOWN),
+    ("inclusion", "Relapsed or refractory acute myeloid leukemia", {"diagnosis": "AML in first remission"}, UNKNOWN),
+    ("inclusion", "New diagnosis of acute myeloid leukemia (AML)", {"diagnosis": "relapsed AML"}, NOT_MET),
+    ("exclusion", "Relapsed or refractory AML.", {"diagnosis": "relapsed/refractory AML"}, NOT_MET),
+    ("exclusion", "Relapsed or refractory AML.", {"diagnosis": "newly diagnosed AML"}, MET),
+    ("inclusion", "Relapsed or refractory AML", {"diagnosis": "AML", "disease_status": "relapsed"}, MET),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("section", "line", "over", "expected"), DISEASE_STATUS)
+def test_disease_status(section, line, over, expected):
+    rec = {"id": "P", "age": 40, **over}
+    vs = [v for v in _verdicts(section, line, normalize_record(rec, source="test"))]
+    got = [v for v in vs if v.criterion.type == "disease_status"]
+    assert got, [v.criterion.type for v in vs]
+    assert {v.verdict for v in got} == {expected}, [v.reason for v in got]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Not achieving a CR after 1 cycle of standard chemotherapy for relapsed leukemia.",
+        "Refractory to prior imatinib",
+        "Untreated brain metastases",
+    ],
+)
+def test_not_a_disease_status(line):
+    assert not [c for c in parse_line(line, "exclusion") if c.type == "disease_status"]

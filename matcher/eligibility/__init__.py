@@ -31,7 +31,11 @@ Criterion types (``Criterion.type``) and their ``values``:
   direct_bilirubin, ast or alt. ``std_value`` is in the patient unit (``LAB_UNITS``).
 - ``washout``: ``{days, half_lives, what}`` (always UNKNOWN: last-dose dates are not in
   the patient profile).
-- ``unparsed``: ``{}``: a line nothing typed, listed verbatim "to review".
+- ``disease_status``: ``{status: [...]}`` from relapsed, refractory, newly_diagnosed
+  ("relapsed or refractory AML"), read against ``Patient.disease_status`` (an untreated
+  patient, ``prior_therapies: []``, is neither relapsed nor refractory).
+- ``unparsed``: ``{}``: a line nothing typed, listed verbatim "to review" (``{too_long: n}``
+  for a line over ``MAX_LINE_CHARS``, not parsed at all).
 
 Polarity rules (``require`` / ``exclude``):
 

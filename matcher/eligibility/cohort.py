@@ -63,6 +63,7 @@ def _cohort(c: _Ctx) -> list[str] | None:
 # untreated NSCLC") is not scoped: the patient does not meet that line anyway.
 _SCOPED_TYPES = frozenset(
     {
+        "disease_status",
         "prior_therapy_excluded",
         "prior_therapy_required",
         "disease_extent",

@@ -22,6 +22,7 @@ TYPES = (
     "organ_function",
     "washout",
     "biomarker",
+    "disease_status",
     "unparsed",
 )
 MET, NOT_MET, UNKNOWN = "MET", "NOT_MET", "UNKNOWN"

@@ -125,6 +125,12 @@ def own_patient_record(parsed, vocab) -> dict | None:
                         break
                     if extra not in therapies and extra not in banned_drugs:
                         therapies.append(extra)
+        elif c.type == "disease_status":
+            want = v.get("status") or []
+            if c.polarity == "require" and want:
+                rec["disease_status"] = want[-1]
+            elif c.polarity == "exclude" and "newly_diagnosed" not in want:
+                rec.setdefault("disease_status", "newly_diagnosed")
         elif c.type == "biomarker" and c.polarity == "require":
             for m in (v.get("markers") or [])[:1]:
                 biomarkers.append(f"{m['gene']} positive")

@@ -21,6 +21,7 @@ from matcher.eligibility.labs import _labs
 from matcher.eligibility.model import Criterion, ParsedTrial
 from matcher.eligibility.performance import _ps
 from matcher.eligibility.pregnancy import _pregnancy
+from matcher.eligibility.status import _status
 from matcher.eligibility.text import _CTX_ANYOF_RE, _DIAG_CACHE, _I, _ONCO_RE, _Ctx
 from matcher.eligibility.therapy import _prior_therapy, _washout
 from matcher.trial import Trial
@@ -65,6 +66,7 @@ def parse_line(
     found += _prior_therapy(c, bool(wash))
     found += wash
     found += _biomarker(c)
+    found += _status(c)
     if not found:
         return [Criterion(section, text, "unparsed", c.base, {}, context=context)]
     crits = []

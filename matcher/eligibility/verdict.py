@@ -18,6 +18,7 @@ from matcher.eligibility.parse import _default_vocab
 from matcher.eligibility.performance import _ev_ps
 from matcher.eligibility.pregnancy import _ev_contraception, _ev_pregnancy
 from matcher.eligibility.sex import _ev_sex
+from matcher.eligibility.status import _ev_disease_status
 from matcher.eligibility.text import _I
 from matcher.eligibility.therapy import (
     _ev_max_lines,
@@ -61,6 +62,7 @@ FIELDS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "organ_function": ("labs", "age"),
     "washout": (),
     "biomarker": ("biomarkers",),
+    "disease_status": ("disease_status", "prior_therapies"),
     "unparsed": (),
 }
 _COHORT_FIELDS = ("diagnosis", "diagnosis_name", "diagnosis_lineage")
@@ -358,5 +360,6 @@ _EVALUATORS = {
     "max_prior_lines": _ev_max_lines,
     "washout": _ev_washout,
     "biomarker": _ev_biomarker,
+    "disease_status": _ev_disease_status,
     "unparsed": _ev_unparsed,
 }
