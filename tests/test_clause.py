@@ -522,3 +522,26 @@ def test_disease_status(section, line, over, expected):
 )
 def test_not_a_disease_status(line):
     assert not [c for c in parse_line(line, "exclusion") if c.type == "disease_status"]
+
+
+# one phrase of several criteria excludes only when every part holds
+CONJUNCTION = [
+    ("Patients with metastatic breast cancer", {"diagnosis": "breast cancer", "stage": "IV"}, NOT_MET),
+    ("Patients with metastatic breast cancer", {"diagnosis": "breast cancer", "stage": "II"}, MET),
+    ("Patients with metastatic breast cancer", {"diagnosis": "leiomyosarcoma", "stage": "IV"}, "not NOT_MET"),
+    ("Relapsed or refractory AML.", {"diagnosis": "relapsed AML"}, NOT_MET),
+    ("Relapsed or refractory AML.", {"diagnosis": "newly diagnosed AML"}, MET),
+    ("Relapsed or refractory AML.", {"diagnosis": "AML", "prior_therapies": ["cytarabine"]}, "not NOT_MET"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("line", "over", "expected"), CONJUNCTION)
+def test_a_phrase_of_several_criteria_is_a_conjunction(line, over, expected):
+    vs = _verdicts("exclusion", line, normalize_record({"id": "P", "age": 50, **over}, source="t"))
+    got = {v.verdict for v in vs}
+    if expected == NOT_MET:
+        assert got == {NOT_MET}, [v.reason for v in vs]
+    elif expected == MET:
+        assert got == {MET}, [v.reason for v in vs]
+    else:
+        assert NOT_MET not in got, [v.reason for v in vs]

@@ -98,7 +98,64 @@ def parse_line(
     for crit, acc in zip(crits, account_line(c.plain, section, crits, vocab, context), strict=True):
         crit.unexplained = list(acc.unexplained)
         crit.later_step = acc.later_step
+    _conjunction(crits, c.plain, vocab)
     return crits
+
+
+# Types an exclusion line can state together ("metastatic breast cancer", "relapsed AML",
+# "HER2-positive gastric cancer"): the line excludes when every part holds.
+_CONJUNCT_TYPES = frozenset(
+    {"histology", "disease_extent", "biomarker", "disease_status", "brain_metastases"}
+)
+_CONJ_BREAK_RE = re.compile(r"\bor\b|\band/or\b|;|,|\bnor\b|\beither\b|\band\b", _I)
+
+
+def _conjunction(crits: list[Criterion], plain: str, vocab: Any) -> None:
+    """An exclusion stated as one phrase of several criteria ("Patients with metastatic breast
+    cancer"): each part alone leaves the other's words unexplained (so none could exclude).
+    When every part's left-over words are another part's, the parts form one conjunction
+    group: the line excludes only when every part is NOT_MET (``verdict._combine``)."""
+    parts = [
+        x for x in crits if x.type in _CONJUNCT_TYPES and x.polarity == "exclude" and not x.group
+    ]
+    if len(parts) < 2 or len({x.type for x in parts}) < 2:
+        return
+    from matcher.eligibility.clause import rules as clause_rules
+
+    r = clause_rules()
+    low = plain.lower()
+    for m in _CONJ_BREAK_RE.finditer(low):
+        before = re.findall(r"[a-z0-9/+-]+", low[: m.start()])[-1:]
+        after = re.findall(r"[a-z0-9/+-]+", low[m.end() :])[:1]
+        inner = (
+            before
+            and after
+            and any(
+                (w := r.words.get(x.type)) is not None
+                and w.fullmatch(before[0])
+                and w.fullmatch(after[0])
+                for x in parts
+            )
+        )  # "relapsed or refractory": one part's own alternative
+        if not inner:
+            return  # alternatives of the line, not one phrase
+    for x in parts:
+        others = [o for o in parts if o is not x]
+        for run in x.unexplained:
+            for tok in re.findall(r"[a-z0-9][a-z0-9/+-]*", run.lower()):
+                if r.filler.fullmatch(tok):
+                    continue
+                if any((w := r.words.get(o.type)) is not None and w.fullmatch(tok) for o in others):
+                    continue
+                if vocab is not None and (
+                    vocab.find_diagnoses(tok) or re.fullmatch(r"[a-z]*\d[a-z0-9]*", tok)
+                ):
+                    continue
+                return  # a word no part models: the line stays to read
+    gid = f"and:{id(parts[0])}"
+    for x in parts:
+        x.unexplained = []
+        x.group = gid
 
 
 def _group_alternatives(crits: list[Criterion], s: str) -> None:

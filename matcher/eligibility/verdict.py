@@ -193,8 +193,21 @@ def _combine(verdicts: list[Verdict]) -> list[Verdict]:
         if len(members) < 2 or all(failed(verdicts[i]) for i in members):
             continue
         met = any(verdicts[i].verdict == MET for i in members)
+        conj = bool(v_group := verdicts[members[0]].criterion.group) and v_group.startswith("and:")
         for i in members:
             v = verdicts[i]
+            if failed(v) and conj:
+                out[i] = Verdict(
+                    v.criterion,
+                    MET if met else UNKNOWN,
+                    v.reason
+                    + (
+                        "; the line excludes only when all its parts hold, and one does not"
+                        if met
+                        else "; the line excludes only when all its parts hold: verify the rest"
+                    ),
+                )
+                continue
             if failed(v):
                 out[i] = Verdict(
                     v.criterion,
