@@ -285,7 +285,9 @@ _DIAGNOSIS_CUE_RE = re.compile(
 _ANY_CANCER_STATED_RE = re.compile(
     r"\bcancer patients?\b|\b(?:patients?|subjects?|participants?|people|adults?) with "
     r"(?:a |any |an active )?cancer\b|\bdiagnos\w* (?:of|with) (?:a |any )?cancer\b"
-    r"|^\s*(?:advanced|metastatic|terminal|incurable|end-stage) cancer\b",
+    r"|^\s*(?:advanced|metastatic|terminal|incurable|end-stage) cancer\b"
+    r"|^\s*(?:a\s+)?(?:personal\s+)?history of (?:a\s+|any\s+)?cancer\b|\bcancer survivors?\b"
+    r"|\bcancer\s*\((?:all|any) (?:tumou?r |cancer )?types?\)",
     re.I,
 )
 # "patients with malignant tumours": the population only in a record about cancer (a

@@ -308,6 +308,13 @@ def test_coordinated_lists_expand_to_every_member(v, text, expected):
             "basket",
             "criteria",
         ),
+        # a survivorship study: "History of cancer (all tumor types)"
+        (
+            "synovial sarcoma",
+            record("NCT90000018", ["Obesity", "Smoking Cessation"], ["Over 18 years old", "History of cancer (all tumor types)"]),
+            "basket",
+            "criteria",
+        ),
         # ... not in a record about something else, where it is one risk category among others
         (
             "synovial sarcoma",
