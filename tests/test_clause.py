@@ -33,6 +33,19 @@ def _patient(**over):
     return normalize_record(rec, source="test")
 
 
+def _trial(nct: str, text: str):
+    """A parsed trial of only these criteria."""
+    from matcher.eligibility import parse_trial
+
+    record = {
+        "protocolSection": {
+            "identificationModule": {"nctId": nct},
+            "eligibilityModule": {"eligibilityCriteria": text},
+        }
+    }
+    return parse_trial(record)
+
+
 def _verdicts(section: str, line: str, patient):
     crits = parse_line(line, section)
     parsed = ParsedTrial(trial=Trial(nct_id="NCT00000000"), criteria=crits)
@@ -386,15 +399,7 @@ def test_cohort_sections_that_repeat_keep_each_cohort_scoped():
         "* Aged between 18 and 75 years.\n\nExclusion Criteria:\n\n"
         "* Patients who have previously received systemic treatment (chemotherapy or trabectedin).\n"
     )
-    record = {
-        "protocolSection": {
-            "identificationModule": {"nctId": "NCT00000010"},
-            "eligibilityModule": {"eligibilityCriteria": text},
-        }
-    }
-    from matcher.eligibility import parse_trial
-
-    parsed = parse_trial(record)
+    parsed = _trial("NCT00000010", text)
     patient = _patient(age=78, prior_therapies=["doxorubicin"])
     bad = [v for v in evaluate(patient, parsed) if v.verdict == NOT_MET]
     assert not bad, [(v.criterion.text, v.reason) for v in bad]
@@ -410,15 +415,7 @@ def test_a_patient_failing_every_cohort_is_excluded():
         "Cohort B: myxoid liposarcoma\n\nInclusion Criteria:\n\n* Myxoid liposarcoma\n\n"
         "* ECOG performance status 0-1\n\nExclusion Criteria:\n\n* Pregnant or breastfeeding women\n"
     )
-    record = {
-        "protocolSection": {
-            "identificationModule": {"nctId": "NCT00000011"},
-            "eligibilityModule": {"eligibilityCriteria": text},
-        }
-    }
-    from matcher.eligibility import parse_trial
-
-    parsed = parse_trial(record)
+    parsed = _trial("NCT00000011", text)
     ecog3 = [v for v in evaluate(_patient(ecog=3), parsed) if v.verdict == NOT_MET]
     assert {v.criterion.cohort for v in ecog3} == {"Cohort A", "Cohort B"}
     assert all("fails every cohort" in v.reason for v in ecog3)
@@ -441,15 +438,7 @@ def test_a_later_step_heading_scopes_every_line_after_it():
         "treated with 2 courses of mitoxantrone & cytarabine off trial.\n\n"
         "Exclusion Criteria:\n\n* Pregnant or lactating females.\n"
     )
-    record = {
-        "protocolSection": {
-            "identificationModule": {"nctId": "NCT00000012"},
-            "eligibilityModule": {"eligibilityCriteria": text},
-        }
-    }
-    from matcher.eligibility import parse_trial
-
-    parsed = parse_trial(record)
+    parsed = _trial("NCT00000012", text)
     induction = [c for c in parsed.criteria if c.type == "prior_therapy_required"]
     assert induction and all(c.later_step for c in induction)
     pregnancy = [c for c in parsed.criteria if c.type == "pregnancy"]

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
-import responses
 from click.testing import CliRunner
-from responses.registries import OrderedRegistry
 
 from matcher.cli import cli
 
@@ -28,14 +26,6 @@ API = "https://clinicaltrials.gov/api/v2"
 
 def run(*args, env=None):
     return CliRunner().invoke(cli, [str(a) for a in args], env=env)
-
-
-@pytest.fixture
-def rsps():
-    with responses.RequestsMock(
-        assert_all_requests_are_fired=True, registry=OrderedRegistry
-    ) as mock:
-        yield mock
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import pytest
 import requests
 import responses
 from responses import matchers
-from responses.registries import OrderedRegistry
 
 from matcher.ctgov import DEFAULT_BASE_URL, USER_AGENT, CtgovClient
 from matcher.errors import ApiError, TrialNotFound
@@ -44,14 +43,6 @@ def make_client(fake: FakeTime, **kw) -> CtgovClient:
 
 def qs(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlparse(url).query).items()}
-
-
-@pytest.fixture
-def rsps():
-    with responses.RequestsMock(
-        assert_all_requests_are_fired=True, registry=OrderedRegistry
-    ) as mock:
-        yield mock
 
 
 def ids(page):

@@ -8,8 +8,6 @@ from types import SimpleNamespace
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-import responses
-from responses.registries import OrderedRegistry
 
 from matcher.ctgov import DEFAULT_BASE_URL, CtgovClient
 from matcher.errors import ApiError
@@ -33,14 +31,6 @@ def qs(url):
 
 def ids_of(page):
     return [record_nct_id(s) for s in page["studies"]]
-
-
-@pytest.fixture
-def rsps():
-    with responses.RequestsMock(
-        assert_all_requests_are_fired=True, registry=OrderedRegistry
-    ) as mock:
-        yield mock
 
 
 @pytest.fixture

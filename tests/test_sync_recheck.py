@@ -8,9 +8,7 @@ import json
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-import responses
 from click.testing import CliRunner
-from responses.registries import OrderedRegistry
 
 from matcher.cli import cli
 from matcher.ctgov import DEFAULT_BASE_URL, CtgovClient
@@ -35,14 +33,6 @@ def load(fixtures_dir, name):
 
 def client() -> CtgovClient:
     return CtgovClient(min_interval=0, max_retries=0, sleep=lambda s: None)
-
-
-@pytest.fixture
-def rsps():
-    with responses.RequestsMock(
-        assert_all_requests_are_fired=True, registry=OrderedRegistry
-    ) as mock:
-        yield mock
 
 
 @pytest.fixture
