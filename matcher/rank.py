@@ -851,6 +851,19 @@ def patient_point(patient) -> tuple[float, float] | None:
 OPEN_SITE_STATUSES = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION")
 
 
+def sites_abroad_only(trial, country: str) -> list[str]:
+    """The countries of the trial's open sites when none is in ``country`` (else [])."""
+    open_sites = [
+        loc
+        for loc in trial.locations
+        if not (loc.status or "") or (loc.status or "").upper() in OPEN_SITE_STATUSES
+    ]
+    countries = sorted({loc.country for loc in open_sites if loc.country})
+    if not countries or country in countries or any(not loc.country for loc in open_sites):
+        return []
+    return countries
+
+
 def open_site_point(loc) -> tuple[float, float] | None:
     """Coordinates of a site that may enrol (open, or status not stated), else None.
 
@@ -1047,13 +1060,22 @@ def judge(
     for _, pts in boosts:
         parts["alignment"] = parts.get("alignment", 0) + pts
     parts["unknowns"] = -PENALTY_UNKNOWN * n_unknown
+    abroad = None
     if miles is not None:
         parts["distance"] = -round(
             min(PENALTY_DISTANCE_CAP, miles / 100 * PENALTY_DISTANCE_PER_100_MILES), 1
         )
+    elif getattr(patient, "zip", None) and patient_point(patient) is not None:
+        abroad = sites_abroad_only(parsed.trial, "United States")
+        if abroad:
+            # a US patient; every open site is in another country (often without coordinates):
+            # as far as the distance penalty goes
+            parts["distance"] = -float(PENALTY_DISTANCE_CAP)
     score = round(sum(parts.values()), 1)
 
     reasons = [rel.reason] + [text for text, _ in boosts]
+    if abroad:
+        reasons.append(f"open sites outside the United States only ({', '.join(abroad)})")
     if scope.purpose == "NOT_STATED":
         reasons.append("primary purpose not stated in the record (listed with treatment trials)")
     elif scope.purpose != "TREATMENT":

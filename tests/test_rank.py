@@ -224,3 +224,25 @@ def test_json_shape(trials):
                 "nearest_site", "distance_miles"} <= set(t)  # fmt: skip
         assert t["verdict"] in ("eligible", "needs_review", "excluded")
         assert (t["verdict"] == "excluded") == bool(t["excluded_by"])
+
+
+def test_sites_abroad_only_cost_a_us_patient_the_full_distance_penalty():
+    """A trial whose every open site is outside the US (often without coordinates) is as far
+    as the distance penalty goes for a patient with a US ZIP, and the reason says where."""
+    from matcher.rank import sites_abroad_only
+    from matcher.trial import Location, Trial
+
+    def Site(country=None, status=None):  # noqa: N802 - reads as the record's site
+        return Location(None, None, None, country, None, None, None, status)
+
+    abroad = Trial(nct_id="NCT0", locations=[Site(country="France"), Site(country="Italy")])
+    mixed = Trial(nct_id="NCT1", locations=[Site(country="France"), Site(country="United States")])
+    unknown = Trial(nct_id="NCT2", locations=[Site(country="France"), Site()])
+    closed = Trial(
+        nct_id="NCT3",
+        locations=[Site(country="France"), Site(country="United States", status="COMPLETED")],
+    )
+    assert sites_abroad_only(abroad, "United States") == ["France", "Italy"]
+    assert sites_abroad_only(mixed, "United States") == []
+    assert sites_abroad_only(unknown, "United States") == []
+    assert sites_abroad_only(closed, "United States") == ["France"]
