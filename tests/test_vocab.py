@@ -127,6 +127,155 @@ def test_resolve_diagnosis_spellings(v, text, expected, method):
         assert m.score == 100.0
 
 
+# every spelling added (or moved to a more specific entry) for the vocabulary gaps
+NEW_DIAGNOSIS_SPELLINGS = [
+    ("Lung adenosquamous carcinoma", "lung_adenosquamous_carcinoma"),
+    ("adenosquamous carcinoma of the lung", "lung_adenosquamous_carcinoma"),
+    ("adenosquamous lung carcinoma", "lung_adenosquamous_carcinoma"),
+    ("adenosquamous lung cancer", "lung_adenosquamous_carcinoma"),
+    ("pulmonary adenosquamous carcinoma", "lung_adenosquamous_carcinoma"),
+    ("lung adenosquamous cell carcinoma", "lung_adenosquamous_carcinoma"),
+    ("Large cell neuroendocrine carcinoma of the lung", "lung_large_cell_neuroendocrine_carcinoma"),
+    ("lung large cell neuroendocrine carcinoma", "lung_large_cell_neuroendocrine_carcinoma"),
+    ("pulmonary large cell neuroendocrine carcinoma", "lung_large_cell_neuroendocrine_carcinoma"),
+    ("large-cell neuroendocrine carcinoma of the lung", "lung_large_cell_neuroendocrine_carcinoma"),
+    ("pulmonary LCNEC", "lung_large_cell_neuroendocrine_carcinoma"),
+    ("lung LCNEC", "lung_large_cell_neuroendocrine_carcinoma"),
+    ("Adrenocortical carcinoma", "adrenocortical_carcinoma"),
+    ("adrenocortical cancer", "adrenocortical_carcinoma"),
+    ("adrenal cortical carcinoma", "adrenocortical_carcinoma"),
+    ("adrenal cortex carcinoma", "adrenocortical_carcinoma"),
+    ("adrenal cortical cancer", "adrenocortical_carcinoma"),
+    ("carcinoma of the adrenal cortex", "adrenocortical_carcinoma"),
+    ("adrenocortical carcinomas", "adrenocortical_carcinoma"),
+    ("Pheochromocytoma and paraganglioma", "pheochromocytoma_paraganglioma"),
+    ("pheochromocytoma/paraganglioma", "pheochromocytoma_paraganglioma"),
+    ("phaeochromocytoma and paraganglioma", "pheochromocytoma_paraganglioma"),
+    ("PPGL", "pheochromocytoma_paraganglioma"),
+    ("PPGLs", "pheochromocytoma_paraganglioma"),
+    ("pheochromocytomas and paragangliomas", "pheochromocytoma_paraganglioma"),
+    ("malignant pheochromocytoma and paraganglioma", "pheochromocytoma_paraganglioma"),
+    ("metastatic pheochromocytoma and paraganglioma", "pheochromocytoma_paraganglioma"),
+    ("Pheochromocytoma", "pheochromocytoma"),
+    ("phaeochromocytoma", "pheochromocytoma"),
+    ("pheochromocytomas", "pheochromocytoma"),
+    ("phaeochromocytomas", "pheochromocytoma"),
+    ("malignant pheochromocytoma", "pheochromocytoma"),
+    ("metastatic pheochromocytoma", "pheochromocytoma"),
+    ("adrenal paraganglioma", "pheochromocytoma"),
+    ("Paraganglioma", "paraganglioma"),
+    ("paragangliomas", "paraganglioma"),
+    ("extra-adrenal paraganglioma", "paraganglioma"),
+    ("malignant paraganglioma", "paraganglioma"),
+    ("metastatic paraganglioma", "paraganglioma"),
+    ("head and neck paraganglioma", "paraganglioma"),
+    ("carotid body tumor", "paraganglioma"),
+    ("Follicular lymphoma", "follicular_lymphoma"),
+    ("follicular lymphomas", "follicular_lymphoma"),
+    ("follicular non-Hodgkin lymphoma", "follicular_lymphoma"),
+    ("follicular non-Hodgkin's lymphoma", "follicular_lymphoma"),
+    ("FL", "follicular_lymphoma"),
+    ("Mantle cell lymphoma", "mantle_cell_lymphoma"),
+    ("mantle cell lymphomas", "mantle_cell_lymphoma"),
+    ("mantle-cell lymphoma", "mantle_cell_lymphoma"),
+    ("MCL", "mantle_cell_lymphoma"),
+    ("Acute promyelocytic leukemia", "acute_promyelocytic_leukemia"),
+    ("acute promyelocytic leukaemia", "acute_promyelocytic_leukemia"),
+    ("APL", "acute_promyelocytic_leukemia"),
+    ("APML", "acute_promyelocytic_leukemia"),
+    ("AML M3", "acute_promyelocytic_leukemia"),
+    ("AML-M3", "acute_promyelocytic_leukemia"),
+    ("FAB M3", "acute_promyelocytic_leukemia"),
+    ("FAB M3 AML", "acute_promyelocytic_leukemia"),
+    ("acute promyelocytic leukemia with PML-RARA", "acute_promyelocytic_leukemia"),
+    ("APL with PML::RARA fusion", "acute_promyelocytic_leukemia"),
+    ("APL with PML-RARA", "acute_promyelocytic_leukemia"),
+    ("acute myeloid leukemia with PML-RARA", "acute_promyelocytic_leukemia"),
+    ("AML with PML::RARA", "acute_promyelocytic_leukemia"),
+    ("Myeloid leukemia associated with Down syndrome", "myeloid_leukemia_down_syndrome"),
+    ("myeloid leukaemia associated with Down syndrome", "myeloid_leukemia_down_syndrome"),
+    ("ML-DS", "myeloid_leukemia_down_syndrome"),
+    ("myeloid leukemia of Down syndrome", "myeloid_leukemia_down_syndrome"),
+    ("Down syndrome myeloid leukemia", "myeloid_leukemia_down_syndrome"),
+    ("Down syndrome-associated myeloid leukemia", "myeloid_leukemia_down_syndrome"),
+    ("AML in Down syndrome", "myeloid_leukemia_down_syndrome"),
+    ("Down syndrome AML", "myeloid_leukemia_down_syndrome"),
+    ("acute myeloid leukemia in Down syndrome", "myeloid_leukemia_down_syndrome"),
+    ("Philadelphia chromosome-positive acute lymphoblastic leukemia", "ph_positive_all"),
+    ("Ph+ ALL", "ph_positive_all"),
+    ("Phi+ ALL", "ph_positive_all"),
+    ("Ph-positive ALL", "ph_positive_all"),
+    ("Ph-pos ALL", "ph_positive_all"),
+    ("Philadelphia chromosome-positive ALL", "ph_positive_all"),
+    ("Philadelphia-positive ALL", "ph_positive_all"),
+    ("Philadelphia positive ALL", "ph_positive_all"),
+    ("Philadelphia-positive acute lymphoblastic leukemia", "ph_positive_all"),
+    ("Philadelphia chromosome-positive acute lymphoblastic leukaemia", "ph_positive_all"),
+    ("Ph+ B-ALL", "ph_positive_all"),
+    ("BCR-ABL1-positive ALL", "ph_positive_all"),
+    ("BCR-ABL-positive ALL", "ph_positive_all"),
+    ("BCR::ABL1-positive ALL", "ph_positive_all"),
+    ("BCR-ABL1-positive acute lymphoblastic leukemia", "ph_positive_all"),
+    ("B-lymphoblastic leukemia with BCR::ABL1 fusion", "ph_positive_all"),
+    ("B-ALL with BCR::ABL1", "ph_positive_all"),
+    ("B-lymphoblastic leukemia/lymphoma with t(9;22)(q34.1;q11.2)/BCR-ABL1", "ph_positive_all"),
+    ("T-cell lymphoblastic lymphoma", "t_cell_all"),
+    ("T-lymphoblastic lymphoma", "t_cell_all"),
+    ("T-LBL", "t_cell_all"),
+    ("T-ALL/LBL", "t_cell_all"),
+    ("T-ALL/T-LBL", "t_cell_all"),
+    ("T-lymphoblastic leukemia/lymphoma", "t_cell_all"),
+    ("T-lymphoblastic leukaemia/lymphoma", "t_cell_all"),
+    ("Myelodysplastic syndrome", "myelodysplastic_syndrome"),
+    ("myelodysplastic syndromes", "myelodysplastic_syndrome"),
+    ("MDS", "myelodysplastic_syndrome"),
+    ("myelodysplastic neoplasm", "myelodysplastic_syndrome"),
+    ("myelodysplastic neoplasms", "myelodysplastic_syndrome"),
+    ("myelodysplasia", "myelodysplastic_syndrome"),
+    ("high-risk MDS", "myelodysplastic_syndrome"),
+    ("higher-risk MDS", "myelodysplastic_syndrome"),
+    ("high risk MDS", "myelodysplastic_syndrome"),
+    ("high-risk myelodysplastic syndrome", "myelodysplastic_syndrome"),
+    ("higher-risk myelodysplastic syndrome", "myelodysplastic_syndrome"),
+    ("lower-risk MDS", "myelodysplastic_syndrome"),
+    ("low-risk MDS", "myelodysplastic_syndrome"),
+    ("lower-risk myelodysplastic syndrome", "myelodysplastic_syndrome"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), NEW_DIAGNOSIS_SPELLINGS)
+def test_new_diagnosis_spellings_resolve_exactly(v, text, expected):
+    m = v.resolve_diagnosis(text)
+    assert (m.entry.id, m.method) == (expected, "exact")
+
+
+@pytest.mark.parametrize(
+    ("ident", "parent"),
+    [
+        ("acute_promyelocytic_leukemia", "acute_myeloid_leukemia"),
+        ("myeloid_leukemia_down_syndrome", "acute_myeloid_leukemia"),
+        ("ph_positive_all", "b_cell_all"),
+        ("myelodysplastic_syndrome", "hematologic_malignancy"),
+        ("pheochromocytoma_paraganglioma", "neuroendocrine_tumor"),
+        ("pheochromocytoma", "pheochromocytoma_paraganglioma"),
+        ("paraganglioma", "pheochromocytoma_paraganglioma"),
+        ("adrenocortical_carcinoma", "carcinoma"),
+        ("lung_adenosquamous_carcinoma", "nsclc"),
+        ("lung_large_cell_neuroendocrine_carcinoma", "lung_cancer"),
+        ("follicular_lymphoma", "lymphoma"),
+        ("mantle_cell_lymphoma", "lymphoma"),
+    ],
+)
+def test_new_diagnoses_sit_in_the_tree(v, ident, parent):
+    assert v.diagnosis(ident).parent == parent
+
+
+def test_lung_lcnec_is_also_a_neuroendocrine_carcinoma(v):
+    lineage = v.diagnosis("lung_large_cell_neuroendocrine_carcinoma").lineage
+    assert {"lung_cancer", "neuroendocrine_carcinoma", "neuroendocrine_tumor"} <= set(lineage)
+    assert "nsclc" not in lineage
+
+
 def test_fuzzy_score_is_reported(v):
     assert v.resolve_diagnosis("leiomyosarcma").score == 96.3
 
