@@ -232,6 +232,17 @@ DIRECTION += [
     ),
 ]
 
+# the cue governing a drug is the last one before it ("relapsed APL who have not been
+# previously treated with ATO" excludes prior arsenic trioxide; it does not require it)
+DIRECTION += [
+    (
+        "inclusion",
+        "Diagnosis of relapsed APL who have not been previously treated with ATO",
+        {"diagnosis": "acute promyelocytic leukemia", "prior_therapies": ["tretinoin"]},
+        "not NOT_MET",
+    ),
+]
+
 # a histologic type names that type, not every carcinoma ("squamous cell carcinoma" was a
 # spelling of carcinoma: a lung adenocarcinoma was excluded by it)
 DIRECTION += [

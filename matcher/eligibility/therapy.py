@@ -211,6 +211,9 @@ def _category_is_head_noun(vocab: Any, plain: str, cat: str) -> bool:
     return True
 
 
+_DISEASE_CUE_RE = re.compile(r"relapsed|refractory|recurred|progress\w*", _I)
+
+
 def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
     s = _prep(plain)
     cue = _THERAPY_CUE_RE.search(s)
@@ -245,6 +248,18 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
             target = exceptions if ex is not None and pos >= cut else classes
             if cid not in classes and cid not in exceptions:
                 target.append(cid)
+    if cue is not None and c.vocab is not None and (drugs or classes):
+        # "relapsed APL who have not been previously treated with ATO": the cue that governs
+        # the drug is the last one before it, not a disease word at the start of the line
+        slow = s.lower()
+        names = [t for _d, t in c.vocab.find_drugs(plain)] + [
+            t for _c, t in c.vocab.find_drug_classes(plain)
+        ]
+        first = min((i for t in names if (i := slow.find(t.lower())) >= 0), default=-1)
+        if first > cue.end():
+            before = [m for m in _THERAPY_CUE_RE.finditer(s) if m.end() <= first]
+            if before and _DISEASE_CUE_RE.fullmatch(cue.group(0)):
+                cue = before[-1]
     cats = [name for name, rx in _CATEGORY_RES if (m := rx.search(s)) and m.start() < cut]
     if cats and (drugs or classes) and c.vocab is not None:
         cats = [x for x in cats if not _category_is_head_noun(c.vocab, plain, x)]
