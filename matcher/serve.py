@@ -22,6 +22,7 @@ from urllib.parse import quote, urlencode
 
 from flask import Flask, abort, redirect, render_template, request, session
 from jinja2 import DictLoader
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.serving import make_server as _werkzeug_server
 
 from matcher import DISCLAIMER, review
@@ -336,11 +337,20 @@ def _annotated(page: dict, decided: dict) -> list[dict]:
     return out
 
 
+class _QuietHandler(WSGIRequestHandler):
+    """No access log: its lines would carry patient ids (URLs) into terminals and log files."""
+
+    def log_request(self, code="-", size="-") -> None:
+        pass
+
+
 class ReviewServer:
     """A running review server: ``url``, ``serve_forever()``, ``shutdown()``, ``server_close()``."""
 
     def __init__(self, app: Flask, host: str, port: int):
-        self._server = _werkzeug_server(host, port, app, threaded=True)
+        self._server = _werkzeug_server(
+            host, port, app, threaded=True, request_handler=_QuietHandler
+        )
         self.port = self._server.server_port
         self.host = host
         shown = f"[{host}]" if ":" in host else host
