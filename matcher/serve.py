@@ -15,6 +15,7 @@ Each status change is one transaction in the store, with its history row.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import secrets
 from pathlib import Path
@@ -129,10 +130,18 @@ def is_loopback(host: str) -> bool:
 
 
 def _allowed_hosts(host: str, port: int) -> set[str]:
-    names = {f"[{host}]" if ":" in host else host}
+    """The ``Host`` values a request may carry: the address served, and for a wildcard
+    address (0.0.0.0, ::) this machine's names and addresses too."""
+    names = {host}
+    if host in ("0.0.0.0", "::", ""):
+        import socket
+
+        names |= {socket.gethostname(), socket.getfqdn(), "127.0.0.1", "localhost", "::1"}
+        with contextlib.suppress(OSError):
+            names |= set(socket.gethostbyname_ex(socket.gethostname())[2])
     if is_loopback(host):
-        names |= {"127.0.0.1", "localhost", "[::1]"}
-    return {f"{n}:{port}" for n in names}
+        names |= {"127.0.0.1", "localhost", "::1"}
+    return {f"[{n}]:{port}" if ":" in n else f"{n}:{port}" for n in names if n}
 
 
 def create_app(

@@ -113,6 +113,15 @@ def test_pages_carry_a_strict_policy_and_no_script(client):
     assert client.get("/patient?id=nobody", headers={"Host": HOST}).status_code == 404
 
 
+def test_a_wildcard_address_accepts_this_machines_names():
+    import socket
+
+    allowed = serve._allowed_hosts("0.0.0.0", 8642)
+    assert {f"{socket.gethostname()}:8642", "127.0.0.1:8642"} <= allowed
+    assert "evil.example:8642" not in allowed
+    assert serve._allowed_hosts("::1", 80) == {"[::1]:80", "127.0.0.1:80", "localhost:80"}
+
+
 @pytest.mark.parametrize(
     ("host", "loopback"),
     [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("localhost", True)]
