@@ -96,6 +96,7 @@ PAGES_MIGRATION = (
         run_id      INTEGER NOT NULL,
         position    INTEGER NOT NULL,
         data        TEXT NOT NULL,             -- JSON: diagnosis, patient hash, trials
+        summary     TEXT NOT NULL,             -- JSON: the same, trials cut to what the index needs
         PRIMARY KEY (list_name, patient_id)
     );
     """,
@@ -571,26 +572,43 @@ def page_entry(
     }
 
 
+SUMMARY_KEYS = ("nct_id", "group", "status", "criteria_hash")
+
+
+def _summary(page: dict) -> str:
+    slim = {**page, "trials": [{k: t.get(k) for k in SUMMARY_KEYS} for t in page["trials"]]}
+    return json.dumps(slim, ensure_ascii=False)
+
+
 def save_pages(store: Store, list_name: str, run_id: int, pages: list[dict]) -> None:
     """Replace the list's pages with this run's (one transaction)."""
     db = store.connection
     with store.transaction():
         db.execute("DELETE FROM review_pages WHERE list_name = ?", (list_name,))
         db.executemany(
-            "INSERT INTO review_pages VALUES (?,?,?,?,?)",
+            "INSERT INTO review_pages VALUES (?,?,?,?,?,?)",
             [
-                (list_name, p["patient_id"], run_id, i, json.dumps(p, ensure_ascii=False))
+                (
+                    list_name,
+                    p["patient_id"],
+                    run_id,
+                    i,
+                    json.dumps(p, ensure_ascii=False),
+                    _summary(p),
+                )
                 for i, p in enumerate(pages)
             ],
         )
 
 
-def load_pages(store: Store, list_name: str) -> list[dict]:
-    """The list's latest pages, in report order."""
+def load_pages(store: Store, list_name: str, summary: bool = False) -> list[dict]:
+    """The list's latest pages, in report order (``summary``: trials cut to
+    :data:`SUMMARY_KEYS`, what the index needs)."""
+    col = "summary" if summary else "data"
     return [
         json.loads(r[0])
         for r in store.connection.execute(
-            "SELECT data FROM review_pages WHERE list_name = ? ORDER BY position", (list_name,)
+            f"SELECT {col} FROM review_pages WHERE list_name = ? ORDER BY position", (list_name,)
         )
     ]
 

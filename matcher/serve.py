@@ -208,13 +208,13 @@ def create_app(
         status = request.args.get("status") or ""
         with store() as st:
             name, names = chosen_list(st)
-            pages = review.load_pages(st, name) if name else []
+            pages = review.load_pages(st, name, summary=True) if name else []
             decided = {}
             for d in review.list_decisions(st, name) if name else []:
                 decided.setdefault(d.patient_id, {})[(d.nct_id)] = d
         rows = []
         for p in pages:
-            trials = _annotated(p, decided.get(p["patient_id"], {}))
+            trials = _annotated(p, decided.get(p["patient_id"], {}), reasons=False)
             counts: dict[str, int] = {}
             for t in trials:
                 if t["review_status"] != review.NEW:
@@ -325,8 +325,9 @@ def _check_origin(allowed: set[str]) -> None:
         abort(403, "cross-site request refused")
 
 
-def _annotated(page: dict, decided: dict) -> list[dict]:
-    """The page's trials with their live review fields and the reason choices."""
+def _annotated(page: dict, decided: dict, reasons: bool = True) -> list[dict]:
+    """The page's trials with their live review fields (and the reason choices: the trial's
+    verify items, read only for a patient's page)."""
     out = []
     for t in page.get("trials", []):
         d = decided.get(t["nct_id"])
@@ -338,7 +339,9 @@ def _annotated(page: dict, decided: dict) -> list[dict]:
                 "verdict_words": VERDICT_WORDS.get(t.get("verdict"), t.get("verdict")),
                 "status_words": STATUS_WORDS.get(t.get("status"), t.get("status") or ""),
                 "group_words": GROUP_WORDS.get(t.get("group"), t.get("group")),
-                "reasons": [g.line() for g in group_verify(t.get("verify") or [])],
+                "reasons": [g.line() for g in group_verify(t.get("verify") or [])]
+                if reasons
+                else [],
                 # built here, never taken from a record: a link can only go to the registry
                 "url": "https://clinicaltrials.gov/study/" + quote(str(t["nct_id"])),
             }
