@@ -123,6 +123,7 @@ MATCH_CSV_HEADER = [
     "facts_to_record",
     # the coordinator's decision (matcher.review); `review import` reads these back
     "review_status",
+    "review_new",
     "review_reason",
     "review_note",
     "review_changed",
@@ -870,6 +871,7 @@ def _write_outputs(
                     where,
                     facts,
                     t["review_status"],
+                    "yes" if t["review_new"] else "",
                     t["review_reason"],
                     t["review_note"],
                     t["review_changed"],

@@ -30,9 +30,11 @@ NEW = "new"
 NOT_ELIGIBLE = "not eligible"
 STATUSES = (NEW, "reviewing", "contacted", "enrolled", NOT_ELIGIBLE, "deferred")
 
-# What a pair with no decision shows in the outputs.
+# What a pair with no decision shows in the outputs. ``review_new``: not on screen when the
+# coordinator last opened the patient's review page (never opened: every pair is new).
 UNDECIDED = {
     "review_status": NEW,
+    "review_new": True,
     "review_reason": "",
     "review_note": "",
     "review_who": "",
@@ -40,6 +42,7 @@ UNDECIDED = {
     "review_changed": "",
     "review_folded": False,
 }
+SEEN_UNDECIDED = {**UNDECIDED, "review_new": False}
 
 _STATUS_SQL = ", ".join(f"'{s}'" for s in STATUSES)
 
@@ -103,6 +106,24 @@ PAGES_MIGRATION = (
 )
 
 
+# When the coordinator last opened a patient's review page, and which run's trials it showed:
+# "new" means new since then.
+SEEN_MIGRATION = (
+    122,
+    "review_seen",
+    """
+    CREATE TABLE review_seen (
+        list_name   TEXT NOT NULL,
+        patient_id  TEXT NOT NULL,
+        run_id      INTEGER NOT NULL,          -- the report run whose trials were shown
+        seen_at     TEXT NOT NULL,
+        who         TEXT NOT NULL,
+        PRIMARY KEY (list_name, patient_id)
+    );
+    """,
+)
+
+
 def register() -> None:
     """Register the review migrations (and the report's, whose tables a decision reads)."""
     from matcher import report
@@ -112,10 +133,12 @@ def register() -> None:
     register_migration(*report.LIST_NAME_MIGRATION)
     register_migration(*DECISIONS_MIGRATION)
     register_migration(*PAGES_MIGRATION)
+    register_migration(*SEEN_MIGRATION)
 
 
 register_migration(*DECISIONS_MIGRATION)
 register_migration(*PAGES_MIGRATION)
+register_migration(*SEEN_MIGRATION)
 
 
 @dataclass
@@ -497,13 +520,16 @@ def fields(
     patient_hash: str | None = None,
     criteria_hash: str | None = None,
     trial_status: str | None = None,
+    new: bool = True,
 ) -> dict:
-    """The ``review_*`` fields of one output row (see :data:`UNDECIDED`)."""
+    """The ``review_*`` fields of one output row (see :data:`UNDECIDED`); ``new``: the pair
+    was not shown when the coordinator last looked at the patient."""
     if d is None:
-        return UNDECIDED
+        return UNDECIDED if new else SEEN_UNDECIDED
     changed = changed_since(d, patient_hash, criteria_hash, trial_status)
     return {
         "review_status": d.status,
+        "review_new": d.status == NEW and new,
         "review_reason": d.reason or "",
         "review_note": d.note or "",
         "review_who": d.who,
@@ -521,25 +547,68 @@ def for_run(
     pairs: Iterable[tuple[str, str, str | None]],
 ) -> dict[tuple[str, str], dict]:
     """``{(patient_id, nct_id): review fields}`` for the decided pairs among ``pairs``
-    (``(patient_id, nct_id, trial_status)``); undecided pairs are absent (use UNDECIDED)."""
+    (``(patient_id, nct_id, trial_status)``) and the undecided ones already shown to the
+    coordinator; the other pairs are absent (use UNDECIDED)."""
     decided = {
         (d.patient_id, d.nct_id): d
         for d in list_decisions(store, list_name)
         if d.patient_id in patient_hashes
     }
-    if not decided:
+    _seen, shown = seen_pairs(store, list_name)
+    if not decided and not shown:
         return {}
     out = {}
     for pid, nct, status in pairs:
         d = decided.get((pid, nct))
         if d is not None:
-            out[(pid, nct)] = fields(d, patient_hashes.get(pid), criteria_hashes.get(nct), status)
+            out[(pid, nct)] = fields(
+                d,
+                patient_hashes.get(pid),
+                criteria_hashes.get(nct),
+                status,
+                (pid, nct) not in shown,
+            )
+        elif (pid, nct) in shown:
+            out[(pid, nct)] = SEEN_UNDECIDED
     return out
 
 
+def seen_pairs(store: Store, list_name: str) -> tuple[set[str], set[tuple[str, str]]]:
+    """(patients whose review page was opened, the pairs it showed them then)."""
+    db = store.connection
+    seen = {
+        r[0]
+        for r in db.execute("SELECT patient_id FROM review_seen WHERE list_name = ?", (list_name,))
+    }
+    if not seen:
+        return seen, set()
+    shown = {
+        (r[0], r[1])
+        for r in db.execute(
+            "SELECT m.patient_id, m.nct_id FROM review_seen s JOIN report_matches m"
+            " ON m.run_id = s.run_id AND m.patient_id = s.patient_id"
+            " WHERE s.list_name = ? AND m.verdict IN ('eligible', 'needs_review')",
+            (list_name,),
+        )
+    }
+    return seen, shown
+
+
+def mark_seen(store: Store, list_name: str, patient_id: str, who: str | None = None) -> None:
+    """The coordinator opened the patient's review page (the list's latest pages)."""
+    with store.transaction():
+        store.connection.execute(
+            "INSERT OR REPLACE INTO review_seen (list_name, patient_id, run_id, seen_at, who)"
+            " SELECT list_name, patient_id, run_id, ?, ? FROM review_pages"
+            " WHERE list_name = ? AND patient_id = ?",
+            (now_iso(), current_user(who), list_name, patient_id),
+        )
+
+
 def awaiting(trials: Iterable[dict]) -> int:
-    """Trials still to look at: no decision yet, or changed since the decision."""
-    return sum(1 for t in trials if t.get("review_status", NEW) == NEW or t.get("review_changed"))
+    """Trials still to look at: new since the coordinator last looked (undecided), or
+    changed since the decision."""
+    return sum(1 for t in trials if t.get("review_new", True) or t.get("review_changed"))
 
 
 PAGE_KEYS = ("nct_id", "title", "verdict", "score", "status", "url", "verify", "rank")
@@ -628,6 +697,7 @@ __all__ = [
     "UNDECIDED",
     "Decision",
     "ImportResult",
+    "SEEN_UNDECIDED",
     "awaiting",
     "changed_since",
     "current_user",
@@ -639,6 +709,8 @@ __all__ = [
     "list_names",
     "load_page",
     "load_pages",
+    "mark_seen",
+    "seen_pairs",
     "parse_status",
     "register",
     "resolve_list",

@@ -94,6 +94,7 @@ PATIENT = """{% extends "base.html" %}{% block title %}Patient {{ p.patient_id }
 {% if t.review_reason %} · reason: <span class=review-reason>{{ t.review_reason }}</span>{% endif %}
 {% if t.review_note %} · note: {{ t.review_note }}{% endif %}
 {% if t.review_who %}<span class=small>({{ t.review_who }}, {{ t.review_at }})</span>{% endif %}
+{% if looked and t.review_new %}<span class="badge new">new since you last looked</span>{% endif %}
 {% if t.review_changed %}<span class="badge changed">changed since your decision: {{ t.review_changed }}</span>{% endif %}</p>
 <form method=post action="{{ url_for('decide') }}" class=decide>
 <input type=hidden name=token value="{{ token }}"><input type=hidden name=list value="{{ list_name }}">
@@ -212,9 +213,10 @@ def create_app(
             decided = {}
             for d in review.list_decisions(st, name) if name else []:
                 decided.setdefault(d.patient_id, {})[(d.nct_id)] = d
+            _seen, shown = review.seen_pairs(st, name) if name else (set(), set())
         rows = []
         for p in pages:
-            trials = _annotated(p, decided.get(p["patient_id"], {}), reasons=False)
+            trials = _annotated(p, decided.get(p["patient_id"], {}), shown, reasons=False)
             counts: dict[str, int] = {}
             for t in trials:
                 if t["review_status"] != review.NEW:
@@ -257,7 +259,13 @@ def create_app(
             hist: dict[str, list[dict]] = {}
             for h in review.history(st, name, pid):
                 hist.setdefault(h["nct_id"], []).append(h)
-        trials = _annotated(page, decided)
+            seen, shown = review.seen_pairs(st, name)
+            looked = pid in seen
+            # only a page the coordinator opened here counts as looked at, not one fetched
+            # from another site's page
+            if request.headers.get("Sec-Fetch-Site", "none") in ("same-origin", "none"):
+                review.mark_seen(st, name, pid, who)
+        trials = _annotated(page, decided, shown)
         for t in trials:
             t["history"] = hist.get(t["nct_id"], [])
         if status and request.method == "GET":
@@ -272,6 +280,7 @@ def create_app(
                 statuses=review.STATUSES,
                 token=token(),
                 error=error,
+                looked=looked,
             ),
         )
         return body, code
@@ -325,13 +334,16 @@ def _check_origin(allowed: set[str]) -> None:
         abort(403, "cross-site request refused")
 
 
-def _annotated(page: dict, decided: dict, reasons: bool = True) -> list[dict]:
+def _annotated(
+    page: dict, decided: dict, shown: set | frozenset = frozenset(), reasons: bool = True
+) -> list[dict]:
     """The page's trials with their live review fields (and the reason choices: the trial's
     verify items, read only for a patient's page)."""
     out = []
     for t in page.get("trials", []):
         d = decided.get(t["nct_id"])
-        f = review.fields(d, page.get("patient_hash"), t.get("criteria_hash"), t.get("status"))
+        new = (page["patient_id"], t["nct_id"]) not in shown
+        f = review.fields(d, page.get("patient_hash"), t.get("criteria_hash"), t.get("status"), new)
         out.append(
             {
                 **t,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -317,3 +318,37 @@ def test_cli_set_list_import(env, tmp_path):
     assert [(d["nct_id"], d["status"], d["who"]) for d in got] == sorted(
         [(a, "not eligible", "ana"), (b, "deferred", "bo")]
     )
+
+
+def _awaiting_cell(index_html: str, patient: str) -> str:
+    """The index's "Awaiting review" cell of the patient's row (in the patients table)."""
+    rows = re.findall(
+        rf'<td data-label="Patient" data-v="{patient}">(?:(?!</tr>).)*</tr>', index_html, re.S
+    )
+    cells = [re.search(r'<td data-label="Awaiting review" data-v="(\d+)"', r) for r in rows]
+    [cell] = [c.group(1) for c in cells if c]
+    return cell
+
+
+def test_new_means_new_since_the_coordinator_last_looked(env):
+    """D01's review page was opened on the last run, when its first trial was not shown:
+    the next run marks only that trial new, and D01 awaits one review."""
+    db, out = env
+    first = _first_pairs(out, "D01", 1)[0]
+    n_consider = len(_first_pairs(out, "D01", 1000))
+    with Store(db) as st:
+        review.mark_seen(st, "patients", "D01", who="ana")
+        st.connection.execute(
+            "UPDATE report_matches SET verdict = 'excluded' WHERE patient_id = 'D01'"
+            " AND nct_id = ? AND run_id = (SELECT MAX(id) FROM report_runs)",
+            (first,),
+        )
+        assert review.awaiting([{**review.SEEN_UNDECIDED}, {**review.UNDECIDED}]) == 1
+    _report(db, out)
+    rows = [r for r in _rows(out) if r["patient_id"] == "D01" and r["verdict"] != "excluded"]
+    assert {r["nct_id"] for r in rows if r["review_new"] == "yes"} == {first}
+    assert {r["review_status"] for r in rows} == {"new"}
+    index = (out / "report.html").read_text("utf-8")
+    assert _awaiting_cell(index, "D01") == "1"
+    d02_consider = len(_first_pairs(out, "D02", 1000))
+    assert _awaiting_cell(index, "D02") == str(d02_consider) and n_consider > 1

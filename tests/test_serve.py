@@ -151,3 +151,20 @@ def test_serve_warns_for_another_interface(db, monkeypatch):
     res = CliRunner().invoke(cli, ["--db", str(db), "serve"])
     assert "warning" not in res.stderr
     assert "Review page: http://0.0.0.0:8642/" in res.stderr
+
+
+def test_opening_a_patient_marks_it_seen_but_not_from_another_site(client, db):
+    with Store(db) as st:
+        assert "D04" not in review.seen_pairs(st, "patients")[0]
+    assert client.get("/patient?id=D04", headers={"Host": HOST}).status_code == 200
+    cross = {"Host": HOST, "Sec-Fetch-Site": "cross-site"}
+    assert client.get("/patient?id=D05", headers=cross).status_code == 200
+    with Store(db) as st:
+        seen, shown = review.seen_pairs(st, "patients")
+        run = st.connection.execute("SELECT MAX(id) FROM report_runs").fetchone()[0]
+        row = st.connection.execute(
+            "SELECT run_id, who FROM review_seen WHERE patient_id = 'D04'"
+        ).fetchone()
+    assert "D04" in seen and "D05" not in seen
+    assert tuple(row) == (run, "ana")
+    assert {p for p, _ in shown} >= {"D04"}
