@@ -305,14 +305,18 @@ def test_cli_set_list_import(env, tmp_path):
     assert res.stdout.startswith(f"D03 {a}: not eligible (x) by ana at ")
     res = run(cli, ["--db", str(db), "review", "set", "D03", b, "not eligible"])
     assert res.exit_code == 2
-    assert "'not eligible' needs a reason" in res.output
+    assert res.stderr == (
+        f"Error: patient D03, {b}: 'not eligible' needs a reason (--reason: a verify item "
+        "from the report, or your own words)\n"
+    )
     res = run(cli, ["--db", str(db), "review", "list", "--status", "not_eligible"])
     assert res.exit_code == 0
     assert res.stdout.split("\t")[:5] == ["patients", "D03", a, "not eligible", "x"]
     sheet = _edit_csv(out, {("D03", b): {"review_status": "deferred"}}, tmp_path / "e.csv")
     res = run(cli, ["--db", str(db), "review", "import", str(sheet), "--user", "bo"])
     assert res.exit_code == 0, res.output
-    assert res.stdout.startswith("1 decisions recorded, ")
+    n_rows = len(_rows(out))
+    assert res.stdout == f"1 decisions recorded, {n_rows - 1} rows unchanged (list 'patients').\n"
     res = run(cli, ["--db", str(db), "review", "list", "--patient", "D03", "--json"])
     got = json.loads(res.stdout)
     assert [(d["nct_id"], d["status"], d["who"]) for d in got] == sorted(
@@ -352,3 +356,16 @@ def test_new_means_new_since_the_coordinator_last_looked(env):
     assert _awaiting_cell(index, "D01") == "1"
     d02_consider = len(_first_pairs(out, "D02", 1000))
     assert _awaiting_cell(index, "D02") == str(d02_consider) and n_consider > 1
+
+
+def test_cli_review_on_a_store_without_a_report(tmp_path):
+    res = CliRunner().invoke(
+        cli, ["--db", str(tmp_path / "empty.sqlite"), "review", "set", "P1", "NCT01234567", "new"]
+    )
+    assert res.exit_code == 2
+    assert res.stderr == (
+        "Error: no report has been run on this store yet: run 'trialmatch report' first"
+        " (or give --list NAME)\n"
+    )
+    res = CliRunner().invoke(cli, ["--db", str(tmp_path / "empty.sqlite"), "review", "list"])
+    assert (res.exit_code, res.stdout, res.stderr) == (0, "", "0 decisions\n")
