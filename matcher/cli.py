@@ -754,13 +754,20 @@ def serve_cmd(port, host, list_name, user) -> None:
             "patients and change decisions (no login, no TLS).",
             err=True,
         )
-    server = serve.make_server(
-        _obj("db_path") or default_db_path(),
-        host=host or serve.LOOPBACK,
-        port=port,
-        list_name=list_name,
-        user=user,
-    )
+    where = host or serve.LOOPBACK
+    try:
+        server = serve.make_server(
+            _obj("db_path") or default_db_path(),
+            host=where,
+            port=port,
+            list_name=list_name,
+            user=user,
+        )
+    except OSError as exc:
+        raise CliError(
+            f"cannot listen on {where}:{port} ({exc.strerror or exc}): is another program (or "
+            "another 'trialmatch serve') using it? Pass --port N"
+        ) from None
     click.echo(f"Review page: {server.url} (Ctrl-C to stop)", err=True)
     try:
         server.serve_forever()

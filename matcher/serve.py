@@ -398,17 +398,19 @@ def make_server(
     list_name: str | None = None,
     user: str | None = None,
 ) -> ReviewServer:
-    """Bind the review server (port 0: a free port) over the store at ``db_path``."""
+    """Bind the review server (port 0: a free port) over the store at ``db_path``; raises
+    OSError when the address cannot be bound (a port in use)."""
     from matcher.store import default_db_path
 
     db_path = db_path or default_db_path()
-    if port == 0:
-        # the Host check needs the real port: bind first, then build the app for it
-        import socket
+    # bind a probe first: port 0 becomes a real free port (the Host check needs it), and a
+    # port in use raises OSError here (Werkzeug would print and exit instead)
+    import socket
 
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-            s.bind((host, 0))
-            port = s.getsockname()[1]
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, port))
+        port = s.getsockname()[1]
     app = create_app(db_path, list_name=list_name, user=user, host=host, port=port)
     return ReviewServer(app, host, port)
 

@@ -168,3 +168,16 @@ def test_opening_a_patient_marks_it_seen_but_not_from_another_site(client, db):
     assert "D04" in seen and "D05" not in seen
     assert tuple(row) == (run, "ana")
     assert {p for p, _ in shown} >= {"D04"}
+
+
+def test_serve_on_a_port_in_use_says_so(db):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        res = CliRunner().invoke(cli, ["--db", str(db), "serve", "--port", str(port)])
+    assert res.exit_code == 1
+    assert res.stderr.startswith(f"Error: cannot listen on 127.0.0.1:{port} (")
+    assert res.stderr.endswith("Pass --port N\n")
