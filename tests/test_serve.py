@@ -181,3 +181,21 @@ def test_serve_on_a_port_in_use_says_so(db):
     assert res.exit_code == 1
     assert res.stderr.startswith(f"Error: cannot listen on 127.0.0.1:{port} (")
     assert res.stderr.endswith("Pass --port N\n")
+
+
+def test_marked_on_the_page_then_in_the_next_nights_csv(client, db, tmp_path):
+    """The issue's 'done when': mark a trial on the review page; the next report keeps it."""
+    import csv
+
+    page = client.get("/patient?id=D06", headers={"Host": HOST}).get_data(as_text=True)
+    token = re.search(r'name=token value="([^"]+)"', page).group(1)
+    nct = re.search(r'name=nct value="([^"]+)"', page).group(1)
+    form = {"patient": "D06", "nct": nct, "status": "enrolled", "note": "consented", "token": token}
+    assert client.post("/decide", data=form, headers={"Host": HOST}).status_code == 303
+    res = run_report(
+        DEMO / "patients.csv", tmp_path / "out", db, (), ReportConfig(RankConfig(statuses=None))
+    )
+    assert res.exit_code == 0
+    with open(tmp_path / "out" / "matches.csv", newline="", encoding="utf-8") as fh:
+        row = next(r for r in csv.DictReader(fh) if (r["patient_id"], r["nct_id"]) == ("D06", nct))
+    assert (row["review_status"], row["review_note"]) == ("enrolled", "consented")
