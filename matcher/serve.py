@@ -48,6 +48,7 @@ text-align:left;vertical-align:top}.muted,.small{color:#555;font-size:.9em}
 .changed{background:#fde2e1}.flash{background:#e3f4e1;padding:.4em .7em}
 .error{background:#fde2e1;padding:.4em .7em}form.decide{display:flex;flex-wrap:wrap;gap:.3em}
 form.decide input[type=text]{min-width:14em}button{cursor:pointer}
+form.decide label{flex:1 1 100%;min-width:0}form.decide select{width:100%}h2{font-size:1.1em;margin:1.2em 0 .2em}section.trial{border-top:1px solid #ccc}
 """
 
 BASE = """<!doctype html><html lang=en><head><meta charset=utf-8>
