@@ -48,14 +48,14 @@ class CliError(click.ClickException):
 
 def exit_code_for(exc: Exception) -> int:
     """The documented exit code for a library error (see the module docstring)."""
-    from matcher.errors import InputError, LockError, RecordError
+    from matcher.errors import InputError, LockError, RecordError, ReviewError
     from matcher.statuses import StatusError
 
     if isinstance(exc, LockError):
         return EXIT_LOCKED
     if isinstance(exc, (InputError, RecordError)):
         return EXIT_ALL_FAILED
-    if isinstance(exc, StatusError):
+    if isinstance(exc, (StatusError, ReviewError)):
         return EXIT_USAGE
     return EXIT_ERROR
 
@@ -621,6 +621,160 @@ def store_info_cmd(as_json) -> None:
         click.echo(
             f"  {row['nct_id']} (last known {row['overall_status']}): {row['missing_reason']}"
         )
+
+
+# ---- section: review (coordinator decisions) and serve ----
+def _open_review_store():
+    from matcher import review
+
+    review.register()
+    return _open_store()
+
+
+@cli.group("review")
+def review_group() -> None:
+    """Coordinator decisions per patient and trial, kept across nightly runs."""
+
+
+_list_option = click.option(
+    "--list",
+    "list_name",
+    default=None,
+    help="The patient list (as in 'report --list'); default: the store's only list.",
+)
+_user_option = click.option("--user", default=None, help="Who decides (default: the OS user name).")
+
+
+@review_group.command("set")
+@click.argument("patient")
+@click.argument("nct_id", metavar="NCT")
+@click.argument("status", nargs=-1, required=True)
+@click.option("--reason", default=None, help="Why (required for 'not eligible').")
+@click.option("--note", default=None, help="A free note kept with the decision.")
+@_list_option
+@_user_option
+@place_options()
+@handle_errors
+def review_set_cmd(patient, nct_id, status, reason, note, list_name, user) -> None:
+    """Record STATUS (new, reviewing, contacted, enrolled, not eligible, deferred) for the
+    trial NCT of PATIENT; 'not eligible' may be written without quotes."""
+    from matcher import review
+
+    with _open_review_store() as st:
+        d = review.set_status(
+            st,
+            patient,
+            nct_id,
+            " ".join(status),
+            list_name=list_name,
+            reason=reason,
+            note=note,
+            who=user,
+        )
+    if _verbosity() >= 0:
+        why = f" ({d.reason})" if d.reason else ""
+        click.echo(f"{d.patient_id} {d.nct_id}: {d.status}{why} by {d.who} at {d.decided_at}")
+
+
+@review_group.command("list")
+@click.option("--patient", default=None, help="Only this patient.")
+@click.option("--status", "status", default=None, help="Only this review status.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@_list_option
+@place_options()
+@handle_errors
+def review_list_cmd(patient, status, as_json, list_name) -> None:
+    """List recorded decisions (every list unless --list)."""
+    from matcher import review
+
+    with _open_review_store() as st:
+        rows = review.list_decisions(st, list_name, patient, status)
+    if as_json:
+        emit_json([d.to_dict() for d in rows])
+        return
+    for d in rows:
+        click.echo(
+            "\t".join(
+                [
+                    d.list_name,
+                    d.patient_id,
+                    d.nct_id,
+                    d.status,
+                    d.reason or "",
+                    d.note or "",
+                    d.who,
+                    d.decided_at,
+                ]
+            )
+        )
+    if _verbosity() >= 0:
+        click.echo(f"{len(rows)} decision{'s' if len(rows) != 1 else ''}", err=True)
+
+
+@review_group.command("import")
+@click.argument("csv_file", metavar="FILE.csv", type=click.Path(exists=True, dir_okay=False))
+@_list_option
+@_user_option
+@place_options()
+@handle_errors
+def review_import_cmd(csv_file, list_name, user) -> None:
+    """Load a report's matches.csv whose review_status column (and review_reason,
+    review_note) you edited; nothing is written if any row is wrong."""
+    from matcher import review
+
+    with _open_review_store() as st:
+        res = review.import_csv(st, csv_file, list_name, user)
+    if _verbosity() >= 0:
+        click.echo(
+            f"{len(res.changed)} decisions recorded, {res.unchanged} rows unchanged "
+            f"(list '{res.list_name}')."
+        )
+
+
+@cli.command("serve")
+@click.option("--port", type=click.IntRange(0, 65535), default=8642, show_default=True)
+@click.option(
+    "--host",
+    default=None,
+    help="Listen on this interface instead of 127.0.0.1 (anyone who can reach it can read"
+    " the patients: no login, no TLS).",
+)
+@_list_option
+@_user_option
+@place_options()
+@handle_errors
+def serve_cmd(port, host, list_name, user) -> None:
+    """Serve the latest report of the store as a review page on http://127.0.0.1:PORT/."""
+    from matcher import serve
+    from matcher.store import default_db_path
+
+    if host is not None and not serve.is_loopback(host):
+        click.echo(
+            f"warning: serving patient data on {host}: anyone who can reach it can read the "
+            "patients and change decisions (no login, no TLS).",
+            err=True,
+        )
+    where = host or serve.LOOPBACK
+    try:
+        server = serve.make_server(
+            _obj("db_path") or default_db_path(),
+            host=where,
+            port=port,
+            list_name=list_name,
+            user=user,
+        )
+    except OSError as exc:
+        raise CliError(
+            f"cannot listen on {where}:{port} ({exc.strerror or exc}): is another program (or "
+            "another 'trialmatch serve') using it? Pass --port N"
+        ) from None
+    click.echo(f"Review page: {server.url} (Ctrl-C to stop)", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 # ---- section: trial (eligibility) ----

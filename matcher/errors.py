@@ -110,3 +110,20 @@ class TrialNotFound(MatcherError):
 
 class LockError(MatcherError):
     """Another run holds the report lock."""
+
+
+class ReviewError(MatcherError):
+    """A review decision cannot be recorded (bad status, missing reason, unknown pair)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        patient_id: str | None = None,
+        nct_id: str | None = None,
+        field: str | None = None,
+    ):
+        self.patient_id = patient_id
+        self.nct_id = nct_id
+        self.field = field
+        super().__init__(message)

@@ -565,6 +565,7 @@ def _patients_table(run: dict, patients: list[dict], errors: list[dict]) -> str:
                     _td(best_html, raw=True, sort_value=best["nct_id"] if best else ""),
                     _td(p.get("facts_sentence") or "nothing missing"),
                     _td(", ".join(changed) or "no change", sort_value=len(changed)),
+                    _td(p.get("awaiting", 0), sort_value=p.get("awaiting", 0)),
                     _td(
                         _ul([plain(f) for f in flags[:2]], "small")
                         + _fold(f"{len(flags) - 2} more", _ul(flags[2:], "small"))
@@ -588,6 +589,7 @@ def _patients_table(run: dict, patients: list[dict], errors: list[dict]) -> str:
                 _Col("Best trial", "Best trial"),
                 _Col("Facts to record", "Facts to record"),
                 _Col("Changed", "Changed since the last run"),
+                _Col("Awaiting review", "Awaiting review"),
                 _Col("Data notes", "Data-quality notes"),
             ],
             rows,
@@ -788,6 +790,8 @@ def render_patient(run: dict, p: dict) -> str:
                 "block filterable",
             )
         )
+    if p.get("folded"):
+        body.append(_folded_section(p["folded"]))
     gone = p.get("gone") or []
     if gone:
         body.append(
@@ -928,7 +932,8 @@ def _trials_table(trials: list[dict], full: bool = True) -> str:
                         sort_value=t["nct_id"],
                     ),
                     _td(
-                        VERDICT_LABELS.get(t["verdict"], t["verdict"]),
+                        _e(VERDICT_LABELS.get(t["verdict"], t["verdict"])) + review_badge(t),
+                        raw=True,
                         cls=f"v-{t['verdict']}",
                         sort_value=t["verdict"],
                     ),
@@ -956,6 +961,31 @@ def _trials_table(trials: list[dict], full: bool = True) -> str:
         rows,
         cls="sortable cards shortlist",
     )
+
+
+def review_badge(t: dict) -> str:
+    """The coordinator's decision on a trial row (nothing while undecided and unchanged)."""
+    status = t.get("review_status") or "new"
+    out = ""
+    if status != "new":
+        out = (
+            f" <span class='badge review' data-review=\"{_e(status)}\">{_e(status)}"
+            f"{' · ' + _e(t.get('review_reason')) if t.get('review_reason') else ''}</span>"
+        )
+    if t.get("review_changed"):
+        out += f" <span class='badge changed'>changed since your decision: {_e(t['review_changed'])}</span>"
+    return out
+
+
+def _folded_section(trials: list[dict]) -> str:
+    """Trials the coordinator judged not eligible, nothing changed since: folded, with why."""
+    items = [
+        f"{_trial_link(t['nct_id'], t.get('url'), t.get('title'))}: {_e(t.get('review_reason'))}"
+        f"<span class=small> ({_e(t.get('review_who'))}, {_e(t.get('review_at'))})</span>"
+        for t in trials
+    ]
+    body = "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+    return _fold(f"Judged not eligible by you ({len(trials)})", body, "block folded-review")
 
 
 def _excluded_table(trials: list[dict]) -> str:

@@ -121,6 +121,12 @@ MATCH_CSV_HEADER = [
     "group",
     "sites",
     "facts_to_record",
+    # the coordinator's decision (matcher.review); `review import` reads these back
+    "review_status",
+    "review_new",
+    "review_reason",
+    "review_note",
+    "review_changed",
 ]
 
 
@@ -453,6 +459,9 @@ def run_report(
     register_migration(*HISTORY_MIGRATION)
     register_migration(*CRITERIA_HASH_MIGRATION)
     register_migration(*LIST_NAME_MIGRATION)
+    from matcher import review
+
+    review.register()
     config = config or ReportConfig()
     list_name = config.list_name or default_list_name(patients_path)
     db_path = Path(db_path) if db_path else default_db_path()
@@ -511,6 +520,7 @@ def run_report(
         }
         source = str(Path(patients_path).resolve())
         newest = db.execute("SELECT MAX(last_update) FROM trials").fetchone()[0]
+        phashes = {p.id: patient_hash(p) for p in batch.patients}
         with store.transaction():
             cur = db.execute(
                 "INSERT INTO report_runs (started_at, patients_source, n_patients, n_failed,"
@@ -532,7 +542,7 @@ def run_report(
             run_id = cur.lastrowid
             db.executemany(
                 "INSERT OR REPLACE INTO report_patients VALUES (?,?,?)",
-                [(run_id, p.id, patient_hash(p)) for p in batch.patients],
+                [(run_id, p.id, phashes[p.id]) for p in batch.patients],
             )
             db.executemany(
                 "INSERT OR REPLACE INTO report_matches (run_id, patient_id, nct_id, verdict,"
@@ -587,7 +597,16 @@ def run_report(
                 "failure": "; ".join(str(e) for e in batch.errors) if not batch.patients else None,
             }
             view = _View(sites, purposes, pack.seeds, config.top, config.country)
+            view.reviews = review.for_run(
+                store,
+                list_name,
+                phashes,
+                crit,
+                ((m.patient_id, s.nct_id, s.status) for m in matches for s in m.trials),
+            )
+            view.phashes, view.crit = phashes, crit
             files = _write_outputs(out, run, batch, matches, options, changes, record_errors, view)
+            review.save_pages(store, list_name, run_id, view.pages)
         except BaseException:
             # a run whose report was not written must not become the next run's baseline
             with store.transaction():
@@ -769,6 +788,11 @@ class _View:
     seeds: dict
     top: int = 5
     country: str | None = None
+    # coordinator review (matcher.review): decided pairs' fields, hashes, pages for `serve`
+    reviews: dict = field(default_factory=dict)
+    phashes: dict = field(default_factory=dict)
+    crit: dict = field(default_factory=dict)
+    pages: list = field(default_factory=list)
 
 
 def _facts_cell(facts) -> str:
@@ -778,7 +802,7 @@ def _facts_cell(facts) -> str:
 def _write_outputs(
     out: Path, run, batch, matches, options, changes, record_errors, view: _View | None = None
 ) -> list[Path]:
-    from matcher import render
+    from matcher import render, review
 
     view = view or _View({}, {}, {})
     new_why = {(c["patient_id"], c["nct_id"]): c["why"] for c in changes.get("new", [])}
@@ -787,7 +811,16 @@ def _write_outputs(
         d = m.to_dict()
         for t in d["trials"]:
             t["is_new"] = (m.patient_id, t["nct_id"]) in new_why
-        dig = patient_digest(d["trials"], view.sites, view.purposes, view.top, view.country)
+            t.update(view.reviews.get((m.patient_id, t["nct_id"]), review.UNDECIDED))
+        # pairs the coordinator judged not eligible (nothing changed since) are folded
+        dig = patient_digest(
+            [t for t in d["trials"] if not t["review_folded"]],
+            view.sites,
+            view.purposes,
+            view.top,
+            view.country,
+        )
+        dig["folded"] = [t for t in d["trials"] if t["review_folded"]]
         d["facts_to_record"] = [f.to_dict() for f in dig["facts"]]
         d["facts_sentence"] = dig["facts_sentence"]
         match_dicts.append(d)
@@ -810,9 +843,10 @@ def _write_outputs(
                 ("other_country", "open, no site in the country"),
                 ("closed", "closed or not recruiting"),
                 ("excluded", "excluded"),
+                ("folded", "judged not eligible by the coordinator"),
             ):
                 for t in dig[name]:
-                    group[t["nct_id"]] = (label, t["where"])
+                    group[t["nct_id"]] = (label, t.get("where", ""))
             for t in d["trials"]:
                 label, where = group.get(t["nct_id"], ("", ""))
                 yield [
@@ -836,6 +870,11 @@ def _write_outputs(
                     label,
                     where,
                     facts,
+                    t["review_status"],
+                    "yes" if t["review_new"] else "",
+                    t["review_reason"],
+                    t["review_note"],
+                    t["review_changed"],
                 ]
 
     files.append(
@@ -877,6 +916,7 @@ def _write_outputs(
                 "options": o.get("options", []),
                 "not_covered_reason": o.get("not_covered_reason"),
                 "gone": gone,
+                "folded": dig["folded"],
                 "unrelated_count": d.get("unrelated_count", 0),
                 "seeds": view.seeds,
                 "top": view.top,
@@ -888,6 +928,15 @@ def _write_outputs(
         files.append(_replace(pdir / name, lambda t, page=page: t.write_text(page, "utf-8")))
         written.add(name)
         first = (dig["top"] or [None])[0]
+        view.pages.append(
+            review.page_entry(
+                patient.id,
+                diagnosis,
+                view.phashes.get(patient.id),
+                {g: dig[g] for g in ("top", "more", "other_country", "closed", "folded")},
+                view.crit,
+            )
+        )
         index_rows.append(
             {
                 "patient_id": patient.id,
@@ -898,6 +947,7 @@ def _write_outputs(
                 "facts_sentence": dig["facts_sentence"],
                 "new_count": new_count,
                 "gone_count": len(gone),
+                "awaiting": review.awaiting(dig["top"] + dig["more"]),
                 "flags": notes,
             }
         )
