@@ -565,7 +565,7 @@ _ABBREV_RE = re.compile(r"(?<![\w-])[A-Z]{2,5}(?![\w-])")
 _LIST_GAP_RE = re.compile(
     r"[\s,/]*(?:,|/|\bor\b|\band\b)[\s,/]*(?:(?:or|and)\s+)?(?:[\w+-]+\s+){0,2}", re.I
 )
-_GAP_RE = re.compile(r"[\s\-\u2010-\u2015'\u2019\u00b4/()\[\]]{0,4}")
+_GAP_RE = re.compile(r"[\s\-\u2010-\u2015'\u2019\u00b4/()\[\]+]{0,4}")
 
 
 _SUGGEST_SCORER = fuzz.WRatio

@@ -173,7 +173,7 @@ def test_tiers_are_ordered_best_first():
         ),
         ("relapsed AML, ALL, or MPAL", {"acute_myeloid_leukemia", "acute_lymphoblastic_leukemia",
                                         "mixed_phenotype_acute_leukemia"}),
-        ("CML or Phi+ ALL", {"chronic_myeloid_leukemia", "acute_lymphoblastic_leukemia"}),
+        ("CML or Phi+ ALL", {"chronic_myeloid_leukemia", "acute_lymphoblastic_leukemia", "ph_positive_all"}),
         # an abbreviation kept out of text search stays out when it is not in a list
         ("OS was the primary endpoint", set()),
         ("ALL patients must sign consent", set()),

@@ -1559,3 +1559,9 @@ def test_a_histologic_type_joins_organ_entries():
         "lung_adenocarcinoma"
     )
     assert v.resolve_diagnosis("squamous cell carcinoma").entry.id == "squamous_cell_carcinoma"
+
+
+def test_a_plus_sign_joins_a_spelling():
+    """ "Ph+ ALL" is found in running text (a "+" between tokens no longer breaks a spelling)."""
+    v = load_vocab()
+    assert ("ph_positive_all", "Ph+ ALL") in v.find_diagnoses("Relapsed Ph+ ALL after two TKIs")
