@@ -256,6 +256,34 @@ def test_gone_list_is_exactly_the_expected_pairs(two_runs):
     ]
 
 
+def _changes_from_history(db: Path, result, added=frozenset()) -> dict:
+    """``compute_changes`` over the stored history: the reference the streamed tracker meets."""
+    data = json.loads((result.out_dir / "matches.json").read_text(encoding="utf-8"))
+    current = {
+        (p["patient_id"], t["nct_id"]): {"excluded_by": t["excluded_by"]}
+        for p in data
+        for t in p["trials"]
+    }
+    with Store(db) as st:
+        return _rep().compute_changes(st, result.run_id, RankConfig().statuses, current, added)
+
+
+def test_streamed_changes_equal_compute_changes(two_runs):
+    tmp, _, r2 = two_runs
+    assert r2.changes["new"] and r2.changes["gone"] and r2.changes["status_changes"]
+    assert r2.changes == _changes_from_history(tmp / "trials.sqlite", r2, added={MSLN})
+
+
+def test_streamed_changes_equal_compute_changes_when_a_patient_leaves(tmp_path):
+    db, trials = tmp_path / "db.sqlite", [str(TRIAL_FILES[SBRT]), str(TRIAL_FILES[EBC129])]
+    run_report(
+        write_patients(tmp_path / "a.csv", ["D01", "D02"]), tmp_path / "o1", db, trials, config()
+    )
+    r2 = run_report(write_patients(tmp_path / "a.csv", ["D02"]), tmp_path / "o2", db, [], config())
+    assert [c["patient_id"] for c in r2.changes["gone"]] == ["D01", "D01"]
+    assert r2.changes == _changes_from_history(db, r2)
+
+
 def test_status_changes(two_runs):
     _, _, r2 = two_runs
     assert r2.changes["status_changes"] == [

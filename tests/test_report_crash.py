@@ -39,7 +39,7 @@ def test_a_run_that_dies_leaves_the_old_report_marked_stale(setup, monkeypatch):
     def die(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(matcher.engine, "match_cohort", die)
+    monkeypatch.setattr(matcher.engine, "iter_match_cohort", die)
     with pytest.raises(KeyboardInterrupt):
         run_report(patients, out, db, [], cfg)
     page = (out / "report.html").read_text(encoding="utf-8")
