@@ -7,8 +7,12 @@ chosen engine, records the run's matches in the store's run history, and writes:
 
 - ``report.html`` (the index) and ``patients/<id>.html`` (one page per patient; both
   self-contained), ``matches.csv``, ``matches.json`` (``match --json`` shape plus each
-  patient's facts to record), ``options.json`` (``options --json`` shape), ``changes.json``
-  and ``errors.csv``.
+  patient's facts to record, compact, one patient per line; each trial's criteria lines to
+  read are in ``trials.json`` once, see :func:`read_matches`), ``options.json`` (``options
+  --json`` shape), ``changes.json`` and ``errors.csv``.
+
+Every output is written patient by patient as the matches stream in (memory holds one
+patient's results, not the run's).
 
 A run is compared with the last finished run of the same list name (``ReportConfig.list_name``,
 default the patient file's stem without a trailing date). What each patient's page shows
@@ -988,6 +992,14 @@ def _csv_rows(d: dict, dig: dict, new_why: dict) -> Iterator[list]:
         ]
 
 
+TRIAL_TEXT_KEYS = ("title", "url", "phase", "status", "last_update")
+
+
+def _trial_entry(t: dict) -> dict:
+    """A ``trials.json`` entry: the trial's own text, the same in every patient's row."""
+    return {**{k: t[k] for k in TRIAL_TEXT_KEYS}, "to_review": []}
+
+
 class _JsonArrayFile:
     """A JSON array written one element at a time (compact, one element per line) through a
     temporary file: the file is the same JSON as ``json.dumps(list)``, never held whole."""
@@ -1034,6 +1046,7 @@ class _ReportWriter:
         self.pdir = out / render.PATIENT_DIR
         self.pdir.mkdir(exist_ok=True)
         self.index_rows: list[dict] = []
+        self.trials: dict[str, dict] = {}  # trials.json: per-trial text, once
         self.page_tmps: list[Path] = []
         self.matches = _JsonArrayFile(out / "matches.json")
         self.options = _JsonArrayFile(out / "options.json")
@@ -1055,7 +1068,7 @@ class _ReportWriter:
         dig = patient_digest(d["trials"], view.sites, view.purposes, view.top, view.country)
         d["facts_to_record"] = [f.to_dict() for f in dig["facts"]]
         d["facts_sentence"] = dig["facts_sentence"]
-        self.matches.add(d)
+        self.matches.add(self._compact(d))
         o = options.to_dict()
         self.options.add(o)
         for row in _csv_rows(d, dig, new_why):
@@ -1101,6 +1114,29 @@ class _ReportWriter:
             }
         )
 
+    def _compact(self, d: dict) -> dict:
+        """The ``matches.json`` element: a trial's criteria lines to read are the same for every
+        patient whose criteria were evaluated, so they are written once, in ``trials.json``;
+        a row keeps ``to_review_count`` and its own ``to_review`` only where its lines differ
+        from the trial's."""
+        rows = []
+        for t in d["trials"]:
+            lines = t["to_review"]
+            row = {k: v for k, v in t.items() if k != "to_review"}
+            row["to_review_count"] = len(lines)
+            if lines:
+                entry = self.trials.get(t["nct_id"])
+                if entry is None:
+                    entry = self.trials[t["nct_id"]] = _trial_entry(t)
+                if not entry["to_review"]:
+                    entry["to_review"] = list(lines)
+                if entry["to_review"] != lines:
+                    row["to_review"] = lines
+            elif t["nct_id"] not in self.trials:
+                self.trials[t["nct_id"]] = _trial_entry(t)
+            rows.append(row)
+        return {**d, "trials": rows}
+
     def abort(self) -> None:
         self.matches.abort()
         self.options.abort()
@@ -1114,6 +1150,15 @@ class _ReportWriter:
         from matcher import render
 
         files = [self.matches.finish(), self.options.finish()]
+        files.append(
+            _replace(
+                self.out / "trials.json",
+                lambda t: t.write_text(
+                    json.dumps(dict(sorted(self.trials.items())), ensure_ascii=False),
+                    encoding="utf-8",
+                ),
+            )
+        )
         self.csv_fh.close()
         os.replace(self.csv_tmp, self.csv_path)
         files.append(self.csv_path)
@@ -1159,6 +1204,20 @@ class _ReportWriter:
         return files
 
 
+def read_matches(out_dir: str | Path) -> list[dict]:
+    """A report's ``matches.json`` in the ``match --json`` shape: each trial row gets its
+    ``to_review`` lines back from ``trials.json`` (a row that carries its own keeps them)."""
+    out = Path(out_dir)
+    data = json.loads((out / "matches.json").read_text(encoding="utf-8"))
+    trials = json.loads((out / "trials.json").read_text(encoding="utf-8"))
+    for p in data:
+        for t in p["trials"]:
+            if "to_review" not in t:
+                lines = trials.get(t["nct_id"], {}).get("to_review", [])
+                t["to_review"] = list(lines) if t.get("to_review_count") else []
+    return data
+
+
 __all__ = [
     "ERRORS_CSV_HEADER",
     "MATCH_CSV_HEADER",
@@ -1169,5 +1228,6 @@ __all__ = [
     "criteria_hash",
     "error_rows",
     "patient_hash",
+    "read_matches",
     "run_report",
 ]

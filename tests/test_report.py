@@ -696,6 +696,7 @@ def test_readme_demo_command_runs_offline(tmp_path, monkeypatch):
         "options.json",
         "patients",
         "report.html",
+        "trials.json",
     ]
     pages = sorted(p.name for p in (tmp_path / "demo" / "patients").iterdir())
     assert pages == [f"D{i:02d}.html" for i in range(1, 17)]
@@ -704,6 +705,40 @@ def test_readme_demo_command_runs_offline(tmp_path, monkeypatch):
     assert len(data) == 16
     opts = json.loads((tmp_path / "demo" / "options.json").read_text(encoding="utf-8"))
     assert [o["patient_id"] for o in opts] == [f"D{i:02d}" for i in range(1, 17)]
+
+
+@pytest.mark.parametrize("statuses", [None, RankConfig().statuses], ids=["any", "default"])
+def test_report_matches_equal_the_one_patient_path(tmp_path, statuses):
+    """Every row the streamed report writes (read back with its per-trial lines) is the
+    ``match --json`` row of ``rank_trials`` for that patient, key for key."""
+    from datetime import date
+
+    from matcher.engine import parse_records
+    from matcher.knowledge import load_pack
+    from matcher.rank import rank_trials
+    from matcher.vocab import load_vocab
+
+    as_of = date.fromisoformat(AS_OF)
+    rank = RankConfig(statuses=statuses)
+    cfg = _rep().ReportConfig(rank=rank, as_of=as_of)
+    res = run_report(
+        DEMO_PATIENTS, tmp_path / "o", tmp_path / "db.sqlite", [FIX / "demo" / "trials"], cfg
+    )
+    assert res.exit_code == EXIT_OK
+    got = _rep().read_matches(res.out_dir)
+    records = [i.record for i in iter_records(FIX / "demo" / "trials") if i.error is None]
+    parsed = parse_records(records)
+    if statuses is not None:
+        parsed = [pt for pt in parsed if pt.trial.status in statuses]
+    pack, vocab = load_pack(), load_vocab()
+    patients = read_patients(DEMO_PATIENTS, as_of=as_of).patients
+    want = [rank_trials(p, parsed, pack, vocab, rank).to_dict() for p in patients]
+    assert sum(len(w["trials"]) for w in want) > 50  # the comparison covers real work
+    assert any(t["to_review"] for w in want for t in w["trials"])
+    extra = {"is_new", "to_review_count"}
+    for g, w in zip(got, want, strict=True):
+        assert g["patient_id"] == w["patient_id"]
+        assert [{k: v for k, v in t.items() if k not in extra} for t in g["trials"]] == w["trials"]
 
 
 def test_progress_goes_to_a_terminal_only(tmp_path, monkeypatch):
