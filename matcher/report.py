@@ -710,7 +710,8 @@ def run_report(
             "country": config.country,
             "failure": "; ".join(str(e) for e in batch.errors) if not batch.patients else None,
         }
-        view = _View(sites, purposes, pack.seeds, config.top, config.country)
+        texts = {pt.trial.nct_id: trial_text(pt) for pt in parsed}
+        view = _View(sites, purposes, pack.seeds, config.top, config.country, texts)
         writer = _ReportWriter(out, run, [p.id for p in batch.patients], view)
         n_pairs = 0
         try:
@@ -893,11 +894,33 @@ def _replace(path: Path, write: Callable[[Path], object]) -> Path:
     return path
 
 
-def _json_file(path: Path, data) -> Path:
+def _json_file(path: Path, data, indent: int | None = 2) -> Path:
     return _replace(
         path,
-        lambda t: t.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8"),
+        lambda t: t.write_text(
+            json.dumps(data, indent=indent, ensure_ascii=False), encoding="utf-8"
+        ),
     )
+
+
+def trial_text(parsed) -> dict:
+    """The ``trials.json`` entry of a parsed trial: its text as every row shows it (title,
+    url, phase, status, last update) and the criteria lines no check reads (``to_review``:
+    every patient whose criteria are evaluated gets these, as ``rank.judge`` picks them)."""
+    t = parsed.trial
+    lines = [
+        c.text
+        for c in parsed.criteria
+        if c.type == "unparsed" and c.values.get("source") != "structured"
+    ]
+    return {
+        "title": t.title,
+        "url": t.url,
+        "phase": "/".join(t.phases) if t.phases else "NA",
+        "status": t.status,
+        "last_update": t.last_update,
+        "to_review": lines,
+    }
 
 
 def _patient_facts(patient) -> list[tuple[str, str]]:
@@ -945,6 +968,7 @@ class _View:
     seeds: dict
     top: int = 5
     country: str | None = None
+    trial_text: dict = field(default_factory=dict)  # trials.json: nct_id -> trial_text()
 
 
 def _facts_cell(facts) -> str:
@@ -990,14 +1014,6 @@ def _csv_rows(d: dict, dig: dict, new_why: dict) -> Iterator[list]:
             where,
             facts,
         ]
-
-
-TRIAL_TEXT_KEYS = ("title", "url", "phase", "status", "last_update")
-
-
-def _trial_entry(t: dict) -> dict:
-    """A ``trials.json`` entry: the trial's own text, the same in every patient's row."""
-    return {**{k: t[k] for k in TRIAL_TEXT_KEYS}, "to_review": []}
 
 
 class _JsonArrayFile:
@@ -1046,7 +1062,6 @@ class _ReportWriter:
         self.pdir = out / render.PATIENT_DIR
         self.pdir.mkdir(exist_ok=True)
         self.index_rows: list[dict] = []
-        self.trials: dict[str, dict] = {}  # trials.json: per-trial text, once
         self.page_tmps: list[Path] = []
         self.matches = _JsonArrayFile(out / "matches.json")
         self.options = _JsonArrayFile(out / "options.json")
@@ -1117,23 +1132,15 @@ class _ReportWriter:
     def _compact(self, d: dict) -> dict:
         """The ``matches.json`` element: a trial's criteria lines to read are the same for every
         patient whose criteria were evaluated, so they are written once, in ``trials.json``;
-        a row keeps ``to_review_count`` and its own ``to_review`` only where its lines differ
+        a row keeps ``to_review_count``, and its own ``to_review`` only where its lines differ
         from the trial's."""
         rows = []
         for t in d["trials"]:
             lines = t["to_review"]
             row = {k: v for k, v in t.items() if k != "to_review"}
             row["to_review_count"] = len(lines)
-            if lines:
-                entry = self.trials.get(t["nct_id"])
-                if entry is None:
-                    entry = self.trials[t["nct_id"]] = _trial_entry(t)
-                if not entry["to_review"]:
-                    entry["to_review"] = list(lines)
-                if entry["to_review"] != lines:
-                    row["to_review"] = lines
-            elif t["nct_id"] not in self.trials:
-                self.trials[t["nct_id"]] = _trial_entry(t)
+            if lines and lines != self.view.trial_text.get(t["nct_id"], {}).get("to_review"):
+                row["to_review"] = lines
             rows.append(row)
         return {**d, "trials": rows}
 
@@ -1150,15 +1157,7 @@ class _ReportWriter:
         from matcher import render
 
         files = [self.matches.finish(), self.options.finish()]
-        files.append(
-            _replace(
-                self.out / "trials.json",
-                lambda t: t.write_text(
-                    json.dumps(dict(sorted(self.trials.items())), ensure_ascii=False),
-                    encoding="utf-8",
-                ),
-            )
-        )
+        files.append(_json_file(self.out / "trials.json", self.view.trial_text, indent=None))
         self.csv_fh.close()
         os.replace(self.csv_tmp, self.csv_path)
         files.append(self.csv_path)
