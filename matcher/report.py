@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -142,6 +143,7 @@ class ReportConfig:
     top: int = 5  # open trials shown first on each patient's page
     list_name: str | None = None  # change-history key; default: file stem without a date
     country: str | None = None  # only trials with an open site in this country are considered
+    workers: int = 1  # local engine: processes matching and writing patient partitions
 
 
 @dataclass
@@ -578,6 +580,170 @@ class ChangeTracker:
         }
 
 
+# ----------------------------------------------------------------------------- matching
+
+
+@dataclass
+class _Job:
+    """What a run's matching and writing needs, in the parent or in a forked worker."""
+
+    db_path: Path
+    run_id: int
+    patients: Sequence
+    parsed: Sequence
+    pack: object
+    vocab: object
+    config: ReportConfig
+    crit: dict
+    added: set
+    p_now: dict
+    out: Path
+    run: dict
+    view: object
+
+
+HISTORY_INSERT = (
+    "INSERT OR REPLACE INTO {table} (run_id, patient_id, nct_id, verdict, score, trial_status,"
+    " trial_last_update, title, criteria_hash) VALUES (?,?,?,?,?,?,?,?,?)"
+)
+
+
+def _match_and_write(job: _Job, stream, patients, db, tracker, writer, progress, table=None):
+    """Write each patient of ``stream`` (their matches, in the order of ``patients``): history
+    rows into ``db`` (table ``report_matches`` unless told), changes, outputs. Returns the
+    number of rows."""
+    from matcher.knowledge import evaluate_options
+
+    insert = HISTORY_INSERT.format(table=table or "report_matches")
+    n_pairs = 0
+    for patient, m in zip(patients, stream, strict=True):
+        db.executemany(
+            insert,
+            [
+                (
+                    job.run_id,
+                    m.patient_id,
+                    s.nct_id,
+                    s.verdict,
+                    s.score,
+                    s.status,
+                    s.last_update,
+                    s.title,
+                    job.crit.get(s.nct_id),
+                )
+                for s in m.trials
+            ],
+        )
+        new_why, gone = tracker.patient(m)
+        writer.add(patient, m, evaluate_options(patient, job.pack), new_why, gone)
+        n_pairs += len(m.trials)
+        if progress:
+            progress("patients", 1)
+    return n_pairs
+
+
+_JOB: dict = {}  # the job a forked worker inherits (set just before the workers start)
+
+
+def _history_columns() -> str:
+    return (
+        "run_id INTEGER, patient_id TEXT, nct_id TEXT, verdict TEXT, score REAL,"
+        " trial_status TEXT, trial_last_update TEXT, title TEXT, criteria_hash TEXT"
+    )
+
+
+def _write_part(k: int, start: int, stop: int) -> dict:
+    """Worker side (a forked process): match and write ``patients[start:stop]`` into part
+    files (the parent joins them in order) and the history rows into a part database."""
+    import sqlite3
+
+    from matcher.engine import iter_match_local
+
+    job, state = _JOB["job"], _JOB["state"]
+    patients = job.patients[start:stop]
+    writer = _ReportWriter(
+        job.out, job.run, [p.id for p in job.patients], job.view, part=k, offset=start
+    )
+    part_db = job.out / f".history-part{k}.sqlite.tmp"
+    part_db.unlink(missing_ok=True)
+    hist = sqlite3.connect(part_db, isolation_level=None)
+    hist.execute(f"CREATE TABLE m ({_history_columns()})")
+    try:
+        with Store(job.db_path) as store:
+            tracker = ChangeTracker(
+                store, job.run_id, job.config.rank.statuses, job.crit, job.added, job.p_now
+            )
+            stream = iter_match_local(
+                patients, job.parsed, job.pack, job.vocab, job.config.rank, state=state
+            )
+            hist.execute("BEGIN")
+            n = _match_and_write(job, stream, patients, hist, tracker, writer, None, "m")
+            hist.execute("COMMIT")
+        hist.close()
+        return {
+            "k": k,
+            "n_pairs": n,
+            "parts": writer.close_part(),
+            "history": str(part_db),
+            "new": tracker.new,
+            "gone": tracker.gone,
+            "seen": tracker.seen,
+        }
+    except BaseException:
+        writer.abort()
+        hist.close()
+        part_db.unlink(missing_ok=True)
+        raise
+
+
+def _match_and_write_in_processes(job: _Job, store, tracker, writer, progress) -> int:
+    """The local engine over ``job.config.workers`` contiguous patient partitions, each in a
+    forked process that writes its own part of every output (parts are joined in input
+    order, so the files are the same as one process writes). The parsed trials, relevance per
+    diagnosis and site coordinates are prepared here once and shared with the workers
+    (copy-on-write: the collector is frozen, so their pages stay shared)."""
+    import multiprocessing
+
+    from matcher.engine import MatchState
+
+    state = MatchState(job.parsed, job.pack, job.vocab, job.config.rank)
+    for d in dict.fromkeys(p.diagnosis for p in job.patients):
+        state.relevant(d)
+    n = len(job.patients)
+    k = min(job.config.workers, n)
+    bounds = [(i, n * i // k, n * (i + 1) // k) for i in range(k)]
+    _JOB.update(job=job, state=state)
+    try:
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(k) as pool:
+            results = pool.starmap(_write_part, bounds)
+    finally:
+        _JOB.clear()
+    results.sort(key=lambda r: r["k"])
+    db = store.connection
+    n_pairs = 0
+    for r in results:
+        db.execute("ATTACH DATABASE ? AS part", (r["history"],))
+        try:
+            with store.transaction():
+                db.execute(
+                    "INSERT OR REPLACE INTO report_matches (run_id, patient_id, nct_id, verdict,"
+                    " score, trial_status, trial_last_update, title, criteria_hash)"
+                    " SELECT * FROM part.m"
+                )
+        finally:
+            db.execute("DETACH DATABASE part")
+            Path(r["history"]).unlink(missing_ok=True)
+        writer.absorb(r["parts"])
+        tracker.new += r["new"]
+        tracker.gone += r["gone"]
+        tracker.seen |= r["seen"]
+        n_pairs += r["n_pairs"]
+        if progress:
+            progress("patients", len(r["seen"]))
+    return n_pairs
+
+
 # ----------------------------------------------------------------------------- run
 
 
@@ -596,7 +762,7 @@ def run_report(
     report and errors.csv say why.
     """
     from matcher.engine import collector_out_of_the_way, iter_match_cohort
-    from matcher.knowledge import evaluate_options, load_pack
+    from matcher.knowledge import load_pack
     from matcher.parsecache import parse_store
     from matcher.patient import PatientBatch, read_patients
     from matcher.records import record_nct_id
@@ -717,43 +883,26 @@ def run_report(
         try:
             with collector_out_of_the_way():
                 tracker = ChangeTracker(store, run_id, statuses, crit, added, p_now)
-                stream = iter_match_cohort(
-                    batch.patients,
-                    parsed,
-                    pack,
-                    vocab,
-                    config.rank,
-                    engine=config.engine,
-                    scheduler=config.scheduler,
-                )
-                # the run's history in one transaction, written patient by patient as the
-                # outputs are: no output is held whole in memory
-                with store.transaction():
-                    for patient, m in zip(batch.patients, stream, strict=True):
-                        db.executemany(
-                            "INSERT OR REPLACE INTO report_matches (run_id, patient_id, nct_id,"
-                            " verdict, score, trial_status, trial_last_update, title,"
-                            " criteria_hash) VALUES (?,?,?,?,?,?,?,?,?)",
-                            [
-                                (
-                                    run_id,
-                                    m.patient_id,
-                                    s.nct_id,
-                                    s.verdict,
-                                    s.score,
-                                    s.status,
-                                    s.last_update,
-                                    s.title,
-                                    crit.get(s.nct_id),
-                                )
-                                for s in m.trials
-                            ],
+                job = _Job(db_path, run_id, batch.patients, parsed, pack, vocab, config, crit,
+                           added, p_now, out, run, view)  # fmt: skip
+                if config.workers > 1 and config.engine == "local" and len(batch.patients) > 1:
+                    n_pairs = _match_and_write_in_processes(job, store, tracker, writer, progress)
+                else:
+                    stream = iter_match_cohort(
+                        batch.patients,
+                        parsed,
+                        pack,
+                        vocab,
+                        config.rank,
+                        engine=config.engine,
+                        scheduler=config.scheduler,
+                    )
+                    # the run's history in one transaction, written patient by patient as the
+                    # outputs are: no output is held whole in memory
+                    with store.transaction():
+                        n_pairs = _match_and_write(
+                            job, stream, batch.patients, db, tracker, writer, progress
                         )
-                        new_why, gone = tracker.patient(m)
-                        writer.add(patient, m, evaluate_options(patient, pack), new_why, gone)
-                        n_pairs += len(m.trials)
-                        if progress:
-                            progress("patients", 1)
                 timings["match_and_write"] = _lap()
                 changes = tracker.finish()
                 timings["changes"] = _lap()
@@ -1018,19 +1167,40 @@ def _csv_rows(d: dict, dig: dict, new_why: dict) -> Iterator[list]:
 
 class _JsonArrayFile:
     """A JSON array written one element at a time (compact, one element per line) through a
-    temporary file: the file is the same JSON as ``json.dumps(list)``, never held whole."""
+    temporary file: the file is the same JSON as ``json.dumps(list)``, never held whole.
 
-    def __init__(self, path: Path):
+    With ``part`` set, only the elements are written (to ``NAME.partK.tmp``), for a parent's
+    :meth:`absorb` to join in order.
+    """
+
+    def __init__(self, path: Path, part: int | None = None):
         self.path = path
-        self.tmp = path.with_name(path.name + ".tmp")
+        self.part = part
+        tail = ".tmp" if part is None else f".part{part}.tmp"
+        self.tmp = path.with_name(path.name + tail)
         self.fh = open(self.tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed in finish/abort
-        self.fh.write("[")
+        if part is None:
+            self.fh.write("[")
         self.n = 0
 
     def add(self, item) -> None:
         self.fh.write(",\n" if self.n else "\n")
         self.fh.write(json.dumps(item, ensure_ascii=False, separators=(",", ":")))
         self.n += 1
+
+    def close_part(self) -> tuple[str, int]:
+        self.fh.close()
+        return str(self.tmp), self.n
+
+    def absorb(self, part: tuple[str, int]) -> None:
+        path, n = part
+        if n:
+            if self.n:
+                self.fh.write(",")
+            with open(path, encoding="utf-8") as fh:
+                shutil.copyfileobj(fh, self.fh, 1 << 20)
+            self.n += n
+        os.unlink(path)
 
     def finish(self) -> Path:
         self.fh.write("\n]\n")
@@ -1053,23 +1223,58 @@ class _ReportWriter:
     removes everything this run started, so a failed run leaves the previous report intact.
     """
 
-    def __init__(self, out: Path, run: dict, patient_ids: Sequence[str], view: _View):
+    def __init__(
+        self,
+        out: Path,
+        run: dict,
+        patient_ids: Sequence[str],
+        view: _View,
+        part: int | None = None,
+        offset: int = 0,
+    ):
+        """``part``/``offset``: a worker's writer for the patients from ``offset`` on, whose
+        pieces a parent writer joins (:meth:`close_part`, :meth:`absorb`)."""
         from matcher import render
 
         self.out, self.run, self.view = out, run, view
+        self.offset = offset
         self.pages = {pid: render.patient_page_name(pid) for pid in patient_ids}
         self.order = [self.pages[pid] for pid in patient_ids]
         self.pdir = out / render.PATIENT_DIR
         self.pdir.mkdir(exist_ok=True)
         self.index_rows: list[dict] = []
         self.page_tmps: list[Path] = []
-        self.matches = _JsonArrayFile(out / "matches.json")
-        self.options = _JsonArrayFile(out / "options.json")
+        self.matches = _JsonArrayFile(out / "matches.json", part)
+        self.options = _JsonArrayFile(out / "options.json", part)
         self.csv_path = out / "matches.csv"
-        self.csv_tmp = self.csv_path.with_name(self.csv_path.name + ".tmp")
+        tail = ".tmp" if part is None else f".part{part}.tmp"
+        self.csv_tmp = self.csv_path.with_name(self.csv_path.name + tail)
         self.csv_fh = open(self.csv_tmp, "w", newline="", encoding="utf-8")  # noqa: SIM115
         self.csv = csv.writer(self.csv_fh)
-        self.csv.writerow(MATCH_CSV_HEADER)
+        if part is None:
+            self.csv.writerow(MATCH_CSV_HEADER)
+
+    def close_part(self) -> dict:
+        """A worker's pieces, for the parent's :meth:`absorb` (paths, counts, index rows)."""
+        self.csv_fh.close()
+        return {
+            "matches": self.matches.close_part(),
+            "options": self.options.close_part(),
+            "csv": str(self.csv_tmp),
+            "pages": [str(p) for p in self.page_tmps],
+            "index_rows": self.index_rows,
+        }
+
+    def absorb(self, part: dict) -> None:
+        """Join a worker's pieces after what was written so far."""
+        self.matches.absorb(part["matches"])
+        self.options.absorb(part["options"])
+        self.csv_fh.flush()
+        with open(part["csv"], newline="", encoding="utf-8") as fh:
+            shutil.copyfileobj(fh, self.csv_fh, 1 << 20)
+        os.unlink(part["csv"])
+        self.page_tmps += [Path(p) for p in part["pages"]]
+        self.index_rows += part["index_rows"]
 
     def add(self, patient, m, options, new_why: dict[str, str], gone: list[dict]) -> None:
         """Write one patient: ``m`` its matches, ``options`` its ``evaluate_options`` result,
@@ -1089,7 +1294,7 @@ class _ReportWriter:
         for row in _csv_rows(d, dig, new_why):
             self.csv.writerow([render.safe_cell(c) for c in row])
 
-        i = len(self.index_rows)
+        i = self.offset + len(self.index_rows)
         diagnosis = patient.diagnosis_name or patient.diagnosis_text or "not recorded"
         notes = d.get("notes", []) + list(patient.warnings)
         page = render.render_patient(

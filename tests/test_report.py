@@ -741,6 +741,44 @@ def test_report_matches_equal_the_one_patient_path(tmp_path, statuses):
         assert [{k: v for k, v in t.items() if k not in extra} for t in g["trials"]] == w["trials"]
 
 
+def test_two_worker_processes_write_the_same_report_as_one(tmp_path):
+    """``workers=2`` (forked processes over patient partitions, parts joined in order) writes
+    the same files as one process, on a first run and on a run with changes to report."""
+    from datetime import date
+
+    def run(name, workers, ids, edits=None):
+        cfg = _rep().ReportConfig(
+            rank=RankConfig(statuses=None),
+            as_of=date.fromisoformat(AS_OF),
+            workers=workers,
+            list_name="clinic",
+        )
+        patients = write_patients(tmp_path / f"{name}.csv", ids, edits)
+        trials = [FIX / "demo" / "trials"]
+        return run_report(
+            patients, tmp_path / f"o-{name}", tmp_path / f"{name}.sqlite", trials, cfg
+        )
+
+    ids = [f"D{i:02d}" for i in range(1, 17)]
+    for step, (keep, edits) in enumerate([(ids, None), (ids[1:], {"D04": {"ecog": "3"}})]):
+        one, two = run("one", 1, keep, edits), run("two", 2, keep, edits)
+        assert (one.exit_code, two.exit_code) == (EXIT_OK, EXIT_OK)
+        assert one.n_pairs == two.n_pairs > 50
+        if step:  # the runs differ only in when they started
+            assert len(two.changes["gone"]) > 1
+            assert {**two.changes, "previous_run": 0} == {**one.changes, "previous_run": 0}
+        for name in ("matches.json", "matches.csv", "options.json", "trials.json"):
+            assert (one.out_dir / name).read_bytes() == (two.out_dir / name).read_bytes(), name
+        pages = sorted(p.name for p in (two.out_dir / "patients").iterdir())
+        assert pages == sorted(p.name for p in (one.out_dir / "patients").iterdir())
+        assert not list(two.out_dir.glob("*.tmp")) and not list(two.out_dir.glob(".*"))
+        with Store(tmp_path / "two.sqlite") as st:
+            rows = st.connection.execute(
+                "SELECT COUNT(*) FROM report_matches WHERE run_id = ?", (two.run_id,)
+            ).fetchone()[0]
+        assert rows == two.n_pairs
+
+
 def test_progress_goes_to_a_terminal_only(tmp_path, monkeypatch):
     """On a terminal the report says what it is doing (stderr); the summary stays on stdout."""
     import types
