@@ -9,7 +9,9 @@ For each cohort size and each checkout: a fresh store (filled once per size, cop
 checkout), then ``trialmatch report`` run twice in a fresh process: **cold** (empty parse
 cache, no previous run) and **warm** (parse cache filled, yesterday's run to compare with: the
 nightly case). Each run is the library call behind the CLI (``run_report``) in its own process;
-the figures are that process's wall time and peak RSS, the output sizes, and the stage seconds
+the figures are that process's wall time, CPU seconds (its own and its workers': less
+sensitive than wall time to a shared machine), peak RSS (and the largest worker's), the
+output sizes, and the stage seconds
 the run reports (checkouts that predate ``ReportResult.timings`` show "-").
 
 Patients come from ``bench_match.generate_cohort`` (fixed seed); trials from
@@ -37,12 +39,22 @@ import json, resource, sys, time
 t0 = time.perf_counter()
 from matcher.report import ReportConfig, run_report
 from matcher.rank import RankConfig
-db, patients, out, engine = sys.argv[1:5]
-res = run_report(patients, out, db, (), ReportConfig(rank=RankConfig(), engine=engine))
+db, patients, out, engine, workers = sys.argv[1:6]
+try:
+    cfg = ReportConfig(rank=RankConfig(), engine=engine, workers=int(workers))
+except TypeError:  # a checkout before --workers
+    cfg = ReportConfig(rank=RankConfig(), engine=engine)
+res = run_report(patients, out, db, (), cfg)
 wall = time.perf_counter() - t0
 print(json.dumps({
     "wall_s": round(wall, 2),
     "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    "child_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+    "cpu_s": round(sum(
+        r.ru_utime + r.ru_stime
+        for r in (resource.getrusage(resource.RUSAGE_SELF),
+                  resource.getrusage(resource.RUSAGE_CHILDREN))
+    ), 1),
     "patients": res.n_patients_ok,
     "trials": res.n_trials,
     "timings": getattr(res, "timings", None),
@@ -64,10 +76,10 @@ def _sizes(out: Path) -> dict:
     }
 
 
-def run_one(code: Path, db: Path, patients: Path, out: Path, engine: str) -> dict:
+def run_one(code: Path, db: Path, patients: Path, out: Path, engine: str, workers: int) -> dict:
     env = {**os.environ, "PYTHONPATH": str(code)}
     proc = subprocess.run(
-        [sys.executable, "-c", DRIVER, str(db), str(patients), str(out), engine],
+        [sys.executable, "-c", DRIVER, str(db), str(patients), str(out), engine, str(workers)],
         env=env,
         cwd=code,
         capture_output=True,
@@ -96,6 +108,7 @@ def main() -> None:
     ap.add_argument("--cohorts", default="1000,10000")
     ap.add_argument("--code", type=Path, action="append", help="checkout(s) to run (default .)")
     ap.add_argument("--engine", choices=["local", "dask"], default="local")
+    ap.add_argument("--workers", default="1", help="report --workers values, e.g. 1,2")
     ap.add_argument("--work", type=Path, default=None, help="keep stores and outputs here")
     args = ap.parse_args()
     codes = [c.resolve() for c in (args.code or [ROOT])]
@@ -114,28 +127,31 @@ def main() -> None:
             patients = base / f"patients-{n}.json"
             if not patients.exists():
                 patients.write_text(json.dumps(generate_cohort(n)), encoding="utf-8")
-            for code in codes:
-                work = base / f"{code.name or 'code'}-{n}"
+            for code, workers in ((c, int(w)) for c in codes for w in args.workers.split(",")):
+                work = base / f"{code.name or 'code'}-{n}-w{workers}"
                 shutil.rmtree(work, ignore_errors=True)
                 work.mkdir()
                 db = work / "trials.sqlite"
                 shutil.copy(seed_db, db)
                 for phase in ("cold", "warm"):
                     out = work / "out"
-                    fig = run_one(code, db, patients, out, args.engine)
+                    fig = run_one(code, db, patients, out, args.engine, workers)
+                    fig["workers"] = workers
                     rows.append((n, str(code), phase, fig))
                     print(json.dumps([n, str(code), phase, fig]), flush=True)
                 if args.work is None:
                     shutil.rmtree(work, ignore_errors=True)
     print()
-    print("| patients | code | run | wall s | peak RSS MB | matches.json MB | matches.csv MB "
-          "| pages MB | pairs/s |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| patients | code | workers | run | wall s | CPU s | peak RSS MB (largest worker) "
+          "| matches.json MB | matches.csv MB | pages MB | pairs/s |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n, code, phase, f in rows:
         s = f["sizes"]
         pps = f"{f['pairs'] / f['wall_s']:,.0f}" if f.get("pairs") else "-"
         print(
-            f"| {n:,} | {Path(code).name} | {phase} | {f['wall_s']:.1f} | {f['rss_mb']:,} "
+            f"| {n:,} | {Path(code).name} | {f['workers']} | {phase} | {f['wall_s']:.1f} "
+            f"| {f.get('cpu_s', '-')} "
+            f"| {f['rss_mb']:,} ({f.get('child_rss_mb', 0):,}) "
             f"| {s['matches.json'] / 1e6:,.0f} | {s['matches.csv'] / 1e6:,.0f} "
             f"| {(s['report.html'] + s['patient pages']) / 1e6:,.0f} | {pps} |"
         )
