@@ -652,6 +652,14 @@ def _history_columns() -> str:
     )
 
 
+def _while_parent_lives(stream, parent: int):
+    """A worker whose run was killed stops at its next patient instead of writing on."""
+    for m in stream:
+        if os.getppid() != parent:
+            raise SystemExit("the report run that started this worker is gone")
+        yield m
+
+
 def _write_part(k: int, start: int, stop: int) -> dict:
     """Worker side (a forked process): match and write ``patients[start:stop]`` into part
     files (the parent joins them in order) and the history rows into a part database."""
@@ -673,8 +681,11 @@ def _write_part(k: int, start: int, stop: int) -> dict:
             tracker = ChangeTracker(
                 store, job.run_id, job.config.rank.statuses, job.crit, job.added, job.p_now
             )
-            stream = iter_match_local(
-                patients, job.parsed, job.pack, job.vocab, job.config.rank, state=state
+            stream = _while_parent_lives(
+                iter_match_local(
+                    patients, job.parsed, job.pack, job.vocab, job.config.rank, state=state
+                ),
+                _JOB["parent"],
             )
             hist.execute("BEGIN")
             n = _match_and_write(job, stream, patients, hist, tracker, writer, None, "m")
@@ -712,7 +723,7 @@ def _match_and_write_in_processes(job: _Job, store, tracker, writer, progress) -
     n = len(job.patients)
     k = min(job.config.workers, n)
     bounds = [(i, n * i // k, n * (i + 1) // k) for i in range(k)]
-    _JOB.update(job=job, state=state)
+    _JOB.update(job=job, state=state, parent=os.getpid())
     try:
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(k) as pool:
