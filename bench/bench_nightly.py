@@ -70,6 +70,7 @@ def _sizes(out: Path) -> dict:
     pages = out / "patients"
     return {
         "matches.json": size(out / "matches.json"),
+        "trials.json": size(out / "trials.json"),
         "matches.csv": size(out / "matches.csv"),
         "report.html": size(out / "report.html"),
         "patient pages": sum(size(p) for p in pages.glob("*.html")) if pages.is_dir() else 0,
@@ -143,7 +144,7 @@ def main() -> None:
                     shutil.rmtree(work, ignore_errors=True)
     print()
     print("| patients | code | workers | run | wall s | CPU s | peak RSS MB (largest worker) "
-          "| matches.json MB | matches.csv MB | pages MB | pairs/s |")  # fmt: skip
+          "| matches.json (+ trials.json) MB | matches.csv MB | pages MB | pairs/s |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n, code, phase, f in rows:
         s = f["sizes"]
@@ -152,7 +153,8 @@ def main() -> None:
             f"| {n:,} | {Path(code).name} | {f['workers']} | {phase} | {f['wall_s']:.1f} "
             f"| {f.get('cpu_s', '-')} "
             f"| {f['rss_mb']:,} ({f.get('child_rss_mb', 0):,}) "
-            f"| {s['matches.json'] / 1e6:,.0f} | {s['matches.csv'] / 1e6:,.0f} "
+            f"| {s['matches.json'] / 1e6:,.0f} (+ {s.get('trials.json', 0) / 1e6:,.1f}) "
+            f"| {s['matches.csv'] / 1e6:,.0f} "
             f"| {(s['report.html'] + s['patient pages']) / 1e6:,.0f} | {pps} |"
         )
     stages = [(n, c, p, f["timings"]) for n, c, p, f in rows if f.get("timings")]
