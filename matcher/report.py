@@ -1176,6 +1176,10 @@ def _csv_rows(d: dict, dig: dict, new_why: dict) -> Iterator[list]:
         ]
 
 
+# what the index shows of a patient's best trial (render.render_index)
+INDEX_BEST_KEYS = ("nct_id", "url", "title", "verdict", "where", "rank", "score", "status")
+
+
 class _JsonArrayFile:
     """A JSON array written one element at a time (compact, one element per line) through a
     temporary file: the file is the same JSON as ``json.dumps(list)``, never held whole.
@@ -1331,6 +1335,8 @@ class _ReportWriter:
         tmp.write_text(page, encoding="utf-8")
         self.page_tmps.append(tmp)
         first = (dig["top"] or [None])[0]
+        if first is not None:  # the index keeps one short line per patient, not the trial row
+            first = {k: first[k] for k in INDEX_BEST_KEYS if k in first}
         self.index_rows.append(
             {
                 "patient_id": patient.id,
