@@ -1373,6 +1373,12 @@ class _ReportWriter:
         self.csv_tmp.unlink(missing_ok=True)
         for tmp in self.page_tmps:
             tmp.unlink(missing_ok=True)
+        if self.offset == 0 and self.matches.part is None:
+            # the parent (the run lock is held): also what workers left when one failed
+            for tmp in [*self.out.glob("*.part*.tmp"), *self.out.glob(".history-part*.tmp")]:
+                tmp.unlink(missing_ok=True)
+            for tmp in self.pdir.glob("*.tmp"):
+                tmp.unlink(missing_ok=True)
 
     def finish(self, changes: dict, errors: list[dict]) -> list[Path]:
         """Put every file in place; return them (data files first, the index last)."""
