@@ -1446,6 +1446,7 @@ def read_matches(out_dir: str | Path) -> list[dict]:
 
 
 __all__ = [
+    "ChangeTracker",
     "ERRORS_CSV_HEADER",
     "MATCH_CSV_HEADER",
     "ReportConfig",
