@@ -545,9 +545,8 @@ class ChangeTracker:
                 "status_changes": [],
             }
         pid = self.prev["id"]
-        for (patient_id,) in self.db.execute(
-            "SELECT DISTINCT patient_id FROM report_matches WHERE run_id = ?", (pid,)
-        ).fetchall():
+        # the last run's patients (every matched patient has a report_patients row)
+        for patient_id in sorted(self.ctx.p_before):
             if patient_id not in self.seen:
                 for nct, r in sorted(self._before(patient_id).items()):
                     g = self._gone(patient_id, nct, r, None)
