@@ -1137,6 +1137,13 @@ def match_cmd(
     default=None,
     help="Dask scheduler address (tcp://host:8786); default: a LocalCluster.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Local engine: processes that match and write patient partitions (one per core).",
+)
 @patient_format_option
 @place_options()
 @click.option(
@@ -1166,6 +1173,7 @@ def report_cmd(
     max_miles,
     engine,
     scheduler,
+    workers,
     fmt,
     top,
     list_name,
@@ -1189,6 +1197,7 @@ def report_cmd(
         top=top,
         list_name=list_name,
         country=country,
+        workers=workers,
     )
     # progress on a terminal only: quiet under cron
     tty = sys.stderr.isatty() and _verbosity() >= 0

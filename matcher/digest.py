@@ -115,7 +115,12 @@ def plain(text: str | None) -> str:
     """Text for a coordinator: field names and status enums as words, ``<=`` as ``≤``."""
     if not text:
         return ""
-    out = _SNAKE.sub(lambda m: FIELD_WORDS.get(m[0], m[0].replace("_", " ")), str(text))
+    return _plain(str(text))
+
+
+@lru_cache(maxsize=262144)  # a trial's lines recur for every patient it is judged for
+def _plain(text: str) -> str:
+    out = _SNAKE.sub(lambda m: FIELD_WORDS.get(m[0], m[0].replace("_", " ")), text)
     out = _ENUM.sub(lambda m: STATUS_WORDS.get(m[0], m[0]).lower(), out)
     out = _STATUS_WORD.sub(lambda m: STATUS_WORDS[m[0]].lower(), out)
     out = out.replace("<=", "≤").replace(">=", "≥").replace(" -- ", ": ")

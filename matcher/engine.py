@@ -19,8 +19,10 @@ and shared with the workers; they are never re-parsed per partition.
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -308,6 +310,24 @@ def match_dask(
     )
 
 
+def iter_match_cohort(
+    patients: Sequence,
+    parsed_trials: Sequence,
+    pack,
+    vocab,
+    config: RankConfig | None = None,
+    engine: str = "local",
+    scheduler: str | None = None,
+) -> Iterator[PatientMatches]:
+    """Yield each patient's matches in input order with the chosen engine (``local`` or
+    ``dask``): a caller that writes as it goes holds one patient's results at a time."""
+    if engine == "local":
+        return iter_match_local(patients, parsed_trials, pack, vocab, config)
+    if engine == "dask":
+        return iter_match_dask(patients, parsed_trials, config, scheduler)
+    raise ValueError(f"unknown engine {engine!r}: use 'local' or 'dask'")
+
+
 def match_cohort(
     patients: Sequence,
     parsed_trials: Sequence,
@@ -324,3 +344,25 @@ def match_cohort(
     if engine == "dask":
         return match_dask(patients, parsed_trials, config, scheduler)
     raise ValueError(f"unknown engine {engine!r}: use 'local' or 'dask'")
+
+
+@contextmanager
+def collector_out_of_the_way() -> Iterator[None]:
+    """While a run matches and writes: no full garbage collections.
+
+    Everything loaded so far (parsed trials, vocabularies, patients) is moved to the
+    collector's permanent generation (``gc.freeze``), so no collection walks it again, and the
+    oldest generation is never collected inside the block: the memo and the results grow
+    without each growth step triggering a walk over every live object. Young generations are
+    still collected (a cycle made per pair does not pile up). Settings are restored on exit.
+    Forked worker processes also keep the frozen objects' pages shared (no collector writes).
+    """
+    old = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 1_000_000_000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        gc.unfreeze()

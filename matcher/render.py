@@ -20,6 +20,7 @@ import html
 import io
 import re
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 from matcher import DISCLAIMER
 from matcher.digest import citations, plain, status_text
@@ -88,12 +89,17 @@ def site_text(site: dict | None) -> str:
 # ----------------------------------------------------------------------------- HTML pieces
 
 
+@lru_cache(maxsize=262144)  # trial titles, criteria lines and labels recur on every page
+def _escape(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
 def _e(value) -> str:
     if value is None:
         return ""
     if isinstance(value, (list, tuple)):
-        return "; ".join(html.escape(str(v), quote=True) for v in value)
-    return html.escape(str(value), quote=True)
+        return "; ".join(_escape(str(v)) for v in value)
+    return _escape(str(value))
 
 
 def _ul(items, cls: str | None = None) -> str:

@@ -7,8 +7,12 @@ chosen engine, records the run's matches in the store's run history, and writes:
 
 - ``report.html`` (the index) and ``patients/<id>.html`` (one page per patient; both
   self-contained), ``matches.csv``, ``matches.json`` (``match --json`` shape plus each
-  patient's facts to record), ``options.json`` (``options --json`` shape), ``changes.json``
-  and ``errors.csv``.
+  patient's facts to record, compact, one patient per line; each trial's criteria lines to
+  read are in ``trials.json`` once, see :func:`read_matches`), ``options.json`` (``options
+  --json`` shape), ``changes.json`` and ``errors.csv``.
+
+Every output is written patient by patient as the matches stream in (memory holds one
+patient's results, not the run's).
 
 A run is compared with the last finished run of the same list name (``ReportConfig.list_name``,
 default the patient file's stem without a trailing date). What each patient's page shows
@@ -17,14 +21,18 @@ first is decided in :mod:`matcher.digest`.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from matcher import __version__
 from matcher.digest import default_list_name, patient_digest, sites_of
@@ -142,6 +150,7 @@ class ReportConfig:
     top: int = 5  # open trials shown first on each patient's page
     list_name: str | None = None  # change-history key; default: file stem without a date
     country: str | None = None  # only trials with an open site in this country are considered
+    workers: int = 1  # local engine: processes matching and writing patient partitions
 
 
 @dataclass
@@ -158,6 +167,8 @@ class ReportResult:
     errors: list[str] = field(default_factory=list)  # one line per patient/file that failed
     input_warnings: list[str] = field(default_factory=list)  # file-level: columns not read ...
     columns_not_read: list[str] = field(default_factory=list)  # spreadsheet headers dropped
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage of the run
+    n_pairs: int = 0  # (patient, relevant trial) rows written
 
     @property
     def exit_code(self) -> int:
@@ -430,6 +441,326 @@ class _Context:
         return "; ".join(reasons) or "verdict changed"
 
 
+class ChangeTracker:
+    """:func:`compute_changes`, one patient at a time while the run is written.
+
+    Made before matching starts (this run's history row and patient hashes are stored);
+    :meth:`patient` takes one patient's matches and returns what the pages and rows need
+    (``{nct_id: why}`` of its new matches, its gone matches), reading only that patient's rows
+    of the last run; :meth:`finish` returns the whole ``compute_changes`` dict (the same keys,
+    entries and order). ``crit``: this run's criteria hash per NCT id.
+    """
+
+    def __init__(self, store: Store, run_id: int, statuses, crit: dict, added, p_now: dict):
+        db = store.connection
+        self.db = db
+        this = db.execute("SELECT * FROM report_runs WHERE id = ?", (run_id,)).fetchone()
+        self.list_name = this["list_name"] if this is not None else None
+        self.prev = _previous_run(db, run_id, this)
+        self.new: list[dict] = []
+        self.gone: list[dict] = []
+        self.seen: set[str] = set()
+        if self.prev is None:
+            return
+        pid = self.prev["id"]
+        # the trial columns of the last run, one row per trial (the one with the largest
+        # patient id, as compute_changes keeps): SQLite takes bare columns from the MAX row
+        rows = {
+            r["nct_id"]: r
+            for r in db.execute(
+                "SELECT nct_id, MAX(patient_id) AS patient_id, trial_status, trial_last_update,"
+                " title, criteria_hash FROM report_matches WHERE run_id = ? GROUP BY nct_id",
+                (pid,),
+            )
+        }
+        # ... in the order compute_changes meets them: by (first patient id, NCT id)
+        first = db.execute(
+            "SELECT nct_id, MIN(patient_id) FROM report_matches WHERE run_id = ? GROUP BY nct_id",
+            (pid,),
+        ).fetchall()
+        trial_before = {nct: rows[nct] for nct, _ in sorted(first, key=lambda r: (r[1], r[0]))}
+        p_before = {
+            r["patient_id"]: r["patient_hash"]
+            for r in db.execute("SELECT * FROM report_patients WHERE run_id=?", (pid,))
+        }
+        trial_now = {nct: {"criteria_hash": h} for nct, h in crit.items()}
+        self.ctx = _Context(
+            store, self.prev, this, statuses, trial_before, trial_now, p_now, p_before, set(added)
+        )
+
+    def _before(self, patient_id: str) -> dict:
+        return {
+            r["nct_id"]: r
+            for r in self.db.execute(
+                "SELECT * FROM report_matches WHERE run_id = ? AND patient_id = ?",
+                (self.prev["id"], patient_id),
+            )
+        }
+
+    def patient(self, m) -> tuple[dict[str, str], list[dict]]:
+        """``({nct_id: why_new}, [gone entries])`` for one patient's matches ``m``."""
+        self.seen.add(m.patient_id)
+        if self.prev is None:
+            return {}, []
+        before = self._before(m.patient_id)
+        now = {s.nct_id: s for s in m.trials}
+        new_why: dict[str, str] = {}
+        for nct in sorted(now):
+            s = now[nct]
+            was = before.get(nct)
+            if s.verdict in SHOWN and (was is None or was["verdict"] not in SHOWN):
+                why = self.ctx.why_new((m.patient_id, nct))
+                new_why[nct] = why
+                self.new.append(
+                    {
+                        "patient_id": m.patient_id,
+                        "nct_id": nct,
+                        "verdict": s.verdict,
+                        "title": s.title,
+                        "was": was["verdict"] if was is not None else None,
+                        "why": why,
+                    }
+                )
+        gone = [self._gone(m.patient_id, nct, r, now.get(nct)) for nct, r in sorted(before.items())]
+        gone = [g for g in gone if g is not None]
+        self.gone.extend(gone)
+        return new_why, gone
+
+    def _gone(self, patient_id, nct, r, s) -> dict | None:
+        if r["verdict"] not in SHOWN or (s is not None and s.verdict in SHOWN):
+            return None
+        cur = {"verdict": s.verdict} if s is not None else None
+        current = {"excluded_by": s.excluded_by} if s is not None else None
+        return {
+            "patient_id": patient_id,
+            "nct_id": nct,
+            "was": r["verdict"],
+            "now": s.verdict if s is not None else "not listed",
+            "title": r["title"],
+            "why": self.ctx.why_gone((patient_id, nct), r, cur, current),
+        }
+
+    def finish(self) -> dict:
+        """The run's changes (see :func:`compute_changes`), once every patient was seen."""
+        if self.prev is None:
+            return {
+                "list_name": self.list_name,
+                "previous_run": None,
+                "previous_run_id": None,
+                "new": [],
+                "gone": [],
+                "status_changes": [],
+            }
+        pid = self.prev["id"]
+        # the last run's patients (every matched patient has a report_patients row)
+        for patient_id in sorted(self.ctx.p_before):
+            if patient_id not in self.seen:
+                for nct, r in sorted(self._before(patient_id).items()):
+                    g = self._gone(patient_id, nct, r, None)
+                    if g is not None:
+                        self.gone.append(g)
+        status_changes = []
+        for nct, r in self.ctx.trial_before.items():
+            meta = self.ctx.store.get_meta(nct)
+            after = meta["overall_status"] if meta else "removed from the store"
+            if after != r["trial_status"]:
+                status_changes.append(
+                    {
+                        "nct_id": nct,
+                        "title": r["title"],
+                        "before": r["trial_status"],
+                        "after": after,
+                    }
+                )
+
+        def key(e):
+            return (e["patient_id"], e["nct_id"])
+
+        return {
+            "list_name": self.list_name,
+            "previous_run": self.prev["started_at"],
+            "previous_run_id": pid,
+            "new": sorted(self.new, key=key),
+            "gone": sorted(self.gone, key=key),
+            "status_changes": status_changes,
+        }
+
+
+# ----------------------------------------------------------------------------- matching
+
+
+@dataclass
+class _Job:
+    """What a run's matching and writing needs, in the parent or in a forked worker."""
+
+    db_path: Path
+    run_id: int
+    patients: Sequence
+    parsed: Sequence
+    pack: object
+    vocab: object
+    config: ReportConfig
+    crit: dict
+    added: set
+    p_now: dict
+    out: Path
+    run: dict
+    view: object
+
+
+HISTORY_INSERT = (
+    "INSERT OR REPLACE INTO {table} (run_id, patient_id, nct_id, verdict, score, trial_status,"
+    " trial_last_update, title, criteria_hash) VALUES (?,?,?,?,?,?,?,?,?)"
+)
+
+
+def _match_and_write(job: _Job, stream, patients, db, tracker, writer, progress, table=None):
+    """Write each patient of ``stream`` (their matches, in the order of ``patients``): history
+    rows into ``db`` (table ``report_matches`` unless told), changes, outputs. Returns the
+    number of rows."""
+    from matcher.knowledge import evaluate_options
+
+    insert = HISTORY_INSERT.format(table=table or "report_matches")
+    n_pairs = 0
+    for patient, m in zip(patients, stream, strict=True):
+        db.executemany(
+            insert,
+            [
+                (
+                    job.run_id,
+                    m.patient_id,
+                    s.nct_id,
+                    s.verdict,
+                    s.score,
+                    s.status,
+                    s.last_update,
+                    s.title,
+                    job.crit.get(s.nct_id),
+                )
+                for s in m.trials
+            ],
+        )
+        new_why, gone = tracker.patient(m)
+        writer.add(patient, m, evaluate_options(patient, job.pack), new_why, gone)
+        n_pairs += len(m.trials)
+        if progress:
+            progress("patients", 1)
+    return n_pairs
+
+
+_JOB: dict = {}  # the job a forked worker inherits (set just before the workers start)
+
+
+def _history_columns() -> str:
+    return (
+        "run_id INTEGER, patient_id TEXT, nct_id TEXT, verdict TEXT, score REAL,"
+        " trial_status TEXT, trial_last_update TEXT, title TEXT, criteria_hash TEXT"
+    )
+
+
+def _while_parent_lives(stream, parent: int):
+    """A worker whose run was killed stops at its next patient instead of writing on."""
+    for m in stream:
+        if os.getppid() != parent:
+            raise SystemExit("the report run that started this worker is gone")
+        yield m
+
+
+def _write_part(k: int, start: int, stop: int) -> dict:
+    """Worker side (a forked process): match and write ``patients[start:stop]`` into part
+    files (the parent joins them in order) and the history rows into a part database."""
+    import sqlite3
+
+    from matcher.engine import iter_match_local
+
+    job, state = _JOB["job"], _JOB["state"]
+    patients = job.patients[start:stop]
+    writer = _ReportWriter(
+        job.out, job.run, [p.id for p in job.patients], job.view, part=k, offset=start
+    )
+    part_db = job.out / f".history-part{k}.sqlite.tmp"
+    part_db.unlink(missing_ok=True)
+    hist = sqlite3.connect(part_db, isolation_level=None)
+    hist.execute(f"CREATE TABLE m ({_history_columns()})")
+    try:
+        with Store(job.db_path) as store:
+            tracker = ChangeTracker(
+                store, job.run_id, job.config.rank.statuses, job.crit, job.added, job.p_now
+            )
+            stream = _while_parent_lives(
+                iter_match_local(
+                    patients, job.parsed, job.pack, job.vocab, job.config.rank, state=state
+                ),
+                _JOB["parent"],
+            )
+            hist.execute("BEGIN")
+            n = _match_and_write(job, stream, patients, hist, tracker, writer, None, "m")
+            hist.execute("COMMIT")
+        hist.close()
+        return {
+            "k": k,
+            "n_pairs": n,
+            "parts": writer.close_part(),
+            "history": str(part_db),
+            "new": tracker.new,
+            "gone": tracker.gone,
+            "seen": tracker.seen,
+        }
+    except BaseException:
+        writer.abort()
+        hist.close()
+        part_db.unlink(missing_ok=True)
+        raise
+
+
+def _match_and_write_in_processes(job: _Job, store, tracker, writer, progress) -> int:
+    """The local engine over ``job.config.workers`` contiguous patient partitions, each in a
+    forked process that writes its own part of every output (parts are joined in input
+    order, so the files are the same as one process writes). The parsed trials, relevance per
+    diagnosis and site coordinates are prepared here once and shared with the workers
+    (copy-on-write: the collector is frozen, so their pages stay shared)."""
+    import multiprocessing
+
+    from matcher.engine import MatchState
+
+    state = MatchState(job.parsed, job.pack, job.vocab, job.config.rank)
+    for d in dict.fromkeys(p.diagnosis for p in job.patients):
+        state.relevant(d)
+    n = len(job.patients)
+    k = min(job.config.workers, n)
+    bounds = [(i, n * i // k, n * (i + 1) // k) for i in range(k)]
+    _JOB.update(job=job, state=state, parent=os.getpid())
+    try:
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(k) as pool:
+            results = pool.starmap(_write_part, bounds)
+    finally:
+        _JOB.clear()
+    results.sort(key=lambda r: r["k"])
+    db = store.connection
+    n_pairs = 0
+    for r in results:
+        db.execute("ATTACH DATABASE ? AS part", (r["history"],))
+        try:
+            with store.transaction():
+                db.execute(
+                    "INSERT OR REPLACE INTO report_matches (run_id, patient_id, nct_id, verdict,"
+                    " score, trial_status, trial_last_update, title, criteria_hash)"
+                    " SELECT * FROM part.m"
+                )
+        finally:
+            db.execute("DETACH DATABASE part")
+            Path(r["history"]).unlink(missing_ok=True)
+        writer.absorb(r["parts"])
+        tracker.new += r["new"]
+        tracker.gone += r["gone"]
+        tracker.seen |= r["seen"]
+        n_pairs += r["n_pairs"]
+        if progress:
+            progress("patients", len(r["seen"]))
+    return n_pairs
+
+
 # ----------------------------------------------------------------------------- run
 
 
@@ -447,8 +778,8 @@ def run_report(
     file that cannot be read at all is a failed run (every patient failed, exit code 4) whose
     report and errors.csv say why.
     """
-    from matcher.engine import match_cohort
-    from matcher.knowledge import evaluate_options, load_pack
+    from matcher.engine import collector_out_of_the_way, iter_match_cohort
+    from matcher.knowledge import load_pack
     from matcher.parsecache import parse_store
     from matcher.patient import PatientBatch, read_patients
     from matcher.records import record_nct_id
@@ -468,6 +799,14 @@ def run_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     started = _now()
+    timings: dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def _lap() -> float:
+        now = time.perf_counter()
+        took, clock[0] = round(now - clock[0], 2), now
+        return took
+
     with RunLock(lock_path(db_path), "report"), Store(db_path) as store:
         _recover_from_a_crashed_run(store, out, started)
         record_errors: list = []
@@ -483,6 +822,7 @@ def run_report(
             # mistake yesterday's report.html for today's
             batch = PatientBatch(patients=[], errors=[exc])
         pack, vocab = load_pack(), load_vocab()
+        timings["load"] = _lap()
         statuses = config.rank.statuses
         crit: dict = {}
         purposes: dict = {}
@@ -499,18 +839,6 @@ def run_report(
             progress("trials", len(parsed))
             progress("patients_total", len(batch.patients))
 
-        matches = match_cohort(
-            batch.patients,
-            parsed,
-            pack,
-            vocab,
-            config.rank,
-            engine=config.engine,
-            scheduler=config.scheduler,
-            progress=(lambda n: progress("patients", n)) if progress else None,
-        )
-        options = [evaluate_options(p, pack) for p in batch.patients]
-
         db = store.connection
         settings = {
             "statuses": sorted(statuses) if statuses is not None else "any",
@@ -520,7 +848,7 @@ def run_report(
         }
         source = str(Path(patients_path).resolve())
         newest = db.execute("SELECT MAX(last_update) FROM trials").fetchone()[0]
-        phashes = {p.id: patient_hash(p) for p in batch.patients}
+        p_now = {p.id: patient_hash(p) for p in batch.patients}
         with store.transaction():
             cur = db.execute(
                 "INSERT INTO report_runs (started_at, patients_source, n_patients, n_failed,"
@@ -542,72 +870,72 @@ def run_report(
             run_id = cur.lastrowid
             db.executemany(
                 "INSERT OR REPLACE INTO report_patients VALUES (?,?,?)",
-                [(run_id, p.id, phashes[p.id]) for p in batch.patients],
+                [(run_id, pid, h) for pid, h in p_now.items()],
             )
-            db.executemany(
-                "INSERT OR REPLACE INTO report_matches (run_id, patient_id, nct_id, verdict,"
-                " score, trial_status, trial_last_update, title, criteria_hash)"
-                " VALUES (?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        run_id,
-                        m.patient_id,
-                        s.nct_id,
-                        s.verdict,
-                        s.score,
-                        s.status,
-                        s.last_update,
-                        s.title,
-                        crit.get(s.nct_id),
-                    )
-                    for m in matches
-                    for s in m.trials
-                ],
-            )
+        timings["parse"] = _lap()
+        run = {
+            "run_id": run_id,
+            "started": started,
+            "finished": None,
+            "tool_version": __version__,
+            "pack_version": pack.version,
+            "data_timestamp": store.data_timestamp()
+            or "not recorded (no sync yet: trials came from files)",
+            "newest_record": newest,
+            "trials_in_store": store.count(),
+            "n_trials_considered": len(parsed),
+            "statuses": ", ".join(settings["statuses"]) if statuses is not None else "any",
+            "max_miles": config.rank.max_miles,
+            "engine": config.engine,
+            "n_patients_ok": len(batch.patients),
+            "n_failed": len(batch.errors),
+            "patients_source": str(patients_path),
+            "as_of": settings["as_of"],
+            "list_name": list_name,
+            "top": config.top,
+            "country": config.country,
+            "failure": "; ".join(str(e) for e in batch.errors) if not batch.patients else None,
+        }
+        texts = {pt.trial.nct_id: trial_text(pt) for pt in parsed}
+        view = _View(sites, purposes, pack.seeds, config.top, config.country, texts)
+        view.reviews = review.RunReviews(store, list_name, p_now, crit)
+        view.crit = crit
+        writer = _ReportWriter(out, run, [p.id for p in batch.patients], view)
+        n_pairs = 0
         try:
-            current = {
-                (m.patient_id, s.nct_id): {"excluded_by": s.excluded_by}
-                for m in matches
-                for s in m.trials
-            }
-            changes = compute_changes(store, run_id, statuses, current, added)
-            finished = _now()
-            status = "failed" if not batch.patients else "partial" if batch.errors else "ok"
-            run = {
-                "run_id": run_id,
-                "started": started,
-                "finished": finished,
-                "tool_version": __version__,
-                "pack_version": pack.version,
-                "data_timestamp": store.data_timestamp()
-                or "not recorded (no sync yet: trials came from files)",
-                "newest_record": newest,
-                "trials_in_store": store.count(),
-                "n_trials_considered": len(parsed),
-                "statuses": ", ".join(settings["statuses"]) if statuses is not None else "any",
-                "max_miles": config.rank.max_miles,
-                "engine": config.engine,
-                "n_patients_ok": len(batch.patients),
-                "n_failed": len(batch.errors),
-                "patients_source": str(patients_path),
-                "as_of": settings["as_of"],
-                "list_name": list_name,
-                "top": config.top,
-                "country": config.country,
-                "failure": "; ".join(str(e) for e in batch.errors) if not batch.patients else None,
-            }
-            view = _View(sites, purposes, pack.seeds, config.top, config.country)
-            view.reviews = review.for_run(
-                store,
-                list_name,
-                phashes,
-                crit,
-                ((m.patient_id, s.nct_id, s.status) for m in matches for s in m.trials),
-            )
-            view.phashes, view.crit = phashes, crit
-            files = _write_outputs(out, run, batch, matches, options, changes, record_errors, view)
-            review.save_pages(store, list_name, run_id, view.pages)
+            with collector_out_of_the_way():
+                tracker = ChangeTracker(store, run_id, statuses, crit, added, p_now)
+                job = _Job(db_path, run_id, batch.patients, parsed, pack, vocab, config, crit,
+                           added, p_now, out, run, view)  # fmt: skip
+                if config.workers > 1 and config.engine == "local" and len(batch.patients) > 1:
+                    n_pairs = _match_and_write_in_processes(job, store, tracker, writer, progress)
+                else:
+                    stream = iter_match_cohort(
+                        batch.patients,
+                        parsed,
+                        pack,
+                        vocab,
+                        config.rank,
+                        engine=config.engine,
+                        scheduler=config.scheduler,
+                    )
+                    # the run's history in one transaction, written patient by patient as the
+                    # outputs are: no output is held whole in memory
+                    with store.transaction():
+                        n_pairs = _match_and_write(
+                            job, stream, batch.patients, db, tracker, writer, progress
+                        )
+                timings["match_and_write"] = _lap()
+                changes = tracker.finish()
+                timings["changes"] = _lap()
+                finished = _now()
+                status = "failed" if not batch.patients else "partial" if batch.errors else "ok"
+                run["finished"] = finished
+                files = writer.finish(changes, error_rows(batch.errors, record_errors))
+                review.save_pages(store, list_name, run_id, writer.review_pages)
+                timings["index_and_summaries"] = _lap()
         except BaseException:
+            writer.abort()
             # a run whose report was not written must not become the next run's baseline
             with store.transaction():
                 db.execute(
@@ -632,6 +960,8 @@ def run_report(
         [str(e) for e in batch.errors],
         list(batch.warnings),
         list(batch.columns_not_read),
+        timings,
+        n_pairs,
     )
 
 
@@ -707,7 +1037,7 @@ def _recover_from_a_crashed_run(store: Store, out: Path, started: str) -> None:
             "WHERE status = 'running'",
             (started,),
         )
-    for tmp in out.glob("*.tmp"):
+    for tmp in [*out.glob("*.tmp"), *out.glob("patients/*.tmp")]:
         tmp.unlink(missing_ok=True)
     page = out / "report.html"
     try:
@@ -736,11 +1066,33 @@ def _replace(path: Path, write: Callable[[Path], object]) -> Path:
     return path
 
 
-def _json_file(path: Path, data) -> Path:
+def _json_file(path: Path, data, indent: int | None = 2) -> Path:
     return _replace(
         path,
-        lambda t: t.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8"),
+        lambda t: t.write_text(
+            json.dumps(data, indent=indent, ensure_ascii=False), encoding="utf-8"
+        ),
     )
+
+
+def trial_text(parsed) -> dict:
+    """The ``trials.json`` entry of a parsed trial: its text as every row shows it (title,
+    url, phase, status, last update) and the criteria lines no check reads (``to_review``:
+    every patient whose criteria are evaluated gets these, as ``rank.judge`` picks them)."""
+    t = parsed.trial
+    lines = [
+        c.text
+        for c in parsed.criteria
+        if c.type == "unparsed" and c.values.get("source") != "structured"
+    ]
+    return {
+        "title": t.title,
+        "url": t.url,
+        "phase": "/".join(t.phases) if t.phases else "NA",
+        "status": t.status,
+        "last_update": t.last_update,
+        "to_review": lines,
+    }
 
 
 def _patient_facts(patient) -> list[tuple[str, str]]:
@@ -788,30 +1140,195 @@ class _View:
     seeds: dict
     top: int = 5
     country: str | None = None
-    # coordinator review (matcher.review): decided pairs' fields, hashes, pages for `serve`
-    reviews: dict = field(default_factory=dict)
-    phashes: dict = field(default_factory=dict)
+    trial_text: dict = field(default_factory=dict)  # trials.json: nct_id -> trial_text()
+    # coordinator review (matcher.review): the list's decisions, criteria hashes
+    reviews: Any = None
     crit: dict = field(default_factory=dict)
-    pages: list = field(default_factory=list)
 
 
 def _facts_cell(facts) -> str:
     return "; ".join(f"{f.fact} ({f.checks} checks on {f.trials} trials)" for f in facts)
 
 
-def _write_outputs(
-    out: Path, run, batch, matches, options, changes, record_errors, view: _View | None = None
-) -> list[Path]:
-    from matcher import render, review
+def _csv_rows(d: dict, dig: dict, new_why: dict) -> Iterator[list]:
+    """One patient's ``matches.csv`` rows (columns :data:`MATCH_CSV_HEADER`)."""
+    from matcher import render
 
-    view = view or _View({}, {}, {})
-    new_why = {(c["patient_id"], c["nct_id"]): c["why"] for c in changes.get("new", [])}
-    match_dicts, digests = [], []
-    for m in matches:
+    facts = _facts_cell(dig["facts"])
+    group = {}
+    for name, label in (
+        ("top", "to consider (shown first)"),
+        ("more", "to consider"),
+        ("other_country", "open, no site in the country"),
+        ("closed", "closed or not recruiting"),
+        ("excluded", "excluded"),
+        ("folded", "judged not eligible by the coordinator"),
+    ):
+        for t in dig[name]:
+            group[t["nct_id"]] = (label, t.get("where", ""))
+    for t in d["trials"]:
+        label, where = group.get(t["nct_id"], ("", ""))
+        yield [
+            d["patient_id"],
+            t["nct_id"],
+            t["rank"],
+            t["verdict"],
+            t["score"],
+            t["title"],
+            t["phase"],
+            t["status"],
+            t["last_update"],
+            render.site_text(t["nearest_site"]),
+            t["distance_miles"],
+            t["reasons"],
+            t["verify"],
+            t["excluded_by"],
+            "yes" if t["is_new"] else "",
+            new_why.get(t["nct_id"], ""),
+            t["url"],
+            label,
+            where,
+            facts,
+            t["review_status"],
+            "yes" if t["review_new"] else "",
+            t["review_reason"],
+            t["review_note"],
+            t["review_changed"],
+        ]
+
+
+# what the index shows of a patient's best trial (render.render_index)
+INDEX_BEST_KEYS = ("nct_id", "url", "title", "verdict", "where", "rank", "score", "status")
+
+
+class _JsonArrayFile:
+    """A JSON array written one element at a time (compact, one element per line) through a
+    temporary file: the file is the same JSON as ``json.dumps(list)``, never held whole.
+
+    With ``part`` set, only the elements are written (to ``NAME.partK.tmp``), for a parent's
+    :meth:`absorb` to join in order.
+    """
+
+    def __init__(self, path: Path, part: int | None = None):
+        self.path = path
+        self.part = part
+        tail = ".tmp" if part is None else f".part{part}.tmp"
+        self.tmp = path.with_name(path.name + tail)
+        self.fh = open(self.tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed in finish/abort
+        if part is None:
+            self.fh.write("[")
+        self.n = 0
+
+    def add(self, item) -> None:
+        self.fh.write(",\n" if self.n else "\n")
+        self.fh.write(json.dumps(item, ensure_ascii=False, separators=(",", ":")))
+        self.n += 1
+
+    def close_part(self) -> tuple[str, int]:
+        self.fh.close()
+        return str(self.tmp), self.n
+
+    def absorb(self, part: tuple[str, int]) -> None:
+        path, n = part
+        if n:
+            if self.n:
+                self.fh.write(",")
+            with open(path, encoding="utf-8") as fh:
+                shutil.copyfileobj(fh, self.fh, 1 << 20)
+            self.n += n
+        os.unlink(path)
+
+    def finish(self) -> Path:
+        self.fh.write("\n]\n")
+        self.fh.close()
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        self.fh.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class _ReportWriter:
+    """The run's outputs, written patient by patient as the matches stream in.
+
+    :meth:`add` writes one patient's element of ``matches.json`` and ``options.json``, its
+    ``matches.csv`` rows and its page (as a ``.tmp`` file beside the others), and keeps only
+    the line the index needs. :meth:`finish` closes the files and renames them into place,
+    then writes ``errors.csv``, ``changes.json`` and the index ``report.html``. :meth:`abort`
+    removes everything this run started, so a failed run leaves the previous report intact.
+    """
+
+    def __init__(
+        self,
+        out: Path,
+        run: dict,
+        patient_ids: Sequence[str],
+        view: _View,
+        part: int | None = None,
+        offset: int = 0,
+    ):
+        """``part``/``offset``: a worker's writer for the patients from ``offset`` on, whose
+        pieces a parent writer joins (:meth:`close_part`, :meth:`absorb`)."""
+        from matcher import render
+
+        self.out, self.run, self.view = out, run, view
+        self.offset = offset
+        self.pages = {pid: render.patient_page_name(pid) for pid in patient_ids}
+        self.order = [self.pages[pid] for pid in patient_ids]
+        self.pdir = out / render.PATIENT_DIR
+        self.pdir.mkdir(exist_ok=True)
+        self.index_rows: list[dict] = []
+        self.review_pages: list[dict] = []  # for `trialmatch serve` (matcher.review)
+        self.page_tmps: list[Path] = []
+        self.matches = _JsonArrayFile(out / "matches.json", part)
+        self.options = _JsonArrayFile(out / "options.json", part)
+        self.csv_path = out / "matches.csv"
+        tail = ".tmp" if part is None else f".part{part}.tmp"
+        self.csv_tmp = self.csv_path.with_name(self.csv_path.name + tail)
+        self.csv_fh = open(self.csv_tmp, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        self.csv = csv.writer(self.csv_fh)
+        if part is None:
+            self.csv.writerow(MATCH_CSV_HEADER)
+
+    def close_part(self) -> dict:
+        """A worker's pieces, for the parent's :meth:`absorb` (paths, counts, index rows)."""
+        self.csv_fh.close()
+        return {
+            "matches": self.matches.close_part(),
+            "options": self.options.close_part(),
+            "csv": str(self.csv_tmp),
+            "pages": [str(p) for p in self.page_tmps],
+            "index_rows": self.index_rows,
+            "review_pages": self.review_pages,
+        }
+
+    def absorb(self, part: dict) -> None:
+        """Join a worker's pieces after what was written so far."""
+        self.matches.absorb(part["matches"])
+        self.options.absorb(part["options"])
+        self.csv_fh.flush()
+        with open(part["csv"], newline="", encoding="utf-8") as fh:
+            shutil.copyfileobj(fh, self.csv_fh, 1 << 20)
+        os.unlink(part["csv"])
+        self.page_tmps += [Path(p) for p in part["pages"]]
+        self.index_rows += part["index_rows"]
+        self.review_pages += part["review_pages"]
+
+    def add(self, patient, m, options, new_why: dict[str, str], gone: list[dict]) -> None:
+        """Write one patient: ``m`` its matches, ``options`` its ``evaluate_options`` result,
+        ``new_why`` ``{nct_id: why}`` of its new matches, ``gone`` its gone matches."""
+        from matcher import render, review
+
+        view = self.view
         d = m.to_dict()
         for t in d["trials"]:
-            t["is_new"] = (m.patient_id, t["nct_id"]) in new_why
-            t.update(view.reviews.get((m.patient_id, t["nct_id"]), review.UNDECIDED))
+            t["is_new"] = t["nct_id"] in new_why
+            t.update(
+                view.reviews.get(m.patient_id, t["nct_id"], t.get("status"))
+                if view.reviews is not None
+                else review.UNDECIDED
+            )
         # pairs the coordinator judged not eligible (nothing changed since) are folded
         dig = patient_digest(
             [t for t in d["trials"] if not t["review_folded"]],
@@ -823,90 +1340,17 @@ def _write_outputs(
         dig["folded"] = [t for t in d["trials"] if t["review_folded"]]
         d["facts_to_record"] = [f.to_dict() for f in dig["facts"]]
         d["facts_sentence"] = dig["facts_sentence"]
-        match_dicts.append(d)
-        digests.append(dig)
-    option_dicts = [o.to_dict() for o in options]
-    errors = error_rows(batch.errors, record_errors)
+        self.matches.add(self._compact(d))
+        o = options.to_dict()
+        self.options.add(o)
+        for row in _csv_rows(d, dig, new_why):
+            self.csv.writerow([render.safe_cell(c) for c in row])
 
-    files = [
-        _json_file(out / "matches.json", match_dicts),
-        _json_file(out / "options.json", option_dicts),
-    ]
-
-    def csv_rows():
-        for d, dig in zip(match_dicts, digests, strict=True):
-            facts = _facts_cell(dig["facts"])
-            group = {}
-            for name, label in (
-                ("top", "to consider (shown first)"),
-                ("more", "to consider"),
-                ("other_country", "open, no site in the country"),
-                ("closed", "closed or not recruiting"),
-                ("excluded", "excluded"),
-                ("folded", "judged not eligible by the coordinator"),
-            ):
-                for t in dig[name]:
-                    group[t["nct_id"]] = (label, t.get("where", ""))
-            for t in d["trials"]:
-                label, where = group.get(t["nct_id"], ("", ""))
-                yield [
-                    d["patient_id"],
-                    t["nct_id"],
-                    t["rank"],
-                    t["verdict"],
-                    t["score"],
-                    t["title"],
-                    t["phase"],
-                    t["status"],
-                    t["last_update"],
-                    render.site_text(t["nearest_site"]),
-                    t["distance_miles"],
-                    t["reasons"],
-                    t["verify"],
-                    t["excluded_by"],
-                    "yes" if t["is_new"] else "",
-                    new_why.get((d["patient_id"], t["nct_id"]), ""),
-                    t["url"],
-                    label,
-                    where,
-                    facts,
-                    t["review_status"],
-                    "yes" if t["review_new"] else "",
-                    t["review_reason"],
-                    t["review_note"],
-                    t["review_changed"],
-                ]
-
-    files.append(
-        _replace(out / "matches.csv", lambda t: render.write_csv(t, MATCH_CSV_HEADER, csv_rows()))
-    )
-    files.append(
-        _replace(
-            out / "errors.csv",
-            lambda t: render.write_csv(
-                t, ERRORS_CSV_HEADER, ([e[k] for k in ERRORS_CSV_HEADER] for e in errors)
-            ),
-        )
-    )
-    files.append(_json_file(out / "changes.json", changes))
-
-    by_id = {o["patient_id"]: o for o in option_dicts}
-    pages = {p.id: render.patient_page_name(p.id) for p in batch.patients}
-    gone_by_patient: dict[str, list[dict]] = {}
-    for g in changes.get("gone", []):
-        gone_by_patient.setdefault(g["patient_id"], []).append(g)
-    pdir = out / render.PATIENT_DIR
-    pdir.mkdir(exist_ok=True)
-    index_rows, written = [], set()
-    order = [pages[p.id] for p in batch.patients]
-    for i, (patient, d, dig) in enumerate(zip(batch.patients, match_dicts, digests, strict=True)):
-        o = by_id.get(patient.id, {})
+        i = self.offset + len(self.index_rows)
         diagnosis = patient.diagnosis_name or patient.diagnosis_text or "not recorded"
         notes = d.get("notes", []) + list(patient.warnings)
-        gone = gone_by_patient.get(patient.id, [])
-        new_count = sum(1 for t in d["trials"] if t["is_new"])
         page = render.render_patient(
-            run,
+            self.run,
             {
                 "patient_id": patient.id,
                 "diagnosis": diagnosis,
@@ -920,24 +1364,27 @@ def _write_outputs(
                 "unrelated_count": d.get("unrelated_count", 0),
                 "seeds": view.seeds,
                 "top": view.top,
-                "previous": order[i - 1] if i > 0 else None,
-                "next": order[i + 1] if i + 1 < len(order) else None,
+                "previous": self.order[i - 1] if i > 0 else None,
+                "next": self.order[i + 1] if i + 1 < len(self.order) else None,
             },
         )
-        name = pages[patient.id]
-        files.append(_replace(pdir / name, lambda t, page=page: t.write_text(page, "utf-8")))
-        written.add(name)
-        first = (dig["top"] or [None])[0]
-        view.pages.append(
+        name = self.pages[patient.id]
+        tmp = self.pdir / (name + ".tmp")
+        tmp.write_text(page, encoding="utf-8")
+        self.page_tmps.append(tmp)
+        self.review_pages.append(
             review.page_entry(
                 patient.id,
                 diagnosis,
-                view.phashes.get(patient.id),
+                view.reviews.patient_hashes.get(patient.id) if view.reviews is not None else None,
                 {g: dig[g] for g in ("top", "more", "other_country", "closed", "folded")},
                 view.crit,
             )
         )
-        index_rows.append(
+        first = (dig["top"] or [None])[0]
+        if first is not None:  # the index keeps one short line per patient, not the trial row
+            first = {k: first[k] for k in INDEX_BEST_KEYS if k in first}
+        self.index_rows.append(
             {
                 "patient_id": patient.id,
                 "diagnosis": diagnosis,
@@ -945,36 +1392,109 @@ def _write_outputs(
                 "counts": dig["counts"],
                 "best": first,
                 "facts_sentence": dig["facts_sentence"],
-                "new_count": new_count,
+                "new_count": len(new_why),
                 "gone_count": len(gone),
                 "awaiting": review.awaiting(dig["top"] + dig["more"]),
                 "flags": notes,
             }
         )
-    # pages of patients no longer in the list would otherwise look current
-    for old in pdir.glob("*.html"):
-        if old.name not in written:
-            old.unlink()
 
-    def linked(entries):
-        return [
-            {**c, "href": f"{render.PATIENT_DIR}/{pages[c['patient_id']]}"}
-            if c["patient_id"] in pages
-            else c
-            for c in entries
-        ]
+    def _compact(self, d: dict) -> dict:
+        """The ``matches.json`` element: a trial's criteria lines to read are the same for every
+        patient whose criteria were evaluated, so they are written once, in ``trials.json``;
+        a row keeps ``to_review_count``, and its own ``to_review`` only where its lines differ
+        from the trial's."""
+        rows = []
+        for t in d["trials"]:
+            lines = t["to_review"]
+            row = {k: v for k, v in t.items() if k != "to_review"}
+            row["to_review_count"] = len(lines)
+            if lines and lines != self.view.trial_text.get(t["nct_id"], {}).get("to_review"):
+                row["to_review"] = lines
+            rows.append(row)
+        return {**d, "trials": rows}
 
-    shown_changes = {
-        **changes,
-        "new": linked(changes.get("new", [])),
-        "gone": linked(changes.get("gone", [])),
-    }
-    html_text = render.render_index(run, index_rows, errors, shown_changes)
-    files.append(_replace(out / "report.html", lambda t: t.write_text(html_text, encoding="utf-8")))
-    return files
+    def abort(self) -> None:
+        self.matches.abort()
+        self.options.abort()
+        self.csv_fh.close()
+        self.csv_tmp.unlink(missing_ok=True)
+        for tmp in self.page_tmps:
+            tmp.unlink(missing_ok=True)
+        if self.offset == 0 and self.matches.part is None:
+            # the parent (the run lock is held): also what workers left when one failed
+            for tmp in [*self.out.glob("*.part*.tmp"), *self.out.glob(".history-part*.tmp")]:
+                tmp.unlink(missing_ok=True)
+            for tmp in self.pdir.glob("*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+    def finish(self, changes: dict, errors: list[dict]) -> list[Path]:
+        """Put every file in place; return them (data files first, the index last)."""
+        from matcher import render
+
+        files = [self.matches.finish(), self.options.finish()]
+        files.append(_json_file(self.out / "trials.json", self.view.trial_text, indent=None))
+        self.csv_fh.close()
+        os.replace(self.csv_tmp, self.csv_path)
+        files.append(self.csv_path)
+        files.append(
+            _replace(
+                self.out / "errors.csv",
+                lambda t: render.write_csv(
+                    t, ERRORS_CSV_HEADER, ([e[k] for k in ERRORS_CSV_HEADER] for e in errors)
+                ),
+            )
+        )
+        files.append(_json_file(self.out / "changes.json", changes))
+        written = set()
+        for tmp in self.page_tmps:
+            page = tmp.with_name(tmp.name.removesuffix(".tmp"))
+            os.replace(tmp, page)
+            files.append(page)
+            written.add(page.name)
+        # pages of patients no longer in the list would otherwise look current
+        for old in self.pdir.glob("*.html"):
+            if old.name not in written:
+                old.unlink()
+
+        pages = self.pages
+
+        def linked(entries):
+            return [
+                {**c, "href": f"{render.PATIENT_DIR}/{pages[c['patient_id']]}"}
+                if c["patient_id"] in pages
+                else c
+                for c in entries
+            ]
+
+        shown_changes = {
+            **changes,
+            "new": linked(changes.get("new", [])),
+            "gone": linked(changes.get("gone", [])),
+        }
+        html_text = render.render_index(self.run, self.index_rows, errors, shown_changes)
+        files.append(
+            _replace(self.out / "report.html", lambda t: t.write_text(html_text, encoding="utf-8"))
+        )
+        return files
+
+
+def read_matches(out_dir: str | Path) -> list[dict]:
+    """A report's ``matches.json`` in the ``match --json`` shape: each trial row gets its
+    ``to_review`` lines back from ``trials.json`` (a row that carries its own keeps them)."""
+    out = Path(out_dir)
+    data = json.loads((out / "matches.json").read_text(encoding="utf-8"))
+    trials = json.loads((out / "trials.json").read_text(encoding="utf-8"))
+    for p in data:
+        for t in p["trials"]:
+            if "to_review" not in t:
+                lines = trials.get(t["nct_id"], {}).get("to_review", [])
+                t["to_review"] = list(lines) if t.get("to_review_count") else []
+    return data
 
 
 __all__ = [
+    "ChangeTracker",
     "ERRORS_CSV_HEADER",
     "MATCH_CSV_HEADER",
     "ReportConfig",
@@ -984,5 +1504,6 @@ __all__ = [
     "criteria_hash",
     "error_rows",
     "patient_hash",
+    "read_matches",
     "run_report",
 ]

@@ -539,6 +539,40 @@ def fields(
     }
 
 
+class RunReviews:
+    """The list's decisions and shown pairs, read once at the start of a run; ``get`` gives
+    one pair's review fields as the run streams its patients (picklable, for workers)."""
+
+    def __init__(
+        self,
+        store: Store,
+        list_name: str,
+        patient_hashes: Mapping[str, str],
+        criteria_hashes: Mapping[str, str],
+    ):
+        self.decided = {
+            (d.patient_id, d.nct_id): d
+            for d in list_decisions(store, list_name)
+            if d.patient_id in patient_hashes
+        }
+        _seen, self.shown = seen_pairs(store, list_name)
+        self.patient_hashes = dict(patient_hashes)
+        self.criteria_hashes = dict(criteria_hashes)
+
+    def get(self, pid: str, nct: str, status: str | None) -> dict:
+        """The pair's review fields (UNDECIDED when nothing was decided or shown)."""
+        d = self.decided.get((pid, nct))
+        if d is not None:
+            return fields(
+                d,
+                self.patient_hashes.get(pid),
+                self.criteria_hashes.get(nct),
+                status,
+                (pid, nct) not in self.shown,
+            )
+        return SEEN_UNDECIDED if (pid, nct) in self.shown else UNDECIDED
+
+
 def for_run(
     store: Store,
     list_name: str,
@@ -549,27 +583,14 @@ def for_run(
     """``{(patient_id, nct_id): review fields}`` for the decided pairs among ``pairs``
     (``(patient_id, nct_id, trial_status)``) and the undecided ones already shown to the
     coordinator; the other pairs are absent (use UNDECIDED)."""
-    decided = {
-        (d.patient_id, d.nct_id): d
-        for d in list_decisions(store, list_name)
-        if d.patient_id in patient_hashes
-    }
-    _seen, shown = seen_pairs(store, list_name)
-    if not decided and not shown:
+    rr = RunReviews(store, list_name, patient_hashes, criteria_hashes)
+    if not rr.decided and not rr.shown:
         return {}
     out = {}
     for pid, nct, status in pairs:
-        d = decided.get((pid, nct))
-        if d is not None:
-            out[(pid, nct)] = fields(
-                d,
-                patient_hashes.get(pid),
-                criteria_hashes.get(nct),
-                status,
-                (pid, nct) not in shown,
-            )
-        elif (pid, nct) in shown:
-            out[(pid, nct)] = SEEN_UNDECIDED
+        f = rr.get(pid, nct, status)
+        if f is not UNDECIDED:
+            out[(pid, nct)] = f
     return out
 
 

@@ -256,6 +256,34 @@ def test_gone_list_is_exactly_the_expected_pairs(two_runs):
     ]
 
 
+def _changes_from_history(db: Path, result, added=frozenset()) -> dict:
+    """``compute_changes`` over the stored history: the reference the streamed tracker meets."""
+    data = json.loads((result.out_dir / "matches.json").read_text(encoding="utf-8"))
+    current = {
+        (p["patient_id"], t["nct_id"]): {"excluded_by": t["excluded_by"]}
+        for p in data
+        for t in p["trials"]
+    }
+    with Store(db) as st:
+        return _rep().compute_changes(st, result.run_id, RankConfig().statuses, current, added)
+
+
+def test_streamed_changes_equal_compute_changes(two_runs):
+    tmp, _, r2 = two_runs
+    assert r2.changes["new"] and r2.changes["gone"] and r2.changes["status_changes"]
+    assert r2.changes == _changes_from_history(tmp / "trials.sqlite", r2, added={MSLN})
+
+
+def test_streamed_changes_equal_compute_changes_when_a_patient_leaves(tmp_path):
+    db, trials = tmp_path / "db.sqlite", [str(TRIAL_FILES[SBRT]), str(TRIAL_FILES[EBC129])]
+    run_report(
+        write_patients(tmp_path / "a.csv", ["D01", "D02"]), tmp_path / "o1", db, trials, config()
+    )
+    r2 = run_report(write_patients(tmp_path / "a.csv", ["D02"]), tmp_path / "o2", db, [], config())
+    assert [c["patient_id"] for c in r2.changes["gone"]] == ["D01", "D01"]
+    assert r2.changes == _changes_from_history(db, r2)
+
+
 def test_status_changes(two_runs):
     _, _, r2 = two_runs
     assert r2.changes["status_changes"] == [
@@ -668,6 +696,7 @@ def test_readme_demo_command_runs_offline(tmp_path, monkeypatch):
         "options.json",
         "patients",
         "report.html",
+        "trials.json",
     ]
     pages = sorted(p.name for p in (tmp_path / "demo" / "patients").iterdir())
     assert pages == [f"D{i:02d}.html" for i in range(1, 17)]
@@ -676,6 +705,87 @@ def test_readme_demo_command_runs_offline(tmp_path, monkeypatch):
     assert len(data) == 16
     opts = json.loads((tmp_path / "demo" / "options.json").read_text(encoding="utf-8"))
     assert [o["patient_id"] for o in opts] == [f"D{i:02d}" for i in range(1, 17)]
+
+
+@pytest.mark.parametrize("statuses", [None, RankConfig().statuses], ids=["any", "default"])
+def test_report_matches_equal_the_one_patient_path(tmp_path, statuses):
+    """Every row the streamed report writes (read back with its per-trial lines) is the
+    ``match --json`` row of ``rank_trials`` for that patient, key for key."""
+    from datetime import date
+
+    from matcher.engine import parse_records
+    from matcher.knowledge import load_pack
+    from matcher.rank import rank_trials
+    from matcher.vocab import load_vocab
+
+    as_of = date.fromisoformat(AS_OF)
+    rank = RankConfig(statuses=statuses)
+    cfg = _rep().ReportConfig(rank=rank, as_of=as_of)
+    res = run_report(
+        DEMO_PATIENTS, tmp_path / "o", tmp_path / "db.sqlite", [FIX / "demo" / "trials"], cfg
+    )
+    assert res.exit_code == EXIT_OK
+    got = _rep().read_matches(res.out_dir)
+    records = [i.record for i in iter_records(FIX / "demo" / "trials") if i.error is None]
+    parsed = parse_records(records)
+    if statuses is not None:
+        parsed = [pt for pt in parsed if pt.trial.status in statuses]
+    pack, vocab = load_pack(), load_vocab()
+    patients = read_patients(DEMO_PATIENTS, as_of=as_of).patients
+    want = [rank_trials(p, parsed, pack, vocab, rank).to_dict() for p in patients]
+    assert sum(len(w["trials"]) for w in want) > 50  # the comparison covers real work
+    assert any(t["to_review"] for w in want for t in w["trials"])
+    from matcher.review import UNDECIDED
+
+    extra = {"is_new", "to_review_count", *UNDECIDED}  # the report's own keys
+    for g, w in zip(got, want, strict=True):
+        assert g["patient_id"] == w["patient_id"]
+        assert [{k: v for k, v in t.items() if k not in extra} for t in g["trials"]] == w["trials"]
+
+
+def test_two_worker_processes_write_the_same_report_as_one(tmp_path):
+    """``workers=2`` (forked processes over patient partitions, parts joined in order) writes
+    the same files as one process, on a first run and on a run with changes to report."""
+    from datetime import date
+
+    def run(name, workers, ids, edits=None):
+        cfg = _rep().ReportConfig(
+            rank=RankConfig(statuses=None),
+            as_of=date.fromisoformat(AS_OF),
+            workers=workers,
+            list_name="clinic",
+        )
+        patients = write_patients(tmp_path / f"{name}.csv", ids, edits)
+        trials = [FIX / "demo" / "trials"]
+        return run_report(
+            patients, tmp_path / f"o-{name}", tmp_path / f"{name}.sqlite", trials, cfg
+        )
+
+    ids = [f"D{i:02d}" for i in range(1, 17)]
+    for step, (keep, edits) in enumerate([(ids, None), (ids[1:], {"D04": {"ecog": "3"}})]):
+        one, two = run("one", 1, keep, edits), run("two", 2, keep, edits)
+        assert (one.exit_code, two.exit_code) == (EXIT_OK, EXIT_OK)
+        assert one.n_pairs == two.n_pairs > 50
+        if step:  # the runs differ only in when they started
+            assert len(two.changes["gone"]) > 1
+            assert {**two.changes, "previous_run": 0} == {**one.changes, "previous_run": 0}
+        for name in ("matches.json", "matches.csv", "options.json", "trials.json"):
+            assert (one.out_dir / name).read_bytes() == (two.out_dir / name).read_bytes(), name
+        pages = sorted(p.name for p in (two.out_dir / "patients").iterdir())
+        assert pages == sorted(p.name for p in (one.out_dir / "patients").iterdir())
+        assert not list(two.out_dir.glob("*.tmp")) and not list(two.out_dir.glob(".*"))
+        with Store(tmp_path / "two.sqlite") as st:
+            rows = st.connection.execute(
+                "SELECT COUNT(*) FROM report_matches WHERE run_id = ?", (two.run_id,)
+            ).fetchone()[0]
+        assert rows == two.n_pairs
+        # the review server's pages (matcher.review) come back from the workers too
+        from matcher import review
+
+        with Store(tmp_path / "one.sqlite") as a, Store(tmp_path / "two.sqlite") as b:
+            pa = [p["patient_id"] for p in review.load_pages(a, "clinic", summary=True)]
+            pb = [p["patient_id"] for p in review.load_pages(b, "clinic", summary=True)]
+        assert pa == pb and len(pa) == len(keep)
 
 
 def test_progress_goes_to_a_terminal_only(tmp_path, monkeypatch):

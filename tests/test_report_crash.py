@@ -39,7 +39,7 @@ def test_a_run_that_dies_leaves_the_old_report_marked_stale(setup, monkeypatch):
     def die(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(matcher.engine, "match_cohort", die)
+    monkeypatch.setattr(matcher.engine, "iter_match_cohort", die)
     with pytest.raises(KeyboardInterrupt):
         run_report(patients, out, db, [], cfg)
     page = (out / "report.html").read_text(encoding="utf-8")
@@ -75,3 +75,29 @@ def test_the_next_run_closes_a_killed_runs_row_and_removes_its_tmp_files(setup):
     assert list(out.glob("*.tmp")) == []
     # the killed run is not the baseline: changes are counted against run 1
     assert result.changes["previous_run_id"] == 1
+
+
+def test_a_failing_worker_fails_the_run_and_leaves_nothing_behind(setup, monkeypatch):
+    """With --workers 2, one worker failing fails the run: the previous files stay, and no
+    part file, page or history part of the other worker is left."""
+    patients, out, db, cfg = setup
+    csv_before = (out / "matches.csv").read_bytes()
+    import matcher.engine
+
+    real = matcher.engine.iter_match_local
+
+    def second_part_fails(patients, *args, **kwargs):
+        if patients[0].id != "D01":
+            raise ValueError("worker failed")
+        return real(patients, *args, **kwargs)
+
+    monkeypatch.setattr(matcher.engine, "iter_match_local", second_part_fails)
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="worker failed"):
+        run_report(patients, out, db, [], replace(cfg, workers=2))
+    assert (out / "matches.csv").read_bytes() == csv_before
+    assert sorted(p.name for p in out.rglob("*.tmp")) == []
+    with Store(db) as st:
+        statuses = [r[0] for r in st.connection.execute("SELECT status FROM report_runs")]
+    assert statuses == ["ok", "failed"]
