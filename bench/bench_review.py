@@ -13,7 +13,6 @@ through Playwright when both are installed). Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import sys
 import tempfile
@@ -25,6 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_report import make_patients  # noqa: E402 - the demo list, replicated
 
 from matcher import review, serve  # noqa: E402
 from matcher.rank import RankConfig  # noqa: E402
@@ -32,18 +34,6 @@ from matcher.report import ReportConfig, run_report  # noqa: E402
 from matcher.store import Store, now_iso  # noqa: E402
 
 DEMO = ROOT / "fixtures" / "demo"
-
-
-def make_patients(path: Path, n: int) -> None:
-    with open(DEMO / "patients.csv", newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, list(rows[0].keys()))
-        w.writeheader()
-        for i in range(n):
-            row = dict(rows[i % len(rows)])
-            row["id"] = f"{row['id']}-{i:04d}"
-            w.writerow(row)
 
 
 def timed_report(patients: Path, db: Path, out: Path, trials=()) -> tuple[float, float, float]:

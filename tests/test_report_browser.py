@@ -11,12 +11,13 @@ import csv
 import html
 import json
 import re
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
+from _browser import BROWSER_MARKS, CHROMIUM  # tests/_browser.py
+from _browser import CHROMIUM_FLAGS as BASE_FLAGS
 from click.testing import CliRunner
 
 from matcher import DISCLAIMER
@@ -25,27 +26,9 @@ from matcher.cli import cli
 ROOT = Path(__file__).resolve().parent.parent
 FIX = ROOT / "fixtures"
 
-CHROMIUM = shutil.which("chromium") or (
-    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-)
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_FLAGS = ["--headless", *BASE_FLAGS]
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        CHROMIUM is None,
-        reason="headless Chromium not found (install Debian's 'chromium' package, as .ci/run does)",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 def dump_dom(page: Path, width: int = 1280) -> str:

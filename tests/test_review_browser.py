@@ -9,11 +9,12 @@ reason when Chromium or Playwright is missing.
 from __future__ import annotations
 
 import http.server
-import shutil
 import threading
 from pathlib import Path
 
 import pytest
+from _browser import BROWSER_MARKS, CHROMIUM  # tests/_browser.py
+from _browser import CHROMIUM_FLAGS as BASE_FLAGS
 
 from matcher import review
 from matcher.rank import RankConfig
@@ -22,26 +23,9 @@ from matcher.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "fixtures" / "demo"
-CHROMIUM = shutil.which("chromium") or (
-    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-)
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_FLAGS = BASE_FLAGS
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        CHROMIUM is None,
-        reason="headless Chromium not found (install Debian's 'chromium' package, as .ci/run does)",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 HOSTILE_ID = '<img src=x onerror="document.title=2">/../x'
 HOSTILE_TITLE = '<script>document.title="pwned"</script><img src=x onerror="document.title=1"> IP'
