@@ -120,8 +120,6 @@ def _conjunction(crits: list[Criterion], plain: str, vocab: Any) -> None:
     ]
     if len(parts) < 2 or len({x.type for x in parts}) < 2:
         return
-    from matcher.eligibility.clause import rules as clause_rules
-
     r = clause_rules()
     low = plain.lower()
     for m in _CONJ_BREAK_RE.finditer(low):

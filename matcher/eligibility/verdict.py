@@ -193,7 +193,7 @@ def _combine(verdicts: list[Verdict]) -> list[Verdict]:
         if len(members) < 2 or all(failed(verdicts[i]) for i in members):
             continue
         met = any(verdicts[i].verdict == MET for i in members)
-        conj = bool(v_group := verdicts[members[0]].criterion.group) and v_group.startswith("and:")
+        conj = (verdicts[members[0]].criterion.group or "").startswith("and:")
         for i in members:
             v = verdicts[i]
             if failed(v) and conj:
