@@ -379,6 +379,42 @@ def test_recist_version_recorded():
             "inclusion",
             ("max_prior_lines", {"max_lines": 2}),
         ),
+        # "naive" with a named drug or class: not received (it read as a requirement)
+        (
+            "osimertinib treatment-naive for NSCLC",
+            "inclusion",
+            ("prior_therapy_excluded", {"drugs": ["osimertinib"]}),
+        ),
+        (
+            "Patients must be naive to ALK inhibitors",
+            "inclusion",
+            ("prior_therapy_excluded", {"classes": ["alk_inhibitor"]}),
+        ),
+        (
+            "EGFR-TKI naive patients",
+            "inclusion",
+            ("prior_therapy_excluded", {"classes": ["egfr_inhibitor"]}),
+        ),
+        (
+            "Chemotherapy-naive",
+            "inclusion",
+            ("prior_therapy_excluded", {"classes": ["chemotherapy"]}),
+        ),
+        (
+            "Chemotherapy-naive patients",
+            "exclusion",
+            ("prior_therapy_required", {"classes": ["chemotherapy"]}),
+        ),
+        (
+            "Patients must not be chemotherapy-naive",
+            "inclusion",
+            ("prior_therapy_required", {"classes": ["chemotherapy"]}),
+        ),
+        (
+            "Previously untreated with imatinib",
+            "inclusion",
+            ("prior_therapy_excluded", {"drugs": ["imatinib"]}),
+        ),
     ],
 )
 def test_prior_therapy(text, section, expected):

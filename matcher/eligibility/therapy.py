@@ -70,6 +70,11 @@ _NAIVE_RE = re.compile(
     r"leukemia|lymphoma|myeloma)\b|\bnot (?:have )?(?:been )?(?:previously )?(?:received|treated)",
     _I,
 )
+# "naive" with a named drug or class: the patient must not have received it
+_NAIVE_WORD_RE = re.compile(r"na[iï]ve\b|\bpreviously untreated\b|\buntreated (?:with|by)\b", _I)
+_NOT_NAIVE_RE = re.compile(
+    r"\bnot\s+(?:be\s+|been\s+)?(?:[\w-]+\s+){0,2}?(?:[\w-]+-)?na[iï]ve\b", _I
+)
 _MIN_LINES_RE = re.compile(
     r"(?:>=|>)\s*(?P<n>" + _NUMW + r")\s+(?:[\w-]+\s+){0,4}?(?:lines?|regimens?|therap(?:y|ies)|"
     r"treatments?|courses?|chemotherap\w*)\b"
@@ -334,7 +339,14 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
         neg += 1  # "had received no previous systemic therapy"
     if c.section == "exclusion" and _MODAL_NEG_RE.search(s[: cue.end() + 20]):
         neg = 0
-    if _POST_EXCLUDE_RE.match(s[cue.start() :]):
+    naive_word = _NAIVE_WORD_RE.search(s)
+    if naive_word and (drugs or classes):
+        # "osimertinib treatment-naive", "naive to ALK inhibitors", "EGFR-TKI naive": naive
+        # means not received, whatever other cue stands first ("must not be chemo-naive"
+        # turns it back)
+        neg = 2 if _NOT_NAIVE_RE.search(s) else 1
+        required = (c.section == "inclusion") == (neg % 2 == 0)
+    elif _POST_EXCLUDE_RE.match(s[cue.start() :]):
         # "prior chemotherapy is not allowed" excludes it whichever section it stands in
         required = neg % 2 == 1
     else:
