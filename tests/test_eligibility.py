@@ -410,6 +410,24 @@ def test_recist_version_recorded():
             "inclusion",
             ("prior_therapy_required", {"classes": ["chemotherapy"]}),
         ),
+        # under exclusions "No prior X" restates the exclusion (literally it would require X)
+        (
+            "No prior trabectedin",
+            "exclusion",
+            ("prior_therapy_excluded", {"drugs": ["trabectedin"]}),
+        ),
+        (
+            "No prior PARP inhibitor for any indication.",
+            "exclusion",
+            ("prior_therapy_excluded", {"classes": ["parp_inhibitor"]}),
+        ),
+        # a ceiling on lines requires none
+        (
+            "The number of previous chemotherapy regimens does not exceed 2",
+            "inclusion",
+            ("max_prior_lines", {"max_lines": 2}),
+        ),
+        ("Prior regimens <= 3", "inclusion", ("max_prior_lines", {"max_lines": 3})),
         (
             "Previously untreated with imatinib",
             "inclusion",
@@ -432,6 +450,7 @@ def test_prior_therapy(text, section, expected):
         "Hypersensitivity to axitinib, pembrolizumab or any of its excipients.",
         "Patients are permitted to have received prior tyrosine kinase inhibitor therapy including imatinib.",
         "Pruritus prior to immunotherapy.",
+        "The patient is currently being treated with radiation, chemotherapy or steroid therapy",
     ],
 )
 def test_not_prior_therapy(text):

@@ -56,7 +56,7 @@ _CATEGORY_RES = [
 ]
 _SKIP_THERAPY_RE = re.compile(
     r"\ballerg\w*|\bhypersensitiv\w*|\bcontraindicat\w*|\bcumulative\b|\bmg/m|"
-    r"\b(?:concurrent|concomitant|currently (?:receiving|taking|on|using)|ongoing|during the study|"
+    r"\b(?:concurrent|concomitant|currently (?:being )?(?:receiving|taking|on|using|treated|undergoing)|ongoing|during the study|"
     r"while on (?:the )?study|on study|planned|will receive|scheduled to|willing to (?:receive|"
     r"undergo)|candidate(?:s)? for|eligible (?:for|to receive)|be able to (?:receive|tolerate)|"
     r"requiring|taking|stable dose|contracept\w*|condoms?|abstinen\w*|pregnan\w*|"
@@ -89,7 +89,11 @@ _MAX_LINES_RE = re.compile(
     r"(?:<=)\s*(?P<n>" + _NUMW + r")\s+(?:[\w-]+\s+){0,4}?(?:lines?|regimens?|therap(?:y|ies)|"
     r"treatments?)\b"
     r"|(?P<n2>" + _NUMW + r")\s+or\s+(?:fewer|less)\s+(?:[\w-]+\s+){0,4}?(?:lines?|regimens?|"
-    r"therap(?:y|ies)|treatments?)\b",
+    r"therap(?:y|ies)|treatments?)\b"
+    r"|(?:lines?|regimens?|therap(?:y|ies)|treatments?)\s+(?:[\w-]+\s+){0,2}?"
+    r"(?:(?:does|do|must|should|shall|may|can|will)\s+)?(?:not\s+exceed\s+|<=\s*)(?P<n3>"
+    + _NUMW
+    + r")\b",
     _I,
 )
 _OVER_LINES_RE = re.compile(
@@ -291,7 +295,7 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
             min_lines = {"second": 1, "third": 2, "fourth": 3}[mn.group("ord").lower()]
     mx = _MAX_LINES_RE.search(s)
     if mx:
-        max_lines = _num(mx.group("n") or mx.group("n2"))
+        max_lines = _num(mx.group("n") or mx.group("n2") or mx.group("n3"))
     if c.section == "exclusion" and mn is not None and max_lines is None:
         ov = _OVER_LINES_RE.search(s)
         if ov:  # exclusion "more than 2 prior lines" = at most 2 allowed
@@ -337,7 +341,11 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
         r"(?:\s+(?:received|been|had|have|any|treated with))*\s+(?:no|not|never)\b", s[cue.end() :]
     ):
         neg += 1  # "had received no previous systemic therapy"
-    if c.section == "exclusion" and _MODAL_NEG_RE.search(s[: cue.end() + 20]):
+    if c.section == "exclusion" and (
+        _MODAL_NEG_RE.search(s[: cue.end() + 20]) or re.match(r"\s*(?:no|never)\b", s, _I)
+    ):
+        # "must not have received X" / "No prior X" under exclusions restate the exclusion;
+        # read literally ("excluded: no prior X") they would require X of everyone
         neg = 0
     naive_word = _NAIVE_WORD_RE.search(s)
     if naive_word and (drugs or classes):
@@ -356,8 +364,11 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
     if max_lines is not None:
         out.append(("max_prior_lines", "exclude", {"max_lines": max_lines}))
     if required:
-        if max_lines is not None and min_lines is None and not (drugs or classes):
-            return out  # "no more than 2 prior lines" requires no prior therapy
+        generic = {"chemotherapy", "immunotherapy", "targeted_therapy"}
+        if max_lines is not None and min_lines is None and not (drugs or set(classes) - generic):
+            # "no more than 2 prior lines", "the number of previous chemotherapy regimens
+            # does not exceed 2": a ceiling, no requirement to have had any
+            return out
         if not (drugs or classes or cats or min_lines):
             if (
                 c.section == "inclusion"
