@@ -120,6 +120,34 @@ CASES = [
 
 # (section, line, patient overrides, expected verdict): the direction of a line
 DIRECTION = [
+    # a negation far from the diagnosis: the words between are read, not skipped
+    (
+        "inclusion",
+        "No evidence of progression for at least 6 months on an AI/CDK1 combination for "
+        "advanced breast cancer.",
+        {"diagnosis": "breast cancer"},
+        "not NOT_MET",
+    ),
+    (
+        "inclusion",
+        "No prior history of an antiangiogenetic agent targeting VEGFR for thymic carcinoma",
+        {"diagnosis": "thymic carcinoma"},
+        "not NOT_MET",
+    ),
+    (
+        "inclusion",
+        "Patients are not suitable for surgical resection and must have histologically or "
+        "cytologically confirmed advanced or metastatic NSCLC",
+        {"diagnosis": "non-small cell lung cancer"},
+        "not NOT_MET",
+    ),
+    ("inclusion", "Patients without NSCLC", {"diagnosis": "non-small cell lung cancer"}, NOT_MET),
+    (
+        "exclusion",
+        "Prior treatment with any forms of cancer immunotherapy",
+        {"prior_therapies": ["pembrolizumab"]},
+        NOT_MET,
+    ),
     # "anthracycline chemotherapy" names a class, not every chemotherapy
     (
         "inclusion",

@@ -368,11 +368,15 @@ def _left_over(
     # Strict (every word explained) where the words narrow what excludes: an exclusion line,
     # or an inclusion line that negates before the criterion ("No uncontrolled brain
     # metastases"). Elsewhere the line is a requirement: only cues can widen it.
+    # An inclusion criterion that excludes by a negation is read strictly wherever the
+    # negation stands in its clause ("No evidence of progression for 6 months on an AI for
+    # advanced breast cancer": the words between are read too).
+    seg_start = max((a for a, _ in _segments(low) if a <= first_anchor), default=0)
     strict = c.type not in ("washout", "contraception") and (
         (section == "exclusion" and c.polarity == "exclude")
         or (
             c.polarity == "exclude"
-            and bool(_NEGATION_RE.search(low[max(0, first_anchor - 60) : first_anchor]))
+            and bool(_NEGATION_RE.search(low[seg_start:first_anchor]))
         )
     )
     filler = [False] * len(low)
