@@ -43,6 +43,21 @@ _HEADING_PRE_OK = re.compile(
 _MD_ESCAPE_RE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>~^=|&%$'\"/:;,?@])")
 _EMPHASIS_RE = re.compile(r"(\*\*|__)(.+?)\1")
 _INLINE_NUM_RE = re.compile(r"\s(?=(\d{1,2})\.\s+[A-Z(])")
+# "Received any of the following treatments: 1. X; 2. Y; c. Z": a list written on one line.
+# Split only under a lead-in that names the list and carries no condition of its own
+# ("Patients with prior X are excluded if: a) ..." stays one line: its items hold only for
+# those patients).
+_LEAD_LIST_RE = re.compile(
+    r"^(?P<lead>[^:;]{0,120}?\b(?:the following|as follows|below)\b[^:;]{0,50}:)\s*"
+    r"(?=\(?(?:1|a|A|i)[.)]\s)"
+)
+_LEAD_CONDITION_RE = re.compile(
+    r"\b(?:with|who|whose|if|when|unless|for|in case|provided|cohort|part|arm|phase|group)\b",
+    re.IGNORECASE,
+)
+_LIST_ITEM_RE = re.compile(
+    r"(?:^|(?<=[;.:,]\s)|(?<=[;.:]))\s*\(?(?:\d{1,2}|[a-hA-H]|i{1,3}|iv|vi{0,3})[.)]\s+"
+)
 
 # Normalizations applied to ``plain`` (matching only; ``text`` keeps the original).
 _NORMALIZE = [
@@ -284,7 +299,43 @@ def split_criteria(text: str | None) -> list[CriteriaLine]:
             it.plain = normalize(it.text)
             it.context = normalize(it.parent.text) if it.parent is not None else None
             out.append(it)
+            listed = None if it.is_heading or it.children else _split_lead_list(it.text)
+            if listed is not None:
+                it.text = listed[0]
+                it.plain = normalize(it.text)
+                for piece in listed[1]:
+                    child = CriteriaLine(
+                        section=it.section,
+                        text=piece,
+                        plain=normalize(piece),
+                        depth=it.depth + 1,
+                        context=it.plain,
+                        parent=it,
+                    )
+                    it.children.append(child)
+                    out.append(child)
     return out
+
+
+def _split_lead_list(text: str) -> tuple[str, list[str]] | None:
+    """``"Received any of the following: 1. X; 2. Y"`` -> ``("Received any of the
+    following:", ["X", "Y"])``; None when the line is not such a list (at least two items)."""
+    m = _LEAD_LIST_RE.match(text)
+    if m is None or _LEAD_CONDITION_RE.search(m.group("lead")):
+        return None
+    rest = text[m.end() :]
+    cuts = [x for x in _LIST_ITEM_RE.finditer(rest)]
+    if len(cuts) < 2 or cuts[0].start() != 0:
+        return None
+    items = []
+    for k, x in enumerate(cuts):
+        end = cuts[k + 1].start() if k + 1 < len(cuts) else len(rest)
+        piece = rest[x.end() : end].strip().rstrip(";,").strip()
+        if piece:
+            items.append(piece)
+    if len(items) < 2:
+        return None
+    return m.group("lead").strip(), items
 
 
 def _split_inline_numbering(text: str) -> list[str]:

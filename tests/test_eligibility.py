@@ -80,6 +80,27 @@ from matcher.records import iter_records
                 ("exclusion", "BMI \\> 40"),
             ],
         ),
+        (  # a list on one line under a lead-in: the lead and its items
+            "Exclusion Criteria:\n* Received any of the following treatments: 1. prior "
+            "gefitinib; 2. major surgery within 4 weeks; c. radiotherapy",
+            [
+                ("exclusion", "Received any of the following treatments:"),
+                ("exclusion", "prior gefitinib"),
+                ("exclusion", "major surgery within 4 weeks"),
+                ("exclusion", "radiotherapy"),
+            ],
+        ),
+        (  # ... not when the lead-in holds a condition: its items hold only for those patients
+            "Exclusion Criteria:\n* Patients with prior anti-CD38 therapy, if any of the "
+            "following: a) progression on it; b) intolerance",
+            [
+                (
+                    "exclusion",
+                    "Patients with prior anti-CD38 therapy, if any of the following: "
+                    "a) progression on it; b) intolerance",
+                )
+            ],
+        ),
     ],
 )
 def test_split_sections_and_bullets(text, expected):

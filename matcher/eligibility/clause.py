@@ -374,10 +374,7 @@ def _left_over(
     seg_start = max((a for a, _ in _segments(low) if a <= first_anchor), default=0)
     strict = c.type not in ("washout", "contraception") and (
         (section == "exclusion" and c.polarity == "exclude")
-        or (
-            c.polarity == "exclude"
-            and bool(_NEGATION_RE.search(low[seg_start:first_anchor]))
-        )
+        or (c.polarity == "exclude" and bool(_NEGATION_RE.search(low[seg_start:first_anchor])))
     )
     filler = [False] * len(low)
     _mark(filler, _spans(r.filler, low))
