@@ -142,6 +142,47 @@ DIRECTION = [
         "not NOT_MET",
     ),
     ("inclusion", "Patients without NSCLC", {"diagnosis": "non-small cell lung cancer"}, NOT_MET),
+    # a value glued to its unit is a number the lab reads
+    ("exclusion", "Hb value <9g/dl", {"labs": {"hemoglobin": 8.2}}, NOT_MET),
+    ("exclusion", "Creatinine > 1.6 mg/dL.", {"labs": {"creatinine": 1.7}}, NOT_MET),
+    ("exclusion", "Hemoglobin <90 g/L (<9 g/dL);", {"labs": {"hemoglobin": 8.2}}, NOT_MET),
+    # "N" after a number is the ULN, not mg/dL
+    (
+        "exclusion",
+        "patients with abnormal liver function (bilirubin >2N)",
+        {"labs": {"bilirubin": 2.5}},
+        "not NOT_MET",
+    ),
+    ("exclusion", "Scr >1.5N", {"labs": {"creatinine": 4.0}}, NOT_MET),
+    ("exclusion", "Cr > 133 umol/L", {"labs": {"creatinine": 1.9}}, NOT_MET),
+    (
+        "inclusion",
+        "Aspartic transaminase (AST) =< 1.5 x upper limit of normal",
+        {"labs": {"ast": 400}},
+        NOT_MET,
+    ),
+    # pregnancy: plans, time frames and contraception never spare a pregnant patient ...
+    (
+        "exclusion",
+        "Pregnant, breastfeeding, or planning to become pregnant while enrolled in this study "
+        "or within 90 days after the last dose",
+        {"pregnant": True},
+        NOT_MET,
+    ),
+    (
+        "exclusion",
+        "Patients with chemotherapy contraindications, patients allergic to 5-HT3RA, pregnant "
+        "women and lactating women;",
+        {"pregnant": True},
+        NOT_MET,
+    ),
+    # ... a permission does
+    (
+        "exclusion",
+        "Pregnant women, unless beyond 20 weeks of gestation",
+        {"pregnant": True},
+        "not NOT_MET",
+    ),
     (
         "exclusion",
         "Prior treatment with any forms of cancer immunotherapy",
@@ -465,6 +506,18 @@ def test_a_patient_failing_every_cohort_is_excluded():
     # histology and pregnancy fail, cohort A trabectedin not had: nothing excludes
     syn = evaluate(_patient(diagnosis="synovial sarcoma", sex="F", pregnant=True), parsed)
     assert not [v for v in syn if v.verdict == NOT_MET], [v.reason for v in syn]
+
+
+def test_a_line_for_one_part_of_the_study_scopes_the_lines_after_it():
+    pt = _trial(
+        "NCT00000001",
+        "Exclusion Criteria:\n* Prisoners.\n* Participants will be excluded from the physical "
+        "activity and weight loss interventions (but not the smoking cessation component) "
+        "for:\n* Metastatic disease\n* Pregnant or plans to become pregnant.",
+    )
+    vs = [v for v in evaluate(_patient(pregnant=True), pt) if v.criterion.type == "pregnancy"]
+    assert [v.verdict for v in vs] == [UNKNOWN]
+    assert "one part of the study" in vs[0].reason
 
 
 def test_a_later_step_heading_scopes_every_line_after_it():

@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 _KEYS = {"filler", "cues", "later_step", "types"}
-_TYPE_KEYS = {"anchor", "numbers", "words"}
+_TYPE_KEYS = {"anchor", "numbers", "words", "widening"}
 
 # Lab criteria are anchored on their own lab's name, so a line of several labs is judged
 # clause by clause.
@@ -54,7 +54,15 @@ _NEGATION_RE = re.compile(
     r"\b(?:no|not|never|without|none|absence|absent|free|lack|lacking|non|cannot)\b|n't\b"
 )
 _TOKEN_RE = re.compile(r"[a-z0-9µ]+(?:[.'/-][a-z0-9]+)*|[<>=≥≤%×]+")
-_NUMBERISH_RE = re.compile(r"^(?:\d[\d,.]*|[<>=≥≤%×]+|x|\d+(?:st|nd|rd|th)|[ivx]+)$")
+_NUMBERISH_RE = re.compile(
+    r"^(?:\d[\d,.]*|[<>=≥≤%×]+|x|\d+(?:st|nd|rd|th)|[ivx]+)$"
+    # a value with its unit, as trials glue them: "9g/dl", "mg/dl", "1.5x10", "x109/l",
+    # "ml/min/1.73m2", "umol/l", "100k/mm3"
+    r"|^(?:(?:\d[\d,.]*)?(?:x\s*10(?:\^?-?\d{1,2})?)?(?:mg|g|ug|µg|ng|pg|mmol|umol|µmol|mol|"
+    r"miu|iu|u|cells|ml|dl|l|mm3|mm|mcl|ul|µl|min|m2|kg|k)?)"
+    r"(?:/(?:\d[\d,.]*)?(?:x\s*10(?:\^?-?\d{1,2})?)?(?:mg|g|ug|µg|ng|mmol|umol|µmol|miu|iu|u|"
+    r"cells|ml|dl|l|mm3|mm|mcl|ul|µl|min|m2|kg|hpf)?){0,3}$(?<=[a-z0-9])"
+)
 # an age-indexed table ("Age 1 to < 2 years: creatinine 0.6 ...") or an age inside a lab or
 # performance-scale line: a lookup, never an age limit
 _AGE_TABLE_RE = re.compile(
@@ -77,6 +85,7 @@ class ClauseRules:
     words: dict[str, re.Pattern]
     anchors: dict[str, re.Pattern | None]
     numbers: dict[str, bool]
+    widening: dict[str, re.Pattern]
 
 
 def _alternation(text: str) -> str:
@@ -100,7 +109,7 @@ def load_rules(path: str | Path | None = None) -> ClauseRules:
         raise KnowledgeError(
             f"{p}: clause rules need exactly the keys {sorted(_KEYS)}; got {sorted(data or {})}"
         )
-    words, anchors, numbers = {}, {}, {}
+    words, anchors, numbers, widening = {}, {}, {}, {}
     for t, spec in (data["types"] or {}).items():
         if not isinstance(spec, dict) or set(spec) - _TYPE_KEYS:
             raise KnowledgeError(
@@ -113,6 +122,11 @@ def load_rules(path: str | Path | None = None) -> ClauseRules:
         except re.error as exc:
             raise KnowledgeError(f"{p}: type {t!r}: bad pattern: {exc}") from exc
         numbers[t] = bool(spec.get("numbers"))
+        if spec.get("widening"):
+            try:
+                widening[t] = _word_re(spec["widening"])
+            except re.error as exc:
+                raise KnowledgeError(f"{p}: type {t!r}: bad widening pattern: {exc}") from exc
     try:
         return ClauseRules(
             filler=_word_re(data["filler"]),
@@ -121,6 +135,7 @@ def load_rules(path: str | Path | None = None) -> ClauseRules:
             words=words,
             anchors=anchors,
             numbers=numbers,
+            widening=widening,
         )
     except re.error as exc:
         raise KnowledgeError(f"{p}: bad pattern: {exc}") from exc
@@ -504,6 +519,17 @@ def _left_over(
         if _NEGATION_RE.fullmatch(w) and a <= first_anchor:
             continue  # a negation before the criterion was read by the polarity rules
         bad.append((a, b))
+    wide = r.widening.get(c.type)
+    # a type whose exclusion only a permission or exception can lift ("Pregnant or lactating,
+    # or planning pregnancy within 90 days": a pregnant patient is excluded whatever the rest
+    # says): words left over count only when one of them widens
+    if (
+        wide is not None
+        and c.polarity == "exclude"
+        and bad
+        and not any(wide.search(low[a:b]) for a, b in bad)
+    ):
+        bad = []
     return _runs(plain if len(plain) == len(low) else low, bad, in_seg)
 
 

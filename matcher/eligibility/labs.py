@@ -24,11 +24,16 @@ _LAB_RES = [
         r"(?:calculated |measured |estimated )?creatinine clearance|\bcrcl\b|\bcr\.? ?cl\b|"
         r"(?:estimated )?glomerular filtration rate|\be?gfr\b|clearance of creatinine",
     ),
-    ("creatinine", r"(?:serum )?creatinine(?!\s+(?:clearance|kinase|phosphokinase))"),
+    (
+        "creatinine",
+        r"(?:serum )?creatinine(?!\s+(?:clearance|kinase|phosphokinase))"
+        # "Cr <= 133 umol/L", "Scr > 1.5N": the abbreviation only with a creatinine value
+        r"|\bs?cr\b(?=\s*\)?\s*(?:<=|>=|<|>)\s*[\d.]+\s*(?:u?mol|µmol|mg|x\s*uln|uln|n\b))",
+    ),
     ("direct_bilirubin", r"(?:direct|conjugated) bilirubin"),
     ("bilirubin", r"(?<!direct )(?<!conjugated )(?:total |serum )?bilirubin|\bt\.? ?bili\b"),
-    ("ast", r"\bast\b|\bsgot\b|aspartate (?:amino)?transferase|aspartate aminotransferase"),
-    ("alt", r"\balt\b|\bsgpt\b|alanine (?:amino)?transferase|alanine aminotransferase"),
+    ("ast", r"\bast\b|\bsgot\b|aspart(?:ate|ic) (?:amino)?trans(?:ferase|aminase)"),
+    ("alt", r"\balt\b|\bsgpt\b|alanine (?:amino)?trans(?:ferase|aminase)"),
     (
         "ast+alt",
         r"\btransaminases\b|\baminotransferases\b|\bliver enzymes\b|\bast ?/ ?alt\b|\balt ?/ ?ast\b",
@@ -40,7 +45,8 @@ _LAB_VALUE_RE = re.compile(
     r"(?P<op>>=|<=|<|>|=)\s*(?P<num>" + _NUM + r")\s*"
     r"(?P<mult>(?:x|times|-fold|fold)\s*(?:the\s+)?(?:institutional\s+|upper\s+)?"
     r"(?:upper limit of (?:the )?normal(?: range)?|uln|upper normal limit|normal)"
-    r"|uln\b|upper limit of normal)?\s*"
+    r"|uln\b|upper limit of normal"
+    r"|(?:x\s*)?n\b(?!\s*[a-z]))?\s*"  # "bilirubin > 2N", "Scr > 1.5 x N": N is the ULN
     r"(?P<unit>x\s*10\s*(?:\^|e|\*\*)?\s*(?:9|3)\s*/\s*(?:l|ul|mcl)\b|10\s*\^?\s*(?:9|3)\s*/\s*(?:l|ul)\b"
     r"|(?:cells|cell|k)?\s*/\s*(?:mm\s*\^?\s*3|mm³|cu\.? ?mm|ul|mcl|l)\b|/\s*nl\b|g\s*/\s*dl\b"
     r"|gm?\s*/\s*dl\b|g\s*/\s*l\b|mg\s*/\s*dl\b|mmol\s*/\s*l\b|u?mol\s*/\s*l\b|umol\s*/\s*l\b"
@@ -57,7 +63,7 @@ _LAB_NORMAL_RE = re.compile(
 _LAB_HINTS = (
     "neutro", "anc", "agc", "granulocyte", "platelet", "plt", "thrombocyt", "moglobin", "hgb",
     "hb", "creatin", "crcl", "cr cl", "gfr", "glomerular", "bili", "ast", "alt", "sgot", "sgpt",
-    "transaminase", "aminotransferase", "liver enzyme",
+    "transaminase", "aminotransferase", "liver enzyme", "cr",
 )  # fmt: skip
 
 

@@ -26,6 +26,9 @@ TYPES = (
     "unparsed",
 )
 MET, NOT_MET, UNKNOWN = "MET", "NOT_MET", "UNKNOWN"
+# prefix of ``Criterion.cohort`` for a line scoped to one part of the study, not a cohort
+# ("excluded from the exercise intervention (but not the smoking cessation component) for:")
+PART_SCOPE = "part of the study: "
 
 # Units the patient profile holds labs in (see matcher.patient.LAB_UNITS).
 STD_UNITS = {

@@ -18,7 +18,7 @@ from matcher.eligibility.cohort import _SCOPED_TYPES, _cohort, _disease_scope, _
 from matcher.eligibility.extent import _extent, _measurable
 from matcher.eligibility.histology import _histology
 from matcher.eligibility.labs import _labs
-from matcher.eligibility.model import Criterion, ParsedTrial
+from matcher.eligibility.model import PART_SCOPE, Criterion, ParsedTrial
 from matcher.eligibility.performance import _ps
 from matcher.eligibility.pregnancy import _pregnancy
 from matcher.eligibility.status import _status
@@ -289,6 +289,16 @@ _COHORT_MARKER_RE = re.compile(
     r"sub-?stud(?:y|ies)|modules?|phase)\s*(?:[a-z]|\d{1,2}|i{1,3}|i?v|[1-4][ab])\b\s*(?:[-:(\u2013]|$)",
     _I,
 )
+# "Participants will be excluded from the physical activity and weight loss interventions (but
+# not the smoking cessation component) for:": the lines after it hold for one part of the
+# study only, like a cohort's
+_PART_SCOPE_RE = re.compile(
+    r"^[^:]{0,80}\b(?:excluded|ineligible|not eligible) (?:from|for) (?:the |any )?"
+    r"(?!(?:study|trial|protocol|participation|enrol\w*|this (?:study|trial))\b)"
+    r"[^:]{0,120}?\b(?:interventions?|components?|arms?|parts?|cohorts?|phases?|portions?|"
+    r"sub-?stud(?:y|ies)|procedures?|modules?)\b[^:]{0,120}:\s*$",
+    _I,
+)
 
 
 # A heading that opens a block of criteria: "Inclusion criteria for participation in R3.",
@@ -351,6 +361,8 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
         m = _COHORT_MARKER_RE.match(line.plain)
         if m:
             marker = (line.section, m.group(0).strip(" :-"))
+        elif _PART_SCOPE_RE.match(line.plain):
+            marker = (line.section, PART_SCOPE + line.plain.strip(" :-"))
         elif marker is not None and marker[0] != line.section and not repeated:
             marker = None
         # "Inclusion criteria for participation in R3." heads every line after it, up to the

@@ -13,7 +13,15 @@ from matcher.eligibility.common import _diag_name
 from matcher.eligibility.extent import _ev_extent, _ev_measurable
 from matcher.eligibility.histology import _ev_histology
 from matcher.eligibility.labs import _ev_labs
-from matcher.eligibility.model import MET, NOT_MET, UNKNOWN, Criterion, ParsedTrial, Verdict
+from matcher.eligibility.model import (
+    MET,
+    NOT_MET,
+    PART_SCOPE,
+    UNKNOWN,
+    Criterion,
+    ParsedTrial,
+    Verdict,
+)
 from matcher.eligibility.parse import _default_vocab
 from matcher.eligibility.performance import _ev_ps
 from matcher.eligibility.pregnancy import _ev_contraception, _ev_pregnancy
@@ -226,7 +234,11 @@ def _combine_cohorts(verdicts: list[Verdict]) -> list[Verdict]:
     """A trial of several cohorts, each with its own criteria ("Cohort A: ... Cohort B: ..."):
     the patient is excluded when some criterion of *every* cohort is NOT_MET; otherwise a
     cohort's NOT_MET stays UNKNOWN (another cohort may fit)."""
-    cohorts = {v.criterion.cohort for v in verdicts if v.criterion.cohort}
+    cohorts = {
+        v.criterion.cohort
+        for v in verdicts
+        if v.criterion.cohort and not v.criterion.cohort.startswith(PART_SCOPE)
+    }
     if len(cohorts) < 2:
         return verdicts
     failed = {v.criterion.cohort for v in verdicts if v.cohort_fail}
@@ -315,6 +327,15 @@ def _criterion_verdict(p: Any, c: Criterion, vocab: Any) -> Verdict:
         if c.conditional:
             return Verdict(
                 c, UNKNOWN, reason + "; applies to a sub-group only (cohort / listed cases): verify"
+            )
+        if c.cohort and c.cohort.startswith(PART_SCOPE):
+            # "excluded from the exercise intervention (but not ...) for:": one part of the
+            # study; the patient may still join the rest
+            return Verdict(
+                c,
+                UNKNOWN,
+                f"{reason}; holds for one part of the study only "
+                f"({c.cohort[len(PART_SCOPE) :]}): verify",
             )
         if c.cohort:
             return Verdict(
