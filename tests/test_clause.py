@@ -142,6 +142,40 @@ DIRECTION = [
         "not NOT_MET",
     ),
     ("inclusion", "Patients without NSCLC", {"diagnosis": "non-small cell lung cancer"}, NOT_MET),
+    # the central nervous system reached by the disease is a brain fact, not a histology
+    (
+        "exclusion",
+        "patients with central nervous system leukemia.",
+        {"diagnosis": "acute myeloid leukemia", "brain_metastases": False},
+        "not NOT_MET",
+    ),
+    (
+        "exclusion",
+        "Patients with known central nervous system (CNS) involvement.",
+        {"diagnosis": "acute myeloid leukemia", "brain_metastases": True},
+        NOT_MET,
+    ),
+    (
+        "exclusion",
+        "CNS involvement or clinical signs of meningeal involvement of multiple myeloma.",
+        {"diagnosis": "multiple myeloma", "brain_metastases": False},
+        "not NOT_MET",
+    ),
+    # "leukemia" inside "chronic myelocytic leukemia" is that mention, not every leukaemia
+    (
+        "exclusion",
+        "Acute promyelocytic leukemia, chronic myelocytic leukemia, acute mixed-cell leukemia or "
+        "known central nervous system leukemia;",
+        {"diagnosis": "acute myeloid leukemia", "brain_metastases": False},
+        "not NOT_MET",
+    ),
+    (
+        "exclusion",
+        "Acute promyelocytic leukemia, chronic myelocytic leukemia, acute mixed-cell leukemia or "
+        "known central nervous system leukemia;",
+        {"diagnosis": "chronic myeloid leukemia", "brain_metastases": False},
+        NOT_MET,
+    ),
     # a value glued to its unit is a number the lab reads
     ("exclusion", "Hb value <9g/dl", {"labs": {"hemoglobin": 8.2}}, NOT_MET),
     ("exclusion", "Creatinine > 1.6 mg/dL.", {"labs": {"creatinine": 1.7}}, NOT_MET),

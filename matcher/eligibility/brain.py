@@ -15,7 +15,11 @@ _BRAIN_RE = re.compile(
     r"involvement|lesions?\b(?=[^.;]{0,40}metasta)|disease\b(?=[^.;]{0,40}metasta))"
     r"|\bmetasta\w*\s+(?:\w+\s+){0,2}?(?:to|in|of|involving|within)\s+(?:the\s+)?(?:brain|cns|"
     r"central nervous system)\b|\bleptomeningeal\b|\bmeningeal (?:disease|metasta\w*|"
-    r"carcinomatosis|involvement)|\bcns (?:tumou?r )?involvement\b|\bbrain mets\b",
+    r"carcinomatosis|involvement)|\bcns (?:tumou?r )?involvement\b|\bbrain mets\b"
+    # the central nervous system reached by a leukaemia or lymphoma: "CNS leukemia", "central
+    # nervous system (CNS) involvement", "meningeal leukaemia", "CNS relapse"
+    r"|\b(?:cns|central nervous system|meningeal|leptomeningeal)\s+(?:\(cns\)\s+)?"
+    r"(?:leuka?emi\w*|lymphoma|infiltration|relapse|involvement)\b",
     _I,
 )
 _BRAIN_ALLOWED_RE = re.compile(
@@ -30,10 +34,21 @@ def _brain(c: _Ctx) -> list[tuple[str, str, dict]]:
     m = _BRAIN_RE.search(c.s)
     if not m:
         return []
-    if "involvement" in m.group(0) and not re.search(
-        r"tumou?r|cancer|lymphoma|leukemi|metasta|malignan|myeloma|carcinoma|sarcoma", c.s
+    if (
+        "involvement" in m.group(0)
+        and not re.search(
+            r"tumou?r|cancer|lymphoma|leuka?emi|metasta|malignan|myeloma|carcinoma|sarcoma", c.s
+        )
+        and (
+            not c.onco
+            or re.search(
+                r"autoimmun|infect|lupus|vasculitis|sarcoid|inflammat|sclerosis|beh[cç]et|"
+                r"\w+ disease with\b",
+                c.s,
+            )
+        )
     ):
-        return []  # "autoimmune disease with CNS involvement"
+        return []  # "autoimmune disease with CNS involvement"; in a cancer trial, the cancer's
     window = c.s[max(0, m.start() - 40) : m.end() + 160]
     permitted = any(
         not re.search(r"\b(?:not|never)\s+(?:be\s+)?$", window[: p.start()])
@@ -119,7 +134,9 @@ def _ev_brain(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
 # Brain metastases named as such (not only leptomeningeal disease / cord compression).
 _BRAIN_METS_RE = re.compile(
     r"\b(?:brain|cns|central nervous system|intracranial|cerebral|intra-cranial)\b[^.;]{0,30}"
-    r"metasta|metasta\w*\s+(?:\w+\s+){0,3}(?:to|in|of)\s+(?:the\s+)?(?:brain|cns|central nervous)",
+    r"metasta|metasta\w*\s+(?:\w+\s+){0,3}(?:to|in|of)\s+(?:the\s+)?(?:brain|cns|central nervous)"
+    r"|\b(?:cns|central nervous system)\s+(?:\(cns\)\s+)?(?:leuka?emi\w*|lymphoma|infiltration|"
+    r"relapse|involvement)\b",
     _I,
 )
 _BRAIN_ACTIVE_RE = re.compile(

@@ -42,10 +42,17 @@ def _histology(c: _Ctx) -> list[tuple]:
     main_ids: list[str] = []
     except_ids: list[str] = []
     first_main: int | None = None
+    # where each spelling stands: a shorter spelling inside a longer one found at the same
+    # place ("leukemia" in "chronic myelocytic leukemia") is that longer mention, not its own
+    where = {m: [(p, p + len(m)) for p in _positions(low, m.lower())] for _d, m in found}
+    longer = [(a, b) for m, ps in where.items() for a, b in ps]
     for did, mention in found:
         if did in _TOO_GENERIC_DIAGNOSES:
             continue
         for pos in _positions(low, mention.lower()):
+            end = pos + len(mention)
+            if any(a <= pos and end <= b and b - a > end - pos for a, b in longer):
+                continue
             if re.search(
                 r"(?:therap\w*|treatment|chemotherapy|radiotherapy|surgery|resection)\s+for\s+(?:the\s+)?"
                 r"(?:current\s+|study\s+|this\s+)?(?:[\w/-]+\s+){0,3}$|\bif (?:in )?(?:the )?$|"
@@ -55,6 +62,9 @@ def _histology(c: _Ctx) -> list[tuple]:
                 low[max(0, pos - 120) : pos],
             ):
                 continue  # "prior chemotherapy for stage IV adenocarcinoma": a therapy setting
+            cns = _CNS_SITE_RE.search(low[max(0, pos - 80) : pos])
+            if cns and (cns.group("inv") or _HAEM_RE.search(mention)):
+                continue  # "central nervous system leukemia": a site of the disease (brain type)
             excepted = any(a <= pos < b for a, b in spans)
             target = except_ids if excepted else main_ids
             if did not in target:
@@ -77,6 +87,18 @@ def _histology(c: _Ctx) -> list[tuple]:
     elif except_ids and c.section == "inclusion":
         out.append(("histology", "exclude", {"diagnoses": except_ids}))
     return out
+
+
+# the disease named as reaching the central nervous system ("CNS leukemia", "central nervous
+# system (CNS) involvement of multiple myeloma"): the brain type reads it, not histology
+_CNS_SITE_RE = re.compile(
+    r"\b(?:cns|central nervous system|meningeal|leptomeningeal)\s*(?:\(cns\)\s*)?"
+    r"(?P<inv>(?:involvement|infiltration|relapse|disease)\s+(?:of|by|with)\s+(?:the\s+)?"
+    r"(?:[\w-]+\s+)?)?$",
+    re.IGNORECASE,
+)
+# "CNS leukemia" is the leukaemia's spread; "CNS sarcoma" is a sarcoma of the CNS (a histology)
+_HAEM_RE = re.compile(r"leuka?emi|lymphoma|myeloma", re.IGNORECASE)
 
 
 def _may(may: Any, ident: str, other: str) -> bool:
