@@ -207,6 +207,9 @@ class Diagnosis:
     level: str | None = None
     who_family: str | None = None  # WHO 2020 soft tissue and bone family (the parent's citation)
     who_note: str | None = None  # what is uncertain or off-volume about that placement
+    # histologic types the tumour is partly made of, neither alone ("adenosquamous":
+    # adenocarcinoma and squamous cell carcinoma): a rule on either type is UNKNOWN for it
+    mixed_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -287,6 +290,7 @@ _DIAG_KEYS = {
     "who_family",
     "who_note",
     "histotype",
+    "mixed_types",
 }
 _DIAG_INHERITED = ("family", "category", "in_sarcoma_pack", "summaries", "separate_summary")
 _CLASS_KEYS = {"id", "name", "synonyms", "parents", "note"}
@@ -705,6 +709,11 @@ class Vocab:
                     ident,
                     "who_family",
                 )
+            mixed = it.get("mixed_types") or []
+            if not isinstance(mixed, list) or any(m not in raw for m in mixed):
+                raise ld.fail(
+                    "mixed_types must be a list of defined diagnosis ids", ident, "mixed_types"
+                )
             spellings = ld.terms(it, "synonyms")
             terms.append(_Term(it["name"], ident, True))
             terms.extend(_Term(t, ident, tm) for t, tm in spellings)
@@ -726,6 +735,7 @@ class Vocab:
                 level=level,
                 who_family=who,
                 who_note=it.get("who_note"),
+                mixed_types=tuple(mixed),
             )
         self._diag_index = _index_terms(terms, ld, "diagnosis")
         # capitalised abbreviations kept out of running-text search ("ALL", "OS"): read only
@@ -872,8 +882,10 @@ class Vocab:
         key = (ident, other_id)
         memo = self.__dict__.setdefault("_may_be_memo", {})
         if key not in memo:
-            memo[key] = not self.is_a(ident, other_id) and any(
-                ident in d.lineage and other_id in d.lineage for d in self.diagnoses.values()
+            d = self.diagnoses.get(ident)
+            memo[key] = not self.is_a(ident, other_id) and (
+                any(ident in e.lineage and other_id in e.lineage for e in self.diagnoses.values())
+                or (d is not None and other_id in d.mixed_types)
             )
         return memo[key]
 

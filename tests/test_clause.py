@@ -142,6 +142,38 @@ DIRECTION = [
         "not NOT_MET",
     ),
     ("inclusion", "Patients without NSCLC", {"diagnosis": "non-small cell lung cancer"}, NOT_MET),
+    # "non-squamous NSCLC": NSCLC required, the squamous type excluded; adenosquamous is
+    # partly squamous (verify)
+    (
+        "inclusion",
+        "non-squamous NSCLC of stage IIIB or IV",
+        {"diagnosis": "lung squamous cell carcinoma"},
+        NOT_MET,
+    ),
+    (
+        "inclusion",
+        "Histologically confirmed nonsquamous non-small cell lung cancer",
+        {"diagnosis": "lung adenocarcinoma"},
+        "not NOT_MET",
+    ),
+    (
+        "inclusion",
+        "non-squamous-cell non-small cell lung cancer (NSCLC) Stage IV",
+        {"diagnosis": "adenosquamous carcinoma of the lung"},
+        "not NOT_MET",
+    ),
+    (
+        "exclusion",
+        "Squamous cell carcinoma (including adenosquamous carcinoma)",
+        {"diagnosis": "adenosquamous carcinoma of the lung"},
+        NOT_MET,
+    ),
+    (
+        "exclusion",
+        "Squamous cell carcinoma (including adenosquamous carcinoma)",
+        {"diagnosis": "lung adenocarcinoma"},
+        "not NOT_MET",
+    ),
     # the central nervous system reached by the disease is a brain fact, not a histology
     (
         "exclusion",

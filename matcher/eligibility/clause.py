@@ -505,7 +505,9 @@ def _left_over(
             continue
         if (
             is_cue
-            and w in (_EXAMPLE_CUES if c.type in _SYMBOL_TYPES else _EG_CUES)
+            # in an exclusion, "(including adenosquamous carcinoma)" of items the type reads
+            # only adds to what excludes
+            and w in (_EXAMPLE_CUES if c.type in _SYMBOL_TYPES or strict else _EG_CUES)
             and _examples_explained(low, b, mask, numeric)
         ):
             continue  # "(e.g., cediranib, sunitinib)", "(eg CT scan)": examples the type reads

@@ -33,9 +33,14 @@ def _histology(c: _Ctx) -> list[tuple]:
     if _OTHER_MALIGNANCY_RE.search(c.s):
         return []  # a second-malignancy clause (checked first: cheaper than the vocabulary)
     text = _HISTO_NOISE_RE.sub(lambda m: " " * len(m.group(0)), c.plain)
+    # "non-squamous NSCLC": the NSCLC is required, the squamous type excluded (the finder
+    # would read "squamous NSCLC" and drop it as negated)
+    nonsq = _NON_SQUAMOUS_RE.search(text)
+    if nonsq:
+        text = _NON_SQUAMOUS_RE.sub(lambda m: " " * len(m.group(0)), text)
     # each (diagnosis, spelling) once: its positions are all looked at below
     found = list(dict.fromkeys(_find_diagnoses(vocab, text)))
-    if not found:
+    if not found and not nonsq:
         return []
     low = text.lower()
     spans = _except_spans(low)
@@ -86,6 +91,10 @@ def _histology(c: _Ctx) -> list[tuple]:
             )
     elif except_ids and c.section == "inclusion":
         out.append(("histology", "exclude", {"diagnoses": except_ids}))
+    if nonsq:
+        pol = c.polarity_plain(text, nonsq.start())
+        if pol == "require":
+            out.append(("histology", "exclude", {"diagnoses": ["squamous_cell_carcinoma"]}))
     return out
 
 
@@ -97,6 +106,7 @@ _CNS_SITE_RE = re.compile(
     r"(?:[\w-]+\s+)?)?$",
     re.IGNORECASE,
 )
+_NON_SQUAMOUS_RE = re.compile(r"\bnon[- ]?squamous(?:[- ]cell)?\b", re.IGNORECASE)
 # "CNS leukemia" is the leukaemia's spread; "CNS sarcoma" is a sarcoma of the CNS (a histology)
 _HAEM_RE = re.compile(r"leuka?emi|lymphoma|myeloma", re.IGNORECASE)
 
@@ -126,6 +136,14 @@ def _ev_histology(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     broader += [
         i for i in ids if i not in broader and may is not None and _may(may, p.diagnosis, i)
     ]
+    entry = getattr(vocab, "diagnoses", {}).get(p.diagnosis)
+    mixed = [i for i in ids if i in getattr(entry, "mixed_types", ())]
+    if mixed and not hit:
+        verb = "requires" if c.polarity == "require" else "excludes"
+        return (
+            UNKNOWN,
+            f"{pname} is partly {_diag_name(vocab, mixed[0])}; trial {verb} {names}: verify",
+        )
     if c.polarity == "require":
         if hit:
             return MET, f"{pname} is {_diag_name(vocab, hit[0])}; trial requires {names}"
