@@ -208,6 +208,45 @@ DIRECTION = [
         {"diagnosis": "chronic myeloid leukemia", "brain_metastases": False},
         NOT_MET,
     ),
+    # a transplant the patient had is a prior treatment; its kind decides when the line names one
+    (
+        "exclusion",
+        "Patients who have previously received allogeneic stem cell transplant are ineligible",
+        {"prior_therapies": ["allogeneic stem cell transplant"]},
+        NOT_MET,
+    ),
+    (
+        "exclusion",
+        "Patients who have previously received allogeneic stem cell transplant are ineligible",
+        {"prior_therapies": ["stem cell transplant"]},
+        "not NOT_MET",
+    ),
+    (
+        "exclusion",
+        "Patients who have previously received allogeneic stem cell transplant are ineligible",
+        {"prior_therapies": ["ASCT"]},
+        "not NOT_MET",
+    ),
+    (
+        "exclusion",
+        "Prior history of hematopoietic stem cell transplantation",
+        {"prior_therapies": ["ASCT"]},
+        NOT_MET,
+    ),
+    # ... a planned one is not
+    (
+        "inclusion",
+        "Relapsed AML ahead of scheduled allogeneic haematopoietic stem cell transplantation",
+        {"diagnosis": "acute myeloid leukemia", "prior_therapies": ["cytarabine"]},
+        "not NOT_MET",
+    ),
+    # radiotherapy is one item of a list, and a recorded radiotherapy counts
+    (
+        "exclusion",
+        "Prior radiotherapy or immunotherapy",
+        {"prior_therapies": ["radiation therapy"]},
+        NOT_MET,
+    ),
     # a value glued to its unit is a number the lab reads
     ("exclusion", "Hb value <9g/dl", {"labs": {"hemoglobin": 8.2}}, NOT_MET),
     ("exclusion", "Creatinine > 1.6 mg/dL.", {"labs": {"creatinine": 1.7}}, NOT_MET),

@@ -70,6 +70,18 @@ _NAIVE_RE = re.compile(
     r"leukemia|lymphoma|myeloma)\b|\bnot (?:have )?(?:been )?(?:previously )?(?:received|treated)",
     _I,
 )
+# a transplant the patient had ("previously received", "relapse after"), not one planned
+# ("ahead of scheduled allo-SCT", "eligible for", "candidate for")
+_HAD_PROCEDURE_RE = re.compile(
+    r"\b(?:prior|previous(?:ly)?|received|receiving|undergone|underwent|history of|had|"
+    r"treated with|after|following|post)\b",
+    _I,
+)
+_PLANNED_PROCEDURE_RE = re.compile(
+    r"\b(?:scheduled|planned|plans?|ahead of|candidates?|eligible|fit for|awaiting|intend\w*|"
+    r"prior to|before|upcoming|proceed\w*|bridg\w*|consolidat\w*|willing|able to)\b[^.;]{0,50}$",
+    _I,
+)
 # "naive" with a named drug or class: the patient must not have received it
 _NAIVE_WORD_RE = re.compile(r"na[iï]ve\b|\bpreviously untreated\b|\buntreated (?:with|by)\b", _I)
 _NOT_NAIVE_RE = re.compile(
@@ -257,6 +269,18 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
             target = exceptions if ex is not None and pos >= cut else classes
             if cid not in classes and cid not in exceptions:
                 target.append(cid)
+    procs: list[str] = []
+    if c.vocab is not None and hasattr(c.vocab, "find_procedures"):
+        # a transplant is a prior treatment like a drug ("previously received allogeneic stem
+        # cell transplant are ineligible"); other procedures are read by their own types
+        low_plain = plain.lower()
+        for pid, text in c.vocab.find_procedures(plain):
+            if pid in procs or not c.vocab.procedure_is_a(pid, "stem_cell_transplant"):
+                continue
+            pos = low_plain.find(text.lower())
+            before = low_plain[max(0, pos - 70) : max(0, pos)]
+            if _HAD_PROCEDURE_RE.search(before) and not _PLANNED_PROCEDURE_RE.search(before):
+                procs.append(pid)
     if cue is not None and c.vocab is not None and (drugs or classes):
         # "relapsed APL who have not been previously treated with ATO": the cue that governs
         # the drug is the last one before it, not a disease word at the start of the line
@@ -369,7 +393,7 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
             # "no more than 2 prior lines", "the number of previous chemotherapy regimens
             # does not exceed 2": a ceiling, no requirement to have had any
             return out
-        if not (drugs or classes or cats or min_lines):
+        if not (drugs or classes or cats or min_lines or procs):
             if (
                 c.section == "inclusion"
                 and not re.search(r"\bif\b", s)
@@ -385,17 +409,20 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
             return out
         out.append(("prior_therapy_required", "require",
                     {"drugs": drugs, "classes": classes, "categories": cats, "min_lines": min_lines,
-                     "progression": bool(_PROGRESSION_RE.search(s))}))  # fmt: skip
+                     "progression": bool(_PROGRESSION_RE.search(s)),
+                     **({"procedures": procs} if procs else {})}))  # fmt: skip
         return out
-    if not (drugs or classes or cats or radio):
+    if not (drugs or classes or cats or radio or procs):
         return out
     specific = [
         x for x in classes if x not in ("chemotherapy", "immunotherapy", "targeted_therapy")
     ]
-    if (min_lines is not None or max_lines is not None) and not (drugs or specific):
+    if (min_lines is not None or max_lines is not None) and not (drugs or specific or procs):
         return out  # "more than one prior chemotherapy": a line count, not "no chemotherapy"
-    if radio and not (drugs or classes or cats):
-        cats = ["radiotherapy"]
+    if radio and "radiotherapy" not in cats:
+        # "No prior radiotherapy to chest, immunotherapy or biologic therapy": one item of
+        # the list, whatever else it names
+        cats = [*cats, "radiotherapy"]
     if (drugs or classes) and "systemic" in cats:
         # "systemic therapy with an anthracycline", "systemic treatment (chemotherapy or
         # trabectedin)": the named drugs say which systemic therapy; "systemic" is no category
@@ -403,7 +430,8 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
     any_sys = "systemic" in cats and not (drugs or classes)
     out.append(("prior_therapy_excluded", "exclude",
                 {"drugs": drugs, "classes": classes, "categories": cats, "any_systemic": any_sys,
-                 "exceptions": exceptions, "qualified": qualified}))  # fmt: skip
+                 "exceptions": exceptions, "qualified": qualified,
+                 **({"procedures": procs} if procs else {})}))  # fmt: skip
     return out
 
 
@@ -500,6 +528,16 @@ def _received(p: Any, c: Criterion, vocab: Any) -> list[str]:
                 hits.append(f"{d} (systemic therapy)")
     if c.values.get("any_systemic"):
         hits.extend(f"{d} (systemic therapy)" for d in sorted(drugs))
+    done = [t.name for t in (p.prior_therapies or []) if t.kind == "procedure" and t.name]
+    if done and vocab is not None and hasattr(vocab, "procedure_is_a"):
+        for proc in c.values.get("procedures") or []:
+            hits.extend(t.replace("_", " ") for t in done if vocab.procedure_is_a(t, proc))
+        if "radiotherapy" in (c.values.get("categories") or []):
+            hits.extend(
+                f"{t.replace('_', ' ')} (radiotherapy)"
+                for t in done
+                if vocab.procedure_is_a(t, "radiation_therapy")
+            )
     seen: list[str] = []
     drugs_seen: set[str] = set()
     for h in hits:
@@ -515,6 +553,7 @@ def _therapy_desc(c: Criterion, vocab: Any) -> str:
     parts = list(v.get("drugs") or [])
     parts += [_class_name(vocab, x) for x in v.get("classes") or []]
     parts += [x.replace("_", " ") for x in v.get("categories") or []]
+    parts += [x.replace("_", " ") for x in v.get("procedures") or []]
     if v.get("any_systemic") and "systemic" not in (v.get("categories") or []):
         parts.append("systemic therapy")
     return " / ".join(parts) or "prior therapy"
@@ -550,8 +589,14 @@ _SUBGROUP_RE = re.compile(
 def _ev_prior_required_strict(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     desc = _therapy_desc(c, vocab)
     v = c.values
-    named = bool(v.get("drugs") or v.get("classes") or v.get("categories"))
+    named = bool(v.get("drugs") or v.get("classes") or v.get("categories") or v.get("procedures"))
     hits = _received(p, c, vocab) if named else []
+    if named and not hits and (broad := _kind_not_recorded(p, c, vocab)):
+        return (
+            UNKNOWN,
+            f"had {', '.join(x.replace('_', ' ') for x in broad)} (kind not recorded); trial "
+            f"requires prior {desc}: verify",
+        )
     n_drugs = len(p.prior_drugs)
     if named and not hits:
         if v.get("categories") and not (v.get("drugs") or v.get("classes")) and n_drugs:
@@ -629,11 +674,32 @@ def _generic_terms_qualified(text: str) -> bool:
     )
 
 
+def _kind_not_recorded(p: Any, c: Criterion, vocab: Any) -> list[str]:
+    """Procedures recorded more broadly than the criterion names them ("stem cell transplant"
+    for a rule on allogeneic transplant): the kind decides, and it is not recorded."""
+    procs = c.values.get("procedures") or []
+    if not procs or vocab is None or not hasattr(vocab, "procedure_is_a"):
+        return []
+    return [
+        t.name
+        for t in p.prior_therapies or []
+        if t.kind == "procedure"
+        and t.name
+        and any(x != t.name and vocab.procedure_is_a(x, t.name) for x in procs)
+    ]
+
+
 def _ev_prior_excluded(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     desc = _therapy_desc(c, vocab)
     if p.prior_therapies is None:
         return UNKNOWN, f"prior therapies not recorded: verify (trial excludes prior {desc})"
     hits = _received(p, c, vocab)
+    if not hits and (broad := _kind_not_recorded(p, c, vocab)):
+        return (
+            UNKNOWN,
+            f"had {', '.join(x.replace('_', ' ') for x in broad)} (kind not recorded); trial "
+            f"excludes prior {desc}: verify",
+        )
     if hits and _generic_terms_qualified(c.text):
         v = c.values
         strong = _received(
