@@ -28,7 +28,7 @@ _BULLET_RE = re.compile(
     r"|\(\d{1,2}\)|\(?[a-hA-H][.)]|\([ivx]{1,4}\)|[ivx]{1,4}[.)])(?:\s+|$)"
 )
 _HEADING_RE = re.compile(
-    r"^(?P<pre>(?:[a-z/\-]+\s+){0,4}?)"
+    r"^(?P<pre>(?:[a-z/\-'’]+\s+){0,4}?)"
     r"(?P<kind>inclusion|exclusion|eligibility|inclusions|exclusions)"
     r"(?:\s+(?:criteria|criterion|criterias))?(?P<post>(?:\s+\(.{0,40}\)|\s+for\s+[^:.]{0,60})?)"
     r"\s*(?P<colon>[:：\-–]?)\s*(?P<rest>.*)$",
@@ -37,11 +37,18 @@ _HEADING_RE = re.compile(
 _HEADING_PRE_OK = re.compile(
     r"^(?:(?:key|main|major|minor|other|additional|general|specific|patient|patients|"
     r"participant|participants|subject|subjects|study|principal|primary|secondary|"
-    r"disease[- ]specific|cohort|part|the|following|are|of)\s+)*$",
+    r"disease[- ]specific|cohort|part|the|following|are|of|donors?|caregivers?|parents?|"
+    r"recipients?|siblings?|partners?)(?:['’]s?)?\s+)*$",
     re.IGNORECASE,
 )
 _MD_ESCAPE_RE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>~^=|&%$'\"/:;,?@])")
 _EMPHASIS_RE = re.compile(r"(\*\*|__)(.+?)\1")
+# a heading about another person than the patient: "Donors' inclusion criteria:", "Donor
+# exclusion criteria", "Caregiver eligibility"
+_OTHER_PERSON_RE = re.compile(
+    r"^(?:[a-z]+\s+){0,2}?(donors?|caregivers?|parents?|siblings?|partners?)['’]?s?\s+"
+    r"(?:inclusion|exclusion|eligibility)"
+)
 _INLINE_NUM_RE = re.compile(r"\s(?=(\d{1,2})\.\s+[A-Z(])")
 # "Received any of the following treatments: 1. X; 2. Y; c. Z": a list written on one line.
 # Split only under a lead-in that names the list and carries no condition of its own
@@ -85,6 +92,9 @@ class CriteriaLine:
     depth: int = 0  # 0 = top-level bullet; 1 = sub-bullet ...
     context: str | None = None  # parent line / sub-heading text (plain)
     is_heading: bool = False  # a free-form sub-heading ending with ":" (not a criterion)
+    # the person a heading says these criteria are about when it is not the patient
+    # ("Donors' inclusion criteria:" -> "donor")
+    about: str | None = None
     children: list[CriteriaLine] = field(default_factory=list, repr=False)
     parent: CriteriaLine | None = field(default=None, repr=False)
 
@@ -164,6 +174,7 @@ def split_criteria(text: str | None) -> list[CriteriaLine]:
         return []
     raw_lines = text.replace("\r\n", "\n").replace("\r", "\n").expandtabs(4).split("\n")
     section = "inclusion"
+    about: str | None = None
     items: list[CriteriaLine] = []
     stack: list[tuple[int, CriteriaLine]] = []  # (indent, item)
     heading_item: CriteriaLine | None = None  # free-form sub-heading currently in force
@@ -190,6 +201,7 @@ def split_criteria(text: str | None) -> list[CriteriaLine]:
             plain="",
             depth=(parent.depth + 1) if parent is not None else 0,
             parent=parent,
+            about=about,
         )
         if parent is not None:
             parent.children.append(item)
@@ -213,6 +225,8 @@ def split_criteria(text: str | None) -> list[CriteriaLine]:
         if is_head:
             if sec is not None:
                 section = sec
+            op = _OTHER_PERSON_RE.match(unescape_markdown(body).strip().strip("*#_ ").lower())
+            about = op.group(1).rstrip("s'’") if op else None
             stack.clear()
             heading_item = None
             last = None
@@ -294,7 +308,12 @@ def split_criteria(text: str | None) -> list[CriteriaLine]:
                 it = item
             else:
                 it = CriteriaLine(
-                    section=item.section, text=piece, plain="", depth=item.depth, parent=item.parent
+                    section=item.section,
+                    text=piece,
+                    plain="",
+                    depth=item.depth,
+                    parent=item.parent,
+                    about=item.about,
                 )
             it.plain = normalize(it.text)
             it.context = normalize(it.parent.text) if it.parent is not None else None
@@ -311,6 +330,7 @@ def split_criteria(text: str | None) -> list[CriteriaLine]:
                         depth=it.depth + 1,
                         context=it.plain,
                         parent=it,
+                        about=it.about,
                     )
                     it.children.append(child)
                     out.append(child)

@@ -625,6 +625,37 @@ def test_a_line_for_one_part_of_the_study_scopes_the_lines_after_it():
     assert "one part of the study" in vs[0].reason
 
 
+def test_criteria_about_a_donor_never_gate_the_patient():
+    pt = _trial(
+        "NCT00000002",
+        "Patients' inclusion criteria:\n\n- All age groups\n\nPatients' exclusion criteria:"
+        "\n\n- Pregnant\n\nDonors' inclusion criteria:\n\n- Age > 18 years\n\n"
+        "Donors' exclusion criteria:\n\n- Hemoglobin < 10 g/dL",
+    )
+    vs = {v.criterion.text: v for v in evaluate(_patient(age=12, pregnant=True), pt)}
+    assert vs["Pregnant"].verdict == NOT_MET  # "Patients' exclusion criteria:" is a heading
+    assert vs["Pregnant"].criterion.section == "exclusion"
+    assert vs["Age > 18 years"].verdict == UNKNOWN
+    assert "the donor's criteria" in vs["Age > 18 years"].reason
+
+
+def test_cohort_lines_written_out_scope_themselves_not_the_lines_after():
+    pt = _trial(
+        "NCT00000003",
+        "Inclusion Criteria:\n* Indication A - ASPS: Histologically proven metastatic alveolar "
+        "soft part sarcoma\n* Indication B - LMS: Histologically proven metastatic "
+        "leiomyosarcoma\n* ECOG performance status of 0 or 1.\nExclusion Criteria:\n"
+        "* a. Indication A - ASPS: Prior treatment with cediranib.",
+    )
+    vs = evaluate(_patient(ecog=3, diagnosis="alveolar soft part sarcoma"), pt)
+    ecog = [v for v in vs if v.criterion.type == "performance_status"]
+    assert [(v.verdict, v.criterion.cohort) for v in ecog] == [(NOT_MET, None)]
+    # the cohort's disease before the colon names the cohort; it is not excluded
+    assert not [
+        v for v in vs if v.criterion.type == "histology" and v.criterion.section == "exclusion"
+    ]
+
+
 def test_a_later_step_heading_scopes_every_line_after_it():
     """ "Inclusion criteria for participation in R3." heads the lines after it, across
     sub-headings such as "Patient age:", up to the next criteria heading."""

@@ -29,6 +29,9 @@ MET, NOT_MET, UNKNOWN = "MET", "NOT_MET", "UNKNOWN"
 # prefix of ``Criterion.cohort`` for a line scoped to one part of the study, not a cohort
 # ("excluded from the exercise intervention (but not the smoking cessation component) for:")
 PART_SCOPE = "part of the study: "
+# prefix of ``Criterion.later_step`` for criteria about another person than the patient
+# ("Donors' inclusion criteria:"): never an enrolment gate for the patient
+ABOUT_OTHER = "about another person: "
 
 # Units the patient profile holds labs in (see matcher.patient.LAB_UNITS).
 STD_UNITS = {

@@ -18,7 +18,7 @@ from matcher.eligibility.cohort import _SCOPED_TYPES, _cohort, _disease_scope, _
 from matcher.eligibility.extent import _extent, _measurable
 from matcher.eligibility.histology import _histology
 from matcher.eligibility.labs import _labs
-from matcher.eligibility.model import PART_SCOPE, Criterion, ParsedTrial
+from matcher.eligibility.model import ABOUT_OTHER, PART_SCOPE, Criterion, ParsedTrial
 from matcher.eligibility.performance import _ps
 from matcher.eligibility.pregnancy import _pregnancy
 from matcher.eligibility.status import _status
@@ -349,6 +349,7 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
     group_of: dict[int, str] = {}
     by_line: dict[int, list[Criterion]] = {}
     marker: tuple[str, str] | None = None  # (section, words) of the cohort marker in force
+    inherited_marker: dict[int, tuple[str, str]] = {}  # a cohort line's marker, for its sub-bullets
     # When the inclusion/exclusion sections repeat ("Cohort A: inclusion, exclusion; Cohort B:
     # inclusion, exclusion"), each cohort's marker holds across its own exclusion section too.
     repeated = any(
@@ -357,14 +358,30 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
     )
     later_rx = clause_rules().later_step
     later: tuple[str, str] | None = None  # (section, words) of a later-step heading in force
-    for line in lines:
+    is_marker = [bool(_COHORT_MARKER_RE.match(x.plain)) for x in lines]
+    for i, line in enumerate(lines):
         m = _COHORT_MARKER_RE.match(line.plain)
-        if m:
+        own_marker: tuple[str, str] | None = None
+        if (
+            m
+            and len(line.plain[m.end() :].strip()) > 20
+            and ((i > 0 and is_marker[i - 1]) or (i + 1 < len(lines) and is_marker[i + 1]))
+        ):
+            # "Indication A - ASPS: Histologically proven ...", then "Indication B - LMS: ...":
+            # one criterion written out per cohort; each scopes itself (and its sub-bullets),
+            # not the lines after them ("ECOG 0 or 1" below is everyone's)
+            own_marker = (line.section, m.group(0).strip(" :-"))
+            marker = None
+        elif m:
             marker = (line.section, m.group(0).strip(" :-"))
         elif _PART_SCOPE_RE.match(line.plain):
             marker = (line.section, PART_SCOPE + line.plain.strip(" :-"))
         elif marker is not None and marker[0] != line.section and not repeated:
             marker = None
+        if own_marker is None:
+            own_marker = inherited_marker.get(id(line.parent))
+        if own_marker is not None:
+            inherited_marker[id(line)] = own_marker
         # "Inclusion criteria for participation in R3." heads every line after it, up to the
         # next criteria heading: those lines are for a later step (sub-headings such as
         # "Patient age:" in between do not end it)
@@ -390,10 +407,17 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
         )
         for c in parsed:
             c.conditional = c.conditional or (conditional and not c.applies_to)
-            if marker is not None and not c.applies_to:
-                c.cohort = marker[1]
+            scope = own_marker or marker
+            if scope is not None and not c.applies_to:
+                c.cohort = scope[1]
+                if c.unexplained:
+                    # "Indication B" left over by the cue rules is the cohort, which is read
+                    words = scope[1].lower()
+                    c.unexplained = tuple(w for w in c.unexplained if w.lower() not in words)
             if later is not None and not c.later_step:
                 c.later_step = later[1]
+            if line.about:
+                c.later_step = f"{ABOUT_OTHER}the {line.about}'s"
             if (
                 c.type == "histology"
                 and c.polarity == "require"
@@ -401,7 +425,7 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
                 and not c.values.get("cohort")
             ):
                 # several required histologies are alternatives (within one cohort)
-                c.group = "histology:require" + (f":{marker[1]}" if marker is not None else "")
+                c.group = "histology:require" + (f":{scope[1]}" if scope is not None else "")
         parent = line.parent
         if (
             parent is not None
@@ -414,6 +438,17 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
                 # UNKNOWN, so the typed alternatives failing does not make the line NOT_MET
                 if c.group is None:
                     c.group = gid
+        if m and line.section == "exclusion" and vocab is not None:
+            # "a. Indication A - ASPS: Prior treatment with cediranib": the disease before the
+            # colon names the cohort; it is not excluded
+            head, _sep, rest = line.plain.partition(":")
+            if _sep and len(head) <= 60:
+                named = {d for d, _t in vocab.find_diagnoses(rest)}
+                parsed = [
+                    x
+                    for x in parsed
+                    if x.type != "histology" or set(x.values.get("diagnoses") or []) & named
+                ] or [Criterion(line.section, line.text, "unparsed", "exclude", {})]
         by_line[id(line)] = parsed
         crits.extend(parsed)
     _histology_sublists(lines, by_line)

@@ -14,6 +14,7 @@ from matcher.eligibility.extent import _ev_extent, _ev_measurable
 from matcher.eligibility.histology import _ev_histology
 from matcher.eligibility.labs import _ev_labs
 from matcher.eligibility.model import (
+    ABOUT_OTHER,
     MET,
     NOT_MET,
     PART_SCOPE,
@@ -319,7 +320,9 @@ def _criterion_verdict(p: Any, c: Criterion, vocab: Any) -> Verdict:
             return Verdict(
                 c,
                 UNKNOWN,
-                f"{reason}; applies at a later step ({c.later_step!r}), not at enrolment",
+                f"{reason}; {c.later_step[len(ABOUT_OTHER) :]} criteria, not the patient's"
+                if c.later_step.startswith(ABOUT_OTHER)
+                else f"{reason}; applies at a later step ({c.later_step!r}), not at enrolment",
             )
         if c.unexplained:
             quoted = " … ".join(f"“{w}”" for w in c.unexplained)
