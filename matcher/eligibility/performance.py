@@ -190,6 +190,22 @@ def _ps_rel(polarity: str, inside: bool) -> str:
 _ECOG_TO_KPS = {0: (90, 100), 1: (70, 80), 2: (50, 60), 3: (30, 40), 4: (10, 20), 5: (0, 0)}
 
 
+# in the reason of a scale for another age group: MET only because it does not apply, so it
+# is no alternative that rescues the scale that does ("Lansky (< 16) or Karnofsky (>= 16)")
+OTHER_AGE_GROUP = "only; patient is"
+
+
+def not_for_this_age_group(v: Any) -> bool:
+    """The verdict of a performance scale that does not apply at the patient's age."""
+    c = v.criterion
+    return (
+        c.type == "performance_status"
+        and bool((c.values or {}).get("age_op"))
+        and v.verdict == MET
+        and OTHER_AGE_GROUP in v.reason
+    )
+
+
 def _ev_ps(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     v = c.values
     op, years = v.get("age_op"), v.get("age_years")
@@ -205,7 +221,7 @@ def _ev_ps(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
         ">=": p.age >= years, ">": p.age > years, "<=": p.age <= years, "<": p.age < years
     }[op]  # fmt: skip
     if not applies:
-        return MET, f"applies to {group} only; patient is {p.age:g}"
+        return MET, f"applies to {group} {OTHER_AGE_GROUP} {p.age:g}"
     verdict, reason = _ev_ps_scale(p, c)
     return verdict, f"{reason} (applies to {group}; patient is {p.age:g})"
 

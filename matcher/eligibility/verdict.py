@@ -24,7 +24,7 @@ from matcher.eligibility.model import (
     Verdict,
 )
 from matcher.eligibility.parse import _default_vocab
-from matcher.eligibility.performance import _ev_ps
+from matcher.eligibility.performance import _ev_ps, not_for_this_age_group
 from matcher.eligibility.pregnancy import _ev_contraception, _ev_pregnancy
 from matcher.eligibility.sex import _ev_sex
 from matcher.eligibility.status import _ev_disease_status
@@ -199,6 +199,11 @@ def _combine(verdicts: list[Verdict]) -> list[Verdict]:
         return v.verdict == NOT_MET or v.cohort_fail
 
     for members in groups.values():
+        # a scale for another age group is no alternative ("Lansky (< 16) or Karnofsky
+        # (>= 16)": a 14-year-old is judged on Lansky alone)
+        members = [i for i in members if not not_for_this_age_group(verdicts[i])] or members
+        if len(members) < 2 and members and failed(verdicts[members[0]]):
+            continue
         if len(members) < 2 or all(failed(verdicts[i]) for i in members):
             continue
         met = any(verdicts[i].verdict == MET for i in members)
