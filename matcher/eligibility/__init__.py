@@ -34,6 +34,10 @@ Criterion types (``Criterion.type``) and their ``values``:
 - ``disease_status``: ``{status: [...]}`` from relapsed, refractory, newly_diagnosed
   ("relapsed or refractory AML"), read against ``Patient.disease_status`` (an untreated
   patient, ``prior_therapies: []``, is neither relapsed nor refractory).
+- ``stage``: ``{stages: ["IIIB", "IIIC", "IV"], alternative: bool}``: every stage mention
+  of the line as one set of stage groups ("StageIIIB/C or IV", "Stage I-III", "Ib stage"),
+  read against ``Patient.stage``; NOT_MET only for a recorded stage at least as fine as the
+  line's groups, never when the line also admits recurrent disease (``alternative``).
 - ``unparsed``: ``{}``: a line nothing typed, listed verbatim "to review" (``{too_long: n}``
   for a line over ``MAX_LINE_CHARS``, not parsed at all).
 

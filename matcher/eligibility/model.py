@@ -23,6 +23,7 @@ TYPES = (
     "washout",
     "biomarker",
     "disease_status",
+    "stage",
     "unparsed",
 )
 MET, NOT_MET, UNKNOWN = "MET", "NOT_MET", "UNKNOWN"

@@ -18,6 +18,7 @@ from matcher.eligibility.parse import _default_vocab
 from matcher.eligibility.performance import _ev_ps
 from matcher.eligibility.pregnancy import _ev_contraception, _ev_pregnancy
 from matcher.eligibility.sex import _ev_sex
+from matcher.eligibility.stage import _ev_stage
 from matcher.eligibility.status import _ev_disease_status
 from matcher.eligibility.text import _I
 from matcher.eligibility.therapy import (
@@ -63,6 +64,7 @@ FIELDS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "washout": (),
     "biomarker": ("biomarkers",),
     "disease_status": ("disease_status", "prior_therapies"),
+    "stage": ("stage", "metastatic"),
     "unparsed": (),
 }
 _COHORT_FIELDS = ("diagnosis", "diagnosis_name", "diagnosis_lineage")
@@ -374,5 +376,6 @@ _EVALUATORS = {
     "washout": _ev_washout,
     "biomarker": _ev_biomarker,
     "disease_status": _ev_disease_status,
+    "stage": _ev_stage,
     "unparsed": _ev_unparsed,
 }

@@ -1,0 +1,230 @@
+"""Stage groups and disease status read from criteria lines (issue 11).
+
+Lines are registry text as written (ClinicalTrials.gov). A stage or status criterion says
+NOT_MET only for a recorded, comparable patient fact and a line understood whole; a missing
+stage, a coarser stage, a recurrence alternative or a cohort-scoped line stays UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from matcher.eligibility import MET, NOT_MET, UNKNOWN, ParsedTrial, evaluate, parse_line
+from matcher.patient import normalize_record
+from matcher.trial import Trial
+
+
+def _patient(**kw):
+    return normalize_record({"id": "P1", **kw}, source="test")
+
+
+def _typed(text, kind, section="inclusion", context=None):
+    return [c for c in parse_line(text, section, context=context) if c.type == kind]
+
+
+def _verdicts(text, kind, section="inclusion", context=None, **patient):
+    pt = ParsedTrial(Trial(nct_id="NCT00000000"), parse_line(text, section, context=context))
+    return [v.verdict for v in evaluate(_patient(**patient), pt) if v.criterion.type == kind]
+
+
+# --- parsing: every stage mention of the line, as one set ---------------------------------
+@pytest.mark.parametrize(
+    ("line", "polarity", "stages"),
+    [
+        (
+            "Stage I-III NSCLC patients confirmed by histological or cytological examination "
+            "based on the 8th edition of the AJCC staging system.",
+            "require",
+            ["I", "II", "III"],
+        ),
+        ("Patients with pathology confirmed Ib stage NSCLC", "require", ["IB"]),
+        (
+            "Have histologically- or cytologically-confirmed diagnosis of StageIIIB/C or IV NSCLC.",
+            "require",
+            ["IIIB", "IIIC", "IV"],
+        ),
+        (
+            "Resectable stage IIB, III, and IV disease that are not suitable for surgically "
+            "resection alone",
+            "require",
+            ["IIB", "III", "IV"],
+        ),
+        (
+            "Stage IA2-II non-small cell cancer patients who after complete resection.",
+            "require",
+            ["IA2", "IA3", "IB", "IC", "II"],
+        ),
+        (
+            "Histological/cytological confirmed unresectable stage ⅢB～Ⅳ non-squamous NSCLC",
+            "require",
+            ["IIIB", "IIIC", "IIID", "IV"],
+        ),
+        ("advanced cancer (cancer stage III or IV)", "require", ["III", "IV"]),
+        (
+            "Patients with Stage I or IV breast cancer are not eligible.",
+            "exclude",
+            ["I", "IV"],
+        ),
+        (
+            "NSCLC, non-curatively treatable stage III or stage IV with palliative treatment "
+            "indication",
+            "require",
+            ["III", "IV"],
+        ),
+        (
+            "Stage IIIB (non amenable to curative-intent multimodal treatment) or IV NSCLC, "
+            "according to 7th TNM classification.",
+            "require",
+            ["IIIB", "IV"],
+        ),
+        (
+            "International Federation of Gynaecology and Obstetrics (FIGO) Stage I-B3, II-A2, "
+            "II-B to IV-A",
+            "require",
+            ["IB3", "IIA2", "IIB", "IIC", "III", "IVA"],
+        ),
+        (
+            "No preoperative evidence of extrauterine disease (Clinical stage IIIA, IIIB)",
+            "exclude",
+            ["IIIA", "IIIB"],
+        ),
+        ("Stage 3 or Stage 4 CRC, NSCLC, or STS", "require", ["III", "IV"]),
+    ],
+)
+def test_stage_groups_parsed(line, polarity, stages):
+    crits = _typed(line, "stage")
+    assert [(c.polarity, c.values["stages"]) for c in crits] == [(polarity, stages)]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Chronic kidney disease stage 3 or higher",
+        "Stage 1: dose escalation",
+        "Prior chemotherapy for Stage IIIB/IV adenocarcinoma of the lung.",
+        "History of stage III or higher other malignancy",
+        "Rai stage III-IV chronic lymphocytic leukemia",
+        "Heart failure NYHA stage III or IV",
+        "Study treatment must be first-line therapy for Stage IV or recurrent disease.",
+    ],
+)
+def test_not_a_patient_stage(line):
+    assert _typed(line, "stage") == []
+
+
+# --- evaluation against Patient.stage ----------------------------------------------------
+@pytest.mark.parametrize(
+    ("line", "section", "patient", "want"),
+    [
+        # recorded and comparable: outside the groups
+        (
+            "Stage I-III hormone receptor positive breast cancer",
+            "inclusion",
+            {"stage": "IV"},
+            NOT_MET,
+        ),
+        (
+            "Have histologically- or cytologically-confirmed diagnosis of StageIIIB/C or IV NSCLC.",
+            "inclusion",
+            {"stage": "IIIA"},
+            NOT_MET,
+        ),
+        (
+            "Patients with pathology confirmed Ib stage NSCLC",
+            "inclusion",
+            {"stage": "IIA"},
+            NOT_MET,
+        ),
+        ("advanced cancer (cancer stage III or IV)", "inclusion", {"stage": "IB"}, NOT_MET),
+        # inside
+        ("Stage I-III hormone receptor positive breast cancer", "inclusion", {"stage": "IIB"}, MET),
+        (
+            "Have histologically- or cytologically-confirmed diagnosis of StageIIIB/C or IV NSCLC.",
+            "inclusion",
+            {"stage": "IVA"},
+            MET,
+        ),
+        # must NOT exclude: stage missing
+        ("Stage I-III hormone receptor positive breast cancer", "inclusion", {}, UNKNOWN),
+        # must NOT exclude: coarser stage than the line's sub-stage
+        (
+            "Have histologically- or cytologically-confirmed diagnosis of StageIIIB/C or IV NSCLC.",
+            "inclusion",
+            {"stage": "III"},
+            UNKNOWN,
+        ),
+        (
+            "Stage IA2-II non-small cell cancer patients who after complete resection.",
+            "inclusion",
+            {"stage": "IA"},
+            UNKNOWN,
+        ),
+        # must NOT exclude: sarcoma "localized" can still be unresectable / any stage group
+        (
+            "Histological/cytological confirmed unresectable stage ⅢB～Ⅳ non-squamous NSCLC",
+            "inclusion",
+            {"stage": "localized"},
+            UNKNOWN,
+        ),
+        # must NOT exclude: a recurrence alternative on the line
+        (
+            "Participants must have NSCLC with Stage IV or recurrent disease following multimodal "
+            "therapy for locally advanced disease.",
+            "inclusion",
+            {"stage": "IIB"},
+            UNKNOWN,
+        ),
+        (
+            "Imageology diagnosed with locally advanced/metastatic or recurrent (stage ⅢB - IV);",
+            "inclusion",
+            {"stage": "IIA"},
+            UNKNOWN,
+        ),
+        # must NOT exclude: a cohort-scoped line
+        (
+            "Cohort 2: Subjects with unresectable, stage III NSCLC evaluated by MDT.",
+            "inclusion",
+            {"stage": "IIB"},
+            UNKNOWN,
+        ),
+        # metastatic now, an earlier stage recorded at diagnosis: not comparable
+        (
+            "Stage I-III hormone receptor positive breast cancer",
+            "inclusion",
+            {"stage": "II", "metastatic_sites": ["liver"]},
+            UNKNOWN,
+        ),
+        # an exclusion line excludes the patients in its groups
+        (
+            "Patients with Stage I or IV breast cancer are not eligible.",
+            "exclusion",
+            {"stage": "IV", "diagnosis": "breast carcinoma"},
+            NOT_MET,
+        ),
+        (
+            "Patients with Stage I or IV breast cancer are not eligible.",
+            "exclusion",
+            {"stage": "III", "diagnosis": "breast carcinoma"},
+            MET,
+        ),
+        # ... said of breast cancer: not a reason to exclude a sarcoma patient
+        (
+            "Patients with Stage I or IV breast cancer are not eligible.",
+            "exclusion",
+            {"stage": "IV", "diagnosis": "leiomyosarcoma"},
+            UNKNOWN,
+        ),
+    ],
+)
+def test_stage_verdict(line, section, patient, want):
+    assert _verdicts(line, "stage", section, **patient) == [want]
+
+
+def test_stage_exclusion_line_excludes_whole():
+    """ "Stage I or IV breast cancer" excludes only a breast-cancer patient at stage I or IV."""
+    line = "Patients with Stage I or IV breast cancer are not eligible."
+    pt = ParsedTrial(Trial(nct_id="NCT00000000"), parse_line(line, "exclusion"))
+    p = _patient(stage="IV", diagnosis="breast carcinoma")
+    assert NOT_MET in {v.verdict for v in evaluate(p, pt)}
+    p = _patient(stage="IV", diagnosis="leiomyosarcoma")
+    assert NOT_MET not in {v.verdict for v in evaluate(p, pt)}
