@@ -228,3 +228,135 @@ def test_stage_exclusion_line_excludes_whole():
     assert NOT_MET in {v.verdict for v in evaluate(p, pt)}
     p = _patient(stage="IV", diagnosis="leiomyosarcoma")
     assert NOT_MET not in {v.verdict for v in evaluate(p, pt)}
+
+
+# --- disease status: newly diagnosed, first complete remission -----------------------------
+@pytest.mark.parametrize(
+    ("line", "section", "status"),
+    [
+        (
+            "Newly diagnosed AL (acute myeloid leukemia (AML) and acute lymphocytic leukemia "
+            "(ALL)) and is recruited within 2 weeks of hospital admission.",
+            "inclusion",
+            ["newly_diagnosed"],
+        ),
+        ("Ph-like ALL newly diagnosed;", "inclusion", ["newly_diagnosed"]),
+        ("New diagnosed patients.", "inclusion", ["newly_diagnosed"]),
+        (
+            "Patients with newly diagnoised diseases including MDS/AML/CMML;",
+            "inclusion",
+            ["newly_diagnosed"],
+        ),
+        ("New diagnosis of acute myeloid leukemia (AML)", "inclusion", ["newly_diagnosed"]),
+        (
+            "Paediatric patients (1-17 years inclusive) with de-novo Acute Lymphoblastic "
+            "Leukaemia treated on ALLTogether-1 in the UK in the first 5 days of therapy.",
+            "inclusion",
+            ["newly_diagnosed"],
+        ),
+        ("Previously untreated CLL requiring therapy", "inclusion", ["newly_diagnosed"]),
+        ("the first complete remission phase (CR1) of acute leukemia;", "inclusion", ["remission"]),
+        # alternatives stay one criterion
+        (
+            "Relapsed or newly diagnosed acute myeloid leukemia",
+            "inclusion",
+            ["relapsed", "refractory", "newly_diagnosed"],
+        ),
+        (
+            "Patients with AML in CR1 or in first relapse",
+            "inclusion",
+            ["remission", "relapsed", "refractory"],
+        ),
+        ("Newly diagnosed patients", "exclusion", ["newly_diagnosed"]),
+    ],
+)
+def test_status_parsed(line, section, status):
+    assert [c.values["status"] for c in _typed(line, "disease_status", section)] == [status]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # the disease's origin, a biopsy, a solid tumour untreated by drugs, a time since diagnosis
+        "Diagnosis of acute myeloid leukaemia (AML) /high risk Myelodysplastic syndrome (MDS) "
+        "(>10% blasts in the bone marrow)/isolated myeloid sarcoma (MS) (either de novo or secondary).",
+        "Unable or not willing to provide tumour tissue sample (from archival tissue or de-novo biopsy)",
+        "Previously untreated NSCLC",
+        "Patients who are within 3 months of diagnosis of AML",
+        "Induction chemotherapy for newly diagnosed AML",
+    ],
+)
+def test_not_a_status(line):
+    assert _typed(line, "disease_status") == []
+
+
+@pytest.mark.parametrize(
+    ("line", "patient", "want"),
+    [
+        ("Ph-like ALL newly diagnosed;", {"disease_status": "relapsed"}, NOT_MET),
+        ("Ph-like ALL newly diagnosed;", {"disease_status": "newly_diagnosed"}, MET),
+        # never inferred from therapies: no status recorded is UNKNOWN
+        ("Ph-like ALL newly diagnosed;", {"prior_therapies": ["cytarabine"]}, UNKNOWN),
+        ("Ph-like ALL newly diagnosed;", {"disease_status": "remission"}, UNKNOWN),
+        ("Relapsed or newly diagnosed acute myeloid leukemia", {"disease_status": "relapsed"}, MET),
+        (
+            "Relapsed or newly diagnosed acute myeloid leukemia",
+            {"disease_status": "newly_diagnosed"},
+            MET,
+        ),
+        (
+            "the first complete remission phase (CR1) of acute leukemia;",
+            {"disease_status": "relapsed"},
+            NOT_MET,
+        ),
+        (
+            "the first complete remission phase (CR1) of acute leukemia;",
+            {"disease_status": "remission"},
+            MET,
+        ),
+        # a refractory disease may reach a first remission after a second induction; a newly
+        # diagnosed one after induction; an untreated record says nothing of remission
+        (
+            "the first complete remission phase (CR1) of acute leukemia;",
+            {"disease_status": "refractory"},
+            UNKNOWN,
+        ),
+        (
+            "the first complete remission phase (CR1) of acute leukemia;",
+            {"disease_status": "newly_diagnosed"},
+            UNKNOWN,
+        ),
+        (
+            "the first complete remission phase (CR1) of acute leukemia;",
+            {"prior_therapies": []},
+            UNKNOWN,
+        ),
+        ("Patients with AML in CR1 or in first relapse", {"disease_status": "relapsed"}, MET),
+    ],
+)
+def test_status_verdict(line, patient, want):
+    assert _verdicts(line, "disease_status", **patient) == [want]
+
+
+def test_statuses_on_several_lines_are_alternatives():
+    """A list of disease states ("ALL in CR1", "Relapsed AML with <25% blasts"), one a line:
+    a relapsed patient fails the first and meets the second, so is not excluded."""
+    from matcher.eligibility import parse_trial
+
+    text = (
+        "Inclusion Criteria:\n"
+        "* Diagnosis of high-risk hematological malignancy. This includes:\n"
+        "* i. High risk ALL in first complete remission (RC1);\n"
+        "* vi. Relapsed AML with <25% blasts in bone marrow;\n"
+    )
+    record = {
+        "protocolSection": {
+            "identificationModule": {"nctId": "NCT00000001"},
+            "eligibilityModule": {"eligibilityCriteria": text},
+        }
+    }
+    parsed = parse_trial(record)
+    status = [c for c in parsed.criteria if c.type == "disease_status"]
+    assert len(status) == 2 and len({c.group for c in status}) == 1 and status[0].group
+    verdicts = evaluate(_patient(disease_status="relapsed"), parsed)
+    assert NOT_MET not in {v.verdict for v in verdicts if v.criterion.type == "disease_status"}

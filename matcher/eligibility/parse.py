@@ -407,4 +407,25 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
         by_line[id(line)] = parsed
         crits.extend(parsed)
     _histology_sublists(lines, by_line)
+    _status_alternatives(crits)
     return ParsedTrial(trial=trial, criteria=crits, n_lines=n_lines, n_typed_lines=n_typed)
+
+
+def _status_alternatives(crits: list[Criterion]) -> None:
+    """A patient has one disease status: required statuses that exclude each other, on
+    several lines of one cohort ("ALL in first complete remission (CR1)", "Relapsed AML with
+    <25% blasts"), are alternatives. The same status restated on several lines is not."""
+    by_cohort: dict[str | None, list[Criterion]] = {}
+    for c in crits:
+        if (
+            c.type == "disease_status"
+            and c.polarity == "require"
+            and c.section == "inclusion"
+            and c.group is None
+        ):
+            by_cohort.setdefault(c.cohort, []).append(c)
+    for cohort, members in by_cohort.items():
+        sets = [set(c.values.get("status") or []) for c in members]
+        if any(not (a & b) for i, a in enumerate(sets) for b in sets[i + 1 :]):
+            for c in members:
+                c.group = "disease_status:require" + (f":{cohort}" if cohort else "")
