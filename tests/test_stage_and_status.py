@@ -360,3 +360,72 @@ def test_statuses_on_several_lines_are_alternatives():
     assert len(status) == 2 and len({c.group for c in status}) == 1 and status[0].group
     verdicts = evaluate(_patient(disease_status="relapsed"), parsed)
     assert NOT_MET not in {v.verdict for v in verdicts if v.criterion.type == "disease_status"}
+
+
+# --- CML phase, read from the diagnosis as written ------------------------------------------
+@pytest.mark.parametrize(
+    ("line", "section", "diagnosis", "want"),
+    [
+        (
+            "patients with ph-positive chronic myeloid leukemia in the chronic phase before "
+            "treatment and taking tyrosine kinase inhibitors of I and II generations",
+            "inclusion",
+            "chronic myeloid leukemia in accelerated phase",
+            NOT_MET,
+        ),
+        (
+            "patients with ph-positive chronic myeloid leukemia in the chronic phase before "
+            "treatment and taking tyrosine kinase inhibitors of I and II generations",
+            "inclusion",
+            "chronic myeloid leukemia, chronic phase",
+            MET,
+        ),
+        (
+            "Patient with Philadelphia chromosome positive CML in first blast crisis or first "
+            "accelerated phase:",
+            "inclusion",
+            "chronic myeloid leukemia in myeloid blast crisis",
+            MET,
+        ),
+        (
+            "Patient with Philadelphia chromosome positive CML in first blast crisis or first "
+            "accelerated phase:",
+            "inclusion",
+            "newly diagnosed chronic myeloid leukemia, chronic phase",
+            NOT_MET,
+        ),
+        # no phase written: never inferred
+        (
+            "Patient with Philadelphia chromosome positive CML in first blast crisis or first "
+            "accelerated phase:",
+            "inclusion",
+            "chronic myeloid leukemia",
+            UNKNOWN,
+        ),
+        (
+            "Blast crisis of chronic myeloid leukaemia.",
+            "exclusion",
+            "chronic myeloid leukemia in myeloid blast crisis",
+            NOT_MET,
+        ),
+        (
+            "Blast crisis of chronic myeloid leukaemia.",
+            "exclusion",
+            "chronic myeloid leukemia, chronic phase",
+            MET,
+        ),
+        # a narrower exclusion than the patient's phase: "lymphoid" blast crisis, myeloid patient
+        (
+            "Lymphoid blast crisis of chronic myelocytic leukemia (CML);",
+            "exclusion",
+            "chronic myeloid leukemia in myeloid blast crisis",
+            UNKNOWN,
+        ),
+    ],
+)
+def test_cml_phase(line, section, diagnosis, want):
+    assert _verdicts(line, "cml_phase", section, diagnosis=diagnosis) == [want]
+
+
+def test_chronic_phase_of_another_disease_is_not_a_cml_phase():
+    assert _typed("Chronic phase of graft versus host disease", "cml_phase") == []

@@ -41,6 +41,9 @@ Criterion types (``Criterion.type``) and their ``values``:
   of the line as one set of stage groups ("StageIIIB/C or IV", "Stage I-III", "Ib stage"),
   read against ``Patient.stage``; NOT_MET only for a recorded stage at least as fine as the
   line's groups, never when the line also admits recurrent disease (``alternative``).
+- ``cml_phase``: ``{phases: [...]}`` from chronic, accelerated, blast ("CML in first blast
+  crisis or first accelerated phase"), read against the phase the patient's diagnosis as
+  written states ("chronic myeloid leukemia in accelerated phase"); none stated is UNKNOWN.
 - ``unparsed``: ``{}``: a line nothing typed, listed verbatim "to review" (``{too_long: n}``
   for a line over ``MAX_LINE_CHARS``, not parsed at all).
 

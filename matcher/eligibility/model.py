@@ -24,6 +24,7 @@ TYPES = (
     "biomarker",
     "disease_status",
     "stage",
+    "cml_phase",
     "unparsed",
 )
 MET, NOT_MET, UNKNOWN = "MET", "NOT_MET", "UNKNOWN"

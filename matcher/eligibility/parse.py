@@ -22,7 +22,7 @@ from matcher.eligibility.model import Criterion, ParsedTrial
 from matcher.eligibility.performance import _ps
 from matcher.eligibility.pregnancy import _pregnancy
 from matcher.eligibility.stage import _stage
-from matcher.eligibility.status import _status
+from matcher.eligibility.status import _cml_phase, _status
 from matcher.eligibility.text import _CTX_ANYOF_RE, _DIAG_CACHE, _I, _ONCO_RE, _Ctx
 from matcher.eligibility.therapy import _prior_therapy, _washout
 from matcher.trial import Trial
@@ -69,6 +69,7 @@ def parse_line(
     found += _biomarker(c)
     found += _status(c)
     found += _stage(c)
+    found += _cml_phase(c)
     if not found:
         return [Criterion(section, text, "unparsed", c.base, {}, context=context)]
     crits = []
@@ -107,7 +108,15 @@ def parse_line(
 # Types an exclusion line can state together ("metastatic breast cancer", "relapsed AML",
 # "HER2-positive gastric cancer"): the line excludes when every part holds.
 _CONJUNCT_TYPES = frozenset(
-    {"histology", "disease_extent", "biomarker", "disease_status", "brain_metastases", "stage"}
+    {
+        "histology",
+        "disease_extent",
+        "biomarker",
+        "disease_status",
+        "brain_metastases",
+        "stage",
+        "cml_phase",
+    }
 )
 _CONJ_BREAK_RE = re.compile(r"\bor\b|\band/or\b|;|,|\bnor\b|\beither\b|\band\b", _I)
 

@@ -169,3 +169,57 @@ def _ev_disease_status(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     if contradicts:
         return MET, f"{said}; trial excludes {desc} disease"
     return UNKNOWN, f"{said}; trial excludes {desc} disease: verify"
+
+
+# --- CML phase ----------------------------------------------------------------------------
+# "CML in the chronic phase", "CML in first blast crisis or first accelerated phase": the phase
+# of a chronic myeloid leukaemia a trial admits or excludes. The patient's phase is read only
+# from the diagnosis as written ("chronic myeloid leukemia in accelerated phase"); no phase
+# written is UNKNOWN, never inferred.
+_CML_RE = re.compile(
+    r"\bcml\b|chronic myel(?:oid|ogenous|ocytic)\s+leuka?emi\w*|\bcp-cml\b|\bph\+?\s*cml\b", _I
+)
+_PHASES = (
+    ("chronic", r"\bchronic[- ]phase\b|\bcp-cml\b|\bcml-cp\b"),
+    ("accelerated", r"\baccelerated[- ]phase\b|\bcml-ap\b"),
+    ("blast", r"\bblast(?:ic)?[- ](?:crisis|phase)\b|\bcml-bp\b|\bcml-bc\b"),
+)
+_PHASE_RES = [(name, re.compile(rx, _I)) for name, rx in _PHASES]
+_PHASE_LABEL = {
+    "chronic": "chronic phase",
+    "accelerated": "accelerated phase",
+    "blast": "blast phase",
+}
+
+
+def _cml_phase(c: _Ctx) -> list[tuple[str, str, dict]]:
+    s = c.s
+    if not _CML_RE.search(s):
+        return []
+    hits = sorted((m.start(), name) for name, rx in _PHASE_RES for m in rx.finditer(s))
+    if not hits:
+        return []
+    phases = list(dict.fromkeys(name for _, name in hits))
+    return [("cml_phase", c.polarity(hits[0][0]), {"phases": phases})]
+
+
+def cml_phase_in(text: str | None) -> str | None:
+    """The CML phase a diagnosis as written states; None when none, or more than one."""
+    if not text or not _CML_RE.search(text) and not re.search(r"\bcml-", text, _I):
+        return None
+    found = [name for name, rx in _PHASE_RES if rx.search(text)]
+    return found[0] if len(found) == 1 else None
+
+
+def _ev_cml_phase(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
+    wanted = c.values.get("phases") or []
+    desc = " or ".join(_PHASE_LABEL[x] for x in wanted)
+    verb = "requires" if c.polarity == "require" else "excludes"
+    own = cml_phase_in(getattr(p, "diagnosis_text", None))
+    if own is None:
+        return UNKNOWN, f"CML phase not stated in the diagnosis: verify (trial {verb} {desc})"
+    said = f"CML in {_PHASE_LABEL[own]} (diagnosis as written)"
+    inside = own in wanted
+    if c.polarity == "require":
+        return (MET if inside else NOT_MET), f"{said}; trial requires {desc}"
+    return (NOT_MET if inside else MET), f"{said}; trial excludes {desc}"
