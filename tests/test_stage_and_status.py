@@ -106,6 +106,14 @@ def test_stage_groups_parsed(line, polarity, stages):
         "Rai stage III-IV chronic lymphocytic leukemia",
         "Heart failure NYHA stage III or IV",
         "Study treatment must be first-line therapy for Stage IV or recurrent disease.",
+        # study steps written with Arabic numerals
+        "Part A (Stage 1): patients with solid tumors",
+        "In Stage 2, patients with NSCLC will receive",
+        # a list not read whole is not read at all (a partial list would fail the rest)
+        "Ann Arbor stage II bulky, III or IV",
+        "Stage 3 non eligible for chemoradiotherapy or stage 4 NSCLC, histologically or "
+        "cytologically confirmed NSCLC.",
+        "Wilms tumour stage I-V",
     ],
 )
 def test_not_a_patient_stage(line):

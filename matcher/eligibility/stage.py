@@ -63,6 +63,26 @@ _SETTING_RE = re.compile(
     r"\s+(?:given\s+)?(?:for|in)\s+(?:the\s+|their\s+)?(?:[\w-]+[\s/]+){0,3}$",
     _I,
 )
+# an Arabic stage is a disease stage when a disease word follows it or staging words precede
+_DISEASE_NEXT_RE = re.compile(
+    r"\s+(?:[\w-]+\s+)?(?:disease|cancers?|carcinomas?|tumou?rs?|malignan\w*|sarcomas?|melanomas?|"
+    r"lymphomas?|nsclc|sclc|crc|rcc|hcc|breast|colon|colorectal|rectal|lung|gastric|ovarian|"
+    r"cervical|endometrial|prostate|bladder|urothelial|pancreatic|esophageal|oesophageal|head)\b",
+    _I,
+)
+_STAGING_BEFORE_RE = re.compile(
+    r"\b(?:ajcc|uicc|tnm|figo|clinical|clinically|pathologic\w*|cancer|disease|cancer stage)\s*$",
+    _I,
+)
+# a Roman stage-like token left over once the mentions are read ...
+_STRAY_RE = re.compile(r"(?<![\w-])(?:iv|iii|ii|i[a-d])(?:[a-d][1-3]?)?(?![\w-])", _I)
+# ... unless it numbers something else: "phase II", "grade III", "NYHA class III"
+_NOT_STAGE_BEFORE_RE = re.compile(
+    r"\b(?:phase|phases|grade|grades|class|type|types|part|cohort|arm|level|step|ctcae|who|"
+    r"trial|study|studies|generation|generations|line|lines|toxicit\w*|i)\s*(?:/|-|,|\s)?\s*$"
+    r"|^\s*$|^[\s\d.)(-]*$",
+    _I,
+)
 _TOKEN_RE = re.compile(r"(iv|iii|ii|i|[1-4])([a-d]?)([1-3]?)$", _I)
 _UP_RE = re.compile(r"^\s*(?:or|and)\s+(?:higher|above|greater|more|later|beyond)\b", _I)
 _DOWN_RE = re.compile(r"^\s*(?:or|and)\s+(?:lower|below|less|earlier)\b", _I)
@@ -205,14 +225,21 @@ def _stage(c: _Ctx) -> list[tuple[str, str, dict]]:
         return []
     found: list[Item] = []
     spans: list[tuple[int, int]] = []
+    skipped: list[tuple[int, int]] = []
     for m in _MENTION_RE.finditer(s):
         text = m.group("list") or m.group("list2")
-        if m.group("list") and _STUDY_STEP_RE.match(s[m.end() :]):
-            continue
-        if _SETTING_RE.search(s[max(0, m.start() - 60) : m.start()]):
+        if (m.group("list") and _STUDY_STEP_RE.match(s[m.end() :])) or _SETTING_RE.search(
+            s[max(0, m.start() - 60) : m.start()]
+        ):
+            skipped.append(m.span())  # a study step, a therapy setting: read, not a gate
             continue
         if m.group("list2") and not re.search(r"[a-d]|i", text, _I):
             continue  # "2 stages": a count
+        if not re.search(r"[iv]", text, _I) and not (
+            _DISEASE_NEXT_RE.match(s, m.end())
+            or _STAGING_BEFORE_RE.search(s[max(0, m.start() - 40) : m.start()])
+        ):
+            return []  # "Stage 2, patients ...": Arabic numerals name a study step as often
         items = _read_list(text, m.group("pre"), s[m.end() : m.end() + 20])
         if items is None or re.match(r"[-/][a-z0-9]", s[m.end() :], _I):
             return []  # a mention not read whole: read none of the line
@@ -232,6 +259,15 @@ def _stage(c: _Ctx) -> list[tuple[str, str, dict]]:
     blank = s
     for a, b in spans:
         blank = blank[:a] + " " * (b - a) + blank[b:]
+    stray_text = blank
+    for a, b in skipped:
+        # the continuation of a skipped list ("for first-line Stage IIIB, IIIC or IV") too
+        more = _CONTINUE_RE.match(stray_text, b)
+        b = more.end() if more else b
+        stray_text = stray_text[:a] + " " * (b - a) + stray_text[b:]
+    for m in _STRAY_RE.finditer(stray_text):
+        if not _NOT_STAGE_BEFORE_RE.search(stray_text[max(0, m.start() - 25) : m.start()]):
+            return []  # "Ann Arbor stage II bulky, III or IV": a list not read whole
     if _METASTATIC_RE.search(blank) and (4, "", "") not in found:
         found.append((4, "", ""))
     alternative = bool(_RECUR_RE.search(s) or _OR_EXTENT_RE.search(blank))
