@@ -188,6 +188,8 @@ def test_not_a_patient_stage(line):
             {"stage": "IIA"},
             UNKNOWN,
         ),
+        # must NOT exclude: another disease's stage words as the alternative
+        ("Stage IIIB-IV NSCLC or extensive-stage SCLC", "inclusion", {"stage": "IIA"}, UNKNOWN),
         # must NOT exclude: a cohort-scoped line
         (
             "Cohort 2: Subjects with unresectable, stage III NSCLC evaluated by MDT.",

@@ -104,7 +104,8 @@ _OTHER_SYSTEM_RE = re.compile(
 )
 # another way into the trial on the same line: recurrent / relapsed disease, another extent
 _RECUR_RE = re.compile(
-    r"\b(?:recurren\w*|recurred|relaps\w*|refractor\w*|progressi\w*|progressed|persistent|residual)\b",
+    r"\b(?:recurren\w*|recurred|relaps\w*|refractor\w*|progressi\w*|progressed|persistent|residual)\b"
+    r"|\b(?:extensive|limited)[- ]stage\b|\b(?:extensive|limited)[- ]disease\b",
     _I,
 )
 _EXTENT_WORDS = r"(?:locally|unresectable|inoperable|non-?resectable|advanced|incurable|unoperable)"

@@ -131,6 +131,8 @@ _LABEL = {
     "refractory": "refractory",
     "remission": "in remission",
 }
+# the remission a line requires is a first complete remission (the only one read)
+_WANTED_LABEL = {**_LABEL, "remission": "first complete remission of the"}
 _CONTRADICTS = {
     "newly_diagnosed": {"relapsed", "refractory"},
     "relapsed": {"newly_diagnosed"},
@@ -144,7 +146,7 @@ _CONTRADICTS = {
 
 def _ev_disease_status(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     wanted = set(c.values.get("status") or [])
-    desc = " or ".join(_LABEL[x] for x in c.values.get("status") or [])
+    desc = " or ".join(_WANTED_LABEL[x] for x in c.values.get("status") or [])
     own = getattr(p, "disease_status", None)
     how = "recorded"
     if own is None and p.prior_therapies == []:
