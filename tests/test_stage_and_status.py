@@ -89,6 +89,11 @@ def _verdicts(text, kind, section="inclusion", context=None, **patient):
             ["IIIA", "IIIB"],
         ),
         ("Stage 3 or Stage 4 CRC, NSCLC, or STS", "require", ["III", "IV"]),
+        ("Stage IV renal cell carcinoma", "require", ["IV"]),
+        # metastatic disease as the alternative adds stage IV; a site or a negation does not
+        ("Stage IIIB or metastatic NSCLC", "require", ["IIIB", "IV"]),
+        ("Stage III NSCLC; no brain metastases", "require", ["III"]),
+        ("Stage I-II breast cancer; no brain or liver metastases", "require", ["I", "II"]),
     ],
 )
 def test_stage_groups_parsed(line, polarity, stages):

@@ -95,7 +95,9 @@ _STUDY_STEP_RE = re.compile(
 )
 # staging of another condition, or a staging system whose numbers are not the patient's
 _OTHER_SYSTEM_RE = re.compile(
-    r"\b(?:ckd|kidney|renal|nyha|heart|cardiac|hypertension|ulcers?|pressure|lymph[o]?edema|"
+    r"\b(?:ckd|(?:chronic )?kidney disease|renal (?:disease|failure|insufficiency|impairment)|nyha|"
+    r"heart failure|cardiac (?:failure|disease)|hypertension|ulcers?|pressure (?:ulcer|injur\w*)|"
+    r"lymph[o]?edema|"
     r"fibrosis|cirrhosis|child[- ]pugh|copd|gold|hoehn|parkinson|dementia|sleep|hiv|aids|tanner|"
     r"pubert\w*|gvhd|graft|sickle|decubitus|rai|binet|iss|r-iss|durie|salmon|inss|inrg|enneking|"
     r"msts|masaoka|clark|breslow|dukes|bclc|barcelona|okuda|ishak|metavir|glottic|retinopathy|"
@@ -120,6 +122,19 @@ _OR_EXTENT_RE = re.compile(
 _METASTATIC_RE = re.compile(
     r"(?<!non-)(?<!non )\bmetasta(?:tic|sis|ses|sized)\b|\bm1[abc]?\b|\bdistant (?:metasta\w+|disease)\b",
     _I,
+)
+
+
+# "without distant metastases", "no brain metastases", "liver metastases": not stage IV itself
+_SITES = (
+    r"brain|cns|central nervous system|leptomeningeal|meningeal|spinal|liver|hepatic|bone|osseous|"
+    r"lung|pulmonary|pleural|peritoneal|lymph node|nodal|skin|adrenal|intracranial|cerebral"
+)
+_NO_METASTASIS_BEFORE_RE = re.compile(
+    r"\b(?:no|without|absence of|free of|not|non|nor)\b[^,;.]*$|\b(?:" + _SITES + r")\s*$", _I
+)
+_SITE_AFTER_RE = re.compile(
+    r"\s+(?:\w+\s+)?(?:to|in|involving|of)\s+(?:the\s+)?(?:" + _SITES + r")", _I
 )
 
 
@@ -269,8 +284,12 @@ def _stage(c: _Ctx) -> list[tuple[str, str, dict]]:
     for m in _STRAY_RE.finditer(stray_text):
         if not _NOT_STAGE_BEFORE_RE.search(stray_text[max(0, m.start() - 25) : m.start()]):
             return []  # "Ann Arbor stage II bulky, III or IV": a list not read whole
-    if _METASTATIC_RE.search(blank) and (4, "", "") not in found:
-        found.append((4, "", ""))
+    if (4, "", "") not in found and any(
+        not _NO_METASTASIS_BEFORE_RE.search(blank[max(0, m.start() - 30) : m.start()])
+        and not _SITE_AFTER_RE.match(blank, m.end())
+        for m in _METASTATIC_RE.finditer(blank)
+    ):
+        found.append((4, "", ""))  # "... or metastatic disease": stage IV too
     alternative = bool(_RECUR_RE.search(s) or _OR_EXTENT_RE.search(blank))
     start, end = spans[0]
     # "(Clinical stage IIIA, IIIB)" defines what the words before it name: their polarity
