@@ -32,8 +32,18 @@ Criterion types (``Criterion.type``) and their ``values``:
 - ``washout``: ``{days, half_lives, what}`` (always UNKNOWN: last-dose dates are not in
   the patient profile).
 - ``disease_status``: ``{status: [...]}`` from relapsed, refractory, newly_diagnosed
-  ("relapsed or refractory AML"), read against ``Patient.disease_status`` (an untreated
-  patient, ``prior_therapies: []``, is neither relapsed nor refractory).
+  ("relapsed or refractory AML", "newly diagnoised", "de novo ALL", "previously untreated
+  AML") and remission ("first complete remission", "CR1"), read against
+  ``Patient.disease_status`` (an untreated patient, ``prior_therapies: []``, is neither
+  relapsed nor refractory). The statuses of one line are alternatives; required statuses
+  that exclude each other on several lines of one cohort form one group.
+- ``stage``: ``{stages: ["IIIB", "IIIC", "IV"], alternative: bool}``: every stage mention
+  of the line as one set of stage groups ("StageIIIB/C or IV", "Stage I-III", "Ib stage"),
+  read against ``Patient.stage``; NOT_MET only for a recorded stage at least as fine as the
+  line's groups, never when the line also admits recurrent disease (``alternative``).
+- ``cml_phase``: ``{phases: [...]}`` from chronic, accelerated, blast ("CML in first blast
+  crisis or first accelerated phase"), read against the phase the patient's diagnosis as
+  written states ("chronic myeloid leukemia in accelerated phase"); none stated is UNKNOWN.
 - ``unparsed``: ``{}``: a line nothing typed, listed verbatim "to review" (``{too_long: n}``
   for a line over ``MAX_LINE_CHARS``, not parsed at all).
 

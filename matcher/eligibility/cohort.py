@@ -67,6 +67,7 @@ _SCOPED_TYPES = frozenset(
         "prior_therapy_excluded",
         "prior_therapy_required",
         "disease_extent",
+        "stage",
         "measurable_disease",
         "biomarker",
     }

@@ -23,6 +23,8 @@ TYPES = (
     "washout",
     "biomarker",
     "disease_status",
+    "stage",
+    "cml_phase",
     "unparsed",
 )
 MET, NOT_MET, UNKNOWN = "MET", "NOT_MET", "UNKNOWN"

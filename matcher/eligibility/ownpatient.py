@@ -134,6 +134,7 @@ def own_patient_record(parsed, vocab) -> dict | None:
         elif c.type == "biomarker" and c.polarity == "require":
             for m in (v.get("markers") or [])[:1]:
                 biomarkers.append(f"{m['gene']} positive")
+    _own_stage(parsed, rec)
     if "stage" in rec and rec["stage"] == "IV":
         rec["metastatic_sites"] = ["lung"]
     if therapies:
@@ -181,3 +182,43 @@ def own_patient_survey(parsed_trials, vocab=None) -> tuple[int, list[OwnPatientR
         if res.not_met:
             bad.append(res)
     return checked, bad
+
+
+def _own_stage(parsed, rec: dict) -> None:
+    """A stage inside every stage group the trial requires (and outside those it excludes),
+    when the stage chosen from the extent lines is not: the most advanced stage a required
+    group names that no exclusion names."""
+    from matcher.eligibility.stage import _inside, _name, stage_items
+
+    wanted = [
+        stage_items(c.values.get("stages") or [])
+        for c in parsed.criteria
+        if c.type == "stage"
+        and c.source == "text"
+        and c.polarity == "require"
+        and not (c.conditional or c.cohort or c.values.get("alternative"))
+    ]
+    banned = [
+        it
+        for c in parsed.criteria
+        if c.type == "stage" and c.source == "text" and c.polarity == "exclude"
+        for it in stage_items(c.values.get("stages") or [])
+    ]
+    if any(
+        c.type == "disease_extent"
+        and c.polarity == "exclude"
+        and "metastatic" in (c.values.get("extent") or [])
+        for c in parsed.criteria
+    ):
+        banned.append((4, "", ""))  # "Metastatic disease" excluded: not stage IV
+    wanted = [w for w in wanted if w]
+    if not wanted:
+        return
+    own = stage_items([str(rec.get("stage") or "")])
+    if own and all(_inside(w, own[0]) == "in" for w in wanted):
+        return
+    for cand in sorted({it for w in wanted for it in w}, reverse=True):
+        probe = cand if cand[1] or cand[0] == 4 else (cand[0], "A", "")
+        if _inside(banned, probe) == "out" and all(_inside(w, probe) == "in" for w in wanted):
+            rec["stage"] = _name(probe)
+            return

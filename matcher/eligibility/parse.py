@@ -21,7 +21,8 @@ from matcher.eligibility.labs import _labs
 from matcher.eligibility.model import ABOUT_OTHER, PART_SCOPE, Criterion, ParsedTrial
 from matcher.eligibility.performance import _ps
 from matcher.eligibility.pregnancy import _pregnancy
-from matcher.eligibility.status import _status
+from matcher.eligibility.stage import _stage
+from matcher.eligibility.status import _cml_phase, _status
 from matcher.eligibility.text import _CTX_ANYOF_RE, _DIAG_CACHE, _I, _ONCO_RE, _Ctx
 from matcher.eligibility.therapy import _prior_therapy, _washout
 from matcher.trial import Trial
@@ -67,6 +68,8 @@ def parse_line(
     found += wash
     found += _biomarker(c)
     found += _status(c)
+    found += _stage(c)
+    found += _cml_phase(c)
     if not found:
         return [Criterion(section, text, "unparsed", c.base, {}, context=context)]
     crits = []
@@ -105,7 +108,15 @@ def parse_line(
 # Types an exclusion line can state together ("metastatic breast cancer", "relapsed AML",
 # "HER2-positive gastric cancer"): the line excludes when every part holds.
 _CONJUNCT_TYPES = frozenset(
-    {"histology", "disease_extent", "biomarker", "disease_status", "brain_metastases"}
+    {
+        "histology",
+        "disease_extent",
+        "biomarker",
+        "disease_status",
+        "brain_metastases",
+        "stage",
+        "cml_phase",
+    }
 )
 _CONJ_BREAK_RE = re.compile(r"\bor\b|\band/or\b|;|,|\bnor\b|\beither\b|\band\b", _I)
 
@@ -452,4 +463,25 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
         by_line[id(line)] = parsed
         crits.extend(parsed)
     _histology_sublists(lines, by_line)
+    _status_alternatives(crits)
     return ParsedTrial(trial=trial, criteria=crits, n_lines=n_lines, n_typed_lines=n_typed)
+
+
+def _status_alternatives(crits: list[Criterion]) -> None:
+    """A patient has one disease status: required statuses that exclude each other, on
+    several lines of one cohort ("ALL in first complete remission (CR1)", "Relapsed AML with
+    <25% blasts"), are alternatives. The same status restated on several lines is not."""
+    by_cohort: dict[str | None, list[Criterion]] = {}
+    for c in crits:
+        if (
+            c.type == "disease_status"
+            and c.polarity == "require"
+            and c.section == "inclusion"
+            and c.group is None
+        ):
+            by_cohort.setdefault(c.cohort, []).append(c)
+    for cohort, members in by_cohort.items():
+        sets = [set(c.values.get("status") or []) for c in members]
+        if any(not (a & b) for i, a in enumerate(sets) for b in sets[i + 1 :]):
+            for c in members:
+                c.group = "disease_status:require" + (f":{cohort}" if cohort else "")

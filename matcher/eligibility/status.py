@@ -6,6 +6,12 @@ the record, or from the diagnosis as written: "relapsed AML"). A patient whose r
 prior therapy at all (``prior_therapies: []``) is untreated, so not relapsed or refractory.
 Only a clean contradiction (newly diagnosed against relapsed / refractory) gives NOT_MET; a
 patient in remission, or with treatment but no status recorded, is UNKNOWN.
+
+"New diagnosed", "newly diagnoised" (sic), "de novo ALL" and "previously untreated AML" read
+as newly diagnosed; "first complete remission" / "CR1" as a required remission, ruled out
+only by a recorded relapsed or refractory status. Several statuses on one line are one
+criterion whose statuses are alternatives ("relapsed or newly diagnosed AML"), and a line
+that names relapse at all also admits relapsed disease ("in CR1 or in first relapse").
 """
 
 from __future__ import annotations
@@ -21,10 +27,29 @@ _RR_RE = re.compile(
     r"(?:relapsed|refractory|recurrent|relapse)\b)*",
     _I,
 )
-_ND_RE = re.compile(r"\bnewly[- ]diagnosed\b|\bnew(?:ly)?[- ]diagnosis\b", _I)
+# "newly diagnosed", "new diagnosed", "newly diagnoised" (sic), "new diagnosis"
+_ND_RE = re.compile(
+    r"\bnew(?:ly)?[- ](?:diagnos(?:ed|is)|diagnoised)\b"
+    # "de novo ALL" (not "de novo or secondary AML": there it is the disease's origin)
+    r"|\bde[- ]novo\b(?=\s+(?:[\w+-]+\s+){0,2}?(?:acute|leuka?emi|aml\b|all\b|b-all|t-all|lymphom|myelom))"
+    # "previously untreated AML": untreated blood cancer is newly diagnosed (a solid tumour
+    # may recur after surgery alone, untreated by any drug)
+    r"|\bpreviously[- ]untreated\b(?=\s+(?:[\w+()-]+\s+){0,3}?(?:acute|leuka?emi|aml\b|all\b|b-all|"
+    r"t-all|cll\b|mds\b|cml\b|lymphom|myelom))",
+    _I,
+)
+# "first complete remission", "CR1": a remission the trial requires
+_CR1_RE = re.compile(
+    r"\b(?:first|1st)\s+(?:complete\s+)?(?:morphologic(?:al)?\s+)?remission\b|\bcr\s?1\b", _I
+)
+_ORIGIN_RE = re.compile(
+    r"\bsecondary\b|therapy[- ]related|\bt-aml\b|\binduced\b|\btransformed\b|\barising\b", _I
+)
+# relapse named on the line but not typed ("in CR1 or in first relapse"): an alternative
+_ANY_RELAPSE_RE = re.compile(r"\brelaps\w*|\brefractor\w*|\brecurren\w*|\br/r\b|\bsalvage\b", _I)
 # the disease a status is said of, within a few words after it
 _DISEASE_AFTER_RE = re.compile(
-    r"^[\s,/()-]*(?:[\w+-]+\s+){0,5}?(?:disease|malignanc\w*|leuka?emi\w*|lymphom\w*|myelom\w*|"
+    r"^[\s,/()-]*(?:[\w+()/-]+\s+){0,5}?(?:disease|malignanc\w*|leuka?emi\w*|lymphom\w*|myelom\w*|"
     r"\baml\b|\ball\b|\bcll\b|\bsll\b|\bmds\b|\bcml\b|\bmpal\b|b-all|t-all|neoplasm\w*|cancer|"
     r"tumou?rs?|sarcom\w*|carcinom\w*|nhl|dlbcl|\bmm\b|hodgkin)",
     _I,
@@ -35,6 +60,18 @@ _THERAPY_AFTER_RE = re.compile(
 )
 
 
+# "New diagnosed patients.": the trial's own disease is meant
+_SUBJECT_AFTER_RE = re.compile(
+    r"^[\s,]*(?:and\s+untreated\s+)?(?:patients?|participants?|subjects?|cases?)\b", _I
+)
+# "Ph-like ALL newly diagnosed;", "acute leukemia in CR1": the status said after the disease
+_DISEASE_BEFORE_RE = re.compile(
+    r"(?:leuka?emi\w*|lymphom\w*|myelom\w*|\baml|\ball|\bcll|\bmds|\bcml|b-all|t-all|disease|"
+    r"malignanc\w*|cancer|sarcom\w*|tumou?rs?)\s*(?:\([^)]{0,30}\)\s*)?(?:[\w-]+\s+){0,2}?"
+    r"(?:in\s+(?:the\s+)?)?$",
+    _I,
+)
+_END_RE = re.compile(r"^\s*(?:[;,.)]|$)")
 _THERAPY_BEFORE_RE = re.compile(
     r"(?:therap\w*|treatments?|chemotherapy|regimens?|cycles?|courses?|lines?|agents?|"
     r"transplant\w*)\s+(?:for|of|in)\s+(?:the\s+|their\s+)?$",
@@ -43,22 +80,48 @@ _THERAPY_BEFORE_RE = re.compile(
 
 
 def _status(c: _Ctx) -> list[tuple[str, str, dict]]:
-    out: list[tuple[str, str, dict]] = []
     s = c.s
-    for rx, status in ((_RR_RE, ["relapsed", "refractory"]), (_ND_RE, ["newly_diagnosed"])):
+    found: list[tuple[str, list[str]]] = []  # (polarity, statuses) in line order
+    for rx, status in (
+        (_RR_RE, ["relapsed", "refractory"]),
+        (_ND_RE, ["newly_diagnosed"]),
+        (_CR1_RE, ["remission"]),
+    ):
         for m in rx.finditer(s):
             after = s[m.end() : m.end() + 80]
-            if _THERAPY_AFTER_RE.match(after) or not _DISEASE_AFTER_RE.match(after):
+            before = s[max(0, m.start() - 80) : m.start()]
+            if rx is _ND_RE and m.group(0).lower().startswith("de") and _ORIGIN_RE.search(s):
+                continue  # "de novo or secondary AML": the disease's origin
+            if _THERAPY_AFTER_RE.match(after):
                 continue
-            if _THERAPY_BEFORE_RE.search(s[max(0, m.start() - 80) : m.start()]):
+            if not (
+                _DISEASE_AFTER_RE.match(after)
+                or (rx is not _RR_RE and _SUBJECT_AFTER_RE.match(after))
+                or (rx is not _RR_RE and _DISEASE_BEFORE_RE.search(before) and _END_RE.match(after))
+                or (rx is _CR1_RE and _DISEASE_BEFORE_RE.search(before))
+            ):
+                continue
+            if _THERAPY_BEFORE_RE.search(before):
                 continue  # "chemotherapy for relapsed leukemia": a therapy setting
             if re.match(r"^[\s,]*(?:[\w-]+\s+){0,2}?metasta", after, _I):
                 continue  # "untreated brain metastases": the brain criterion's
-            vals = {"status": status}
-            item = ("disease_status", c.polarity(m.start()), vals)
-            if item not in out:
-                out.append(item)
+            found.append((c.polarity(m.start()), list(status)))
             break
+    out: list[tuple[str, str, dict]] = []
+    for pol in dict.fromkeys(p for p, _ in found):
+        statuses: list[str] = []
+        for p, st in found:
+            if p == pol:
+                statuses += [x for x in st if x not in statuses]
+        if (
+            pol == "require"
+            and set(statuses) & {"newly_diagnosed", "remission"}
+            and "relapsed" not in statuses
+            and _ANY_RELAPSE_RE.search(s)
+        ):
+            statuses += ["relapsed", "refractory"]  # "CR1 or first relapse": either
+        # "relapsed or newly diagnosed": one criterion, its statuses alternatives
+        out.append(("disease_status", pol, {"status": statuses}))
     return out
 
 
@@ -68,16 +131,22 @@ _LABEL = {
     "refractory": "refractory",
     "remission": "in remission",
 }
+# the remission a line requires is a first complete remission (the only one read)
+_WANTED_LABEL = {**_LABEL, "remission": "first complete remission of the"}
 _CONTRADICTS = {
     "newly_diagnosed": {"relapsed", "refractory"},
     "relapsed": {"newly_diagnosed"},
     "refractory": {"newly_diagnosed"},
+    # (first complete remission, the only remission read) a relapsed disease is past its
+    # first remission; a refractory one may reach it after a second induction, a newly
+    # diagnosed one after the first: not contradictions
+    "remission": {"relapsed"},
 }
 
 
 def _ev_disease_status(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     wanted = set(c.values.get("status") or [])
-    desc = " or ".join(_LABEL[x] for x in c.values.get("status") or [])
+    desc = " or ".join(_WANTED_LABEL[x] for x in c.values.get("status") or [])
     own = getattr(p, "disease_status", None)
     how = "recorded"
     if own is None and p.prior_therapies == []:
@@ -87,7 +156,10 @@ def _ev_disease_status(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
         return UNKNOWN, f"disease status not recorded: verify (trial {verb} {desc} disease)"
     said = f"disease {_LABEL[own]} ({how})"
     inside = own in wanted
-    contradicts = any(own in _CONTRADICTS.get(w, set()) for w in wanted)
+    # every status the line admits must be ruled out ("relapsed or newly diagnosed")
+    contradicts = bool(wanted) and all(own in _CONTRADICTS.get(w, set()) for w in wanted)
+    if contradicts and how != "recorded" and "remission" in wanted:
+        contradicts = False  # a remission is never ruled out by an inferred status
     if c.polarity == "require":
         if inside:
             return MET, f"{said}; trial requires {desc} disease"
@@ -99,3 +171,57 @@ def _ev_disease_status(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     if contradicts:
         return MET, f"{said}; trial excludes {desc} disease"
     return UNKNOWN, f"{said}; trial excludes {desc} disease: verify"
+
+
+# --- CML phase ----------------------------------------------------------------------------
+# "CML in the chronic phase", "CML in first blast crisis or first accelerated phase": the phase
+# of a chronic myeloid leukaemia a trial admits or excludes. The patient's phase is read only
+# from the diagnosis as written ("chronic myeloid leukemia in accelerated phase"); no phase
+# written is UNKNOWN, never inferred.
+_CML_RE = re.compile(
+    r"\bcml\b|chronic myel(?:oid|ogenous|ocytic)\s+leuka?emi\w*|\bcp-cml\b|\bph\+?\s*cml\b", _I
+)
+_PHASES = (
+    ("chronic", r"\bchronic[- ]phase\b|\bcp-cml\b|\bcml-cp\b"),
+    ("accelerated", r"\baccelerated[- ]phase\b|\bcml-ap\b"),
+    ("blast", r"\bblast(?:ic)?[- ](?:crisis|phase)\b|\bcml-bp\b|\bcml-bc\b"),
+)
+_PHASE_RES = [(name, re.compile(rx, _I)) for name, rx in _PHASES]
+_PHASE_LABEL = {
+    "chronic": "chronic phase",
+    "accelerated": "accelerated phase",
+    "blast": "blast phase",
+}
+
+
+def _cml_phase(c: _Ctx) -> list[tuple[str, str, dict]]:
+    s = c.s
+    if not _CML_RE.search(s):
+        return []
+    hits = sorted((m.start(), name) for name, rx in _PHASE_RES for m in rx.finditer(s))
+    if not hits:
+        return []
+    phases = list(dict.fromkeys(name for _, name in hits))
+    return [("cml_phase", c.polarity(hits[0][0]), {"phases": phases})]
+
+
+def cml_phase_in(text: str | None) -> str | None:
+    """The CML phase a diagnosis as written states; None when none, or more than one."""
+    if not text or not _CML_RE.search(text) and not re.search(r"\bcml-", text, _I):
+        return None
+    found = [name for name, rx in _PHASE_RES if rx.search(text)]
+    return found[0] if len(found) == 1 else None
+
+
+def _ev_cml_phase(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
+    wanted = c.values.get("phases") or []
+    desc = " or ".join(_PHASE_LABEL[x] for x in wanted)
+    verb = "requires" if c.polarity == "require" else "excludes"
+    own = cml_phase_in(getattr(p, "diagnosis_text", None))
+    if own is None:
+        return UNKNOWN, f"CML phase not stated in the diagnosis: verify (trial {verb} {desc})"
+    said = f"CML in {_PHASE_LABEL[own]} (diagnosis as written)"
+    inside = own in wanted
+    if c.polarity == "require":
+        return (MET if inside else NOT_MET), f"{said}; trial requires {desc}"
+    return (NOT_MET if inside else MET), f"{said}; trial excludes {desc}"

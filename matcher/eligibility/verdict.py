@@ -27,7 +27,8 @@ from matcher.eligibility.parse import _default_vocab
 from matcher.eligibility.performance import _ev_ps, not_for_this_age_group
 from matcher.eligibility.pregnancy import _ev_contraception, _ev_pregnancy
 from matcher.eligibility.sex import _ev_sex
-from matcher.eligibility.status import _ev_disease_status
+from matcher.eligibility.stage import _ev_stage
+from matcher.eligibility.status import _ev_cml_phase, _ev_disease_status
 from matcher.eligibility.text import _I
 from matcher.eligibility.therapy import (
     _ev_max_lines,
@@ -72,6 +73,8 @@ FIELDS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "washout": (),
     "biomarker": ("biomarkers",),
     "disease_status": ("disease_status", "prior_therapies"),
+    "stage": ("stage", "metastatic"),
+    "cml_phase": ("diagnosis_text",),
     "unparsed": (),
 }
 _COHORT_FIELDS = ("diagnosis", "diagnosis_name", "diagnosis_lineage")
@@ -403,5 +406,7 @@ _EVALUATORS = {
     "washout": _ev_washout,
     "biomarker": _ev_biomarker,
     "disease_status": _ev_disease_status,
+    "stage": _ev_stage,
+    "cml_phase": _ev_cml_phase,
     "unparsed": _ev_unparsed,
 }
