@@ -487,6 +487,9 @@ PS_BY_AGE = [
     ),
     ("ECOG performance status of 0 or 1 (age >= 16 years) or Lansky (age < 16 years).", 20, 2, None, NOT_MET),
     ("Karnofsky >= 60% (>= 50% allowed for patients with bone metastases)", 40, None, None, UNKNOWN),
+    # the scale for the other age group is no alternative that rescues this one
+    ("Lansky (age <16 years) or Karnofsky (age >=16 years) performance status >=70", 14, None, 60, NOT_MET),
+    ("Lansky (age <16 years) or Karnofsky (age >=16 years) performance status >=70", 14, None, 80, MET),
 ]  # fmt: skip
 
 
