@@ -174,6 +174,26 @@ DIRECTION = [
         {"diagnosis": "lung adenocarcinoma"},
         "not NOT_MET",
     ),
+    # a negation before a colon governs the list after it (inclusion); under exclusions a
+    # leading "No ... following:" restates the exclusion
+    (
+        "inclusion",
+        "Patients do not have histologic subtypes: GIST, Desmoid, Ewing sarcoma",
+        {"diagnosis": "gastrointestinal stromal tumor"},
+        NOT_MET,
+    ),
+    (
+        "inclusion",
+        "Patients do not have histologic subtypes: GIST, Desmoid, Ewing sarcoma",
+        {"diagnosis": "leiomyosarcoma"},
+        "not NOT_MET",
+    ),
+    (
+        "exclusion",
+        "No history of the following: GIST",
+        {"diagnosis": "leiomyosarcoma"},
+        "not NOT_MET",
+    ),
     # the central nervous system reached by the disease is a brain fact, not a histology
     (
         "exclusion",

@@ -80,6 +80,15 @@ def _histology(c: _Ctx) -> list[tuple]:
     out: list[tuple] = []
     if main_ids:
         pol = c.polarity_plain(text, first_main or 0)
+        if (
+            c.section == "inclusion"
+            and pol == "require"
+            and _NEGATED_LEAD_RE.search(text[: first_main or 0])
+        ):
+            # "Patients do not have histologic subtypes: GIST, desmoid, Ewing sarcoma": the
+            # negation before the colon governs the list after it (under exclusions, "No
+            # history of the following:" only restates the exclusion)
+            pol = "exclude"
         out.append(("histology", pol, {"diagnoses": main_ids}))
         if except_ids and pol == "require":
             # an inclusion line listing alternatives never excludes one of them: when a listed
@@ -104,6 +113,10 @@ _CNS_SITE_RE = re.compile(
     r"\b(?:cns|central nervous system|meningeal|leptomeningeal)\s*(?:\(cns\)\s*)?"
     r"(?P<inv>(?:involvement|infiltration|relapse|disease)\s+(?:of|by|with)\s+(?:the\s+)?"
     r"(?:[\w-]+\s+)?)?$",
+    re.IGNORECASE,
+)
+_NEGATED_LEAD_RE = re.compile(
+    r"\b(?:do(?:es)? not|must not|should not|cannot|no|without|never)\b[^.;:()]{0,60}:\s*$",
     re.IGNORECASE,
 )
 _NON_SQUAMOUS_RE = re.compile(r"\bnon[- ]?squamous(?:[- ]cell)?\b", re.IGNORECASE)
