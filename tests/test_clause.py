@@ -174,6 +174,13 @@ DIRECTION = [
         {"diagnosis": "lung adenocarcinoma"},
         "not NOT_MET",
     ),
+    # an "or" between two ways of finding a fact is no alternative of the criterion
+    (
+        "inclusion",
+        "with EGFR mutation confirmed by tumor histology or cytology or hematology",
+        {"biomarkers": ["EGFR negative"]},
+        NOT_MET,
+    ),
     # a negation before a colon governs the list after it (inclusion); under exclusions a
     # leading "No ... following:" restates the exclusion
     (

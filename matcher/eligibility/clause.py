@@ -499,6 +499,13 @@ def _left_over(
                 low[max(0, a - 50) : a],
             ):
                 continue  # "without transfusion or EPO dependency": neither, a narrower need
+            if (
+                prev is not None
+                and nxt is not None
+                and _SPECIMEN_RE.fullmatch(prev[2])
+                and _SPECIMEN_RE.fullmatch(nxt[2])
+            ):
+                continue  # "tested on tissue or plasma", "by histology or cytology": how, not what
             if listed or (cue_cut is not None and a > cue_cut) or c.applies_to:
                 continue
             bad.append((a, b))
@@ -594,6 +601,13 @@ def _sibling_items(low: str, segs, anchors: list[int]) -> list[tuple[int, int]]:
     return out
 
 
+# how a fact was found, not what: an "or" between two of these is no alternative of the criterion
+_SPECIMEN_RE = re.compile(
+    r"tissue|tumou?r|plasma|blood|serum|ctdna|cfdna|liquid|histolog\w*|cytolog\w*|patholog\w*|"
+    r"biops\w*|imaging|ihc|immunohistochemistry|fish|ngs|pcr|rt-pcr|sequencing|effusion|fluid|"
+    r"marrow|sample|samples|specimen|specimens|archival|fresh|local|central|locally|centrally|"
+    r"hematology|haematology|ct|mri|pet"
+)
 _EG_CUES = frozenset({"e.g", "eg", "i.e", "ie"})  # "(eg CT scan)": never "including X" (adds X)
 _EXAMPLE_CUES = frozenset({"e.g", "eg", "i.e", "ie", "such", "including", "include", "includes"})
 
