@@ -174,6 +174,21 @@ DIRECTION = [
         {"diagnosis": "lung adenocarcinoma"},
         "not NOT_MET",
     ),
+    # another sentence's list does not reach this one; its permission does
+    (
+        "exclusion",
+        "Prior treatment with poziotinib. Testing may be done on tissue, plasma or other samples "
+        "in a certified laboratory, including outside laboratories",
+        {"prior_therapies": ["poziotinib"]},
+        "not NOT_MET",
+    ),
+    (
+        "exclusion",
+        "Prior treatment with poziotinib. Detection of the mutation is performed centrally, on "
+        "tissue or other available material.",
+        {"prior_therapies": ["poziotinib"]},
+        NOT_MET,
+    ),
     # an "or" between two ways of finding a fact is no alternative of the criterion
     (
         "inclusion",

@@ -272,7 +272,11 @@ def account_line(
             unnamed = not any(
                 _anchor_in(r, o, low, s) for o in criteria if o.type != "unparsed"
             ) or (own and not any(s[0] <= a < s[1] for a in own))
-            cue = any(s[0] <= a < s[1] for a, _ in cue_spans)
+            # only a permission, exception or condition there reaches the other sentences;
+            # an "or" or "including" of another sentence is that sentence's own list
+            cue = any(
+                s[0] <= a < s[1] and _REACHING_CUE_RE.fullmatch(low[a:b]) for a, b in cue_spans
+            )
             if unnamed and cue and not _foreign_exemption(c, plain, s, vocab):
                 mine.append(s)
         left = _left_over(
@@ -601,6 +605,15 @@ def _sibling_items(low: str, segs, anchors: list[int]) -> list[tuple[int, int]]:
     return out
 
 
+# cues of one sentence that reach the other sentences of a line
+_REACHING_CUE_RE = re.compile(
+    r"if|unless|except|excepting|excluding|other than|apart from|besides|provided|providing|"
+    r"as long as|when|whenever|where|until|allowed|allow|allows|permitted|permit|permits|"
+    r"permissible|acceptable|accepted|eligible|may|can|could|might|optional|optionally|"
+    r"regardless|irrespective|independent of|but|however|although|though|exception|exceptions|"
+    r"otherwise|alternatively|whose|i\.e\.?|ie|e\.g\.?|eg|such as|for example|for instance|"
+    r"namely|.*(?:cohort|arm|part|phase|indication).*|(?:for|in) .*"
+)
 # how a fact was found, not what: an "or" between two of these is no alternative of the criterion
 _SPECIMEN_RE = re.compile(
     r"tissue|tumou?r|plasma|blood|serum|ctdna|cfdna|liquid|histolog\w*|cytolog\w*|patholog\w*|"
