@@ -360,3 +360,19 @@ def test_inline_exclusion_flips_polarity():
 )
 def test_patient_gene_status_with_variant_results(biomarkers, status):
     assert patient_marker_status(biomarkers, "EGFR")[0] == status
+
+
+@pytest.mark.parametrize(
+    ("biomarkers", "verdict"),
+    [
+        (["HER2 exon 20 insertion"], UNKNOWN),  # a sequence variant is not an amplification
+        (["MET exon 14 skipping"], UNKNOWN),
+        (["HER2 amplification"], NOT_MET),
+        (["HER2 negative", "MET negative"], MET),
+    ],
+)
+def test_amplification_is_not_a_variant(biomarkers, verdict):
+    [(got, reason)] = _biomarker_verdicts(
+        "MET amplification or HER2 amplification", "exclusion", biomarkers
+    )
+    assert got == verdict, reason

@@ -530,6 +530,13 @@ def _bind_variants(
     return out, dropped, excepted
 
 
+# alterations that are not sequence variants, and how a patient's string says them
+_KIND_WORDS = {
+    "amplification": r"amplif|copy number|\bcn[gv]\b",
+    "fusion": r"fusion|rearrang|translocat|-[A-Z0-9]{2,}\b",
+    "rearrangement": r"fusion|rearrang|translocat|-[A-Z0-9]{2,}\b",
+    "overexpression": r"overexpress|ihc|expression|\d\+",
+}
 _LEVEL_GENES = frozenset({"MSI", "TMB", "PD-L1"})  # "high" is a level only for these
 
 
@@ -700,12 +707,16 @@ def _biomarker(c: _Ctx) -> list[tuple]:
         elif var:
             alteration = var.group(0)
         else:
-            low = (tail[:40] + " " + lead[-25:]).lower()
-            for name, rx in _ALTERATION_WORDS:
-                if name == "high" and gene not in _LEVEL_GENES:
-                    continue  # "high-sensitivity EGFR test" is not "EGFR high"
-                if re.search(rx, low):
-                    alteration = name
+            # the gene's own phrase first: in "HER-2 amplification and KRAS mutations" KRAS
+            # is mutated, not amplified
+            for low in (tail[:40].lower(), lead[-25:].lower()):
+                for name, rx in _ALTERATION_WORDS:
+                    if name == "high" and gene not in _LEVEL_GENES:
+                        continue  # "high-sensitivity EGFR test" is not "EGFR high"
+                    if re.search(rx, low):
+                        alteration = name
+                        break
+                if alteration:
                     break
         marker = {"gene": gene, "alteration": alteration, "negative": negative, "start": start}
         if gene in _ACTIVATING and (
@@ -976,6 +987,15 @@ def _ev_biomarker(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
             and variant
             and alt.replace(" ", "").lower() not in evidence.replace(" ", "").lower()
         )
+        kind = _KIND_WORDS.get(alt)
+        if status == "positive" and kind and not unconfirmed:
+            # "HER2 amplification" excluded, "HER2 exon 20 insertion" recorded: a sequence
+            # variant is not an amplification / fusion
+            found = [b for b in p.biomarkers or [] if _names_gene(b, m["gene"])]
+            if found and all(_variant_spans(b) and not re.search(kind, b, _I) for b in found):
+                ev = "; ".join(repr(b) for b in found)
+                results.append((m, None, f"{ev} recorded (a sequence variant, not {alt})", True))
+                continue
         if unconfirmed:
             evidence = f"{m['gene']} positive ({evidence!r}) but the variant is not stated"
         elif status == "positive":
