@@ -376,3 +376,40 @@ def test_amplification_is_not_a_variant(biomarkers, verdict):
         "MET amplification or HER2 amplification", "exclusion", biomarkers
     )
     assert got == verdict, reason
+
+
+@pytest.mark.parametrize(
+    ("text", "biomarkers", "verdict"),
+    [
+        # an "or" between two specimens is not an alternative to the finding
+        (
+            "Provide detectable specimens (tissue or cancerous pleural effusion) for genotype "
+            "testing before enrollment, and patients whose EGFR, ALK and ROS1 gene test results "
+            "are all negative;",
+            ["EGFR exon 19 deletion", "ALK negative", "ROS1 negative"],
+            NOT_MET,
+        ),
+        (
+            "Provide detectable specimens (tissue or cancerous pleural effusion) for genotype "
+            "testing before enrollment, and patients whose EGFR, ALK and ROS1 gene test results "
+            "are all negative;",
+            ["EGFR negative", "ALK negative", "ROS1 negative"],
+            MET,
+        ),
+        (
+            "with EGFR mutation confirmed by tumor histology or cytology or hematology prior to "
+            "EGFR-TKI treatment.",
+            ["EGFR negative"],
+            NOT_MET,
+        ),
+        (
+            "with EGFR mutation confirmed by tumor histology or cytology or hematology prior to "
+            "EGFR-TKI treatment.",
+            ["ALK negative"],
+            UNKNOWN,
+        ),
+    ],
+)
+def test_specimen_words_are_read(text, biomarkers, verdict):
+    [(got, reason)] = _biomarker_verdicts(text, "inclusion", biomarkers)
+    assert got == verdict, reason
