@@ -413,3 +413,27 @@ def test_amplification_is_not_a_variant(biomarkers, verdict):
 def test_specimen_words_are_read(text, biomarkers, verdict):
     [(got, reason)] = _biomarker_verdicts(text, "inclusion", biomarkers)
     assert got == verdict, reason
+
+
+@pytest.mark.parametrize(
+    ("text", "section", "genes"),
+    [
+        # a gene named as a test to do is not an alternative finding
+        (
+            "metastatic (stage IV) ALK+ NSCLC NOTE: Documentation of ALK rearrangement by a "
+            "positive result of any ALK assay must be available at baseline. Treatment can "
+            "already be started based on a local ALK+ test result, but subsequent central testing "
+            "of the baseline biopsy for molecular profiling, incl. determination of ALK variant "
+            "and TP53 status, should be made possible for all patients.",
+            "inclusion",
+            [["ALK"]],
+        ),
+        (
+            "Local testing of ALK with no ALK rearrangement (failed testing is considered negative)",
+            "inclusion",
+            [["ALK"]],
+        ),
+    ],
+)
+def test_genes_to_test_are_not_findings(text, section, genes):
+    assert [[g for g, _v, _o in ms] for _p, ms in _markers(text, section)] == genes

@@ -352,6 +352,12 @@ _VARIANT_JOIN_RE = re.compile(
     r"[\s,/]*(?:mutations?\s*)?(?:and/or|and|or|/)?[\s,/]*(?:(?:an?|the)\s+)?(?:ex(?:on)?[\s-]?\d{1,2}[\s-]*)?",
     _I,
 )
+_MENTION_TESTING_RE = re.compile(
+    r"\b(?:determination|testing|analysis|assessment|evaluation|measurement) of\s+(?:the\s+)?"
+    r"(?:[\w-]+(?:\s+(?:variants?|status|mutations?|genes?))?\s*(?:,|\band\b|\bor\b)\s*)*$"
+    r"|\btest(?:ed|ing)? for\s+(?:the\s+)?$",
+    _I,
+)
 _LIST_JOIN_RE = re.compile(r"[\s,/]*(?:and/or|and|or|/)?[\s,/]*", _I)
 _SHORT_SYMBOL_RE = re.compile(r"\b(?:c-?)?(?P<sym>MET|RET|KIT)\b")
 _NAME_STOP_RE = re.compile(
@@ -383,6 +389,11 @@ def _gene_mentions(text: str) -> list[tuple[int, int, str]]:
         after = text[m.end() : m.end() + 40]
         if _therapy_context(text, m.start(), m.end()):
             continue
+        lead = text[max(0, m.start() - 45) : m.start()]
+        if _MENTION_TESTING_RE.search(lead) and not re.search(
+            r"\b(?:positive|negative|positivity|negativity)\b", lead, _I
+        ):
+            continue  # "determination of ALK variant and TP53 status": a test to do
         if gene == "EGFR" and re.match(r"[\s)]*(?:\(?e?gfr\)?\s*)?(?:>|<|>=|<=|=)\s*\d", after, _I):
             continue  # "EGFR > 30 mL/min": a misspelt eGFR (kidney function)
         if gene in ("IDH1", "IDH2") and "/" in m.group(0):
