@@ -437,3 +437,19 @@ def test_specimen_words_are_read(text, biomarkers, verdict):
 )
 def test_genes_to_test_are_not_findings(text, section, genes):
     assert [[g for g, _v, _o in ms] for _p, ms in _markers(text, section)] == genes
+
+
+@pytest.mark.parametrize(
+    ("text", "biomarkers", "verdict", "reason_part"),
+    [
+        # a gene this reader does not know, listed as an alternative: never NOT_MET
+        ("JAK2, CALR or MPL mutation", ["JAK2 negative"], UNKNOWN, "CALR, MPL"),
+        ("KRAS, NRAS or HRAS mutation", ["KRAS negative", "NRAS negative"], UNKNOWN, "HRAS"),
+        ("KIT or PDGFRA mutation", ["KIT negative", "PDGFRA negative"], NOT_MET, ""),
+        ("Documented EGFR mutation by PCR or NGS", ["EGFR negative"], NOT_MET, ""),
+    ],
+)
+def test_unread_alternative_genes(text, biomarkers, verdict, reason_part):
+    [(got, reason)] = _biomarker_verdicts(text, "inclusion", biomarkers)
+    assert got == verdict, reason
+    assert reason_part in reason

@@ -601,6 +601,81 @@ def _variant_markers(
     return sorted(out, key=lambda x: x["start"])
 
 
+_NOT_GENES = frozenset(
+    [
+        "IHC",
+        "FISH",
+        "NGS",
+        "PCR",
+        "TKI",
+        "TKIS",
+        "CNS",
+        "NSCLC",
+        "SCLC",
+        "ECOG",
+        "ULN",
+        "FDA",
+        "CLIA",
+        "DNA",
+        "RNA",
+        "CTDNA",
+        "CFDNA",
+        "AND",
+        "OR",
+        "NOT",
+        "WHO",
+        "NCCN",
+        "ASCO",
+        "CAP",
+        "LDT",
+        "CDX",
+        "NMPA",
+        "EMA",
+        "NOS",
+        "RECIST",
+        "CT",
+        "MRI",
+        "PET",
+        "AJCC",
+        "TNM",
+        "TPS",
+        "CPS",
+    ]
+)
+
+
+def _unread_genes(text: str, mentions: list[tuple[int, int, str]]) -> list[str]:
+    """Gene-like symbols listed with the line's genes but not read ("JAK2, CALR or MPL
+    mutation"): a requirement met by one of those cannot be failed here."""
+    cands = []
+    for m in re.finditer(r"\b[A-Z][A-Z0-9]{1,7}(?:-[A-Z0-9]{1,6})?\b", text):
+        sym = m.group(0)
+        if sym in _NOT_GENES or _GENE_RE.fullmatch(sym) or _split_key(sym):
+            continue
+        if len(sym) < 3 and not any(ch.isdigit() for ch in sym):
+            continue
+        if not any(a <= m.start() < b for a, b, _g in mentions):
+            cands.append((m.start(), m.end(), sym))
+    spans = [(a, b) for a, b, _g in mentions]
+    out: list[str] = []
+    grew = True
+    while grew:
+        grew = False
+        for a, b, sym in cands:
+            if (a, b) in spans:
+                continue
+            if any(
+                _LIST_JOIN_RE.fullmatch(text[y:a] if y <= a else text[b:x])
+                for x, y in spans
+                if y <= a or x >= b
+            ):
+                spans.append((a, b))
+                if sym not in out:
+                    out.append(sym)
+                grew = True
+    return out
+
+
 def _marker_values(x: dict, excepted: list[str] | None = None) -> dict:
     v = {"gene": x["gene"], "alteration": x["alteration"]}
     if excepted:
@@ -743,6 +818,7 @@ def _biomarker(c: _Ctx) -> list[tuple]:
     markers = _variant_markers(text, markers, variants, head_negative, inline, dropped)
     if not any_cue or not markers:
         return []
+    others = _unread_genes(text, mentions)
     out: list[tuple] = []
     for negative, conj in ((False, False), (True, False), (False, True), (True, True)):
         group = [x for x in markers if x["negative"] == negative and bool(x.get("conj")) == conj]
@@ -755,6 +831,8 @@ def _biomarker(c: _Ctx) -> list[tuple]:
             "markers": [_marker_values(x, excepted) for x in group],
             "genes": [x["gene"] for x in group],
         }
+        if others:
+            vals["also_named"] = others
         # "(1) ... ; (2) IDH1 mutated solid tumor; or (3) ...": one alternative's finding
         # is not required of every patient (NOT_MET -> UNKNOWN)
         out.append(("biomarker", pol, vals, {"conditional": bool(_ENUMERATED_RE.search(text))}))
@@ -1022,6 +1100,12 @@ def _ev_biomarker(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
         return (MET if c.polarity == "require" else NOT_MET), f"{ev}; trial {verb} {desc}"
     if all(r[1] == "negative" for r in results):
         ev = "; ".join(r[2] for r in results)
+        also = c.values.get("also_named")
+        if c.polarity == "require" and also:
+            return UNKNOWN, (
+                f"{ev}; trial requires {desc} or {' or '.join(also)} (not read): verify "
+                f"{', '.join(also)}"
+            )
         return (NOT_MET if c.polarity == "require" else MET), f"{ev}; trial {verb} {desc}"
     part = [r for r in results if r[3]]
     if part:
