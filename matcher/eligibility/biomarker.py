@@ -381,6 +381,29 @@ def _name_start(text: str, op: int) -> int:
     return i
 
 
+def _listed_with(text: str, known: list[tuple], cands: list[tuple]) -> list[int]:
+    """Indices of ``cands`` that stand in one list with a ``known`` item: consecutive items
+    joined by ",", "/", "and", "or" (linear in the number of items)."""
+    items = sorted(
+        [(a, b, True, -1) for a, b, *_x in known]
+        + [(a, b, False, i) for i, (a, b, *_y) in enumerate(cands)]
+    )
+    n = len(items)
+    joined = [
+        items[k][1] <= items[k + 1][0]
+        and bool(_LIST_JOIN_RE.fullmatch(text[items[k][1] : items[k + 1][0]]))
+        for k in range(n - 1)
+    ]
+    reach = [it[2] for it in items]
+    for k in range(n - 1):
+        if joined[k] and reach[k]:
+            reach[k + 1] = True
+    for k in range(n - 2, -1, -1):
+        if joined[k] and reach[k + 1]:
+            reach[k] = True
+    return sorted(it[3] for it, r in zip(items, reach, strict=True) if r and not it[2])
+
+
 def _gene_mentions(text: str) -> list[tuple[int, int, str]]:
     """(start, end, gene) of every gene mention that names a finding (not a therapy target)."""
     mentions: list[tuple[int, int, str]] = []
@@ -403,25 +426,14 @@ def _gene_mentions(text: str) -> list[tuple[int, int, str]]:
         mentions.append((m.start(), m.end(), gene))
     # "NTRK, BRAF, RET, MET or other ...": a short symbol that is also a word (MET, RET, KIT)
     # counts when it stands in a list of genes
-    grew = True
-    while grew and mentions:
-        grew = False
-        for m in _SHORT_SYMBOL_RE.finditer(text):
-            if any(a < m.end() and m.start() < b for a, b, _g in mentions):
-                continue
-            if _therapy_context(text, m.start(), m.end()):
-                continue
-            if any(
-                _LIST_JOIN_RE.fullmatch(
-                    text[b : m.start()] if b <= m.start() else text[m.end() : a]
-                )
-                for a, b, _g in mentions
-                if b <= m.start() or a >= m.end()
-            ):
-                gene = m.group("sym")
-                mentions.append((m.start(), m.end(), gene))
-                mentions.sort()
-                grew = True
+    if mentions:
+        cands = [
+            (m.start(), m.end(), m.group("sym"))
+            for m in _SHORT_SYMBOL_RE.finditer(text)
+            if not any(a < m.end() and m.start() < b for a, b, _g in mentions)
+            and not _therapy_context(text, m.start(), m.end())
+        ]
+        mentions = sorted(mentions + [cands[i] for i in _listed_with(text, mentions, cands)])
     # "ALK receptor tyrosine kinase (ALK)": the written-out name before a symbol in
     # parentheses is part of that mention
     out: list[tuple[int, int, str]] = []
@@ -506,12 +518,15 @@ def _bind_variants(
         dropped = True
     raw = [r for r in raw if r[0]]
     # a variant-like token left unread in a clause with variants: the list is not read whole
-    read = [(r[3], r[4]) for r in raw] + [(x[0], x[1]) for x in mentions]
-    for r in raw:
-        lo = max(x for x in bounds if x <= r[3])
-        hi = min(x for x in bounds if x > r[3])
+    read = {i for r in raw for i in range(r[3], r[4])} | {
+        i for x in mentions for i in range(x[0], x[1])
+    }
+    clauses = {
+        (max(x for x in bounds if x <= r[3]), min(x for x in bounds if x > r[3])) for r in raw
+    }
+    for lo, hi in clauses:
         for m in _VARIANTISH_RE.finditer(text, lo, min(hi, len(text))):
-            if not any(a <= m.start() < b for a, b in read) and not re.fullmatch(
+            if m.start() not in read and not re.fullmatch(
                 r"\d+(?:st|nd|rd|th|s)|[A-Za-z]+\d?|(?:ex(?:on)?|v|cd|ecog|stage)\d+\w*",
                 m.group(0),
                 _I,
@@ -656,23 +671,10 @@ def _unread_genes(text: str, mentions: list[tuple[int, int, str]]) -> list[str]:
             continue
         if not any(a <= m.start() < b for a, b, _g in mentions):
             cands.append((m.start(), m.end(), sym))
-    spans = [(a, b) for a, b, _g in mentions]
     out: list[str] = []
-    grew = True
-    while grew:
-        grew = False
-        for a, b, sym in cands:
-            if (a, b) in spans:
-                continue
-            if any(
-                _LIST_JOIN_RE.fullmatch(text[y:a] if y <= a else text[b:x])
-                for x, y in spans
-                if y <= a or x >= b
-            ):
-                spans.append((a, b))
-                if sym not in out:
-                    out.append(sym)
-                grew = True
+    for i in _listed_with(text, mentions, cands):
+        if cands[i][2] not in out:
+            out.append(cands[i][2])
     return out
 
 
