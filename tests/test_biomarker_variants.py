@@ -453,3 +453,15 @@ def test_unread_alternative_genes(text, biomarkers, verdict, reason_part):
     [(got, reason)] = _biomarker_verdicts(text, "inclusion", biomarkers)
     assert got == verdict, reason
     assert reason_part in reason
+
+
+def test_inline_exclusion_ends_with_its_sentence():
+    crits = [
+        c
+        for c in parse_line(
+            "Exclusion of other primary malignancy by imaging. Documented EGFR exon 19 deletion.",
+            "inclusion",
+        )
+        if c.type == "biomarker"
+    ]
+    assert [c.polarity for c in crits] == ["require"]

@@ -566,6 +566,13 @@ _KIND_WORDS = {
 _LEVEL_GENES = frozenset({"MSI", "TMB", "PD-L1"})  # "high" is a level only for these
 
 
+def _after_inline(text: str, inline, start: int) -> bool:
+    """True when ``start`` follows an inline "exclusion of" in the same clause."""
+    return bool(
+        inline and start > inline.start() and not re.search(r";|\.\s", text[inline.end() : start])
+    )
+
+
 def _variant_label(key: str) -> str:
     m = re.fullmatch(r"ex(\d+)(del|ins|skip|dup|pt)?", key)
     if not m:
@@ -584,7 +591,7 @@ def _variant_markers(
     by_gene: dict[tuple[str, bool], dict] = {}
     for gene, key, exon, start, neg, conj in variants:
         neg = neg or head_negative
-        if inline and start > inline.start():
+        if _after_inline(text, inline, start):
             neg = not neg
         m = by_gene.get((gene, neg, conj))
         if m is None:
@@ -776,7 +783,7 @@ def _biomarker(c: _Ctx) -> list[tuple]:
             # "RAS wild type status (KRAS exons 2, 3 and 4 ...)"
             or _in_negative_parenthesis(text, start)
         )
-        if inline and start > inline.start():
+        if _after_inline(text, inline, start):
             negative = not negative
         alteration = None
         var = _VARIANT_RE.search(tail[:40])
