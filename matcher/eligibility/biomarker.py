@@ -315,10 +315,6 @@ def _therapy_context(text: str, start: int, end: int) -> bool:
     )
 
 
-_WITH_OR_WITHOUT_RE = re.compile(
-    r"\b(?:with or without|regardless of|irrespective of|independent of)\b(?:\s+[\w-]+){0,3}\s*$",
-    _I,
-)
 _ALSO_RE = re.compile(r"\b(?:as well as|in addition to|together with|along with|and also)\b", _I)
 # where a variant named on a line is not a condition on the patient: a permitted extra
 # ("alone or with other EGFR mutations, including T790M"), an exception ("other than
