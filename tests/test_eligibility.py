@@ -339,11 +339,26 @@ def test_cns_involvement_of_another_disease_is_not_brain_metastases():
         ("Measurable or evaluable disease", "inclusion", "require", True),
         ("Patients without measurable disease", "exclusion", "require", False),  # double negative
         ("Non-measurable disease only", "exclusion", "require", False),
+        ("Must have a target lesion to evaluate treatment response", "inclusion", "require", False),
+        (
+            "At least one tumor lesion that can be accurately measured",
+            "inclusion",
+            "require",
+            False,
+        ),
     ],
 )
 def test_measurable_disease(text, section, polarity, evaluable):
     [(t, p, v)] = [x for x in _typed(text, section) if x[0] == "measurable_disease"]
     assert (p, v["evaluable_allowed"]) == (polarity, evaluable)
+
+
+def test_which_lesions_count_is_not_a_measurable_disease_rule():
+    assert not [
+        t
+        for t, _, _ in _typed("Lesions in a previously irradiated area cannot be target lesions")
+        if t == "measurable_disease"
+    ]
 
 
 def test_recist_version_recorded():

@@ -66,7 +66,11 @@ _MEAS_RE = re.compile(
     r"(?:disease|lesions?|tumou?rs?|target|parameters|sites?)\b)"
     r"|\b(?P<neg2>non-?)?measurable (?:and|or|and/or) (?:non-?measurable|evaluable)"
     r"|\b(?:disease|lesions?) (?:that (?:is|are) )?measurable\b"
-    r"|\bevaluable (?:or measurable )?(?:disease|lesions?)\b",
+    r"|\bevaluable (?:or measurable )?(?:disease|lesions?)\b"
+    # "must have a target lesion", "at least one tumor lesion that can be accurately measured"
+    r"|\b(?:have|has|with|at least one|one or more|>= ?1)\s+(?:[\w-]+\s+){0,2}?target lesions?\b"
+    r"|(?:\bat least one|>= ?(?:1|one))\s+(?:[\w-]+\s+){0,3}?lesions?\s+(?:\([^)]{0,40}\)\s+)?(?:that|which)?\s*"
+    r"(?:can|could|must|should) be (?:accurately |reliably |precisely )?measured\b",
     _I,
 )
 _MEAS_CRIT_RE = re.compile(
