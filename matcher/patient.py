@@ -694,8 +694,11 @@ def _fill_diagnosis(ctx: _Ctx, p: Patient, text: str) -> None:
 
     p.diagnosis_text = text
     vocab = load_vocab()
+    # "actinic keratoses (non-melanoma skin cancer precursor)": the aside names what the
+    # condition may lead to, not a second diagnosis
+    lookup = _PRECURSOR_ASIDE_RE.sub(" ", text).strip() or text
     try:
-        m = vocab.resolve_diagnosis(text)
+        m = vocab.resolve_diagnosis(lookup)
     except VocabError as exc:
         closest = ", ".join(exc.suggestions) if exc.suggestions else "none"
         raise ctx.error(
@@ -719,6 +722,9 @@ def _fill_diagnosis(ctx: _Ctx, p: Patient, text: str) -> None:
         )
 
 
+_PRECURSOR_ASIDE_RE = re.compile(
+    r"\([^()]*\b(?:precursors?|pre-?cancer\w*|pre-?malignan\w*)\b[^()]*\)", re.IGNORECASE
+)
 DISEASE_STATUSES = ("newly_diagnosed", "relapsed", "refractory", "remission")
 _DISEASE_STATUS_WORDS = (
     ("refractory", r"\brefractory\b|\br/r\b|\bprimary refractory\b"),

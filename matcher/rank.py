@@ -44,6 +44,7 @@ TIER_LABELS = {
 # a vocabulary entry's ``level`` -> the tier a trial naming it gets
 LEVEL_TIERS = {"basket": "basket", "family": "family", "category": "category"}
 ANY_CANCER = "cancer"  # the vocabulary root that names a cancer without its type
+PRECANCER = "precancerous_condition"  # the root of conditions that are not cancers
 
 BOOST_TABLE9 = 20  # trial tests a Table 9 agent for the patient's subtype
 BOOST_PRIOR_THERAPY_FIT = 10  # a required prior therapy the patient has had
@@ -667,6 +668,8 @@ def tier_for(
             return LEVEL_TIERS[d.level], None
         return ("subtype" if target == lineage[0] else "group"), None
     if target == ANY_CANCER:
+        if PRECANCER in lineage:
+            return None, None  # "any cancer" does not admit a precancerous condition
         return "basket", None
     if vocab.is_a(target, lineage[0]):
         own = vocab.diagnosis(lineage[0])

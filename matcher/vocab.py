@@ -904,6 +904,11 @@ class Vocab:
         if code in self._diag_codes:
             return DiagnosisMatch(self.diagnoses[self._diag_codes[code]], 100.0, "oncotree")
         mentions = self._most_specific({i for i, _ in self.find_diagnoses(text)})
+        cancers = [m for m in mentions if "precancerous_condition" not in self.diagnoses[m].lineage]
+        if cancers and len(cancers) < len(mentions):
+            # "actinic keratoses; prior excised cutaneous squamous cell carcinoma": the cancer
+            # is the diagnosis trials are matched on, the precancerous condition is history
+            mentions = cancers
         winner, score, ranked = _fuzzy_pick(self._diag_fuzzy, text, DIAGNOSIS_FUZZY_THRESHOLD)
         if winner and (
             not mentions

@@ -778,3 +778,29 @@ def test_patients_wrapper_object(tmp_path):
         ("a", f"{path}, entry 1"),
         ("b", f"{path}, entry 2"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the aside names what the condition may lead to, not a second diagnosis
+        (
+            "actinic keratoses in a kidney transplant recipient (non-melanoma skin cancer precursor)",
+            "actinic_keratosis",
+        ),
+        (
+            "cervical intraepithelial neoplasia on an abnormal Pap test (cervical cancer precursor)",
+            "cervical_intraepithelial_neoplasia",
+        ),
+        # a cancer beside a precancerous condition is the diagnosis
+        (
+            "actinic keratoses in a lung transplant recipient; prior excised cutaneous squamous "
+            "cell carcinoma",
+            "skin_carcinoma",
+        ),
+        ("CIN 3", "cervical_intraepithelial_neoplasia"),
+    ],
+)
+def test_a_precancerous_condition_is_read_as_itself(text, expected):
+    p = normalize_record({"id": "P", "diagnosis": text}, source="test")
+    assert p.diagnosis == expected

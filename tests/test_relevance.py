@@ -98,6 +98,10 @@ def rel(diagnosis_text, rec, v):
         ("acute_myeloid_leukemia", "solid_tumor", None),
         ("b_cell_all", "t_cell_all", None),
         ("breast_cancer", "lung_cancer", None),
+        # a precancerous condition is not a cancer: "any cancer" does not admit it
+        ("actinic_keratosis", "cancer", None),
+        ("actinic_keratosis", "actinic_keratosis", "subtype"),
+        ("cervical_intraepithelial_neoplasia", "cervical_cancer", None),
         # the trial names a narrower diagnosis than the patient's record: verify
         ("liposarcoma", "dedifferentiated_liposarcoma", "group"),
         ("sarcoma", "synovial_sarcoma", "family"),
