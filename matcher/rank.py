@@ -134,6 +134,46 @@ class TrialScope:
     ignored: tuple[str, ...]
     purpose: str
     healthy_volunteers: bool | None
+    # who the participants are when they are not patients ("caregivers", "pharmacists"):
+    # the words of the title and the first inclusion line that say so; None for patients
+    participants: str | None = None
+
+
+# A study of people around the patient, not of patients: the title names them, and the first
+# inclusion line is about them. A study of patients *and* caregivers (a dyad) is not one.
+_ROLE_WORDS = (
+    r"(?:primary |family |informal |co-primary |bereaved )?caregivers?|carers?|pharmacists?|"
+    r"nurses?|physicians?|oncologists?|clinicians?|health ?care (?:providers?|professionals?|"
+    r"workers?)|providers?|medical staff|staff members?|family members?|parents? of"
+)
+_ROLE_TITLE_RE = re.compile(rf"\b(?:{_ROLE_WORDS})\b", re.IGNORECASE)
+_ROLE_LINE_RE = re.compile(
+    rf"^\W*(?:(?:self-identified|adult|adults|being|be|is|are|a|an|the|who)\s+)*"
+    rf"(?:{_ROLE_WORDS})\b|^\W*who (?:belong|work|have instructed|prescribe|are employed)\b",
+    re.IGNORECASE,
+)
+_DYAD_RE = re.compile(
+    r"\bdyads?\b|\bpatients? (?:and|&|or) (?:their )?(?:caregivers?|carers?|famil)|"
+    r"\b(?:caregivers?|carers?|family members?) (?:and|&) (?:the )?patients?\b",
+    re.IGNORECASE,
+)
+
+
+def participants_of(parsed) -> str | None:
+    """Who a study enrols when they are not patients: "caregivers", "pharmacists" (the
+    title's word), or None."""
+    trial = parsed.trial
+    title = trial.title or ""
+    m = _ROLE_TITLE_RE.search(title)
+    if m is None or _DYAD_RE.search(title) or _DYAD_RE.search(trial.criteria_text or ""):
+        return None
+    first = next(
+        (c.text for c in parsed.criteria if c.section == "inclusion" and c.source != "structured"),
+        "",
+    )
+    if not _ROLE_LINE_RE.search(first):
+        return None
+    return m.group(0).lower()
 
 
 @dataclass
@@ -636,6 +676,7 @@ def trial_scope(parsed, vocab) -> TrialScope:
         ignored=tuple(ignored_c + ignored_r),
         purpose=purpose_of(trial),
         healthy_volunteers=trial.healthy_volunteers,
+        participants=participants_of(parsed),
     )
 
 
@@ -824,6 +865,11 @@ def purpose_gates(patient, scope: TrialScope) -> list[str]:
     that takes healthy volunteers is for people without the disease. A patient with an
     established diagnosis can join neither.
     """
+    if scope.participants:
+        return [
+            f"the study enrols {scope.participants}, not patients (title and first inclusion "
+            "criterion): the patient cannot take part"
+        ]
     if not patient.diagnosis:
         return []
     if scope.purpose == "SCREENING":

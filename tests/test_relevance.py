@@ -522,3 +522,50 @@ def test_cli_match_rejects_unknown_purpose(tmp_path):
     )
     assert result.exit_code == 2
     assert "Invalid value for --purpose: unknown purpose cure; choose from all," in result.output
+
+
+def _study(title: str, criteria: str):
+    from matcher.eligibility import parse_trial
+
+    return parse_trial(
+        {
+            "protocolSection": {
+                "identificationModule": {"nctId": "NCT00000009", "briefTitle": title},
+                "eligibilityModule": {"eligibilityCriteria": criteria},
+            }
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("title", "criteria", "expected"),
+    [
+        (
+            "Emotion and Symptom-focused Engagement for Caregivers (EASE-CG) Pilot Study",
+            "Inclusion Criteria:\n* Self-identified primary caregiver of an adult or pediatric "
+            "patient who is newly diagnosed with acute leukemia\n* Age >= 18 years",
+            "caregivers",
+        ),
+        (
+            "A Survey on Material Utilization Among Pharmacists in Japan",
+            "Inclusion criteria:\n1. Who belong to hospitals prescribing the drug.",
+            "pharmacists",
+        ),
+        # a study of patients and their caregivers enrols patients
+        (
+            "Yoga for Patients and Caregivers",
+            "Inclusion Criteria:\n* Caregivers of patients with sarcoma\n* Patients with sarcoma",
+            None,
+        ),
+        # a patient study that names caregivers in its title
+        (
+            "Caregiver-Supported Exercise in Sarcoma",
+            "Inclusion Criteria:\n* Patients with metastatic sarcoma",
+            None,
+        ),
+    ],
+)
+def test_a_study_of_people_around_the_patient_is_not_for_the_patient(title, criteria, expected):
+    from matcher.rank import participants_of
+
+    assert participants_of(_study(title, criteria)) == expected
