@@ -189,6 +189,37 @@ DIRECTION = [
         {"prior_therapies": ["poziotinib"]},
         NOT_MET,
     ),
+    # a carcinoma at TNM stage I-II, not metastatic, not relapsed, is early disease
+    (
+        "inclusion",
+        "Diagnosed as advanced non-small cell lung cancer",
+        {"diagnosis": "lung adenocarcinoma", "stage": "IB", "metastatic": False},
+        NOT_MET,
+    ),
+    (
+        "inclusion",
+        "locally advanced or metastatic NSCLC",
+        {"diagnosis": "lung adenocarcinoma", "stage": "IIB", "metastatic": False},
+        "not NOT_MET",
+    ),
+    (
+        "inclusion",
+        "unresectable NSCLC",
+        {"diagnosis": "lung adenocarcinoma", "stage": "IB", "metastatic": False},
+        "not NOT_MET",
+    ),
+    (
+        "inclusion",
+        "locally advanced or metastatic sarcoma",
+        {"diagnosis": "leiomyosarcoma", "stage": "II", "metastatic": False},
+        "not NOT_MET",
+    ),
+    (
+        "inclusion",
+        "advanced or recurrent NSCLC",
+        {"diagnosis": "lung adenocarcinoma", "stage": "IB", "metastatic": False},
+        "not NOT_MET",
+    ),
     # an "or" between two ways of finding a fact is no alternative of the criterion
     (
         "inclusion",

@@ -189,6 +189,12 @@ def _ev_extent(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
                 f"disease not metastatic (stage {p.stage or 'not recorded'}); the line also accepts "
                 "an earlier stage or recurrent / refractory disease: verify",
             )
+        if _early_carcinoma(p, ext) and not _EXTENT_ALTERNATIVE_RE.search(c.text):
+            return (
+                NOT_MET,
+                f"carcinoma recorded at stage {p.stage}, not metastatic, not relapsed: early-stage "
+                f"disease; trial requires {desc}",
+            )
         return (
             UNKNOWN,
             f"disease not metastatic; trial requires {desc}: verify resectability/extent",
@@ -198,6 +204,34 @@ def _ev_extent(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
             return NOT_MET, f"metastatic disease; trial excludes {desc}"
         return MET, f"disease not metastatic; trial excludes {desc}"
     return UNKNOWN, f"trial excludes {desc}: verify"
+
+
+_STAGE_I_RE = re.compile(r"^(?:STAGE\s*)?(?:I|1)[ABC]?\d?$")
+_STAGE_I_IIA_RE = re.compile(r"^(?:STAGE\s*)?(?:(?:I|1)[ABC]?\d?|(?:II|2)A\d?)$")
+_STAGE_I_II_RE = re.compile(r"^(?:STAGE\s*)?(?:I|II|1|2)[ABC]?\d?$")
+
+
+def _early_carcinoma(p: Any, ext: list[str]) -> bool:
+    """A carcinoma recorded at TNM stage I-II, recorded not metastatic and not relapsed, is not
+    advanced: stage I-II is early disease by the staging itself. Only for carcinomas (a
+    localized sarcoma may still be unresectable), only for "advanced" / "metastatic" / "locally
+    advanced" (stage I and IIA only: stage IIB may be called locally advanced), never for
+    "unresectable" (an early carcinoma may be medically inoperable)."""
+    if p.metastatic is not False or not p.stage:
+        return False
+    if "carcinoma" not in (p.diagnosis_lineage or []):
+        return False
+    if getattr(p, "disease_status", None) in ("relapsed", "refractory"):
+        return False
+    st = str(p.stage).strip().upper()
+    for e in ext:
+        if e == "locally_advanced" and not _STAGE_I_IIA_RE.match(st):
+            return False
+        if e in ("advanced", "metastatic") and not _STAGE_I_II_RE.match(st):
+            return False
+        if e not in ("locally_advanced", "advanced", "metastatic"):
+            return False
+    return bool(ext)
 
 
 # "Stage IIIB-IV", "stage IIIC or IV", "metastatic or recurrent/refractory": a non-metastatic
