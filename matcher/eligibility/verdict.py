@@ -61,7 +61,7 @@ FIELDS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "age": ("age",),
     "sex": ("sex",),
     "histology": ("diagnosis", "diagnosis_name", "diagnosis_lineage"),
-    "disease_extent": ("metastatic", "stage"),
+    "disease_extent": ("metastatic", "stage", "diagnosis_lineage", "disease_status"),
     "measurable_disease": ("measurable_disease",),
     "prior_therapy_required": ("prior_therapies",),
     "prior_therapy_excluded": ("prior_therapies",),
