@@ -189,6 +189,15 @@ DIRECTION = [
         {"prior_therapies": ["poziotinib"]},
         NOT_MET,
     ),
+    # "physical" / "functional" status are the performance scale; the spelt-out ECOG name alone
+    (
+        "inclusion",
+        "The Eastern Cooperative Oncology Group (ECOG) physical status score is 0 or 1, and there "
+        "is no deterioration at least 2 weeks before the study drug",
+        {"ecog": 2},
+        NOT_MET,
+    ),
+    ("exclusion", "Poor functional status (ECOG>2)", {"ecog": 3}, NOT_MET),
     # a carcinoma at TNM stage I-II, not metastatic, not relapsed, is early disease
     (
         "inclusion",

@@ -197,12 +197,16 @@ def _segments(low: str) -> list[tuple[int, int]]:
     return [(a, b) for a, b in out if low[a:b].strip()]
 
 
+_ROMAN_RE = re.compile(r"[IVX]{1,4}[ABC]?")
+
+
 def _gene_spans(plain: str) -> list[tuple[int, int]]:
     """Gene / marker symbols as written (upper-case letters with digits: ALK, HER2, V600E)."""
     return [
         m.span()
         for m in re.finditer(r"\b[A-Z][A-Z0-9]{1,9}(?:-[A-Z0-9]{1,6})?\b", plain)
-        if any(ch.isdigit() for ch in m.group(0)) or m.group(0).isupper()
+        if (any(ch.isdigit() for ch in m.group(0)) or m.group(0).isupper())
+        and not _ROMAN_RE.fullmatch(m.group(0))  # "stage III or IV": numerals, not genes
     ]
 
 

@@ -28,7 +28,8 @@ _PS_VALUE_RE = re.compile(
 _PS_FILLER_RE = re.compile(
     r"^(?:\s|[:(),=]|performance|status|score|scale|ps\b|of\b|must|be\b|is\b|should|have|has"
     r"|a\b|an\b|grade|level|rating|equal to|between|\(ps\)|\(ecog\)|\(kps\)|%|within|range"
-    r"|eastern|cooperative|oncology|group|who\b|zubrod|karnofsky|lansky|play|points?\b)*",
+    r"|eastern|cooperative|oncology|group|who\b|zubrod|karnofsky|lansky|play|points?\b"
+    r"|physical\b|functional\b)*",
     _I,
 )
 
@@ -73,7 +74,7 @@ def ps_age_condition(seg: str) -> tuple[re.Match, str, int] | None:
 
 def _ps(c: _Ctx) -> list[tuple[str, str, dict]]:
     s = c.s
-    if not re.search(r"perform|ecog|karnofsky|kps|lansky|zubrod", s):
+    if not re.search(r"perform|ecog|eastern cooperative|karnofsky|kps|lansky|zubrod", s):
         return []
     # merge "ECOG performance status", "Lansky (age < 16) performance status" into one mention
     raw = list(_PS_RE.finditer(s))
