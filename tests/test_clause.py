@@ -341,6 +341,12 @@ DIRECTION = [
         "not NOT_MET",
     ),
     ("exclusion", "Scr >1.5N", {"labs": {"creatinine": 4.0}}, NOT_MET),
+    (
+        "exclusion",
+        "bilirubin > three times the upper limit of normal",
+        {"labs": {"bilirubin": 4.6}},
+        NOT_MET,
+    ),
     ("exclusion", "Cr > 133 umol/L", {"labs": {"creatinine": 1.9}}, NOT_MET),
     (
         "inclusion",

@@ -67,8 +67,16 @@ _LAB_HINTS = (
 )  # fmt: skip
 
 
+_TIMES_WORD_RE = re.compile(
+    r"\b(one and a half|one|two|three|four|five|ten)(?=\s*(?:times|x|-fold|fold)\b)", _I
+)
+_TIMES_WORDS = {"one and a half": "1.5", "one": "1", "two": "2", "three": "3", "four": "4",
+                "five": "5", "ten": "10"}  # fmt: skip
+
+
 def _labs(c: _Ctx) -> list[tuple[str, str, dict]]:
-    s = c.s
+    # "bilirubin > three times the upper limit of normal": the multiple as a number
+    s = _TIMES_WORD_RE.sub(lambda m: _TIMES_WORDS[m.group(1).lower()], c.s)
     if not any(h in s for h in _LAB_HINTS):
         return []
     mentions = list(_LAB_RE.finditer(s))
