@@ -716,6 +716,20 @@ def test_a_line_for_one_part_of_the_study_scopes_the_lines_after_it():
     assert "one part of the study" in vs[0].reason
 
 
+def test_a_parent_that_defines_its_words_by_its_sub_list_is_not_a_sub_group_rule():
+    pt = _trial(
+        "NCT00000004",
+        "Inclusion Criteria:\n* The main organs function properly, meeting the following "
+        "requirements: hemoglobin >= 9 g/dL\n  * platelets >= 100,000/mm3",
+    )
+    vs = [
+        v
+        for v in evaluate(_patient(labs={"hemoglobin": 8.4, "platelets": 200000}), pt)
+        if v.criterion.type == "organ_function"
+    ]
+    assert NOT_MET in {v.verdict for v in vs}, [v.reason for v in vs]
+
+
 def test_criteria_about_a_donor_never_gate_the_patient():
     pt = _trial(
         "NCT00000002",

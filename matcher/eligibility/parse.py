@@ -300,6 +300,15 @@ _COHORT_MARKER_RE = re.compile(
     r"sub-?stud(?:y|ies)|modules?|phase)\s*(?:[a-z]|\d{1,2}|i{1,3}|i?v|[1-4][ab])\b\s*(?:[-:(\u2013]|$)",
     _I,
 )
+# a parent whose sub-list defines its own words ("adequate organ function, meeting the
+# following requirements:", "measurable disease defined as at least one of the following:"):
+# its own typed content is not a sub-group rule
+_DEFINING_PARENT_RE = re.compile(
+    r"\b(?:defined as|as follows|(?:meet|meets|meeting|fulfil\w*|satisfy\w*|satisfies|with) "
+    r"(?:all )?(?:of )?the following|the following (?:requirements|criteria|laboratory|values|"
+    r"conditions|parameters))\b",
+    _I,
+)
 # "Participants will be excluded from the physical activity and weight loss interventions (but
 # not the smoking cessation component) for:": the lines after it hold for one part of the
 # study only, like a cohort's
@@ -412,7 +421,7 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
         if parsed[0].type != "unparsed":
             n_typed += 1
         conditional = (
-            bool(line.children)
+            (bool(line.children) and not _DEFINING_PARENT_RE.search(line.plain))
             or bool(_CONDITIONAL_LINE_RE.match(line.text))
             or bool(line.parent is not None and _CONDITIONAL_LINE_RE.match(line.parent.text))
         )
