@@ -730,6 +730,16 @@ def test_a_parent_that_defines_its_words_by_its_sub_list_is_not_a_sub_group_rule
     assert NOT_MET in {v.verdict for v in vs}, [v.reason for v in vs]
 
 
+def test_a_childbearing_condition_holds_for_a_pregnant_patient():
+    pt = _trial(
+        "NCT00000005",
+        "Inclusion Criteria:\n* If female subjects are of childbearing potential, adequate "
+        "contraception should be used, and a negative pregnancy test before administration",
+    )
+    vs = [v for v in evaluate(_patient(pregnant=True), pt) if v.criterion.type == "pregnancy"]
+    assert [v.verdict for v in vs] == [NOT_MET], [v.reason for v in vs]
+
+
 def test_criteria_about_a_donor_never_gate_the_patient():
     pt = _trial(
         "NCT00000002",

@@ -300,6 +300,12 @@ _COHORT_MARKER_RE = re.compile(
     r"sub-?stud(?:y|ies)|modules?|phase)\s*(?:[a-z]|\d{1,2}|i{1,3}|i?v|[1-4][ab])\b\s*(?:[-:(\u2013]|$)",
     _I,
 )
+_CHILDBEARING_IF_RE = re.compile(
+    r"\s*(?:for|in|if|when)\s+(?:a\s+)?(?:the\s+)?(?:female|women|woman|females|patients?|"
+    r"subjects?|participants?)?\s*(?:subjects?|patients?|participants?)?\s*(?:who\s+)?(?:are|is)?"
+    r"\s*(?:of\s+)?(?:childbearing|child-bearing|reproductive)\s+(?:potential|age)\b",
+    _I,
+)
 # a parent whose sub-list defines its own words ("adequate organ function, meeting the
 # following requirements:", "measurable disease defined as at least one of the following:"):
 # its own typed content is not a sub-group rule
@@ -426,7 +432,13 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
             or bool(line.parent is not None and _CONDITIONAL_LINE_RE.match(line.parent.text))
         )
         for c in parsed:
-            c.conditional = c.conditional or (conditional and not c.applies_to)
+            c.conditional = c.conditional or (
+                conditional
+                and not c.applies_to
+                # "If female subjects are of childbearing potential, ... a negative pregnancy
+                # test": a pregnant patient meets that condition by being pregnant
+                and not (c.type == "pregnancy" and _CHILDBEARING_IF_RE.match(line.plain))
+            )
             scope = own_marker or marker
             if scope is not None and not c.applies_to:
                 c.cohort = scope[1]
