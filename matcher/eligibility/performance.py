@@ -189,6 +189,8 @@ def _ps_rel(polarity: str, inside: bool) -> str:
 
 # ECOG grade -> Karnofsky band (Oken et al. 1982 correspondence used in protocols)
 _ECOG_TO_KPS = {0: (90, 100), 1: (70, 80), 2: (50, 60), 3: (30, 40), 4: (10, 20), 5: (0, 0)}
+# how far correspondence tables in use differ from that band (ECOG 2 is given as 50-60 or 60-70)
+_CONVERSION_MARGIN = 10
 
 
 # in the reason of a scale for another age group: MET only because it does not apply, so it
@@ -279,5 +281,19 @@ def _ev_ps_scale(p: Any, c: Criterion) -> tuple[str, str]:
                 f"ECOG {p.ecog} ≈ {label} {band[0]}–{band[1]}, not in the excluded range "
                 f"{_range_text(lo, hi)}",
             )
+        if band and not getattr(p, "ecog_converted_from", None):
+            # NOT_MET only when the band, widened by one step each way (published tables
+            # differ by about 10 points), is wholly outside the required range or inside the
+            # excluded one: ECOG 3 (Karnofsky 30-40) fails "KPS > 60" under any table
+            wide = (max(0, band[0] - _CONVERSION_MARGIN), min(100, band[1] + _CONVERSION_MARGIN))
+            outside = wide[1] < v["min"] or wide[0] > v["max"]
+            within = v["min"] <= wide[0] and wide[1] <= v["max"]
+            if (c.polarity == "require" and outside) or (c.polarity == "exclude" and within):
+                return (
+                    NOT_MET,
+                    f"ECOG {p.ecog} ≈ {label} {band[0]}–{band[1]} (any published table: "
+                    f"{wide[0]}–{wide[1]}), {_ps_rel(c.polarity, c.polarity == 'exclude')} "
+                    f"{_range_text(lo, hi)}",
+                )
         return UNKNOWN, f"ECOG {p.ecog} recorded, trial states {crit}: verify {label}"
     return UNKNOWN, f"{label} not recorded: verify ({crit})"
