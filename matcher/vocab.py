@@ -210,6 +210,9 @@ class Diagnosis:
     # histologic types the tumour is partly made of, neither alone ("adenosquamous":
     # adenocarcinoma and squamous cell carcinoma): a rule on either type is UNKNOWN for it
     mixed_types: tuple[str, ...] = ()
+    # the marker(s) that define the subtype (PML::RARA for APL): a patient recorded with the
+    # parent diagnosis and a positive / negative result is / is not this subtype
+    defining_markers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -291,6 +294,7 @@ _DIAG_KEYS = {
     "who_note",
     "histotype",
     "mixed_types",
+    "defining_markers",
 }
 _DIAG_INHERITED = ("family", "category", "in_sarcoma_pack", "summaries", "separate_summary")
 _CLASS_KEYS = {"id", "name", "synonyms", "parents", "note"}
@@ -714,6 +718,11 @@ class Vocab:
                 raise ld.fail(
                     "mixed_types must be a list of defined diagnosis ids", ident, "mixed_types"
                 )
+            markers = it.get("defining_markers") or []
+            if not isinstance(markers, list) or not all(isinstance(x, str) for x in markers):
+                raise ld.fail(
+                    "defining_markers must be a list of marker names", ident, "defining_markers"
+                )
             spellings = ld.terms(it, "synonyms")
             terms.append(_Term(it["name"], ident, True))
             terms.extend(_Term(t, ident, tm) for t, tm in spellings)
@@ -736,6 +745,7 @@ class Vocab:
                 who_family=who,
                 who_note=it.get("who_note"),
                 mixed_types=tuple(mixed),
+                defining_markers=tuple(markers),
             )
         self._diag_index = _index_terms(terms, ld, "diagnosis")
         # capitalised abbreviations kept out of running-text search ("ALL", "OS"): read only

@@ -256,6 +256,21 @@ DIRECTION = [
         {"diagnosis": "leiomyosarcoma"},
         "not NOT_MET",
     ),
+    # a subtype defined by a marker: the patient's result settles it
+    (
+        "exclusion",
+        "A diagnosis of acute promyelocytic leukemia",
+        {"diagnosis": "acute myeloid leukemia", "biomarkers": ["PML-RARA fusion"]},
+        NOT_MET,
+    ),
+    (
+        "exclusion",
+        "A diagnosis of acute promyelocytic leukemia",
+        {"diagnosis": "acute myeloid leukemia", "biomarkers": ["FLT3-ITD"]},
+        "not NOT_MET",
+    ),
+    ("inclusion", "Ph+ ALL", {"diagnosis": "B-ALL", "biomarkers": ["BCR-ABL1 negative"]}, NOT_MET),
+    ("inclusion", "Ph+ ALL", {"diagnosis": "B-ALL", "biomarkers": []}, "not NOT_MET"),
     # the central nervous system reached by the disease is a brain fact, not a histology
     (
         "exclusion",

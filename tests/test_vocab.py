@@ -1464,7 +1464,7 @@ def test_fuzzy_ambiguity_is_rejected_with_candidates(tmp_path):
             GOOD_DIAGNOSES + "    colour: red\n",
             GOOD_DRUGS,
             "diagnoses.yaml, key 'colour': entry 'alphaomb': unknown key(s) colour; allowed keys: "
-            "category, family, histotype, id, in_sarcoma_pack, level, mixed_types, name, note, oncotree, oncotree_note, "
+            "category, defining_markers, family, histotype, id, in_sarcoma_pack, level, mixed_types, name, note, oncotree, oncotree_note, "
             "parent, separate_summary, source, summaries, synonyms, who_family, who_note",
         ),
         (

@@ -60,7 +60,7 @@ FIELDS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "performance_status": ("ecog", "ecog_converted_from", "karnofsky", "lansky"),
     "age": ("age",),
     "sex": ("sex",),
-    "histology": ("diagnosis", "diagnosis_name", "diagnosis_lineage"),
+    "histology": ("diagnosis", "diagnosis_name", "diagnosis_lineage", "biomarkers"),
     "disease_extent": ("metastatic", "stage", "diagnosis_lineage", "disease_status"),
     "measurable_disease": ("measurable_disease",),
     "prior_therapy_required": ("prior_therapies",),
