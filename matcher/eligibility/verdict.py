@@ -104,6 +104,7 @@ class Evaluator:
         self.entries = 0
         self.hits = 0
         self.misses = 0
+        self.generation = 0  # counts fresh starts of the memo (fact ids are renumbered)
 
     def forget_patient(self) -> None:
         """Drop the facts read from the last patient (after modifying that object)."""
@@ -132,6 +133,24 @@ class Evaluator:
             t = (parsed, gs, [{} for _ in crits], combine, sorted(set(gs)))
             self._trials[id(parsed)] = t
         return t
+
+    def trial_groups(self, parsed: ParsedTrial) -> list[int]:
+        """The distinct field groups the criteria of ``parsed`` read (registers them)."""
+        return self._trial(parsed)[4]
+
+    def fact_ids(self, patient: Any) -> list[int]:
+        """The patient's fact id for every field group registered so far: two patients with
+        the same id for each group a trial's criteria read get the same verdicts on it."""
+        if patient is not self._patient:
+            self._patient = patient
+            self._fids = []
+        fids = self._fids
+        if len(fids) < len(self._field_groups):
+            fids.extend([None] * (len(self._field_groups) - len(fids)))
+        for g, f in enumerate(fids):
+            if f is None:
+                fids[g] = self._fid(patient, g)
+        return fids
 
     def _fid(self, patient: Any, g: int) -> int:
         fields = next(f for f, i in self._field_groups.items() if i == g)
@@ -171,6 +190,7 @@ class Evaluator:
             self._interned.clear()
             self.forget_patient()
             self.entries = 0
+            self.generation += 1
         return _combine(out) if has_groups else out
 
 
