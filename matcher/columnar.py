@@ -2,29 +2,27 @@
 
 For a chunk of patients, :meth:`ColumnarMatcher.rows` gives one row per relevant (patient,
 trial) pair, ordered by patient then rank: the trial, verdict code, score, rank, whether a
-structured gate closed it, the nearest site, and the id of the *verdict summary* behind it.
+structured gate closed it, and the nearest site.
 No suggestion, reason text or site dict is built per pair:
 
-- each trial's criteria read a few patient fields (``eligibility.FIELDS_BY_TYPE``); a patient
-  is a vector of fact ids, one per field group (``Evaluator.fact_ids``). Per trial, the
-  verdicts are evaluated once per distinct combination of the fact ids its criteria read, and
-  kept as a summary: the combined verdicts, their :class:`rank.VerdictPartition` (the texts,
-  kept once) and the counts the verdict and score need (exclusions, unknowns, the
-  line-of-therapy boost);
+- each criterion's verdict is evaluated once per distinct value of the patient fields it
+  reads (``eligibility.Evaluator``: its memo hands back the same verdict object for the same
+  facts), and what it adds to a pair (excludes, one unknown, a grouped unknown, the
+  line-of-therapy boost) is kept once per verdict object: a pair adds these up. Criteria
+  whose verdicts are combined (alternatives, cohorts) are combined once per distinct
+  combination of their verdict objects, per trial;
 - per trial once: purpose group, purpose gate, local-treatment procedures, sites abroad only;
   per diagnosis once: relevance tier and its score, the trials testing a Table 9 agent;
 - gates (status, age, sex), distances, boosts, the unknown penalty, verdicts and scores are
   numpy operations over the pairs of a diagnosis block; ranks one ``lexsort`` per chunk.
 
 :meth:`ColumnarMatcher.explain` builds a patient's full :class:`rank.PatientMatches` on demand
-with the same ``rank.judge`` as the one-patient path, from the stored verdicts (nothing is
-evaluated again). Rows and explanations equal ``rank.rank_trials`` (tests compare verdict,
+with the same ``rank.judge`` as the one-patient path (the verdicts come from the memo). Rows and explanations equal ``rank.rank_trials`` (tests compare verdict,
 score and rank on every fixture patient and trial, and the explained results key for key).
 """
 
 from __future__ import annotations
 
-import operator
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,19 +37,32 @@ VERDICTS = ("eligible", "needs_review", "excluded")
 ELIGIBLE, NEEDS_REVIEW, EXCLUDED = 0, 1, 2
 
 
-@dataclass(frozen=True)
-class Summary:
-    """The verdicts of one trial's criteria for one combination of the facts they read."""
-
-    verdicts: list
-    partition: rank.VerdictPartition
-    excluded: bool  # a criterion is NOT_MET
-    n_unknown: int  # toward the penalty (rank.VerdictPartition.n_unknown)
-    verify: bool  # any item to verify (grouped ones too)
-    prior_fit: bool  # the line-of-therapy boost applies
+_GROUPED = {t: 1 << k for k, t in enumerate(rank.GROUPED_UNKNOWNS)}
+_GROUPED_COUNTED = [bit for t, bit in _GROUPED.items() if rank.GROUPED_UNKNOWNS[t][1]]
 
 
-_EMPTY = Summary([], rank.partition_verdicts([]), False, 0, False, False)
+def _contribution(patient, verdicts) -> tuple[bool, int, int, bool]:
+    """What criterion verdicts add to a pair, as ``rank.judge`` reads them: (any NOT_MET, plain
+    unknowns, bits of the grouped unknown types present, the line-of-therapy boost applies).
+    Reads the patient only through the facts the verdicts were judged on."""
+    excluded, unknown, grouped = False, 0, 0
+    for v in verdicts:
+        c = v.criterion
+        if c.values.get("source") == "structured" or c.type == "unparsed":
+            continue
+        if v.verdict == "NOT_MET":
+            excluded = True
+        elif v.verdict == "UNKNOWN":
+            bit = _GROUPED.get(c.type)
+            if bit:
+                grouped |= bit
+            else:
+                unknown += 1
+    fit = rank.prior_fit_boost(patient, verdicts) is not None
+    return excluded, unknown, grouped, fit
+
+
+_NOTHING = (False, 0, 0, False)
 
 
 @dataclass
@@ -66,7 +77,6 @@ class Rows:
     score: np.ndarray  # float64
     rank: np.ndarray  # int32, from 1 per patient
     gated: np.ndarray  # bool: closed by status, age, sex or distance (criteria not evaluated)
-    summary: np.ndarray  # int32: the ColumnarMatcher summary behind the row
     site: np.ndarray  # int32: the nearest open site (index among the trial's), -1 none
     miles: np.ndarray  # float64: its distance rounded to 0.1, NaN none
     unrelated: np.ndarray  # int32 per patient
@@ -83,18 +93,11 @@ class Rows:
 
 @dataclass(frozen=True)
 class _TrialInfo:
-    key: object  # fact ids -> the memo key of this trial's summaries
     first_group: bool  # treatment / purpose not stated: listed first
     purpose_gate: bool  # screening, or prevention with healthy volunteers
     local_treatment: bool
     abroad: bool  # every open site outside the United States
     purpose: str
-
-
-def _key_getter(groups: list[int]):
-    if not groups:
-        return lambda fids: ()
-    return operator.itemgetter(*groups)
 
 
 def _distance_penalties(miles: np.ndarray) -> np.ndarray:
@@ -124,15 +127,15 @@ class ColumnarMatcher:
     """Rows for chunks of patients over one :class:`engine.MatchState` (its parsed trials,
     relevance per diagnosis, site coordinates, context and evaluator)."""
 
-    def __init__(self, state, max_summaries: int = 500_000):
+    def __init__(self, state, max_entries: int = 2_000_000):
         self.st = state
-        self.max_summaries = max_summaries
+        self.max_entries = max_entries
         trials = state.parsed_trials
         ev = state.evaluator
-        self._groups = [ev.trial_groups(pt) for pt in trials]  # registers every field group
         self._info: list[_TrialInfo | None] = [None] * len(trials)
-        self._memo: list[dict] = [{} for _ in trials]
-        self.summaries: list[Summary] = [_EMPTY]
+        self._split: list[tuple | None] = [None] * len(trials)
+        self._combined: list[dict] = [{} for _ in trials]  # per trial: combined parts
+        self._one: dict = {}  # id(verdict object) -> (verdict object, contribution)
         self._generation = ev.generation
         ids = [pt.trial.nct_id for pt in trials]
         self.nct_pos = np.empty(len(trials), dtype=np.int64)
@@ -149,7 +152,6 @@ class ColumnarMatcher:
             scope = ctx.scope(pt)
             purpose = scope.purpose.lower()
             got = self._info[j] = _TrialInfo(
-                _key_getter(self._groups[j]),
                 purpose in rank.FIRST_GROUP_PURPOSES,
                 scope.purpose == "SCREENING"
                 or (scope.purpose == "PREVENTION" and bool(scope.healthy_volunteers)),
@@ -181,36 +183,66 @@ class ColumnarMatcher:
             }
         return got
 
-    def _summary(self, patient, j: int) -> int:
-        pt = self.st.parsed_trials[j]
-        verdicts = self.st.evaluator.evaluate(patient, pt)
-        part = rank.partition_verdicts(verdicts)
-        s = Summary(
-            verdicts,
-            part,
-            bool(part.excluded),
-            part.n_unknown,
-            bool(part.verify or part.grouped),
-            rank.prior_fit_boost(patient, verdicts) is not None,
-        )
-        self.summaries.append(s)
-        return len(self.summaries) - 1
+    def _parts(self, j: int) -> tuple[list[int], list[int]]:
+        """Criteria of trial ``j`` that stand alone, and those combined (groups, cohorts)."""
+        got = self._split[j]
+        if got is None:
+            crits = self.st.parsed_trials[j].criteria
+            tied = [i for i, c in enumerate(crits) if c.group or c.cohort]
+            alone = [i for i in range(len(crits)) if not (crits[i].group or crits[i].cohort)]
+            got = self._split[j] = (alone, tied)
+        return got
+
+    def _forget(self) -> None:
+        self._one = {}
+        self._combined = [{} for _ in self._combined]
+
+    def pair(self, patient, j: int, combine_needed=None) -> tuple[bool, int, int, bool]:
+        """What the criteria of trial ``j`` add to the pair (see :func:`_contribution`)."""
+        ev = self.st.evaluator
+        raw, combine = ev.criterion_verdicts(patient, self.st.parsed_trials[j])
+        if ev.generation != self._generation:
+            # the evaluator's memo started afresh: its verdict objects are new
+            self._generation = ev.generation
+            self._forget()
+        one = self._one
+        excluded, unknown, grouped, fit = False, 0, 0, False
+        alone, tied = self._parts(j) if combine else (None, ())
+        for v in raw if alone is None else [raw[i] for i in alone]:
+            got = one.get(id(v))
+            if got is None:
+                got = one[id(v)] = (v, _contribution(patient, [v]))
+            e, u, g, f = got[1]
+            excluded |= e
+            unknown += u
+            grouped |= g
+            fit |= f
+        if tied:
+            sub = [raw[i] for i in tied]
+            memo = self._combined[j]
+            key = tuple(map(id, sub))
+            got = memo.get(key)
+            if got is None:
+                got = memo[key] = (sub, _contribution(patient, ev.combine(sub)))
+            e, u, g, f = got[1]
+            excluded |= e
+            unknown += u
+            grouped |= g
+            fit |= f
+        return excluded, unknown, grouped, fit
 
     # ------------------------------------------------------------------ rows
 
     def start_chunk(self) -> None:
-        """Forget the summaries when there are too many (call between chunks only: rows of
-        an earlier chunk refer to them)."""
-        if len(self.summaries) > self.max_summaries:
-            self.summaries = [_EMPTY]
-            self._memo = [{} for _ in self._memo]
+        """Forget the kept contributions when there are too many (between chunks)."""
+        if len(self._one) + sum(map(len, self._combined)) > self.max_entries:
+            self._forget()
 
     def rows(self, patients: Sequence) -> Rows:
         """The relevant pairs of ``patients`` (see :class:`Rows`)."""
         from matcher.engine import _patient_frame, gate_mask
 
         st, config = self.st, self.st.config
-        ev = st.evaluator
         blocks: dict = defaultdict(list)
         for i, p in enumerate(patients):
             blocks[p.diagnosis].append(i)
@@ -235,36 +267,33 @@ class ColumnarMatcher:
             if config.max_miles is not None:
                 with np.errstate(invalid="ignore"):
                     ok &= ~(miles > config.max_miles)
-            sid = np.zeros((nb, nc), dtype=np.int32)
+            s_excl = np.zeros((nb, nc), dtype=bool)
+            s_unk = np.zeros((nb, nc), dtype=np.int64)
+            s_grp = np.zeros((nb, nc), dtype=np.int64)
+            s_fit = np.zeros((nb, nc), dtype=bool)
             gate_excl = np.zeros((nb, nc), dtype=bool)
             infos = [self.info(int(j)) for j in cols.tolist()]
             cols_list = cols.tolist()
+            pair = self.pair
             for r, p in enumerate(block):
-                fids = ev.fact_ids(p)
                 row_ok = ok[r]
-                srow = sid[r]
                 for c in np.flatnonzero(row_ok).tolist():
-                    j = cols_list[c]
-                    memo = self._memo[j]
-                    k = infos[c].key(fids)
-                    s = memo.get(k)
-                    if s is None:
-                        s = self._summary(p, j)
-                        if ev.generation != self._generation:
-                            # the evaluator started afresh: its fact ids are renumbered
-                            self._generation = ev.generation
-                            self._memo = [{} for _ in self._memo]
-                            memo = self._memo[j]
-                            fids = ev.fact_ids(p)
-                            k = infos[c].key(fids)
-                        memo[k] = s
-                    srow[c] = s
+                    e, u, g, f = pair(p, cols_list[c])
+                    if e:
+                        s_excl[r, c] = True
+                    if u:
+                        s_unk[r, c] = u
+                    if g:
+                        s_grp[r, c] = g
+                    if f:
+                        s_fit[r, c] = True
                 for c in np.flatnonzero(~row_ok).tolist():
                     pt = st.parsed_trials[cols_list[c]]
                     m = miles[r, c]
                     sm = (None, None if np.isnan(m) else float(m))
                     gate_excl[r, c] = bool(rank.gates(p, pt.trial, config, sm))
-            parts.append(self._score_block(members, block, points, d, infos, sid, gate_excl,
+            crit = (s_excl, s_unk, s_grp, s_fit)
+            parts.append(self._score_block(members, block, points, d, infos, crit, gate_excl,
                                            ~ok, miles, site))  # fmt: skip
         return self._finish_rows(patients, parts, unrelated)
 
@@ -302,17 +331,14 @@ class ColumnarMatcher:
         miles_out[idx] = rounded
         site_out[idx] = nearest
 
-    def _score_block(self, members, block, points, d, infos, sid, gate_excl, gated, miles, site):
+    def _score_block(self, members, block, points, d, infos, crit, gate_excl, gated, miles, site):
         """Verdict and score of every pair of one diagnosis block (see ``rank.judge``)."""
-        nb, nc = sid.shape
-        summ = self.summaries
-        flat = sid.ravel()
-        uniq, inv = np.unique(flat, return_inverse=True)
-        us = [summ[int(s)] for s in uniq.tolist()]
-        s_excl = np.array([s.excluded for s in us], dtype=bool)[inv].reshape(nb, nc)
-        s_unk = np.array([s.n_unknown for s in us], dtype=np.int64)[inv].reshape(nb, nc)
-        s_ver = np.array([s.verify for s in us], dtype=bool)[inv].reshape(nb, nc)
-        s_fit = np.array([s.prior_fit for s in us], dtype=bool)[inv].reshape(nb, nc)
+        s_excl, s_unk, s_grp, s_fit = crit
+        nb, nc = s_excl.shape
+        # grouped unknown types count once each (those that count toward the penalty)
+        s_ver = (s_unk > 0) | (s_grp != 0)
+        for bit in _GROUPED_COUNTED:
+            s_unk = s_unk + ((s_grp & bit) != 0)
 
         ctx = self.st.ctx
         t9_pts = np.zeros((nb, nc), dtype=np.int64)
@@ -363,7 +389,6 @@ class ColumnarMatcher:
             verdict.astype(np.int8).ravel(),
             score.ravel(),
             gated.ravel(),
-            flat,
             site.ravel(),
             miles.ravel(),
             np.tile(first, nb),
@@ -376,22 +401,21 @@ class ColumnarMatcher:
         else:
             cols = [
                 np.zeros(0, dtype=t)
-                for t in (np.int32, np.int32, np.int8, float, bool, np.int32, np.int32, float, bool)
+                for t in (np.int32, np.int32, np.int8, float, bool, np.int32, float, bool)
             ]
-        patient, trial, verdict, score, gated, summary, site, miles, first = cols
+        patient, trial, verdict, score, gated, site, miles, first = cols
         dropped = np.zeros(n, dtype=np.int32)
         purposes = self.st.config.purposes
         if purposes is not None:
             keep = np.array([self.info(int(j)).purpose in purposes for j in trial], dtype=bool)
             np.add.at(dropped, patient[~keep], 1)
-            patient, trial, verdict, score, gated, summary, site, miles, first = (
-                x[keep]
-                for x in (patient, trial, verdict, score, gated, summary, site, miles, first)
+            patient, trial, verdict, score, gated, site, miles, first = (
+                x[keep] for x in (patient, trial, verdict, score, gated, site, miles, first)
             )
         # rank.order: purpose group, could join before excluded, score high first, NCT id
         order = np.lexsort((self.nct_pos[trial], -score, verdict == EXCLUDED, ~first, patient))
-        patient, trial, verdict, score, gated, summary, site, miles = (
-            x[order] for x in (patient, trial, verdict, score, gated, summary, site, miles)
+        patient, trial, verdict, score, gated, site, miles = (
+            x[order] for x in (patient, trial, verdict, score, gated, site, miles)
         )
         starts = np.searchsorted(patient, np.arange(n + 1), side="left")
         ranks = np.arange(len(patient), dtype=np.int64) - starts[patient] + 1
@@ -403,7 +427,6 @@ class ColumnarMatcher:
             score.astype(float),
             ranks.astype(np.int32),
             gated.astype(bool),
-            summary.astype(np.int32),
             site.astype(np.int32),
             miles.astype(float),
             unrelated,
@@ -433,9 +456,11 @@ class ColumnarMatcher:
             else:
                 sites = st.site_cache[pt.trial.nct_id][0]
                 sm = (rank.site_dict(sites[int(rows.site[k])]), m)
-            s = self.summaries[int(rows.summary[k])]
-            gate_reasons = rank.gates(p, pt.trial, st.config, sm) if rows.gated[k] else []
-            sug = rank.judge(p, pt, d["rel"][j], gate_reasons, s.verdicts, st.ctx, sm, s.partition)
+            if rows.gated[k]:
+                gate_reasons, verdicts = rank.gates(p, pt.trial, st.config, sm), []
+            else:
+                gate_reasons, verdicts = [], st.evaluator.evaluate(p, pt)
+            sug = rank.judge(p, pt, d["rel"][j], gate_reasons, verdicts, st.ctx, sm)
             sug.rank = int(rows.rank[k])
             out.append(sug)
         notes = rank.patient_notes(p, int(rows.dropped[i]), point, st.config)

@@ -109,7 +109,7 @@ def test_columnar_rows_survive_memo_fresh_starts(cohort):
     plain = run(MatchState(parsed, pack, vocab, config))
     small = MatchState(parsed, pack, vocab, config)
     small.evaluator.max_entries = 50
-    small.columnar().max_summaries = 20
+    small.columnar().max_entries = 20
     assert run(small) == plain
     assert small.evaluator.generation > 3
 
@@ -119,6 +119,6 @@ def test_rows_are_compact_arrays(cohort):
     (cm, rows), *_ = iter_match_rows(
         patients[:3], parsed, load_pack(), load_vocab(), RankConfig(statuses=None)
     )
-    for name in ("patient", "trial", "verdict", "score", "rank", "summary", "site", "miles"):
+    for name in ("patient", "trial", "verdict", "score", "rank", "gated", "site", "miles"):
         assert isinstance(getattr(rows, name), np.ndarray)
     assert len(rows) == int(rows.starts[-1])

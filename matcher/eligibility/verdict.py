@@ -134,24 +134,6 @@ class Evaluator:
             self._trials[id(parsed)] = t
         return t
 
-    def trial_groups(self, parsed: ParsedTrial) -> list[int]:
-        """The distinct field groups the criteria of ``parsed`` read (registers them)."""
-        return self._trial(parsed)[4]
-
-    def fact_ids(self, patient: Any) -> list[int]:
-        """The patient's fact id for every field group registered so far: two patients with
-        the same id for each group a trial's criteria read get the same verdicts on it."""
-        if patient is not self._patient:
-            self._patient = patient
-            self._fids = []
-        fids = self._fids
-        if len(fids) < len(self._field_groups):
-            fids.extend([None] * (len(self._field_groups) - len(fids)))
-        for g, f in enumerate(fids):
-            if f is None:
-                fids[g] = self._fid(patient, g)
-        return fids
-
     def _fid(self, patient: Any, g: int) -> int:
         fields = next(f for f, i in self._field_groups.items() if i == g)
         facts = tuple(_frozen(getattr(patient, f, None)) for f in fields)
@@ -162,6 +144,17 @@ class Evaluator:
 
     def evaluate(self, patient: Any, parsed: ParsedTrial) -> list[Verdict]:
         """Same result as ``evaluate(patient, parsed)``."""
+        out, has_groups = self.criterion_verdicts(patient, parsed)
+        return _combine(out) if has_groups else out
+
+    def combine(self, verdicts: list[Verdict]) -> list[Verdict]:
+        """Alternatives and cohorts combined (what :meth:`evaluate` returns)."""
+        return _combine(verdicts)
+
+    def criterion_verdicts(self, patient: Any, parsed: ParsedTrial) -> tuple[list[Verdict], bool]:
+        """Each criterion's verdict alone (memoized objects: the same object for every patient
+        with the same facts), and whether alternatives or cohorts must still be combined
+        (:meth:`combine`)."""
         _, groups, memos, has_groups, distinct = self._trial(parsed)
         if patient is not self._patient:
             self._patient = patient
@@ -191,7 +184,7 @@ class Evaluator:
             self.forget_patient()
             self.entries = 0
             self.generation += 1
-        return _combine(out) if has_groups else out
+        return out, has_groups
 
 
 def _combine(verdicts: list[Verdict]) -> list[Verdict]:
