@@ -207,7 +207,7 @@ def run_one(db: Path, n: int, engine: str, workers: int, mode: str = "explain") 
     t2 = time.perf_counter()
     pairs = evaluated = 0
     if mode == "rows":
-        for _, rows in iter_match_rows(patients, parsed, pack, vocab, config):
+        for _, rows in iter_match_rows(patients, parsed, pack, vocab, config, explainable=False):
             pairs += len(rows)
             evaluated += int((~rows.gated).sum())
         stream = iter(())

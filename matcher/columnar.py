@@ -82,6 +82,7 @@ class Rows:
     unrelated: np.ndarray  # int32 per patient
     dropped: np.ndarray  # int32 per patient
     starts: np.ndarray  # int64 per patient + 1: rows of patient i are starts[i]:starts[i+1]
+    verdicts: dict | None = None  # (patient, trial) -> its criteria's verdicts, for explain
 
     def __len__(self) -> int:
         return len(self.trial)
@@ -197,10 +198,13 @@ class ColumnarMatcher:
         self._one = {}
         self._combined = [{} for _ in self._combined]
 
-    def pair(self, patient, j: int, combine_needed=None) -> tuple[bool, int, int, bool]:
-        """What the criteria of trial ``j`` add to the pair (see :func:`_contribution`)."""
+    def pair(self, patient, j: int, keep: dict | None = None, at=None):
+        """What the criteria of trial ``j`` add to the pair (see :func:`_contribution`);
+        ``keep[at]`` gets the pair's verdicts (for :meth:`explain`)."""
         ev = self.st.evaluator
         raw, combine = ev.criterion_verdicts(patient, self.st.parsed_trials[j])
+        if keep is not None:
+            keep[at] = (raw, combine)
         if ev.generation != self._generation:
             # the evaluator's memo started afresh: its verdict objects are new
             self._generation = ev.generation
@@ -238,8 +242,9 @@ class ColumnarMatcher:
         if len(self._one) + sum(map(len, self._combined)) > self.max_entries:
             self._forget()
 
-    def rows(self, patients: Sequence) -> Rows:
-        """The relevant pairs of ``patients`` (see :class:`Rows`)."""
+    def rows(self, patients: Sequence, explainable: bool = True) -> Rows:
+        """The relevant pairs of ``patients`` (see :class:`Rows`). ``explainable``: keep each
+        pair's verdicts for :meth:`explain` (memory for one chunk's pairs)."""
         from matcher.engine import _patient_frame, gate_mask
 
         st, config = self.st, self.st.config
@@ -247,6 +252,7 @@ class ColumnarMatcher:
         for i, p in enumerate(patients):
             blocks[p.diagnosis].append(i)
         parts: list[tuple] = []
+        keep: dict = {} if explainable else None
         n_trials = len(st.parsed_trials)
         unrelated = np.zeros(len(patients), dtype=np.int32)
         for diag, members in blocks.items():
@@ -277,8 +283,10 @@ class ColumnarMatcher:
             pair = self.pair
             for r, p in enumerate(block):
                 row_ok = ok[r]
+                i = members[r]
                 for c in np.flatnonzero(row_ok).tolist():
-                    e, u, g, f = pair(p, cols_list[c])
+                    j = cols_list[c]
+                    e, u, g, f = pair(p, j, keep, (i, j))
                     if e:
                         s_excl[r, c] = True
                     if u:
@@ -295,7 +303,9 @@ class ColumnarMatcher:
             crit = (s_excl, s_unk, s_grp, s_fit)
             parts.append(self._score_block(members, block, points, d, infos, crit, gate_excl,
                                            ~ok, miles, site))  # fmt: skip
-        return self._finish_rows(patients, parts, unrelated)
+        rows = self._finish_rows(patients, parts, unrelated)
+        rows.verdicts = keep
+        return rows
 
     def _nearest(self, points, j: int, miles_out: np.ndarray, site_out: np.ndarray) -> None:
         """Nearest open site and its miles (rounded to 0.1) for each patient point."""
@@ -459,7 +469,12 @@ class ColumnarMatcher:
             if rows.gated[k]:
                 gate_reasons, verdicts = rank.gates(p, pt.trial, st.config, sm), []
             else:
-                gate_reasons, verdicts = [], st.evaluator.evaluate(p, pt)
+                got = rows.verdicts.get((i, j)) if rows.verdicts is not None else None
+                if got is None:
+                    verdicts = st.evaluator.evaluate(p, pt)
+                else:
+                    verdicts = st.evaluator.combine(got[0]) if got[1] else got[0]
+                gate_reasons = []
             sug = rank.judge(p, pt, d["rel"][j], gate_reasons, verdicts, st.ctx, sm)
             sug.rank = int(rows.rank[k])
             out.append(sug)

@@ -193,16 +193,18 @@ def iter_match_rows(
     config: RankConfig | None = None,
     chunk_size: int = 1000,
     state: MatchState | None = None,
+    explainable: bool = True,
 ):
     """Yield ``(ColumnarMatcher, Rows)`` per chunk of ``chunk_size`` patients: verdicts,
     scores and ranks as arrays, nothing explained (call ``matcher.explain(rows, i)`` for the
-    patients whose text is needed before asking for the next chunk)."""
+    patients whose text is needed before asking for the next chunk). ``explainable=False``
+    keeps no per-pair verdicts (arrays only: less memory, no explanations)."""
     config = config or RankConfig()
     st = state or MatchState(parsed_trials, pack, vocab, config)
     cm = st.columnar()
     for start in range(0, len(patients), chunk_size):
         cm.start_chunk()
-        yield cm, cm.rows(patients[start : start + chunk_size])
+        yield cm, cm.rows(patients[start : start + chunk_size], explainable)
 
 
 def match_local(
