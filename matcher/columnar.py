@@ -59,7 +59,11 @@ def _contribution(patient, verdicts) -> tuple[bool, int, int, bool]:
             else:
                 unknown += 1
     fit = rank.prior_fit_boost(patient, verdicts) is not None
-    return excluded, unknown, grouped, fit
+    got = (excluded, unknown, grouped, fit)
+    return _SHARED.setdefault(got, got)  # a few distinct values: one tuple each
+
+
+_SHARED: dict = {}
 
 
 _NOTHING = (False, 0, 0, False)
@@ -128,7 +132,7 @@ class ColumnarMatcher:
     """Rows for chunks of patients over one :class:`engine.MatchState` (its parsed trials,
     relevance per diagnosis, site coordinates, context and evaluator)."""
 
-    def __init__(self, state, max_entries: int = 2_000_000):
+    def __init__(self, state, max_entries: int = 1_000_000):
         self.st = state
         self.max_entries = max_entries
         trials = state.parsed_trials
@@ -136,7 +140,9 @@ class ColumnarMatcher:
         self._info: list[_TrialInfo | None] = [None] * len(trials)
         self._split: list[tuple | None] = [None] * len(trials)
         self._combined: list[dict] = [{} for _ in trials]  # per trial: combined parts
-        self._one: dict = {}  # id(verdict object) -> (verdict object, contribution)
+        # id(verdict object) -> its contribution. The evaluator's memo keeps the objects
+        # alive (so an id is not reused) until it starts afresh, when this is forgotten too.
+        self._one: dict = {}
         self._generation = ev.generation
         ids = [pt.trial.nct_id for pt in trials]
         self.nct_pos = np.empty(len(trials), dtype=np.int64)
@@ -215,8 +221,8 @@ class ColumnarMatcher:
         for v in raw if alone is None else [raw[i] for i in alone]:
             got = one.get(id(v))
             if got is None:
-                got = one[id(v)] = (v, _contribution(patient, [v]))
-            e, u, g, f = got[1]
+                got = one[id(v)] = _contribution(patient, [v])
+            e, u, g, f = got
             excluded |= e
             unknown += u
             grouped |= g
@@ -227,8 +233,8 @@ class ColumnarMatcher:
             key = tuple(map(id, sub))
             got = memo.get(key)
             if got is None:
-                got = memo[key] = (sub, _contribution(patient, ev.combine(sub)))
-            e, u, g, f = got[1]
+                got = memo[key] = _contribution(patient, ev.combine(sub))
+            e, u, g, f = got
             excluded |= e
             unknown += u
             grouped |= g

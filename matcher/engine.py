@@ -7,10 +7,11 @@ The local engine
 - evaluates the structured gates (status, age, sex) vectorised with pandas/numpy over the
   patients x candidate trials of each block, and distances to every site as one numpy array
   per trial;
-- evaluates typed criteria only for pairs that pass the gates.
+- evaluates typed criteria only for pairs that pass the gates;
+- computes verdicts, scores and ranks as columns (:mod:`matcher.columnar`).
 
-Each pair's suggestion is then built by the same ``rank.judge`` as the straightforward path, so
-the results are identical (a test compares them).
+Each pair's suggestion is then built on demand by the same ``rank.judge`` as the
+straightforward path, so the results are identical (tests compare them).
 
 The Dask engine runs the local engine over patient partitions on a ``dask.distributed``
 cluster (a ``LocalCluster`` by default, or an existing scheduler). Trials are parsed once here
