@@ -154,9 +154,35 @@ def parse_cache_figures(db: Path) -> str:
     return f"parse cache: cold {t1 - t0:.1f}s {cold}, warm {t2 - t1:.1f}s {warm}"
 
 
-def run_one(db: Path, n: int, engine: str, workers: int) -> dict:
-    """One cohort size, in this process: returns the figures."""
-    from matcher.engine import iter_match_local, parse_records
+def check_rows(patients, parsed, pack, vocab, config, n_check: int) -> dict:
+    """Rows (verdict, score, rank) of the columnar engine vs ``rank_trials`` on the first
+    ``n_check`` patients: pairs compared and mismatches."""
+    from matcher.columnar import VERDICTS
+    from matcher.engine import iter_match_rows
+    from matcher.rank import rank_trials
+
+    sample = patients[:n_check]
+    ids = [pt.trial.nct_id for pt in parsed]
+    got = []
+    for _, rows in iter_match_rows(sample, parsed, pack, vocab, config):
+        got += [
+            (rows.patients[p].id, ids[j], int(r), VERDICTS[v], float(s))
+            for p, j, r, v, s in zip(
+                rows.patient, rows.trial, rows.rank, rows.verdict, rows.score, strict=True
+            )
+        ]
+    want = [
+        (p.id, s.nct_id, s.rank, s.verdict, float(s.score))
+        for p in sample
+        for s in rank_trials(p, parsed, pack, vocab, config).trials
+    ]
+    return {"checked_pairs": len(want), "mismatches": len(set(got) ^ set(want))}
+
+
+def run_one(db: Path, n: int, engine: str, workers: int, mode: str = "explain") -> dict:
+    """One cohort size, in this process: returns the figures. ``mode``: ``rows`` (verdicts,
+    scores and ranks as arrays, nothing explained) or ``explain`` (every suggestion built)."""
+    from matcher.engine import iter_match_local, iter_match_rows, parse_records
     from matcher.errors import MatcherError
     from matcher.knowledge import load_pack
     from matcher.patient import normalize_record
@@ -180,7 +206,12 @@ def run_one(db: Path, n: int, engine: str, workers: int) -> dict:
     parsed = parse_records(records)
     t2 = time.perf_counter()
     pairs = evaluated = 0
-    if engine == "dask":
+    if mode == "rows":
+        for _, rows in iter_match_rows(patients, parsed, pack, vocab, config, explainable=False):
+            pairs += len(rows)
+            evaluated += int((~rows.gated).sum())
+        stream = iter(())
+    elif engine == "dask":
         from matcher.engine import iter_match_dask
 
         stream = iter_match_dask(patients, parsed, config, n_workers=workers)
@@ -206,6 +237,7 @@ def run_one(db: Path, n: int, engine: str, workers: int) -> dict:
         "pairs_per_s": round(len(patients) * len(parsed) / max(t3 - t2, 1e-9)),
         "relevant_pairs_per_s": round(pairs / max(t3 - t2, 1e-9)),
         "peak_rss_mb": round(rss_mb),
+        "mode": mode,
     }
 
 
@@ -221,6 +253,19 @@ def main() -> None:
     ap.add_argument("--cohorts", default="1000,3000,10000")
     ap.add_argument("--engine", choices=["local", "dask"], default="local")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--mode",
+        choices=["rows", "explain"],
+        default="explain",
+        help="rows: verdict/score/rank arrays only; explain: every suggestion built",
+    )
+    ap.add_argument(
+        "--check",
+        type=int,
+        default=0,
+        help="compare rows with rank_trials on the first N patients of each cohort",
+    )
+    ap.add_argument("--store", type=Path, help="reuse a filled store (else a fresh one)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # child mode
     ap.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--cache-figures", action="store_true", help=argparse.SUPPRESS)
@@ -231,17 +276,33 @@ def main() -> None:
         return
 
     if args.one:
-        print(json.dumps(run_one(args.db, args.one, args.engine, args.workers)))
+        fig = run_one(args.db, args.one, args.engine, args.workers, args.mode)
+        if args.check:
+            from matcher.engine import parse_records
+            from matcher.knowledge import load_pack
+            from matcher.patient import normalize_record
+            from matcher.rank import RankConfig
+            from matcher.store import Store
+            from matcher.vocab import load_vocab
+
+            with Store(args.db) as st:
+                parsed = parse_records(st.iter_records(statuses=RankConfig().statuses))
+            pats = [normalize_record(r, source="bench") for r in generate_cohort(args.check)]
+            fig.update(
+                check_rows(pats, parsed, load_pack(), load_vocab(), RankConfig(), args.check)
+            )
+        print(json.dumps(fig))
         return
 
     with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "bench.sqlite"
-        t = time.perf_counter()
-        unique, total = fill_store(db, args.records, args.trials)
-        print(
-            f"store: {unique} real records with criteria, replicated to {total} trials "
-            f"in {time.perf_counter() - t:.1f}s ({db.stat().st_size / 1e6:.1f} MB)"
-        )
+        db = args.store or Path(tmp) / "bench.sqlite"
+        if not db.exists():
+            t = time.perf_counter()
+            unique, total = fill_store(db, args.records, args.trials)
+            print(
+                f"store: {unique} real records with criteria, replicated to {total} trials "
+                f"in {time.perf_counter() - t:.1f}s ({db.stat().st_size / 1e6:.1f} MB)"
+            )
         print(
             f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, engine {args.engine}"
         )
@@ -260,11 +321,18 @@ def main() -> None:
                 args.engine,
                 "--workers",
                 str(args.workers),
+                "--mode",
+                args.mode,
+                "--check",
+                str(args.check),
             ]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True)
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        cols = ["patients", "candidate_trials", "all_pairs", "relevant_pairs", "criteria_evaluated_pairs",
-                "normalize_s", "parse_s", "match_s", "total_s", "pairs_per_s", "peak_rss_mb"]  # fmt: skip
+        cols = ["mode", "patients", "candidate_trials", "all_pairs", "relevant_pairs",
+                "criteria_evaluated_pairs", "normalize_s", "parse_s", "match_s", "total_s",
+                "relevant_pairs_per_s", "peak_rss_mb"]  # fmt: skip
+        if args.check:
+            cols += ["checked_pairs", "mismatches"]
         print("| " + " | ".join(cols) + " |")
         print("|" + "---|" * len(cols))
         for r in rows:

@@ -7,10 +7,11 @@ The local engine
 - evaluates the structured gates (status, age, sex) vectorised with pandas/numpy over the
   patients x candidate trials of each block, and distances to every site as one numpy array
   per trial;
-- evaluates typed criteria only for pairs that pass the gates.
+- evaluates typed criteria only for pairs that pass the gates;
+- computes verdicts, scores and ranks as columns (:mod:`matcher.columnar`).
 
-Each pair's suggestion is then built by the same ``rank.judge`` as the straightforward path, so
-the results are identical (a test compares them).
+Each pair's suggestion is then built on demand by the same ``rank.judge`` as the
+straightforward path, so the results are identical (tests compare them).
 
 The Dask engine runs the local engine over patient partitions on a ``dask.distributed``
 cluster (a ``LocalCluster`` by default, or an existing scheduler). Trials are parsed once here
@@ -20,7 +21,6 @@ and shared with the workers; they are never re-parsed per partition.
 from __future__ import annotations
 
 import gc
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -139,6 +139,15 @@ class MatchState:
         self.tf = _trial_frame(parsed_trials, config)
         self.relevant_by_diag: dict = {}
         self.site_cache: dict = {}
+        self._columnar = None
+
+    def columnar(self):
+        """The run's :class:`matcher.columnar.ColumnarMatcher` (made once)."""
+        if self._columnar is None:
+            from matcher.columnar import ColumnarMatcher
+
+            self._columnar = ColumnarMatcher(self)
+        return self._columnar
 
     def relevant(self, diag) -> list:
         """(trial index, Relevance) for every trial relevant to ``diag``."""
@@ -162,43 +171,41 @@ def iter_match_local(
     """Yield each patient's matches, in input order (see module docstring).
 
     Patients are taken ``chunk_size`` at a time, so memory stays bounded by one chunk's
-    results however large the cohort; within a chunk they are blocked by diagnosis.
+    rows however large the cohort: the chunk's verdicts, scores and ranks are computed as
+    columns (:mod:`matcher.columnar`), then each patient's suggestions are built by
+    ``rank.judge`` from the stored verdicts.
     """
     config = config or RankConfig()
     st = state or MatchState(parsed_trials, pack, vocab, config)
-    ctx, evaluator, tf = st.ctx, st.evaluator, st.tf
+    cm = st.columnar()
     for start in range(0, len(patients), chunk_size):
         chunk = patients[start : start + chunk_size]
-        blocks: dict[str | None, list[int]] = defaultdict(list)
-        for i, p in enumerate(chunk):
-            blocks[p.diagnosis].append(i)
-        results: list = [None] * len(chunk)
-        for diag, members in blocks.items():
-            relevant = st.relevant(diag)
-            n_unrelated = len(parsed_trials) - len(relevant)
-            block = [chunk[i] for i in members]
-            cols = [j for j, _ in relevant]
-            mask = gate_mask(_patient_frame(block), tf.iloc[cols]) if cols else None
-            points = [rank.patient_point(p) for p in block]
-            # distances: one numpy pass per trial over the whole block
-            sites = [_nearest_sites(points, parsed_trials[j].trial, st.site_cache) for j in cols]
-            # then patient by patient, so the evaluator reads each patient's facts once
-            for r, p in enumerate(block):
-                out = []
-                for c, (j, rel) in enumerate(relevant):
-                    pt = parsed_trials[j]
-                    sm = sites[c][r]
-                    if mask[r, c] and (
-                        config.max_miles is None or sm[1] is None or sm[1] <= config.max_miles
-                    ):
-                        gate_reasons: list[str] = []
-                        verdicts = evaluator.evaluate(p, pt)
-                    else:
-                        gate_reasons = rank.gates(p, pt.trial, config, sm)
-                        verdicts = []
-                    out.append(rank.judge(p, pt, rel, gate_reasons, verdicts, ctx, sm))
-                results[members[r]] = rank.finish(p, out, n_unrelated, points[r], config)
-        yield from results
+        cm.start_chunk()
+        rows = cm.rows(chunk)
+        for i in range(len(chunk)):
+            yield cm.explain(rows, i)
+
+
+def iter_match_rows(
+    patients: Sequence,
+    parsed_trials: Sequence,
+    pack,
+    vocab,
+    config: RankConfig | None = None,
+    chunk_size: int = 1000,
+    state: MatchState | None = None,
+    explainable: bool = True,
+):
+    """Yield ``(ColumnarMatcher, Rows)`` per chunk of ``chunk_size`` patients: verdicts,
+    scores and ranks as arrays, nothing explained (call ``matcher.explain(rows, i)`` for the
+    patients whose text is needed before asking for the next chunk). ``explainable=False``
+    keeps no per-pair verdicts (arrays only: less memory, no explanations)."""
+    config = config or RankConfig()
+    st = state or MatchState(parsed_trials, pack, vocab, config)
+    cm = st.columnar()
+    for start in range(0, len(patients), chunk_size):
+        cm.start_chunk()
+        yield cm, cm.rows(patients[start : start + chunk_size], explainable)
 
 
 def match_local(

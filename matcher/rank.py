@@ -262,6 +262,7 @@ class MatchContext:
         self._targets: dict = {}
         self._agents: dict = {}
         self._procs: dict = {}
+        self._drugs: dict = {}
         self._options: dict = {}  # the last patient's option results only
 
     @staticmethod
@@ -289,6 +290,13 @@ class MatchContext:
         if key not in self._options:
             self._options = {key: {o.id: o for o in evaluate_options(patient, self.pack).options}}
         return self._options[key].get(option_id)
+
+    def trial_drugs(self, parsed) -> frozenset[str]:
+        """Drug ids among a trial's interventions."""
+        key = self._key(parsed)
+        if key not in self._drugs:
+            self._drugs[key] = frozenset(d for i in parsed.trial.interventions for d in i.drug_ids)
+        return self._drugs[key]
 
     def local_procedures(self, parsed) -> frozenset[str]:
         """Metastasectomy / stereotactic radiotherapy procedures among a trial's interventions."""
@@ -990,35 +998,38 @@ def _is_structured(verdict) -> bool:
     return verdict.criterion.values.get("source") == "structured"
 
 
-def _boosts(
-    patient, parsed, verdicts, ctx: MatchContext, verify: list[str]
-) -> list[tuple[str, int]]:
-    """Knowledge-pack alignment boosts (text, points); appends the options' verify items."""
-    boosts: list[tuple[str, int]] = []
-    trial = parsed.trial
-    trial_drugs = {d for i in trial.interventions for d in i.drug_ids}
-    if patient.diagnosis:
-        for drug, option_id in ctx.targeted_agents(patient.diagnosis):
-            if drug not in trial_drugs:
-                continue
-            option = ctx.option_result(patient, option_id)
-            if option is not None and option.status == "not_applicable":
-                # e.g. crizotinib for IMT when the patient is ALK negative: no boost, say why
-                verify.append(
-                    f"tests {drug} (Table 9, {option_id}), but that option does not apply: "
-                    + "; ".join(option.reasons)
-                )
-                continue
-            boosts.append(
-                (
-                    f"tests {drug}, a Table 9 agent for {patient.diagnosis_name} "
-                    f"({option_id}; under clinical evaluation, not standard)",
-                    BOOST_TABLE9,
-                )
+def table9_boost(patient, parsed, ctx: MatchContext, verify: list[str]) -> tuple[str, int] | None:
+    """The Table 9 boost (text, points) when the trial tests an agent of the patient's subtype;
+    appends the options' verify items (also for an agent whose option does not apply)."""
+    if not patient.diagnosis:
+        return None
+    trial_drugs = ctx.trial_drugs(parsed)
+    for drug, option_id in ctx.targeted_agents(patient.diagnosis):
+        if drug not in trial_drugs:
+            continue
+        option = ctx.option_result(patient, option_id)
+        if option is not None and option.status == "not_applicable":
+            # e.g. crizotinib for IMT when the patient is ALK negative: no boost, say why
+            verify.append(
+                f"tests {drug} (Table 9, {option_id}), but that option does not apply: "
+                + "; ".join(option.reasons)
             )
-            if option is not None:
-                verify.extend(f"{option_id}: {v}" for v in option.verify)
-            break
+            continue
+        if option is not None:
+            verify.extend(f"{option_id}: {v}" for v in option.verify)
+        return (
+            f"tests {drug}, a Table 9 agent for {patient.diagnosis_name} "
+            f"({option_id}; under clinical evaluation, not standard)",
+            BOOST_TABLE9,
+        )
+    return None
+
+
+def prior_fit_boost(patient, verdicts) -> tuple[str, int] | None:
+    """The line-of-therapy boost: the patient had a prior therapy the trial requires.
+
+    Reads the verdicts, the patient's prior therapies and (for a requirement of some cohorts
+    only) the diagnosis lineage: the facts the verdicts of those criteria are memoized on."""
     had_drugs, had_classes = patient.prior_drugs, patient.prior_drug_classes
     for v in verdicts:
         c = v.criterion
@@ -1036,31 +1047,44 @@ def _boosts(
             set(c.values.get("classes") or []) & had_classes
         )
         if fit:
-            boosts.append(
-                (
-                    f"fits the patient's line of therapy: trial requires prior {', '.join(fit)}; "
-                    f"patient had {', '.join(sorted(had_drugs))}",
-                    BOOST_PRIOR_THERAPY_FIT,
-                )
+            return (
+                f"fits the patient's line of therapy: trial requires prior {', '.join(fit)}; "
+                f"patient had {', '.join(sorted(had_drugs))}",
+                BOOST_PRIOR_THERAPY_FIT,
             )
-            break
-    sites = patient.metastatic_sites or []
-    if "lung" in sites and patient.primary_controlled is not False:
-        hit = ctx.local_procedures(parsed)
-        if hit:
-            ctl = (
-                "primary controlled"
-                if patient.primary_controlled
-                else "primary control not recorded"
-            )
-            boosts.append(
-                (
-                    f"local treatment of lung metastases ({', '.join(sorted(hit))}); "
-                    f"patient has lung metastases ({ctl})",
-                    BOOST_RESECTION,
-                )
-            )
-    return boosts
+    return None
+
+
+def resection_candidate(patient) -> bool:
+    """Lung metastases and a primary not known to be uncontrolled."""
+    return "lung" in (patient.metastatic_sites or []) and patient.primary_controlled is not False
+
+
+def resection_boost(patient, parsed, ctx: MatchContext) -> tuple[str, int] | None:
+    """The local-treatment boost: a metastasectomy / SBRT trial for a resection candidate."""
+    if not resection_candidate(patient):
+        return None
+    hit = ctx.local_procedures(parsed)
+    if not hit:
+        return None
+    ctl = "primary controlled" if patient.primary_controlled else "primary control not recorded"
+    return (
+        f"local treatment of lung metastases ({', '.join(sorted(hit))}); "
+        f"patient has lung metastases ({ctl})",
+        BOOST_RESECTION,
+    )
+
+
+def _boosts(
+    patient, parsed, verdicts, ctx: MatchContext, verify: list[str]
+) -> list[tuple[str, int]]:
+    """Knowledge-pack alignment boosts (text, points); appends the options' verify items."""
+    found = (
+        table9_boost(patient, parsed, ctx, verify),
+        prior_fit_boost(patient, verdicts),
+        resection_boost(patient, parsed, ctx),
+    )
+    return [b for b in found if b is not None]
 
 
 def gates(patient, trial, config: RankConfig, site_miles) -> list[str]:
@@ -1072,31 +1096,67 @@ def gates(patient, trial, config: RankConfig, site_miles) -> list[str]:
     return reasons
 
 
-def judge(
-    patient, parsed, rel: Relevance, gate_reasons, verdicts, ctx: MatchContext, site_miles
-) -> Suggestion:
-    """Build the suggestion for one relevant (patient, trial) pair.
+@dataclass(frozen=True)
+class VerdictPartition:
+    """The criterion verdicts of one pair sorted into what a suggestion says (texts in order):
+    depends on the verdicts only, so it can be shared by every pair with the same verdicts."""
 
-    ``gate_reasons`` come from :func:`gates`; ``verdicts`` from ``eligibility.evaluate`` (empty
-    when a structured gate already closed the trial: its criteria are not evaluated).
-    """
-    trial = parsed.trial
-    scope = ctx.scope(parsed)
-    excluded_by = list(gate_reasons) + purpose_gates(patient, scope)
-    met, verify, to_review, grouped = [], list(rel.verify), [], {}
+    met: list[str]
+    verify: list[str]
+    to_review: list[str]
+    grouped: dict[str, list[str]]  # GROUPED_UNKNOWNS type -> reasons
+    excluded: list[str]
+
+    @property
+    def n_unknown(self) -> int:
+        """Unknowns toward the penalty (each grouped type counts once, if it counts)."""
+        return len(self.verify) + sum(1 for t in self.grouped if GROUPED_UNKNOWNS[t][1])
+
+
+def partition_verdicts(verdicts) -> VerdictPartition:
+    """Sort criterion verdicts (structured age/sex skipped: :func:`structured_gates` judges
+    them) into met, to verify, lines to read, grouped unknowns and exclusions."""
+    met, verify, to_review, grouped, excluded = [], [], [], {}, []
     for v in verdicts:
         if _is_structured(v):
             continue  # structured age/sex are judged by structured_gates
         if v.criterion.type == "unparsed":
             to_review.append(v.criterion.text)
         elif v.verdict == "NOT_MET":
-            excluded_by.append(f"{v.criterion.section}: {v.reason}")
+            excluded.append(f"{v.criterion.section}: {v.reason}")
         elif v.verdict == "UNKNOWN" and v.criterion.type in GROUPED_UNKNOWNS:
             grouped.setdefault(v.criterion.type, []).append(v.reason)
         elif v.verdict == "UNKNOWN":
             verify.append(v.reason)
         else:
             met.append(v.reason)
+    return VerdictPartition(met, verify, to_review, grouped, excluded)
+
+
+def judge(
+    patient,
+    parsed,
+    rel: Relevance,
+    gate_reasons,
+    verdicts,
+    ctx: MatchContext,
+    site_miles,
+    partition: VerdictPartition | None = None,
+) -> Suggestion:
+    """Build the suggestion for one relevant (patient, trial) pair.
+
+    ``gate_reasons`` come from :func:`gates`; ``verdicts`` from ``eligibility.evaluate`` (empty
+    when a structured gate already closed the trial: its criteria are not evaluated).
+    ``partition``: :func:`partition_verdicts` of ``verdicts`` when the caller kept it (the
+    columnar engine keeps one per distinct verdict list), else computed here.
+    """
+    trial = parsed.trial
+    scope = ctx.scope(parsed)
+    part = partition if partition is not None else partition_verdicts(verdicts)
+    excluded_by = list(gate_reasons) + purpose_gates(patient, scope) + part.excluded
+    verify = list(rel.verify) + part.verify
+    met, to_review = list(part.met), list(part.to_review)
+    grouped = part.grouped
     site, miles = site_miles
 
     boosts = _boosts(patient, parsed, verdicts, ctx, verify)
@@ -1216,19 +1276,28 @@ def finish(
     patient, suggestions: list[Suggestion], unrelated: int, point, config: RankConfig | None = None
 ) -> PatientMatches:
     """Order the suggestions (keeping only ``config.purposes``) and attach the patient notes."""
-    notes = []
+    n_dropped = 0
     if config is not None and config.purposes is not None:
         kept = [s for s in suggestions if s.purpose in config.purposes]
-        if len(kept) < len(suggestions):
-            notes.append(
-                f"{len(suggestions) - len(kept)} relevant trial(s) of other primary purposes not "
-                f"shown (purpose: {', '.join(sorted(config.purposes))})"
-            )
+        n_dropped = len(suggestions) - len(kept)
         suggestions = kept
+    notes = patient_notes(patient, n_dropped, point, config)
+    return PatientMatches(patient.id, order(suggestions), notes, unrelated)
+
+
+def patient_notes(patient, n_dropped: int, point, config: RankConfig | None = None) -> list[str]:
+    """The notes on a patient's matches: relevant trials of other purposes not shown
+    (``n_dropped``), distances not computed, diagnosis not recorded."""
+    notes = []
+    if n_dropped and config is not None and config.purposes is not None:
+        notes.append(
+            f"{n_dropped} relevant trial(s) of other primary purposes not "
+            f"shown (purpose: {', '.join(sorted(config.purposes))})"
+        )
     if patient.zip and point is None:
         notes.append(f"ZIP {patient.zip} not found in the offline table: distances not computed")
     if point is None and not patient.zip:
         notes.append("no ZIP or coordinates recorded: distances not computed")
     if not patient.diagnosis:
         notes.append("diagnosis not recorded: no trial can be judged relevant; add the diagnosis")
-    return PatientMatches(patient.id, order(suggestions), notes, unrelated)
+    return notes

@@ -724,8 +724,11 @@ def _match_and_write_in_processes(job: _Job, store, tracker, writer, progress) -
     from matcher.engine import MatchState
 
     state = MatchState(job.parsed, job.pack, job.vocab, job.config.rank)
+    columnar = state.columnar()
     for d in dict.fromkeys(p.diagnosis for p in job.patients):
-        state.relevant(d)
+        columnar.diagnosis(d)  # relevance and per-diagnosis columns, shared by the workers
+    for j in range(len(job.parsed)):
+        columnar.info(j)
     n = len(job.patients)
     k = min(job.config.workers, n)
     bounds = [(i, n * i // k, n * (i + 1) // k) for i in range(k)]
@@ -1343,8 +1346,13 @@ class _ReportWriter:
         self.matches.add(self._compact(d))
         o = options.to_dict()
         self.options.add(o)
+        safe, prefixes = render.safe_cell, render.FORMULA_PREFIXES
         for row in _csv_rows(d, dig, new_why):
-            self.csv.writerow([render.safe_cell(c) for c in row])
+            # plain text that cannot start a formula is written as it is (what safe_cell
+            # returns for it), the rest through safe_cell
+            self.csv.writerow(
+                [c if type(c) is str and not c.startswith(prefixes) else safe(c) for c in row]
+            )
 
         i = self.offset + len(self.index_rows)
         diagnosis = patient.diagnosis_name or patient.diagnosis_text or "not recorded"

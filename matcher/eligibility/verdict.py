@@ -116,6 +116,7 @@ class Evaluator:
         self.entries = 0
         self.hits = 0
         self.misses = 0
+        self.generation = 0  # counts fresh starts of the memo (fact ids are renumbered)
 
     def forget_patient(self) -> None:
         """Drop the facts read from the last patient (after modifying that object)."""
@@ -155,6 +156,17 @@ class Evaluator:
 
     def evaluate(self, patient: Any, parsed: ParsedTrial) -> list[Verdict]:
         """Same result as ``evaluate(patient, parsed)``."""
+        out, has_groups = self.criterion_verdicts(patient, parsed)
+        return _combine(out) if has_groups else out
+
+    def combine(self, verdicts: list[Verdict]) -> list[Verdict]:
+        """Alternatives and cohorts combined (what :meth:`evaluate` returns)."""
+        return _combine(verdicts)
+
+    def criterion_verdicts(self, patient: Any, parsed: ParsedTrial) -> tuple[list[Verdict], bool]:
+        """Each criterion's verdict alone (memoized objects: the same object for every patient
+        with the same facts), and whether alternatives or cohorts must still be combined
+        (:meth:`combine`)."""
         _, groups, memos, has_groups, distinct = self._trial(parsed)
         if patient is not self._patient:
             self._patient = patient
@@ -183,7 +195,8 @@ class Evaluator:
             self._interned.clear()
             self.forget_patient()
             self.entries = 0
-        return _combine(out) if has_groups else out
+            self.generation += 1
+        return out, has_groups
 
 
 def _combine(verdicts: list[Verdict]) -> list[Verdict]:

@@ -1,0 +1,489 @@
+"""Columnar matching: verdict, score and rank of every relevant pair as numpy arrays.
+
+For a chunk of patients, :meth:`ColumnarMatcher.rows` gives one row per relevant (patient,
+trial) pair, ordered by patient then rank: the trial, verdict code, score, rank, whether a
+structured gate closed it, and the nearest site.
+No suggestion, reason text or site dict is built per pair:
+
+- each criterion's verdict is evaluated once per distinct value of the patient fields it
+  reads (``eligibility.Evaluator``: its memo hands back the same verdict object for the same
+  facts), and what it adds to a pair (excludes, one unknown, a grouped unknown, the
+  line-of-therapy boost) is kept once per verdict object: a pair adds these up. Criteria
+  whose verdicts are combined (alternatives, cohorts) are combined once per distinct
+  combination of their verdict objects, per trial;
+- per trial once: purpose group, purpose gate, local-treatment procedures, sites abroad only;
+  per diagnosis once: relevance tier and its score, the trials testing a Table 9 agent;
+- gates (status, age, sex), distances, boosts, the unknown penalty, verdicts and scores are
+  numpy operations over the pairs of a diagnosis block; ranks one ``lexsort`` per chunk.
+
+:meth:`ColumnarMatcher.explain` builds a patient's full :class:`rank.PatientMatches` on demand
+with the same ``rank.judge`` as the one-patient path (the verdicts come from the memo). Rows and explanations equal ``rank.rank_trials`` (tests compare verdict,
+score and rank on every fixture patient and trial, and the explained results key for key).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from matcher import rank
+from matcher.geo import EARTH_RADIUS_MILES
+from matcher.rank import PatientMatches
+
+VERDICTS = ("eligible", "needs_review", "excluded")
+ELIGIBLE, NEEDS_REVIEW, EXCLUDED = 0, 1, 2
+
+
+_GROUPED = {t: 1 << k for k, t in enumerate(rank.GROUPED_UNKNOWNS)}
+_GROUPED_COUNTED = [bit for t, bit in _GROUPED.items() if rank.GROUPED_UNKNOWNS[t][1]]
+
+
+def _contribution(patient, verdicts) -> tuple[bool, int, int, bool]:
+    """What criterion verdicts add to a pair, as ``rank.judge`` reads them: (any NOT_MET, plain
+    unknowns, bits of the grouped unknown types present, the line-of-therapy boost applies).
+    Reads the patient only through the facts the verdicts were judged on."""
+    excluded, unknown, grouped = False, 0, 0
+    for v in verdicts:
+        c = v.criterion
+        if c.values.get("source") == "structured" or c.type == "unparsed":
+            continue
+        if v.verdict == "NOT_MET":
+            excluded = True
+        elif v.verdict == "UNKNOWN":
+            bit = _GROUPED.get(c.type)
+            if bit:
+                grouped |= bit
+            else:
+                unknown += 1
+    fit = rank.prior_fit_boost(patient, verdicts) is not None
+    got = (excluded, unknown, grouped, fit)
+    return _SHARED.setdefault(got, got)  # a few distinct values: one tuple each
+
+
+_SHARED: dict = {}
+
+
+_NOTHING = (False, 0, 0, False)
+
+
+@dataclass
+class Rows:
+    """One chunk's relevant pairs, ordered by patient then rank (all arrays one per row),
+    plus per patient: how many trials were unrelated and how many were dropped by purpose."""
+
+    patients: Sequence
+    patient: np.ndarray  # int32: index into ``patients``
+    trial: np.ndarray  # int32: index into the parsed trials
+    verdict: np.ndarray  # int8: index into VERDICTS
+    score: np.ndarray  # float64
+    rank: np.ndarray  # int32, from 1 per patient
+    gated: np.ndarray  # bool: closed by status, age, sex or distance (criteria not evaluated)
+    site: np.ndarray  # int32: the nearest open site (index among the trial's), -1 none
+    miles: np.ndarray  # float64: its distance rounded to 0.1, NaN none
+    unrelated: np.ndarray  # int32 per patient
+    dropped: np.ndarray  # int32 per patient
+    starts: np.ndarray  # int64 per patient + 1: rows of patient i are starts[i]:starts[i+1]
+    verdicts: dict | None = None  # (patient, trial) -> its criteria's verdicts, for explain
+
+    def __len__(self) -> int:
+        return len(self.trial)
+
+    def of(self, i: int) -> slice:
+        """The rows of patient ``i``."""
+        return slice(int(self.starts[i]), int(self.starts[i + 1]))
+
+
+@dataclass(frozen=True)
+class _TrialInfo:
+    first_group: bool  # treatment / purpose not stated: listed first
+    purpose_gate: bool  # screening, prevention with healthy volunteers, participants not patients
+    local_treatment: bool
+    abroad: bool  # every open site outside the United States
+    purpose: str
+
+
+def _distance_penalties(miles: np.ndarray) -> np.ndarray:
+    """``-round(min(CAP, miles / 100 * PER_100), 1)`` per value, as ``rank.judge`` computes it
+    (the same Python arithmetic, once per distinct distance)."""
+    out = np.zeros(miles.shape)
+    known = ~np.isnan(miles)
+    if known.any():
+        values, inverse = np.unique(miles[known], return_inverse=True)
+        pen = [
+            -round(min(rank.PENALTY_DISTANCE_CAP, m / 100 * rank.PENALTY_DISTANCE_PER_100_MILES), 1)
+            for m in values.tolist()
+        ]
+        out[known] = np.asarray(pen, dtype=float)[inverse]
+    return out
+
+
+def _round1(x: np.ndarray) -> np.ndarray:
+    """Python's ``round(value, 1)`` per value (once per distinct value)."""
+    if not len(x):
+        return x.astype(float)
+    values, inverse = np.unique(x, return_inverse=True)
+    return np.asarray([round(v, 1) for v in values.tolist()], dtype=float)[inverse]
+
+
+class ColumnarMatcher:
+    """Rows for chunks of patients over one :class:`engine.MatchState` (its parsed trials,
+    relevance per diagnosis, site coordinates, context and evaluator)."""
+
+    def __init__(self, state, max_entries: int = 1_000_000):
+        self.st = state
+        self.max_entries = max_entries
+        trials = state.parsed_trials
+        ev = state.evaluator
+        self._info: list[_TrialInfo | None] = [None] * len(trials)
+        self._split: list[tuple | None] = [None] * len(trials)
+        self._combined: list[dict] = [{} for _ in trials]  # per trial: combined parts
+        # id(verdict object) -> its contribution. The evaluator's memo keeps the objects
+        # alive (so an id is not reused) until it starts afresh, when this is forgotten too.
+        self._one: dict = {}
+        self._generation = ev.generation
+        ids = [pt.trial.nct_id for pt in trials]
+        self.nct_pos = np.empty(len(trials), dtype=np.int64)
+        self.nct_pos[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
+        self._by_diag: dict = {}
+
+    # ------------------------------------------------------------------ per trial / diagnosis
+
+    def info(self, j: int) -> _TrialInfo:
+        got = self._info[j]
+        if got is None:
+            pt = self.st.parsed_trials[j]
+            ctx = self.st.ctx
+            scope = ctx.scope(pt)
+            purpose = scope.purpose.lower()
+            got = self._info[j] = _TrialInfo(
+                purpose in rank.FIRST_GROUP_PURPOSES,
+                scope.purpose == "SCREENING"
+                or (scope.purpose == "PREVENTION" and bool(scope.healthy_volunteers))
+                or bool(scope.participants),  # rank.purpose_gates: caregivers, pharmacists ...
+                bool(ctx.local_procedures(pt)),
+                bool(rank.sites_abroad_only(pt.trial, "United States")),
+                purpose,
+            )
+        return got
+
+    def diagnosis(self, diag) -> dict:
+        """Per diagnosis: relevant trial indices, relevance by index, score and verify counts,
+        and the columns whose trial tests a Table 9 agent of the diagnosis."""
+        got = self._by_diag.get(diag)
+        if got is None:
+            relevant = self.st.relevant(diag)
+            cols = np.array([j for j, _ in relevant], dtype=np.int32)
+            agents = {d for d, _ in self.st.ctx.targeted_agents(diag)} if diag else set()
+            table9 = [
+                c
+                for c, (j, _) in enumerate(relevant)
+                if agents and agents & self.st.ctx.trial_drugs(self.st.parsed_trials[j])
+            ]
+            got = self._by_diag[diag] = {
+                "cols": cols,
+                "rel": dict(relevant),
+                "rel_score": np.array([r.score for _, r in relevant], dtype=np.int64),
+                "rel_verify": np.array([len(r.verify) for _, r in relevant], dtype=np.int64),
+                "table9": table9,
+            }
+        return got
+
+    def _parts(self, j: int) -> tuple[list[int], list[int]]:
+        """Criteria of trial ``j`` that stand alone, and those combined (groups, cohorts)."""
+        got = self._split[j]
+        if got is None:
+            crits = self.st.parsed_trials[j].criteria
+            tied = [i for i, c in enumerate(crits) if c.group or c.cohort]
+            alone = [i for i in range(len(crits)) if not (crits[i].group or crits[i].cohort)]
+            got = self._split[j] = (alone, tied)
+        return got
+
+    def _forget(self) -> None:
+        self._one = {}
+        self._combined = [{} for _ in self._combined]
+
+    def pair(self, patient, j: int, keep: dict | None = None, at=None):
+        """What the criteria of trial ``j`` add to the pair (see :func:`_contribution`);
+        ``keep[at]`` gets the pair's verdicts (for :meth:`explain`)."""
+        ev = self.st.evaluator
+        raw, combine = ev.criterion_verdicts(patient, self.st.parsed_trials[j])
+        if keep is not None:
+            keep[at] = (raw, combine)
+        if ev.generation != self._generation:
+            # the evaluator's memo started afresh: its verdict objects are new
+            self._generation = ev.generation
+            self._forget()
+        one = self._one
+        excluded, unknown, grouped, fit = False, 0, 0, False
+        alone, tied = self._parts(j) if combine else (None, ())
+        for v in raw if alone is None else [raw[i] for i in alone]:
+            got = one.get(id(v))
+            if got is None:
+                got = one[id(v)] = _contribution(patient, [v])
+            e, u, g, f = got
+            excluded |= e
+            unknown += u
+            grouped |= g
+            fit |= f
+        if tied:
+            sub = [raw[i] for i in tied]
+            memo = self._combined[j]
+            key = tuple(map(id, sub))
+            got = memo.get(key)
+            if got is None:
+                got = memo[key] = _contribution(patient, ev.combine(sub))
+            e, u, g, f = got
+            excluded |= e
+            unknown += u
+            grouped |= g
+            fit |= f
+        return excluded, unknown, grouped, fit
+
+    # ------------------------------------------------------------------ rows
+
+    def start_chunk(self) -> None:
+        """Forget the kept contributions when there are too many (between chunks)."""
+        if len(self._one) + sum(map(len, self._combined)) > self.max_entries:
+            self._forget()
+
+    def rows(self, patients: Sequence, explainable: bool = True) -> Rows:
+        """The relevant pairs of ``patients`` (see :class:`Rows`). ``explainable``: keep each
+        pair's verdicts for :meth:`explain` (memory for one chunk's pairs)."""
+        from matcher.engine import _patient_frame, gate_mask
+
+        st, config = self.st, self.st.config
+        blocks: dict = defaultdict(list)
+        for i, p in enumerate(patients):
+            blocks[p.diagnosis].append(i)
+        parts: list[tuple] = []
+        keep: dict = {} if explainable else None
+        n_trials = len(st.parsed_trials)
+        unrelated = np.zeros(len(patients), dtype=np.int32)
+        for diag, members in blocks.items():
+            d = self.diagnosis(diag)
+            cols = d["cols"]
+            unrelated[members] = n_trials - len(cols)
+            if not len(cols):
+                continue
+            block = [patients[i] for i in members]
+            nb, nc = len(block), len(cols)
+            mask = gate_mask(_patient_frame(block), st.tf.iloc[cols])
+            points = [rank.patient_point(p) for p in block]
+            miles = np.full((nb, nc), np.nan)
+            site = np.full((nb, nc), -1, dtype=np.int32)
+            for c, j in enumerate(cols.tolist()):
+                self._nearest(points, int(j), miles[:, c], site[:, c])
+            ok = mask.copy()
+            if config.max_miles is not None:
+                with np.errstate(invalid="ignore"):
+                    ok &= ~(miles > config.max_miles)
+            s_excl = np.zeros((nb, nc), dtype=bool)
+            s_unk = np.zeros((nb, nc), dtype=np.int64)
+            s_grp = np.zeros((nb, nc), dtype=np.int64)
+            s_fit = np.zeros((nb, nc), dtype=bool)
+            gate_excl = np.zeros((nb, nc), dtype=bool)
+            infos = [self.info(int(j)) for j in cols.tolist()]
+            cols_list = cols.tolist()
+            pair = self.pair
+            for r, p in enumerate(block):
+                row_ok = ok[r]
+                i = members[r]
+                for c in np.flatnonzero(row_ok).tolist():
+                    j = cols_list[c]
+                    e, u, g, f = pair(p, j, keep, (i, j))
+                    if e:
+                        s_excl[r, c] = True
+                    if u:
+                        s_unk[r, c] = u
+                    if g:
+                        s_grp[r, c] = g
+                    if f:
+                        s_fit[r, c] = True
+                for c in np.flatnonzero(~row_ok).tolist():
+                    pt = st.parsed_trials[cols_list[c]]
+                    m = miles[r, c]
+                    sm = (None, None if np.isnan(m) else float(m))
+                    gate_excl[r, c] = bool(rank.gates(p, pt.trial, config, sm))
+            crit = (s_excl, s_unk, s_grp, s_fit)
+            parts.append(self._score_block(members, block, points, d, infos, crit, gate_excl,
+                                           ~ok, miles, site))  # fmt: skip
+        rows = self._finish_rows(patients, parts, unrelated)
+        rows.verdicts = keep
+        return rows
+
+    def _nearest(self, points, j: int, miles_out: np.ndarray, site_out: np.ndarray) -> None:
+        """Nearest open site and its miles (rounded to 0.1) for each patient point."""
+        from matcher.engine import _site_points
+
+        trial = self.st.parsed_trials[j].trial
+        cache = self.st.site_cache
+        if trial.nct_id not in cache:
+            cache[trial.nct_id] = _site_points(trial)
+        sites, site_pts, rad = cache[trial.nct_id]
+        known = [i for i, p in enumerate(points) if p is not None]
+        if not sites or not known:
+            return
+        pp = np.radians(np.array([points[i] for i in known], dtype=float))
+        lat1, lon1 = pp[:, 0:1], pp[:, 1:2]
+        lat2, lon2 = rad[None, :, 0], rad[None, :, 1]
+        h = (
+            np.sin((lat2 - lat1) / 2) ** 2
+            + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+        )
+        nearest = np.argmin(h, axis=1)  # first minimum: the site the scalar loop keeps
+        hmin = h[np.arange(len(known)), nearest]
+        approx = 2 * EARTH_RADIUS_MILES * np.arcsin(np.minimum(1.0, np.sqrt(hmin)))
+        tenths = approx * 10
+        # the rounded figure is the scalar function's unless the value is near a rounding
+        # boundary: those few are computed by it
+        near = np.abs(tenths - np.floor(tenths) - 0.5) < 1e-6
+        rounded = np.round(approx, 1)
+        for row in np.flatnonzero(near).tolist():
+            i = known[row]
+            rounded[row] = round(rank.haversine_miles(points[i], site_pts[int(nearest[row])]), 1)
+        idx = np.array(known)
+        miles_out[idx] = rounded
+        site_out[idx] = nearest
+
+    def _score_block(self, members, block, points, d, infos, crit, gate_excl, gated, miles, site):
+        """Verdict and score of every pair of one diagnosis block (see ``rank.judge``)."""
+        s_excl, s_unk, s_grp, s_fit = crit
+        nb, nc = s_excl.shape
+        # grouped unknown types count once each (those that count toward the penalty)
+        s_ver = (s_unk > 0) | (s_grp != 0)
+        for bit in _GROUPED_COUNTED:
+            s_unk = s_unk + ((s_grp & bit) != 0)
+
+        ctx = self.st.ctx
+        t9_pts = np.zeros((nb, nc), dtype=np.int64)
+        t9_ver = np.zeros((nb, nc), dtype=np.int64)
+        for c in d["table9"]:
+            pt = self.st.parsed_trials[int(d["cols"][c])]
+            for r, p in enumerate(block):
+                extra: list[str] = []
+                b = rank.table9_boost(p, pt, ctx, extra)
+                t9_pts[r, c] = b[1] if b else 0
+                t9_ver[r, c] = len(extra)
+        first = np.array([i.first_group for i in infos], dtype=bool)
+        pgate = np.array([i.purpose_gate for i in infos], dtype=bool)
+        local = np.array([i.local_treatment for i in infos], dtype=bool)
+        abroad = np.array([i.abroad for i in infos], dtype=bool)
+        has_diag = np.array([bool(p.diagnosis) for p in block], dtype=bool)[:, None]
+        resect = np.array([rank.resection_candidate(p) for p in block], dtype=bool)[:, None]
+        us_patient = np.array(
+            [bool(p.zip) and pt is not None for p, pt in zip(block, points, strict=True)],
+            dtype=bool,
+        )[:, None]
+
+        excluded = gate_excl | s_excl | (pgate[None, :] & has_diag)
+        # rank.judge: the relevance's verify items, the options', the criteria's (grouped
+        # types once each, if they count)
+        n_unknown = d["rel_verify"][None, :] + t9_ver + s_unk
+        verify = (d["rel_verify"][None, :] + t9_ver) > 0
+        verify |= s_ver
+        verdict = np.where(excluded, EXCLUDED, np.where(verify, NEEDS_REVIEW, ELIGIBLE))
+        integer = (
+            d["rel_score"][None, :]
+            + t9_pts
+            + rank.BOOST_PRIOR_THERAPY_FIT * s_fit
+            + rank.BOOST_RESECTION * (resect & local[None, :])
+            - rank.PENALTY_UNKNOWN * n_unknown
+        )
+        known = ~np.isnan(miles)
+        dist = _distance_penalties(miles)
+        dist = np.where(
+            ~known & us_patient & abroad[None, :], -float(rank.PENALTY_DISTANCE_CAP), dist
+        )
+        score = _round1(integer.astype(float) + dist)
+        rows_patient = np.repeat(np.asarray(members, dtype=np.int32), nc)
+        rows_trial = np.tile(d["cols"], nb)
+        return (
+            rows_patient,
+            rows_trial,
+            verdict.astype(np.int8).ravel(),
+            score.ravel(),
+            gated.ravel(),
+            site.ravel(),
+            miles.ravel(),
+            np.tile(first, nb),
+        )
+
+    def _finish_rows(self, patients, parts, unrelated) -> Rows:
+        n = len(patients)
+        if parts:
+            cols = [np.concatenate(x) for x in zip(*parts, strict=True)]
+        else:
+            cols = [
+                np.zeros(0, dtype=t)
+                for t in (np.int32, np.int32, np.int8, float, bool, np.int32, float, bool)
+            ]
+        patient, trial, verdict, score, gated, site, miles, first = cols
+        dropped = np.zeros(n, dtype=np.int32)
+        purposes = self.st.config.purposes
+        if purposes is not None:
+            keep = np.array([self.info(int(j)).purpose in purposes for j in trial], dtype=bool)
+            np.add.at(dropped, patient[~keep], 1)
+            patient, trial, verdict, score, gated, site, miles, first = (
+                x[keep] for x in (patient, trial, verdict, score, gated, site, miles, first)
+            )
+        # rank.order: purpose group, could join before excluded, score high first, NCT id
+        order = np.lexsort((self.nct_pos[trial], -score, verdict == EXCLUDED, ~first, patient))
+        patient, trial, verdict, score, gated, site, miles = (
+            x[order] for x in (patient, trial, verdict, score, gated, site, miles)
+        )
+        starts = np.searchsorted(patient, np.arange(n + 1), side="left")
+        ranks = np.arange(len(patient), dtype=np.int64) - starts[patient] + 1
+        return Rows(
+            patients,
+            patient.astype(np.int32),
+            trial.astype(np.int32),
+            verdict.astype(np.int8),
+            score.astype(float),
+            ranks.astype(np.int32),
+            gated.astype(bool),
+            site.astype(np.int32),
+            miles.astype(float),
+            unrelated,
+            dropped,
+            starts,
+        )
+
+    # ------------------------------------------------------------------ explanations
+
+    def explain(self, rows: Rows, i: int, only=None) -> PatientMatches:
+        """Patient ``i``'s full matches, built by ``rank.judge`` from the stored verdicts
+        (equal to ``rank.rank_trials``). ``only``: row positions (within the patient's rows)
+        to explain; the default is every row."""
+        st = self.st
+        p = rows.patients[i]
+        d = self.diagnosis(p.diagnosis)
+        point = rank.patient_point(p)
+        sl = rows.of(i)
+        idx = range(sl.start, sl.stop) if only is None else [sl.start + k for k in only]
+        out = []
+        for k in idx:
+            j = int(rows.trial[k])
+            pt = st.parsed_trials[j]
+            m = float(rows.miles[k])
+            if np.isnan(m):
+                sm = (None, None)
+            else:
+                sites = st.site_cache[pt.trial.nct_id][0]
+                sm = (rank.site_dict(sites[int(rows.site[k])]), m)
+            if rows.gated[k]:
+                gate_reasons, verdicts = rank.gates(p, pt.trial, st.config, sm), []
+            else:
+                got = rows.verdicts.get((i, j)) if rows.verdicts is not None else None
+                if got is None:
+                    verdicts = st.evaluator.evaluate(p, pt)
+                else:
+                    verdicts = st.evaluator.combine(got[0]) if got[1] else got[0]
+                gate_reasons = []
+            sug = rank.judge(p, pt, d["rel"][j], gate_reasons, verdicts, st.ctx, sm)
+            sug.rank = int(rows.rank[k])
+            out.append(sug)
+        notes = rank.patient_notes(p, int(rows.dropped[i]), point, st.config)
+        return PatientMatches(p.id, out, notes, int(rows.unrelated[i]))
