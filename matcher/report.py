@@ -1381,12 +1381,16 @@ class _ReportWriter:
         tmp.write_text(page, encoding="utf-8")
         self.page_tmps.append(tmp)
         self.review_pages.append(
-            review.page_entry(
-                patient.id,
-                diagnosis,
-                view.reviews.patient_hashes.get(patient.id) if view.reviews is not None else None,
-                {g: dig[g] for g in ("top", "more", "other_country", "closed", "folded")},
-                view.crit,
+            review.pack_page(
+                review.page_entry(
+                    patient.id,
+                    diagnosis,
+                    view.reviews.patient_hashes.get(patient.id)
+                    if view.reviews is not None
+                    else None,
+                    {g: dig[g] for g in ("top", "more", "other_country", "closed", "folded")},
+                    view.crit,
+                )
             )
         )
         first = (dig["top"] or [None])[0]

@@ -19,6 +19,7 @@ import csv
 import getpass
 import json
 import re
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -670,15 +671,38 @@ def _summary(page: dict) -> str:
     return json.dumps(slim, ensure_ascii=False)
 
 
-def save_pages(store: Store, list_name: str, run_id: int, pages: list[dict]) -> None:
+@dataclass(frozen=True)
+class PackedPage:
+    """A page as the run keeps it until the end: its JSON and summary compressed, so a list
+    of thousands of patients holds kilobytes per patient, not the trial dicts."""
+
+    patient_id: str
+    data: bytes
+    summary: bytes
+
+
+def pack_page(page: dict) -> PackedPage:
+    return PackedPage(
+        page["patient_id"],
+        zlib.compress(json.dumps(page, ensure_ascii=False).encode("utf-8"), 6),
+        zlib.compress(_summary(page).encode("utf-8"), 6),
+    )
+
+
+def save_pages(
+    store: Store, list_name: str, run_id: int, pages: Iterable[dict | PackedPage]
+) -> None:
     """Replace the list's pages with this run's (one transaction)."""
     db = store.connection
-    with store.transaction():
-        db.execute("DELETE FROM review_pages WHERE list_name = ?", (list_name,))
-        db.executemany(
-            "INSERT INTO review_pages VALUES (?,?,?,?,?,?)",
-            [
-                (
+
+    def rows():
+        for i, p in enumerate(pages):
+            if isinstance(p, PackedPage):
+                data = zlib.decompress(p.data).decode("utf-8")
+                summary = zlib.decompress(p.summary).decode("utf-8")
+                yield (list_name, p.patient_id, run_id, i, data, summary)
+            else:
+                yield (
                     list_name,
                     p["patient_id"],
                     run_id,
@@ -686,9 +710,10 @@ def save_pages(store: Store, list_name: str, run_id: int, pages: list[dict]) -> 
                     json.dumps(p, ensure_ascii=False),
                     _summary(p),
                 )
-                for i, p in enumerate(pages)
-            ],
-        )
+
+    with store.transaction():
+        db.execute("DELETE FROM review_pages WHERE list_name = ?", (list_name,))
+        db.executemany("INSERT INTO review_pages VALUES (?,?,?,?,?,?)", rows())
 
 
 def load_pages(store: Store, list_name: str, summary: bool = False) -> list[dict]:
