@@ -94,34 +94,6 @@ def _site_points(trial) -> tuple[list, list, np.ndarray]:
     return sites, pts, np.radians(np.array(pts, dtype=float)).reshape(-1, 2)
 
 
-def _nearest_sites(points: list, trial, cache: dict) -> list:
-    """Nearest open site for each patient point (``(None, None)`` where the point is unknown).
-
-    The argmin runs on one numpy array per trial; the reported distance is then computed by
-    the same scalar function as the one-pair path, so both give the same figure.
-    """
-    if trial.nct_id not in cache:
-        cache[trial.nct_id] = _site_points(trial)
-    sites, site_pts, rad = cache[trial.nct_id]
-    out: list = [(None, None)] * len(points)
-    known = [i for i, p in enumerate(points) if p is not None]
-    if not sites or not known:
-        return out
-    pp = np.radians(np.array([points[i] for i in known], dtype=float))
-    lat1, lon1 = pp[:, 0:1], pp[:, 1:2]
-    lat2, lon2 = rad[None, :, 0], rad[None, :, 1]
-    h = (
-        np.sin((lat2 - lat1) / 2) ** 2
-        + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-    )
-    nearest = np.argmin(h, axis=1)  # first minimum: the same site the scalar loop keeps
-    for row, i in enumerate(known):
-        k = int(nearest[row])
-        miles = rank.haversine_miles(points[i], site_pts[k])
-        out[i] = (rank.site_dict(sites[k]), round(miles, 1))
-    return out
-
-
 class MatchState:
     """What one run derives once and reuses for every patient: the trial frame, per-diagnosis
     relevance, site coordinates, knowledge-pack caches and the evaluator's memo.
