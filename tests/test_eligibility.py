@@ -464,6 +464,12 @@ def test_recist_version_recorded():
             ("max_prior_lines", {"max_lines": 2}),
         ),
         ("Prior regimens <= 3", "inclusion", ("max_prior_lines", {"max_lines": 3})),
+        # "any CDK inhibitor" is a class that holds the CDK4/6 inhibitors
+        (
+            "Prior therapy with any CDK inhibitor.",
+            "exclusion",
+            ("prior_therapy_excluded", {"classes": ["cdk_inhibitor"]}),
+        ),
         (
             "Previously untreated with imatinib",
             "inclusion",
