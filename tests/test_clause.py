@@ -593,6 +593,9 @@ PS_BY_AGE = [
     # the scale for the other age group is no alternative that rescues this one
     ("Lansky (age <16 years) or Karnofsky (age >=16 years) performance status >=70", 14, None, 60, NOT_MET),
     ("Lansky (age <16 years) or Karnofsky (age >=16 years) performance status >=70", 14, None, 80, MET),
+    # Lansky and Karnofsky are one 0-100 scale: the recorded one decides the other's limit
+    ("Lansky or Karnofsky, as applicable, score >= 50", 10, None, 40, NOT_MET),
+    ("Lansky or Karnofsky, as applicable, score >= 50", 10, None, 60, MET),
     # ECOG converted to Karnofsky: failed only when every published table fails it
     ("KPS>60", 50, 3, None, NOT_MET),
     ("KPS>60", 50, 2, None, UNKNOWN),

@@ -268,9 +268,12 @@ def _ev_ps_scale(p: Any, c: Criterion) -> tuple[str, str]:
     if other is not None:
         inside = v["min"] <= other <= v["max"]
         name = "Karnofsky" if scale == "lansky" else "Lansky"
-        if (c.polarity == "require") == inside:
-            return MET, f"{name} {other} (same 0–100 scale) {_ps_rel(c.polarity, inside)} {crit}"
-        return UNKNOWN, f"{name} {other} recorded, trial states {crit}: verify"
+        # Lansky and Karnofsky are one 0-100 scale (Lansky the play-based form for children):
+        # the recorded score decides either way
+        return (
+            MET if (c.polarity == "require") == inside else NOT_MET,
+            f"{name} {other} (same 0–100 scale) {_ps_rel(c.polarity, inside)} {crit}",
+        )
     if p.ecog is not None:
         band = _ECOG_TO_KPS.get(p.ecog)
         if band and v["min"] <= band[0] and band[1] <= v["max"] and c.polarity == "require":
