@@ -499,6 +499,16 @@ def test_not_prior_therapy(text):
     assert not [t for t, _, _ in _typed(text, "exclusion") if t.startswith("prior_")]
 
 
+def test_a_window_from_another_event_is_no_washout():
+    got = _typed(
+        "Received autologous stem cell transplant as upfront therapy for myeloma (defined as "
+        "ASCT within one year of diagnosis of symptomatic myeloma)",
+        "inclusion",
+    )
+    assert "washout" not in [t for t, _, _ in got]
+    assert ("prior_therapy_required", "require") in [(t, p) for t, p, _ in got]
+
+
 def test_time_window_is_a_washout_not_a_lifelong_exclusion():
     got = _typed(
         "Patient received chemotherapy within 2 weeks prior to initiation of treatment", "exclusion"

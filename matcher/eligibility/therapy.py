@@ -186,7 +186,7 @@ _TOXICITY_RE = re.compile(
 def _prior_therapy(c: _Ctx, washout_found: bool) -> list[tuple[str, str, dict]]:
     """Prior-therapy criteria, sentence by sentence (a later "X is permitted" sentence must
     not turn its drugs into exclusions)."""
-    if washout_found or _WASHOUT_RE.search(c.s):
+    if washout_found or any(_is_washout_window(c.s, m) for m in _WASHOUT_RE.finditer(c.s)):
         return []  # "prior chemotherapy within 4 weeks" is a washout, not a lifelong exclusion
     if not _THERAPY_CUE_RE.search(c.s) and not _NAIVE_RE.search(c.s):
         return []
@@ -435,6 +435,16 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
     return out
 
 
+def _is_washout_window(s: str, m: re.Match) -> bool:
+    """A time window before the study ("within 4 weeks prior to the first dose"), not one
+    measured from another event ("ASCT within one year of diagnosis")."""
+    return not re.match(
+        r"[^.;]{0,30}?\b(?:of|from|after) (?:the )?(?:initial |first |original )?"
+        r"(?:diagnosis|transplant\w*|surgery|resection|induction)\b",
+        s[m.end() :],
+    )
+
+
 def _washout(c: _Ctx) -> list[tuple[str, str, dict]]:
     """A time window since a prior therapy / surgery, read within its own sentence."""
     s = c.s
@@ -462,6 +472,8 @@ def _washout(c: _Ctx) -> list[tuple[str, str, dict]]:
         )
         if n is None:
             continue
+        if not _is_washout_window(s, m):
+            continue  # "ASCT within one year of diagnosis": a definition, not a time since therapy
         unit = (
             m.group("unit")
             or m.group("unit2")
