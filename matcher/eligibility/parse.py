@@ -102,6 +102,14 @@ def parse_line(
         crit.unexplained = list(acc.unexplained)
         crit.later_step = acc.later_step
     _conjunction(crits, c.plain, vocab)
+    if section == "exclusion" and any(x.polarity == "exclude" for x in crits):
+        # "Documented KRAS G12C mutation and previously untreated with sotorasib": an exclusion
+        # of a sub-group (G12C) that read alone would require sotorasib of every patient; a
+        # requirement read from an exclusion line beside what the line excludes holds only
+        # for that sub-group
+        for x in crits:
+            if x.polarity == "require" and x.type.startswith("prior_therapy"):
+                x.conditional = True
     return crits
 
 

@@ -178,7 +178,8 @@ _RADIO_RE = re.compile(
     r"\bradiotherap\w*|\bradiation(?: therapy)?\b|\birradiat\w*|\bradiosurgery\b", _I
 )
 _TOXICITY_RE = re.compile(
-    r"\btoxicit\w*|\badverse (?:events?|reactions?)|\brecovered\b|\bside effects?\b|\bimmune-related\b",
+    r"\btoxicit\w*|\badverse (?:events?|reactions?|effects?)|\brecovered\b|\bside effects?\b|"
+    r"\bimmune-related\b|\b(?:improved|resolved|returned) to (?:grade|baseline|ctcae)",
     _I,
 )
 
