@@ -127,14 +127,6 @@ DIRECTION = [
         {"biomarkers": ["ALK rearrangement"], "prior_therapies": []},
         "not NOT_MET",
     ),
-    # resolution of toxicity is no requirement to have had therapy
-    (
-        "inclusion",
-        "Any adverse effects from prior surgery, radiotherapy, or antineoplastic therapy must have "
-        "improved to Grade 1 or less by the time of enrollment",
-        {"prior_therapies": ["radiation therapy"]},
-        "not NOT_MET",
-    ),
     # a negation far from the diagnosis: the words between are read, not skipped
     (
         "inclusion",

@@ -493,6 +493,9 @@ def test_prior_therapy(text, section, expected):
         "Patients are permitted to have received prior tyrosine kinase inhibitor therapy including imatinib.",
         "Pruritus prior to immunotherapy.",
         "The patient is currently being treated with radiation, chemotherapy or steroid therapy",
+        # resolution of toxicity is no requirement (nor exclusion) of therapy
+        "Any adverse effects from prior surgery, radiotherapy, or antineoplastic therapy must "
+        "have improved to Grade 1 or less by the time of enrollment",
     ],
 )
 def test_not_prior_therapy(text):
