@@ -120,6 +120,11 @@ CASES = [
 
 # (section, line, patient overrides, expected verdict): the direction of a line
 DIRECTION = [
+    # a prior therapy recorded as a kind ("chemotherapy") meets an exclusion of that kind; for
+    # a narrower one, which one it was decides
+    ("inclusion", "No prior chemotherapy", {"prior_therapies": ["chemotherapy"]}, NOT_MET),
+    ("exclusion", "Prior anthracycline", {"prior_therapies": ["chemotherapy"]}, "not NOT_MET"),
+    ("exclusion", "Prior doxorubicin", {"prior_therapies": ["chemotherapy"]}, "not NOT_MET"),
     # an exclusion of a sub-group never requires its therapy of everyone
     (
         "exclusion",

@@ -736,6 +736,9 @@ def _ev_prior_excluded(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
                 "therapy (targeted / neoadjuvant / high-dose / platinum ...): verify",
             )
     if not hits:
+        written = _written_as_class(p, c, vocab)
+        if written is not None:
+            return written
         cats = set(c.values.get("categories") or [])
         if (
             cats - {"systemic"}
@@ -754,6 +757,59 @@ def _ev_prior_excluded(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
             f"had {', '.join(hits)}; trial excludes prior {desc} with exceptions/setting: verify",
         )
     return NOT_MET, f"had {', '.join(hits)}; trial excludes prior {desc}"
+
+
+_CATEGORY_CLASSES = {
+    "chemotherapy": "chemotherapy",
+    "immunotherapy": "immunotherapy",
+    "targeted_therapy": "targeted_therapy",
+}
+
+
+def _written_as_class(p: Any, c: Criterion, vocab: Any) -> tuple[str, str] | None:
+    """A prior therapy recorded as a kind, not a drug ("chemotherapy", "CAR T-cell therapy"):
+    it meets an exclusion of that kind (or of a broader one); for a narrower one ("prior
+    anthracycline" against "chemotherapy") or a named drug, which one it was decides. None when
+    no recorded therapy is written as a class."""
+    if vocab is None or not hasattr(vocab, "find_drug_classes"):
+        return None
+    v = c.values
+    wanted = set(v.get("classes") or []) | {
+        _CATEGORY_CLASSES[x] for x in v.get("categories") or [] if x in _CATEGORY_CLASSES
+    }
+    narrower = False
+    for t in p.prior_therapies or []:
+        if t.kind != "unrecognised" or not t.text:
+            continue
+        for cid, _text in vocab.find_drug_classes(t.text):
+            ancestors = set(vocab.class_ancestors(cid))
+            if ancestors & wanted or v.get("any_systemic"):
+                if v.get("qualified") or v.get("exceptions"):
+                    return (
+                        UNKNOWN,
+                        f"recorded {t.text!r}; trial excludes prior {_therapy_desc(c, vocab)} "
+                        "with exceptions/setting: verify",
+                    )
+                return (
+                    NOT_MET,
+                    f"recorded {t.text!r} ({_class_name(vocab, cid)}); trial excludes prior "
+                    f"{_therapy_desc(c, vocab)}",
+                )
+            drug_classes = {
+                a
+                for d in v.get("drugs") or []
+                for k in getattr(getattr(vocab, "drugs", {}).get(d), "classes", ())
+                for a in vocab.class_ancestors(k)
+            }
+            if cid in drug_classes or any(cid in vocab.class_ancestors(w) for w in wanted):
+                narrower = True
+    if narrower:
+        return (
+            UNKNOWN,
+            f"recorded a kind of therapy, not the drug; trial excludes prior "
+            f"{_therapy_desc(c, vocab)}: verify which one it was",
+        )
+    return None
 
 
 def _ev_max_lines(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
