@@ -773,6 +773,18 @@ def test_a_childbearing_condition_holds_for_a_pregnant_patient():
     assert [v.verdict for v in vs] == [NOT_MET], [v.reason for v in vs]
 
 
+def test_cohort_marker_words_explain_only_themselves():
+    """ "or" left over on a cohort line is not explained by the marker "Cohort A"."""
+    pt = _trial(
+        "NCT00000006",
+        "Inclusion Criteria:\n* Cohort A: Hemoglobin >= 9 g/dL or transfusion independent for "
+        "patients\n* Cohort B: Hemoglobin >= 10 g/dL or transfusion independent for patients",
+    )
+    labs = [c for c in pt.criteria if c.type == "organ_function"]
+    assert [c.cohort for c in labs] == ["Cohort A", "Cohort B"]
+    assert all("or" in c.unexplained for c in labs)
+
+
 def test_criteria_about_a_donor_never_gate_the_patient():
     pt = _trial(
         "NCT00000002",

@@ -452,8 +452,13 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
                 c.cohort = scope[1]
                 if c.unexplained:
                     # "Indication B" left over by the cue rules is the cohort, which is read
-                    words = scope[1].lower()
-                    c.unexplained = tuple(w for w in c.unexplained if w.lower() not in words)
+                    # word by word: "or" left over is not explained by "cohort"
+                    marker_words = set(re.findall(r"[a-z0-9]+", scope[1].lower()))
+                    c.unexplained = tuple(
+                        w
+                        for w in c.unexplained
+                        if not set(re.findall(r"[a-z0-9]+", w.lower())) <= marker_words
+                    )
             if later is not None and not c.later_step:
                 c.later_step = later[1]
             if line.about:
