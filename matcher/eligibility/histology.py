@@ -124,17 +124,22 @@ _NON_SQUAMOUS_RE = re.compile(r"\bnon[- ]?squamous(?:[- ]cell)?\b", re.IGNORECAS
 _HAEM_RE = re.compile(r"leuka?emi|lymphoma|myeloma", re.IGNORECASE)
 
 
-def _marker_settles(p: Any, ident: str, vocab: Any) -> str | None:
-    """ "positive" / "negative" when the patient's results settle the marker that defines
-    subtype ``ident``; None when they do not (not recorded, conflicting, no such marker)."""
+def _marker_settles(p: Any, ident: str, vocab: Any) -> tuple[str, str] | None:
+    """("positive" | "negative", the result as recorded) when the patient's results settle
+    the marker that defines subtype ``ident``; None when they do not (not recorded,
+    conflicting, no such marker)."""
     from matcher.eligibility.biomarker import patient_marker_status
 
     entry = getattr(vocab, "diagnoses", {}).get(ident)
     names = getattr(entry, "defining_markers", ())
     if not names or not p.biomarkers:
         return None
-    found = {patient_marker_status(p.biomarkers, n)[0] for n in names} - {None}
-    return found.pop() if len(found) == 1 else None
+    found = {}
+    for n in names:
+        status, evidence = patient_marker_status(p.biomarkers, n)
+        if status is not None:
+            found.setdefault(status, evidence)
+    return next(iter(found.items())) if len(found) == 1 else None
 
 
 def _may(may: Any, ident: str, other: str) -> bool:
@@ -145,20 +150,25 @@ def _may(may: Any, ident: str, other: str) -> bool:
 
 
 def _ev_histology(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
-    verdict, reason = _ev_histology_core(p, c, vocab)
-    if p.diagnosis and verdict != UNKNOWN:
-        from matcher.eligibility.biomarker import patient_marker_status
-
+    # a subtype defined by a marker the patient's results settle ("AML" with "PML-RARA
+    # fusion" is APL; "B-ALL" with "BCR-ABL1 negative" is not Ph+ ALL)
+    settled: dict[str, tuple[str, str]] = {}
+    if p.diagnosis:
         for i in c.values.get("diagnoses") or []:
-            entry = getattr(vocab, "diagnoses", {}).get(i)
-            for name in getattr(entry, "defining_markers", ()):
-                status, evidence = patient_marker_status(p.biomarkers, name)
-                if status is not None and i != p.diagnosis and _safe_is_a(vocab, i, p.diagnosis):
-                    return verdict, f"{reason} (read from the recorded result {evidence!r})"
+            if i != p.diagnosis and _safe_is_a(vocab, i, p.diagnosis):
+                got = _marker_settles(p, i, vocab)
+                if got is not None:
+                    settled[i] = got
+    verdict, reason = _ev_histology_core(p, c, vocab, settled)
+    if settled and verdict != UNKNOWN:
+        evidence = next(iter(settled.values()))[1]
+        return verdict, f"{reason} (read from the recorded result {evidence!r})"
     return verdict, reason
 
 
-def _ev_histology_core(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
+def _ev_histology_core(
+    p: Any, c: Criterion, vocab: Any, settled: dict[str, tuple[str, str]]
+) -> tuple[str, str]:
     ids = c.values.get("diagnoses") or []
     names = ", ".join(_diag_name(vocab, i) for i in ids)
     if not p.diagnosis:
@@ -170,10 +180,7 @@ def _ev_histology_core(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     lineage = set(p.diagnosis_lineage or [p.diagnosis])
     hit = [i for i in ids if i in lineage or _safe_is_a(vocab, p.diagnosis, i)]
     broader = [i for i in ids if _safe_is_a(vocab, i, p.diagnosis) and i != p.diagnosis]
-    # a subtype defined by a marker the patient's results settle ("AML" with "PML-RARA
-    # fusion" is APL; "B-ALL" with "BCR-ABL1 negative" is not Ph+ ALL)
-    settled = {i: s for i in broader if (s := _marker_settles(p, i, vocab)) is not None}
-    hit += [i for i, s in settled.items() if s == "positive"]
+    hit += [i for i, (s, _e) in settled.items() if s == "positive"]
     broader = [i for i in broader if i not in settled]
     # "adenocarcinoma" for a patient recorded as NSCLC: a subtype of the patient's diagnosis
     # may be of that type (lung adenocarcinoma), so the subtype decides
