@@ -759,11 +759,8 @@ def _ev_prior_excluded(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     return NOT_MET, f"had {', '.join(hits)}; trial excludes prior {desc}"
 
 
-_CATEGORY_CLASSES = {
-    "chemotherapy": "chemotherapy",
-    "immunotherapy": "immunotherapy",
-    "targeted_therapy": "targeted_therapy",
-}
+# criterion categories that are also drug classes of the vocabulary
+_CATEGORY_CLASSES = frozenset({"chemotherapy", "immunotherapy", "targeted_therapy"})
 
 
 def _written_as_class(p: Any, c: Criterion, vocab: Any) -> tuple[str, str] | None:
@@ -774,9 +771,7 @@ def _written_as_class(p: Any, c: Criterion, vocab: Any) -> tuple[str, str] | Non
     if vocab is None or not hasattr(vocab, "find_drug_classes"):
         return None
     v = c.values
-    wanted = set(v.get("classes") or []) | {
-        _CATEGORY_CLASSES[x] for x in v.get("categories") or [] if x in _CATEGORY_CLASSES
-    }
+    wanted = set(v.get("classes") or []) | (set(v.get("categories") or []) & _CATEGORY_CLASSES)
     narrower = False
     for t in p.prior_therapies or []:
         if t.kind != "unrecognised" or not t.text:
