@@ -1165,6 +1165,15 @@ def match_cmd(
     default=None,
     help="Consider only trials with an open site in this country (e.g. 'United States').",
 )
+@click.option(
+    "--explain",
+    type=click.Choice(["top", "all"]),
+    default="top",
+    show_default=True,
+    help="top: only the --top trials per patient are written with every reason and check "
+    "(the other rows are compact: verdict, score, site, why excluded, counts); all: every "
+    "row in full (larger and slower for long lists).",
+)
 def report_cmd(
     patients,
     out_dir,
@@ -1178,6 +1187,7 @@ def report_cmd(
     top,
     list_name,
     country,
+    explain,
 ):
     """Nightly job: match every patient in PATIENTS and write the report to --out.
 
@@ -1198,6 +1208,7 @@ def report_cmd(
         list_name=list_name,
         country=country,
         workers=workers,
+        explain=explain,
     )
     # progress on a terminal only: quiet under cron
     tty = sys.stderr.isatty() and _verbosity() >= 0

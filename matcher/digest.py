@@ -244,7 +244,13 @@ class VerifyGroup:
 
 
 def group_verify(items: Iterable[str]) -> list[VerifyGroup]:
-    """Verify lines grouped by fact, details de-duplicated, in first-seen order."""
+    """Verify lines grouped by fact, details de-duplicated, in first-seen order (the groups
+    are shared by every caller with the same lines: read them, do not change them)."""
+    return list(_grouped(tuple(items)))
+
+
+@lru_cache(maxsize=65536)  # a trial's verify lines recur for every patient with the same facts
+def _grouped(items: tuple[str, ...]) -> tuple[VerifyGroup, ...]:
     groups: dict[str, VerifyGroup] = {}
     for raw in items:
         v = read_verify(raw)
@@ -253,7 +259,7 @@ def group_verify(items: Iterable[str]) -> list[VerifyGroup]:
         for d in v.details:
             if d and d not in g.details:
                 g.details.append(d)
-    return list(groups.values())
+    return tuple(groups.values())
 
 
 @dataclass
@@ -385,12 +391,31 @@ def in_country(sites: Sites | None, country: str | None) -> bool:
 # ----------------------------------------------------------------------------- one patient
 
 
+# what a compact row (a trial the report does not explain) keeps of a ``match --json`` entry
+COMPACT_DROPPED = ("verify", "met", "to_review", "score_parts", "relevance_evidence")
+
+
+def compact_row(t: dict) -> dict:
+    """A trial row the report lists but does not explain: verdict, score, rank, place and why
+    it is excluded stay; its verify items, criteria met and lines to read become counts
+    (``checks``: the verify groups a coordinator would work through) and only the first two
+    reasons are kept (the page's one-line why). ``explained`` is False."""
+    out = {k: v for k, v in t.items() if k not in COMPACT_DROPPED}
+    out["reasons"] = list(t.get("reasons") or [])[:2]
+    out["checks"] = len(group_verify(t.get("verify") or []))
+    out["met_count"] = len(t.get("met") or [])
+    out["to_review_count"] = len(t.get("to_review") or [])
+    out["explained"] = False
+    return out
+
+
 def patient_digest(
     trials: Sequence[dict],
     sites: dict[str, Sites] | None = None,
     purposes: dict[str, str | None] | None = None,
     top: int = 5,
     country: str | None = None,
+    explain: str = "all",
 ) -> dict:
     """Sort one patient's trials (``match --json`` dicts, ranked) into what a coordinator reads.
 
@@ -402,6 +427,9 @@ def patient_digest(
     dict is copied with ``open``, ``status_words``, ``phase_words``, ``purpose``, ``where``
     and ``groups`` (its verify groups, most important first). ``facts`` are
     :class:`FactToRecord` over the open trials to consider.
+
+    ``explain="top"``: only the ``top`` trials keep their detail; every other trial is a
+    :func:`compact_row` (the facts to record still count every open trial to consider).
     """
     sites = sites or {}
     purposes = purposes or {}
@@ -428,16 +456,29 @@ def patient_digest(
             "purpose": purpose_text(purposes.get(nct)),
             "where": site_text(t.get("nearest_site"), t.get("distance_miles"), sites.get(nct)),
             "groups": ranked_groups(t.get("verify") or [], order),
+            **({"explained": True} if explain == "top" else {}),
         }
 
-    def views(group: list[dict]) -> list[dict]:
-        out = [view(t) for t in group]
-        for i, t in enumerate(out, 1):
+    def brief(t: dict) -> dict:
+        nct = t["nct_id"]
+        return {
+            **compact_row(t),
+            "open": is_open(t.get("status")),
+            "status_words": status_text(t.get("status")),
+            "phase_words": phase_text(t.get("phase")),
+            "purpose": purpose_text(purposes.get(nct)),
+            "where": site_text(t.get("nearest_site"), t.get("distance_miles"), sites.get(nct)),
+            "groups": [],
+        }
+
+    def views(group: list[dict], start: int = 0, full: bool = explain != "top") -> list[dict]:
+        out = [(view if full else brief)(t) for t in group]
+        for i, t in enumerate(out, start + 1):
             t["place"] = i  # position in its group (rank counts every trial)
         return out
 
     n = max(0, top)
-    shown = views(consider)
+    shown = views(consider[:n], full=True) + views(consider[n:], n)
     return {
         "top": shown[:n],
         "more": shown[n:],

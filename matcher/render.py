@@ -896,7 +896,7 @@ def _why_line(t: dict) -> str:
         if "criteria met" not in r and "not machine-checked" not in r
     ]
     head = plain("; ".join(reasons[:2]))
-    met = len(t.get("met") or [])
+    met = len(t["met"]) if "met" in t else t.get("met_count", 0)
     return head + (f"; {met} criteria met" if met else "")
 
 
@@ -913,7 +913,22 @@ def _trials_table(trials: list[dict], full: bool = True) -> str:
             verify = "<span class=muted>nothing to verify</span>"
         met, to_read = t.get("met") or [], t.get("to_review") or []
         detail = _fold(f"criteria met ({len(met)})", _ul([plain(m) for m in met], "small"))
-        if full:
+        if t.get("explained") is False:
+            # a compact row (report explain="top"): counts, the detail is one command away
+            n, k = t.get("checks", 0), t.get("to_review_count", 0)
+            verify = (
+                f"<span class=small>{n} check{'s' if n != 1 else ''} to verify; "
+                "<code>trialmatch match</code> for this patient lists them</span>"
+                if n
+                else "<span class=muted>nothing to verify</span>"
+            )
+            detail = (
+                f"<span class='small'>{k} criteria lines to read yourself "
+                f'(<a href="{_e(t.get("url"))}">registry page</a>)</span>'
+                if k
+                else ""
+            )
+        elif full:
             detail += _fold(
                 f"criteria lines to read yourself ({len(to_read)})", _ul(to_read, "small")
             )
@@ -944,7 +959,7 @@ def _trials_table(trials: list[dict], full: bool = True) -> str:
                         sort_value=t["verdict"],
                     ),
                     _td(_e(_why_line(t)) + detail, raw=True, sort_value=t["score"]),
-                    _td(verify, raw=True, sort_value=len(groups)),
+                    _td(verify, raw=True, sort_value=t.get("checks", len(groups))),
                     _td(t.get("where"), sort_value=miles if miles is not None else 1e9),
                     _td(
                         f"{t.get('status_words')} · {t.get('phase_words')} · "

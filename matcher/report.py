@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from matcher import __version__
-from matcher.digest import default_list_name, patient_digest, sites_of
+from matcher.digest import compact_row, default_list_name, group_verify, patient_digest, sites_of
 from matcher.errors import InputError
 from matcher.exitcodes import batch_exit_code
 from matcher.lock import RunLock, lock_path
@@ -135,6 +135,10 @@ MATCH_CSV_HEADER = [
     "review_reason",
     "review_note",
     "review_changed",
+    # explain="top": "no" on a row listed without its detail (reasons cut to two, verify
+    # empty); "checks" counts its verify groups either way
+    "explained",
+    "checks",
 ]
 
 
@@ -151,6 +155,10 @@ class ReportConfig:
     list_name: str | None = None  # change-history key; default: file stem without a date
     country: str | None = None  # only trials with an open site in this country are considered
     workers: int = 1  # local engine: processes matching and writing patient partitions
+    # "top": only the first ``top`` open trials per patient are written with their detail
+    # (every other row is compact: verdict, score, rank, site, why excluded, counts);
+    # "all": every row with its detail (reasons, verify, criteria met, lines to read)
+    explain: str = "top"
 
 
 @dataclass
@@ -901,6 +909,7 @@ def run_report(
         }
         texts = {pt.trial.nct_id: trial_text(pt) for pt in parsed}
         view = _View(sites, purposes, pack.seeds, config.top, config.country, texts)
+        view.explain = config.explain
         view.reviews = review.RunReviews(store, list_name, p_now, crit)
         view.crit = crit
         writer = _ReportWriter(out, run, [p.id for p in batch.patients], view)
@@ -1147,6 +1156,7 @@ class _View:
     # coordinator review (matcher.review): the list's decisions, criteria hashes
     reviews: Any = None
     crit: dict = field(default_factory=dict)
+    explain: str = "top"  # ReportConfig.explain
 
 
 def _facts_cell(facts) -> str:
@@ -1184,7 +1194,7 @@ def _csv_rows(d: dict, dig: dict, new_why: dict) -> Iterator[list]:
             render.site_text(t["nearest_site"]),
             t["distance_miles"],
             t["reasons"],
-            t["verify"],
+            t.get("verify", ""),
             t["excluded_by"],
             "yes" if t["is_new"] else "",
             new_why.get(t["nct_id"], ""),
@@ -1197,6 +1207,8 @@ def _csv_rows(d: dict, dig: dict, new_why: dict) -> Iterator[list]:
             t["review_reason"],
             t["review_note"],
             t["review_changed"],
+            "no" if t.get("explained") is False else "yes",
+            t["checks"] if "checks" in t else len(group_verify(t.get("verify") or [])),
         ]
 
 
@@ -1339,8 +1351,18 @@ class _ReportWriter:
             view.purposes,
             view.top,
             view.country,
+            view.explain,
         )
         dig["folded"] = [t for t in d["trials"] if t["review_folded"]]
+        if view.explain == "top":
+            # what the outputs write: the page's first trials with their detail, the rest
+            # compact (the facts to record above were counted on every trial to consider)
+            full = {t["nct_id"] for t in dig["top"]}
+            d["trials"] = [
+                {**t, "explained": True} if t["nct_id"] in full else compact_row(t)
+                for t in d["trials"]
+            ]
+            dig["folded"] = [compact_row(t) for t in dig["folded"]]
         d["facts_to_record"] = [f.to_dict() for f in dig["facts"]]
         d["facts_sentence"] = dig["facts_sentence"]
         self.matches.add(self._compact(d))
@@ -1418,6 +1440,9 @@ class _ReportWriter:
         from the trial's."""
         rows = []
         for t in d["trials"]:
+            if t.get("explained") is False:
+                rows.append(t)  # compact already: counts, no lines
+                continue
             lines = t["to_review"]
             row = {k: v for k, v in t.items() if k != "to_review"}
             row["to_review_count"] = len(lines)

@@ -707,12 +707,18 @@ def test_readme_demo_command_runs_offline(tmp_path, monkeypatch):
     assert [o["patient_id"] for o in opts] == [f"D{i:02d}" for i in range(1, 17)]
 
 
-@pytest.mark.parametrize("statuses", [None, RankConfig().statuses], ids=["any", "default"])
-def test_report_matches_equal_the_one_patient_path(tmp_path, statuses):
+@pytest.mark.parametrize(
+    "statuses, explain",
+    [(None, "all"), (RankConfig().statuses, "all"), (None, "top"), (RankConfig().statuses, "top")],
+    ids=["any-all", "default-all", "any-top", "default-top"],
+)
+def test_report_matches_equal_the_one_patient_path(tmp_path, statuses, explain):
     """Every row the streamed report writes (read back with its per-trial lines) is the
-    ``match --json`` row of ``rank_trials`` for that patient, key for key."""
+    ``match --json`` row of ``rank_trials`` for that patient, key for key; with
+    ``explain="top"`` the rows it does not explain are that row made compact."""
     from datetime import date
 
+    from matcher.digest import compact_row
     from matcher.engine import parse_records
     from matcher.knowledge import load_pack
     from matcher.rank import rank_trials
@@ -720,7 +726,7 @@ def test_report_matches_equal_the_one_patient_path(tmp_path, statuses):
 
     as_of = date.fromisoformat(AS_OF)
     rank = RankConfig(statuses=statuses)
-    cfg = _rep().ReportConfig(rank=rank, as_of=as_of)
+    cfg = _rep().ReportConfig(rank=rank, as_of=as_of, explain=explain)
     res = run_report(
         DEMO_PATIENTS, tmp_path / "o", tmp_path / "db.sqlite", [FIX / "demo" / "trials"], cfg
     )
@@ -737,10 +743,21 @@ def test_report_matches_equal_the_one_patient_path(tmp_path, statuses):
     assert any(t["to_review"] for w in want for t in w["trials"])
     from matcher.review import UNDECIDED
 
-    extra = {"is_new", "to_review_count", *UNDECIDED}  # the report's own keys
+    extra = {"is_new", "to_review_count", "explained", *UNDECIDED}  # the report's own keys
+    n_compact = 0
     for g, w in zip(got, want, strict=True):
         assert g["patient_id"] == w["patient_id"]
-        assert [{k: v for k, v in t.items() if k not in extra} for t in g["trials"]] == w["trials"]
+        assert len(g["trials"]) == len(w["trials"])
+        for t, wt in zip(g["trials"], w["trials"], strict=True):
+            if t.get("explained") is False:
+                n_compact += 1
+                assert t["to_review"] == wt["to_review"]  # the trial's lines, from trials.json
+                wt = {k: v for k, v in compact_row(wt).items() if k != "to_review_count"}
+                wt["to_review"] = t["to_review"]
+            assert {k: v for k, v in t.items() if k not in extra} == {
+                k: v for k, v in wt.items() if k not in extra
+            }
+    assert (n_compact > 0) == (explain == "top")
 
 
 def test_two_worker_processes_write_the_same_report_as_one(tmp_path):

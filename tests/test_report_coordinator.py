@@ -175,6 +175,59 @@ def test_top_n_open_trials_and_groups_in_matches_csv(demo_top2):
     assert sbrt["sites"] == "sites outside the US only (Italy)"
 
 
+def test_only_the_first_trials_are_written_with_their_detail(demo_top2):
+    """--top 2 (explain "top", the default): the two trials shown first carry every reason and
+    check; every other row is compact (two reasons, no verify items, counts), and an
+    excluded row still says why."""
+    rows = read_csv(demo_top2 / "matches.csv")
+    first = [r for r in rows if r["group"] == "to consider (shown first)"]
+    rest = [r for r in rows if r["group"] != "to consider (shown first)"]
+    assert first and rest
+    assert all(r["explained"] == "yes" for r in first)
+    assert all(r["explained"] == "no" and r["verify"] == "" for r in rest)
+    assert any(r["verify"] for r in first)
+    assert any(int(r["checks"]) > 0 for r in rest)  # what was not listed is still counted
+    assert all(r["excluded_by"] for r in rest if r["verdict"] == "excluded")
+    data = json.loads((demo_top2 / "matches.json").read_text(encoding="utf-8"))
+    compact = [t for p in data for t in p["trials"] if t.get("explained") is False]
+    assert compact and all("verify" not in t and "met" not in t for t in compact)
+    assert all(len(t["reasons"]) <= 2 and t["checks"] >= 0 for t in compact)
+    page = (demo_top2 / "patients" / "D01.html").read_text(encoding="utf-8")
+    assert "<code>trialmatch match</code> for this patient lists them" in page
+
+
+def test_facts_to_record_count_every_trial_whatever_is_explained(tmp_path, demo_top2):
+    """The facts to record are counted on every open trial to consider, not only on the
+    rows written in full: explain "all" gives the same facts."""
+    res = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            str(tmp_path / "db.sqlite"),
+            "report",
+            str(DEMO_PATIENTS),
+            "--trials",
+            str(DEMO_TRIALS),
+            "--status",
+            "any",
+            "--top",
+            "2",
+            "--explain",
+            "all",
+            "--out",
+            str(tmp_path / "all"),
+        ],  # fmt: skip
+    )
+    assert res.exit_code == 0, res.output
+    full = json.loads((tmp_path / "all" / "matches.json").read_text(encoding="utf-8"))
+    top = json.loads((demo_top2 / "matches.json").read_text(encoding="utf-8"))
+    assert [p["facts_to_record"] for p in full] == [p["facts_to_record"] for p in top]
+    assert not any(t.get("explained") is False for p in full for t in p["trials"])
+    assert [[(t["nct_id"], t["verdict"], t["score"]) for t in p["trials"]] for p in full] == [
+        [(t["nct_id"], t["verdict"], t["score"]) for t in p["trials"]] for p in top
+    ]
+
+
 def test_facts_to_record_in_matches_json_and_first_on_the_page(demo_top2):
     data = json.loads((demo_top2 / "matches.json").read_text(encoding="utf-8"))
     d01 = next(p for p in data if p["patient_id"] == "D01")
