@@ -420,7 +420,7 @@ def patient_digest(
     """Sort one patient's trials (``match --json`` dicts, ranked) into what a coordinator reads.
 
     Returns ``{"top", "more", "closed", "excluded", "other_country", "facts",
-    "facts_sentence", "counts"}``: ``top`` = the first ``top`` open trials to consider
+    "facts_sentence", "counts", "compact"}``: ``top`` = the first ``top`` open trials to consider
     (eligible or needs review, status open, a site in ``country`` when given), ``more`` = the
     other open ones, ``closed`` = eligible or needs review but not recruiting, ``excluded`` =
     excluded (any status), ``other_country`` = open but no open site in ``country``. Each trial
@@ -459,10 +459,13 @@ def patient_digest(
             **({"explained": True} if explain == "top" else {}),
         }
 
+    compact: dict[str, dict] = {}
+
     def brief(t: dict) -> dict:
         nct = t["nct_id"]
+        row = compact[nct] = compact_row(t)
         return {
-            **compact_row(t),
+            **row,
             "open": is_open(t.get("status")),
             "status_words": status_text(t.get("status")),
             "phase_words": phase_text(t.get("phase")),
@@ -487,6 +490,7 @@ def patient_digest(
         "other_country": views(elsewhere),
         "facts": facts,
         "facts_sentence": facts_sentence(facts, consider),
+        "compact": compact,  # nct_id -> compact_row of each trial not explained
         "counts": {
             "eligible": sum(1 for t in consider if t["verdict"] == "eligible"),
             "needs_review": sum(1 for t in consider if t["verdict"] == "needs_review"),

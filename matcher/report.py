@@ -1357,9 +1357,11 @@ class _ReportWriter:
         if view.explain == "top":
             # what the outputs write: the page's first trials with their detail, the rest
             # compact (the facts to record above were counted on every trial to consider)
-            full = {t["nct_id"] for t in dig["top"]}
+            full, compact = {t["nct_id"] for t in dig["top"]}, dig["compact"]
             d["trials"] = [
-                {**t, "explained": True} if t["nct_id"] in full else compact_row(t)
+                {**t, "explained": True}
+                if t["nct_id"] in full
+                else compact.get(t["nct_id"]) or compact_row(t)
                 for t in d["trials"]
             ]
             dig["folded"] = [compact_row(t) for t in dig["folded"]]
