@@ -446,24 +446,8 @@ def patient_digest(
     facts = facts_to_record(consider)
     order = [f.fact for f in facts]
 
-    def view(t: dict) -> dict:
+    def placed(t: dict, row: dict, groups: list) -> dict:
         nct = t["nct_id"]
-        return {
-            **t,
-            "open": is_open(t.get("status")),
-            "status_words": status_text(t.get("status")),
-            "phase_words": phase_text(t.get("phase")),
-            "purpose": purpose_text(purposes.get(nct)),
-            "where": site_text(t.get("nearest_site"), t.get("distance_miles"), sites.get(nct)),
-            "groups": ranked_groups(t.get("verify") or [], order),
-            **({"explained": True} if explain == "top" else {}),
-        }
-
-    compact: dict[str, dict] = {}
-
-    def brief(t: dict) -> dict:
-        nct = t["nct_id"]
-        row = compact[nct] = compact_row(t)
         return {
             **row,
             "open": is_open(t.get("status")),
@@ -471,8 +455,18 @@ def patient_digest(
             "phase_words": phase_text(t.get("phase")),
             "purpose": purpose_text(purposes.get(nct)),
             "where": site_text(t.get("nearest_site"), t.get("distance_miles"), sites.get(nct)),
-            "groups": [],
+            "groups": groups,
         }
+
+    def view(t: dict) -> dict:
+        row = {**t, "explained": True} if explain == "top" else t
+        return placed(t, row, ranked_groups(t.get("verify") or [], order))
+
+    compact: dict[str, dict] = {}
+
+    def brief(t: dict) -> dict:
+        compact[t["nct_id"]] = row = compact_row(t)
+        return placed(t, row, [])
 
     def views(group: list[dict], start: int = 0, full: bool = explain != "top") -> list[dict]:
         out = [(view if full else brief)(t) for t in group]
