@@ -646,16 +646,21 @@ class Vocab:
         parents = {i: raw[i].get("parent") for i in raw}
         lineages = {i: _lineage(i, parents, ld) for i in raw}
         # a histologic type across organs ("lung squamous cell carcinoma" is also a squamous
-        # cell carcinoma): its chain is added after the entry's own
+        # cell carcinoma), or a lineage across a tree ("B-ALL" is also a B-cell leukaemia): its
+        # chain is added after the entry's own, and a subtype inherits it (Ph+ ALL, a B-ALL, is
+        # a B-cell leukaemia too)
         for ident, it in raw.items():
             ht = it.get("histotype")
-            if ht is None:
-                continue
-            if ht not in raw:
+            if ht is not None and ht not in raw:
                 raise ld.fail(f"histotype {ht!r} is not defined", ident, "histotype")
-            lineages[ident] = lineages[ident] + tuple(
-                x for x in lineages[ht] if x not in lineages[ident]
-            )
+        own = dict(lineages)
+        for ident in raw:
+            chain = list(own[ident])
+            for anc in own[ident]:
+                ht = raw[anc].get("histotype")
+                if ht is not None:
+                    chain += [x for x in own[ht] if x not in chain]
+            lineages[ident] = tuple(chain)
 
         def inherited(ident: str, key: str) -> Any:
             for anc in lineages[ident]:

@@ -573,6 +573,43 @@ DIRECTION += [
     ),
 ]
 
+# a lineage names a group across the tree: a B-cell leukaemia is a B-ALL (any subtype), a CLL
+# or a hairy cell leukaemia (``histotype: b_cell_leukemia``, inherited by subtypes); a
+# leukaemia recorded without its lineage is a subtype to verify, never a NOT_MET.
+# (line, patient diagnosis, expected verdict of the histology criterion)
+LINEAGE = [
+    ("Relapsed or refractory B cell leukemia.", "T-ALL", NOT_MET),
+    ("Relapsed or refractory B cell leukemia.", "acute myeloid leukemia", NOT_MET),
+    ("Relapsed or refractory B cell leukemia.", "B-ALL", MET),
+    ("Relapsed or refractory B cell leukemia.", "Ph+ ALL", MET),
+    ("Relapsed or refractory B cell leukemia.", "chronic lymphocytic leukemia", MET),
+    ("Relapsed or refractory B cell leukemia.", "acute lymphoblastic leukemia", UNKNOWN),
+    ("Relapsed or refractory B cell leukemia.", "acute leukemia", UNKNOWN),
+    ("Relapsed or refractory B cell leukemia.", "leukemia", UNKNOWN),
+    ("Acute B-cell lymphoblastic leukaemia", "T-lymphoblastic lymphoma", NOT_MET),
+    ("B-lineage ALL", "T-ALL", NOT_MET),
+    ("B-lineage ALL", "acute lymphoblastic leukemia", UNKNOWN),
+    ("Relapsed or refractory B cell derived acute lymphoblastic leukemia(ALL)", "T-ALL", NOT_MET),
+    # Ph-like ALL is a B-ALL without the BCR::ABL1 fusion: neither T-ALL nor Ph+ ALL
+    ("Ph-like ALL", "T-ALL", NOT_MET),
+    ("Ph-like ALL", "Ph+ ALL", NOT_MET),
+    ("Ph-like ALL", "B-ALL", UNKNOWN),
+    ("Ph-like ALL", "acute lymphoblastic leukemia", UNKNOWN),
+    # near misses: no lineage entry for T-cell leukaemias; "B-cell lymphoma" is lymphoma
+    ("T-cell leukemia", "B-ALL", MET),
+    ("B-cell lymphoma", "T-cell lymphoblastic lymphoma", NOT_MET),
+    ("B-cell lymphoma", "Hodgkin lymphoma", MET),
+]
+
+
+@pytest.mark.parametrize(("line", "diagnosis", "expected"), LINEAGE)
+def test_lineage_of_a_leukemia(line, diagnosis, expected):
+    vs = _verdicts("inclusion", line, _patient(diagnosis=diagnosis))
+    got = [v for v in vs if v.criterion.type == "histology"]
+    assert got, [v.criterion.type for v in vs]
+    assert {v.verdict for v in got} == {expected}, [v.reason for v in got]
+
+
 # a performance scale that applies to one age group: (line, age, ecog, lansky, expected)
 PS_BY_AGE = [
     (
