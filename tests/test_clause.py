@@ -107,6 +107,43 @@ CASES = [
         UNKNOWN,
         "allowed",
     ),
+    # a parenthesised exception naming only diagnoses is the excluded histology itself; with a
+    # condition inside, or without parentheses (it may run on past its list), it stays a cue
+    (
+        "inclusion",
+        "The patients meet the diagnostic criteria for acute leukemia(except APL).",
+        {"diagnosis": "acute promyelocytic leukemia"},
+        NOT_MET,
+        None,
+    ),
+    (
+        "inclusion",
+        "Solid tumors (other than glioma)",
+        {"diagnosis": "glioblastoma"},
+        NOT_MET,
+        None,
+    ),
+    (
+        "inclusion",
+        "Soft tissue sarcoma (except GIST in patients who have not received imatinib)",
+        {"diagnosis": "gastrointestinal stromal tumor"},
+        UNKNOWN,
+        "except",
+    ),
+    (
+        "inclusion",
+        "Sarcoma (excluding GIST unless progressed on imatinib)",
+        {"diagnosis": "gastrointestinal stromal tumor"},
+        UNKNOWN,
+        "unless",
+    ),
+    (
+        "inclusion",
+        "Soft tissue sarcoma except GIST",
+        {"diagnosis": "gastrointestinal stromal tumor"},
+        UNKNOWN,
+        "except",
+    ),
     # shape 1: a sub-group rule
     (
         "inclusion",
@@ -570,6 +607,23 @@ DIRECTION += [
         "Squamous cell carcinoma (including adenosquamous carcinoma)",
         {"diagnosis": "lung adenocarcinoma"},
         "not NOT_MET",
+    ),
+]
+
+# the excluded histology of a parenthesised exception: an AML of unrecorded subtype may not be
+# APL (verify); one with PML-RARA is
+DIRECTION += [
+    (
+        "inclusion",
+        "The patients meet the diagnostic criteria for acute leukemia(except APL).",
+        {"diagnosis": "acute myeloid leukemia"},
+        "not NOT_MET",
+    ),
+    (
+        "inclusion",
+        "The patients meet the diagnostic criteria for acute leukemia(except APL).",
+        {"diagnosis": "acute myeloid leukemia", "biomarkers": ["PML-RARA fusion positive"]},
+        NOT_MET,
     ),
 ]
 

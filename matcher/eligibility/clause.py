@@ -520,6 +520,14 @@ def _left_over(
             continue
         if (
             is_cue
+            and c.type == "histology"
+            and c.polarity == "exclude"
+            and section == "inclusion"
+            and _own_exception(low, a, cue_spans, anchors, mask)
+        ):
+            continue  # "acute leukemia (except APL)": the exception is this criterion itself
+        if (
+            is_cue
             # in an exclusion, "(including adenosquamous carcinoma)" of items the type reads
             # only adds to what excludes
             and w in (_EXAMPLE_CUES if c.type in _SYMBOL_TYPES or strict else _EG_CUES)
@@ -627,6 +635,31 @@ _SPECIMEN_RE = re.compile(
 )
 _EG_CUES = frozenset({"e.g", "eg", "i.e", "ie"})  # "(eg CT scan)": never "including X" (adds X)
 _EXAMPLE_CUES = frozenset({"e.g", "eg", "i.e", "ie", "such", "including", "include", "includes"})
+
+
+_OWN_EXCEPT_RE = re.compile(r"except(?: for)?|excepting|excluding|other than|apart from|besides")
+
+
+def _own_exception(low: str, at: int, cue_spans, anchors: list[int], mask: list[bool]) -> bool:
+    """True when the cue at ``at`` opens a parenthesised exception that names exactly the
+    diagnoses of an inclusion line's excluded histology ("acute leukemia (except APL)", "soft
+    tissue sarcoma (except GIST and Kaposi's)"): every word up to ")" is explained and every
+    mention of the criterion stands there. The cue is then what the criterion reads, not a
+    widening. An unparenthesised exception may run on past its list; it stays a cue."""
+    span = next(((x, y) for x, y in cue_spans if x <= at < y), None)
+    if span is None or not _OWN_EXCEPT_RE.fullmatch(low[span[0] : span[1]]):
+        return False
+    opened = low.rfind("(", 0, at)
+    if opened < 0 or low.rfind(")", 0, at) > opened or low[opened + 1 : at].strip():
+        return False  # the cue must open the parenthesis: "(except ...)"
+    close = low.find(")", span[1])
+    if close < 0 or not anchors or not all(span[1] <= x < close for x in anchors):
+        return False
+    for m in _TOKEN_RE.finditer(low, span[1], close):
+        if m.group(0) in ("and", "or", "nor") or all(mask[m.start() : m.end()]):
+            continue
+        return False
+    return True
 
 
 def _examples_explained(low: str, end: int, mask: list[bool], numeric: bool) -> bool:
