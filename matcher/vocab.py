@@ -224,6 +224,9 @@ class DrugClass:
     synonyms: list[str]
     parents: list[str] = field(default_factory=list)
     note: str | None = None
+    # given only after a prior line, for relapsed or refractory disease (CAR T-cell therapy): a
+    # patient who had it is not newly diagnosed. Stated per class, with the fact in its note
+    later_line: bool = False
 
 
 @dataclass(frozen=True)
@@ -297,7 +300,7 @@ _DIAG_KEYS = {
     "defining_markers",
 }
 _DIAG_INHERITED = ("family", "category", "in_sarcoma_pack", "summaries", "separate_summary")
-_CLASS_KEYS = {"id", "name", "synonyms", "parents", "note"}
+_CLASS_KEYS = {"id", "name", "synonyms", "parents", "note", "later_line"}
 _DRUG_KEYS = {"id", "name", "brands", "synonyms", "codes", "classes", "note", "source"}
 _PROC_KEYS = {"id", "name", "synonyms", "parent", "note", "source"}
 _SYN_KEYS = {"text", "text_match", "note"}
@@ -774,12 +777,18 @@ class Vocab:
         class_terms: list[_Term] = []
         for it in cls_items:
             spellings = ld.terms(it, "synonyms")
+            later = it.get("later_line", False)
+            if not isinstance(later, bool):
+                raise ld.fail("later_line must be true or false", it["id"], "later_line")
+            if later and not it.get("note"):
+                raise ld.fail("later_line needs a note stating the fact", it["id"], "note")
             self.drug_classes[it["id"]] = DrugClass(
                 id=it["id"],
                 name=it["name"],
                 synonyms=[t for t, _ in spellings],
                 parents=ld.str_list(it, "parents"),
                 note=it.get("note"),
+                later_line=later,
             )
             class_terms.append(_Term(it["name"], it["id"], True))
             class_terms.extend(_Term(t, it["id"], tm) for t, tm in spellings)

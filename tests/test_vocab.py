@@ -1539,6 +1539,20 @@ def test_fuzzy_ambiguity_is_rejected_with_candidates(tmp_path):
             "drugs.yaml, key 'codes': entry 'drugone': a spelling in 'codes' must be a string or a "
             "mapping with keys note, text, text_match ('text' required)",
         ),
+        (
+            GOOD_DIAGNOSES,
+            GOOD_DRUGS.replace(
+                "    name: Child class\n", "    name: Child class\n    later_line: yes please\n"
+            ),
+            "drugs.yaml, key 'later_line': entry 'child_class': later_line must be true or false",
+        ),
+        (
+            GOOD_DIAGNOSES,
+            GOOD_DRUGS.replace(
+                "    name: Child class\n", "    name: Child class\n    later_line: true\n"
+            ),
+            "drugs.yaml, key 'note': entry 'child_class': later_line needs a note stating the fact",
+        ),
         (GOOD_DIAGNOSES, "drugs: [\n", None),
     ],
 )
@@ -1570,6 +1584,24 @@ def test_a_histologic_type_joins_organ_entries():
         "lung_adenocarcinoma"
     )
     assert v.resolve_diagnosis("squamous cell carcinoma").entry.id == "squamous_cell_carcinoma"
+
+
+def test_car_t_products_are_a_later_line_class_of_engineered_t_cell_therapy():
+    """Every approved CAR T-cell product is indicated after a prior line (``later_line``, with
+    the fact in the note); the broader engineered-cell class is not marked (TCR T cells,
+    "cell therapy" of unstated kind)."""
+    v = load_vocab()
+    car = v.drugs_in_class("car_t_cell_therapy")
+    assert car >= {"tisagenlecleucel", "axicabtagene_ciloleucel", "ciltacabtagene_autoleucel"}
+    assert car <= v.drugs_in_class("engineered_t_cell_therapy")
+    assert "afamitresgene_autoleucel" not in car
+    assert v.drug_classes["car_t_cell_therapy"].later_line
+    assert "prior line" in v.drug_classes["car_t_cell_therapy"].note
+    assert [c for c, k in v.drug_classes.items() if k.later_line] == ["car_t_cell_therapy"]
+    assert {c for c, _ in v.find_drug_classes("CAR T-cell therapy")} == {"car_t_cell_therapy"}
+    assert {c for c, _ in v.find_drug_classes("adoptive cell therapy")} == {
+        "engineered_t_cell_therapy"
+    }
 
 
 def test_a_lineage_group_reaches_the_subtypes_of_its_members():
