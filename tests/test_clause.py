@@ -107,6 +107,30 @@ CASES = [
         UNKNOWN,
         "allowed",
     ),
+    # an "or" between age groups of the population is no disease alternative of a requirement;
+    # any other alternative still is, and an age group in an exclusion still narrows it
+    (
+        "inclusion",
+        "Pediatric, adolescent, or young adult patients with B-ALL as per NCCN v2.2021 and WHO "
+        "classification",
+        {"diagnosis": "T-ALL"},
+        NOT_MET,
+        None,
+    ),
+    (
+        "inclusion",
+        "Adolescent or young adult patients with B-ALL; T-ALL is eligible if CD7 positive",
+        {"diagnosis": "acute myeloid leukemia"},
+        UNKNOWN,
+        "if",
+    ),
+    (
+        "exclusion",
+        "Adolescent or young adult patients with Ewing sarcoma",
+        {"diagnosis": "Ewing sarcoma", "age": 55},
+        UNKNOWN,
+        "adolescent",
+    ),
     # a parenthesised exception naming only diagnoses is the excluded histology itself; with a
     # condition inside, or without parentheses (it may run on past its list), it stays a cue
     (

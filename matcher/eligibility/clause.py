@@ -514,6 +514,14 @@ def _left_over(
                 and _SPECIMEN_RE.fullmatch(nxt[2])
             ):
                 continue  # "tested on tissue or plasma", "by histology or cytology": how, not what
+            if (
+                not strict
+                and prev is not None
+                and nxt is not None
+                and _AGE_GROUP_RE.fullmatch(prev[2])
+                and _AGE_GROUP_RE.fullmatch(nxt[2])
+            ):
+                continue  # "pediatric, adolescent, or young adult patients with B-ALL": who, by age
             if listed or (cue_cut is not None and a > cue_cut) or c.applies_to:
                 continue
             bad.append((a, b))
@@ -632,6 +640,11 @@ _SPECIMEN_RE = re.compile(
     r"biops\w*|imaging|ihc|immunohistochemistry|fish|ngs|pcr|rt-pcr|sequencing|effusion|fluid|"
     r"marrow|sample|samples|specimen|specimens|archival|fresh|local|central|locally|centrally|"
     r"hematology|haematology|ct|mri|pet"
+)
+# age groups of a population: an "or" between two is no alternative of a requirement (the age
+# criterion reads the ages)
+_AGE_GROUP_RE = re.compile(
+    r"p(?:a)?ediatric|adolescents?|young|adults?|children|child|infants?|elderly|older|aya"
 )
 _EG_CUES = frozenset({"e.g", "eg", "i.e", "ie"})  # "(eg CT scan)": never "including X" (adds X)
 _EXAMPLE_CUES = frozenset({"e.g", "eg", "i.e", "ie", "such", "including", "include", "includes"})
