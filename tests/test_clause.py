@@ -852,6 +852,41 @@ def test_a_patient_failing_every_cohort_is_excluded():
     assert not [v for v in syn if v.verdict == NOT_MET], [v.reason for v in syn]
 
 
+# a numbered list of required diagnoses whose items end in "or": (patient diagnosis, whether a
+# histology NOT_MET stands). The "or" that ends an item joins it to the next alternative, which
+# the histology group reads; an "or" inside an item is still that item's own.
+LISTED_OR = [
+    ("chronic myeloid leukemia", True),
+    ("juvenile myelomonocytic leukemia", False),
+    ("acute myeloid leukemia", False),
+    ("acute leukemia", False),
+]
+
+
+@pytest.mark.parametrize(("diagnosis", "excluded"), LISTED_OR)
+def test_an_or_ending_a_listed_alternative_is_the_list(diagnosis, excluded):
+    text = (
+        "Inclusion Criteria:\n\n1. acute lymphoblastic leukemia (ALL) or\n"
+        "2. acute myeloid leukemia (AML) or\n\n3 .mixed phenotype acute leukemia (MPAL) or\n\n"
+        "4. juvenile myelomonocytic leukemia (JMML) or\n\n5. myelodysplastic syndromes (MDS) or"
+        "\n\n6. normal bone marrow donor\n"
+    )
+    vs = evaluate(_patient(diagnosis=diagnosis), _trial("NCT00000012", text))
+    histo = [v for v in vs if v.criterion.type == "histology"]
+    assert len(histo) == 5
+    assert (NOT_MET in {v.verdict for v in histo}) is excluded, [v.reason for v in histo]
+
+
+def test_an_or_inside_a_listed_alternative_still_caps_it():
+    text = (
+        "Inclusion Criteria:\n\n1. acute lymphoblastic leukemia (ALL) or\n"
+        "2. acute myeloid leukemia (AML), or CML if in blast crisis, or\n"
+    )
+    vs = evaluate(_patient(diagnosis="myelodysplastic syndrome"), _trial("NCT00000013", text))
+    histo = [v for v in vs if v.criterion.type == "histology"]
+    assert histo and NOT_MET not in {v.verdict for v in histo}, [v.reason for v in histo]
+
+
 def test_a_line_for_one_part_of_the_study_scopes_the_lines_after_it():
     pt = _trial(
         "NCT00000001",

@@ -227,6 +227,8 @@ NEW_DIAGNOSIS_SPELLINGS = [
     ("B cell leukaemia", "b_cell_leukemia"),
     ("B-lineage leukemia", "b_cell_leukemia"),
     ("Ph-like ALL", "ph_like_all"),
+    ("juvenile myelomonocytic leukemia", "juvenile_myelomonocytic_leukemia"),
+    ("JMML", "juvenile_myelomonocytic_leukemia"),
     ("Philadelphia chromosome-like acute lymphoblastic leukemia", "ph_like_all"),
     ("BCR-ABL1-like ALL", "ph_like_all"),
     ("T-cell lymphoblastic lymphoma", "t_cell_all"),
