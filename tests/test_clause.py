@@ -107,6 +107,39 @@ CASES = [
         UNKNOWN,
         "allowed",
     ),
+    # a permission negated is a restriction ("not accepted" as "not allowed"): it narrows a
+    # requirement and cannot turn a failed one into a pass; the permission itself still widens
+    (
+        "inclusion",
+        "An exon 19 deletion mutation or exon 21 L858R mutation has been found in EGFR mutation "
+        "tests by PCR using tumor tissue. Direct sequencing is not accepted.",
+        {"biomarkers": ["EGFR negative"]},
+        NOT_MET,
+        None,
+    ),
+    (
+        "inclusion",
+        "Recurrent non-squamous NSCLC. Diagnoses of non-squamous NSCLC based on sputum cytology "
+        "alone are not acceptable.",
+        {"diagnosis": "lung squamous cell carcinoma"},
+        NOT_MET,
+        None,
+    ),
+    (
+        "inclusion",
+        "An exon 19 deletion mutation or exon 21 L858R mutation has been found in EGFR mutation "
+        "tests. Results from a prior assay of another mutation are accepted.",
+        {"biomarkers": ["EGFR negative"]},
+        UNKNOWN,
+        "accepted",
+    ),
+    (
+        "inclusion",
+        "Hemoglobin >= 9 g/dL (transfusion accepted)",
+        {},
+        UNKNOWN,
+        "accepted",
+    ),
     # an "or" between age groups of the population is no disease alternative of a requirement;
     # any other alternative still is, and an age group in an exclusion still narrows it
     (
