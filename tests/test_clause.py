@@ -396,6 +396,19 @@ DIRECTION = [
         {"diagnosis": "multiple myeloma", "brain_metastases": False},
         "not NOT_MET",
     ),
+    # "clinical signs of X" is evidence of X; symptoms are not read
+    (
+        "exclusion",
+        "CNS involvement or clinical signs of meningeal involvement of multiple myeloma.",
+        {"diagnosis": "multiple myeloma", "brain_metastases": True},
+        NOT_MET,
+    ),
+    (
+        "exclusion",
+        "Symptoms of CNS involvement of multiple myeloma.",
+        {"diagnosis": "multiple myeloma", "brain_metastases": True},
+        "not NOT_MET",
+    ),
     # "leukemia" inside "chronic myelocytic leukemia" is that mention, not every leukaemia
     (
         "exclusion",
