@@ -107,6 +107,22 @@ CASES = [
         UNKNOWN,
         "allowed",
     ),
+    # "receipt of" is "received"; a target the vocabulary does not read still narrows
+    (
+        "exclusion",
+        "Previous receipt of any drug containing a topoisomerase I inhibitor drug, including "
+        "antibody-drug conjugates;",
+        {"prior_therapies": ["sacituzumab govitecan"]},
+        NOT_MET,
+        None,
+    ),
+    (
+        "exclusion",
+        "Previous receipt of TROP2-targeted therapy;",
+        {"prior_therapies": ["sacituzumab govitecan"]},
+        UNKNOWN,
+        "trop2-targeted",
+    ),
     # a permission negated is a restriction ("not accepted" as "not allowed"): it narrows a
     # requirement and cannot turn a failed one into a pass; the permission itself still widens
     (
