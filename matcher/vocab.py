@@ -224,6 +224,9 @@ class DrugClass:
     synonyms: list[str]
     parents: list[str] = field(default_factory=list)
     note: str | None = None
+    # given only after a prior line, for relapsed or refractory disease (CAR T-cell therapy): a
+    # patient who had it is not newly diagnosed. Stated per class, with the fact in its note
+    later_line: bool = False
 
 
 @dataclass(frozen=True)
@@ -297,7 +300,7 @@ _DIAG_KEYS = {
     "defining_markers",
 }
 _DIAG_INHERITED = ("family", "category", "in_sarcoma_pack", "summaries", "separate_summary")
-_CLASS_KEYS = {"id", "name", "synonyms", "parents", "note"}
+_CLASS_KEYS = {"id", "name", "synonyms", "parents", "note", "later_line"}
 _DRUG_KEYS = {"id", "name", "brands", "synonyms", "codes", "classes", "note", "source"}
 _PROC_KEYS = {"id", "name", "synonyms", "parent", "note", "source"}
 _SYN_KEYS = {"text", "text_match", "note"}
@@ -646,16 +649,21 @@ class Vocab:
         parents = {i: raw[i].get("parent") for i in raw}
         lineages = {i: _lineage(i, parents, ld) for i in raw}
         # a histologic type across organs ("lung squamous cell carcinoma" is also a squamous
-        # cell carcinoma): its chain is added after the entry's own
+        # cell carcinoma), or a lineage across a tree ("B-ALL" is also a B-cell leukaemia): its
+        # chain is added after the entry's own, and a subtype inherits it (Ph+ ALL, a B-ALL, is
+        # a B-cell leukaemia too)
         for ident, it in raw.items():
             ht = it.get("histotype")
-            if ht is None:
-                continue
-            if ht not in raw:
+            if ht is not None and ht not in raw:
                 raise ld.fail(f"histotype {ht!r} is not defined", ident, "histotype")
-            lineages[ident] = lineages[ident] + tuple(
-                x for x in lineages[ht] if x not in lineages[ident]
-            )
+        own = dict(lineages)
+        for ident in raw:
+            chain = list(own[ident])
+            for anc in own[ident]:
+                ht = raw[anc].get("histotype")
+                if ht is not None:
+                    chain += [x for x in own[ht] if x not in chain]
+            lineages[ident] = tuple(chain)
 
         def inherited(ident: str, key: str) -> Any:
             for anc in lineages[ident]:
@@ -769,12 +777,18 @@ class Vocab:
         class_terms: list[_Term] = []
         for it in cls_items:
             spellings = ld.terms(it, "synonyms")
+            later = it.get("later_line", False)
+            if not isinstance(later, bool):
+                raise ld.fail("later_line must be true or false", it["id"], "later_line")
+            if later and not it.get("note"):
+                raise ld.fail("later_line needs a note stating the fact", it["id"], "note")
             self.drug_classes[it["id"]] = DrugClass(
                 id=it["id"],
                 name=it["name"],
                 synonyms=[t for t, _ in spellings],
                 parents=ld.str_list(it, "parents"),
                 note=it.get("note"),
+                later_line=later,
             )
             class_terms.append(_Term(it["name"], it["id"], True))
             class_terms.extend(_Term(t, it["id"], tm) for t, tm in spellings)

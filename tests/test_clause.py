@@ -107,6 +107,116 @@ CASES = [
         UNKNOWN,
         "allowed",
     ),
+    # "receipt of" is "received"; a target the vocabulary does not read still narrows
+    (
+        "exclusion",
+        "Previous receipt of any drug containing a topoisomerase I inhibitor drug, including "
+        "antibody-drug conjugates;",
+        {"prior_therapies": ["sacituzumab govitecan"]},
+        NOT_MET,
+        None,
+    ),
+    (
+        "exclusion",
+        "Previous receipt of TROP2-targeted therapy;",
+        {"prior_therapies": ["sacituzumab govitecan"]},
+        UNKNOWN,
+        "trop2-targeted",
+    ),
+    # a permission negated is a restriction ("not accepted" as "not allowed"): it narrows a
+    # requirement and cannot turn a failed one into a pass; the permission itself still widens
+    (
+        "inclusion",
+        "An exon 19 deletion mutation or exon 21 L858R mutation has been found in EGFR mutation "
+        "tests by PCR using tumor tissue. Direct sequencing is not accepted.",
+        {"biomarkers": ["EGFR negative"]},
+        NOT_MET,
+        None,
+    ),
+    (
+        "inclusion",
+        "Recurrent non-squamous NSCLC. Diagnoses of non-squamous NSCLC based on sputum cytology "
+        "alone are not acceptable.",
+        {"diagnosis": "lung squamous cell carcinoma"},
+        NOT_MET,
+        None,
+    ),
+    (
+        "inclusion",
+        "An exon 19 deletion mutation or exon 21 L858R mutation has been found in EGFR mutation "
+        "tests. Results from a prior assay of another mutation are accepted.",
+        {"biomarkers": ["EGFR negative"]},
+        UNKNOWN,
+        "accepted",
+    ),
+    (
+        "inclusion",
+        "Hemoglobin >= 9 g/dL (transfusion accepted)",
+        {},
+        UNKNOWN,
+        "accepted",
+    ),
+    # an "or" between age groups of the population is no disease alternative of a requirement;
+    # any other alternative still is, and an age group in an exclusion still narrows it
+    (
+        "inclusion",
+        "Pediatric, adolescent, or young adult patients with B-ALL as per NCCN v2.2021 and WHO "
+        "classification",
+        {"diagnosis": "T-ALL"},
+        NOT_MET,
+        None,
+    ),
+    (
+        "inclusion",
+        "Adolescent or young adult patients with B-ALL; T-ALL is eligible if CD7 positive",
+        {"diagnosis": "acute myeloid leukemia"},
+        UNKNOWN,
+        "if",
+    ),
+    (
+        "exclusion",
+        "Adolescent or young adult patients with Ewing sarcoma",
+        {"diagnosis": "Ewing sarcoma", "age": 55},
+        UNKNOWN,
+        "adolescent",
+    ),
+    # a parenthesised exception naming only diagnoses is the excluded histology itself; with a
+    # condition inside, or without parentheses (it may run on past its list), it stays a cue
+    (
+        "inclusion",
+        "The patients meet the diagnostic criteria for acute leukemia(except APL).",
+        {"diagnosis": "acute promyelocytic leukemia"},
+        NOT_MET,
+        None,
+    ),
+    (
+        "inclusion",
+        "Solid tumors (other than glioma)",
+        {"diagnosis": "glioblastoma"},
+        NOT_MET,
+        None,
+    ),
+    (
+        "inclusion",
+        "Soft tissue sarcoma (except GIST in patients who have not received imatinib)",
+        {"diagnosis": "gastrointestinal stromal tumor"},
+        UNKNOWN,
+        "except",
+    ),
+    (
+        "inclusion",
+        "Sarcoma (excluding GIST unless progressed on imatinib)",
+        {"diagnosis": "gastrointestinal stromal tumor"},
+        UNKNOWN,
+        "unless",
+    ),
+    (
+        "inclusion",
+        "Soft tissue sarcoma except GIST",
+        {"diagnosis": "gastrointestinal stromal tumor"},
+        UNKNOWN,
+        "except",
+    ),
     # shape 1: a sub-group rule
     (
         "inclusion",
@@ -300,6 +410,19 @@ DIRECTION = [
         "exclusion",
         "CNS involvement or clinical signs of meningeal involvement of multiple myeloma.",
         {"diagnosis": "multiple myeloma", "brain_metastases": False},
+        "not NOT_MET",
+    ),
+    # "clinical signs of X" is evidence of X; symptoms are not read
+    (
+        "exclusion",
+        "CNS involvement or clinical signs of meningeal involvement of multiple myeloma.",
+        {"diagnosis": "multiple myeloma", "brain_metastases": True},
+        NOT_MET,
+    ),
+    (
+        "exclusion",
+        "Symptoms of CNS involvement of multiple myeloma.",
+        {"diagnosis": "multiple myeloma", "brain_metastases": True},
         "not NOT_MET",
     ),
     # "leukemia" inside "chronic myelocytic leukemia" is that mention, not every leukaemia
@@ -573,6 +696,60 @@ DIRECTION += [
     ),
 ]
 
+# the excluded histology of a parenthesised exception: an AML of unrecorded subtype may not be
+# APL (verify); one with PML-RARA is
+DIRECTION += [
+    (
+        "inclusion",
+        "The patients meet the diagnostic criteria for acute leukemia(except APL).",
+        {"diagnosis": "acute myeloid leukemia"},
+        "not NOT_MET",
+    ),
+    (
+        "inclusion",
+        "The patients meet the diagnostic criteria for acute leukemia(except APL).",
+        {"diagnosis": "acute myeloid leukemia", "biomarkers": ["PML-RARA fusion positive"]},
+        NOT_MET,
+    ),
+]
+
+# a lineage names a group across the tree: a B-cell leukaemia is a B-ALL (any subtype), a CLL
+# or a hairy cell leukaemia (``histotype: b_cell_leukemia``, inherited by subtypes); a
+# leukaemia recorded without its lineage is a subtype to verify, never a NOT_MET.
+# (line, patient diagnosis, expected verdict of the histology criterion)
+LINEAGE = [
+    ("Relapsed or refractory B cell leukemia.", "T-ALL", NOT_MET),
+    ("Relapsed or refractory B cell leukemia.", "acute myeloid leukemia", NOT_MET),
+    ("Relapsed or refractory B cell leukemia.", "B-ALL", MET),
+    ("Relapsed or refractory B cell leukemia.", "Ph+ ALL", MET),
+    ("Relapsed or refractory B cell leukemia.", "chronic lymphocytic leukemia", MET),
+    ("Relapsed or refractory B cell leukemia.", "acute lymphoblastic leukemia", UNKNOWN),
+    ("Relapsed or refractory B cell leukemia.", "acute leukemia", UNKNOWN),
+    ("Relapsed or refractory B cell leukemia.", "leukemia", UNKNOWN),
+    ("Acute B-cell lymphoblastic leukaemia", "T-lymphoblastic lymphoma", NOT_MET),
+    ("B-lineage ALL", "T-ALL", NOT_MET),
+    ("B-lineage ALL", "acute lymphoblastic leukemia", UNKNOWN),
+    ("Relapsed or refractory B cell derived acute lymphoblastic leukemia(ALL)", "T-ALL", NOT_MET),
+    # Ph-like ALL is a B-ALL without the BCR::ABL1 fusion: neither T-ALL nor Ph+ ALL
+    ("Ph-like ALL", "T-ALL", NOT_MET),
+    ("Ph-like ALL", "Ph+ ALL", NOT_MET),
+    ("Ph-like ALL", "B-ALL", UNKNOWN),
+    ("Ph-like ALL", "acute lymphoblastic leukemia", UNKNOWN),
+    # near misses: no lineage entry for T-cell leukaemias; "B-cell lymphoma" is lymphoma
+    ("T-cell leukemia", "B-ALL", MET),
+    ("B-cell lymphoma", "T-cell lymphoblastic lymphoma", NOT_MET),
+    ("B-cell lymphoma", "Hodgkin lymphoma", MET),
+]
+
+
+@pytest.mark.parametrize(("line", "diagnosis", "expected"), LINEAGE)
+def test_lineage_of_a_leukemia(line, diagnosis, expected):
+    vs = _verdicts("inclusion", line, _patient(diagnosis=diagnosis))
+    got = [v for v in vs if v.criterion.type == "histology"]
+    assert got, [v.criterion.type for v in vs]
+    assert {v.verdict for v in got} == {expected}, [v.reason for v in got]
+
+
 # a performance scale that applies to one age group: (line, age, ecog, lansky, expected)
 PS_BY_AGE = [
     (
@@ -735,6 +912,41 @@ def test_a_patient_failing_every_cohort_is_excluded():
     # histology and pregnancy fail, cohort A trabectedin not had: nothing excludes
     syn = evaluate(_patient(diagnosis="synovial sarcoma", sex="F", pregnant=True), parsed)
     assert not [v for v in syn if v.verdict == NOT_MET], [v.reason for v in syn]
+
+
+# a numbered list of required diagnoses whose items end in "or": (patient diagnosis, whether a
+# histology NOT_MET stands). The "or" that ends an item joins it to the next alternative, which
+# the histology group reads; an "or" inside an item is still that item's own.
+LISTED_OR = [
+    ("chronic myeloid leukemia", True),
+    ("juvenile myelomonocytic leukemia", False),
+    ("acute myeloid leukemia", False),
+    ("acute leukemia", False),
+]
+
+
+@pytest.mark.parametrize(("diagnosis", "excluded"), LISTED_OR)
+def test_an_or_ending_a_listed_alternative_is_the_list(diagnosis, excluded):
+    text = (
+        "Inclusion Criteria:\n\n1. acute lymphoblastic leukemia (ALL) or\n"
+        "2. acute myeloid leukemia (AML) or\n\n3 .mixed phenotype acute leukemia (MPAL) or\n\n"
+        "4. juvenile myelomonocytic leukemia (JMML) or\n\n5. myelodysplastic syndromes (MDS) or"
+        "\n\n6. normal bone marrow donor\n"
+    )
+    vs = evaluate(_patient(diagnosis=diagnosis), _trial("NCT00000012", text))
+    histo = [v for v in vs if v.criterion.type == "histology"]
+    assert len(histo) == 5
+    assert (NOT_MET in {v.verdict for v in histo}) is excluded, [v.reason for v in histo]
+
+
+def test_an_or_inside_a_listed_alternative_still_caps_it():
+    text = (
+        "Inclusion Criteria:\n\n1. acute lymphoblastic leukemia (ALL) or\n"
+        "2. acute myeloid leukemia (AML), or CML if in blast crisis, or\n"
+    )
+    vs = evaluate(_patient(diagnosis="myelodysplastic syndrome"), _trial("NCT00000013", text))
+    histo = [v for v in vs if v.criterion.type == "histology"]
+    assert histo and NOT_MET not in {v.verdict for v in histo}, [v.reason for v in histo]
 
 
 def test_a_line_for_one_part_of_the_study_scopes_the_lines_after_it():

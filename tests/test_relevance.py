@@ -97,6 +97,11 @@ def rel(diagnosis_text, rec, v):
         ("ewing_sarcoma", "soft_tissue_sarcoma", None),
         ("acute_myeloid_leukemia", "solid_tumor", None),
         ("b_cell_all", "t_cell_all", None),
+        ("t_cell_all", "b_cell_leukemia", None),
+        ("acute_myeloid_leukemia", "b_cell_leukemia", None),
+        ("ph_positive_all", "b_cell_leukemia", "category"),
+        ("chronic_lymphocytic_leukemia", "b_cell_leukemia", "category"),
+        ("t_cell_all", "ph_like_all", None),
         ("breast_cancer", "lung_cancer", None),
         # a precancerous condition is not a cancer: "any cancer" does not admit it
         ("actinic_keratosis", "cancer", None),
@@ -112,6 +117,13 @@ def test_tier_for(v, patient_dx, target, tier):
     assert got == tier
     narrower = target != patient_dx and v.is_a(target, patient_dx)
     assert (verify is not None) == narrower
+
+
+def test_a_lineage_group_admits_a_leukemia_recorded_without_its_lineage(v):
+    # "B cell leukemia" for a patient recorded as ALL: the lineage is to verify, never "not listed"
+    for dx, tier in (("acute_lymphoblastic_leukemia", "category"), ("leukemia", "family")):
+        got, verify = tier_for(v.diagnosis(dx).lineage, "b_cell_leukemia", v)
+        assert got == tier and verify and "verify histology" in verify
 
 
 def test_no_parent_word_alone_lands_at_subtype_tier(v):

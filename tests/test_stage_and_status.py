@@ -310,8 +310,39 @@ def test_not_a_status(line):
     [
         ("Ph-like ALL newly diagnosed;", {"disease_status": "relapsed"}, NOT_MET),
         ("Ph-like ALL newly diagnosed;", {"disease_status": "newly_diagnosed"}, MET),
-        # never inferred from therapies: no status recorded is UNKNOWN
+        # not inferred from therapies (a patient in induction has had chemotherapy): no status
+        # recorded is UNKNOWN ...
         ("Ph-like ALL newly diagnosed;", {"prior_therapies": ["cytarabine"]}, UNKNOWN),
+        ("Ph-like ALL newly diagnosed;", {"prior_therapies": ["blinatumomab"]}, UNKNOWN),
+        ("Ph-like ALL newly diagnosed;", {"prior_therapies": ["stem cell transplant"]}, UNKNOWN),
+        # (an engineered cell therapy of unstated kind, or a TCR T-cell product, is not CAR-T)
+        ("Ph-like ALL newly diagnosed;", {"prior_therapies": ["cell therapy"]}, UNKNOWN),
+        ("Ph-like ALL newly diagnosed;", {"prior_therapies": ["afami-cel"]}, UNKNOWN),
+        # ... except a class given only after a prior line (``later_line``: CAR T-cell therapy)
+        ("Ph-like ALL newly diagnosed;", {"prior_therapies": ["tisagenlecleucel"]}, NOT_MET),
+        (
+            "Newly diagnosed AL (acute myeloid leukemia (AML) and acute lymphocytic leukemia (ALL))",
+            {"prior_therapies": ["cytarabine", "idarubicin", "CAR T-cell therapy"]},
+            NOT_MET,
+        ),
+        # which it was, relapsed or refractory, is not known; nor whether a remission followed
+        (
+            "Relapsed or newly diagnosed acute myeloid leukemia",
+            {"prior_therapies": ["Kymriah"]},
+            UNKNOWN,
+        ),
+        ("Relapsed AML", {"prior_therapies": ["tisagenlecleucel"]}, UNKNOWN),
+        (
+            "the first complete remission phase (CR1) of acute leukemia;",
+            {"prior_therapies": ["tisagenlecleucel"]},
+            UNKNOWN,
+        ),
+        # a recorded status wins over the inference
+        (
+            "Ph-like ALL newly diagnosed;",
+            {"disease_status": "newly_diagnosed", "prior_therapies": ["tisagenlecleucel"]},
+            MET,
+        ),
         ("Ph-like ALL newly diagnosed;", {"disease_status": "remission"}, UNKNOWN),
         ("Relapsed or newly diagnosed acute myeloid leukemia", {"disease_status": "relapsed"}, MET),
         (
@@ -351,6 +382,16 @@ def test_not_a_status(line):
 )
 def test_status_verdict(line, patient, want):
     assert _verdicts(line, "disease_status", **patient) == [want]
+
+
+def test_a_later_line_therapy_meets_an_exclusion_of_newly_diagnosed_disease():
+    got = _verdicts(
+        "Newly diagnosed patients", "disease_status", "exclusion", prior_therapies=["CAR-T"]
+    )
+    assert got == [MET]
+    # prior therapies not recorded: nothing is inferred
+    assert _verdicts("Newly diagnosed patients", "disease_status") == [UNKNOWN]
+    assert _verdicts("Ph-like ALL newly diagnosed;", "disease_status") == [UNKNOWN]
 
 
 def test_statuses_on_several_lines_are_alternatives():

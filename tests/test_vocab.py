@@ -219,6 +219,18 @@ NEW_DIAGNOSIS_SPELLINGS = [
     ("B-lymphoblastic leukemia with BCR::ABL1 fusion", "ph_positive_all"),
     ("B-ALL with BCR::ABL1", "ph_positive_all"),
     ("B-lymphoblastic leukemia/lymphoma with t(9;22)(q34.1;q11.2)/BCR-ABL1", "ph_positive_all"),
+    ("B-lineage ALL", "b_cell_all"),
+    ("B-cell lineage acute lymphocytic leukemia", "b_cell_all"),
+    ("acute B-cell lymphoblastic leukaemia", "b_cell_all"),
+    ("B cell derived acute lymphoblastic leukemia", "b_cell_all"),
+    ("B-cell leukemia", "b_cell_leukemia"),
+    ("B cell leukaemia", "b_cell_leukemia"),
+    ("B-lineage leukemia", "b_cell_leukemia"),
+    ("Ph-like ALL", "ph_like_all"),
+    ("juvenile myelomonocytic leukemia", "juvenile_myelomonocytic_leukemia"),
+    ("JMML", "juvenile_myelomonocytic_leukemia"),
+    ("Philadelphia chromosome-like acute lymphoblastic leukemia", "ph_like_all"),
+    ("BCR-ABL1-like ALL", "ph_like_all"),
     ("T-cell lymphoblastic lymphoma", "t_cell_all"),
     ("T-lymphoblastic lymphoma", "t_cell_all"),
     ("T-LBL", "t_cell_all"),
@@ -1529,6 +1541,20 @@ def test_fuzzy_ambiguity_is_rejected_with_candidates(tmp_path):
             "drugs.yaml, key 'codes': entry 'drugone': a spelling in 'codes' must be a string or a "
             "mapping with keys note, text, text_match ('text' required)",
         ),
+        (
+            GOOD_DIAGNOSES,
+            GOOD_DRUGS.replace(
+                "    name: Child class\n", "    name: Child class\n    later_line: yes please\n"
+            ),
+            "drugs.yaml, key 'later_line': entry 'child_class': later_line must be true or false",
+        ),
+        (
+            GOOD_DIAGNOSES,
+            GOOD_DRUGS.replace(
+                "    name: Child class\n", "    name: Child class\n    later_line: true\n"
+            ),
+            "drugs.yaml, key 'note': entry 'child_class': later_line needs a note stating the fact",
+        ),
         (GOOD_DIAGNOSES, "drugs: [\n", None),
     ],
 )
@@ -1560,6 +1586,52 @@ def test_a_histologic_type_joins_organ_entries():
         "lung_adenocarcinoma"
     )
     assert v.resolve_diagnosis("squamous cell carcinoma").entry.id == "squamous_cell_carcinoma"
+
+
+def test_car_t_products_are_a_later_line_class_of_engineered_t_cell_therapy():
+    """Every approved CAR T-cell product is indicated after a prior line (``later_line``, with
+    the fact in the note); the broader engineered-cell class is not marked (TCR T cells,
+    "cell therapy" of unstated kind)."""
+    v = load_vocab()
+    car = v.drugs_in_class("car_t_cell_therapy")
+    assert car >= {"tisagenlecleucel", "axicabtagene_ciloleucel", "ciltacabtagene_autoleucel"}
+    assert car <= v.drugs_in_class("engineered_t_cell_therapy")
+    assert "afamitresgene_autoleucel" not in car
+    assert v.drug_classes["car_t_cell_therapy"].later_line
+    assert "prior line" in v.drug_classes["car_t_cell_therapy"].note
+    assert [c for c, k in v.drug_classes.items() if k.later_line] == ["car_t_cell_therapy"]
+    assert {c for c, _ in v.find_drug_classes("CAR T-cell therapy")} == {"car_t_cell_therapy"}
+    assert {c for c, _ in v.find_drug_classes("adoptive cell therapy")} == {
+        "engineered_t_cell_therapy"
+    }
+
+
+def test_a_lineage_group_reaches_the_subtypes_of_its_members():
+    """B-ALL, CLL and hairy cell leukaemia name B-cell leukaemia as histotype; a subtype
+    inherits it (Ph+ ALL, a B-ALL, is a B-cell leukaemia); T-ALL and AML are not; an ALL or a
+    leukaemia recorded without its lineage may be one."""
+    v = load_vocab()
+    for ident in (
+        "b_cell_all",
+        "ph_positive_all",
+        "ph_like_all",
+        "chronic_lymphocytic_leukemia",
+        "hairy_cell_leukemia",
+    ):
+        assert v.is_a(ident, "b_cell_leukemia"), ident
+    assert v.is_a("ph_positive_all", "acute_lymphoblastic_leukemia")
+    for ident in (
+        "t_cell_all",
+        "acute_myeloid_leukemia",
+        "chronic_myeloid_leukemia",
+        "mixed_phenotype_acute_leukemia",
+    ):
+        assert not v.is_a(ident, "b_cell_leukemia") and not v.may_be(ident, "b_cell_leukemia")
+    for ident in ("acute_lymphoblastic_leukemia", "acute_leukemia", "chronic_leukemia"):
+        assert v.may_be(ident, "b_cell_leukemia"), ident
+    # the entry's own chain comes first: family and the rest are inherited from it
+    assert v.diagnosis("ph_positive_all").lineage[:2] == ("ph_positive_all", "b_cell_all")
+    assert v.diagnosis("chronic_lymphocytic_leukemia").family == "leukemia"
 
 
 def test_a_plus_sign_joins_a_spelling():

@@ -35,7 +35,8 @@ Criterion types (``Criterion.type``) and their ``values``:
   ("relapsed or refractory AML", "newly diagnoised", "de novo ALL", "previously untreated
   AML") and remission ("first complete remission", "CR1"), read against
   ``Patient.disease_status`` (an untreated patient, ``prior_therapies: []``, is neither
-  relapsed nor refractory). The statuses of one line are alternatives; required statuses
+  relapsed nor refractory; one who had a ``later_line`` therapy, CAR T cells, is not newly
+  diagnosed). The statuses of one line are alternatives; required statuses
   that exclude each other on several lines of one cohort form one group.
 - ``stage``: ``{stages: ["IIIB", "IIIC", "IV"], alternative: bool}``: every stage mention
   of the line as one set of stage groups ("StageIIIB/C or IV", "Stage I-III", "Ib stage"),

@@ -514,10 +514,26 @@ def _left_over(
                 and _SPECIMEN_RE.fullmatch(nxt[2])
             ):
                 continue  # "tested on tissue or plasma", "by histology or cytology": how, not what
+            if (
+                not strict
+                and prev is not None
+                and nxt is not None
+                and _AGE_GROUP_RE.fullmatch(prev[2])
+                and _AGE_GROUP_RE.fullmatch(nxt[2])
+            ):
+                continue  # "pediatric, adolescent, or young adult patients with B-ALL": who, by age
             if listed or (cue_cut is not None and a > cue_cut) or c.applies_to:
                 continue
             bad.append((a, b))
             continue
+        if (
+            is_cue
+            and c.type == "histology"
+            and c.polarity == "exclude"
+            and section == "inclusion"
+            and _own_exception(low, a, cue_spans, anchors, mask)
+        ):
+            continue  # "acute leukemia (except APL)": the exception is this criterion itself
         if (
             is_cue
             # in an exclusion, "(including adenosquamous carcinoma)" of items the type reads
@@ -625,8 +641,38 @@ _SPECIMEN_RE = re.compile(
     r"marrow|sample|samples|specimen|specimens|archival|fresh|local|central|locally|centrally|"
     r"hematology|haematology|ct|mri|pet"
 )
+# age groups of a population: an "or" between two is no alternative of a requirement (the age
+# criterion reads the ages)
+_AGE_GROUP_RE = re.compile(
+    r"p(?:a)?ediatric|adolescents?|young|adults?|children|child|infants?|elderly|older|aya"
+)
 _EG_CUES = frozenset({"e.g", "eg", "i.e", "ie"})  # "(eg CT scan)": never "including X" (adds X)
 _EXAMPLE_CUES = frozenset({"e.g", "eg", "i.e", "ie", "such", "including", "include", "includes"})
+
+
+_OWN_EXCEPT_RE = re.compile(r"except(?: for)?|excepting|excluding|other than|apart from|besides")
+
+
+def _own_exception(low: str, at: int, cue_spans, anchors: list[int], mask: list[bool]) -> bool:
+    """True when the cue at ``at`` opens a parenthesised exception that names exactly the
+    diagnoses of an inclusion line's excluded histology ("acute leukemia (except APL)", "soft
+    tissue sarcoma (except GIST and Kaposi's)"): every word up to ")" is explained and every
+    mention of the criterion stands there. The cue is then what the criterion reads, not a
+    widening. An unparenthesised exception may run on past its list; it stays a cue."""
+    span = next(((x, y) for x, y in cue_spans if x <= at < y), None)
+    if span is None or not _OWN_EXCEPT_RE.fullmatch(low[span[0] : span[1]]):
+        return False
+    opened = low.rfind("(", 0, at)
+    if opened < 0 or low.rfind(")", 0, at) > opened or low[opened + 1 : at].strip():
+        return False  # the cue must open the parenthesis: "(except ...)"
+    close = low.find(")", span[1])
+    if close < 0 or not anchors or not all(span[1] <= x < close for x in anchors):
+        return False
+    for m in _TOKEN_RE.finditer(low, span[1], close):
+        if m.group(0) in ("and", "or", "nor") or all(mask[m.start() : m.end()]):
+            continue
+        return False
+    return True
 
 
 def _examples_explained(low: str, end: int, mask: list[bool], numeric: bool) -> bool:

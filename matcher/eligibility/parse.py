@@ -471,6 +471,14 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
             ):
                 # several required histologies are alternatives (within one cohort)
                 c.group = "histology:require" + (f":{scope[1]}" if scope is not None else "")
+                if (
+                    c.unexplained
+                    and _TRAILING_OR_RE.search(line.plain)
+                    and (c.unexplained[-1].strip().lower() in ("or", "and/or"))
+                ):
+                    # "1. acute lymphoblastic leukemia (ALL) or": the "or" that ends the line
+                    # joins it to the next alternative, which the group reads
+                    c.unexplained = list(c.unexplained[:-1])
         parent = line.parent
         if (
             parent is not None
@@ -499,6 +507,9 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
     _histology_sublists(lines, by_line)
     _status_alternatives(crits)
     return ParsedTrial(trial=trial, criteria=crits, n_lines=n_lines, n_typed_lines=n_typed)
+
+
+_TRAILING_OR_RE = re.compile(r"[\s,;]\b(?:or|and/or)\s*[,;:]?\s*$", _I)
 
 
 def _status_alternatives(crits: list[Criterion]) -> None:

@@ -5,7 +5,10 @@ the disease a trial admits or excludes, read against the patient's ``disease_sta
 the record, or from the diagnosis as written: "relapsed AML"). A patient whose record lists no
 prior therapy at all (``prior_therapies: []``) is untreated, so not relapsed or refractory.
 Only a clean contradiction (newly diagnosed against relapsed / refractory) gives NOT_MET; a
-patient in remission, or with treatment but no status recorded, is UNKNOWN.
+patient in remission, or with treatment but no status recorded, is UNKNOWN (a patient in
+induction has had chemotherapy), except a therapy of a class given only after a prior line
+(``later_line`` in the drug vocabulary: CAR T-cell therapy): that patient is not newly
+diagnosed, though whether relapsed or refractory is not known.
 
 "New diagnosed", "newly diagnoised" (sic), "de novo ALL" and "previously untreated AML" read
 as newly diagnosed; "first complete remission" / "CR1" as a required remission, ruled out
@@ -144,6 +147,24 @@ _CONTRADICTS = {
 }
 
 
+def _later_line_therapy(p: Any, vocab: Any) -> str | None:
+    """The prior therapy, as written, of a class given only after a prior line (CAR T-cell
+    therapy: ``later_line`` in the drug vocabulary), or None."""
+    classes = getattr(vocab, "drug_classes", None)
+    if not classes or not p.prior_therapies:
+        return None
+    later = {cid for cid, k in classes.items() if getattr(k, "later_line", False)}
+    if not later:
+        return None
+    for t in p.prior_therapies:
+        if later & set(t.classes or []):
+            return t.text
+        written = t.kind == "unrecognised" and t.text and hasattr(vocab, "find_drug_classes")
+        if written and any(cid in later for cid, _ in vocab.find_drug_classes(t.text)):
+            return t.text  # recorded as the kind: "CAR T-cell therapy"
+    return None
+
+
 def _ev_disease_status(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     wanted = set(c.values.get("status") or [])
     desc = " or ".join(_WANTED_LABEL[x] for x in c.values.get("status") or [])
@@ -152,6 +173,13 @@ def _ev_disease_status(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     if own is None and p.prior_therapies == []:
         own, how = "newly_diagnosed", "untreated: no prior therapy recorded"
     verb = "requires" if c.polarity == "require" else "excludes"
+    if own is None and wanted == {"newly_diagnosed"} and (later := _later_line_therapy(p, vocab)):
+        # a therapy given only for relapsed or refractory disease: past its first line (whether
+        # relapsed or refractory is not known, so only "newly diagnosed" is settled)
+        said = f"had {later!r}, given only after a prior line: not newly diagnosed"
+        if c.polarity == "require":
+            return NOT_MET, f"{said}; trial requires newly diagnosed disease"
+        return MET, f"{said}; trial excludes newly diagnosed disease"
     if own is None:
         return UNKNOWN, f"disease status not recorded: verify (trial {verb} {desc} disease)"
     said = f"disease {_LABEL[own]} ({how})"
