@@ -127,29 +127,21 @@ def test_a_missing_patient_file_still_writes_a_report_exit_4(tmp_path):
     ]
 
 
-@pytest.fixture(scope="module")
-def demo_top2(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("top2")
+def _demo_report_top2(tmp, *extra: str):
+    """``trialmatch report`` of the demo list, any status, ``--top 2``, into ``tmp/out``."""
     res = CliRunner().invoke(
         cli,
-        [
-            "--db",
-            str(tmp / "db.sqlite"),
-            "report",
-            str(DEMO_PATIENTS),
-            "--trials",
-            str(DEMO_TRIALS),
-            "--status",
-            "any",
-            "--top",
-            "2",
-            "--out",
-            str(tmp / "out"),
-        ],
+        ["--db", str(tmp / "db.sqlite"), "report", str(DEMO_PATIENTS), "--trials",
+         str(DEMO_TRIALS), "--status", "any", "--top", "2", *extra, "--out", str(tmp / "out")],
         catch_exceptions=False,
-    )
+    )  # fmt: skip
     assert res.exit_code == EXIT_OK, res.output
     return tmp / "out"
+
+
+@pytest.fixture(scope="module")
+def demo_top2(tmp_path_factory):
+    return _demo_report_top2(tmp_path_factory.mktemp("top2"))
 
 
 OPEN = {"RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION"}
@@ -199,27 +191,8 @@ def test_only_the_first_trials_are_written_with_their_detail(demo_top2):
 def test_facts_to_record_count_every_trial_whatever_is_explained(tmp_path, demo_top2):
     """The facts to record are counted on every open trial to consider, not only on the
     rows written in full: explain "all" gives the same facts."""
-    res = CliRunner().invoke(
-        cli,
-        [
-            "--db",
-            str(tmp_path / "db.sqlite"),
-            "report",
-            str(DEMO_PATIENTS),
-            "--trials",
-            str(DEMO_TRIALS),
-            "--status",
-            "any",
-            "--top",
-            "2",
-            "--explain",
-            "all",
-            "--out",
-            str(tmp_path / "all"),
-        ],  # fmt: skip
-    )
-    assert res.exit_code == 0, res.output
-    full = json.loads((tmp_path / "all" / "matches.json").read_text(encoding="utf-8"))
+    out = _demo_report_top2(tmp_path, "--explain", "all")
+    full = json.loads((out / "matches.json").read_text(encoding="utf-8"))
     top = json.loads((demo_top2 / "matches.json").read_text(encoding="utf-8"))
     assert [p["facts_to_record"] for p in full] == [p["facts_to_record"] for p in top]
     assert not any(t.get("explained") is False for p in full for t in p["trials"])
