@@ -208,6 +208,26 @@ def emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
+class WorkersType(click.ParamType):
+    """``--workers``: ``auto`` or a whole number >= 1."""
+
+    name = "auto|N"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) and not isinstance(value, bool):
+            got = value
+        elif str(value).strip().lower() == "auto":
+            return "auto"
+        else:
+            try:
+                got = int(str(value).strip())
+            except ValueError:
+                got = 0
+        if got < 1:
+            self.fail(f"{value!r} is not accepted: use 'auto' or a whole number >= 1", param, ctx)
+        return got
+
+
 # Options shared by several commands (one definition each).
 status_option = click.option(
     "--status",
@@ -1139,10 +1159,12 @@ def match_cmd(
 )
 @click.option(
     "--workers",
-    type=click.IntRange(min=1),
-    default=1,
+    type=WorkersType(),
+    default="auto",
     show_default=True,
-    help="Local engine: processes that match and write patient partitions (one per core).",
+    help="Local engine: processes that match and write patient partitions. auto: one per "
+    "usable core once the list has at least 250 patients per process (1 below that); or a "
+    "number, e.g. 1 on a machine whose cores are busy with other work.",
 )
 @patient_format_option
 @place_options()

@@ -154,11 +154,39 @@ class ReportConfig:
     top: int = 5  # open trials shown first on each patient's page
     list_name: str | None = None  # change-history key; default: file stem without a date
     country: str | None = None  # only trials with an open site in this country are considered
-    workers: int = 1  # local engine: processes matching and writing patient partitions
+    # local engine: processes matching and writing patient partitions; "auto": one per
+    # usable core when the list is long enough to pay for them (see resolve_workers)
+    workers: int | str = "auto"
     # "top": only the first ``top`` open trials per patient are written with their detail
     # (every other row is compact: verdict, score, rank, site, why excluded, counts);
     # "all": every row with its detail (reasons, verify, criteria met, lines to read)
     explain: str = "top"
+
+
+AUTO_MIN_PATIENTS_PER_WORKER = 250  # below this a forked worker costs more than it saves
+AUTO_MAX_WORKERS = 8
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the platform says)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def resolve_workers(workers: int | str, n_patients: int, engine: str = "local") -> int:
+    """How many processes match and write a list of ``n_patients``: ``workers`` as asked
+    (at most one per patient), or for ``"auto"`` one per usable core while each has at least
+    ``AUTO_MIN_PATIENTS_PER_WORKER`` patients (1 for short lists and for the Dask engine)."""
+    if engine != "local" or n_patients < 2:
+        return 1
+    if workers == "auto":
+        by_list = n_patients // AUTO_MIN_PATIENTS_PER_WORKER
+        return max(1, min(usable_cores(), AUTO_MAX_WORKERS, by_list))
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers: {workers!r} is not accepted; use a whole number >= 1 or 'auto'")
+    return min(workers, n_patients)
 
 
 @dataclass
@@ -177,6 +205,7 @@ class ReportResult:
     columns_not_read: list[str] = field(default_factory=list)  # spreadsheet headers dropped
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage of the run
     n_pairs: int = 0  # (patient, relevant trial) rows written
+    workers: int = 1  # processes that matched and wrote (resolve_workers)
 
     @property
     def exit_code(self) -> int:
@@ -614,6 +643,7 @@ class _Job:
     out: Path
     run: dict
     view: object
+    workers: int = 1  # processes that match and write (resolve_workers)
 
 
 HISTORY_INSERT = (
@@ -738,7 +768,7 @@ def _match_and_write_in_processes(job: _Job, store, tracker, writer, progress) -
     for j in range(len(job.parsed)):
         columnar.info(j)
     n = len(job.patients)
-    k = min(job.config.workers, n)
+    k = job.workers
     bounds = [(i, n * i // k, n * (i + 1) // k) for i in range(k)]
     _JOB.update(job=job, state=state, parent=os.getpid())
     try:
@@ -805,6 +835,7 @@ def run_report(
 
     review.register()
     config = config or ReportConfig()
+    resolve_workers(config.workers, 2)  # a bad value fails before anything is touched
     list_name = config.list_name or default_list_name(patients_path)
     db_path = Path(db_path) if db_path else default_db_path()
     out = Path(out_dir)
@@ -833,6 +864,7 @@ def run_report(
             # mistake yesterday's report.html for today's
             batch = PatientBatch(patients=[], errors=[exc])
         pack, vocab = load_pack(), load_vocab()
+        workers = resolve_workers(config.workers, len(batch.patients), config.engine)
         timings["load"] = _lap()
         statuses = config.rank.statuses
         crit: dict = {}
@@ -918,8 +950,8 @@ def run_report(
             with collector_out_of_the_way():
                 tracker = ChangeTracker(store, run_id, statuses, crit, added, p_now)
                 job = _Job(db_path, run_id, batch.patients, parsed, pack, vocab, config, crit,
-                           added, p_now, out, run, view)  # fmt: skip
-                if config.workers > 1 and config.engine == "local" and len(batch.patients) > 1:
+                           added, p_now, out, run, view, workers)  # fmt: skip
+                if job.workers > 1:
                     n_pairs = _match_and_write_in_processes(job, store, tracker, writer, progress)
                 else:
                     stream = iter_match_cohort(
@@ -974,6 +1006,7 @@ def run_report(
         list(batch.columns_not_read),
         timings,
         n_pairs,
+        workers,
     )
 
 

@@ -1245,9 +1245,45 @@ class _FieldGuard:
     DERIVED = {"prior_drugs": "prior_therapies", "prior_drug_classes": "prior_therapies"}
 
     def __getattr__(self, name):
+        if name == "labs" and "labs" not in self._fields:
+            # "labs:NAME" fields: only those labs can be read
+            named = {f.split(":", 1)[1] for f in self._fields if f.startswith("labs:")}
+            if named:
+                labs = getattr(self._p, "labs", None) or {}
+                return _LabGuard({k: v for k, v in labs.items() if k in named}, named)
         if name not in self._fields and self.DERIVED.get(name) not in self._fields:
             raise AssertionError(f"reads undeclared field {name!r}")
         return getattr(self._p, name)
+
+
+class _LabGuard(dict):
+    """The labs a lab line declares (``labs:NAME``); reading any other lab fails."""
+
+    def __init__(self, labs, named):
+        super().__init__(labs)
+        self._named = named
+
+    def _check(self, key):
+        if key not in self._named:
+            raise AssertionError(f"reads undeclared lab {key!r}")
+
+    def get(self, key, default=None):
+        self._check(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self._check(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key):
+        self._check(key)
+        return super().__contains__(key)
+
+    def __iter__(self):
+        raise AssertionError("iterates over the whole lab panel")
+
+    def items(self):
+        raise AssertionError("iterates over the whole lab panel")
 
 
 def _fixture_patients(fixtures_dir):
@@ -1275,17 +1311,19 @@ def test_evaluator_equals_evaluate_on_every_fixture_pair(fixtures_dir):
 
 
 def test_fields_by_type_lists_every_field_read(fixtures_dir):
-    from matcher.eligibility import _COHORT_FIELDS, FIELDS_BY_TYPE, TYPES, _criterion_verdict
+    from matcher.eligibility import FIELDS_BY_TYPE, TYPES, _criterion_verdict
+    from matcher.eligibility.verdict import fields_read
 
     assert set(FIELDS_BY_TYPE) == set(TYPES)
     vocab = _default_vocab_for_test()
+    lab_lines = 0
     for rec in _records(fixtures_dir):
         for c in parse_trial(rec).criteria:
-            fields = FIELDS_BY_TYPE[c.type] + (
-                _COHORT_FIELDS if c.applies_to or c.disease_scope else ()
-            )
+            fields = fields_read(c)
+            lab_lines += any(f.startswith("labs:") for f in fields)
             for p in _fixture_patients(fixtures_dir):
                 _criterion_verdict(_FieldGuard(p, fields), c, vocab)
+    assert lab_lines >= 10  # lab lines are read through their one lab
 
 
 def _default_vocab_for_test():

@@ -78,6 +78,30 @@ FIELDS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "unparsed": (),
 }
 _COHORT_FIELDS = ("diagnosis", "diagnosis_name", "diagnosis_lineage")
+# A field ``labs:NAME`` is the one lab value ``patient.labs[NAME]`` (None when absent): an
+# organ-function line reads only its own lab (``_ev_labs``), so its verdicts are shared by
+# every patient with that value, whatever the rest of the panel.
+LAB_FIELD = "labs:"
+
+
+def fields_read(c: Criterion) -> tuple[str, ...]:
+    """The patient fields criterion ``c``'s verdict depends on (the memo key of ``Evaluator``):
+    its type's ``FIELDS_BY_TYPE``, the one named lab for a lab line, the cohort fields for a
+    criterion scoped to a diagnosis."""
+    fields = FIELDS_BY_TYPE.get(c.type, ())
+    lab = c.values.get("lab") if c.type == "organ_function" else None
+    if isinstance(lab, str):
+        fields = tuple(LAB_FIELD + lab if f == "labs" else f for f in fields)
+    if c.applies_to or c.disease_scope:
+        fields = fields + _COHORT_FIELDS
+    return fields
+
+
+def read_field(patient: Any, field: str) -> Any:
+    """One field of :func:`fields_read` from a patient."""
+    if field.startswith(LAB_FIELD):
+        return (getattr(patient, "labs", None) or {}).get(field[len(LAB_FIELD) :])
+    return getattr(patient, field, None)
 
 
 def _frozen(x: Any) -> Any:
@@ -109,6 +133,7 @@ class Evaluator:
         self.vocab = vocab if vocab is not None else _default_vocab()
         self.max_entries = max_entries
         self._field_groups: dict[tuple[str, ...], int] = {}
+        self._group_fields: list[tuple[str, ...]] = []  # fields of group i
         self._trials: dict[int, tuple] = {}
         self._interned: dict[tuple, int] = {}
         self._patient: Any = None
@@ -124,12 +149,11 @@ class Evaluator:
         self._fids = []
 
     def _group(self, c: Criterion) -> int:
-        fields = FIELDS_BY_TYPE.get(c.type, ())
-        if c.applies_to or c.disease_scope:
-            fields = fields + _COHORT_FIELDS
+        fields = fields_read(c)
         g = self._field_groups.get(fields)
         if g is None:
             g = self._field_groups[fields] = len(self._field_groups)
+            self._group_fields.append(fields)
         return g
 
     def _trial(self, parsed: ParsedTrial) -> tuple:
@@ -147,8 +171,8 @@ class Evaluator:
         return t
 
     def _fid(self, patient: Any, g: int) -> int:
-        fields = next(f for f, i in self._field_groups.items() if i == g)
-        facts = tuple(_frozen(getattr(patient, f, None)) for f in fields)
+        fields = self._group_fields[g]
+        facts = tuple(_frozen(read_field(patient, f)) for f in fields)
         got = self._interned.get(facts)
         if got is None:
             got = self._interned[facts] = len(self._interned)
