@@ -143,7 +143,6 @@ class ColumnarMatcher:
         # id(verdict object) -> its contribution. The evaluator's memo keeps the objects
         # alive (so an id is not reused) until it starts afresh, when this is forgotten too.
         self._one: dict = {}
-        self._kind: dict = {}  # id(verdict object) -> rank.classify_verdict of it
         self._generation = ev.generation
         ids = [pt.trial.nct_id for pt in trials]
         self.nct_pos = np.empty(len(trials), dtype=np.int64)
@@ -204,39 +203,20 @@ class ColumnarMatcher:
 
     def _forget(self) -> None:
         self._one = {}
-        self._kind = {}
         self._combined = [{} for _ in self._combined]
 
-    def _classified(self, verdicts) -> list:
-        """``rank.classify_verdict`` of each verdict, kept per memoized verdict object."""
-        kind = self._kind
-        out = []
-        for v in verdicts:
-            got = kind.get(id(v))
-            if got is None:
-                got = kind[id(v)] = rank.classify_verdict(v)
-            out.append(got)
-        return out
-
-    def _combined_verdicts(self, j: int, raw: list) -> tuple[list, list]:
-        """The pair's verdicts with alternatives and cohorts combined (what
-        ``Evaluator.combine(raw)`` returns: only the tied criteria change, and
-        :meth:`pair` kept their combination) and their classifications."""
-        alone, tied = self._parts(j)
+    def _combined_verdicts(self, j: int, raw: list) -> list:
+        """The pair's verdicts with alternatives and cohorts combined: what
+        ``Evaluator.combine(raw)`` returns (only the tied criteria change, and :meth:`pair`
+        kept their combination)."""
+        _, tied = self._parts(j)
         both = self._combined[j].get(tuple(id(raw[i]) for i in tied)) if tied else None
         if both is None:  # forgotten since (the memo started afresh): combine again
-            verdicts = self.st.evaluator.combine(raw)
-            return verdicts, [rank.classify_verdict(v) for v in verdicts]
+            return self.st.evaluator.combine(raw)
         verdicts = list(raw)
         for i, v in zip(tied, both[1], strict=True):
             verdicts[i] = v
-        kinds = self._classified(verdicts[i] for i in alone)
-        out = [None] * len(verdicts)
-        for i, k in zip(alone, kinds, strict=True):
-            out[i] = k
-        for i in tied:
-            out[i] = rank.classify_verdict(verdicts[i])
-        return verdicts, out
+        return verdicts
 
     def pair(self, patient, j: int, keep: dict | None = None, at=None):
         """What the criteria of trial ``j`` add to the pair (see :func:`_contribution`);
@@ -507,24 +487,21 @@ class ColumnarMatcher:
             else:
                 sites = st.site_cache[pt.trial.nct_id][0]
                 sm = (rank.site_dict(sites[int(rows.site[k])]), m)
-            part = None
             if rows.gated[k]:
                 gate_reasons, verdicts = rank.gates(p, pt.trial, st.config, sm), []
             else:
                 got = rows.verdicts.get((i, j)) if rows.verdicts is not None else None
                 if got is None:
                     verdicts = st.evaluator.evaluate(p, pt)
-                else:
+                elif got[1]:
                     if self._generation != st.evaluator.generation:
                         self._generation = st.evaluator.generation
                         self._forget()
-                    if got[1]:
-                        verdicts, kinds = self._combined_verdicts(j, got[0])
-                    else:
-                        verdicts, kinds = got[0], self._classified(got[0])
-                    part = rank.partition_classified(kinds)
+                    verdicts = self._combined_verdicts(j, got[0])
+                else:
+                    verdicts = got[0]
                 gate_reasons = []
-            sug = rank.judge(p, pt, d["rel"][j], gate_reasons, verdicts, st.ctx, sm, part)
+            sug = rank.judge(p, pt, d["rel"][j], gate_reasons, verdicts, st.ctx, sm)
             sug.rank = int(rows.rank[k])
             out.append(sug)
         notes = rank.patient_notes(p, int(rows.dropped[i]), point, st.config)

@@ -994,6 +994,10 @@ def _fmt_age(years: float) -> str:
 # --------------------------------------------------------------------------- one pair
 
 
+def _is_structured(verdict) -> bool:
+    return verdict.criterion.values.get("source") == "structured"
+
+
 def table9_boost(patient, parsed, ctx: MatchContext, verify: list[str]) -> tuple[str, int] | None:
     """The Table 9 boost (text, points) when the trial tests an agent of the patient's subtype;
     appends the options' verify items (also for an agent whose option does not apply)."""
@@ -1109,44 +1113,24 @@ class VerdictPartition:
         return len(self.verify) + sum(1 for t in self.grouped if GROUPED_UNKNOWNS[t][1])
 
 
-# what one criterion verdict adds to a suggestion: (kind, key, text); kinds below
-SKIP, MET_TEXT, VERIFY_TEXT, GROUPED_TEXT, REVIEW_TEXT, EXCLUDED_TEXT = range(6)
-_SKIPPED = (SKIP, None, "")
-
-
-def classify_verdict(v) -> tuple[int, str | None, str]:
-    """Where one criterion verdict goes in a suggestion (``key``: its grouped-unknown type):
-    depends on the verdict object only, so a caller may keep it per object."""
-    c = v.criterion
-    if c.values.get("source") == "structured":
-        return _SKIPPED  # structured age/sex are judged by structured_gates
-    if c.type == "unparsed":
-        return (REVIEW_TEXT, None, c.text)
-    if v.verdict == "NOT_MET":
-        return (EXCLUDED_TEXT, None, f"{c.section}: {v.reason}")
-    if v.verdict == "UNKNOWN" and c.type in GROUPED_UNKNOWNS:
-        return (GROUPED_TEXT, c.type, v.reason)
-    if v.verdict == "UNKNOWN":
-        return (VERIFY_TEXT, None, v.reason)
-    return (MET_TEXT, None, v.reason)
-
-
-def partition_classified(items) -> VerdictPartition:
-    """:func:`partition_verdicts` from each verdict's :func:`classify_verdict`, in order."""
-    met, verify, to_review, grouped, excluded = [], [], [], {}, []
-    lists = (None, met, verify, None, to_review, excluded)
-    for kind, key, text in items:
-        if kind == GROUPED_TEXT:
-            grouped.setdefault(key, []).append(text)
-        elif kind:
-            lists[kind].append(text)
-    return VerdictPartition(met, verify, to_review, grouped, excluded)
-
-
 def partition_verdicts(verdicts) -> VerdictPartition:
     """Sort criterion verdicts (structured age/sex skipped: :func:`structured_gates` judges
     them) into met, to verify, lines to read, grouped unknowns and exclusions."""
-    return partition_classified(map(classify_verdict, verdicts))
+    met, verify, to_review, grouped, excluded = [], [], [], {}, []
+    for v in verdicts:
+        if _is_structured(v):
+            continue  # structured age/sex are judged by structured_gates
+        if v.criterion.type == "unparsed":
+            to_review.append(v.criterion.text)
+        elif v.verdict == "NOT_MET":
+            excluded.append(f"{v.criterion.section}: {v.reason}")
+        elif v.verdict == "UNKNOWN" and v.criterion.type in GROUPED_UNKNOWNS:
+            grouped.setdefault(v.criterion.type, []).append(v.reason)
+        elif v.verdict == "UNKNOWN":
+            verify.append(v.reason)
+        else:
+            met.append(v.reason)
+    return VerdictPartition(met, verify, to_review, grouped, excluded)
 
 
 def judge(
