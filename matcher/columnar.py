@@ -188,6 +188,13 @@ class ColumnarMatcher:
                 "rel_score": np.array([r.score for _, r in relevant], dtype=np.int64),
                 "rel_verify": np.array([len(r.verify) for _, r in relevant], dtype=np.int64),
                 "table9": table9,
+                # columns whose relevance rests on a marker-defined condition: the patient's
+                # recorded marker status may settle or rule it out (rank.marker_check)
+                "marker": [
+                    c
+                    for c, (_, r) in enumerate(relevant)
+                    if r.evidence is not None and r.evidence.marker and r.verify
+                ],
             }
         return got
 
@@ -381,6 +388,15 @@ class ColumnarMatcher:
                 b = rank.table9_boost(p, pt, ctx, extra)
                 t9_pts[r, c] = b[1] if b else 0
                 t9_ver[r, c] = len(extra)
+        mk_excl = np.zeros((nb, nc), dtype=bool)
+        mk_ver = np.zeros((nb, nc), dtype=np.int64)
+        for c in d["marker"]:
+            rel = d["rel"][int(d["cols"][c])]
+            for r, p in enumerate(block):
+                out, settled = rank.marker_check(p, rel)
+                mk_excl[r, c] = out is not None
+                mk_ver[r, c] = len(rel.verify) if settled else 0
+        rel_verify = d["rel_verify"][None, :] - mk_ver
         first = np.array([i.first_group for i in infos], dtype=bool)
         pgate = np.array([i.purpose_gate for i in infos], dtype=bool)
         local = np.array([i.local_treatment for i in infos], dtype=bool)
@@ -392,11 +408,11 @@ class ColumnarMatcher:
             dtype=bool,
         )[:, None]
 
-        excluded = gate_excl | s_excl | (pgate[None, :] & has_diag)
+        excluded = gate_excl | s_excl | (pgate[None, :] & has_diag) | mk_excl
         # rank.judge: the relevance's verify items, the options', the criteria's (grouped
         # types once each, if they count)
-        n_unknown = d["rel_verify"][None, :] + t9_ver + s_unk
-        verify = (d["rel_verify"][None, :] + t9_ver) > 0
+        n_unknown = rel_verify + t9_ver + s_unk
+        verify = (rel_verify + t9_ver) > 0
         verify |= s_ver
         verdict = np.where(excluded, EXCLUDED, np.where(verify, NEEDS_REVIEW, ELIGIBLE))
         integer = (

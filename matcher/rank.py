@@ -89,6 +89,10 @@ class Evidence:
     # a broad word narrowed by words the vocabulary does not know ("Aggressive NK Cell
     # Leukemia"): it admits only a patient recorded with that broad diagnosis, to verify
     narrowed: bool = False
+    # a broad word narrowed only by a tumour marker ("Microsatellite Instability-High Solid
+    # Malignant Tumor", "BRAF-mutant melanoma"): the marker's gene; the broad word admits as
+    # usual, and the coordinator checks the tumour's marker status
+    marker: str | None = None
 
     def describe(self, limit: int = 120) -> str:
         text = self.text if len(self.text) <= limit else self.text[: limit - 3].rstrip() + "..."
@@ -580,6 +584,109 @@ def _narrowed(text: str, mention: str) -> bool:
     return any(w not in QUALIFIERS and w not in _BROAD_WORD_FILLER and len(w) > 1 for w in left)
 
 
+# what a marker word says of a gene ("MSI-High", "BRAF-mutant", "NTRK fusion-positive"),
+# variants ("V600E", "G12C") and the words a marker-defined population is written with
+_MARKER_STATE_RE = re.compile(
+    r"\b(?:high|h|hi|positive|pos|negative|neg|mutant|mutated|mutations?|altered|"
+    r"alterations?|fusions?|rearranged|rearrangements?|translocated|amplified|amplifications?|"
+    r"deficient|deficiency|proficient|instability|instable|stable|overexpressing|"
+    r"overexpression|expressing|expression|driven|harbou?ring|with|wild[- ]?type|wt|status|"
+    r"gene|genes|and|or|[a-z]\d{2,4}[a-z]?|exon|\d{1,2}|[dp]?mmr|msi|mss)\b",
+    re.IGNORECASE,
+)
+# tumour words a marker-only condition may carry ("MSI-H tumors", "NTRK fusion cancers")
+_MARKER_TUMOUR_WORDS = frozenset(
+    ["tumor", "tumors", "tumour", "tumours", "cancer", "cancers", "neoplasm", "neoplasms",
+     "malignancy", "malignancies", "malignant", "solid"]
+)  # fmt: skip
+
+
+def _marker_scope(text: str, mention: str, tumour_words: bool = False) -> str | None:
+    """The gene(s) of a tumour marker that alone narrows ``mention`` in ``text`` ("MSI" for
+    "Microsatellite Instability-High Solid Malignant Tumor" naming solid tumour), else None.
+    ``tumour_words``: also accept generic tumour words (a condition that names no diagnosis:
+    "MSI/dMMR", "NTRK fusion-positive tumors")."""
+    from matcher.eligibility.biomarker import gene_mentions
+    from matcher.vocab import QUALIFIERS, normalize
+
+    genes = gene_mentions(text)
+    if not genes:
+        return None
+    rest = text
+    for a, b, _g in sorted(genes, reverse=True):
+        rest = rest[:a] + " " + rest[b:]
+    if mention:
+        pos = rest.lower().find(mention.lower())
+        if pos < 0:
+            return None
+        rest = rest[:pos] + " " + rest[pos + len(mention) :]
+    rest = _MARKER_STATE_RE.sub(" ", rest)
+    for w in normalize(rest).split():
+        if w in QUALIFIERS or w in _BROAD_WORD_FILLER or len(w) <= 1:
+            continue
+        if tumour_words and w in _MARKER_TUMOUR_WORDS:
+            continue
+        return None
+    return "/".join(dict.fromkeys(g for _a, _b, g in genes))
+
+
+_MARKER_POSITIVE_RE = re.compile(
+    r"high\b|\bmsi-?h|\bdmmr\b|positiv|\+|mutant|mutated|mutation|alteration|altered|fusion|"
+    r"rearrang|translocat|amplif|deficien|instability|overexpress|driven|harbou?r|\b[a-z]\d{2,4}[a-z]\b",
+    re.IGNORECASE,
+)
+_MARKER_NEGATIVE_RE = re.compile(
+    r"\bmss\b|\bpmmr\b|\bstable\b|proficient|wild[- ]?type|\bwt\b|negativ", re.IGNORECASE
+)
+
+
+def _marker_wanted(text: str) -> str | None:
+    """The marker status a marker-defined condition asks for: "positive" ("MSI-High",
+    "BRAF-mutant"), "negative" ("KRAS wild-type"), None when it does not say or says both."""
+    pos, neg = bool(_MARKER_POSITIVE_RE.search(text)), bool(_MARKER_NEGATIVE_RE.search(text))
+    if pos == neg:
+        return None
+    return "positive" if pos else "negative"
+
+
+def marker_check(patient, rel: Relevance) -> tuple[str | None, bool]:
+    """For a trial whose relevance rests on a marker-defined condition (``Evidence.marker``):
+    (why the patient's recorded marker status rules it out, or None; whether the recorded
+    status settles the check). Unrecorded or conflicting results settle nothing."""
+    ev = rel.evidence
+    if ev is None or not ev.marker or not rel.verify:
+        return None, False
+    want = _marker_wanted(ev.text)
+    if want is None:
+        return None, False
+    from matcher.eligibility.biomarker import patient_marker_status
+
+    have = [
+        patient_marker_status(getattr(patient, "biomarkers", None), g) for g in ev.marker.split("/")
+    ]
+    # one gene of the condition's with the wanted status is enough for "positive" ("NTRK or
+    # ROS1 fusion"); "negative" ("KRAS/NRAS wild-type") needs every gene negative
+    if want == "positive":
+        if any(st == "positive" for st, _ in have):
+            return None, True
+        if have and all(st == "negative" for st, _ in have):
+            said = "; ".join(e for _, e in have)
+            return (
+                f"trial is for tumours positive for {ev.marker} ({ev.describe(80)}); "
+                f"the patient's tumour is recorded negative ({said})"
+            ), True
+        return None, False
+    if have and all(st == "negative" for st, _ in have):
+        return None, True
+    pos = [e for st, e in have if st == "positive"]
+    if pos:
+        return (
+            f"trial is for tumours negative for {ev.marker} ({ev.describe(80)}); "
+            f"the patient's tumour is recorded positive ({'; '.join(pos)})"
+        ), True
+    return None, False
+
+
 def _inverted(text: str) -> str | None:
     """ "Sarcoma, Synovial" -> "Synovial Sarcoma" (MeSH-style inverted condition names)."""
     parts = [p.strip() for p in text.split(",")]
@@ -591,6 +698,7 @@ def _inverted(text: str) -> str | None:
 def _listed_evidence(trial, vocab) -> tuple[list[Evidence], list[str]]:
     listed: list[Evidence] = []
     ignored: list[str] = []
+    markers_only: list[Evidence] = []
     for source, texts in (("condition", trial.conditions), ("keyword", trial.keywords)):
         for text in texts:
             if not text:
@@ -609,11 +717,20 @@ def _listed_evidence(trial, vocab) -> tuple[list[Evidence], list[str]]:
                 narrow = (
                     level in ("family", "basket") and mention != text and _narrowed(text, mention)
                 )
-                if narrow:
+                marker = _marker_scope(text, mention) if narrow else None
+                if narrow and marker is None:
                     ignored.append(f'{source} "{text}": "{mention}" names an unlisted kind')
-                ev = Evidence(source, text, did, narrow)
+                ev = Evidence(source, text, did, narrow and marker is None, marker)
                 if ev not in listed:
                     listed.append(ev)
+            if not found and source == "condition":
+                marker = _marker_scope(text, "", tumour_words=True)
+                if marker is not None:
+                    markers_only.append(Evidence(source, text, ANY_CANCER, False, marker))
+    if not listed:
+        # conditions that name only a tumour marker ("MSI/dMMR"): a trial for any cancer with
+        # it (when a condition names a diagnosis, that diagnosis decides instead)
+        listed = markers_only
     return listed, ignored
 
 
@@ -762,6 +879,14 @@ def _best(lineage: tuple[str, ...], evidence, vocab) -> Relevance | None:
         if tier is None or (best is not None and TIER_SCORES[tier] <= best.score):
             continue
         target = vocab.diagnosis(ev.diagnosis)
+        if ev.marker and not verify:
+            verify = (
+                f"trial is for tumours with a stated {ev.marker} status ({ev.describe(80)}): "
+                f"verify the tumour's {ev.marker} status"
+            )
+            label = f"{_label(tier, target, vocab)} defined by {ev.marker} status"
+            best = Relevance(tier, f"{label}, from {ev.describe()}", (verify,), ev)
+            continue
         if verify and ev.narrowed:
             label = f"{_label(tier, target, vocab)} (a kind of {target.name.lower()} not in the vocabulary)"
         elif verify:
@@ -1153,8 +1278,11 @@ def judge(
     trial = parsed.trial
     scope = ctx.scope(parsed)
     part = partition if partition is not None else partition_verdicts(verdicts)
+    marker_out, marker_settled = marker_check(patient, rel)
     excluded_by = list(gate_reasons) + purpose_gates(patient, scope) + part.excluded
-    verify = list(rel.verify) + part.verify
+    if marker_out:
+        excluded_by.append(marker_out)
+    verify = ([] if marker_settled else list(rel.verify)) + part.verify
     met, to_review = list(part.met), list(part.to_review)
     grouped = part.grouped
     site, miles = site_miles

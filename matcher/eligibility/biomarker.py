@@ -443,6 +443,13 @@ def _gene_mentions(text: str) -> list[tuple[int, int, str]]:
     return out
 
 
+def gene_mentions(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, gene) of every gene named as a finding in ``text`` (not as a therapy
+    target, nor as a test still to do): what a trial's condition or criteria line says of
+    the tumour's markers."""
+    return _gene_mentions(text)
+
+
 def _bind_variants(
     text: str, mentions: list[tuple[int, int, str]]
 ) -> tuple[list[tuple[str, str, int | None, int, bool, bool]], bool, list[str]]:
