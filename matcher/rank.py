@@ -711,7 +711,9 @@ def _listed_evidence(trial, vocab) -> tuple[list[Evidence], list[str]]:
                 except Exception:  # noqa: BLE001 - not a diagnosis: nothing to add
                     m = None
                 if m is not None and m.method == "exact":
-                    found = [*found, (m.entry.id, text)]
+                    # the whole condition, inverted, is one diagnosis ("Leukemia, Myeloid"): its
+                    # head word alone ("Leukemia") is not a second one
+                    found = [(m.entry.id, text)]
             for did, mention in _kept_mentions(text, found):
                 level = vocab.diagnosis(did).level
                 narrow = (
@@ -787,7 +789,52 @@ def _required_evidence(parsed, vocab) -> tuple[list[Evidence], list[str]]:
                 narrowed[did] = False
         for did in sorted(narrowed):
             required.append(Evidence("criteria", text, did, narrowed[did]))
-    return required, ignored
+    return _without_back_references(parsed, required, ignored, vocab), ignored
+
+
+# A line that states who the trial is for: a diagnosis word, a confirmation, "patients with"
+_POPULATION_STATED_RE = re.compile(
+    r"\b(?:histolog\w*|cytolog\w*|patholog\w*|confirmed|documented|proven|established)\b"
+    r"|\bdiagnos(?:is|es|ed) (?:of|with|as)\b|\bdiagnosed\b"
+    r"|\b(?:patients?|subjects?|participants?|children|adults?|people|individuals?|those|"
+    r"cases?) (?:with|having|who (?:have|has|had)|suffering from|affected by)\b"
+    r"|\b(?:must|should) (?:have|be)\b|\b(?:any|all|other) (?:type|kind|form)s? of\b",
+    re.IGNORECASE,
+)
+
+
+def _without_back_references(parsed, required: list, ignored: list, vocab) -> list:
+    """Drop a broad diagnosis (a family, category or basket) named by a line that does not
+    state the population ("CD33+ leukaemia associated immunophenotype", "pain at diagnosis
+    related to leukemia") when another line names a kind of it: the line speaks of that
+    disease again, it does not widen whom the trial is for. A line of a cohort, or one that
+    states a population ("patients with any leukemia"), keeps its diagnosis."""
+    scoped = {c.text for c in parsed.criteria if c.cohort or c.applies_to or c.conditional}
+    out = []
+    for e in required:
+        d = vocab.diagnosis(e.diagnosis)
+        kinds = [
+            o
+            for o in required
+            if o.text != e.text
+            and o.diagnosis != e.diagnosis
+            and not o.narrowed
+            and vocab.is_a(o.diagnosis, e.diagnosis)
+        ]
+        if (
+            d.level in ("family", "category", "basket")
+            and kinds
+            and e.text not in scoped
+            and not _POPULATION_STATED_RE.search(e.text)
+        ):
+            short = e.text if len(e.text) <= 80 else e.text[:77] + "..."
+            ignored.append(
+                f'"{short}": {d.name.lower()} here refers back to '
+                f"{vocab.diagnosis(kinds[0].diagnosis).name} (another line)"
+            )
+            continue
+        out.append(e)
+    return out
 
 
 def trial_scope(parsed, vocab) -> TrialScope:

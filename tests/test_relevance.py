@@ -102,6 +102,14 @@ def rel(diagnosis_text, rec, v):
         ("ph_positive_all", "b_cell_leukemia", "category"),
         ("chronic_lymphocytic_leukemia", "b_cell_leukemia", "category"),
         ("t_cell_all", "ph_like_all", None),
+        # the myeloid lineage group: AML (and its subtypes), CML, JMML; not lymphoid leukaemias
+        ("acute_myeloid_leukemia", "myeloid_leukemia", "category"),
+        ("acute_promyelocytic_leukemia", "myeloid_leukemia", "category"),
+        ("chronic_myeloid_leukemia", "myeloid_leukemia", "category"),
+        ("juvenile_myelomonocytic_leukemia", "myeloid_leukemia", "category"),
+        ("b_cell_all", "myeloid_leukemia", None),
+        ("t_cell_all", "myeloid_leukemia", None),
+        ("chronic_lymphocytic_leukemia", "myeloid_leukemia", None),
         ("breast_cancer", "lung_cancer", None),
         # a precancerous condition is not a cancer: "any cancer" does not admit it
         ("actinic_keratosis", "cancer", None),
@@ -355,6 +363,55 @@ def test_coordinated_lists_expand_to_every_member(v, text, expected):
                  "Any solid tumor patients with MGMT hypermethylation on testing of archival tissue"],
             ),
             "basket",
+            "criteria",
+        ),
+        # "Leukemia, Myeloid" (MeSH): the myeloid lineage group, not any leukaemia
+        ("b-cell all", record("NCT90000020", ["Leukemia, Myeloid"]), None, None),
+        ("aml", record("NCT90000020", ["Leukemia, Myeloid"]), "category", "condition"),
+        # a broad word that speaks of the disease another line names does not widen the
+        # population ...
+        (
+            "t-cell all",
+            record(
+                "NCT90000021",
+                ["Relapsed Acute Myeloid Leukaemia"],
+                ["Relapsed AML ahead of allogeneic transplantation",
+                 "CD33+ leukaemia associated immunophenotype on >95% of blasts"],
+            ),
+            None,
+            "criteria",
+        ),
+        (
+            "acute myeloid leukemia",
+            record(
+                "NCT90000021",
+                ["Relapsed Acute Myeloid Leukaemia"],
+                ["Relapsed AML ahead of allogeneic transplantation",
+                 "CD33+ leukaemia associated immunophenotype on >95% of blasts"],
+            ),
+            "subtype",
+            "criteria",
+        ),
+        # ... but a line that states a population keeps it
+        (
+            "t-cell all",
+            record(
+                "NCT90000022",
+                ["Leukemia"],
+                ["Diagnosis of AML in first relapse",
+                 "Patients with any other leukemia after two lines of therapy"],
+            ),
+            "family",
+            "criteria",
+        ),
+        (
+            "leiomyosarcoma",
+            record(
+                "NCT90000023",
+                ["Sarcoma"],
+                ["Histologically confirmed sarcoma", "Synovial sarcoma: SS18 fusion documented"],
+            ),
+            "family",
             "criteria",
         ),
         # MeSH-style inverted condition
