@@ -736,8 +736,9 @@ def _listed_evidence(trial, vocab) -> tuple[list[Evidence], list[str]]:
     return listed, ignored
 
 
-def _required_evidence(parsed, vocab) -> tuple[list[Evidence], list[str]]:
-    """Diagnoses the inclusion histology lines require (see :class:`TrialScope`)."""
+def _required_evidence(parsed, vocab, listed=()) -> tuple[list[Evidence], list[str]]:
+    """Diagnoses the inclusion histology lines require (see :class:`TrialScope`); ``listed``:
+    the conditions' evidence (a broad word that refers back to a listed kind is dropped)."""
     lines: dict[str, dict] = {}
     for c in parsed.criteria:
         if c.type != "histology" or c.section != "inclusion" or c.later_step:
@@ -789,7 +790,7 @@ def _required_evidence(parsed, vocab) -> tuple[list[Evidence], list[str]]:
                 narrowed[did] = False
         for did in sorted(narrowed):
             required.append(Evidence("criteria", text, did, narrowed[did]))
-    return _without_back_references(parsed, required, ignored, vocab), ignored
+    return _without_back_references(parsed, required, ignored, vocab, listed), ignored
 
 
 # A line that states who the trial is for: a diagnosis word, a confirmation, "patients with"
@@ -803,27 +804,35 @@ _POPULATION_STATED_RE = re.compile(
 )
 
 
-def _without_back_references(parsed, required: list, ignored: list, vocab) -> list:
+def _without_back_references(parsed, required: list, ignored: list, vocab, listed=()) -> list:
     """Drop a broad diagnosis (a family, category or basket) named by a line that does not
     state the population ("CD33+ leukaemia associated immunophenotype", "pain at diagnosis
-    related to leukemia") when another line names a kind of it: the line speaks of that
-    disease again, it does not widen whom the trial is for. A line of a cohort, or one that
-    states a population ("patients with any leukemia"), keeps its diagnosis."""
+    related to leukemia") when another line or a condition names a kind of it: the line
+    speaks of that disease again, it does not widen whom the trial is for. A line of a cohort,
+    one that states a population ("patients with any leukemia"), one that names other
+    diagnoses beside it, or a broad word a condition names too, keeps its diagnosis."""
     scoped = {c.text for c in parsed.criteria if c.cohort or c.applies_to or c.conditional}
+    named = [e for e in listed if e.source == "condition" and not e.marker]
     out = []
     for e in required:
         d = vocab.diagnosis(e.diagnosis)
         kinds = [
             o
-            for o in required
+            for o in [*required, *named]
             if o.text != e.text
             and o.diagnosis != e.diagnosis
             and not o.narrowed
             and vocab.is_a(o.diagnosis, e.diagnosis)
         ]
+        # the line names other diagnoses itself ("neuroblastoma or solid tumor"), or a
+        # condition names the broad word too: an alternative, not a back-reference
+        alternatives = any(o.text == e.text and o.diagnosis != e.diagnosis for o in required)
+        listed_too = any(o.diagnosis == e.diagnosis and not o.narrowed for o in named)
         if (
             d.level in ("family", "category", "basket")
             and kinds
+            and not alternatives
+            and not listed_too
             and e.text not in scoped
             and not _POPULATION_STATED_RE.search(e.text)
         ):
@@ -841,7 +850,7 @@ def trial_scope(parsed, vocab) -> TrialScope:
     """Derive a parsed trial's :class:`TrialScope` (pure: the record and the vocabulary)."""
     trial = parsed.trial
     listed, ignored_c = _listed_evidence(trial, vocab)
-    required, ignored_r = _required_evidence(parsed, vocab)
+    required, ignored_r = _required_evidence(parsed, vocab, listed)
     return TrialScope(
         listed=tuple(listed),
         required=tuple(required),

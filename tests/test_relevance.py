@@ -392,7 +392,35 @@ def test_coordinated_lists_expand_to_every_member(v, text, expected):
             "subtype",
             "criteria",
         ),
-        # ... but a line that states a population keeps it
+        # ... nor when a condition names the kind
+        (
+            "acute myeloid leukemia",
+            record(
+                "NCT90000024",
+                ["Relapsed/Refractory T-cell Acute Lymphoid Leukaemia"],
+                ["CD7+ (>99%) leukaemia associated immunophenotype (LAIP)"],
+            ),
+            None,
+            None,
+        ),
+        (
+            "t-all",
+            record(
+                "NCT90000024",
+                ["Relapsed/Refractory T-cell Acute Lymphoid Leukaemia"],
+                ["CD7+ (>99%) leukaemia associated immunophenotype (LAIP)"],
+            ),
+            "subtype",
+            "condition",
+        ),
+        # ... but an alternative in the same line keeps it
+        (
+            "leiomyosarcoma",
+            record("NCT90000025", ["Neuroblastoma"], ["Recurrent or refractory neuroblastoma or solid tumor."]),
+            "basket",
+            "criteria",
+        ),
+        # ... as does a line that states a population
         (
             "t-cell all",
             record(
