@@ -23,9 +23,9 @@ before; both give equal results (tests compare them).
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
+import re
 import sys
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -70,23 +70,47 @@ def _module_file(name: str) -> Path | None:
     return None  # a name imported from a module ("from matcher.geo import zip_to_point")
 
 
+# import statements as ruff formats them: "import a.b as c, d", "from a.b import c as d, e",
+# "from a import (\n    b,\n    c,\n)"; at any depth (function-level imports included).
+# A string that looks like one only adds a file to the key (never leaves one out).
+_IMPORT_RE = re.compile(
+    r"^[ \t]*(?:from[ \t]+(?P<base>\.*[\w.]*)[ \t]+import[ \t]+(?P<names>\([^)]*\)|[^\n]*)"
+    r"|import[ \t]+(?P<mods>[^\n]*))",
+    re.M,
+)
+
+
+def _names(text: str) -> list[str]:
+    """ "a as b, c  # note" -> ["a", "c"] (also over lines, inside parentheses)."""
+    out = []
+    for line in text.strip("()").splitlines():
+        for item in line.split("#", 1)[0].split(","):
+            word = item.split()
+            if word:
+                out.append(word[0])
+    return out
+
+
 def _imported_names(path: Path, module: str) -> list[str]:
-    """Every absolute module name an ``import`` in ``path`` may refer to (at any depth of
-    the file, function-level imports included)."""
+    """Every absolute module name an ``import`` in ``path`` may refer to. A text scan, not a
+    parse: it runs every report, and parsing every module would cost more than the cache
+    saves (the tests check it against a parse of the same files)."""
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     names: list[str] = []
-    for node in ast.walk(ast.parse(path.read_bytes())):
-        if isinstance(node, ast.Import):
-            names.extend(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package
-                for _ in range(node.level - 1):
-                    anchor = anchor.rpartition(".")[0]
-                base = f"{anchor}.{base}" if base else anchor
-            names.append(base)
-            names.extend(f"{base}.{a.name}" for a in node.names)
+    for m in _IMPORT_RE.finditer(path.read_text(encoding="utf-8")):
+        if m["mods"] is not None:
+            names.extend(_names(m["mods"]))
+            continue
+        base = m["base"]
+        level = len(base) - len(base.lstrip("."))
+        base = base[level:]
+        if level:
+            anchor = package
+            for _ in range(level - 1):
+                anchor = anchor.rpartition(".")[0]
+            base = f"{anchor}.{base}" if base else anchor
+        names.append(base)
+        names.extend(f"{base}.{n}" for n in _names(m["names"]))
     return names
 
 
@@ -126,8 +150,10 @@ def _key(criteria: str, vocab_folder: str) -> str:
         h.update(path.read_bytes())
     h.update(b"criteria\0")
     _hash_folder(h, Path(criteria))
-    h.update(b"vocab\0")
-    _hash_folder(h, Path(vocab_folder))
+    vocab = Path(vocab_folder)
+    if not vocab.resolve().is_relative_to(Path(criteria).resolve()):  # else hashed above
+        h.update(b"vocab\0")
+        _hash_folder(h, vocab)
     return h.hexdigest()[:16]
 
 
@@ -228,35 +254,37 @@ def load_relevance(
         return counts
     key = relevance_key(vocab)
     db = store.connection
-    cached: dict[tuple[str, str], tuple[str, str | None]] = {}
+    cached: dict[str, dict[str, tuple[str, str | None]]] = {d: {} for d in diags}
     marks = ",".join("?" * len(diags))
     for diag, nct, digest, text in db.execute(
         "SELECT diagnosis, nct_id, content_hash, relevance FROM relevance_cache"
         f" WHERE relevance_key = ? AND diagnosis IN ({marks})",
         (key, *diags),
     ):
-        cached[(diag, nct)] = (digest, text)
+        cached[diag][nct] = (digest, text)
+    trials = [
+        (j, pt, pt.trial.nct_id, content_hashes.get(pt.trial.nct_id))
+        for j, pt in enumerate(state.parsed_trials)
+    ]
     fresh = []
     for diag in diags:
+        rows = cached[diag]
         relevant = []
-        for j, pt in enumerate(state.parsed_trials):
-            nct = pt.trial.nct_id
-            digest = content_hashes.get(nct)
-            hit = cached.get((diag, nct)) if digest else None
+        n_hits = 0
+        for j, pt, nct, digest in trials:
+            hit = rows.get(nct)
             rel = None
-            if hit is not None and hit[0] == digest:
+            if hit is not None and digest and hit[0] == digest:
                 if hit[1] is None:
-                    counts["cached"] += 1
+                    n_hits += 1
                     continue  # unrelated
                 try:
                     rel = relevance_from_json(hit[1])
+                    n_hits += 1
                 except (ValueError, TypeError):
                     rel = None  # not a row this code wrote: computed again, replaced
-            if rel is not None:
-                counts["cached"] += 1
-            else:
+            if rel is None:
                 rel = rank.relevance(diag, pt, state.ctx)
-                counts["computed"] += 1
                 if digest:
                     text = None if rel.tier is None else relevance_to_json(rel)
                     if text is None or _exact(rel, text):
@@ -264,6 +292,8 @@ def load_relevance(
             if rel.tier is not None:
                 relevant.append((j, rel))
         state.relevant_by_diag[diag] = relevant
+        counts["cached"] += n_hits
+        counts["computed"] += len(trials) - n_hits
     if fresh:
         with store.transaction():
             db.executemany("INSERT OR REPLACE INTO relevance_cache VALUES (?,?,?,?,?)", fresh)

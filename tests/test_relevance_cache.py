@@ -6,6 +6,7 @@ list. No test reaches the network: sockets are disabled for the whole module.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
 import shutil
@@ -174,6 +175,60 @@ def test_key_covers_the_relevance_code_and_the_criteria_folder():
     names = {p.relative_to(ROOT / "matcher").as_posix() for p in relcache.relevance_modules()}
     assert {"rank.py", "vocab.py", "geo.py", "trial.py", "eligibility/parse.py"} <= names
     assert "report.py" not in names  # the report's writing does not decide relevance
+
+
+def _parsed_closure() -> set[str]:
+    """What ``rank`` imports, directly or not, found by parsing every file (the reference
+    for the text scan the key uses)."""
+    pkg = ROOT / "matcher"
+
+    def file_of(name: str) -> Path | None:
+        p = pkg.joinpath(*name.split(".")[1:])
+        for f in (p / "__init__.py", p.with_suffix(".py")):
+            if f.is_file():
+                return f
+        return None
+
+    seen: set[Path] = set()
+    todo = ["matcher.rank"]
+    while todo:
+        name = todo.pop()
+        f = file_of(name) if name.split(".")[0] == "matcher" else None
+        if f is None or f in seen:
+            continue
+        seen.add(f)
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                todo.extend(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                todo.append(node.module)
+                todo.extend(f"{node.module}.{a.name}" for a in node.names)
+    return {f.relative_to(pkg).as_posix() for f in seen}
+
+
+def test_key_scan_finds_what_a_parse_finds():
+    names = {p.relative_to(ROOT / "matcher").as_posix() for p in relcache.relevance_modules()}
+    assert names == _parsed_closure()
+
+
+@pytest.mark.parametrize(
+    "source, found",
+    [
+        ("import matcher.geo\n", ["matcher.geo"]),
+        ("import matcher.geo as g, matcher.vocab\n", ["matcher.geo", "matcher.vocab"]),
+        ("    from matcher import rank, geo as g  # note\n",
+         ["matcher", "matcher.rank", "matcher.geo"]),
+        ("from matcher.eligibility import (\n    parse,  # the parser\n    Criterion,\n)\n",
+         ["matcher.eligibility", "matcher.eligibility.parse", "matcher.eligibility.Criterion"]),
+        ("from .model import ParsedTrial\n", ["matcher.eligibility.model",
+                                              "matcher.eligibility.model.ParsedTrial"]),
+        ("from . import text\n", ["matcher.eligibility", "matcher.eligibility.text"]),
+    ],
+)  # fmt: skip
+def test_import_scan(tmp_path, source, found):
+    f = tmp_path / "mod.py"
+    f.write_text(source, encoding="utf-8")
+    assert relcache._imported_names(f, "matcher.eligibility.mod") == found
 
 
 def test_key_changes_with_a_criteria_file(tmp_path, monkeypatch):
