@@ -734,9 +734,11 @@ def _match_and_write_in_processes(job: _Job, store, tracker, writer, progress, s
 
     state = state or MatchState(job.parsed, job.pack, job.vocab, job.config.rank)
     columnar = state.columnar()
+    named: set[int] = set()
     for d in dict.fromkeys(p.diagnosis for p in job.patients):
-        columnar.diagnosis(d)  # relevance and per-diagnosis columns, shared by the workers
-    for j in range(len(job.parsed)):
+        # relevance and per-diagnosis columns, shared by the workers
+        named.update(columnar.diagnosis(d)["cols"].tolist())
+    for j in sorted(named):  # only a trial relevant to some diagnosis is ever in a row
         columnar.info(j)
     n = len(job.patients)
     k = min(job.config.workers, n)
