@@ -129,11 +129,15 @@ def relevance_modules() -> list[Path]:
     return sorted(seen, key=lambda p: p.relative_to(_PKG).as_posix())
 
 
+def _hash_file(h, name: str, path: Path) -> None:
+    data = path.read_bytes()
+    h.update(f"{name}\0{len(data)}\0".encode())  # name and length: no two layouts alike
+    h.update(data)
+
+
 def _hash_folder(h, folder: Path) -> None:
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        h.update(path.relative_to(folder).as_posix().encode())
-        h.update(b"\0")
-        h.update(path.read_bytes())
+        _hash_file(h, path.relative_to(folder).as_posix(), path)
 
 
 @lru_cache(maxsize=8)
@@ -145,9 +149,7 @@ def _key(criteria: str, vocab_folder: str) -> str:
     h.update(parser_key().encode())
     h.update(f"{sys.version_info[0]}.{sys.version_info[1]} {unicodedata.unidata_version}".encode())
     for path in [*relevance_modules(), Path(__file__).resolve()]:
-        h.update(path.relative_to(_PKG).as_posix().encode())
-        h.update(b"\0")
-        h.update(path.read_bytes())
+        _hash_file(h, path.relative_to(_PKG).as_posix(), path)
     h.update(b"criteria\0")
     _hash_folder(h, Path(criteria))
     vocab = Path(vocab_folder)
