@@ -99,6 +99,9 @@ class MatchState:
     relevance, site coordinates, knowledge-pack caches and the evaluator's memo.
 
     A Dask worker keeps one per scattered trial list, so partitions after the first reuse it.
+    Needs no store: relevance is computed on first use per diagnosis, unless a caller filled
+    ``relevant_by_diag`` beforehand (the nightly report loads it from the store's cache,
+    :mod:`matcher.relcache`, with the same results).
     """
 
     def __init__(self, parsed_trials: Sequence, pack, vocab, config: RankConfig):
@@ -297,11 +300,14 @@ def iter_match_cohort(
     config: RankConfig | None = None,
     engine: str = "local",
     scheduler: str | None = None,
+    state: MatchState | None = None,
 ) -> Iterator[PatientMatches]:
     """Yield each patient's matches in input order with the chosen engine (``local`` or
-    ``dask``): a caller that writes as it goes holds one patient's results at a time."""
+    ``dask``): a caller that writes as it goes holds one patient's results at a time.
+    ``state``: a :class:`MatchState` prepared for these trials and settings (local engine;
+    e.g. with relevance loaded by :func:`matcher.relcache.load_relevance`)."""
     if engine == "local":
-        return iter_match_local(patients, parsed_trials, pack, vocab, config)
+        return iter_match_local(patients, parsed_trials, pack, vocab, config, state=state)
     if engine == "dask":
         return iter_match_dask(patients, parsed_trials, config, scheduler)
     raise ValueError(f"unknown engine {engine!r}: use 'local' or 'dask'")

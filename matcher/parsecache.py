@@ -66,12 +66,16 @@ def _from_json(text: str):
     return [Criterion(**d) for d in json.loads(text)]
 
 
-def parse_store(store: Store, statuses=None, on_record=None) -> tuple[list, dict]:
+def parse_store(
+    store: Store, statuses=None, on_record=None, digests: dict | None = None
+) -> tuple[list, dict]:
     """Parsed trials for every stored record with one of ``statuses`` (None: all).
 
     Returns ``(parsed_trials, counts)`` with counts ``{"cached": n, "parsed": n}``. New
     parses are written back in one transaction. ``on_record(record)``, if given, sees each
-    record as it streams by (so callers need not load the store twice).
+    record as it streams by (so callers need not load the store twice). ``digests``, if
+    given, is filled with each NCT id's content hash: the record version its parse is of
+    (what the relevance cache, :mod:`matcher.relcache`, is keyed by).
     """
     from matcher.eligibility import ParsedTrial, parse_trial
     from matcher.trial import Trial
@@ -93,6 +97,8 @@ def parse_store(store: Store, statuses=None, on_record=None) -> tuple[list, dict
     for nct, digest, record in store.iter_rows(statuses):
         if on_record is not None:
             on_record(record)
+        if digests is not None:
+            digests[nct] = digest
         hit = cached.get(nct)
         if hit is not None and hit[1] == digest:
             out.append(

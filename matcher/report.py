@@ -751,21 +751,24 @@ def _write_part(k: int, start: int, stop: int) -> dict:
         raise
 
 
-def _match_and_write_in_processes(job: _Job, store, tracker, writer, progress) -> int:
+def _match_and_write_in_processes(job: _Job, store, tracker, writer, progress, state=None) -> int:
     """The local engine over ``job.config.workers`` contiguous patient partitions, each in a
     forked process that writes its own part of every output (parts are joined in input
     order, so the files are the same as one process writes). The parsed trials, relevance per
-    diagnosis and site coordinates are prepared here once and shared with the workers
-    (copy-on-write: the collector is frozen, so their pages stay shared)."""
+    diagnosis and site coordinates are prepared here once (in ``state``, a prepared
+    ``MatchState``, if given) and shared with the workers (copy-on-write: the collector is
+    frozen, so their pages stay shared)."""
     import multiprocessing
 
     from matcher.engine import MatchState
 
-    state = MatchState(job.parsed, job.pack, job.vocab, job.config.rank)
+    state = state or MatchState(job.parsed, job.pack, job.vocab, job.config.rank)
     columnar = state.columnar()
+    named: set[int] = set()
     for d in dict.fromkeys(p.diagnosis for p in job.patients):
-        columnar.diagnosis(d)  # relevance and per-diagnosis columns, shared by the workers
-    for j in range(len(job.parsed)):
+        # relevance and per-diagnosis columns, shared by the workers
+        named.update(columnar.diagnosis(d)["cols"].tolist())
+    for j in sorted(named):  # only a trial relevant to some diagnosis is ever in a row
         columnar.info(j)
     n = len(job.patients)
     k = job.workers
@@ -819,11 +822,12 @@ def run_report(
     file that cannot be read at all is a failed run (every patient failed, exit code 4) whose
     report and errors.csv say why.
     """
-    from matcher.engine import collector_out_of_the_way, iter_match_cohort
+    from matcher.engine import MatchState, collector_out_of_the_way, iter_match_cohort
     from matcher.knowledge import load_pack
     from matcher.parsecache import parse_store
     from matcher.patient import PatientBatch, read_patients
     from matcher.records import record_nct_id
+    from matcher.relcache import load_relevance
     from matcher.store import default_db_path, import_paths
     from matcher.vocab import load_vocab
 
@@ -876,7 +880,8 @@ def run_report(
             design = (r.get("protocolSection") or {}).get("designModule") or {}
             purposes[nct] = (design.get("designInfo") or {}).get("primaryPurpose")
 
-        parsed, _counts = parse_store(store, statuses, on_record=on_record)
+        digests: dict = {}
+        parsed, _counts = parse_store(store, statuses, on_record=on_record, digests=digests)
         sites = {pt.trial.nct_id: sites_of(pt.trial) for pt in parsed}
         if progress:
             progress("trials", len(parsed))
@@ -916,6 +921,13 @@ def run_report(
                 [(run_id, pid, h) for pid, h in p_now.items()],
             )
         timings["parse"] = _lap()
+        # relevance of every trial to each distinct diagnosis, from the store's cache where
+        # it holds it (computed and cached where not); the matching reuses this state
+        state = None
+        if config.engine == "local":
+            state = MatchState(parsed, pack, vocab, config.rank)
+            load_relevance(store, state, digests, (p.diagnosis for p in batch.patients))
+        timings["relevance"] = _lap()
         run = {
             "run_id": run_id,
             "started": started,
@@ -952,7 +964,9 @@ def run_report(
                 job = _Job(db_path, run_id, batch.patients, parsed, pack, vocab, config, crit,
                            added, p_now, out, run, view, workers)  # fmt: skip
                 if job.workers > 1:
-                    n_pairs = _match_and_write_in_processes(job, store, tracker, writer, progress)
+                    n_pairs = _match_and_write_in_processes(
+                        job, store, tracker, writer, progress, state
+                    )
                 else:
                     stream = iter_match_cohort(
                         batch.patients,
@@ -962,6 +976,7 @@ def run_report(
                         config.rank,
                         engine=config.engine,
                         scheduler=config.scheduler,
+                        state=state,
                     )
                     # the run's history in one transaction, written patient by patient as the
                     # outputs are: no output is held whole in memory
