@@ -1,8 +1,8 @@
 """The nightly report as a user runs it: generated patients against 5,000 replicated real trials.
 
     python bench/bench_nightly.py                             # 1,000 and 10,000 patients
-    python bench/bench_nightly.py --code /tmp/before          # another checkout (`git archive`)
-    python bench/bench_nightly.py --code /tmp/before --code . # side by side, alternating
+    python bench/bench_nightly.py --code ../before          # another checkout (`git archive`)
+    python bench/bench_nightly.py --code ../before --code . # side by side, alternating
     python bench/bench_nightly.py --cohorts 100000 --engine dask
 
 For each cohort size and each checkout: a fresh store (filled once per size, copied per

@@ -2,7 +2,7 @@
 patient before and after de-duplication.
 
     python bench/bench_report.py                      # this checkout
-    python bench/bench_report.py --code /tmp/old      # another checkout (e.g. `git archive`)
+    python bench/bench_report.py --code ../old      # another checkout (e.g. `git archive`)
     python bench/bench_report.py --sizes 16,200 --repeat 5
 
 Patients are the demo list's 16 rows repeated under new ids; trials are the demo records
