@@ -74,6 +74,23 @@ CASES = [
         None,
     ),
     ("inclusion", "Age >= 18 years", {"age": 16}, NOT_MET, None),
+    # a later comma part's alternatives belong to that part's criterion
+    (
+        "inclusion",
+        "EGFR gene mutation negative, ROS1 negative, and ALK negative, stage III or IV "
+        "non-small cell lung cancer that cannot be operated on or treated with radiotherapy",
+        {"biomarkers": ["ALK rearrangement"], "diagnosis": "nsclc", "stage": "IV"},
+        NOT_MET,
+        None,
+    ),
+    # ... but an "or" before the criterion's last marker is its own alternative
+    (
+        "inclusion",
+        "ALK negative, or ALK positive after progression on a TKI",
+        {"biomarkers": ["ALK rearrangement"], "diagnosis": "nsclc", "stage": "IV"},
+        UNKNOWN,
+        "or",
+    ),
     # shape 4: a qualifier the type does not model
     (
         "exclusion",

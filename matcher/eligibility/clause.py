@@ -51,7 +51,7 @@ LAB_ANCHORS = {
 
 # Negation words: read by the polarity rules when they precede the criterion.
 _NEGATION_RE = re.compile(
-    r"\b(?:no|not|never|without|none|absence|absent|free|lack|lacking|non|cannot)\b|n't\b"
+    r"\b(?:no|not|never|without|none|absence|absent|free|lack|lacks|lacking|non|cannot)\b|n't\b"
 )
 _TOKEN_RE = re.compile(r"[a-z0-9µ]+(?:[.'/-][a-z0-9]+)*|[<>=≥≤%×]+")
 _NUMBERISH_RE = re.compile(
@@ -296,6 +296,23 @@ def account_line(
     return out
 
 
+def _in_later_part(low: str, a: int, anchors, tokens, others, mask) -> bool:
+    """An "or" at ``a`` after every anchor of a requirement, in a later comma part that opens
+    with words another criterion of the line accounts for ("EGFR negative, ROS1 negative, and
+    ALK negative, stage III or IV non-small cell lung cancer ..."): that part is the other
+    criterion's, and its alternatives do not widen this one."""
+    if not anchors or a <= max(anchors):
+        return False
+    comma = low.rfind(",", max(anchors), a)
+    if comma < 0:
+        return False
+    first = next((t for t in tokens if t[0] > comma), None)
+    if first is None or first[0] >= a:
+        return False
+    fa, fb, _w = first
+    return all(others[fa:fb]) and not all(mask[fa:fb])
+
+
 def _own_mentions(c, plain: str, vocab: Any) -> list[int] | None:
     """Where a prior-therapy criterion's own drugs and classes are named (None: not known)."""
     if vocab is None:
@@ -524,6 +541,8 @@ def _left_over(
                 continue  # "pediatric, adolescent, or young adult patients with B-ALL": who, by age
             if listed or (cue_cut is not None and a > cue_cut) or c.applies_to:
                 continue
+            if not strict and _in_later_part(low, a, anchors, tokens, others, mask):
+                continue  # "ALK negative, stage III or IV NSCLC": the stage part's own "or"
             bad.append((a, b))
             continue
         if (

@@ -194,6 +194,14 @@ def _group_alternatives(crits: list[Criterion], s: str) -> None:
     if len(renal) > 1:
         for c in renal:
             c.group = "line:renal"
+    # "ALK negative, or ALK positive after progression on a TKI": one marker required absent
+    # and present on the same line are alternatives (the line fails only when both do)
+    markers = [c for c in crits if c.type == "biomarker" and not c.group]
+    for gene in {g for c in markers for g in c.values.get("genes") or []}:
+        both = [c for c in markers if gene in (c.values.get("genes") or [])]
+        if len({c.polarity for c in both}) > 1:
+            for c in both:
+                c.group = f"line:marker:{gene}"
 
 
 # =========================================================================================
