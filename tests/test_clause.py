@@ -91,6 +91,29 @@ CASES = [
         UNKNOWN,
         "or",
     ),
+    # a second branch (", or ...") restating the criterion, or holding it alone
+    (
+        "inclusion",
+        "No prior chemotherapy, or prior chemotherapy with documented progression",
+        {"prior_therapies": ["doxorubicin"]},
+        UNKNOWN,
+        "or prior chemotherapy with documented progression",
+    ),
+    (
+        "inclusion",
+        "EGFR wild-type, or EGFR mutant after progression on osimertinib",
+        {"biomarkers": ["EGFR negative"], "diagnosis": "nsclc", "stage": "IV"},
+        UNKNOWN,
+        "or egfr mutant after progression on osimertinib",
+    ),
+    # ... a list of different items is neither
+    (
+        "inclusion",
+        "Prior treatment with doxorubicin, ifosfamide, or trabectedin",
+        {"prior_therapies": ["gemcitabine"]},
+        NOT_MET,
+        None,
+    ),
     # shape 4: a qualifier the type does not model
     (
         "exclusion",

@@ -286,6 +286,19 @@ def account_line(
         left = _left_over(
             r, c, plain, low, tokens, base, others, mine, cue_spans, section, own, anytype
         )
+        if section == "inclusion" and not c.group and anchor:
+            other_anchors = [
+                a
+                for o in criteria
+                if o is not c and o.type != "unparsed"
+                for a in (_anchor(r, o, low) or [])
+            ]
+            # the type's own words count too ("prior" ... ", or prior ..."): the mentions
+            # of a drug class are found once each
+            named = sorted({*anchor, *(_anchor(r, c, low) or [])})
+            branch = _branch_or(low, named, other_anchors, mine)
+            if branch and branch not in left:
+                left = [*left, branch]
         if c.type == "age" and c.source == "text" and _AGE_TABLE_RE.search(low):
             left = ["a table indexed by age (not an age limit)", *left]
         if section == "inclusion" and (inline := _INLINE_EXCLUSION_RE.search(low)):
@@ -294,6 +307,40 @@ def account_line(
             left = [*left, plain[inline.start() : inline.end()]]
         out.append(Account(unexplained=tuple(left), later_step=later))
     return out
+
+
+_BRANCH_OR_RE = re.compile(r",\s*(?:or|and/or)\b")
+_WORD_AT_RE = re.compile(r"[a-z0-9]+")
+
+
+def _branch_or(low: str, anchors, other_anchors, segs) -> str | None:
+    """The words of a second branch (", or ...") of an inclusion line that this criterion
+    does not decide alone, quoted; None when there is none.
+
+    - the criterion is named on both sides by the same word ("No prior chemotherapy, or prior
+      chemotherapy with documented progression"): two statements about it, one an
+      alternative to the other;
+    - the criterion is named only after the ", or" while another criterion of the line is
+      named before it ("EGFR wild-type, or EGFR mutant after progression on osimertinib"):
+      it holds in the second branch only.
+    A list of different items ("doxorubicin, ifosfamide, or trabectedin") is neither."""
+
+    def word(pos: int) -> str:
+        m = _WORD_AT_RE.match(low, pos)
+        return m.group(0) if m else ""
+
+    for m in _BRANCH_OR_RE.finditer(low):
+        k = m.start()
+        if not any(a <= k < b for a, b in segs):
+            continue
+        before = [a for a in anchors if a < k]
+        after = [a for a in anchors if a > k]
+        repeated = before and after and {word(a) for a in before} & {word(a) for a in after}
+        later_only = not before and after and any(a < k for a in other_anchors)
+        if repeated or later_only:
+            end = low.find(",", m.end())
+            return low[m.end() - len(m.group(0).lstrip(", ")) : end if end > 0 else None].strip()
+    return None
 
 
 def _in_later_part(low: str, a: int, anchors, tokens, others, mask) -> bool:
