@@ -114,6 +114,37 @@ CASES = [
         NOT_MET,
         None,
     ),
+    # shape 9: a formulation named alone is not the plain drug
+    (
+        "exclusion",
+        "Prior treatment with liposomal doxorubicin",
+        {"prior_therapies": ["doxorubicin"]},
+        UNKNOWN,
+        "liposomal form of doxorubicin",
+    ),
+    ("exclusion", "Prior nab-paclitaxel", {"prior_therapies": ["paclitaxel"]}, UNKNOWN, "nab"),
+    # ... but the record naming the form, a plain mention or a class decides
+    (
+        "exclusion",
+        "Prior treatment with liposomal doxorubicin",
+        {"prior_therapies": ["Doxil"]},
+        NOT_MET,
+        None,
+    ),
+    (
+        "exclusion",
+        "Prior treatment with doxorubicin or liposomal doxorubicin",
+        {"prior_therapies": ["doxorubicin"]},
+        NOT_MET,
+        None,
+    ),
+    (
+        "exclusion",
+        "Prior anthracyclines, including liposomal doxorubicin",
+        {"prior_therapies": ["doxorubicin"]},
+        NOT_MET,
+        None,
+    ),
     # shape 4: a qualifier the type does not model
     (
         "exclusion",

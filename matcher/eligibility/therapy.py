@@ -586,6 +586,14 @@ def _ev_prior_required_known(p: Any, c: Criterion, vocab: Any) -> tuple[str, str
     if p.prior_therapies is None:
         return UNKNOWN, f"prior therapies not recorded: verify (trial requires prior {desc})"
     verdict, reason = _ev_prior_required_strict(p, c, vocab)
+    if verdict == MET and (hits := _received(p, c, vocab)):
+        form = _formulation_only(p, c, vocab, hits)
+        if form:
+            return (
+                UNKNOWN,
+                f"had {', '.join(hits)}; trial requires the {form}, and the record does not "
+                "say which form: verify",
+            )
     if verdict == NOT_MET and _MAY_ONLY_PERMIT_RE.search(c.text):
         return UNKNOWN, f"{reason}; the line may only permit it: verify"
     if verdict == NOT_MET and _SUBGROUP_RE.search(c.text):
@@ -702,11 +710,56 @@ def _kind_not_recorded(p: Any, c: Criterion, vocab: Any) -> list[str]:
     ]
 
 
+# A formulation named as such ("liposomal doxorubicin", "nab-paclitaxel", "Doxil"): the
+# vocabulary reads it as the active drug (a patient who had Doxil had doxorubicin), but a
+# criterion naming only that form says nothing of the plain drug
+_FORMULATION_RE = re.compile(
+    r"\b(?:liposom\w*|pegylated|peg-?liposom\w*|nanoliposom\w*|nab|nanoparticle|albumin[- ]bound|"
+    r"protein[- ]bound|doxil|caelyx|myocet|lipodox|abraxane|onivyde|fyarro|vyxeos|marqibo)\b",
+    re.IGNORECASE,
+)
+
+
+def _formulation_only(p: Any, c: Criterion, vocab: Any, hits: list[str]) -> str | None:
+    """When every hit is a drug the criterion names only in one formulation ("Prior
+    liposomal doxorubicin") and the patient's record does not say that form: the form
+    asked about and the drugs, for an UNKNOWN; else None."""
+    if vocab is None or not _FORMULATION_RE.search(c.text) or not hasattr(vocab, "find_drugs"):
+        return None
+    named: dict[str, list[str]] = {}
+    for did, mention in vocab.find_drugs(c.text):
+        named.setdefault(did, []).append(mention)
+    forms = {d for d, ms in named.items() if all(_FORMULATION_RE.search(m) for m in ms)}
+    if not forms or any(h.split(" (")[0] not in forms for h in hits):
+        return None  # a plain mention of another drug decides
+    v = c.values
+    broad = Criterion(c.section, c.text, c.type, c.polarity, {**v, "drugs": [], "procedures": []})
+    if (v.get("classes") or v.get("categories") or v.get("any_systemic")) and _received(
+        p, broad, vocab
+    ):
+        return None  # a class or category the patient's drug is in decides ("anthracyclines")
+    said = [
+        t.text
+        for t in (p.prior_therapies or [])
+        if t.name in forms and _FORMULATION_RE.search(t.text)
+    ]
+    if said:
+        return None  # the record names the formulation
+    words = sorted({m.group(0).lower() for m in _FORMULATION_RE.finditer(c.text)})
+    return f"{'/'.join(words)} form of {', '.join(sorted(forms))}"
+
+
 def _ev_prior_excluded(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     desc = _therapy_desc(c, vocab)
     if p.prior_therapies is None:
         return UNKNOWN, f"prior therapies not recorded: verify (trial excludes prior {desc})"
     hits = _received(p, c, vocab)
+    if hits and (form := _formulation_only(p, c, vocab, hits)):
+        return (
+            UNKNOWN,
+            f"had {', '.join(hits)}; trial excludes the {form} only, and the record does not "
+            "say which form: verify",
+        )
     if not hits and (broad := _kind_not_recorded(p, c, vocab)):
         return (
             UNKNOWN,
