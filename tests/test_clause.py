@@ -114,6 +114,15 @@ CASES = [
         NOT_MET,
         None,
     ),
+    # shape 5: an age at diagnosis is not today's age (an upper bound); a lower one still holds
+    (
+        "inclusion",
+        "Age < 21 years at the time of diagnosis",
+        {"age": 25},
+        UNKNOWN,
+        "verify the age at diagnosis",
+    ),
+    ("inclusion", "Age >= 18 years at the time of diagnosis", {"age": 17.5}, NOT_MET, None),
     # shape 9: a formulation named alone is not the plain drug
     (
         "exclusion",
@@ -1205,3 +1214,37 @@ def test_a_phrase_of_several_criteria_is_a_conjunction(line, over, expected):
         assert got == {MET}, [v.reason for v in vs]
     else:
         assert NOT_MET not in got, [v.reason for v in vs]
+
+
+@pytest.mark.parametrize(
+    ("line", "age", "ecog", "excluded"),
+    [
+        # an age group leading its clause scopes that clause's scale
+        ("Patients >= 70 years must have ECOG 0-1; patients < 70 ECOG 0-2", 50, 2, False),
+        ("Patients >= 70 years must have ECOG 0-1; patients < 70 ECOG 0-2", 75, 2, True),
+        ("Patients >= 70 years must have ECOG 0-1; patients < 70 ECOG 0-2", 50, 3, True),
+        # one scale after "patients >= 18 years with": an age criterion beside it, no group
+        ("Patients >= 18 years with ECOG 0-1", 50, 2, True),
+    ],
+)
+def test_leading_age_group_of_a_scale(line, age, ecog, excluded):
+    vs = _verdicts("inclusion", line, _patient(age=age, ecog=ecog))
+    ps = [v for v in vs if v.criterion.type == "performance_status"]
+    assert ps
+    assert any(v.verdict == NOT_MET for v in ps) == excluded, [v.reason for v in ps]
+
+
+@pytest.mark.parametrize(
+    ("line", "typed"),
+    [
+        ("CT chest to assess distant disease within 28 days", False),  # a work-up
+        ("Imaging to rule out metastatic disease", False),
+        ("Metastatic disease documented by CT", True),
+        ("Patients must have metastatic disease", True),
+    ],
+)
+def test_a_work_up_line_states_no_extent(line, typed):
+    from matcher.eligibility.parse import parse_line
+
+    got = [c for c in parse_line(line, "inclusion") if c.type == "disease_extent"]
+    assert bool(got) == typed

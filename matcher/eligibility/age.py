@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from matcher.eligibility.common import _apply, _fmt, _range_text
-from matcher.eligibility.model import UNKNOWN, Criterion
+from matcher.eligibility.model import NOT_MET, UNKNOWN, Criterion
 from matcher.eligibility.text import _I, _Ctx
 
 # --- age ----------------------------------------------------------------------------------
@@ -106,6 +106,13 @@ def _age(c: _Ctx) -> list[tuple[str, str, dict]]:
     return []
 
 
+_AT_DIAGNOSIS_RE = re.compile(
+    r"\bat (?:the )?(?:time of )?(?:initial |first |original |primary )?diagnos\w*"
+    r"|\bwhen (?:first |initially )?diagnosed|\bat (?:the )?(?:age of )?onset\b",
+    re.IGNORECASE,
+)
+
+
 def _ev_age(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     v = c.values
     lo, hi = v.get("min_years"), v.get("max_years")
@@ -126,6 +133,21 @@ def _ev_age(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
         )
     verdict = _apply(c.polarity, inside)
     age = _fmt(round(a, 1))
+    if (
+        verdict == NOT_MET
+        and c.polarity == "require"
+        and hi is not None
+        and a > hi
+        and v.get("source") != "structured"
+        and _AT_DIAGNOSIS_RE.search(c.text)
+    ):
+        # "Age < 21 years at the time of diagnosis": today's age over the bound says nothing
+        # of the age at diagnosis (a lower bound still excludes: one is never younger today)
+        return (
+            UNKNOWN,
+            f"age {age} today; trial requires {_range_text(lo, hi, ' y')} at diagnosis: "
+            "verify the age at diagnosis",
+        )
     if c.polarity == "require":
         return verdict, f"age {age} {'within' if inside else 'outside'} {crit}"
     # an exclusion such as "age > 85": say which side of it the patient is on

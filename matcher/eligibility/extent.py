@@ -60,6 +60,15 @@ _CONDITIONAL_PREFIX_RE = re.compile(
     r"(?:\b(?:for|in|if|when|unless|except)\s+(?:\w+\s+){0,3}$)|(?:\bpatients?\s+with\s+$)", _I
 )
 
+# A test or imaging done to look for the disease ("CT chest to assess distant disease",
+# "PET to rule out metastatic disease"): the line asks for the work-up, not for the extent
+_WORK_UP_RE = re.compile(
+    r"\b(?:to|for)\s+(?:assess|assessment of|evaluate|evaluation of|rule out|exclude|detect|"
+    r"look for|screen for|stage|document|search for)\s+(?:for\s+)?(?:the\s+)?(?:presence of\s+)?"
+    r"(?:any\s+)?$",
+    _I,
+)
+
 # --- measurable disease -------------------------------------------------------------------
 _MEAS_RE = re.compile(
     r"\b(?P<neg>non-?)?measurable\b(?!\s+residual)(?=(?:[\s,/-]+\w+){0,4}?[\s,/-]+"
@@ -124,6 +133,8 @@ def _extent(c: _Ctx) -> list[tuple[str, str, dict]]:
                 r"\b(?:due|secondary|related) to\s*$", s[max(0, m.start() - 20) : m.start()]
             ):
                 continue  # "cord compression due to metastatic disease"
+            if _WORK_UP_RE.search(s[max(0, m.start() - 40) : m.start()]):
+                continue  # "CT chest to assess distant disease": a work-up, not a requirement
             if re.search(
                 r"(?:therap\w*|treatments?|chemotherapy|regimens?|lines?)\s+(?:given\s+)?(?:for|in)\s+(?:the\s+)?"
                 r"(?:[\w-]+[\s/]+){0,3}$",

@@ -72,6 +72,24 @@ def ps_age_condition(seg: str) -> tuple[re.Match, str, int] | None:
     return None
 
 
+_LEAD_AGE_RE = re.compile(
+    _AGE_SUBJECT + r"(?:(?:aged?|ages)\s+)?" + _AGE_OP
+    + r"(?P<n>\d{1,2})\s*(?:years?|yrs?|y\b)?(?:\s*(?:of age|old))?",
+    _I,
+)  # fmt: skip
+
+
+def _leading_age_group(before: str) -> tuple[re.Match, str, int] | None:
+    """An age group stated as the subject before a scale ("patients >= 70 years must have
+    ECOG 0-1"), as (match, op, years); the subject word is required ("Age >= 18, ECOG 0-1"
+    states an age criterion, not a group)."""
+    m = _LEAD_AGE_RE.search(before)
+    if m is None or re.search(r"[.,]\s", before[m.end() :]):
+        return None
+    op = m.group("op").lower()
+    return m, _AGE_WORD_OPS.get(op, op), int(m.group("n"))
+
+
 def _ps(c: _Ctx) -> list[tuple[str, str, dict]]:
     s = c.s
     if not re.search(r"perform|ecog|eastern cooperative|karnofsky|kps|lansky|zubrod", s):
@@ -112,6 +130,12 @@ def _ps(c: _Ctx) -> list[tuple[str, str, dict]]:
         )
         seg_end = nxt if i + 1 < len(mentions) else len(s)
         cond = ps_age_condition(s[start:seg_end])
+        if cond is None and len(mentions) > 1:
+            # "Patients >= 70 years must have ECOG 0-1; patients < 70 ECOG 0-2": the age
+            # group leads its clause (one scale per age group; a single mention after
+            # "patients >= 18 years with" is an age criterion beside the scale)
+            lead = max(s.rfind(";", 0, start), mentions[i - 1][1] if i else -1) + 1
+            cond = _leading_age_group(s[lead:start])
         found.append((start, scale or "generic", v, cond))
     # "Karnofsky (adults) or Lansky (children) >= 50": a mention without value shares the next one's
     for i in range(len(found) - 2, -1, -1):
