@@ -195,6 +195,12 @@ class ColumnarMatcher:
                     for c, (_, r) in enumerate(relevant)
                     if r.evidence is not None and r.evidence.marker and r.verify
                 ],
+                # columns whose criteria text states an age range of its own
+                "text_ages": [
+                    c
+                    for c, (j, _) in enumerate(relevant)
+                    if rank.text_age_ranges(self.st.parsed_trials[j])
+                ],
             }
         return got
 
@@ -327,7 +333,7 @@ class ColumnarMatcher:
                     pt = st.parsed_trials[cols_list[c]]
                     m = miles[r, c]
                     sm = (None, None if np.isnan(m) else float(m))
-                    gate_excl[r, c] = bool(rank.gates(p, pt.trial, config, sm))
+                    gate_excl[r, c] = bool(rank.gates(p, pt.trial, config, sm, rank.age_bounds(pt)))
             crit = (s_excl, s_unk, s_grp, s_fit)
             parts.append(self._score_block(members, block, points, d, infos, crit, gate_excl,
                                            ~ok, miles, site))  # fmt: skip
@@ -397,6 +403,12 @@ class ColumnarMatcher:
                 mk_excl[r, c] = out is not None
                 mk_ver[r, c] = len(rel.verify) if settled else 0
         rel_verify = d["rel_verify"][None, :] - mk_ver
+        # rank.age_range_note: the registered age range contradicted by the criteria text
+        for c in d["text_ages"]:
+            pt = self.st.parsed_trials[int(d["cols"][c])]
+            for r, p in enumerate(block):
+                if rank.age_range_note(p, pt) is not None:
+                    rel_verify[r, c] += 1
         first = np.array([i.first_group for i in infos], dtype=bool)
         pgate = np.array([i.purpose_gate for i in infos], dtype=bool)
         local = np.array([i.local_treatment for i in infos], dtype=bool)
@@ -504,7 +516,8 @@ class ColumnarMatcher:
                 sites = st.site_cache[pt.trial.nct_id][0]
                 sm = (rank.site_dict(sites[int(rows.site[k])]), m)
             if rows.gated[k]:
-                gate_reasons, verdicts = rank.gates(p, pt.trial, st.config, sm), []
+                gate_reasons = rank.gates(p, pt.trial, st.config, sm, rank.age_bounds(pt))
+                verdicts = []
             else:
                 got = rows.verdicts.get((i, j)) if rows.verdicts is not None else None
                 if got is None:

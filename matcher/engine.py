@@ -46,11 +46,12 @@ def _trial_frame(parsed_trials, config: RankConfig) -> pd.DataFrame:
     rows = []
     for pt in parsed_trials:
         t = pt.trial
+        lo, hi = rank.age_bounds(pt)  # registered, widened where the text states its own
         rows.append(
             {
                 "status_ok": config.statuses is None or t.status in config.statuses,
-                "min_age": np.nan if t.min_age_years is None else float(t.min_age_years),
-                "max_age": np.nan if t.max_age_years is None else float(t.max_age_years),
+                "min_age": np.nan if lo is None else float(lo),
+                "max_age": np.nan if hi is None else float(hi),
                 "sex": (t.sex or "ALL").upper(),
             }
         )

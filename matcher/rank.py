@@ -1146,22 +1146,85 @@ def site_dict(loc) -> dict:
     }
 
 
-def structured_gates(patient, trial, config: RankConfig) -> list[str]:
-    """Reasons a trial is closed to this patient on its structured fields (status, age, sex)."""
+_AT_DIAGNOSIS_RE = re.compile(r"\bat (?:the )?(?:time of )?(?:\w+ )?diagnos|\bwhen diagnosed", re.I)
+
+
+def text_age_ranges(parsed) -> list[tuple[float | None, float | None, str]]:
+    """Age criteria the criteria text states of its own, read whole (an inclusion line, not a
+    later step, not an age at diagnosis, nothing left unexplained; a table indexed by age is
+    not one): (min, max, text)."""
+    out = []
+    for c in getattr(parsed, "criteria", None) or ():
+        v = c.values
+        if (
+            c.type != "age"
+            or v.get("source") == "structured"
+            or c.section != "inclusion"
+            or c.polarity != "require"
+            or c.later_step
+            or c.unexplained
+            or _AT_DIAGNOSIS_RE.search(c.text)
+        ):
+            continue
+        out.append((v.get("min_years"), v.get("max_years"), c.text))
+    return out
+
+
+def age_bounds(parsed) -> tuple[float | None, float | None]:
+    """The age range a structured gate closes on: the registered one, widened where the
+    criteria text states a wider age criterion of its own ("Ages 16-65 years" with a
+    registered minimum of 18; a cohort "Age >= 18 years who are unsuitable ..." with a
+    registered minimum of 60). A text bound widens only the bound it states."""
+    trial = parsed.trial
+    lo, hi = trial.min_age_years, trial.max_age_years
+    for tlo, thi, _ in text_age_ranges(parsed):
+        if lo is not None and tlo is not None and tlo < lo:
+            lo = tlo
+        if hi is not None and thi is not None and thi > hi:
+            hi = thi
+    return lo, hi
+
+
+def age_range_note(patient, parsed) -> str | None:
+    """A verify item when the patient's age is outside the registered range but inside the
+    range the criteria text states (:func:`age_bounds`): the record contradicts itself."""
+    age = getattr(patient, "age", None)
+    trial = getattr(parsed, "trial", None)
+    if age is None or trial is None:
+        return None
+    lo, hi = trial.min_age_years, trial.max_age_years
+    below = lo is not None and age < lo
+    above = hi is not None and age > hi
+    if not (below or above):
+        return None
+    wlo, whi = age_bounds(parsed)
+    if (wlo is not None and age < wlo) or (whi is not None and age > whi):
+        return None
+    said = next(
+        t for tlo, thi, t in text_age_ranges(parsed)
+        if (below and tlo is not None and tlo <= age) or (above and thi is not None and thi >= age)
+    )  # fmt: skip
+    short = said if len(said) <= 80 else said[:77] + "..."
+    side = f"below the registered minimum {_fmt_age(lo)}" if below else (
+        f"above the registered maximum {_fmt_age(hi)}"
+    )  # fmt: skip
+    return f'age {_fmt_age(age)} is {side}, but the criteria text states "{short}": verify'
+
+
+def structured_gates(patient, trial, config: RankConfig, bounds=None) -> list[str]:
+    """Reasons a trial is closed to this patient on its structured fields (status, age, sex).
+    ``bounds``: the age range to close on (:func:`age_bounds`), else the registered one."""
     reasons = []
     if config.statuses is not None and trial.status not in config.statuses:
         reasons.append(
             f"status {trial.status or 'not stated'} is not one of {', '.join(sorted(config.statuses))}"
         )
+    lo, hi = bounds if bounds is not None else (trial.min_age_years, trial.max_age_years)
     if patient.age is not None:
-        if trial.min_age_years is not None and patient.age < trial.min_age_years:
-            reasons.append(
-                f"age {_fmt_age(patient.age)} is below the trial minimum {_fmt_age(trial.min_age_years)}"
-            )
-        if trial.max_age_years is not None and patient.age > trial.max_age_years:
-            reasons.append(
-                f"age {_fmt_age(patient.age)} is above the trial maximum {_fmt_age(trial.max_age_years)}"
-            )
+        if lo is not None and patient.age < lo:
+            reasons.append(f"age {_fmt_age(patient.age)} is below the trial minimum {_fmt_age(lo)}")
+        if hi is not None and patient.age > hi:
+            reasons.append(f"age {_fmt_age(patient.age)} is above the trial maximum {_fmt_age(hi)}")
     sex = (trial.sex or "ALL").upper()
     if patient.sex and sex in ("FEMALE", "MALE") and patient.sex.upper() != sex:
         reasons.append(f"trial enrols {sex.lower()} participants only; patient is {patient.sex}")
@@ -1268,9 +1331,10 @@ def _boosts(
     return [b for b in found if b is not None]
 
 
-def gates(patient, trial, config: RankConfig, site_miles) -> list[str]:
-    """Every structured reason (status, age, sex, distance) that closes ``trial`` to ``patient``."""
-    reasons = structured_gates(patient, trial, config)
+def gates(patient, trial, config: RankConfig, site_miles, bounds=None) -> list[str]:
+    """Every structured reason (status, age, sex, distance) that closes ``trial`` to ``patient``
+    (``bounds``: see :func:`structured_gates`)."""
+    reasons = structured_gates(patient, trial, config, bounds)
     miles = site_miles[1]
     if config.max_miles is not None and miles is not None and miles > config.max_miles:
         reasons.append(f"nearest open site is {miles:g} miles away (limit {config.max_miles:g})")
@@ -1339,6 +1403,8 @@ def judge(
     if marker_out:
         excluded_by.append(marker_out)
     verify = ([] if marker_settled else list(rel.verify)) + part.verify
+    if (age_note := age_range_note(patient, parsed)) is not None:
+        verify.append(age_note)
     met, to_review = list(part.met), list(part.to_review)
     grouped = part.grouped
     site, miles = site_miles
@@ -1450,7 +1516,7 @@ def rank_trials(
             unrelated += 1
             continue
         site_miles = nearest_site(point, parsed.trial)
-        gate_reasons = gates(patient, parsed.trial, config, site_miles)
+        gate_reasons = gates(patient, parsed.trial, config, site_miles, age_bounds(parsed))
         verdicts = [] if gate_reasons else evaluate(patient, parsed)
         out.append(judge(patient, parsed, rel, gate_reasons, verdicts, ctx, site_miles))
     return finish(patient, out, unrelated, point, config)
