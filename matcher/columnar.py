@@ -148,6 +148,7 @@ class ColumnarMatcher:
         self.nct_pos = np.empty(len(trials), dtype=np.int64)
         self.nct_pos[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
         self._by_diag: dict = {}
+        self._bounds: dict[int, tuple] = {}
 
     # ------------------------------------------------------------------ per trial / diagnosis
 
@@ -195,14 +196,23 @@ class ColumnarMatcher:
                     for c, (_, r) in enumerate(relevant)
                     if r.evidence is not None and r.evidence.marker and r.verify
                 ],
-                # columns whose criteria text states an age range of its own
-                "text_ages": [
-                    c
-                    for c, (j, _) in enumerate(relevant)
-                    if rank.text_age_ranges(self.st.parsed_trials[j])
-                ],
+                # columns whose criteria text widens the registered age range
+                "text_ages": [c for c, (j, _) in enumerate(relevant) if self._age_widened(j)],
             }
         return got
+
+    def age_bounds(self, j: int) -> tuple:
+        """``rank.age_bounds`` of trial ``j`` (kept per trial)."""
+        got = self._bounds.get(j)
+        if got is None:
+            got = self._bounds[j] = rank.age_bounds(self.st.parsed_trials[j])
+        return got
+
+    def _age_widened(self, j: int) -> bool:
+        """The criteria text of trial ``j`` widens its registered age range: only there can
+        ``rank.age_range_note`` say anything."""
+        t = self.st.parsed_trials[j].trial
+        return self.age_bounds(j) != (t.min_age_years, t.max_age_years)
 
     def _parts(self, j: int) -> tuple[list[int], list[int]]:
         """Criteria of trial ``j`` that stand alone, and those combined (groups, cohorts)."""
@@ -333,7 +343,8 @@ class ColumnarMatcher:
                     pt = st.parsed_trials[cols_list[c]]
                     m = miles[r, c]
                     sm = (None, None if np.isnan(m) else float(m))
-                    gate_excl[r, c] = bool(rank.gates(p, pt.trial, config, sm, rank.age_bounds(pt)))
+                    bounds = self.age_bounds(cols_list[c])
+                    gate_excl[r, c] = bool(rank.gates(p, pt.trial, config, sm, bounds))
             crit = (s_excl, s_unk, s_grp, s_fit)
             parts.append(self._score_block(members, block, points, d, infos, crit, gate_excl,
                                            ~ok, miles, site))  # fmt: skip
@@ -516,7 +527,7 @@ class ColumnarMatcher:
                 sites = st.site_cache[pt.trial.nct_id][0]
                 sm = (rank.site_dict(sites[int(rows.site[k])]), m)
             if rows.gated[k]:
-                gate_reasons = rank.gates(p, pt.trial, st.config, sm, rank.age_bounds(pt))
+                gate_reasons = rank.gates(p, pt.trial, st.config, sm, self.age_bounds(j))
                 verdicts = []
             else:
                 got = rows.verdicts.get((i, j)) if rows.verdicts is not None else None
