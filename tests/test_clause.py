@@ -123,6 +123,21 @@ CASES = [
         "verify the age at diagnosis",
     ),
     ("inclusion", "Age >= 18 years at the time of diagnosis", {"age": 17.5}, NOT_MET, None),
+    # a second limit for a sub-group: a multiple of ULN too
+    (
+        "inclusion",
+        "AST and ALT <= 2.5 x ULN (<= 5 x ULN if liver metastases)",
+        {"labs": {"ast": 160, "alt": 150}},
+        UNKNOWN,
+        "conditional limit",
+    ),
+    (
+        "inclusion",
+        "AST and ALT <= 2.5 x ULN",
+        {"labs": {"ast": 160, "alt": 150}},
+        NOT_MET,
+        None,
+    ),
     # shape 9: a formulation named alone is not the plain drug
     (
         "exclusion",

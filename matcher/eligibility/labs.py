@@ -196,6 +196,14 @@ def _to_std(lab: str, num: float, unit: str) -> float | None:
     return None
 
 
+# a second limit for a sub-group on the same line ("<= 5 x ULN if liver metastases",
+# "unless Gilbert's syndrome")
+_CONDITIONAL_LIMIT_RE = re.compile(
+    r"\b(?:if|unless|in patients with|for patients with|in (?:the )?(?:presence|case) of|gilbert)",
+    re.I,
+)
+
+
 def _ev_labs(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     v = c.values
     lab = v["lab"]
@@ -212,7 +220,11 @@ def _ev_labs(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     unit = STD_UNITS.get(lab, "")
     if v.get("uln_multiple") is not None:
         adult = getattr(p, "age", None) is not None and p.age >= 18
-        return _ev_uln(c, name, val, unit, crit, adult=adult)
+        verdict, reason = _ev_uln(c, name, val, unit, crit, adult=adult)
+        if verdict == NOT_MET and _CONDITIONAL_LIMIT_RE.search(c.text):
+            # "AST <= 2.5 x ULN (<= 5 x ULN if liver metastases)": another limit may apply
+            return UNKNOWN, f"{reason}, but the line has a conditional limit: verify"
+        return verdict, reason
     thr = v.get("std_value")
     if thr is None:
         return UNKNOWN, f"{name} {_fmt(val)} {unit}; unit of '{crit}' is ambiguous: verify"
@@ -229,9 +241,7 @@ def _ev_labs(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
         if v.get("unit") and STD_UNITS[lab].lower().replace("cells/", "/") in (v["unit"] or "")
         else f" (= {_fmt(thr)} {unit})"
     )
-    if verdict == NOT_MET and re.search(
-        r"\b(?:if|unless|in patients with|for patients with|gilbert)", c.text, re.I
-    ):
+    if verdict == NOT_MET and _CONDITIONAL_LIMIT_RE.search(c.text):
         return (
             UNKNOWN,
             f"{name} {_fmt(val)} {unit} fails {crit}{conv}, but the line has a conditional limit: verify",

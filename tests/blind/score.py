@@ -179,11 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"wrong exclusions: {r['wrong_exclusions']}/{r['keep']} = "
-        f"{100 * (r['wrong_exclusion_rate'] or 0):.1f}% of keep-pairs  {r['wrong_by_cause']}"
+        f"{100 * r['wrong_exclusions'] / max(1, r['keep']):.1f}% of keep-pairs  {r['wrong_by_cause']}"
     )
     print(
         f"missed exclusions: {r['missed_exclusions']}/{r['exclude']} = "
-        f"{100 * (r['missed_exclusion_rate'] or 0):.1f}% of exclude-pairs  by basis {r['missed_by_basis']}"
+        f"{100 * r['missed_exclusions'] / max(1, r['exclude']):.1f}% of exclude-pairs  by basis "
+        f"{r['missed_by_basis']}"
     )
     print("NOT_MET by type (on keep-pairs = wrong / on exclude-pairs):")
     for t, d in r["notmet_by_type"].items():
