@@ -1263,3 +1263,44 @@ def test_a_work_up_line_states_no_extent(line, typed):
 
     got = [c for c in parse_line(line, "inclusion") if c.type == "disease_extent"]
     assert bool(got) == typed
+
+
+# Probe lines written for the shapes, each with a patient a coordinator would keep:
+# none may exclude (they are lines written to test mechanisms, not a sample).
+KEEP_PROBES = [
+    ("inclusion", "Patients whose tumour type has an approved targeted therapy must have received it; other patients may be treatment-naive", {"prior_therapies": []}),
+    ("inclusion", "Patients must be unsuitable for doxorubicin and ifosfamide, e.g., age > 70 years, cardiac disease", {"age": 50}),
+    ("inclusion", "Age >= 60 years, or >= 18 years if not eligible for intensive chemotherapy", {"age": 45}),
+    ("inclusion", "Chemotherapy-naive or prior chemotherapy allowed", {"prior_therapies": ["doxorubicin"]}),
+    ("inclusion", "No uncontrolled brain metastases", {"brain_metastases": True}),
+    ("inclusion", "Creatinine <= 1.5 mg/dL (age 10-15 years) or <= 2.0 mg/dL (age > 15 years)", {"age": 40, "labs": {"creatinine": 1.8}}),
+    ("inclusion", "Hemoglobin >= 9 g/dL (transfusion allowed to reach this level)", {"labs": {"hemoglobin": 8.0}}),
+    ("exclusion", "Chemotherapy within 4 weeks prior to registration", {"prior_therapies": ["doxorubicin"]}),
+    ("exclusion", "Prior treatment with gemcitabine in combination with docetaxel", {"prior_therapies": ["gemcitabine"]}),
+    ("inclusion", "ECOG 0-2 (ECOG 3 allowed if due to tumour-related pain)", {"ecog": 3}),
+    ("exclusion", "Brain metastases, unless treated and stable for 4 weeks", {"brain_metastases": True}),
+    ("inclusion", "Measurable disease per RECIST 1.1 or evaluable disease", {"measurable_disease": False}),
+    ("inclusion", "Stage IV or recurrent disease", {"stage": "III"}),
+    ("inclusion", "Adults aged 18-75 years (patients aged 76-80 may be enrolled after sponsor approval)", {"age": 78}),
+    ("inclusion", "Must have progressed on at least one prior line of systemic therapy, unless no standard therapy exists", {"prior_therapies": []}),
+    ("inclusion", "Platelets >= 75,000/mm3 (>= 50,000/mm3 if bone marrow involvement)", {"labs": {"platelets": 60000}}),
+    ("inclusion", "Bilirubin <= 1.5 x ULN (<= 3 x ULN for patients with Gilbert's syndrome)", {"labs": {"bilirubin": 2.5}}),
+    ("inclusion", "No prior systemic therapy for metastatic disease (prior adjuvant therapy allowed)", {"prior_therapies": ["doxorubicin"]}),
+    ("exclusion", "Prior anti-PD-1 therapy, except in Cohort B", {"prior_therapies": ["pembrolizumab"]}),
+    ("inclusion", "At least one prior anthracycline-containing regimen, or ineligible for anthracyclines", {"prior_therapies": []}),
+    ("exclusion", "Prior pazopanib (prior other TKIs allowed)", {"prior_therapies": ["sunitinib"]}),
+    ("inclusion", "Patients with GIST must have progressed on imatinib; other patients may be treatment-naive", {"diagnosis": "leiomyosarcoma", "prior_therapies": []}),
+    ("exclusion", "No chemotherapy at the time of sample collection", {"prior_therapies": ["doxorubicin"]}),
+    ("inclusion", "Patients aged 65 or older, or younger patients who decline intensive chemotherapy", {"age": 50}),
+    ("exclusion", "Prior treatment with ifosfamide (except as part of neoadjuvant therapy)", {"prior_therapies": ["ifosfamide"]}),
+    ("inclusion", "Diagnosis of osteosarcoma, Ewing sarcoma, or rhabdomyosarcoma (other sarcomas allowed after discussion with the sponsor)", {"diagnosis": "synovial sarcoma"}),
+    ("inclusion", "Refractory to or relapsed after standard therapy, or for whom no standard therapy exists", {"prior_therapies": []}),
+    ("exclusion", "Stage IV disease at initial presentation (patients who later progressed to stage IV are eligible)", {"stage": "IV"}),
+    ("exclusion", "Prior olaratumab (patients in the olaratumab extension study may enrol)", {"prior_therapies": ["olaratumab"]}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("section", "line", "over"), KEEP_PROBES)
+def test_keep_probes_never_exclude(section, line, over):
+    vs = _verdicts(section, line, _patient(**over))
+    assert NOT_MET not in {v.verdict for v in vs}, [v.reason for v in vs]
