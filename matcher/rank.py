@@ -1146,13 +1146,12 @@ def site_dict(loc) -> dict:
     }
 
 
-_AT_DIAGNOSIS_RE = re.compile(r"\bat (?:the )?(?:time of )?(?:\w+ )?diagnos|\bwhen diagnosed", re.I)
-
-
 def text_age_ranges(parsed) -> list[tuple[float | None, float | None, str]]:
     """Age criteria the criteria text states of its own, read whole (an inclusion line, not a
     later step, not an age at diagnosis, nothing left unexplained; a table indexed by age is
     not one): (min, max, text)."""
+    from matcher.eligibility.age import AT_DIAGNOSIS_RE
+
     out = []
     for c in getattr(parsed, "criteria", None) or ():
         v = c.values
@@ -1163,7 +1162,7 @@ def text_age_ranges(parsed) -> list[tuple[float | None, float | None, str]]:
             or c.polarity != "require"
             or c.later_step
             or c.unexplained
-            or _AT_DIAGNOSIS_RE.search(c.text)
+            or AT_DIAGNOSIS_RE.search(c.text)
         ):
             continue
         out.append((v.get("min_years"), v.get("max_years"), c.text))

@@ -106,7 +106,8 @@ def _age(c: _Ctx) -> list[tuple[str, str, dict]]:
     return []
 
 
-_AT_DIAGNOSIS_RE = re.compile(
+# an age stated at diagnosis, not today (also read by rank.text_age_ranges)
+AT_DIAGNOSIS_RE = re.compile(
     r"\bat (?:the )?(?:time of )?(?:initial |first |original |primary )?diagnos\w*"
     r"|\bwhen (?:first |initially )?diagnosed|\bat (?:the )?(?:age of )?onset\b",
     re.IGNORECASE,
@@ -139,7 +140,7 @@ def _ev_age(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
         and hi is not None
         and a > hi
         and v.get("source") != "structured"
-        and _AT_DIAGNOSIS_RE.search(c.text)
+        and AT_DIAGNOSIS_RE.search(c.text)
     ):
         # "Age < 21 years at the time of diagnosis": today's age over the bound says nothing
         # of the age at diagnosis (a lower bound still excludes: one is never younger today)
