@@ -4,15 +4,11 @@ what to verify; the arrays and the one-patient path agree."""
 
 from __future__ import annotations
 
-import json
-from datetime import date
-
 import pytest
 
 from matcher import rank
-from matcher.engine import iter_match_rows, parse_records
+from matcher.engine import parse_records
 from matcher.knowledge import load_pack
-from matcher.patient import read_patients
 from matcher.rank import RankConfig, rank_trials
 from matcher.vocab import load_vocab
 
@@ -67,12 +63,9 @@ PATIENTS = [
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    path = tmp_path_factory.mktemp("p") / "patients.json"
-    path.write_text(json.dumps(PATIENTS), encoding="utf-8")
-    patients = read_patients(path, as_of=date(2026, 6, 1)).patients
+def setup(read_patient_rows):
     return (
-        patients,
+        read_patient_rows(PATIENTS),
         parse_records([WIDER, NARROWER, AT_DIAGNOSIS, TABLE]),
         load_pack(),
         load_vocab(),
@@ -103,19 +96,6 @@ def test_the_wider_text_range_opens_the_gate_with_a_check(setup, age, verdict, n
         assert '"Ages 16-65 years inclusive"' in asks[0]
 
 
-def test_columnar_equals_one_patient_path(setup):
+def test_columnar_equals_one_patient_path(setup, columnar_check):
     patients, parsed, pack, vocab = setup
-    config = RankConfig()
-    for cm, rows in iter_match_rows(patients, parsed, pack, vocab, config, chunk_size=3):
-        ids = [pt.trial.nct_id for pt in cm.st.parsed_trials]
-        for i, p in enumerate(rows.patients):
-            one = rank_trials(p, parsed, pack, vocab, config)
-            sl = rows.of(i)
-            got = [
-                (ids[j], int(r), ("eligible", "needs_review", "excluded")[v], float(sc))
-                for j, r, v, sc in zip(
-                    rows.trial[sl], rows.rank[sl], rows.verdict[sl], rows.score[sl], strict=True
-                )
-            ]
-            assert got == [(s.nct_id, s.rank, s.verdict, float(s.score)) for s in one.trials]
-            assert json.dumps(cm.explain(rows, i).to_dict()) == json.dumps(one.to_dict())
+    columnar_check(patients, parsed, pack, vocab, RankConfig())

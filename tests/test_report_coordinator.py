@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import socket
 from datetime import date
 from pathlib import Path
 
@@ -26,11 +25,8 @@ DEMO_TRIALS = FIX / "demo" / "trials"
 
 
 @pytest.fixture(autouse=True)
-def _no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("network access attempted")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+def _no_network(no_network):
+    """No test of this module may reach the network (the shared guard)."""
 
 
 def write_patients(path: Path, ids: list[str]) -> Path:
