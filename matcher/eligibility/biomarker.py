@@ -1132,3 +1132,33 @@ def _not_recorded(evidence: str) -> bool:
     return evidence.endswith("status not recorded") or evidence.startswith(
         ("no biomarker results given", "no ")
     )
+
+
+# Unread words that only introduce examples of what the line names ("EGFR mutation [e.g.,
+# exon 19 deletion, L858R]"): they cannot widen a requirement beyond its genes.
+_EXAMPLE_RUN_RE = re.compile(
+    r"\W*(?:e\.?\s?g\.?|i\.?\s?e\.?|including|such as|for example|for instance|namely|etc\.?)\W*",
+    _I,
+)
+
+
+def settled_gene_negative(p: Any, c: Criterion, vocab: Any) -> str | None:
+    """Why a NOT_MET on a required marker holds whatever the line's example words say, or None.
+
+    A patient recorded negative for the whole gene ("EGFR negative", "ALK wild-type") has no
+    alteration of it, so no example of one ("EGFR mutation (e.g., exon 19 deletion, L858R)")
+    admits them. Only example words may be left over: an "or", an "other", a condition or a
+    permission could name another way in, and keeps the verdict UNKNOWN."""
+    markers = c.values.get("markers") or []
+    if c.polarity != "require" or not markers or c.values.get("also_named"):
+        return None
+    if not all(_EXAMPLE_RUN_RE.fullmatch(w) for w in c.unexplained):
+        return None
+    for m in markers:
+        if m.get("except"):
+            return None
+        status, _evidence = patient_marker_status(p.biomarkers, m["gene"])
+        if status != "negative" or patient_variants(p.biomarkers, m["gene"])["pos"]:
+            return None
+    genes = ", ".join(dict.fromkeys(m["gene"] for m in markers))
+    return f"recorded negative for {genes} as a whole, so none of the examples applies"

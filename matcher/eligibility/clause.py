@@ -644,7 +644,7 @@ _HARD_IN_SIBLING = frozenset(
 )  # fmt: skip
 _ASIDE_RE = re.compile(
     r"\((?:(?P<neg>\s*(?:no|not|without|never)\b)|(?P<incl>\s*(?:including|includes|incl\.?)\s))"
-    r"[^()]*\)"
+    r"[^()]*(?:\([^()]*\)[^()]*)*\)"  # one level of nested parentheses: "(G-CSF)"
 )
 # "for lung cancer", "for NSCLC": the disease a therapy was given for (``disease_scope``)
 _FOR_ENTITY_RE = re.compile(r"\bfor\s+(?:the\s+|their\s+|this\s+)?()[a-z][\w/-]*")

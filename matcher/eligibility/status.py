@@ -23,7 +23,7 @@ import re
 from typing import Any
 
 from matcher.eligibility.model import MET, NOT_MET, UNKNOWN, Criterion
-from matcher.eligibility.text import _I, _Ctx
+from matcher.eligibility.text import _I, UNTREATED_WAY_IN_RE, _Ctx
 
 _RR_RE = re.compile(
     r"\b(?:relapsed|refractory|r/r|relapse)\b(?:\s*(?:/|or|and/or|and|,)\s*"
@@ -199,6 +199,27 @@ def _ev_disease_status(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     if contradicts:
         return MET, f"{said}; trial excludes {desc} disease"
     return UNKNOWN, f"{said}; trial excludes {desc} disease: verify"
+
+
+def settled_untreated_status(p: Any, c: Criterion, vocab: Any) -> str | None:
+    """Why a NOT_MET on a relapsed-or-refractory requirement holds for an untreated patient
+    whatever the line's unread words say, or None.
+
+    Relapse and refractoriness both follow treatment, so a patient with no prior therapy at
+    all (``prior_therapies: []``) or recorded newly diagnosed has neither, unless the line
+    offers another way in (newly diagnosed, unfit, refused, a permission or a condition:
+    ``UNTREATED_WAY_IN_RE``), which keeps the verdict UNKNOWN."""
+    wanted = set(c.values.get("status") or [])
+    if c.polarity != "require" or not wanted or not wanted <= {"relapsed", "refractory"}:
+        return None
+    own = getattr(p, "disease_status", None)
+    if own is None and p.prior_therapies == []:
+        own = "newly_diagnosed"
+    if own != "newly_diagnosed":
+        return None
+    if UNTREATED_WAY_IN_RE.search(c.text) or UNTREATED_WAY_IN_RE.search(c.context or ""):
+        return None
+    return "relapsed or refractory disease follows treatment, and the line offers no other way in"
 
 
 # --- CML phase ----------------------------------------------------------------------------

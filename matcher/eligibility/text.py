@@ -271,3 +271,21 @@ _MAY_ONLY_PERMIT_RE = re.compile(
     r"|\b(?:is|are|will be) (?:acceptable|allowed|permitted)\b",
     _I,
 )
+# Words by which a line that needs treated disease ("relapsed or refractory AML", "progression
+# after prior therapy") may still admit an untreated patient: another way in (newly
+# diagnosed, unfit, refused, ineligible), a permission or a condition. With none of them on
+# the line, its other unread words cannot admit a patient who has had no therapy at all.
+UNTREATED_WAY_IN_RE = re.compile(
+    r"\bnew(?:ly)?[- ]?diagnos\w*|\bfirst[- ]diagnos\w*|\bnew diagnosis\b|\buntreated\b|"
+    r"\bna[iï]ve\b|\bde[- ]novo\b|\bfirst[- ]line\b|\bfront[- ]?line\b|\bupfront\b|\bunfit\b|"
+    r"\bineligible\b|\bnot (?:be )?eligible\b|\beligible\b|\bnot (?:a )?candidates?\b|"
+    r"\bnot (?:be )?(?:suitable|fit|appropriate)\b|\bunsuitable\b|\brefus\w*|\bdeclin\w*|"
+    r"\bintoleran\w*|\bcontraindicat\w*|\bunable\b|\bunwilling\b|\bnot (?:want|wish)\b|"
+    r"\bif\b|\bunless\b|\bexcept\w*|\bwithout\b|\bno prior\b|\bnot (?:have )?(?:received|had)\b|"
+    r"\ballow\w*|\bpermit\w*|\bpermissible\b|\bacceptable\b|\baccepted\b|\boptional\w*|"
+    r"\bmay\b|\bcan\b|\bcould\b|\bwhether\b|\bregardless\b|\birrespective\b|\bsmou?lder\w*|"
+    r"\bhigh[- ]risk\b|\bpre-?malignan\w*|\bscreen\w* (?:for|of)\b|\bsuspected\b|\bfor whom\b|"
+    r"\bno (?:standard|effective|available|approved|curative|established|satisfactory|other)\b|"
+    r"\bnot (?:exist|available)\w*|\bdoes not exist\b|\bnone exists?\b",
+    _I,
+)

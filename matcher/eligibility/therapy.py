@@ -14,6 +14,7 @@ from matcher.eligibility.text import (
     _NUMW,
     _PERMISSIVE_RE,
     _POST_EXCLUDE_RE,
+    UNTREATED_WAY_IN_RE,
     _Ctx,
     _neg_count,
     _num,
@@ -601,6 +602,19 @@ def _ev_prior_required_known(p: Any, c: Criterion, vocab: Any) -> tuple[str, str
     return verdict, reason
 
 
+def settled_untreated_required(p: Any, c: Criterion, vocab: Any) -> str | None:
+    """Why a NOT_MET on a required prior therapy holds for a patient with no prior therapy at
+    all (``prior_therapies: []``) whatever the line's unread words say, or None: none of them
+    offers an untreated patient a way in (``UNTREATED_WAY_IN_RE``: unfit, refused, naive, a
+    permission or a condition), so every branch of the line needs a therapy the patient has
+    not had."""
+    if c.polarity != "require" or p.prior_therapies != []:
+        return None
+    if UNTREATED_WAY_IN_RE.search(c.text) or UNTREATED_WAY_IN_RE.search(c.context or ""):
+        return None
+    return "no therapy of any kind is recorded, and the line offers no way in without one"
+
+
 # "... EGFR-TKI treatment in dose-extension cases": a requirement for one part of the trial
 _SUBGROUP_RE = re.compile(
     r"\b(?:in|for) (?:the )?(?:[\w-]+ ){0,2}(?:cases|cohorts?|arms?|parts?|expansion)\b", _I
@@ -651,6 +665,8 @@ def _ev_prior_required_strict(p: Any, c: Criterion, vocab: Any) -> tuple[str, st
                 f"{n_drugs} prior drug(s) recorded; trial requires ≥{v['min_lines']} prior lines: verify lines",
             )
     got = ", ".join(hits) if hits else ", ".join(sorted(p.prior_drugs)) or "prior therapy"
+    if v.get("progression") and p.prior_therapies == [] and not named:
+        return NOT_MET, "no prior therapy recorded; trial requires progression on prior therapy"
     if v.get("progression"):
         return UNKNOWN, f"had {got}; progression on it is not recorded: verify"
     if not named and not v.get("min_lines"):

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from matcher.eligibility.age import _ev_age
-from matcher.eligibility.biomarker import _ev_biomarker
+from matcher.eligibility.biomarker import _ev_biomarker, settled_gene_negative
 from matcher.eligibility.brain import _ev_brain
 from matcher.eligibility.cohort import _cohort_status
 from matcher.eligibility.common import _diag_name
@@ -28,13 +28,18 @@ from matcher.eligibility.performance import _ev_ps, not_for_this_age_group
 from matcher.eligibility.pregnancy import _ev_contraception, _ev_pregnancy
 from matcher.eligibility.sex import _ev_sex
 from matcher.eligibility.stage import _ev_stage
-from matcher.eligibility.status import _ev_cml_phase, _ev_disease_status
+from matcher.eligibility.status import (
+    _ev_cml_phase,
+    _ev_disease_status,
+    settled_untreated_status,
+)
 from matcher.eligibility.text import _I
 from matcher.eligibility.therapy import (
     _ev_max_lines,
     _ev_prior_excluded,
     _ev_prior_required,
     _ev_washout,
+    settled_untreated_required,
 )
 
 
@@ -371,7 +376,15 @@ def _criterion_verdict(p: Any, c: Criterion, vocab: Any) -> Verdict:
             )
         if c.unexplained:
             quoted = " … ".join(f"“{w}”" for w in c.unexplained)
-            return Verdict(c, UNKNOWN, f"{reason}; words not understood: {quoted}: read this part")
+            settle = _SETTLED.get(c.type)
+            why = settle(p, c, vocab) if settle is not None else None
+            if not why:
+                return Verdict(
+                    c, UNKNOWN, f"{reason}; words not understood: {quoted}: read this part"
+                )
+            # the words left over cannot change this verdict for this patient: say which
+            # words, and why, so the coordinator can check the claim
+            reason = f"{reason}; {why} (words not read: {quoted})"
         if c.conditional:
             return Verdict(
                 c, UNKNOWN, reason + "; applies to a sub-group only (cohort / listed cases): verify"
@@ -425,6 +438,14 @@ def _ev_unparsed(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
         )
     return UNKNOWN, "to review: not checked automatically"
 
+
+# Per type: whether a NOT_MET holds whatever the clause's unread words say, for this patient
+# (returns why, or None). Each reads only the fields its type reads (``FIELDS_BY_TYPE``).
+_SETTLED = {
+    "biomarker": settled_gene_negative,
+    "disease_status": settled_untreated_status,
+    "prior_therapy_required": settled_untreated_required,
+}
 
 _EVALUATORS = {
     "performance_status": _ev_ps,
