@@ -67,6 +67,8 @@ class Patient:
     metastatic_sites: list[str] | None = None  # canonical names (METASTATIC_SITES)
     lung_metastases_count: int | None = None
     primary_controlled: bool | None = None
+    # the tumour can be removed by surgery (as the treating team judges it); None = not recorded
+    resectable: bool | None = None
     growth: str | None = None  # "slow" | "rapid"
     biomarkers: list[str] | None = None
     prior_therapies: list[Therapy] | None = None
@@ -127,6 +129,7 @@ RECORD_KEYS = (
     "metastatic_sites",
     "lung_metastases_count",
     "primary_controlled",
+    "resectable",
     "growth",
     "biomarkers",
     "prior_therapies",
@@ -537,6 +540,7 @@ def normalize_record(
         if p.lung_metastases_count > MAX_LUNG_METASTASES:
             raise ctx.error("lung_metastases_count", f"{n!r} is out of range", n, accepted)
     p.primary_controlled = _bool(ctx, "primary_controlled", raw.get("primary_controlled"))
+    p.resectable = _bool(ctx, "resectable", raw.get("resectable"))
     if (g := get("growth")) is not None:
         p.growth = _GROWTH.get(str(g).strip().lower())
         if p.growth is None:

@@ -321,6 +321,45 @@ CASES = [
         UNKNOWN,
         "other patients may",
     ),
+    (
+        "exclusion",
+        "Patients with breast or ovarian cancer",
+        {"diagnosis": "breast cancer"},
+        NOT_MET,
+        None,
+    ),
+    # how a diagnosis was made, or by whose criteria, is not a narrowing of it
+    (
+        "exclusion",
+        "Acute promyelocytic leukemia according to World Health Organization (WHO) 2016 criteria",
+        {"diagnosis": "acute promyelocytic leukemia", "stage": None},
+        NOT_MET,
+        None,
+    ),
+    (
+        "exclusion",
+        "Participant is suspected or proven to have acute promyelocytic leukemia (FAB M3) based "
+        "on morphology, immunophenotype, molecular assay, or karyotype.",
+        {"diagnosis": "acute promyelocytic leukemia", "stage": None},
+        NOT_MET,
+        None,
+    ),
+    (
+        "exclusion",
+        "Active diagnosis of acute promyelocytic leukemia",
+        {"diagnosis": "acute promyelocytic leukemia", "stage": None},
+        NOT_MET,
+        None,
+    ),
+    # a marker named first, "or other mutation ..." after it: the rest only adds to the ban
+    (
+        "exclusion",
+        "The presence of PDGFR D842V mutation or other mutation known to cause imatinib "
+        "resistance.",
+        {"diagnosis": "gastrointestinal stromal tumor", "biomarkers": ["PDGFRA D842V"]},
+        NOT_MET,
+        None,
+    ),
 ]
 
 # (section, line, patient overrides, expected verdict): the direction of a line
@@ -1297,6 +1336,12 @@ KEEP_PROBES = [
     ("inclusion", "Refractory to or relapsed after standard therapy, or for whom no standard therapy exists", {"prior_therapies": []}),
     ("exclusion", "Stage IV disease at initial presentation (patients who later progressed to stage IV are eligible)", {"stage": "IV"}),
     ("exclusion", "Prior olaratumab (patients in the olaratumab extension study may enrol)", {"prior_therapies": ["olaratumab"]}),
+    # a modifier sharing the named diagnosis's head noun is a diagnosis of its own
+    ("inclusion", "Histologically confirmed bone or soft tissue sarcoma", {"diagnosis": "osteosarcoma"}),
+    ("inclusion", "Histologically confirmed soft tissue or bone sarcoma", {"diagnosis": "leiomyosarcoma"}),
+    ("inclusion", "Bone and soft-tissue sarcomas", {"diagnosis": "Ewing sarcoma"}),
+    ("inclusion", "Relapsed Hodgkin or non-Hodgkin lymphoma", {"diagnosis": "Hodgkin lymphoma", "stage": None}),
+    ("inclusion", "Small cell or non-small cell lung cancer", {"diagnosis": "small cell lung cancer"}),
 ]  # fmt: skip
 
 

@@ -377,7 +377,7 @@ def test_match_table_is_compact_and_fits_the_terminal():
         "",
         "Patient LMS-001",
         "    #  NCT id       verdict       score  title                             nearest site",
-        "    1  NCT02636725  needs_review   73.0  Axitinib and Pembrolizumab in S…  Miami, Florida (1,095 mi)",
+        "    1  NCT02636725  needs_review   76.0  Axitinib and Pembrolizumab in S…  Miami, Florida (1,095 mi)",
         "    2  NCT05688280  needs_review   61.0  Intratumoral Injection of IP-00…  -",
         "    3  NCT02576665  needs_review   35.0  A Study of Toca 511, a Retrovir…  Miami, Florida (1,096 mi)",
         "  verify first: contraception requirements to confirm at consent (3); creatinine clearance "

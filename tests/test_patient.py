@@ -306,7 +306,7 @@ def test_text_naming_no_cancer_is_an_error():
         ),
         (
             {"favourite_colour": "blue"},
-            "unknown key 'favourite_colour' ignored (accepted keys: id, age, birth_date, sex, diagnosis, stage, disease_status, metastatic_sites, lung_metastases_count, primary_controlled, growth, biomarkers, prior_therapies, ecog, karnofsky, lansky, measurable_disease, brain_metastases, pregnant, location, labs)",
+            "unknown key 'favourite_colour' ignored (accepted keys: id, age, birth_date, sex, diagnosis, stage, disease_status, metastatic_sites, lung_metastases_count, primary_controlled, resectable, growth, biomarkers, prior_therapies, ecog, karnofsky, lansky, measurable_disease, brain_metastases, pregnant, location, labs)",
         ),
         ({"name": "Jane Doe"}, "key 'name' ignored: identifying data is never read"),
         (

@@ -32,6 +32,8 @@ from typing import Any
 
 import yaml
 
+from matcher.eligibility.text import _find_diagnoses
+
 _KEYS = {"filler", "cues", "later_step", "types"}
 _TYPE_KEYS = {"anchor", "numbers", "words", "widening"}
 
@@ -179,6 +181,10 @@ def _entity_spans(plain: str, vocab: Any) -> list[tuple[int, int]]:
         fn = getattr(vocab, finder, None)
         if fn is None:
             continue
+        if finder == "find_diagnoses":
+            # with the diagnoses a shared head noun names ("breast" in "breast or ovarian
+            # cancer"), as the histology type reads them
+            fn = lambda text: _find_diagnoses(vocab, text)  # noqa: E731
         for _id, mention in dict.fromkeys(fn(plain)):
             m = mention.lower()
             i = low.find(m)
@@ -369,7 +375,7 @@ def _own_mentions(c, plain: str, vocab: Any) -> list[int] | None:
         low = plain.lower()
         pos = [
             i
-            for ident, m in dict.fromkeys(vocab.find_diagnoses(plain))
+            for ident, m in dict.fromkeys(_find_diagnoses(vocab, plain))
             if ident in want
             for i in _all_positions(low, m.lower())
         ]
@@ -389,6 +395,14 @@ def _own_mentions(c, plain: str, vocab: Any) -> list[int] | None:
                 if i >= 0:
                     pos.append(i)
     return pos or None
+
+
+def _own_gene_mentions(c, plain: str) -> list[int]:
+    """Where a marker criterion's own genes are named in the line."""
+    from matcher.eligibility.biomarker import gene_mentions
+
+    genes = {m.get("gene") for m in (c.values or {}).get("markers") or []}
+    return [a for a, _b, g in gene_mentions(plain) if g in genes]
 
 
 def _all_positions(low: str, needle: str) -> list[int]:
@@ -496,7 +510,13 @@ def _left_over(
                 cue_cut = cut
     bad: list[tuple[int, int]] = []
     in_seg = [t for t in tokens if any(a <= t[0] < b for a, b in segs)]
-    siblings = _sibling_items(low, segs, anchors) if strict and anchors else []
+    sib_anchors = anchors
+    if strict and c.type == "biomarker" and len(plain) == len(low):
+        # a marker criterion is named by its genes, not by the word "mutation": "PDGFRA D842V
+        # mutation or other mutation known to cause imatinib resistance" -- the second item
+        # names no gene of this criterion, so it only adds to what excludes
+        sib_anchors = _own_gene_mentions(c, plain) or anchors
+    siblings = _sibling_items(low, segs, sib_anchors) if strict and sib_anchors else []
     # "(no transfusion and no G-CSF or other growth factors within 14 days)": a negated
     # aside narrows a requirement; "(including adenosquamous carcinoma)" only adds to an
     # exclusion. Neither can turn a failed criterion into a pass.

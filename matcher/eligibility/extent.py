@@ -185,11 +185,19 @@ def _ev_extent(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
             UNKNOWN,
             f"metastatic status not recorded: verify ({'requires' if c.polarity == 'require' else 'excludes'} {desc})",
         )
+    resectable = getattr(p, "resectable", None)
     if c.polarity == "require":
         if met and any(e in ("metastatic", "advanced") for e in ext):
             return MET, f"metastatic disease; trial requires {desc}"
         if met:
             return UNKNOWN, f"metastatic disease; trial requires {desc}: verify"
+        if resectable is False and "unresectable" in ext:
+            return MET, f"disease recorded unresectable; trial requires {desc}"
+        if resectable and _only_unresectable(c.text, ext):
+            return (
+                NOT_MET,
+                f"disease not metastatic and recorded resectable; trial requires {desc}",
+            )
         if _MAY_ONLY_PERMIT_RE.search(c.text):
             return UNKNOWN, f"disease not metastatic; the line may only permit {desc}: verify"
         if ext == ["metastatic"] and not _EXTENT_ALTERNATIVE_RE.search(c.text):
@@ -215,6 +223,40 @@ def _ev_extent(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
             return NOT_MET, f"metastatic disease; trial excludes {desc}"
         return MET, f"disease not metastatic; trial excludes {desc}"
     return UNKNOWN, f"trial excludes {desc}: verify"
+
+
+_UNRESECTABLE_RE = dict(_EXTENT_RES)["unresectable"]
+_ADVANCED_RE = re.compile(r"\b(?:locally[- ])?advanced\b", _I)
+# what may stand between "locally advanced" and the word that makes it unresectable for the two
+# to be one phrase ("locally advanced unresectable", "unresectable and locally advanced",
+# "locally advanced (inoperable)"); a comma or an "or" makes them alternatives
+_BOUND_RE = re.compile(r"[\s(]*(?:and\s+)?(?:disease\s+)?[\s(]*")
+
+
+def _only_unresectable(text: str, ext: list[str]) -> bool:
+    """True when every way the line admits a non-metastatic patient needs the tumour to be
+    unresectable: its extents are metastatic / unresectable / (locally) advanced, each
+    "advanced" bound to an unresectable word in one phrase, and no stage, recurrence or
+    permission offers another way in."""
+    if "unresectable" not in ext or not set(ext) <= {
+        "metastatic",
+        "unresectable",
+        "locally_advanced",
+        "advanced",
+    }:
+        return False
+    if _EXTENT_ALTERNATIVE_RE.search(text) or _MAY_ONLY_PERMIT_RE.search(text):
+        return False
+    spans = [m.span() for m in _UNRESECTABLE_RE.finditer(text)]
+    for m in _ADVANCED_RE.finditer(text):
+        a, b = m.span()
+        if not any(
+            (x >= b and _BOUND_RE.fullmatch(text[b:x]))
+            or (y <= a and _BOUND_RE.fullmatch(text[y:a]))
+            for x, y in spans
+        ):
+            return False
+    return True
 
 
 _STAGE_I_RE = re.compile(r"^(?:STAGE\s*)?(?:I|1)[ABC]?\d?$")

@@ -66,7 +66,7 @@ FIELDS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "age": ("age",),
     "sex": ("sex",),
     "histology": ("diagnosis", "diagnosis_name", "diagnosis_lineage", "biomarkers"),
-    "disease_extent": ("metastatic", "stage", "diagnosis_lineage", "disease_status"),
+    "disease_extent": ("metastatic", "stage", "diagnosis_lineage", "disease_status", "resectable"),
     "measurable_disease": ("measurable_disease",),
     "prior_therapy_required": ("prior_therapies",),
     "prior_therapy_excluded": ("prior_therapies",),
