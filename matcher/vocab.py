@@ -568,6 +568,8 @@ _LIST_HEADS = frozenset(
         "lymphomas",
     ]
 )
+# a head word that is a kind of one of them: "liposarcoma", "rhabdomyosarcoma", "adenocarcinoma"
+_LIST_HEAD_ENDINGS = ("sarcoma", "sarcomas", "carcinoma", "carcinomas", "lymphoma", "lymphomas")
 _LIST_END_RE = re.compile(r"(?:,|/|\bor|\band|\band/or)\s*$", re.IGNORECASE)
 _LIST_SPLIT_RE = re.compile(
     r"\s*(?:,\s*(?:and/or|and|or)\b|,|/|\band/or\b|\bor\b|\band\b)\s*", re.I
@@ -1007,12 +1009,21 @@ class Vocab:
         for (_did, mention), (pos, _end) in zip(found, spans, strict=True):
             words = mention.split()
             head = words[-1].lower() if words else ""
-            if head not in _LIST_HEADS or pos < 0:
+            if pos < 0 or not (head in _LIST_HEADS or head.endswith(_LIST_HEAD_ENDINGS)):
                 continue
-            for member_id, member in self._shared_head_members(text[:pos], words[-1]):
-                if member_id not in have:
-                    have.add(member_id)
-                    out.append((member_id, f"{member} … {words[-1]}"))
+            # the head is the last word ("soft tissue or bone sarcoma", "pleomorphic or myxoid
+            # liposarcoma") or the last two ("small cell or non-small cell lung cancer")
+            for k in (1, 2):
+                if k > len(words) - 1:
+                    break
+                shared = " ".join(words[-k:])
+                members = self._shared_head_members(text[:pos], shared)
+                for member_id, member in members:
+                    if member_id not in have:
+                        have.add(member_id)
+                        out.append((member_id, f"{member} … {shared}"))
+                if members:
+                    break
         for m in _ABBREV_RE.finditer(text):
             target = self._diag_list_abbrevs.get(m.group(0))
             if target is None or target in have:

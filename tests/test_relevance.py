@@ -198,6 +198,12 @@ def test_tiers_are_ordered_best_first():
         ("relapsed AML, ALL, or MPAL", {"acute_myeloid_leukemia", "acute_lymphoblastic_leukemia",
                                         "mixed_phenotype_acute_leukemia"}),
         ("CML or Phi+ ALL", {"chronic_myeloid_leukemia", "acute_lymphoblastic_leukemia", "ph_positive_all"}),
+        # a head that is a kind of sarcoma, and a two-word head
+        ("dedifferentiated, pleomorphic or myxoid/round cell liposarcoma",
+         {"dedifferentiated_liposarcoma", "pleomorphic_liposarcoma", "myxoid_liposarcoma"}),
+        ("small cell or non-small cell lung cancer", {"sclc", "nsclc"}),
+        ("Hodgkin or non-Hodgkin lymphoma", {"hodgkin_lymphoma", "lymphoma"}),
+        ("metastatic or soft tissue sarcoma", {"soft_tissue_sarcoma"}),
         # an abbreviation kept out of text search stays out when it is not in a list
         ("OS was the primary endpoint", set()),
         ("ALL patients must sign consent", set()),

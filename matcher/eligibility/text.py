@@ -249,6 +249,16 @@ _DIAG_CACHE_MAX = 50000
 _DIAG_VOCAB: list[Any] = [None]
 
 
+def _as_written(vocab: Any, text: str) -> list[tuple[str, str]]:
+    """The diagnoses a line names, lists expanded ("soft tissue or bone sarcoma" names soft
+    tissue sarcoma too: ``Vocab.find_diagnoses_listed``), each with words as they stand in the
+    line (a list member is its own words, "soft tissue", not "soft tissue … sarcoma")."""
+    listed = getattr(vocab, "find_diagnoses_listed", None)
+    if listed is None:
+        return vocab.find_diagnoses(text)
+    return [(d, m.split(" … ", 1)[0]) for d, m in listed(text)]
+
+
 def _find_diagnoses(vocab: Any, text: str) -> list[tuple[str, str]]:
     """``vocab.find_diagnoses`` memoized per text (lines repeat across trials: "Pregnant or
     breastfeeding" ...). The cache is dropped when another vocabulary object is used."""
@@ -257,106 +267,11 @@ def _find_diagnoses(vocab: Any, text: str) -> list[tuple[str, str]]:
         _DIAG_VOCAB[0] = vocab
     hit = _DIAG_CACHE.get(text)
     if hit is None:
-        hit = vocab.find_diagnoses(text)
-        hit = hit + _elided(vocab, text, hit)
+        hit = _as_written(vocab, text)
         _DIAG_CACHE[text] = hit
         if len(_DIAG_CACHE) > _DIAG_CACHE_MAX:
             _DIAG_CACHE.popitem(last=False)
     return hit
-
-
-# "soft tissue or bone sarcoma", "Hodgkin or non-Hodgkin lymphoma", "small cell or non-small
-# cell lung cancer": a modifier joined to a named diagnosis shares its head noun
-_ELIDED_HEAD_RE = re.compile(
-    r"(?:sarcomas?|carcinomas?|cancers?|tumou?rs?|neoplasms?|lymphomas?|leuka?emias?|"
-    r"malignanc(?:y|ies)|blastomas?|gliomas?|myelomas?)$",
-    _I,
-)
-_ELIDED_BEFORE_RE = re.compile(
-    r"(?P<mod>[A-Za-z][\w-]*(?: [\w-]+){0,2}?)\s*(?:,\s*)?(?:\bor\b|\band/or\b|\band\b|/)\s*$"
-)
-_ELIDED_COMMA_RE = re.compile(r"(?P<mod>[A-Za-z][\w-]*(?: [\w-]+){0,2}?)\s*,\s*$")
-_ELIDED_STOP = frozenset(
-    [
-        "with",
-        "of",
-        "the",
-        "a",
-        "an",
-        "in",
-        "on",
-        "for",
-        "to",
-        "or",
-        "and",
-        "any",
-        "all",
-        "other",
-        "patients",
-        "participants",
-        "subjects",
-        "diagnosed",
-        "diagnosis",
-        "confirmed",
-        "histologically",
-        "proven",
-        "advanced",
-        "metastatic",
-        "recurrent",
-        "relapsed",
-        "refractory",
-        "unresectable",
-        "locally",
-        "primary",
-        "secondary",
-        "known",
-        "no",
-        "not",
-    ]
-)
-
-
-def _elided(vocab: Any, text: str, found: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Diagnoses named by a modifier whose head noun is elided ("soft tissue" in "soft
-    tissue or bone sarcoma"): (id, the modifier as written), for each modifier that with the
-    named diagnosis's last one or two words is itself exactly a diagnosis."""
-    out: list[tuple[str, str]] = []
-    have = {d for d, _ in found}
-    low = text.lower()
-    for _did, mention in found:
-        words = mention.split()
-        if len(words) < 2 or not _ELIDED_HEAD_RE.search(mention):
-            continue
-        start = low.find(mention.lower())
-        while start >= 0:
-            # walk back through the list: "dedifferentiated, pleomorphic or myxoid liposarcoma"
-            at, sep_re = start, _ELIDED_BEFORE_RE
-            while at > 0:
-                window = max(0, at - 60)
-                m = sep_re.search(text[window:at])
-                if not m:
-                    break
-                mod = m.group("mod").strip()
-                while mod and mod.split()[0].lower() in _ELIDED_STOP:
-                    mod = mod.split(" ", 1)[1] if " " in mod else ""
-                if not mod or any(w.lower() in _ELIDED_STOP for w in mod.split()):
-                    break
-                hit = None
-                for k in (1, 2):
-                    cand = f"{mod} {' '.join(words[-k:])}"
-                    got = [(d, x) for d, x in vocab.find_diagnoses(cand) if len(x) == len(cand)]
-                    if got:
-                        hit = got[0][0]
-                        break
-                if hit is None:
-                    break
-                if hit not in have:
-                    out.append((hit, mod))
-                    have.add(hit)
-                at = window + m.end("mod") - len(mod)
-                sep_re = _ELIDED_COMMA_RE
-            start = low.find(mention.lower(), start + 1)
-    return out
 
 
 # "may have been treated with an EGFR-TKI", "Limited prior therapy, including ...", "the use of X
