@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from matcher.eligibility.text import POPULATION_STATED_RE
 from matcher.geo import haversine_miles, zip_to_point
 
 DEFAULT_STATUSES = frozenset({"RECRUITING", "NOT_YET_RECRUITING"})
@@ -794,14 +795,6 @@ def _required_evidence(parsed, vocab, listed=()) -> tuple[list[Evidence], list[s
 
 
 # A line that states who the trial is for: a diagnosis word, a confirmation, "patients with"
-_POPULATION_STATED_RE = re.compile(
-    r"\b(?:histolog\w*|cytolog\w*|patholog\w*|confirmed|documented|proven|established)\b"
-    r"|\bdiagnos(?:is|es|ed) (?:of|with|as)\b|\bdiagnosed\b"
-    r"|\b(?:patients?|subjects?|participants?|children|adults?|people|individuals?|those|"
-    r"cases?) (?:with|having|who (?:have|has|had)|suffering from|affected by)\b"
-    r"|\b(?:must|should) (?:have|be)\b|\b(?:any|all|other) (?:type|kind|form)s? of\b",
-    re.IGNORECASE,
-)
 
 
 def _without_back_references(parsed, required: list, ignored: list, vocab, listed=()) -> list:
@@ -834,7 +827,7 @@ def _without_back_references(parsed, required: list, ignored: list, vocab, liste
             and not alternatives
             and not listed_too
             and e.text not in scoped
-            and not _POPULATION_STATED_RE.search(e.text)
+            and not POPULATION_STATED_RE.search(e.text)
         ):
             short = e.text if len(e.text) <= 80 else e.text[:77] + "..."
             ignored.append(

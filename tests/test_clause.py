@@ -1349,3 +1349,38 @@ KEEP_PROBES = [
 def test_keep_probes_never_exclude(section, line, over):
     vs = _verdicts(section, line, _patient(**over))
     assert NOT_MET not in {v.verdict for v in vs}, [v.reason for v in vs]
+
+
+# a broad diagnosis named again as the cause of something else is no alternative to the
+# kind another line requires; a broad line that states a population still is
+@pytest.mark.parametrize(
+    ("lines", "diagnosis", "expected"),
+    [
+        (
+            ["Diagnosis of acute lymphoblastic leukemia", "Pain at diagnosis related to leukemia"],
+            "acute myeloid leukemia",
+            NOT_MET,
+        ),
+        (
+            ["Diagnosis of acute lymphoblastic leukemia", "Pain at diagnosis related to leukemia"],
+            "acute lymphoblastic leukemia",
+            MET,
+        ),
+        (
+            ["Diagnosis of acute lymphoblastic leukemia", "Patients with any other leukemia"],
+            "acute myeloid leukemia",
+            MET,
+        ),
+    ],
+)
+def test_a_broad_diagnosis_referred_back_is_no_alternative(lines, diagnosis, expected):
+    text = "Inclusion Criteria:\n\n" + "\n".join(f"* {x}" for x in lines)
+    parsed = _trial("NCT00000001", text)
+    p = _patient(diagnosis=diagnosis, stage=None)
+    got = [v for v in evaluate(p, parsed) if v.criterion.type == "histology"]
+    first = got[0]
+    assert "lymphoblastic" in first.criterion.text.lower()
+    if expected == NOT_MET:
+        assert first.verdict == NOT_MET, first.reason
+    else:
+        assert first.verdict != NOT_MET, first.reason

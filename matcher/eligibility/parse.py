@@ -15,6 +15,7 @@ from matcher.eligibility.brain import _brain
 from matcher.eligibility.clause import account_line
 from matcher.eligibility.clause import rules as clause_rules
 from matcher.eligibility.cohort import _SCOPED_TYPES, _cohort, _disease_scope, _histology_sublists
+from matcher.eligibility.common import _safe_is_a
 from matcher.eligibility.extent import _extent, _measurable
 from matcher.eligibility.histology import _histology
 from matcher.eligibility.labs import _labs
@@ -23,7 +24,14 @@ from matcher.eligibility.performance import _ps
 from matcher.eligibility.pregnancy import _pregnancy
 from matcher.eligibility.stage import _stage
 from matcher.eligibility.status import _cml_phase, _status
-from matcher.eligibility.text import _CTX_ANYOF_RE, _DIAG_CACHE, _I, _ONCO_RE, _Ctx
+from matcher.eligibility.text import (
+    _CTX_ANYOF_RE,
+    _DIAG_CACHE,
+    _I,
+    _ONCO_RE,
+    _Ctx,
+    _find_diagnoses,
+)
 from matcher.eligibility.therapy import _prior_therapy, _washout
 from matcher.trial import Trial
 
@@ -513,8 +521,75 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
         by_line[id(line)] = parsed
         crits.extend(parsed)
     _histology_sublists(lines, by_line)
+    _histology_back_references(crits, vocab)
     _status_alternatives(crits)
     return ParsedTrial(trial=trial, criteria=crits, n_lines=n_lines, n_typed_lines=n_typed)
+
+
+# "pain at diagnosis related to leukemia", "CD33+ leukaemia associated immunophenotype": the
+# disease named again, as the cause or owner of something else
+_BACK_REFERENCE_BEFORE_RE = re.compile(
+    r"(?:(?:related|relating|attributed|attributable|due|secondary|owing) to|associated with|"
+    r"caused by|induced by)\s+(?:the\s+|their\s+|this\s+|his\s+|her\s+)?$",
+    _I,
+)
+_BACK_REFERENCE_AFTER_RE = re.compile(r"^[\s-]*(?:associated|related)\b", _I)
+
+
+def _histology_back_references(crits: list[Criterion], vocab: Any) -> None:
+    """Take out of the required-histology alternatives a line whose only diagnosis is a broad
+    one (a family, category or basket) named as the cause or owner of something else ("pain at
+    diagnosis related to leukemia"), when another alternative names a kind of it ("acute
+    lymphoblastic leukemia"): it speaks of that disease again and does not admit every
+    leukaemia. Its own verdict stands; it is just no longer an alternative."""
+    if vocab is None:
+        return
+    groups: dict[str, list[Criterion]] = {}
+    for c in crits:
+        if c.group and c.group.startswith("histology:require"):
+            groups.setdefault(c.group, []).append(c)
+    for members in groups.values():
+        for c in members:
+            ids = c.values.get("diagnoses") or []
+            if len(ids) != 1:
+                continue
+            try:
+                broad = vocab.diagnosis(ids[0]).level in ("family", "category", "basket")
+            except Exception:  # noqa: BLE001 - an id the vocabulary lacks: leave it alone
+                continue
+            if not broad:
+                continue
+            kinds = [
+                o
+                for o in members
+                if o is not c
+                and any(
+                    d != ids[0] and _safe_is_a(vocab, d, ids[0])
+                    for d in o.values.get("diagnoses") or []
+                )
+            ]
+            if not kinds or not _referred_back(c.text, ids[0], vocab):
+                continue
+            c.group = None
+
+
+def _referred_back(text: str, did: str, vocab: Any) -> bool:
+    """Every mention of diagnosis ``did`` in ``text`` names it as the cause or owner of
+    something else."""
+    mentions = [m for d, m in _find_diagnoses(vocab, text) if d == did]
+    if not mentions:
+        return False
+    low = text.lower()
+    for mention in mentions:
+        i = low.find(mention.lower())
+        while i >= 0:
+            before, after = text[max(0, i - 40) : i], text[i + len(mention) :]
+            if not (
+                _BACK_REFERENCE_BEFORE_RE.search(before) or _BACK_REFERENCE_AFTER_RE.match(after)
+            ):
+                return False
+            i = low.find(mention.lower(), i + 1)
+    return True
 
 
 _TRAILING_OR_RE = re.compile(r"[\s,;]\b(?:or|and/or)\s*[,;:]?\s*$", _I)

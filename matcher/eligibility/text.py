@@ -299,3 +299,16 @@ UNTREATED_WAY_IN_RE = re.compile(
     r"\bnot (?:exist|available)\w*|\bdoes not exist\b|\bnone exists?\b",
     _I,
 )
+
+
+# A line that states whom the trial is for ("patients with", "histologically confirmed", "any
+# type of"): a broad diagnosis there widens the population; elsewhere ("pain at diagnosis
+# related to leukemia") it refers back to the disease another line names.
+POPULATION_STATED_RE = re.compile(
+    r"\b(?:histolog\w*|cytolog\w*|patholog\w*|confirmed|documented|proven|established)\b"
+    r"|\bdiagnos(?:is|es|ed) (?:of|with|as)\b|\bdiagnosed\b"
+    r"|\b(?:patients?|subjects?|participants?|children|adults?|people|individuals?|those|"
+    r"cases?) (?:with|having|who (?:have|has|had)|suffering from|affected by)\b"
+    r"|\b(?:must|should) (?:have|be)\b|\b(?:any|all|other) (?:type|kind|form)s? of\b",
+    re.IGNORECASE,
+)
