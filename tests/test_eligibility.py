@@ -568,6 +568,10 @@ def test_pregnancy(text, section, polarity):
         ),
         ("Bilirubin normal", [("bilirubin", "<=", None, 1.0)]),
         ("Platelet count≥75×109/L", [("platelets", ">=", 75000.0, None)]),
+        # thousands per microlitre written as k/mm3, K/cumm, x 10^3/mm3
+        ("Platelets >= 100 k/mm3", [("platelets", ">=", 100000.0, None)]),
+        ("ANC >= 1.5 K/cumm", [("anc", ">=", 1500.0, None)]),
+        ("Platelets >= 100 x 10^3/mm3", [("platelets", ">=", 100000.0, None)]),
     ],
 )
 def test_organ_function(text, labs):

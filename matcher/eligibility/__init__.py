@@ -45,6 +45,10 @@ Criterion types (``Criterion.type``) and their ``values``:
 - ``cml_phase``: ``{phases: [...]}`` from chronic, accelerated, blast ("CML in first blast
   crisis or first accelerated phase"), read against the phase the patient's diagnosis as
   written states ("chronic myeloid leukemia in accelerated phase"); none stated is UNKNOWN.
+- ``hla``: ``{alleles: [{locus, group, protein}]}`` from "HLA-A*02:01, *02:05 or *02:06
+  positive", "HLA-A2" (the A*02 group): read against the HLA entries of the patient's
+  biomarkers; NOT_MET only when each wanted allele is recorded negative or two other alleles
+  of the locus are typed (``eligibility.hla``).
 - ``unparsed``: ``{}``: a line nothing typed, listed verbatim "to review" (``{too_long: n}``
   for a line over ``MAX_LINE_CHARS``, not parsed at all).
 

@@ -292,7 +292,7 @@ def account_line(
         left = _left_over(
             r, c, plain, low, tokens, base, others, mine, cue_spans, section, own, anytype
         )
-        if section == "inclusion" and not c.group and anchor:
+        if section == "inclusion" and not c.group and anchor and c.type not in _LIST_TYPES:
             other_anchors = [
                 a
                 for o in criteria
@@ -315,6 +315,9 @@ def account_line(
     return out
 
 
+# types whose criterion reads a whole list of its own items ("HLA-A*02:01, HLA-A*02:05, or
+# HLA-A*02:06"): a ", or" between them is the list, not a second branch
+_LIST_TYPES = frozenset({"hla"})
 _BRANCH_OR_RE = re.compile(r",\s*(?:or|and/or)\b")
 _WORD_AT_RE = re.compile(r"[a-z0-9]+")
 
@@ -458,7 +461,7 @@ def _anchor_in(r: ClauseRules, c, low: str, seg: tuple[int, int]) -> bool:
     return bool(pos) and any(seg[0] <= p < seg[1] for p in pos)
 
 
-_SYMBOL_TYPES = frozenset({"biomarker", "prior_therapy_excluded", "prior_therapy_required"})
+_SYMBOL_TYPES = frozenset({"biomarker", "prior_therapy_excluded", "prior_therapy_required", "hla"})
 
 
 def _left_over(

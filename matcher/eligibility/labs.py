@@ -157,7 +157,8 @@ def _to_std(lab: str, num: float, unit: str) -> float | None:
     )
     u = u.replace("cumm", "mm3").replace("**", "^").replace("e9", "^9").replace("e3", "^3")
     if lab in ("anc", "platelets"):
-        if re.search(r"10\^?9/l|10\^?3/ul|^k/ul|/nl", u):
+        # "x10^9/L", "x10^3/uL", "k/uL", "k/mm3", "K/cumm", "/nL": thousands per microlitre
+        if re.search(r"10\^?9/l|10\^?3/(?:ul|mm3)|^(?:k|x?10\^?3|thou)/(?:ul|mm3)$|/nl", u):
             return num * 1000.0
         if re.search(r"/(?:mm3|ul)$", u):
             return num

@@ -25,6 +25,7 @@ TYPES = (
     "disease_status",
     "stage",
     "cml_phase",
+    "hla",
     "unparsed",
 )
 MET, NOT_MET, UNKNOWN = "MET", "NOT_MET", "UNKNOWN"

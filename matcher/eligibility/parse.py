@@ -18,6 +18,7 @@ from matcher.eligibility.cohort import _SCOPED_TYPES, _cohort, _disease_scope, _
 from matcher.eligibility.common import _safe_is_a
 from matcher.eligibility.extent import _extent, _measurable
 from matcher.eligibility.histology import _histology
+from matcher.eligibility.hla import _hla
 from matcher.eligibility.labs import _labs
 from matcher.eligibility.model import ABOUT_OTHER, PART_SCOPE, Criterion, ParsedTrial
 from matcher.eligibility.performance import _ps
@@ -78,6 +79,7 @@ def parse_line(
     found += _status(c)
     found += _stage(c)
     found += _cml_phase(c)
+    found += _hla(c)
     if not found:
         return [Criterion(section, text, "unparsed", c.base, {}, context=context)]
     crits = []

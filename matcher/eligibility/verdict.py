@@ -12,6 +12,7 @@ from matcher.eligibility.cohort import _cohort_status
 from matcher.eligibility.common import _diag_name
 from matcher.eligibility.extent import _ev_extent, _ev_measurable
 from matcher.eligibility.histology import _ev_histology
+from matcher.eligibility.hla import _ev_hla
 from matcher.eligibility.labs import _ev_labs
 from matcher.eligibility.model import (
     ABOUT_OTHER,
@@ -80,6 +81,7 @@ FIELDS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "disease_status": ("disease_status", "prior_therapies"),
     "stage": ("stage", "metastatic"),
     "cml_phase": ("diagnosis_text",),
+    "hla": ("biomarkers",),
     "unparsed": (),
 }
 _COHORT_FIELDS = ("diagnosis", "diagnosis_name", "diagnosis_lineage")
@@ -466,5 +468,6 @@ _EVALUATORS = {
     "disease_status": _ev_disease_status,
     "stage": _ev_stage,
     "cml_phase": _ev_cml_phase,
+    "hla": _ev_hla,
     "unparsed": _ev_unparsed,
 }
