@@ -328,6 +328,35 @@ CASES = [
         NOT_MET,
         None,
     ),
+    # haematological markers a trial enrols by
+    (
+        "inclusion",
+        "CD33 positive in bone marrow or CSF by flow cytometry",
+        {"diagnosis": "acute myeloid leukemia", "stage": None, "biomarkers": ["CD33 negative"]},
+        NOT_MET,
+        None,
+    ),
+    (
+        "inclusion",
+        "Evidence of refractory or recurrent CD22+ leukemia or lymphoma",
+        {"diagnosis": "B-ALL", "stage": None, "biomarkers": ["CD22 negative"]},
+        NOT_MET,
+        None,
+    ),
+    (
+        "exclusion",
+        "Primitive cells do not express CD19",
+        {"diagnosis": "B-ALL", "stage": None, "biomarkers": ["CD19 negative"]},
+        NOT_MET,
+        None,
+    ),
+    (
+        "inclusion",
+        "FLT3-ITD or TKD mutation positive",
+        {"diagnosis": "acute myeloid leukemia", "stage": None, "biomarkers": ["FLT3 negative"]},
+        NOT_MET,
+        None,
+    ),
     # how a diagnosis was made, or by whose criteria, is not a narrowing of it
     (
         "exclusion",
@@ -1342,6 +1371,9 @@ KEEP_PROBES = [
     ("inclusion", "Bone and soft-tissue sarcomas", {"diagnosis": "Ewing sarcoma"}),
     ("inclusion", "Relapsed Hodgkin or non-Hodgkin lymphoma", {"diagnosis": "Hodgkin lymphoma", "stage": None}),
     ("inclusion", "Small cell or non-small cell lung cancer", {"diagnosis": "small cell lung cancer"}),
+    # a marker named as a therapy's target, or a graft's cell dose, is no marker requirement
+    ("exclusion", "Prior CD19-directed therapy", {"diagnosis": "B-ALL", "stage": None, "biomarkers": ["CD19 positive"]}),
+    ("inclusion", "CD34+ cell dose of at least 2 x 10^6/kg", {"diagnosis": "B-ALL", "stage": None, "biomarkers": ["CD34 negative"]}),
 ]  # fmt: skip
 
 

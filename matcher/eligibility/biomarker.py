@@ -42,12 +42,25 @@ _GENE_SPELLINGS: dict[str, str] = {
     "TP53": r"\bTP53\b|\bTP53(?=(?:WT|MUT)\b)",
     "TMB": r"\bTMB\b|(?i:\btumou?r mutational burden\b)",
     "H3K27M": r"\bH3 ?K27M\b",
+    # haematological markers a trial enrols by (CAR-T, antibody and antibody-drug conjugate
+    # targets; AML driver mutations). Not CD34 (graft cell doses) nor CD3/CD4 (T-cell counts).
+    "CD19": r"\bCD-?19\b",
+    "CD20": r"\bCD-?20\b",
+    "CD22": r"\bCD-?22\b",
+    "CD30": r"\bCD-?30\b",
+    "CD33": r"\bCD-?33\b",
+    "CD38": r"\bCD-?38\b",
+    "CD123": r"\bCD-?123\b",
+    "BCMA": r"\bBCMA\b",
+    "FLT3": r"\bFLT-?3\b",
+    "NPM1": r"\bNPM-?1\b",
 }
 _GENE_RE = re.compile("|".join(f"(?P<g{i}>{rx})" for i, rx in enumerate(_GENE_SPELLINGS.values())))
 _GENE_BY_GROUP = {f"g{i}": g for i, g in enumerate(_GENE_SPELLINGS)}
 _MARKER_CUE_RE = re.compile(
     r"\b(?:mutat\w*|mutant|rearrange\w*|fusions?|translocat\w*|amplif\w*|positiv\w*|negativ\w*|"
-    r"wild[- ]?type|wt|overexpress\w*|expression|deficien\w*|high|loss|lost|deleted|deletions?|"
+    r"wild[- ]?type|wt|overexpress\w*|expression|express(?:es|ing)?|deficien\w*|high|loss|lost|"
+    r"deleted|deletions?|"
     r"insertions?|exon|alterations?|altered|aberrations?|variants?|skipping|harbou?r\w*|"
     r"[A-Z]\d{2,4}[A-Z]|driver|sensiti[sz]ing|activating|status|proficient|tps|cps|ihc\s*[0-3]\+)\b"
     r"|[+-](?![\w])|\d\+",
@@ -263,7 +276,7 @@ def _compare(want: str, want_exon: int | None, have: str, have_exon: int | None)
 _GENE_NEEDLES = (
     "ALK", "ROS", "NTRK", "BRAF", "EGFR", "HER", "ERBB", "RAS", "IDH", "MSI", "MMR", "PD",
     "SMARCB", "INI", "MDM2", "CDK4", "MET", "RET", "FGFR", "KIT", "PDGFRA", "BRCA", "TP53",
-    "TMB", "H3", "JAK",
+    "TMB", "H3", "JAK", "CD", "BCMA", "FLT", "NPM",
 )  # fmt: skip
 _GENE_NEEDLES_LOW = (
     "anaplastic lymphoma", "c-ros", "neurotrophic", "epidermal growth", "microsatellite",

@@ -728,7 +728,7 @@ _SPECIMEN_RE = re.compile(
     r"tissue|tumou?r|plasma|blood|serum|ctdna|cfdna|liquid|histolog\w*|cytolog\w*|patholog\w*|"
     r"biops\w*|imaging|ihc|immunohistochemistry|fish|ngs|pcr|rt-pcr|sequencing|effusion|fluid|"
     r"marrow|sample|samples|specimen|specimens|archival|fresh|local|central|locally|centrally|"
-    r"hematology|haematology|ct|mri|pet"
+    r"hematology|haematology|ct|mri|pet|csf|cerebrospinal|peripheral"
 )
 # age groups of a population: an "or" between two is no alternative of a requirement (the age
 # criterion reads the ages)
