@@ -1,9 +1,10 @@
 """Verdicts that hold whatever a line's unread words say, for this patient (``_SETTLED``).
 
-A NOT_MET with words left over is normally UNKNOWN. Three kinds of patient settle it: one
-recorded negative for a whole gene against examples of that gene's alterations, and one with
-no prior therapy at all against a line that needs treated disease -- unless the line offers
-another way in (unfit, refused, newly diagnosed, a permission or a condition). The reason
+A NOT_MET with words left over is normally UNKNOWN. These patients settle it: one recorded
+negative for a whole gene against examples of that gene's alterations; one with no prior
+therapy at all against a line that needs treated disease -- unless the line offers another
+way in (unfit, refused, newly diagnosed, a permission or a condition); one who had a therapy
+a list names as an item of its own, the unread words qualifying other items. The reason
 still quotes the words not read, so the coordinator can check the claim.
 """
 
@@ -131,6 +132,71 @@ CASES = [
         "Progression after prior chemotherapy, or patients who refused chemotherapy",
         AML,
         "prior_therapy_required",
+        UNKNOWN,
+    ),
+]
+
+
+# an excluded therapy named as its own item of a list, the unread words in other items
+LMS = {"diagnosis": "leiomyosarcoma"}
+CASES += [
+    (
+        "inclusion",
+        "No prior radiotherapy to chest, immunotherapy or biologic therapy",
+        {**LMS, "prior_therapies": ["pembrolizumab"]},
+        "prior_therapy_excluded",
+        NOT_MET,
+    ),
+    (
+        "exclusion",
+        "Have received CAR-T therapy or other genetically modified cell therapy before screening",
+        {"diagnosis": "B-ALL", "stage": None, "prior_therapies": ["CAR T-cell therapy"]},
+        "prior_therapy_excluded",
+        NOT_MET,
+    ),
+    (
+        "exclusion",
+        "Prior pazopanib, high-dose chemotherapy or trabectedin",
+        {**LMS, "prior_therapies": ["pazopanib"]},
+        "prior_therapy_excluded",
+        NOT_MET,
+    ),
+    # ... not when the unread words may reach the whole list (a head before the first item,
+    # a tail after the last), sit in the item the patient's therapy is named in, or set a
+    # condition
+    (
+        "exclusion",
+        "Prior adjuvant doxorubicin, ifosfamide or trabectedin",
+        {**LMS, "prior_therapies": ["trabectedin"]},
+        "prior_therapy_excluded",
+        UNKNOWN,
+    ),
+    (
+        "exclusion",
+        "Prior high-dose chemotherapy, pazopanib or trabectedin",
+        {**LMS, "prior_therapies": ["trabectedin"]},
+        "prior_therapy_excluded",
+        UNKNOWN,
+    ),
+    (
+        "exclusion",
+        "Prior trabectedin, pazopanib or gemcitabine given as maintenance",
+        {**LMS, "prior_therapies": ["trabectedin"]},
+        "prior_therapy_excluded",
+        UNKNOWN,
+    ),
+    (
+        "exclusion",
+        "Prior pazopanib, regorafenib given in combination, or trabectedin",
+        {**LMS, "prior_therapies": ["regorafenib"]},
+        "prior_therapy_excluded",
+        UNKNOWN,
+    ),
+    (
+        "exclusion",
+        "Prior trabectedin, or pazopanib unless given more than 6 months ago",
+        {**LMS, "prior_therapies": ["trabectedin"]},
+        "prior_therapy_excluded",
         UNKNOWN,
     ),
 ]

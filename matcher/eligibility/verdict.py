@@ -40,6 +40,7 @@ from matcher.eligibility.therapy import (
     _ev_prior_excluded,
     _ev_prior_required,
     _ev_washout,
+    settled_listed_item,
     settled_untreated_required,
 )
 
@@ -447,6 +448,7 @@ _SETTLED = {
     "biomarker": settled_gene_negative,
     "disease_status": settled_untreated_status,
     "prior_therapy_required": settled_untreated_required,
+    "prior_therapy_excluded": settled_listed_item,
 }
 
 _EVALUATORS = {
