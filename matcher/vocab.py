@@ -490,6 +490,21 @@ class _Finder:
         gap = text[toks[i - 1][1] : toks[i][0]]
         return gap in ("-", " ", "\u2010", "\u2011", "\u2013")
 
+    def _target_name(self, text: str, toks: list[tuple[int, int, str]], i: int, j: int) -> bool:
+        """An abbreviation that is part of a molecule's name ("anti-CLL-1", "CLL-1 positive":
+        the CLEC12A antigen, not the leukaemia): glued by a hyphen to a number after it, or
+        to an "anti" before it."""
+        if i != j or toks[i][2] not in self.case_sensitive:
+            return False
+        glued = ("-", "\u2010", "\u2011")
+        if (
+            j + 1 < len(toks)
+            and toks[j + 1][2].isdigit()
+            and text[toks[j][1] : toks[j + 1][0]] in glued
+        ):
+            return True
+        return i > 0 and toks[i - 1][2] == "anti" and text[toks[i - 1][1] : toks[i][0]] in glued
+
     def find(self, text: str) -> list[tuple[str, str]]:
         """(entry id, matched text) for each mention, in text order, longest spelling first."""
         if not text or not self.index:
@@ -525,7 +540,7 @@ class _Finder:
                 i += 1
                 continue
             j, hit = best
-            if not self._negated(text, toks, i):
+            if not self._negated(text, toks, i) and not self._target_name(text, toks, i, j):
                 out.append((hit, text[toks[i][0] : toks[j][1]]))
             i = j + 1
         return out

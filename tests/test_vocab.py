@@ -1103,6 +1103,12 @@ FIND_DIAGNOSES = [
     # ambiguous abbreviations are not searched in running text; lower-case words are not abbreviations
     ("Median OS was 12 months; ALT and AST < 3 x ULN; ES-SCLC excluded", [("sclc", "ES-SCLC")]),
     ("the gist of the study; lms access; Non-anthracycline therapy", []),
+    # an abbreviation inside a molecule's name ("anti-CLL-1": the CLEC12A antigen)
+    ("Previous exposure to any anti-CLL-1 monoclonal antibody", []),
+    (
+        "CLL-1 positive AML; relapsed CLL",
+        [("acute_myeloid_leukemia", "AML"), ("chronic_lymphocytic_leukemia", "CLL")],
+    ),
     (
         "Soft-tissue sarcomas of the extremity, GISTs and LMS",
         [
