@@ -202,6 +202,28 @@ CASES += [
 ]
 
 
+# an exception that admits named performance scores only
+PS_LINE = (
+    "Eastern Cooperative Oncology Group (ECOG) Performance Status of 0/1. ECOG PS 2 are "
+    "eligible if depends solely on orthopedic problems"
+)
+CASES += [
+    ("inclusion", PS_LINE, {"ecog": 3}, "performance_status", NOT_MET),
+    ("inclusion", PS_LINE, {"ecog": 2}, "performance_status", UNKNOWN),
+    ("inclusion", "ECOG 0-1 (ECOG 2 allowed if due to bone metastases)", {"ecog": 4},
+     "performance_status", NOT_MET),
+    # ... not when a second exception names more, another scale is an alternative, the
+    # exception names no score, or the ECOG was converted from another scale
+    ("inclusion", "ECOG 0-1 (ECOG 2 allowed if due to bone metastases, and ECOG 3 if bedridden "
+     "from a fracture)", {"ecog": 3}, "performance_status", UNKNOWN),
+    ("inclusion", "ECOG 0-1 or Karnofsky >= 70 (ECOG 2 allowed if due to pain)", {"ecog": 3},
+     "performance_status", UNKNOWN),
+    ("inclusion", "ECOG 0-1 unless the investigator judges otherwise", {"ecog": 3},
+     "performance_status", UNKNOWN),
+    ("inclusion", PS_LINE, {"ecog": None, "karnofsky": 40}, "performance_status", UNKNOWN),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize(("section", "line", "over", "ctype", "expected"), CASES)
 def test_settled_verdicts(section, line, over, ctype, expected):
     vs = [v for v in _verdicts(section, line, _patient(**over)) if v.criterion.type == ctype]

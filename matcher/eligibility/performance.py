@@ -324,3 +324,53 @@ def _ev_ps_scale(p: Any, c: Criterion) -> tuple[str, str]:
                 )
         return UNKNOWN, f"ECOG {p.ecog} recorded, trial states {crit}: verify {label}"
     return UNKNOWN, f"{label} not recorded: verify ({crit})"
+
+
+# "ECOG PS 2 are eligible if ...", "patients with ECOG 2 due to tumour-related pain may be
+# enrolled", "PS of 2 is acceptable when ...": an exception that admits named scores only
+_PS_EXCEPTION_RE = re.compile(
+    r"\b(?:ecog|ps|performance status|who|zubrod)(?:\s+(?:ps|performance status|score))?"
+    r"\s*(?:of\s*|=\s*)?(?P<a>[0-4])(?:\s*(?:-|–|to|or)\s*(?P<b>[0-4]))?\b"
+    r"(?=[^.;]{0,60}\b(?:eligible|allowed|permitted|acceptable|accepted|may|can|will be)\b)",
+    re.IGNORECASE,
+)
+# every score or range named after a performance-scale word ("ECOG 3", "PS of 2", "ECOG
+# 0/1", "0 to 2")
+_PS_SCORE_RE = re.compile(
+    r"\b(?:ecog|ps|performance status|who|zubrod)\b[^.;\d]{0,25}?(?P<a>[0-4])\b"
+    r"(?:\s*(?:/|-|–|to|or|,|and)\s*(?P<b>[0-4])\b)?",
+    re.IGNORECASE,
+)
+_OTHER_SCALE_RE = re.compile(r"\b(?:karnofsky|kps|lansky|lps)\b", re.IGNORECASE)
+# the unread words an exception of named scores leaves
+_EXCEPTION_WORDS_RE = re.compile(
+    r"(?:(?:are|is|also|will be|may be|be|to be)\s+)?(?:eligible|allowed|permitted|acceptable|"
+    r"accepted|included|enrolled)?(?:\s+(?:if|when|provided))?|may|can|if|when|due",
+    re.IGNORECASE,
+)
+
+
+def settled_named_exception(p: Any, c: Criterion, vocab: Any) -> str | None:
+    """Why a failed ECOG requirement holds whatever the line's exception says, or None: the
+    exception admits named scores ("ECOG PS 2 are eligible if it depends solely on orthopedic
+    problems") and the patient's recorded ECOG is none of the scores the line names at all.
+    Only for a recorded (not converted) ECOG, a line of the ECOG scale alone, and unread
+    words that are the exception's own ("eligible if", "may", "allowed if")."""
+    v = c.values
+    if c.polarity != "require" or v.get("scale") != "ecog" or p.ecog is None:
+        return None
+    if getattr(p, "ecog_converted_from", None) or _OTHER_SCALE_RE.search(c.text):
+        return None
+    if not all(_EXCEPTION_WORDS_RE.fullmatch(w.strip()) for w in c.unexplained):
+        return None
+    if not _PS_EXCEPTION_RE.search(c.text):
+        return None
+    named = set(range(int(v["min"]), int(v["max"]) + 1))
+    for m in _PS_SCORE_RE.finditer(c.text):
+        lo = int(m.group("a"))
+        hi = int(m.group("b")) if m.group("b") else lo
+        named |= set(range(min(lo, hi), max(lo, hi) + 1))
+    if p.ecog in named:
+        return None
+    allowed = ", ".join(map(str, sorted(named)))
+    return f"the line names ECOG {allowed} only, its exception included; ECOG {p.ecog} is not one"

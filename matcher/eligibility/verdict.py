@@ -25,7 +25,11 @@ from matcher.eligibility.model import (
     Verdict,
 )
 from matcher.eligibility.parse import _default_vocab
-from matcher.eligibility.performance import _ev_ps, not_for_this_age_group
+from matcher.eligibility.performance import (
+    _ev_ps,
+    not_for_this_age_group,
+    settled_named_exception,
+)
 from matcher.eligibility.pregnancy import _ev_contraception, _ev_pregnancy
 from matcher.eligibility.sex import _ev_sex
 from matcher.eligibility.stage import _ev_stage
@@ -449,6 +453,7 @@ _SETTLED = {
     "disease_status": settled_untreated_status,
     "prior_therapy_required": settled_untreated_required,
     "prior_therapy_excluded": settled_listed_item,
+    "performance_status": settled_named_exception,
 }
 
 _EVALUATORS = {
