@@ -951,6 +951,13 @@ PS_BY_AGE = [
     # ECOG converted to Karnofsky: failed only when every published table fails it
     ("KPS>60", 50, 3, None, NOT_MET),
     ("KPS>60", 50, 2, None, UNKNOWN),
+    # a score written before the scale's name, a generic score that is the named scale's
+    ("Performance status >= 50 by lansky scale (for participants < 16 years of age) or >=50 "
+     "percent karnofsky scale (for participants >=16 years of age)", 12, None, 40, NOT_MET),
+    ("performance status of 0 to 1 on the ECOG", 40, 2, None, NOT_MET),
+    ("performance status of 0 to 1 on the ECOG", 40, 1, None, MET),
+    # "Lanksy" (sic)
+    ("Karnofsky/ Lanksy performance level score of greater than or equal to 50 percent", 10, None, 40, NOT_MET),
 ]  # fmt: skip
 
 

@@ -12,7 +12,7 @@ from matcher.eligibility.text import _I, _Ctx
 # --- performance status -----------------------------------------------------------------
 _PS_RE = re.compile(
     r"\b(?P<ecog>ecog|eastern cooperative oncology group|zubrod|who\b(?=[^.;]{0,30}perform)"
-    r"|who[- ]ps)\b|\b(?P<kps>karnofsky|kps)\b|\b(?P<lansky>lansky|lps)\b"
+    r"|who[- ]ps)\b|\b(?P<kps>karnofsky|kps)\b|\b(?P<lansky>lansky|lanksy|lps)\b"
     r"|\b(?P<generic>performance status|performance score|ps)\b",
     _I,
 )
@@ -90,9 +90,17 @@ def _leading_age_group(before: str) -> tuple[re.Match, str, int] | None:
     return m, _AGE_WORD_OPS.get(op, op), int(m.group("n"))
 
 
+# a score written before the scale's name (">=50 percent karnofsky"), and a generic mention's
+# score that belongs to the scale named right after it ("performance status >= 50 by lansky")
+_PS_VALUE_BEFORE_RE = re.compile(
+    r"(?P<op>>=|<=|<|>|=)\s*(?P<n>\d{1,3})\s*(?:%|percent)?\s*(?:on\s+(?:the\s+)?)?$", _I
+)
+_NAMED_SCALE_AFTER_RE = re.compile(r"\s*(?:%|percent)?\s*(?:by|on|in|per|using)\s+(?:the\s+)?", _I)
+
+
 def _ps(c: _Ctx) -> list[tuple[str, str, dict]]:
     s = c.s
-    if not re.search(r"perform|ecog|eastern cooperative|karnofsky|kps|lansky|zubrod", s):
+    if not re.search(r"perform|ecog|eastern cooperative|karnofsky|kps|lansky|lanksy|zubrod", s):
         return []
     # merge "ECOG performance status", "Lansky (age < 16) performance status" into one mention
     raw = list(_PS_RE.finditer(s))
@@ -118,6 +126,7 @@ def _ps(c: _Ctx) -> list[tuple[str, str, dict]]:
                 continue
         mentions.append([m.start(), m.end(), scale])
     found: list[tuple[int, str, re.Match | None]] = []
+    carried: re.Match | None = None
     for i, (start, end, scale) in enumerate(mentions):
         nxt = mentions[i + 1][0] if i + 1 < len(mentions) else len(s)
         window = re.sub(r"\s*\([^)]*\)", "", s[end : min(nxt, end + 120)])
@@ -128,6 +137,25 @@ def _ps(c: _Ctx) -> list[tuple[str, str, dict]]:
             if window.strip()
             else None
         )
+        from_window = v is not None
+        if v is None and carried is not None:
+            v, carried = carried, None  # "performance status of 0 to 1 on the ECOG"
+        if v is None:
+            # ">=50 percent (%) karnofsky scale": the value stands before the scale's name
+            prev_end = mentions[i - 1][1] if i else 0
+            before = re.sub(r"\s*\([^)]*\)", "", s[max(prev_end, start - 40) : start])
+            b = _PS_VALUE_BEFORE_RE.search(before)
+            v = _PS_VALUE_RE.match(f"{b.group('op')}{b.group('n')}") if b else None
+        if (
+            scale is None
+            and from_window
+            and i + 1 < len(mentions)
+            and mentions[i + 1][2] is not None
+            and _NAMED_SCALE_AFTER_RE.fullmatch(window[v.end() :])
+        ):
+            # "Performance status >= 50 by lansky scale": the value of the scale named next
+            carried = v
+            continue
         seg_end = nxt if i + 1 < len(mentions) else len(s)
         cond = ps_age_condition(s[start:seg_end])
         if cond is None and len(mentions) > 1:
