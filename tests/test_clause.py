@@ -357,6 +357,8 @@ CASES = [
         NOT_MET,
         None,
     ),
+    # "anti-tumour therapy" is any systemic therapy, as "anticancer therapy" is
+    ("exclusion", "Prior anti-tumor therapy", {"prior_therapies": ["carboplatin"]}, NOT_MET, None),
     # how a diagnosis was made, or by whose criteria, is not a narrowing of it
     (
         "exclusion",

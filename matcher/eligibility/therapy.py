@@ -42,6 +42,7 @@ _CATEGORY_RES = [
             r"\bsystemic (?:anti-?cancer |anti-?neoplastic |cancer |anti-?tumou?r )?"
             r"(?:therap\w*|treatments?|agents?|regimens?)|\banti-?cancer (?:therap\w*|treatments?|"
             r"agents?|drugs?)|\banti-?neoplastic (?:therap\w*|treatments?|agents?)|"
+            r"\banti-?tumou?r (?:therap\w*|treatments?|agents?|drugs?)|"
             r"\bsystemic (?:\w+ )?(?:therapy|treatment)\b",
             _I,
         ),
