@@ -1383,6 +1383,9 @@ KEEP_PROBES = [
     # a marker named as a therapy's target, or a graft's cell dose, is no marker requirement
     ("exclusion", "Prior CD19-directed therapy", {"diagnosis": "B-ALL", "stage": None, "biomarkers": ["CD19 positive"]}),
     ("inclusion", "CD34+ cell dose of at least 2 x 10^6/kg", {"diagnosis": "B-ALL", "stage": None, "biomarkers": ["CD34 negative"]}),
+    # an item read whole is not a shorter name inside it, nor a name its unread modifier narrows
+    ("exclusion", "1. Squamous cell carcinoma (including adenosquamous carcinoma); Small cell lung carcinoma (including small cell carcinoma and non-small cell mixed lung carcinoma)", {"diagnosis": "lung adenocarcinoma"}),
+    ("exclusion", "Patients suspected of malignant pheochromocytoma/paraganglioma or distant metastasis", {"diagnosis": "pheochromocytoma", "stage": "localized", "metastatic_sites": []}),
 ]  # fmt: skip
 
 

@@ -202,6 +202,18 @@ CASES += [
 ]
 
 
+# a diagnosis named as its own item of an exclusion list
+CASES += [
+    (
+        "exclusion",
+        "1. Squamous cell carcinoma (including adenosquamous carcinoma); Small cell lung "
+        "carcinoma (including small cell carcinoma and non-small cell mixed lung carcinoma)",
+        {"diagnosis": "adenosquamous carcinoma of the lung"},
+        "histology",
+        NOT_MET,
+    ),
+]
+
 # an exception that admits named performance scores only
 PS_LINE = (
     "Eastern Cooperative Oncology Group (ECOG) Performance Status of 0/1. ECOG PS 2 are "

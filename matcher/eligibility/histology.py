@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from matcher.eligibility.common import _diag_name, _safe_is_a
+from matcher.eligibility.listitem import entity_spans, settled_by_item
 from matcher.eligibility.model import MET, NOT_MET, UNKNOWN, Criterion
 from matcher.eligibility.text import (
     _I,
@@ -215,3 +216,17 @@ def _ev_histology_core(
             f"diagnosis {pname} (unspecified subtype); trial excludes {names}: verify subtype",
         )
     return MET, f"{pname} is not among excluded {names}"
+
+
+def settled_listed_diagnosis(p: Any, c: Criterion, vocab: Any) -> str | None:
+    """Why a NOT_MET on an excluded histology holds whatever the line's unread words say
+    ("Squamous cell carcinoma (including adenosquamous carcinoma); Small cell lung carcinoma
+    (including ... mixed ...)" excludes an adenosquamous patient by its first item), or None:
+    ``listitem.settled_by_item`` on the diagnoses of the line the patient's diagnosis is."""
+    if c.polarity != "exclude" or not c.unexplained or vocab is None or not p.diagnosis:
+        return None
+    lineage = set(p.diagnosis_lineage or [p.diagnosis])
+    hit_ids = {i for i in c.values.get("diagnoses") or [] if i in lineage}
+    if not hit_ids:
+        return None
+    return settled_by_item(c, hit_ids, entity_spans(_find_diagnoses(vocab, c.text), c.text))

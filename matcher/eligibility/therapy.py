@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from matcher.eligibility.listitem import entity_spans, settled_by_item
 from matcher.eligibility.model import CHEMO_CLASSES, MET, NOT_MET, UNKNOWN, Criterion
 from matcher.eligibility.text import (
     _EXCEPT_RE,
@@ -898,76 +899,27 @@ def _ev_washout(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
 
 
 # --- a named item of an exclusion list --------------------------------------------------
-# "No prior radiotherapy to chest, immunotherapy or biologic therapy": a patient who had
-# pembrolizumab is excluded by "immunotherapy", named on its own; "to chest" qualifies the
-# radiotherapy item and "biologic therapy" is another item. Words a list shares (a head before
-# the first item, a time or setting after the last) and any condition or permission still
-# keep the verdict UNKNOWN.
-_LIST_SEP_RE = re.compile(r",\s*(?:and/or|or|and)\s+|,\s*|;\s*|\s+(?:and/or|or|nor)\s+")
-_HARD_WORD_RE = re.compile(
-    r"\b(?:if|unless|except\w*|provided|providing|as long as|when|whenever|where|until|allow\w*|"
-    r"permit\w*|acceptable|accepted|eligible|may|can|could|but|however|although|though|only|"
-    r"otherwise|regardless|irrespective|within|since|after|before|during|for|in)\b",
-    _I,
-)
-
-
-def _top_level_items(low: str) -> list[tuple[int, int]]:
-    """Spans of the list items of a line: split on commas, semicolons and "or" outside
-    parentheses."""
-    items, start, depth, i = [], 0, 0, 0
-    while i < len(low):
-        ch = low[i]
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth = max(0, depth - 1)
-        elif depth == 0:
-            m = _LIST_SEP_RE.match(low, i)
-            if m and m.end() > i:
-                items.append((start, i))
-                start = m.end()
-                i = m.end()
-                continue
-        i += 1
-    items.append((start, len(low)))
-    return [(a, b) for a, b in items if low[a:b].strip()]
-
-
-def _mention_spans(
-    vocab: Any, text: str, ids: set[str] | None = None
-) -> list[tuple[int, int, str]]:
-    low = text.lower()
-    out: list[tuple[int, int, str]] = []
+def _therapy_spans(vocab: Any, text: str) -> list[tuple[int, int, str]]:
+    """(start, end, id) of every drug, drug class and procedure the line names."""
+    pairs: list[tuple[str, str]] = []
     for finder in ("find_drugs", "find_drug_classes", "find_procedures"):
         fn = getattr(vocab, finder, None)
-        if fn is None:
-            continue
-        for ident, mention in fn(text):
-            if ids is not None and ident not in ids:
-                continue
-            i = low.find(mention.lower())
-            while i >= 0:
-                out.append((i, i + len(mention), ident))
-                i = low.find(mention.lower(), i + 1)
-    return out
+        if fn is not None:
+            pairs += fn(text)
+    return entity_spans(pairs, text)
 
 
 def settled_listed_item(p: Any, c: Criterion, vocab: Any) -> str | None:
-    """Why a NOT_MET on an excluded prior therapy holds whatever the line's unread words say,
-    or None: a drug or class the patient had is named as an item of the list with no unread
-    word in it, and every unread word stands inside another item -- after that item's therapy when it is the first
-    item (a qualifier of it, "radiotherapy to chest"), before it when it is the last ("or other
-    genetically modified cell therapy"), anywhere in a middle one -- and none is a condition, a
-    permission or a time or setting word that could reach the whole list."""
+    """Why a NOT_MET on an excluded prior therapy holds whatever the line's unread words say
+    ("No prior radiotherapy to chest, immunotherapy or biologic therapy": pembrolizumab is
+    excluded by "immunotherapy", named on its own), or None: ``listitem.settled_by_item`` on
+    the drugs and classes of the line the patient had."""
     if c.polarity != "exclude" or not c.unexplained or vocab is None or not p.prior_therapies:
-        return None
-    if any(_HARD_WORD_RE.search(w) for w in c.unexplained):
         return None
     drugs = set(p.prior_drugs)
     hit_ids = {d for d in c.values.get("drugs") or [] if d in drugs}
+    pclasses = {cl for t in p.prior_therapies if t.kind == "drug" for cl in t.classes}
     for cls in c.values.get("classes") or []:
-        pclasses = {cl for t in p.prior_therapies if t.kind == "drug" for cl in t.classes}
         if drugs & _class_members(vocab, cls) or cls in pclasses:
             hit_ids.add(cls)
     wanted = set(c.values.get("classes") or [])
@@ -978,46 +930,4 @@ def settled_listed_item(p: Any, c: Criterion, vocab: Any) -> str | None:
                 hit_ids |= {cid, *vocab.class_ancestors(cid)} & wanted
     if not hit_ids:
         return None
-    low = c.text.lower()
-    items = _top_level_items(low)
-    if len(items) < 2:
-        return None
-    entities = _mention_spans(vocab, c.text)
-    hits = [(a, b) for a, b, ident in entities if ident in hit_ids]
-
-    def item_of(pos: int) -> int | None:
-        return next((k for k, (a, b) in enumerate(items) if a <= pos < b), None)
-
-    hit_items = {item_of(a) for a, _b in hits} - {None}
-    if not hit_items:
-        return None
-    last = len(items) - 1
-    dirty: set[int] = set()
-    covered = [False] * len(low)
-    for x, y, _i in entities:
-        covered[x:y] = [True] * (y - x)
-    for run in c.unexplained:
-        start = low.find(run.lower())
-        if start < 0:
-            return None
-        # a quoted run may span items ("chest, immunotherapy or"): judge each unread word
-        for m in re.finditer(r"[\w'-]+", low[start : start + len(run)]):
-            at, end = start + m.start(), start + m.end()
-            if all(covered[at:end]) or m.group(0) in ("or", "and", "nor"):
-                continue  # a therapy the line names, or the list's own joining word
-            k = item_of(at)
-            if k is None:
-                return None
-            dirty.add(k)
-            a, b = items[k]
-            own = [(x, y) for x, y, _i in entities if a <= x < b]
-            if not own:
-                return None  # an item naming no therapy: its words may be a shared head or tail
-            if k == 0 and at < min(y for _x, y in own):
-                return None  # before the first item's therapy: the shared head of the list
-            if k == last and end > max(y for _x, y in own):
-                return None  # after the last item's therapy: may reach the whole list
-    if not hit_items - dirty:
-        return None  # every item naming what the patient had has words not read
-    named = ", ".join(sorted(hit_ids)).replace("_", " ")
-    return f"{named} is named as its own item of the list; the words not read qualify other items"
+    return settled_by_item(c, hit_ids, _therapy_spans(vocab, c.text))

@@ -11,7 +11,7 @@ from matcher.eligibility.brain import _ev_brain
 from matcher.eligibility.cohort import _cohort_status
 from matcher.eligibility.common import _diag_name
 from matcher.eligibility.extent import _ev_extent, _ev_measurable
-from matcher.eligibility.histology import _ev_histology
+from matcher.eligibility.histology import _ev_histology, settled_listed_diagnosis
 from matcher.eligibility.hla import _ev_hla
 from matcher.eligibility.labs import _ev_labs
 from matcher.eligibility.model import (
@@ -454,6 +454,7 @@ _SETTLED = {
     "prior_therapy_required": settled_untreated_required,
     "prior_therapy_excluded": settled_listed_item,
     "performance_status": settled_named_exception,
+    "histology": settled_listed_diagnosis,
 }
 
 _EVALUATORS = {
