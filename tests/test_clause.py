@@ -1386,6 +1386,9 @@ KEEP_PROBES = [
     # an item read whole is not a shorter name inside it, nor a name its unread modifier narrows
     ("exclusion", "1. Squamous cell carcinoma (including adenosquamous carcinoma); Small cell lung carcinoma (including small cell carcinoma and non-small cell mixed lung carcinoma)", {"diagnosis": "lung adenocarcinoma"}),
     ("exclusion", "Patients suspected of malignant pheochromocytoma/paraganglioma or distant metastasis", {"diagnosis": "pheochromocytoma", "stage": "localized", "metastatic_sites": []}),
+    # a mixed small cell / non-small cell tumour is one diagnosis, not an exclusion of NSCLC
+    ("exclusion", "Small cell lung cancer (including mixed small cell lung cancer and non-small cell lung cancer);", {"diagnosis": "lung adenocarcinoma"}),
+    ("exclusion", "Mixed small cell and non small-cell lung cancer history.", {"diagnosis": "lung adenocarcinoma"}),
 ]  # fmt: skip
 
 

@@ -1103,6 +1103,11 @@ FIND_DIAGNOSES = [
     # ambiguous abbreviations are not searched in running text; lower-case words are not abbreviations
     ("Median OS was 12 months; ALT and AST < 3 x ULN; ES-SCLC excluded", [("sclc", "ES-SCLC")]),
     ("the gist of the study; lms access; Non-anthracycline therapy", []),
+    # a mixed small cell / non-small cell lung cancer is one diagnosis (combined SCLC)
+    (
+        "Mixed small cell and non small-cell lung cancer history.",
+        [("combined_sclc", "Mixed small cell and non small-cell lung cancer")],
+    ),
     # an abbreviation inside a molecule's name ("anti-CLL-1": the CLEC12A antigen)
     ("Previous exposure to any anti-CLL-1 monoclonal antibody", []),
     (
