@@ -36,16 +36,18 @@ register_migration(*CACHE_MIGRATION)
 
 @lru_cache(maxsize=1)
 def parser_key() -> str:
-    """Hash of everything that decides a parse: the parser modules and the vocabularies."""
+    """Hash of everything that decides a parse: the parser modules, the vocabulary's text
+    finders and the vocabularies."""
     import matcher.criteria_text as ct
     import matcher.eligibility as el
     import matcher.trial as tr
+    import matcher.vocab as vc  # its text finders decide which entities a line names
 
     h = hashlib.sha256()
     # the eligibility package: every module of it, in a fixed order
     for path in sorted(Path(el.__file__).parent.glob("*.py")):
         h.update(path.read_bytes())
-    for mod in (ct, tr):
+    for mod in (ct, tr, vc):
         h.update(Path(mod.__file__).read_bytes())
     clauses = vocab_dir().parent / "clauses.yaml"  # the clause layer's words and cues
     if clauses.exists():

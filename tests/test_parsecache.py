@@ -58,3 +58,31 @@ def test_changed_record_is_parsed_again(fixtures_dir, tmp_path):
     assert counts == {"cached": 0, "parsed": 1}
     ps = [c for c in parsed[0].criteria if c.type == "performance_status"]
     assert [(c.values["min"], c.values["max"]) for c in ps] == [(0, 1)]
+
+
+def test_the_parser_key_covers_every_module_that_decides_a_parse(monkeypatch):
+    """A cached parse is stale when the eligibility modules, the vocabulary's text finders,
+    the clause words or a vocabulary file change: each is part of the key."""
+    from pathlib import Path
+
+    import matcher.eligibility as el
+    import matcher.vocab as vc
+    from matcher import parsecache
+
+    read = Path.read_bytes
+    seen: list[str] = []
+
+    def spy(self):
+        seen.append(self.name)
+        return read(self)
+
+    parsecache.parser_key.cache_clear()
+    monkeypatch.setattr(Path, "read_bytes", spy)
+    try:
+        parsecache.parser_key()
+    finally:
+        monkeypatch.setattr(Path, "read_bytes", read)
+        parsecache.parser_key.cache_clear()
+    modules = {p.name for p in Path(el.__file__).parent.glob("*.py")}
+    assert modules <= set(seen)
+    assert {Path(vc.__file__).name, "clauses.yaml", "diagnoses.yaml", "drugs.yaml"} <= set(seen)
