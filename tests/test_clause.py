@@ -1389,6 +1389,8 @@ KEEP_PROBES = [
     # a mixed small cell / non-small cell tumour is one diagnosis, not an exclusion of NSCLC
     ("exclusion", "Small cell lung cancer (including mixed small cell lung cancer and non-small cell lung cancer);", {"diagnosis": "lung adenocarcinoma"}),
     ("exclusion", "Mixed small cell and non small-cell lung cancer history.", {"diagnosis": "lung adenocarcinoma"}),
+    # items of an example list share their head's words ("for no more than 3 months")
+    ("exclusion", "Patients who have received antiangiogenic therapy or other targeted treatment for no more than 3 months, such as Endostar, Erlotinib, Sunitinib, Sorafenib, Avastin, Imatinib, famitinib, pazopanib", {"prior_therapies": ["pazopanib"]}),
 ]  # fmt: skip
 
 

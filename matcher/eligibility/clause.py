@@ -681,22 +681,13 @@ def _sibling_items(low: str, segs, anchors: list[int]) -> list[tuple[int, int]]:
     excludes, so its words do not weaken a pregnancy NOT_MET. The last item counts only when
     "or" introduces it ("A or B, given for metastatic disease" may scope the whole list)."""
     out: list[tuple[int, int]] = []
+    from matcher.eligibility.listitem import top_level_cuts
+
     for sa, sb in segs:
-        depth, cuts = 0, []
-        i = sa
-        while i < sb:
-            ch = low[i]
-            if ch in "([":
-                depth += 1
-            elif ch in ")]":
-                depth = max(0, depth - 1)
-            elif depth == 0:
-                m = _ITEM_SEP_RE.match(low, i)
-                if m and (ch == "," or i == 0 or not low[i - 1].isalnum()):
-                    cuts.append((m.start(), m.end(), "or" in m.group(0)))
-                    i = m.end()
-                    continue
-            i += 1
+        cuts = [
+            (m.start(), m.end(), "or" in m.group(0))
+            for m in top_level_cuts(low, sa, sb, _ITEM_SEP_RE, word_start=True)
+        ]
         if not cuts:
             continue
         items = []
@@ -710,10 +701,17 @@ def _sibling_items(low: str, segs, anchors: list[int]) -> list[tuple[int, int]]:
                 continue
             if k == len(items) - 1 and not by_or:
                 continue
+            if k + 1 < len(items) and _EXAMPLES_OPEN_RE.match(low, items[k + 1][0]):
+                continue  # "or other targeted treatment ..., such as erlotinib": its examples follow
             out.append((a, b))
     return out
 
 
+# an item that opens an example list ("such as erlotinib, sunitinib"): the examples belong to
+# the item before it
+_EXAMPLES_OPEN_RE = re.compile(
+    r"\s*(?:such as|e\.\s?g\.?|eg\b|including|for example|for instance|like|namely)"
+)
 # cues of one sentence that reach the other sentences of a line
 _REACHING_CUE_RE = re.compile(
     r"if|unless|except|excepting|excluding|other than|apart from|besides|provided|providing|"

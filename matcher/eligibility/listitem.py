@@ -32,24 +32,49 @@ _HARD_WORD_RE = re.compile(
 )
 
 
-def top_level_items(low: str) -> list[tuple[int, int]]:
-    """Spans of the list items of a line: split on commas, semicolons and "or" outside
-    parentheses."""
-    items, start, depth, i = [], 0, 0, 0
-    while i < len(low):
+# an example list opened before the patient's item: its items are examples of a head
+_EXAMPLES_BEFORE_RE = re.compile(
+    r"\b(?:such as|e\.\s?g\.?|eg|i\.\s?e\.?|ie|including|includes|include|for example|for instance|"
+    r"like|namely|as follows|the following)\b|:",
+    _I,
+)
+
+
+def top_level_cuts(
+    low: str, start: int, end: int, sep: re.Pattern, word_start: bool = False
+) -> list[re.Match]:
+    """The matches of separator ``sep`` in ``low[start:end]`` outside parentheses and
+    brackets, in order (with ``word_start``, a separator other than a comma must start a
+    word: not follow a letter or digit)."""
+    cuts: list[re.Match] = []
+    depth, i = 0, start
+    while i < end:
         ch = low[i]
         if ch in "([":
             depth += 1
         elif ch in ")]":
             depth = max(0, depth - 1)
         elif depth == 0:
-            m = _LIST_SEP_RE.match(low, i)
-            if m and m.end() > i:
-                items.append((start, i))
-                start = m.end()
+            m = sep.match(low, i)
+            if (
+                m
+                and m.end() > i
+                and (not word_start or ch == "," or i == 0 or not low[i - 1].isalnum())
+            ):
+                cuts.append(m)
                 i = m.end()
                 continue
         i += 1
+    return cuts
+
+
+def top_level_items(low: str) -> list[tuple[int, int]]:
+    """Spans of the list items of a line: split on commas, semicolons and "or" outside
+    parentheses."""
+    items, start = [], 0
+    for m in top_level_cuts(low, 0, len(low), _LIST_SEP_RE):
+        items.append((start, m.start()))
+        start = m.end()
     items.append((start, len(low)))
     return [(a, b) for a, b in items if low[a:b].strip()]
 
@@ -94,6 +119,11 @@ def settled_by_item(
 
     hit_items = {item_of(a) for a, _b, ident in entities if ident in hit_ids} - {None}
     if not hit_items:
+        return None
+    first_hit = min(items[k][0] for k in hit_items)
+    if _EXAMPLES_BEFORE_RE.search(low[:first_hit]):
+        # "antiangiogenic therapy or other targeted treatment for no more than 3 months, such
+        # as erlotinib, sunitinib, ...": the items are examples of a head, and share its words
         return None
     last = len(items) - 1
     dirty: set[int] = set()

@@ -108,7 +108,7 @@ _MAX_LINES_RE = re.compile(
     r"|(?:lines?|regimens?|therap(?:y|ies)|treatments?)\s+(?:[\w-]+\s+){0,2}?"
     r"(?:(?:does|do|must|should|shall|may|can|will)\s+)?(?:not\s+exceed\s+|<=\s*)(?P<n3>"
     + _NUMW
-    + r")\b",
+    + r")\b(?!\s*(?:days?|weeks?|months?|years?|hours?|cycles?|courses?|doses?)\b)",
     _I,
 )
 _OVER_LINES_RE = re.compile(
