@@ -581,6 +581,10 @@ _LIST_HEADS = frozenset(
         "leukaemias",
         "lymphoma",
         "lymphomas",
+        "melanoma",
+        "melanomas",
+        "neoplasm",
+        "neoplasms",
     ]
 )
 # a head word that is a kind of one of them: "liposarcoma", "rhabdomyosarcoma", "adenocarcinoma"

@@ -1391,6 +1391,10 @@ KEEP_PROBES = [
     ("exclusion", "Mixed small cell and non small-cell lung cancer history.", {"diagnosis": "lung adenocarcinoma"}),
     # items of an example list share their head's words ("for no more than 3 months")
     ("exclusion", "Patients who have received antiangiogenic therapy or other targeted treatment for no more than 3 months, such as Endostar, Erlotinib, Sunitinib, Sorafenib, Avastin, Imatinib, famitinib, pazopanib", {"prior_therapies": ["pazopanib"]}),
+    # who signs for a minor is no age limit
+    ("inclusion", "Adult patients are willing to participate in the study and sign the informed consent by themselves or by their immediate family. Patients under 18 years old willing to participate should have their legal guardians sign the informed consent.", {"age": 52}),
+    # a dedifferentiated chordoma exclusion does not exclude a chondroid one
+    ("exclusion", "Dedifferentiated chordomas, chondrosarcoma", {"diagnosis": "chondroid chordoma"}),
 ]  # fmt: skip
 
 
@@ -1433,3 +1437,20 @@ def test_a_broad_diagnosis_referred_back_is_no_alternative(lines, diagnosis, exp
         assert first.verdict == NOT_MET, first.reason
     else:
         assert first.verdict != NOT_MET, first.reason
+
+
+def test_a_criterion_of_one_alternative_among_several_does_not_exclude_alone():
+    """Criteria nested under one alternative of "one of the following" hold for that
+    alternative only: an age of the standard-risk group does not exclude a patient whom the
+    intermediate-risk group admits."""
+    text = (
+        "Inclusion Criteria:\n\n* Cytologically proven acute lymphoblastic leukemia (ALL)\n"
+        "* Patients must meet one of the following risk criteria:\n"
+        "  * Standard-risk (SR) group meeting all of the following criteria:\n"
+        "    * Aged 1 to < 6 years\n    * Initial WBC < 20,000/uL\n"
+        "  * Intermediate-risk (IR) group meeting all of the following criteria:\n"
+        "    * Aged < 1 or >= 6 years and/or WBC >= 20,000/uL\n"
+    )
+    parsed = _trial("NCT00000002", text)
+    p = _patient(diagnosis="B-ALL", stage=None, age=9)
+    assert NOT_MET not in {v.verdict for v in evaluate(p, parsed)}

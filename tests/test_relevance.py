@@ -204,6 +204,8 @@ def test_tiers_are_ordered_best_first():
         ("small cell or non-small cell lung cancer", {"sclc", "nsclc"}),
         ("Hodgkin or non-Hodgkin lymphoma", {"hodgkin_lymphoma", "lymphoma"}),
         ("metastatic or soft tissue sarcoma", {"soft_tissue_sarcoma"}),
+        ("cutaneous, acral, or mucosal melanoma",
+         {"cutaneous_melanoma", "acral_melanoma", "mucosal_melanoma"}),
         # an abbreviation kept out of text search stays out when it is not in a list
         ("OS was the primary endpoint", set()),
         ("ALL patients must sign consent", set()),

@@ -1103,6 +1103,18 @@ FIND_DIAGNOSES = [
     # ambiguous abbreviations are not searched in running text; lower-case words are not abbreviations
     ("Median OS was 12 months; ALT and AST < 3 x ULN; ES-SCLC excluded", [("sclc", "ES-SCLC")]),
     ("the gist of the study; lms access; Non-anthracycline therapy", []),
+    # chordoma subtypes; colon / rectum adenocarcinoma written out; acral melanoma in a list
+    (
+        "Dedifferentiated chordomas, chondrosarcoma",
+        [
+            ("dedifferentiated_chordoma", "Dedifferentiated chordomas"),
+            ("chondrosarcoma", "chondrosarcoma"),
+        ],
+    ),
+    (
+        "Histologically confirmed adenocarcinoma of the colon or rectum",
+        [("colorectal_cancer", "adenocarcinoma of the colon or rectum")],
+    ),
     # a mixed small cell / non-small cell lung cancer is one diagnosis (combined SCLC)
     (
         "Mixed small cell and non small-cell lung cancer history.",

@@ -36,6 +36,15 @@ _AGE_PATTERNS = [
 ]
 
 
+# a minor's consent signed by someone else ("Patients under 18 years old ... should have their
+# legal guardians sign the informed consent"): who signs, not an age limit
+_CONSENT_RE = re.compile(
+    r"(?:under|younger than|less than|<|below)\s*\d{1,2}\s*(?:years?|yrs?)?[^.;]{0,80}?\b"
+    r"(?:guardians?|parents?|parental|legally (?:authori[sz]ed|acceptable) representatives?)\b",
+    re.IGNORECASE,
+)
+
+
 def _age(c: _Ctx) -> list[tuple[str, str, dict]]:
     s = c.s
     anchor = _AGE_ANCHOR_RE.search(s)
@@ -52,6 +61,10 @@ def _age(c: _Ctx) -> list[tuple[str, str, dict]]:
     ):
         return []
     if re.match(r"\s*(?:for|if|when|in)\s", s):
+        return []
+    if _CONSENT_RE.search(s):
+        # "Patients under 18 years old ... should have their legal guardians sign the informed
+        # consent": who signs for a minor, not an age limit
         return []
     matches = sorted(
         (m for rx in _AGE_PATTERNS for m in rx.finditer(s)), key=lambda m: (m.start(), -m.end())

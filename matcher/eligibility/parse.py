@@ -498,6 +498,12 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
                     # joins it to the next alternative, which the group reads
                     c.unexplained = list(c.unexplained[:-1])
         parent = line.parent
+        if line.section == "inclusion" and parent is not None and _under_any_of(parent.parent):
+            # "Patients must meet one of the following risk criteria: / Standard-risk group
+            # meeting all of the following: / Aged 1 to < 6 years": a criterion of one
+            # alternative among several holds only for that alternative
+            for c in parsed:
+                c.conditional = True
         if (
             parent is not None
             and line.section == "inclusion"
@@ -526,6 +532,16 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
     _histology_back_references(crits, vocab)
     _status_alternatives(crits)
     return ParsedTrial(trial=trial, criteria=crits, n_lines=n_lines, n_typed_lines=n_typed)
+
+
+def _under_any_of(line) -> bool:
+    """True when ``line`` or one of its ancestors says its sub-items are alternatives ("one
+    of the following", "any of the following")."""
+    while line is not None:
+        if _CTX_ANYOF_RE.search(normalize(line.text)):
+            return True
+        line = line.parent
+    return False
 
 
 # "pain at diagnosis related to leukemia", "CD33+ leukaemia associated immunophenotype": the
