@@ -331,6 +331,10 @@ _TISSUE_TEST_LINE_RE = re.compile(
     r"test(?:s|ed|ing)?|assays?|sequencing|NGS|immunohistochemi\w+|IHC|FISH|PCR)\b",
     re.I,
 )
+_VERIFIED_BY_RE = re.compile(
+    r"[\s()\]\\-]*(?:\(?[a-z]{2,5}\)?)?[\s-]*(?:verified|confirmed|proven|documented|diagnosed)\b",
+    re.I,
+)
 _DIAGNOSIS_CUE_RE = re.compile(
     r"\b(?:histolog\w*|cytolog\w*|patholog\w*|diagnos\w*|confirmed|documented|proven)\b", re.I
 )
@@ -566,9 +570,22 @@ def _about_tissue_or_testing(text: str, vocab) -> bool:
     """A line about tissue or a test ("Archival tumor tissue from the sarcoma ...", "Tumour
     must be tested for ..."): the tissue or test word comes before any diagnosis it names,
     and the line does not state the diagnosis ("histologically confirmed ...")."""
-    cue = _TISSUE_TEST_LINE_RE.search(text)
+    cue = next(
+        (
+            m
+            for m in _TISSUE_TEST_LINE_RE.finditer(text)
+            # a test named in an aside ("[IHC 2+, with FISH confirmation]") or as how the
+            # diagnosis was made ("IHC-verified lung squamous cell carcinoma") is no subject
+            if text[: m.start()].count("(") + text[: m.start()].count("[")
+            <= text[: m.start()].count(")") + text[: m.start()].count("]")
+            and not _VERIFIED_BY_RE.match(text, m.end())
+        ),
+        None,
+    )
     if cue is None or _DIAGNOSIS_CUE_RE.search(text, 0, cue.start()):
         return False
+    if POPULATION_STATED_RE.search(text, 0, cue.start()):
+        return False  # "Females with HER2-positive [IHC ...] metastatic breast cancer"
     found = vocab.find_diagnoses(text)
     first = min((text.find(m) for _, m in found if text.find(m) >= 0), default=len(text))
     return cue.start() < first

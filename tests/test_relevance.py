@@ -221,6 +221,23 @@ def test_coordinated_lists_expand_to_every_member(v, text, expected):
 @pytest.mark.parametrize(
     ("diagnosis", "rec", "tier", "source"),
     [
+        # a test named in an aside, or as how a diagnosis was made, leaves the line a
+        # population line (records with no conditions rest on such lines)
+        (
+            "breast cancer",
+            record("NCT90000011", [], ["Females with HER2-positive [IHC 2 +, with FISH "
+                                       "confirmation] or 3+ [IHC or FISH] metastatic breast cancer"]),
+            "subtype",
+            "criteria",
+        ),
+        (
+            "lung squamous cell carcinoma",
+            record("NCT90000012", [], ["Locally advanced (IIIB) or metastatic (stage IV) "
+                                       "immunohistochemistry (IHC)-verified Lung squamous cell "
+                                       "carcinoma (LSQC)"]),
+            "subtype",
+            "criteria",
+        ),
         # "soft tissue or bone sarcoma" admits soft tissue sarcoma too
         (
             "leiomyosarcoma",
