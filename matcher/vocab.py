@@ -1075,6 +1075,8 @@ class Vocab:
                     hit = (ident, member, k)
                     break
             if hit is None:
+                if len(words) == 1 and words[0].isalpha():
+                    continue  # a member the vocabulary lacks ("acral"): the others still count
                 break
             members.append((hit[0], hit[1]))
             if hit[2] < len(words):

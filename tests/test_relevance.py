@@ -206,6 +206,8 @@ def test_tiers_are_ordered_best_first():
         ("metastatic or soft tissue sarcoma", {"soft_tissue_sarcoma"}),
         ("cutaneous, acral, or mucosal melanoma",
          {"cutaneous_melanoma", "acral_melanoma", "mucosal_melanoma"}),
+        # a member the vocabulary lacks does not hide the members before it
+        ("cutaneous, lentiginous, or mucosal melanoma", {"cutaneous_melanoma", "mucosal_melanoma"}),
         # an abbreviation kept out of text search stays out when it is not in a list
         ("OS was the primary endpoint", set()),
         ("ALL patients must sign consent", set()),
