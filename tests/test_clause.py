@@ -1454,3 +1454,24 @@ def test_a_criterion_of_one_alternative_among_several_does_not_exclude_alone():
     parsed = _trial("NCT00000002", text)
     p = _patient(diagnosis="B-ALL", stage=None, age=9)
     assert NOT_MET not in {v.verdict for v in evaluate(p, parsed)}
+
+
+NESTED = (
+    "Inclusion Criteria:\n\n* Patients must meet one of the following:\n"
+    "  * Group A meeting all of the following criteria:\n"
+    "    * Age >= 60 years\n    * ECOG performance status 0-1\n"
+    "  * Group B meeting all of the following criteria:\n"
+    "    * Age 18 to 59 years\n    * ECOG performance status 0-2\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("age", "ecog", "excluded"),
+    [(50, 1, False), (65, 1, False), (50, 3, True), (65, 2, True)],
+)
+def test_an_alternative_fails_when_one_of_its_criteria_does(age, ecog, excluded):
+    """Nested alternatives: each alternative holds its own criteria together; the header
+    excludes only when every alternative has a criterion the patient fails."""
+    parsed = _trial("NCT00000003", NESTED)
+    got = {v.verdict for v in evaluate(_patient(age=age, ecog=ecog), parsed)}
+    assert (NOT_MET in got) == excluded, got

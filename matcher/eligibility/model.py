@@ -29,6 +29,9 @@ TYPES = (
     "unparsed",
 )
 MET, NOT_MET, UNKNOWN = "MET", "NOT_MET", "UNKNOWN"
+# ``Criterion.group`` of an alternatives header's criteria: "any:N" then this separator and the
+# index of the alternative (the header's sub-item) the criterion stands under
+BRANCH_SEP = "|"
 # prefix of ``Criterion.cohort`` for a line scoped to one part of the study, not a cohort
 # ("excluded from the exercise intervention (but not the smoking cessation component) for:")
 PART_SCOPE = "part of the study: "

@@ -20,7 +20,7 @@ from matcher.eligibility.extent import _extent, _measurable
 from matcher.eligibility.histology import _histology
 from matcher.eligibility.hla import _hla
 from matcher.eligibility.labs import _labs
-from matcher.eligibility.model import ABOUT_OTHER, PART_SCOPE, Criterion, ParsedTrial
+from matcher.eligibility.model import ABOUT_OTHER, BRANCH_SEP, PART_SCOPE, Criterion, ParsedTrial
 from matcher.eligibility.performance import _ps
 from matcher.eligibility.pregnancy import _pregnancy
 from matcher.eligibility.stage import _stage
@@ -497,24 +497,25 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
                     # "1. acute lymphoblastic leukemia (ALL) or": the "or" that ends the line
                     # joins it to the next alternative, which the group reads
                     c.unexplained = list(c.unexplained[:-1])
-        parent = line.parent
-        if line.section == "inclusion" and parent is not None and _under_any_of(parent.parent):
+        roots = _any_of_ancestors(line) if line.section == "inclusion" else []
+        if len(roots) == 1:
             # "Patients must meet one of the following risk criteria: / Standard-risk group
-            # meeting all of the following: / Aged 1 to < 6 years": a criterion of one
-            # alternative among several holds only for that alternative
-            for c in parsed:
-                c.conditional = True
-        if (
-            parent is not None
-            and line.section == "inclusion"
-            and _CTX_ANYOF_RE.search(normalize(parent.text))
-        ):
-            gid = group_of.setdefault(id(parent), f"any:{len(group_of) + 1}")
+            # meeting all of the following: / Aged 1 to < 6 years": the alternatives are the
+            # header's sub-items, each with the criteria under it; an alternative fails when
+            # one of its criteria does, and the line when every alternative fails
+            root, branch = roots[0]
+            gid = group_of.setdefault(id(root), f"any:{len(group_of) + 1}")
+            member = f"{gid}{BRANCH_SEP}{root.children.index(branch)}"
             for c in parsed:
                 # an unparsed alternative ("Is ineligible for a protocol of higher priority") is
                 # UNKNOWN, so the typed alternatives failing does not make the line NOT_MET
-                if c.group is None:
-                    c.group = gid
+                if branch is not line or c.group is None:
+                    c.group = member
+        elif len(roots) > 1:
+            # alternatives within alternatives ("Age >= 60 years" or "Age 18-59 years and one
+            # of: ECOG >= 2, heart failure, ..."): which branch holds is not modelled
+            for c in parsed:
+                c.conditional = True
         if m and line.section == "exclusion" and vocab is not None:
             # "a. Indication A - ASPS: Prior treatment with cediranib": the disease before the
             # colon names the cohort; it is not excluded
@@ -534,14 +535,17 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
     return ParsedTrial(trial=trial, criteria=crits, n_lines=n_lines, n_typed_lines=n_typed)
 
 
-def _under_any_of(line) -> bool:
-    """True when ``line`` or one of its ancestors says its sub-items are alternatives ("one
-    of the following", "any of the following")."""
-    while line is not None:
-        if _CTX_ANYOF_RE.search(normalize(line.text)):
-            return True
-        line = line.parent
-    return False
+def _any_of_ancestors(line) -> list[tuple[Any, Any]]:
+    """(header, the header's sub-item on the way down to ``line``) for every ancestor line that
+    says its sub-items are alternatives ("one of the following", "any of the following"),
+    nearest first."""
+    out = []
+    child, node = line, line.parent
+    while node is not None:
+        if _CTX_ANYOF_RE.search(normalize(node.text)) and child in (node.children or []):
+            out.append((node, child))
+        child, node = node, node.parent
+    return out
 
 
 # "pain at diagnosis related to leukemia", "CD33+ leukaemia associated immunophenotype": the

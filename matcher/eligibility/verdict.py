@@ -16,6 +16,7 @@ from matcher.eligibility.hla import _ev_hla
 from matcher.eligibility.labs import _ev_labs
 from matcher.eligibility.model import (
     ABOUT_OTHER,
+    BRANCH_SEP,
     MET,
     NOT_MET,
     PART_SCOPE,
@@ -240,9 +241,13 @@ def _combine(verdicts: list[Verdict]) -> list[Verdict]:
     cohorts: a cohort's NOT_MET stands only when the patient fails every cohort.
     Builds new ``Verdict`` objects for the changed ones (the inputs may be shared)."""
     groups: dict[str, list[int]] = {}
+    branch: dict[int, str] = {}  # member -> the alternative it stands under
     for i, v in enumerate(verdicts):
-        if v.criterion.group:
-            groups.setdefault(v.criterion.group, []).append(i)
+        g = v.criterion.group
+        if g:
+            key, _sep, b = g.partition(BRANCH_SEP)
+            groups.setdefault(key, []).append(i)
+            branch[i] = b if _sep else str(i)
     if not groups:
         return _combine_cohorts(verdicts)
     out = list(verdicts)
@@ -254,11 +259,14 @@ def _combine(verdicts: list[Verdict]) -> list[Verdict]:
         # a scale for another age group is no alternative ("Lansky (< 16) or Karnofsky
         # (>= 16)": a 14-year-old is judged on Lansky alone)
         members = [i for i in members if not not_for_this_age_group(verdicts[i])] or members
-        if len(members) < 2 and members and failed(verdicts[members[0]]):
+        # an alternative is every criterion standing under it: it fails when one of them does
+        alternatives: dict[str, list[int]] = {}
+        for i in members:
+            alternatives.setdefault(branch[i], []).append(i)
+        alts = list(alternatives.values())
+        if len(alts) < 2 or all(any(failed(verdicts[i]) for i in a) for a in alts):
             continue
-        if len(members) < 2 or all(failed(verdicts[i]) for i in members):
-            continue
-        met = any(verdicts[i].verdict == MET for i in members)
+        met = any(all(verdicts[i].verdict == MET for i in a) for a in alts)
         conj = (verdicts[members[0]].criterion.group or "").startswith("and:")
         for i in members:
             v = verdicts[i]
