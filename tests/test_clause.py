@@ -359,6 +359,22 @@ CASES = [
     ),
     # "anti-tumour therapy" is any systemic therapy, as "anticancer therapy" is
     ("exclusion", "Prior anti-tumor therapy", {"prior_therapies": ["carboplatin"]}, NOT_MET, None),
+    # an age range written as two bounds; a line that is an age bound; an ECOG name variant
+    (
+        "inclusion",
+        "Age ≥ 60 years and ≤ 75 years, regardless of gender.",
+        {"age": 78},
+        NOT_MET,
+        None,
+    ),
+    (
+        "exclusion",
+        "More than 75 years at the time of study enrollment,",
+        {"age": 80},
+        NOT_MET,
+        None,
+    ),
+    ("inclusion", "Eastern cancer cooperation group (ECOG) ≤2.", {"ecog": 3}, NOT_MET, None),
     # how a diagnosis was made, or by whose criteria, is not a narrowing of it
     (
         "exclusion",
@@ -1395,6 +1411,9 @@ KEEP_PROBES = [
     ("inclusion", "Adult patients are willing to participate in the study and sign the informed consent by themselves or by their immediate family. Patients under 18 years old willing to participate should have their legal guardians sign the informed consent.", {"age": 52}),
     # a dedifferentiated chordoma exclusion does not exclude a chondroid one
     ("exclusion", "Dedifferentiated chordomas, chondrosarcoma", {"diagnosis": "chondroid chordoma"}),
+    # a time since something is no age bound
+    ("exclusion", "More than 15 years since the last radiotherapy", {"age": 70, "prior_therapies": ["radiotherapy"]}),
+    ("inclusion", "Age ≥ 60 years and ≤ 75 years, regardless of gender.", {"age": 70}),
 ]  # fmt: skip
 
 

@@ -11,7 +11,11 @@ from matcher.eligibility.text import _I, _Ctx
 
 # --- age ----------------------------------------------------------------------------------
 _AGE_ANCHOR_RE = re.compile(
-    r"\bage[ds]?\b|\b\d{1,3} years? (?:or|and) (?:older|over|above)\b|\byears? (?:of age|old)\b|\byrs? old\b|\byears?-old\b|\bmonths? (?:of age|old)\b",
+    r"\bage[ds]?\b|\b\d{1,3} years? (?:or|and) (?:older|over|above)\b|\byears? (?:of age|old)\b|\byrs? old\b|\byears?-old\b|\bmonths? (?:of age|old)\b"
+    # a line that is an age bound ("More than 75 years at the time of study enrollment"), not
+    # a time since something ("> 5 years since the last treatment")
+    r"|^[\s*-]*(?:>=|<=|>|<)\s*(?:1[2-9]|[2-9]\d|1[01]\d)\s*years?\b(?![^.;]{0,40}\b(?:since|after|ago|"
+    r"prior|before|from|of (?:follow|treatment|therapy)|duration|elapsed|free|remission))",
     _I,
 )
 _AGE_UNIT = r"(?P<unit>years?|yrs?|months?)"
@@ -36,6 +40,9 @@ _AGE_PATTERNS = [
 ]
 
 
+_UPPER_AFTER_RE = re.compile(
+    r"\s*(?:,|and|but|to)\s*(?P<op><=|<)\s*(?P<n>\d{1,3}(?:\.\d)?)\s*(?:years?|yrs?)?\b", _I
+)
 # a minor's consent signed by someone else ("Patients under 18 years old ... should have their
 # legal guardians sign the informed consent"): who signs, not an age limit
 _CONSENT_RE = re.compile(
@@ -96,6 +103,11 @@ def _age(c: _Ctx) -> list[tuple[str, str, dict]]:
                 if op in (">=", ">"):
                     vals["min_years"] = round(n, 3)
                     vals["min_exclusive"] = op == ">"
+                    # "Age >= 60 years and <= 75 years": the upper bound that follows
+                    hi = _UPPER_AFTER_RE.match(s, m.end())
+                    if hi:
+                        vals["max_years"] = round(float(hi.group("n")) * f, 3)
+                        vals["max_exclusive"] = hi.group("op") == "<"
                 elif op in ("<=", "<"):
                     vals["max_years"] = round(n, 3)
                     vals["max_exclusive"] = op == "<"

@@ -11,7 +11,8 @@ from matcher.eligibility.text import _I, _Ctx
 
 # --- performance status -----------------------------------------------------------------
 _PS_RE = re.compile(
-    r"\b(?P<ecog>ecog|eastern cooperative oncology group|zubrod|who\b(?=[^.;]{0,30}perform)"
+    r"\b(?P<ecog>ecog|eastern cooperative oncology group|eastern cancer cooperati(?:ve|on) group|"
+    r"zubrod|who\b(?=[^.;]{0,30}perform)"
     r"|who[- ]ps)\b|\b(?P<kps>karnofsky|kps)\b|\b(?P<lansky>lansky|lanksy|lps)\b"
     r"|\b(?P<generic>performance status|performance score|ps)\b",
     _I,
@@ -100,7 +101,10 @@ _NAMED_SCALE_AFTER_RE = re.compile(r"\s*(?:%|percent)?\s*(?:by|on|in|per|using)\
 
 def _ps(c: _Ctx) -> list[tuple[str, str, dict]]:
     s = c.s
-    if not re.search(r"perform|ecog|eastern cooperative|karnofsky|kps|lansky|lanksy|zubrod", s):
+    if not re.search(
+        r"perform|ecog|eastern cooperative|eastern cancer cooperati|karnofsky|kps|lansky|lanksy|zubrod",
+        s,
+    ):
         return []
     # merge "ECOG performance status", "Lansky (age < 16) performance status" into one mention
     raw = list(_PS_RE.finditer(s))
