@@ -66,6 +66,25 @@ def _contribution(patient, verdicts) -> tuple[bool, int, int, bool]:
 _SHARED: dict = {}
 
 
+def _one_contribution(patient, v) -> tuple[bool, int, int, bool]:
+    """:func:`_contribution` of one verdict (the same result, without building a list): only a
+    required prior therapy can give the line-of-therapy boost."""
+    c = v.criterion
+    excluded, unknown, grouped = False, 0, 0
+    if c.values.get("source") != "structured" and c.type != "unparsed":
+        if v.verdict == "NOT_MET":
+            excluded = True
+        elif v.verdict == "UNKNOWN":
+            bit = _GROUPED.get(c.type)
+            if bit:
+                grouped = bit
+            else:
+                unknown = 1
+    fit = c.type == "prior_therapy_required" and rank.prior_fit_boost(patient, (v,)) is not None
+    got = (excluded, unknown, grouped, fit)
+    return _SHARED.setdefault(got, got)
+
+
 _NOTHING = (False, 0, 0, False)
 
 
@@ -258,7 +277,7 @@ class ColumnarMatcher:
         for v in raw if alone is None else [raw[i] for i in alone]:
             got = one.get(id(v))
             if got is None:
-                got = one[id(v)] = _contribution(patient, [v])
+                got = one[id(v)] = _one_contribution(patient, v)
             e, u, g, f = got
             excluded |= e
             unknown += u

@@ -393,6 +393,7 @@ def in_country(sites: Sites | None, country: str | None) -> bool:
 
 # what a compact row (a trial the report does not explain) keeps of a ``match --json`` entry
 COMPACT_DROPPED = ("verify", "met", "to_review", "score_parts", "relevance_evidence")
+_COMPACT_DROPPED = frozenset(COMPACT_DROPPED)
 
 
 def compact_row(t: dict) -> dict:
@@ -400,13 +401,19 @@ def compact_row(t: dict) -> dict:
     it is excluded stay; its verify items, criteria met and lines to read become counts
     (``checks``: the verify groups a coordinator would work through) and only the first two
     reasons are kept (the page's one-line why). ``explained`` is False."""
-    out = {k: v for k, v in t.items() if k not in COMPACT_DROPPED}
+    out = {k: v for k, v in t.items() if k not in _COMPACT_DROPPED}
     out["reasons"] = list(t.get("reasons") or [])[:2]
     out["checks"] = len(group_verify(t.get("verify") or []))
     out["met_count"] = len(t.get("met") or [])
     out["to_review_count"] = len(t.get("to_review") or [])
     out["explained"] = False
     return out
+
+
+@lru_cache(maxsize=4096)  # a few statuses, phases and purposes recur on every row
+def _trial_words(status: str | None, phase: str | None, purpose: str | None) -> tuple:
+    """``(is_open, status_text, phase_text, purpose_text)`` of a trial row's fields."""
+    return is_open(status), status_text(status), phase_text(phase), purpose_text(purpose)
 
 
 def patient_digest(
@@ -448,12 +455,15 @@ def patient_digest(
 
     def placed(t: dict, row: dict, groups: list) -> dict:
         nct = t["nct_id"]
+        is_open_, status_words, phase_words, purpose = _trial_words(
+            t.get("status"), t.get("phase"), purposes.get(nct)
+        )
         return {
             **row,
-            "open": is_open(t.get("status")),
-            "status_words": status_text(t.get("status")),
-            "phase_words": phase_text(t.get("phase")),
-            "purpose": purpose_text(purposes.get(nct)),
+            "open": is_open_,
+            "status_words": status_words,
+            "phase_words": phase_words,
+            "purpose": purpose,
             "where": site_text(t.get("nearest_site"), t.get("distance_miles"), sites.get(nct)),
             "groups": groups,
         }

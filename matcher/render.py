@@ -136,6 +136,8 @@ def _table(cols: Sequence[_Col | str], rows: Iterable, cls: str = "sortable card
         for c in cols
     )
     body = []
+    # each column's opening tag with its phone label, made once per table
+    labelled = [f'<td data-label="{_e(c.label)}"' if c.label else None for c in cols]
     for row in rows:
         row_attrs = ""
         if isinstance(row, tuple) and len(row) == 3:
@@ -143,8 +145,8 @@ def _table(cols: Sequence[_Col | str], rows: Iterable, cls: str = "sortable card
         else:
             row_cls, cells = row if isinstance(row, tuple) else ("", row)
         tds = "".join(
-            cell.replace("<td", f'<td data-label="{_e(c.label)}"', 1) if c.label else cell
-            for c, cell in zip(cols, cells, strict=True)
+            cell.replace("<td", tag, 1) if tag else cell
+            for tag, cell in zip(labelled, cells, strict=True)
         )
         attr = f' class="{_e(row_cls)}"' if row_cls else ""
         body.append(f"<tr{attr}{row_attrs}>{tds}</tr>")

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -1211,11 +1212,52 @@ def _facts_cell(facts) -> str:
     return "; ".join(f"{f.fact} ({f.checks} checks on {f.trials} trials)" for f in facts)
 
 
+class _Cells(dict):
+    """``render.safe_cell`` of recurring cell values, each value's text made once: missing
+    keys are filled on lookup. One instance per kind of value: texts (and None), or numbers
+    (``int`` and ``float``: equal values have the same text; a bool is never a key, since
+    ``True == 1`` would share one)."""
+
+    def __missing__(self, value) -> str:
+        from matcher.render import FORMULA_PREFIXES, safe_cell
+
+        if len(self) > 200_000:
+            self.clear()
+        if type(value) is str and not value.startswith(FORMULA_PREFIXES):
+            got = value  # plain text that cannot start a formula: safe_cell returns it as is
+        else:
+            got = safe_cell(value)
+        self[value] = got
+        return got
+
+
+_TEXTS = _Cells()  # str or None
+_NUMBERS = _Cells()  # int or float
+
+
+def _list_cell(value, prefixes: tuple) -> str:
+    """``render.safe_cell(value)`` of a list of texts (joined by "; ") or of a text."""
+    if type(value) is not list:
+        return _TEXTS[value]
+    text = "; ".join(map(str, value))
+    return "'" + text if text.startswith(prefixes) else text
+
+
+@lru_cache(maxsize=65536)
+def _trial_cells(nct_id, title, phase, status, last_update, url) -> tuple[str, ...]:
+    """The cells of a trial's ``matches.csv`` columns that are the same on every row of it."""
+    from matcher.render import safe_cell
+
+    return tuple(safe_cell(c) for c in (nct_id, title, phase, status, last_update, url))
+
+
 def _csv_rows(d: dict, dig: dict, new_why: dict) -> Iterator[list]:
-    """One patient's ``matches.csv`` rows (columns :data:`MATCH_CSV_HEADER`)."""
+    """One patient's ``matches.csv`` rows (columns :data:`MATCH_CSV_HEADER`), every cell as
+    ``render.safe_cell`` writes it."""
     from matcher import render
 
-    facts = _facts_cell(dig["facts"])
+    facts = render.safe_cell(_facts_cell(dig["facts"]))
+    patient_id = render.safe_cell(d["patient_id"])
     group = {}
     for name, label in (
         ("top", "to consider (shown first)"),
@@ -1227,36 +1269,43 @@ def _csv_rows(d: dict, dig: dict, new_why: dict) -> Iterator[list]:
     ):
         for t in dig[name]:
             group[t["nct_id"]] = (label, t.get("where", ""))
+    numbers, text, listed, site_text = _NUMBERS, _TEXTS, _list_cell, render.site_text
+    prefixes = render.FORMULA_PREFIXES
     for t in d["trials"]:
         label, where = group.get(t["nct_id"], ("", ""))
+        nct, title, phase, status, last_update, url = _trial_cells(
+            t["nct_id"], t["title"], t["phase"], t["status"], t["last_update"], t["url"]
+        )
+        miles = t["distance_miles"]
+        checks = t["checks"] if "checks" in t else len(group_verify(t.get("verify") or []))
         yield [
-            d["patient_id"],
-            t["nct_id"],
-            t["rank"],
-            t["verdict"],
-            t["score"],
-            t["title"],
-            t["phase"],
-            t["status"],
-            t["last_update"],
-            render.site_text(t["nearest_site"]),
-            t["distance_miles"],
-            t["reasons"],
-            t.get("verify", ""),
-            t["excluded_by"],
+            patient_id,
+            nct,
+            numbers[t["rank"]],
+            text[t["verdict"]],
+            numbers[t["score"]],
+            title,
+            phase,
+            status,
+            last_update,
+            text[site_text(t["nearest_site"])],
+            "" if miles is None else numbers[miles],
+            listed(t["reasons"], prefixes),
+            listed(t.get("verify", ""), prefixes),
+            listed(t["excluded_by"], prefixes),
             "yes" if t["is_new"] else "",
-            new_why.get(t["nct_id"], ""),
-            t["url"],
-            label,
-            where,
+            text[new_why.get(t["nct_id"], "")],
+            url,
+            text[label],
+            text[where],
             facts,
-            t["review_status"],
+            text[t["review_status"]],
             "yes" if t["review_new"] else "",
-            t["review_reason"],
-            t["review_note"],
-            t["review_changed"],
+            text[t["review_reason"]],
+            text[t["review_note"]],
+            text[t["review_changed"]],
             "no" if t.get("explained") is False else "yes",
-            t["checks"] if "checks" in t else len(group_verify(t.get("verify") or [])),
+            numbers[checks],
         ]
 
 
@@ -1418,13 +1467,7 @@ class _ReportWriter:
         self.matches.add(self._compact(d))
         o = options.to_dict()
         self.options.add(o)
-        safe, prefixes = render.safe_cell, render.FORMULA_PREFIXES
-        for row in _csv_rows(d, dig, new_why):
-            # plain text that cannot start a formula is written as it is (what safe_cell
-            # returns for it), the rest through safe_cell
-            self.csv.writerow(
-                [c if type(c) is str and not c.startswith(prefixes) else safe(c) for c in row]
-            )
+        self.csv.writerows(_csv_rows(d, dig, new_why))
 
         i = self.offset + len(self.index_rows)
         diagnosis = patient.diagnosis_name or patient.diagnosis_text or "not recorded"

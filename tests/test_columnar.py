@@ -157,3 +157,21 @@ def test_a_study_of_caregivers_is_closed_the_same_way(cohort):
         assert got[p.id] == want
         row = next(s for s in m.trials if s.nct_id == "NCT09999991")
         assert row.verdict == "excluded" and "caregivers" in " ".join(row.excluded_by)
+
+
+def test_one_verdict_contribution_equals_the_list_form(cohort):
+    """What one verdict adds to a pair, made without a list, equals ``_contribution`` of the
+    one-verdict list, for every criterion verdict of every fixture patient and trial."""
+    from matcher.columnar import _contribution, _one_contribution
+
+    patients, parsed = cohort
+    state = MatchState(parsed, load_pack(), load_vocab(), RankConfig(statuses=None))
+    seen = set()
+    for p in patients:
+        for pt in parsed:
+            raw, _ = state.evaluator.criterion_verdicts(p, pt)
+            for v in raw:
+                got = _one_contribution(p, v)
+                assert got == _contribution(p, [v]), (p.id, pt.trial.nct_id, v.criterion.type)
+                seen.add(got)
+    assert len(seen) >= 4  # excluded, unknown, grouped and the boost all occur
