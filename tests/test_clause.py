@@ -1414,6 +1414,8 @@ KEEP_PROBES = [
     # a time since something is no age bound
     ("exclusion", "More than 15 years since the last radiotherapy", {"age": 70, "prior_therapies": ["radiotherapy"]}),
     ("inclusion", "Age ≥ 60 years and ≤ 75 years, regardless of gender.", {"age": 70}),
+    # smoldering myeloma is not active myeloma
+    ("exclusion", "Smoldering MM, defined as asymptomatic MM with absence of lytic bone lesions", {"diagnosis": "multiple myeloma", "stage": None}),
 ]  # fmt: skip
 
 
