@@ -375,6 +375,14 @@ CASES = [
         None,
     ),
     ("inclusion", "Eastern cancer cooperation group (ECOG) ≤2.", {"ecog": 3}, NOT_MET, None),
+    # the marker that defines a diagnosis restates it
+    (
+        "exclusion",
+        "Acute promyelocytic leukemia accompanied by the PML-RARA fusion gene",
+        {"diagnosis": "acute promyelocytic leukemia", "stage": None},
+        NOT_MET,
+        None,
+    ),
     # how a diagnosis was made, or by whose criteria, is not a narrowing of it
     (
         "exclusion",

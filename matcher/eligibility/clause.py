@@ -289,8 +289,19 @@ def account_line(
             )
             if unnamed and cue and not _foreign_exemption(c, plain, s, vocab):
                 mine.append(s)
+        if c.type == "histology":
+            defining = _defining_marker_spans(c, low, vocab)
+            if defining:
+                # "Acute promyelocytic leukemia accompanied by the PML-RARA fusion gene": the
+                # marker that defines the diagnosis restates it
+                base_c = list(base)
+                _mark(base_c, defining)
+            else:
+                base_c = base
+        else:
+            base_c = base
         left = _left_over(
-            r, c, plain, low, tokens, base, others, mine, cue_spans, section, own, anytype
+            r, c, plain, low, tokens, base_c, others, mine, cue_spans, section, own, anytype
         )
         if section == "inclusion" and not c.group and anchor and c.type not in _LIST_TYPES:
             other_anchors = [
@@ -398,6 +409,29 @@ def _own_mentions(c, plain: str, vocab: Any) -> list[int] | None:
                 if i >= 0:
                     pos.append(i)
     return pos or None
+
+
+def _defining_marker_spans(c, low: str, vocab: Any) -> list[tuple[int, int]]:
+    """Where the marker that defines one of a histology criterion's diagnoses is named, with
+    its connecting words ("accompanied by the PML-RARA fusion gene", "with PML::RARA")."""
+    if vocab is None:
+        return []
+    names: list[str] = []
+    for did in (c.values or {}).get("diagnoses") or []:
+        entry = getattr(vocab, "diagnoses", {}).get(did)
+        names += list(getattr(entry, "defining_markers", ()) or ())
+    if not names:
+        return []
+    alts = "|".join(
+        re.escape(n.lower()).replace("::", "(?:::|-|/|:)").replace(r"\-", "(?:::|-|/)")
+        for n in dict.fromkeys(names)
+    )
+    rx = re.compile(
+        r"(?:(?:accompanied by|with|harbou?ring|carrying|defined by|characteri[sz]ed by)\s+)?"
+        r"(?:(?:the|a|an)\s+)?(?:" + alts + r")"
+        r"(?:\s+(?:fusion(?:\s+gene)?|rearrangement|translocation|positive|positivity|transcript))?"
+    )
+    return [m.span() for m in rx.finditer(low)]
 
 
 def _own_gene_mentions(c, plain: str) -> list[int]:
