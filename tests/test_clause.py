@@ -383,6 +383,13 @@ CASES = [
         NOT_MET,
         None,
     ),
+    (
+        "inclusion",
+        "Platelets 100 x 10^9/L or higher",
+        {"labs": {"platelets": 80000}},
+        NOT_MET,
+        None,
+    ),
     # how a diagnosis was made, or by whose criteria, is not a narrowing of it
     (
         "exclusion",

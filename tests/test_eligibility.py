@@ -572,6 +572,9 @@ def test_pregnancy(text, section, polarity):
         ("Platelets >= 100 k/mm3", [("platelets", ">=", 100000.0, None)]),
         ("ANC >= 1.5 K/cumm", [("anc", ">=", 1500.0, None)]),
         ("Platelets >= 100 x 10^3/mm3", [("platelets", ">=", 100000.0, None)]),
+        # the limit written after its value
+        ("Hemoglobin of 9 g/dL or more", [("hemoglobin", ">=", 9.0, None)]),
+        ("Creatinine 1.5 mg/dL or less", [("creatinine", "<=", 1.5, None)]),
     ],
 )
 def test_organ_function(text, labs):

@@ -588,6 +588,8 @@ def _left_over(
             continue  # "gemcitabine or other taxanes": more of what excludes
         if is_cue and (c.applies_to or (cue_cut is not None and a > cue_cut)):
             is_cue = False  # the sub-group condition is modelled (``applies_to``)
+        if w in ("or", "and/or", "nor") and any(x <= a < y for x, y in phrases):
+            continue  # "9 g/dL or more": a phrase the type reads
         if w in ("or", "and/or", "nor"):
             if c.group or (strict and section == "exclusion"):
                 continue  # a list the type reads, grouped alternatives, or "exclude A or B"

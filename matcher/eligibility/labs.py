@@ -74,11 +74,29 @@ _TIMES_WORDS = {"one and a half": "1.5", "one": "1", "two": "2", "three": "3", "
                 "five": "5", "ten": "10"}  # fmt: skip
 
 
+_OR_MORE_RE = re.compile(
+    r"(?P<num>\d[\d,.]*)(?P<unit>\s*(?:x\s*10\s*\^?\s*[39]\s*/\s*(?:l|ul)|g\s*/\s*dl|mg\s*/\s*dl|"
+    r"g\s*/\s*l|/\s*(?:mm3|ul|mcl)|u\s*/\s*l|ml\s*/\s*min)?)\s+or\s+"
+    r"(?P<dir>more|greater|higher|above|over|less|lower|below|fewer)\b",
+    _I,
+)
+
+
+def _as_comparator(m: re.Match) -> str:
+    op = ">=" if m.group("dir").lower() in ("more", "greater", "higher", "above", "over") else "<="
+    text = f"{op} {m.group('num')}{m.group('unit')}"
+    return text.ljust(len(m.group(0)))
+
+
 def _labs(c: _Ctx) -> list[tuple[str, str, dict]]:
     # "bilirubin > three times the upper limit of normal": the multiple as a number
     s = _TIMES_WORD_RE.sub(lambda m: _TIMES_WORDS[m.group(1).lower()], c.s)
     if not any(h in s for h in _LAB_HINTS):
         return []
+    if " or " in s:
+        # "Hemoglobin of 9 g/dL or more": the limit written after its value (same length
+        # kept, so positions still match the line)
+        s = _OR_MORE_RE.sub(_as_comparator, s)
     mentions = list(_LAB_RE.finditer(s))
     if not mentions:
         return []
