@@ -390,6 +390,14 @@ CASES = [
         NOT_MET,
         None,
     ),
+    # "first CR" is a first complete remission
+    (
+        "inclusion",
+        "Acute myeloid leukemia in the first CR",
+        {"diagnosis": "relapsed acute myeloid leukemia", "stage": None},
+        NOT_MET,
+        None,
+    ),
     # how a diagnosis was made, or by whose criteria, is not a narrowing of it
     (
         "exclusion",

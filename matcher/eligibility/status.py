@@ -43,7 +43,9 @@ _ND_RE = re.compile(
 )
 # "first complete remission", "CR1": a remission the trial requires
 _CR1_RE = re.compile(
-    r"\b(?:first|1st)\s+(?:complete\s+)?(?:morphologic(?:al)?\s+)?remission\b|\bcr\s?1\b", _I
+    r"\b(?:first|1st)\s+(?:complete\s+)?(?:morphologic(?:al)?\s+)?remission\b|\bcr\s?1\b"
+    r"|\b(?:the\s+)?(?:first|1st)\s+cr\b",
+    _I,
 )
 _ORIGIN_RE = re.compile(
     r"\bsecondary\b|therapy[- ]related|\bt-aml\b|\binduced\b|\btransformed\b|\barising\b", _I
