@@ -202,6 +202,25 @@ CASES += [
 ]
 
 
+# a first line the patient must have progressed on is no first-line way in
+CASES += [
+    (
+        "inclusion",
+        "Has experienced documented objective radiographic or clinical disease progression "
+        "during or after first-line therapy containing platinum and/or fluoropyrimidine",
+        {"diagnosis": "gastric adenocarcinoma", "prior_therapies": []},
+        "prior_therapy_required",
+        NOT_MET,
+    ),
+    (
+        "inclusion",
+        "Relapsed or refractory AML, or patients eligible for first-line therapy",
+        {**AML},
+        "disease_status",
+        UNKNOWN,
+    ),
+]
+
 # a diagnosis named as its own item of an exclusion list
 CASES += [
     (

@@ -23,7 +23,7 @@ import re
 from typing import Any
 
 from matcher.eligibility.model import MET, NOT_MET, UNKNOWN, Criterion
-from matcher.eligibility.text import _I, UNTREATED_WAY_IN_RE, _Ctx
+from matcher.eligibility.text import _I, _Ctx, untreated_way_in
 
 _RR_RE = re.compile(
     r"\b(?:relapsed|refractory|r/r|relapse)\b(?:\s*(?:/|or|and/or|and|,)\s*"
@@ -210,7 +210,7 @@ def settled_untreated_status(p: Any, c: Criterion, vocab: Any) -> str | None:
     Relapse and refractoriness both follow treatment, so a patient with no prior therapy at
     all (``prior_therapies: []``) or recorded newly diagnosed has neither, unless the line
     offers another way in (newly diagnosed, unfit, refused, a permission or a condition:
-    ``UNTREATED_WAY_IN_RE``), which keeps the verdict UNKNOWN."""
+    ``text.untreated_way_in``), which keeps the verdict UNKNOWN."""
     wanted = set(c.values.get("status") or [])
     if c.polarity != "require" or not wanted or not wanted <= {"relapsed", "refractory"}:
         return None
@@ -219,7 +219,7 @@ def settled_untreated_status(p: Any, c: Criterion, vocab: Any) -> str | None:
         own = "newly_diagnosed"
     if own != "newly_diagnosed":
         return None
-    if UNTREATED_WAY_IN_RE.search(c.text) or UNTREATED_WAY_IN_RE.search(c.context or ""):
+    if untreated_way_in(c.text) or untreated_way_in(c.context):
         return None
     return "relapsed or refractory disease follows treatment, and the line offers no other way in"
 

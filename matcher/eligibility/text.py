@@ -301,6 +301,29 @@ UNTREATED_WAY_IN_RE = re.compile(
 )
 
 
+# "progression during or after first-line therapy": the first line the patient has had, not a
+# first-line setting the trial offers
+_HAD_LINE_BEFORE_RE = re.compile(
+    r"\b(?:after|following|during|on|despite|to|of|with|from)\s+(?:the\s+|a\s+|their\s+)?(?:prior\s+)?$",
+    _I,
+)
+
+
+def untreated_way_in(text: str | None) -> bool:
+    """True when ``text`` offers an untreated patient a way in (``UNTREATED_WAY_IN_RE``); a
+    "first-line" the patient must have progressed on or after is none."""
+    for m in UNTREATED_WAY_IN_RE.finditer(text or ""):
+        word = m.group(0).lower()
+        if (
+            word.startswith("first")
+            and "line" in word
+            and _HAD_LINE_BEFORE_RE.search(text[max(0, m.start() - 40) : m.start()])
+        ):
+            continue
+        return True
+    return False
+
+
 # A line that states whom the trial is for ("patients with", "histologically confirmed", "any
 # type of"): a broad diagnosis there widens the population; elsewhere ("pain at diagnosis
 # related to leukemia") it refers back to the disease another line names.

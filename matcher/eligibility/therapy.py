@@ -15,11 +15,11 @@ from matcher.eligibility.text import (
     _NUMW,
     _PERMISSIVE_RE,
     _POST_EXCLUDE_RE,
-    UNTREATED_WAY_IN_RE,
     _Ctx,
     _neg_count,
     _num,
     _prep,
+    untreated_way_in,
 )
 
 # --- prior therapy ------------------------------------------------------------------------
@@ -607,12 +607,12 @@ def _ev_prior_required_known(p: Any, c: Criterion, vocab: Any) -> tuple[str, str
 def settled_untreated_required(p: Any, c: Criterion, vocab: Any) -> str | None:
     """Why a NOT_MET on a required prior therapy holds for a patient with no prior therapy at
     all (``prior_therapies: []``) whatever the line's unread words say, or None: none of them
-    offers an untreated patient a way in (``UNTREATED_WAY_IN_RE``: unfit, refused, naive, a
+    offers an untreated patient a way in (``text.untreated_way_in``: unfit, refused, naive, a
     permission or a condition), so every branch of the line needs a therapy the patient has
     not had."""
     if c.polarity != "require" or p.prior_therapies != []:
         return None
-    if UNTREATED_WAY_IN_RE.search(c.text) or UNTREATED_WAY_IN_RE.search(c.context or ""):
+    if untreated_way_in(c.text) or untreated_way_in(c.context):
         return None
     return "no therapy of any kind is recorded, and the line offers no way in without one"
 
