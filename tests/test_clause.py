@@ -398,6 +398,7 @@ CASES = [
         NOT_MET,
         None,
     ),
+    ("inclusion", "Age ≥ 18 y and ≤ 75 y", {"age": 78}, NOT_MET, None),
     # how a diagnosis was made, or by whose criteria, is not a narrowing of it
     (
         "exclusion",

@@ -1112,6 +1112,10 @@ FIND_DIAGNOSES = [
         ],
     ),
     (
+        "diagnosis of adenocarcinoma of the breast",
+        [("breast_cancer", "adenocarcinoma of the breast")],
+    ),
+    (
         "Histologically confirmed adenocarcinoma of the colon or rectum",
         [("colorectal_cancer", "adenocarcinoma of the colon or rectum")],
     ),

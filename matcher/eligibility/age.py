@@ -41,7 +41,8 @@ _AGE_PATTERNS = [
 
 
 _UPPER_AFTER_RE = re.compile(
-    r"\s*(?:,|and|but|to)\s*(?P<op><=|<)\s*(?P<n>\d{1,3}(?:\.\d)?)\s*(?:years?|yrs?)?\b", _I
+    r"\s*(?:y\b)?\s*(?:,|and|but|to)\s*(?P<op><=|<)\s*(?P<n>\d{1,3}(?:\.\d)?)\s*(?:years?|yrs?|y)?\b",
+    _I,
 )
 # a minor's consent signed by someone else ("Patients under 18 years old ... should have their
 # legal guardians sign the informed consent"): who signs, not an age limit
