@@ -34,6 +34,8 @@ _HEADING_RE = re.compile(
     r"\s*(?P<colon>[:：\-–]?)\s*(?P<rest>.*)$",
     re.IGNORECASE,
 )
+# a heading that names more than its section ("... for group A and group B", "(Cohort 2)")
+_HEADING_SAYS_MORE_RE = re.compile(r"\bfor\b|\(", re.IGNORECASE)
 _HEADING_PRE_OK = re.compile(
     r"^(?:(?:key|main|major|minor|other|additional|general|specific|patient|patients|"
     r"participant|participants|subject|subjects|study|principal|primary|secondary|"
@@ -95,6 +97,9 @@ class CriteriaLine:
     # the person a heading says these criteria are about when it is not the patient
     # ("Donors' inclusion criteria:" -> "donor")
     about: str | None = None
+    # the section heading in force, as written ("Other inclusion criteria for group A and
+    # group B:"), when it says more than the section's name
+    heading: str | None = None
     children: list[CriteriaLine] = field(default_factory=list, repr=False)
     parent: CriteriaLine | None = field(default=None, repr=False)
 
@@ -175,6 +180,7 @@ def split_criteria(text: str | None) -> list[CriteriaLine]:
     raw_lines = text.replace("\r\n", "\n").replace("\r", "\n").expandtabs(4).split("\n")
     section = "inclusion"
     about: str | None = None
+    heading_text: str | None = None
     items: list[CriteriaLine] = []
     stack: list[tuple[int, CriteriaLine]] = []  # (indent, item)
     heading_item: CriteriaLine | None = None  # free-form sub-heading currently in force
@@ -202,6 +208,7 @@ def split_criteria(text: str | None) -> list[CriteriaLine]:
             depth=(parent.depth + 1) if parent is not None else 0,
             parent=parent,
             about=about,
+            heading=heading_text,
         )
         if parent is not None:
             parent.children.append(item)
@@ -227,6 +234,8 @@ def split_criteria(text: str | None) -> list[CriteriaLine]:
                 section = sec
             op = _OTHER_PERSON_RE.match(unescape_markdown(body).strip().strip("*#_ ").lower())
             about = op.group(1).rstrip("s'’") if op else None
+            head = normalize(body).strip(" :-")
+            heading_text = head if rest is None and _HEADING_SAYS_MORE_RE.search(head) else None
             stack.clear()
             heading_item = None
             last = None
@@ -314,6 +323,7 @@ def split_criteria(text: str | None) -> list[CriteriaLine]:
                     depth=item.depth,
                     parent=item.parent,
                     about=item.about,
+                    heading=item.heading,
                 )
             it.plain = normalize(it.text)
             it.context = normalize(it.parent.text) if it.parent is not None else None
@@ -331,6 +341,7 @@ def split_criteria(text: str | None) -> list[CriteriaLine]:
                         context=it.plain,
                         parent=it,
                         about=it.about,
+                        heading=it.heading,
                     )
                     it.children.append(child)
                     out.append(child)

@@ -431,6 +431,56 @@ CASES = [
         NOT_MET,
         None,
     ),
+    # an exclusion of two clauses joined by ", or": either excludes on its own
+    (
+        "exclusion",
+        "Residual invasive disease following neoadjuvant therapy, or metastatic disease",
+        {"diagnosis": "breast cancer", "stage": "IV", "metastatic_sites": ["liver"]},
+        NOT_MET,
+        None,
+    ),
+    # ... but a short first item is a modifier, not an alternative
+    (
+        "exclusion",
+        "Uncontrolled or symptomatic brain metastases",
+        {"brain_metastases": True},
+        UNKNOWN,
+        "uncontrolled",
+    ),
+    # the restatement after "i.e." is what the criterion reads
+    (
+        "inclusion",
+        "Early-stage (I-III, i.e. non-metastatic) as per AJCC 8th edition",
+        {"diagnosis": "breast cancer", "stage": "IV", "metastatic_sites": ["liver"]},
+        NOT_MET,
+        None,
+    ),
+    # a definition refines the term: what fails the term fails it however it is defined ...
+    (
+        "inclusion",
+        "Refractory or relapsed AML: refractory is defined as the failure of CR after 2 courses "
+        "of idarubicin+cytarabine or 1 course of IA + 1 course of high dose cytarabine; Relapse "
+        "is defined as the blast cells >5% in bone marrow or presence of extramedullary leukemia",
+        {
+            "diagnosis": "acute myeloid leukemia in first complete remission",
+            "disease_status": "remission",
+        },
+        NOT_MET,
+        None,
+    ),
+    # ... and what only the definition names is no rule of its own
+    (
+        "inclusion",
+        "Refractory AML, refractory is defined as the failure of CR after 2 courses of "
+        "idarubicin+cytarabine",
+        {
+            "diagnosis": "acute myeloid leukemia",
+            "disease_status": "refractory",
+            "prior_therapies": ["azacitidine", "venetoclax"],
+        },
+        UNKNOWN,
+        "definition",
+    ),
 ]
 
 # (section, line, patient overrides, expected verdict): the direction of a line
@@ -1240,6 +1290,26 @@ def test_cohort_lines_written_out_scope_themselves_not_the_lines_after():
     ]
 
 
+@pytest.mark.parametrize(
+    ("heading", "cohort"),
+    [
+        # a heading for every group ends the "Group B:" scope before it
+        ("Other inclusion criteria for therapy group A and group B", None),
+        # a heading for one cohort scopes the lines under it
+        ("Inclusion criteria for Cohort 2", "Cohort 2"),
+    ],
+)
+def test_a_section_heading_names_the_cohorts_of_its_lines(heading, cohort):
+    text = (
+        "Inclusion Criteria:\n\n* Group A: high-grade soft tissue sarcoma of the extremity\n"
+        "* Group B: Patients with high-grade soft tissue sarcoma of the trunk wall\n"
+        f"* {heading}\n  * Age >= 18 y and <= 75 y\n\nExclusion Criteria:\n\n* Pregnant\n"
+    )
+    parsed = _trial("NCT00000013", text)
+    age = [c for c in parsed.criteria if c.type == "age"]
+    assert [c.cohort for c in age] == [cohort]
+
+
 def test_a_later_step_heading_scopes_every_line_after_it():
     """ "Inclusion criteria for participation in R3." heads the lines after it, across
     sub-headings such as "Patient age:", up to the next criteria heading."""
@@ -1296,7 +1366,9 @@ DISEASE_STATUS = [
     ("inclusion", "Relapsed or refractory acute myeloid leukemia", {"diagnosis": "AML", "prior_therapies": []}, NOT_MET),
     # treated, status not recorded: relapsed, refractory or in remission
     ("inclusion", "Relapsed or refractory acute myeloid leukemia", {"diagnosis": "AML", "prior_therapies": ["cytarabine"]}, UNKNOWN),
-    ("inclusion", "Relapsed or refractory acute myeloid leukemia", {"diagnosis": "AML in first remission"}, UNKNOWN),
+    # a first remission was reached (not refractory) and never lost (not relapsed)
+    ("inclusion", "Relapsed or refractory acute myeloid leukemia", {"diagnosis": "AML in first remission"}, NOT_MET),
+    ("inclusion", "Relapsed or refractory acute myeloid leukemia", {"diagnosis": "AML in second remission"}, UNKNOWN),
     ("inclusion", "New diagnosis of acute myeloid leukemia (AML)", {"diagnosis": "relapsed AML"}, NOT_MET),
     ("exclusion", "Relapsed or refractory AML.", {"diagnosis": "relapsed/refractory AML"}, NOT_MET),
     ("exclusion", "Relapsed or refractory AML.", {"diagnosis": "newly diagnosed AML"}, MET),

@@ -224,6 +224,33 @@ class Account:
     later_step: str | None = None  # the scope words, when the criterion is for a later step
 
 
+# a definition of a term of the line: "refractory is defined as ...", "(defined by ...)"
+_DEFINITION_RE = re.compile(
+    r"\b(?:(?:is|are|was|were|being)\s+)?defined\s+(?:as|by)\b|\bdefinition\s*(?:of\b[^:;]{0,40})?:",
+    re.IGNORECASE,
+)
+_SENTENCE_END_RE = re.compile(r";|\.(?=\s+[A-Z(]|\s*$)")
+
+
+def definition_spans(plain: str) -> list[tuple[int, int]]:
+    """Spans of ``plain`` that define a term ("Relapse is defined as the blast cells > 5% in
+    bone marrow or ..."): from the cue to the end of its sentence, or to the closing
+    parenthesis when the definition stands in one."""
+    out = []
+    for m in _DEFINITION_RE.finditer(plain):
+        end = len(plain)
+        e = _SENTENCE_END_RE.search(plain, m.end())
+        if e:
+            end = e.start()
+        opened = plain.rfind("(", 0, m.start())
+        if opened >= 0 and plain.rfind(")", opened, m.start()) < 0:
+            close = plain.find(")", m.end())
+            if close >= 0:
+                end = min(end, close)
+        out.append((m.start(), end))
+    return out
+
+
 def account_line(
     plain: str,
     section: str,
@@ -248,6 +275,10 @@ def account_line(
             break
     base = [False] * n
     _mark(base, _spans(r.filler, low))
+    if len(plain) == n:
+        # a definition refines a term the line names; what fails the term fails it however
+        # the term is defined (criteria read only from a definition never exclude)
+        _mark(base, definition_spans(plain))
     _mark(base, _entity_spans(plain, vocab))
     tokens = [(m.start(), m.end(), m.group(0)) for m in _TOKEN_RE.finditer(low)]
     segs = _segments(low)
@@ -733,7 +764,9 @@ def _sibling_items(low: str, segs, anchors: list[int]) -> list[tuple[int, int]]:
             start, by_or = cb, is_or
         items.append((start, sb, by_or))
         for k, (a, b, by_or) in enumerate(items):
-            if by_or is None or any(a <= p < b for p in anchors):
+            if any(a <= p < b for p in anchors):
+                continue
+            if by_or is None and not _lead_alternative(low, a, b, items):
                 continue
             if k == len(items) - 1 and not by_or:
                 continue
@@ -741,6 +774,19 @@ def _sibling_items(low: str, segs, anchors: list[int]) -> list[tuple[int, int]]:
                 continue  # "or other targeted treatment ..., such as erlotinib": its examples follow
             out.append((a, b))
     return out
+
+
+def _lead_alternative(low: str, a: int, b: int, items) -> bool:
+    """The first item of an exclusion list is an alternative of its own only when it is a
+    clause ("Residual invasive disease following neoadjuvant therapy, or metastatic disease"):
+    the list has just two items, joined by ", or", and the first has three words or more. A
+    short first item is a modifier of what follows ("Uncontrolled or symptomatic brain
+    metastases": "uncontrolled" narrows the metastases, it is no alternative)."""
+    if len(items) != 2 or not items[1][2]:
+        return False
+    if not re.match(r",\s*(?:or|and/or)\b", low[b:]):
+        return False
+    return len(_TOKEN_RE.findall(low[a:b])) >= 3
 
 
 # an item that opens an example list ("such as erlotinib, sunitinib"): the examples belong to

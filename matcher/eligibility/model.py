@@ -109,6 +109,10 @@ class Criterion:
     # the cohort (part, arm, indication) whose own criteria these are ("Cohort A"): its
     # NOT_MET excludes only when the patient fails some criterion of every cohort
     cohort: str | None = None
+    # read only from a definition of another term of the line ("refractory is defined as the
+    # failure of CR after 2 courses of idarubicin + cytarabine"): what the term means, not a
+    # rule of its own, so never an exclusion
+    in_definition: bool = False
 
     def to_dict(self) -> dict:
         """The fixed JSON shape: section, text, type, polarity, values (``values`` also

@@ -12,7 +12,7 @@ from matcher.criteria_text import normalize, split_criteria
 from matcher.eligibility.age import _age
 from matcher.eligibility.biomarker import _biomarker
 from matcher.eligibility.brain import _brain
-from matcher.eligibility.clause import account_line
+from matcher.eligibility.clause import account_line, definition_spans
 from matcher.eligibility.clause import rules as clause_rules
 from matcher.eligibility.cohort import _SCOPED_TYPES, _cohort, _disease_scope, _histology_sublists
 from matcher.eligibility.common import _safe_is_a
@@ -107,6 +107,27 @@ def parse_line(
         for crit in crits:
             if crit.type in _SCOPED_TYPES and scope:
                 crit.disease_scope = scope
+    defs = definition_spans(c.plain)
+    if defs:
+        # what a definition says is what a term of the line means: a criterion found only
+        # inside it is no rule of its own
+        kept = {
+            _definition_key(x)
+            for x in parse_line(
+                _blank(c.plain, defs), section, vocab=vocab, context=context, oncology=oncology
+            )
+        }
+        words = clause_rules().words
+        terms = [re.split(r"[;:.]", c.plain[max(0, a - 40) : a].lower())[-1] for a, _b in defs]
+        for crit in crits:
+            if _definition_key(crit) in kept:
+                continue
+            own = words.get(crit.type) if crit.type in _DEFINED_BY_OWN_TERM else None
+            if own is not None and any(own.search(t) for t in terms):
+                # "Adequate organ function defined as: ANC >= 1500/uL": the term is this
+                # criterion's own, so its definition is the rule
+                continue
+            crit.in_definition = True
     _group_alternatives(crits, c.s)
     for crit, acc in zip(crits, account_line(c.plain, section, crits, vocab, context), strict=True):
         crit.unexplained = list(acc.unexplained)
@@ -121,6 +142,28 @@ def parse_line(
             if x.polarity == "require" and x.type.startswith("prior_therapy"):
                 x.conditional = True
     return crits
+
+
+# types whose term a definition spells out as the rule itself ("adequate organ function,
+# defined as ...", "measurable disease defined as ...")
+_DEFINED_BY_OWN_TERM = frozenset({"organ_function", "measurable_disease", "performance_status"})
+# types whose values a definition adds to (drugs, labs, markers): compared value by value
+_DEFINITION_VALUE_TYPES = frozenset(
+    {"prior_therapy_required", "prior_therapy_excluded", "washout", "organ_function", "biomarker"}
+)
+
+
+def _definition_key(crit: Criterion) -> tuple:
+    if crit.type in _DEFINITION_VALUE_TYPES:
+        return (crit.type, crit.polarity, json.dumps(crit.values, sort_keys=True, default=str))
+    return (crit.type, crit.polarity)
+
+
+def _blank(plain: str, spans: list[tuple[int, int]]) -> str:
+    out = list(plain)
+    for a, b in spans:
+        out[a:b] = " " * (b - a)
+    return "".join(out)
 
 
 # Types an exclusion line can state together ("metastatic breast cancer", "relapsed AML",
@@ -326,6 +369,18 @@ _COHORT_MARKER_RE = re.compile(
     r"sub-?stud(?:y|ies)|modules?|phase)\s*(?:[a-z]|\d{1,2}|i{1,3}|i?v|[1-4][ab])\b\s*(?:[-:(\u2013]|$)",
     _I,
 )
+_COHORT_WORD = r"(?:cohorts?|parts?|arms?|groups?|indications?|strat(?:um|a)|sub-?stud(?:y|ies))"
+_COHORT_ID = r"(?:[a-z]|\d{1,2}|i{1,3}|i?v|[1-4][ab])"
+# a heading for every cohort at once: "for therapy group A and group B", "Groups A and B",
+# "All cohorts:", "For both arms"
+_ALL_COHORTS_RE = re.compile(
+    rf"\b{_COHORT_WORD}\s*{_COHORT_ID}\s*(?:,|and|&|\+|/)\s*(?:{_COHORT_WORD}\s*)?{_COHORT_ID}\b"
+    rf"|^\W*(?:for\s+|in\s+)?(?:all|both|every|each)\s+(?:of\s+the\s+)?"
+    rf"(?:{_COHORT_WORD}|patients|participants|subjects)\b",
+    _I,
+)
+# the one cohort a section heading is for: "Inclusion Criteria for Cohort 2", "(Part B)"
+_HEADING_COHORT_RE = re.compile(rf"\b{_COHORT_WORD}\s*{_COHORT_ID}\b(?!\s*(?:,|and|&|\+|/))", _I)
 _CHILDBEARING_IF_RE = re.compile(
     r"\s*(?:for|in|if|when)\s+(?:a\s+)?(?:the\s+)?(?:female|women|woman|females|patients?|"
     r"subjects?|participants?)?\s*(?:subjects?|patients?|participants?)?\s*(?:who\s+)?(?:are|is)?"
@@ -411,7 +466,14 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
     later_rx = clause_rules().later_step
     later: tuple[str, str] | None = None  # (section, words) of a later-step heading in force
     is_marker = [bool(_COHORT_MARKER_RE.match(x.plain)) for x in lines]
+    heading: str | None = None
     for i, line in enumerate(lines):
+        if line.heading != heading:
+            heading = line.heading
+            if heading and _ALL_COHORTS_RE.search(heading):
+                marker = None  # "Other inclusion criteria for therapy group A and group B:"
+            elif heading and (hm := _HEADING_COHORT_RE.search(heading)):
+                marker = (line.section, hm.group(0).strip(" :-()"))  # "... for Cohort 2:"
         m = _COHORT_MARKER_RE.match(line.plain)
         own_marker: tuple[str, str] | None = None
         if (
@@ -428,6 +490,10 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
             marker = (line.section, m.group(0).strip(" :-"))
         elif _PART_SCOPE_RE.match(line.plain):
             marker = (line.section, PART_SCOPE + line.plain.strip(" :-"))
+        elif marker is not None and _ALL_COHORTS_RE.search(line.plain):
+            # "Other inclusion criteria for therapy group A and group B", "All cohorts:": the
+            # lines from here hold for every cohort again
+            marker = None
         elif marker is not None and marker[0] != line.section and not repeated:
             marker = None
         if own_marker is None:

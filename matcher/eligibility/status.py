@@ -149,6 +149,17 @@ _CONTRADICTS = {
 }
 
 
+_FIRST_REMISSION_RE = re.compile(
+    r"\b(?:first|1st)\s+(?:complete\s+)?(?:remission|cr)\b|\bcr\s*1\b|\bcr-1\b", _I
+)
+
+
+def _first_remission(p: Any) -> bool:
+    """The diagnosis as written says the remission is the first ("AML in first complete
+    remission", "CR1")."""
+    return bool(p.diagnosis_text and _FIRST_REMISSION_RE.search(p.diagnosis_text))
+
+
 def _later_line_therapy(p: Any, vocab: Any) -> str | None:
     """The prior therapy, as written, of a class given only after a prior line (CAR T-cell
     therapy: ``later_line`` in the drug vocabulary), or None."""
@@ -188,6 +199,10 @@ def _ev_disease_status(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     inside = own in wanted
     # every status the line admits must be ruled out ("relapsed or newly diagnosed")
     contradicts = bool(wanted) and all(own in _CONTRADICTS.get(w, set()) for w in wanted)
+    if not contradicts and own == "remission" and how == "recorded" and _first_remission(p):
+        # a first remission was never lost (no relapse) and was reached (not refractory)
+        said = "disease in first remission (recorded)"
+        contradicts = bool(wanted) and wanted <= {"relapsed", "refractory"}
     if contradicts and how != "recorded" and "remission" in wanted:
         contradicts = False  # a remission is never ruled out by an inferred status
     if c.polarity == "require":

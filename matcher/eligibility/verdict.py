@@ -400,6 +400,13 @@ def _criterion_verdict(p: Any, c: Criterion, vocab: Any) -> Verdict:
             # the words left over cannot change this verdict for this patient: say which
             # words, and why, so the coordinator can check the claim
             reason = f"{reason}; {why} (words not read: {quoted})"
+        if c.in_definition:
+            return Verdict(
+                c,
+                UNKNOWN,
+                reason + "; read from a definition of another term of the line, not a rule of "
+                "its own: verify",
+            )
         if c.conditional:
             return Verdict(
                 c, UNKNOWN, reason + "; applies to a sub-group only (cohort / listed cases): verify"
