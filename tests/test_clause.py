@@ -455,6 +455,33 @@ CASES = [
         NOT_MET,
         None,
     ),
+    # a footnote mark points to a note elsewhere that qualifies the line
+    (
+        "inclusion",
+        "ALT and/or AST <= 2.5 times upper limit of normal (ULN)\\*",
+        {"labs": {"alt": 400, "ast": 400}},
+        UNKNOWN,
+        "a note elsewhere",
+    ),
+    # an inline "any one of the following:" list: each item is one way in
+    (
+        "inclusion",
+        "Ineligible for cisplatin-based chemotherapy as defined by any one of the following "
+        "criteria: Impaired renal function (GFR > 30 but < 60 mL/min); hearing loss; ECOG "
+        "performance status of 2",
+        {"ecog": 1},
+        UNKNOWN,
+        "any one of the following",
+    ),
+    # "naive to, or have received": both ways in
+    (
+        "inclusion",
+        "Patients who are naive to, or have received prior BRAF and MEK inhibitor combination "
+        "therapy.",
+        {"prior_therapies": ["dabrafenib", "trametinib"]},
+        UNKNOWN,
+        "combination",
+    ),
     # a definition refines the term: what fails the term fails it however it is defined ...
     (
         "inclusion",

@@ -1119,6 +1119,18 @@ FIND_DIAGNOSES = [
         "Histologically confirmed adenocarcinoma of the colon or rectum",
         [("colorectal_cancer", "adenocarcinoma of the colon or rectum")],
     ),
+    (
+        "Histologically confirmed metastatic adenocarcinoma originating from the colon or the rectum",
+        [("colorectal_cancer", "adenocarcinoma originating from the colon or the rectum")],
+    ),
+    (
+        "Documented adenocarcinoma of the pancreas",
+        [("pancreatic_cancer", "adenocarcinoma of the pancreas")],
+    ),
+    (
+        "recurrent squamous cell carcinoma of the cervix",
+        [("cervical_cancer", "squamous cell carcinoma of the cervix")],
+    ),
     # a mixed small cell / non-small cell lung cancer is one diagnosis (combined SCLC)
     (
         "Mixed small cell and non small-cell lung cancer history.",

@@ -53,7 +53,7 @@ LAB_ANCHORS = {
 
 # Negation words: read by the polarity rules when they precede the criterion.
 _NEGATION_RE = re.compile(
-    r"\b(?:no|not|never|without|none|absence|absent|free|lack|lacks|lacking|non|cannot)\b|n't\b"
+    r"\b(?:no|not|never|without|none|absence|absent|free|lack|lacks|lacking|non|cannot|na[iï]ve)\b|n't\b"
 )
 _TOKEN_RE = re.compile(r"[a-z0-9µ]+(?:[.'/-][a-z0-9]+)*|[<>=≥≤%×]+")
 _NUMBERISH_RE = re.compile(
@@ -74,6 +74,14 @@ _AGE_TABLE_RE = re.compile(
 _INLINE_EXCLUSION_RE = re.compile(
     r"\bexclu(?:sion|ding|ded) of\b|\bwere excluded\b|\bare excluded\b"
 )
+# an inline list of alternatives: "... any one of the following criteria: A; B; C"
+_INLINE_ANYOF_RE = re.compile(
+    r"\b(?:any|at least|only)?\s*(?:one|1)\s+(?:or more\s+)?of the following(?:\s+\w+){0,2}\s*:"
+    r"(?=\s*\S)|\bany of the following(?:\s+\w+){0,2}\s*:(?=\s*\S)|\beither of the following\s*:"
+)
+# a footnote mark after a word ("ULN*", "metastases\\*,"): a note elsewhere qualifies the line
+# (never the "*" of an HLA allele such as "A*02:01")
+_FOOTNOTE_RE = re.compile(r"(?<=[\w)\]%])\*+(?=\s|$|[,.;:)])|[†‡]")
 _SEGMENT_RE = re.compile(r";\s*|(?<=[a-z0-9)\]%])\.\s+(?=[A-Za-z(])")
 
 
@@ -349,6 +357,14 @@ def account_line(
                 left = [*left, branch]
         if c.type == "age" and c.source == "text" and _AGE_TABLE_RE.search(low):
             left = ["a table indexed by age (not an age limit)", *left]
+        if (anyof := _INLINE_ANYOF_RE.search(low)) and not c.group:
+            # "Ineligible for cisplatin as defined by any one of the following criteria: GFR
+            # 30-60 mL/min; hearing loss; ECOG 2": each listed item is one way in, not a rule
+            left = [*left, plain[anyof.start() : anyof.end()]]
+        if _FOOTNOTE_RE.search(plain):
+            # "ALT <= 2.5 x ULN*" with "NOTE: *Unless elevation is caused by AML" elsewhere:
+            # a note the line points to qualifies it
+            left = [*left, "* (a note elsewhere in the record qualifies this line)"]
         if section == "inclusion" and (inline := _INLINE_EXCLUSION_RE.search(low)):
             # "..., exclusion of patients with brain metastases with EGFR mutations": an
             # inclusion line that excludes a sub-group itself; which words it binds is unread

@@ -92,6 +92,12 @@ def parse_line(
         # "HER2-positive gastric carcinoma" / "NSCLC without known ALK rearrangement" in the
         # exclusion section: the histology only qualifies the molecular finding
         crits = [x for x in crits if not (x.type == "histology" and x.polarity == "exclude")]
+    if section == "inclusion" and _BOTH_WAYS_RE.search(c.plain):
+        # "metastatic squamous or non-squamous NSCLC": both kinds are admitted, so the
+        # "non-squamous" is no exclusion of squamous carcinoma
+        crits = [x for x in crits if not (x.type == "histology" and x.polarity == "exclude")]
+        if not crits:
+            return [Criterion(section, text, "unparsed", c.base, {}, context=context)]
     cohort = _cohort(c)
     if cohort:
         for crit in crits:
@@ -164,6 +170,14 @@ def _blank(plain: str, spans: list[tuple[int, int]]) -> str:
     for a, b in spans:
         out[a:b] = " " * (b - a)
     return "".join(out)
+
+
+# "squamous or non-squamous", "non-small cell or small cell": a kind and its negation, both
+_BOTH_WAYS_RE = re.compile(
+    r"\b([a-z][a-z-]{3,})\s+(?:or|and|and/or|/)\s+non-?\s?\1\b"
+    r"|\bnon-?\s?([a-z][a-z-]{3,})\s+(?:or|and|and/or|/)\s+\2\b",
+    _I,
+)
 
 
 # Types an exclusion line can state together ("metastatic breast cancer", "relapsed AML",
