@@ -1337,6 +1337,24 @@ def test_a_section_heading_names_the_cohorts_of_its_lines(heading, cohort):
     assert [c.cohort for c in age] == [cohort]
 
 
+@pytest.mark.parametrize(
+    ("bound", "age", "expected"),
+    [
+        ("18 and over", 17, NOT_MET),
+        ("18 to 70", 74, NOT_MET),
+        ("Over 65", 70, MET),
+        ("18 and over", 40, MET),
+        ("≥ 12 weeks", 9, None),  # weeks and days are not read as years
+    ],
+)
+def test_a_pdq_age_heading_is_the_subject_of_the_bound_under_it(bound, age, expected):
+    """PDQ records: "PATIENT CHARACTERISTICS:", then "Age", then "* 18 and over"."""
+    text = f"DISEASE CHARACTERISTICS:\n\n* Soft tissue sarcoma\n\nPATIENT CHARACTERISTICS:\n\nAge\n\n* {bound}\n"
+    parsed = _trial("NCT00000014", text)
+    vs = [v for v in evaluate(_patient(age=age), parsed) if v.criterion.type == "age"]
+    assert [v.verdict for v in vs] == ([expected] if expected else []), [v.reason for v in vs]
+
+
 def test_a_later_step_heading_scopes_every_line_after_it():
     """ "Inclusion criteria for participation in R3." heads the lines after it, across
     sub-headings such as "Patient age:", up to the next criteria heading."""

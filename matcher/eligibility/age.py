@@ -27,7 +27,7 @@ _AGE_PATTERNS = [
     ),
     re.compile(r"(?P<a>\d{1,3})\s*(?:-|to)\s*(?P<b>\d{1,3})\s*" + _AGE_UNIT, _I),
     re.compile(
-        r"(?P<op>>=|<=|<|>|=)\s*(?P<n>\d{1,3}(?:\.\d)?)\s*(?:" + _AGE_UNIT + r")?"
+        r"(?P<op>>=|<=|<|>|=)\s*(?P<n>\d{1,3}(?:\.\d)?)(?![\d.])\s*(?:" + _AGE_UNIT + r")?"
         r"(?!\s*(?:kg|cm|mg|%|weeks|days))",
         _I,
     ),

@@ -36,6 +36,34 @@ from matcher.eligibility.text import (
 from matcher.eligibility.therapy import _prior_therapy, _washout
 from matcher.trial import Trial
 
+# a PDQ-style sub-heading naming the age, and a bare bound under it ("18 and over", "Under 70")
+_AGE_HEADING_RE = re.compile(r"\s*age\s*", re.IGNORECASE)  # PDQ writes it bare: "Age"
+_BARE_AGE_RE = re.compile(
+    r"\s*(?:\d{1,3}\s*(?:to|-|and|or)\b|(?:over|under|above|below|at least|up to|>=|<=|>|<)\s*\d)",
+    re.IGNORECASE,
+)
+# "≥ 12 weeks", "≥ 28 days": ages the age parser does not read (left as written)
+_OTHER_AGE_UNIT_RE = re.compile(r"\d\s*(?:weeks?|wks?|days?|hours?)\b", re.IGNORECASE)
+_WORD_BOUND = [
+    (re.compile(r"\b(?:over|above|older than|greater than)\s+(?=\d)", re.IGNORECASE), ">"),
+    (re.compile(r"\b(?:under|below|younger than|less than)\s+(?=\d)", re.IGNORECASE), "<"),
+    (re.compile(r"\bat least\s+(?=\d)", re.IGNORECASE), ">="),
+    (re.compile(r"\bup to\s+(?=\d)", re.IGNORECASE), "<="),
+]
+
+
+def _as_age_bound(plain: str) -> str:
+    """ "18 and over" -> "18 years and over", "Over 65" -> "> 65 years", "3 to 21" -> "3 to
+    21 years": the bare bound under an "Age" heading in the words the age parser reads."""
+    for rx, sign in _WORD_BOUND:
+        plain = rx.sub(sign + " ", plain)
+    return re.sub(
+        r"\b(\d{1,3})\b(?!\s*(?:years?|yrs?|months?|weeks?|wks?|days?|hours?|[.\d]|(?:to|-)\s*\d))",
+        r"\1 years",
+        plain,
+    )
+
+
 MAX_LINE_CHARS = 5000  # a criteria line longer than this is not parsed (listed to read)
 
 
@@ -62,7 +90,17 @@ def parse_line(
         return [
             Criterion(section, text, "unparsed", base, {"too_long": len(text)}, context=context)
         ]
-    c = _Ctx(normalize(text), section, context, vocab, oncology)
+    plain = normalize(text)
+    if (
+        context
+        and _AGE_HEADING_RE.fullmatch(context)
+        and _BARE_AGE_RE.match(plain)
+        and not _OTHER_AGE_UNIT_RE.search(plain)
+    ):
+        # a PDQ sub-heading "Age" over "18 and over" / "Over 65": the heading is the line's
+        # subject
+        plain = "Age " + _as_age_bound(plain)
+    c = _Ctx(plain, section, context, vocab, oncology)
     found: list[tuple] = []
     found += _ps(c)
     found += _age(c)
@@ -524,9 +562,10 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
             later = None
         if line.is_heading and line.children:
             continue
-        parsed = parse_line(
-            line.text, line.section, vocab=vocab, context=line.context, oncology=onco
-        )
+        context = line.context
+        if i > 0 and _AGE_HEADING_RE.fullmatch(lines[i - 1].plain) and not line.children:
+            context = lines[i - 1].plain  # PDQ: a line "Age", then "18 and over"
+        parsed = parse_line(line.text, line.section, vocab=vocab, context=context, oncology=onco)
         if line.children and parsed[0].type == "unparsed" and line.text.rstrip().endswith(":"):
             continue  # a parent such as "Adequate organ function:" -- its children carry it
         n_lines += 1
