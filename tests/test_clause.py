@@ -64,6 +64,8 @@ CASES = [
         None,
     ),
     ("inclusion", "ECOG performance status 0-1", {"ecog": 2}, NOT_MET, None),
+    # a WHO grade that starts at 0 is a performance grade
+    ("inclusion", "WHO grade 0-1", {"ecog": 2}, NOT_MET, None),
     ("exclusion", "ECOG performance status >= 2", {"ecog": 2}, NOT_MET, None),
     ("exclusion", "Pregnant or breastfeeding women", {"pregnant": True}, NOT_MET, None),
     (

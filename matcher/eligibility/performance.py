@@ -13,6 +13,8 @@ from matcher.eligibility.text import _I, _Ctx
 _PS_RE = re.compile(
     r"\b(?P<ecog>ecog|eastern cooperative oncology group|eastern cancer cooperati(?:ve|on) group|"
     r"zubrod|who\b(?=[^.;]{0,30}perform)"
+    # "WHO grade 0-1": a grade that starts at 0 is a performance grade (tumour grades start at 1)
+    r"|who\b(?=\s+grade\s*0\s*(?:-|to|or|,|/)\s*[0-4]\b)"
     r"|who[- ]ps)\b|\b(?P<kps>karnofsky|kps)\b|\b(?P<lansky>lansky|lanksy|lps)\b"
     r"|\b(?P<generic>performance status|performance score|ps)\b",
     _I,
@@ -102,7 +104,8 @@ _NAMED_SCALE_AFTER_RE = re.compile(r"\s*(?:%|percent)?\s*(?:by|on|in|per|using)\
 def _ps(c: _Ctx) -> list[tuple[str, str, dict]]:
     s = c.s
     if not re.search(
-        r"perform|ecog|eastern cooperative|eastern cancer cooperati|karnofsky|kps|lansky|lanksy|zubrod",
+        r"perform|ecog|eastern cooperative|eastern cancer cooperati|karnofsky|kps|lansky|lanksy|zubrod"
+        r"|who\s+grade\s*0",
         s,
     ):
         return []
