@@ -484,6 +484,16 @@ CASES = [
         UNKNOWN,
         "combination",
     ),
+    # ... but an exception inside a definition still counts, and a definition of the
+    # criterion's own term is its rule
+    (
+        "inclusion",
+        "Measurable disease defined as at least one lesion by RECIST, except bone-only disease "
+        "which is allowed",
+        {"measurable_disease": False},
+        UNKNOWN,
+        "except",
+    ),
     # a definition refines the term: what fails the term fails it however it is defined ...
     (
         "inclusion",

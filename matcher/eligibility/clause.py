@@ -259,6 +259,23 @@ def definition_spans(plain: str) -> list[tuple[int, int]]:
     return out
 
 
+# types whose term a definition spells out as the rule itself ("adequate organ function,
+# defined as ...", "measurable disease defined as ...")
+DEFINED_BY_OWN_TERM = frozenset({"organ_function", "measurable_disease", "performance_status"})
+
+
+def defines_own_term(
+    ctype: str, plain: str, cue_at: int, rules_: ClauseRules | None = None
+) -> bool:
+    """The definition whose cue starts at ``cue_at`` defines a term of this criterion type
+    ("Adequate organ function defined as: ANC ..."): the definition is the rule itself."""
+    if ctype not in DEFINED_BY_OWN_TERM:
+        return False
+    own = (rules_ or rules()).words.get(ctype)
+    term = re.split(r"[;:.]", plain[max(0, cue_at - 40) : cue_at].lower())[-1]
+    return own is not None and bool(own.search(term))
+
+
 def account_line(
     plain: str,
     section: str,
@@ -283,12 +300,18 @@ def account_line(
             break
     base = [False] * n
     _mark(base, _spans(r.filler, low))
-    if len(plain) == n:
-        # a definition refines a term the line names; what fails the term fails it however
-        # the term is defined (criteria read only from a definition never exclude)
-        _mark(base, definition_spans(plain))
     _mark(base, _entity_spans(plain, vocab))
     tokens = [(m.start(), m.end(), m.group(0)) for m in _TOKEN_RE.finditer(low)]
+    # a definition refines a term the line names; what fails the term fails it however the
+    # term is defined (criteria read only from a definition never exclude). Its conditions
+    # and exceptions ("unless", "allowed") still count, and a definition of the criterion's
+    # own term ("measurable disease defined as ...") is its rule, read like the rest.
+    defs = definition_spans(plain) if len(plain) == n else []
+    defined = [False] * n
+    for a, b in defs:
+        for ta, tb, w in tokens:
+            if a <= ta < b and w not in _HARD_IN_SIBLING:
+                defined[ta:tb] = [True] * (tb - ta)
     segs = _segments(low)
     cue_spans = _spans(r.cues, low)
     # what any criterion of the line accounts for
@@ -339,6 +362,8 @@ def account_line(
                 base_c = base
         else:
             base_c = base
+        if defs and not any(defines_own_term(c.type, plain, a, r) for a, _b in defs):
+            base_c = [x or y for x, y in zip(base_c, defined, strict=True)]
         left = _left_over(
             r, c, plain, low, tokens, base_c, others, mine, cue_spans, section, own, anytype
         )

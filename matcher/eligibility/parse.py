@@ -12,7 +12,7 @@ from matcher.criteria_text import normalize, split_criteria
 from matcher.eligibility.age import _age
 from matcher.eligibility.biomarker import _biomarker
 from matcher.eligibility.brain import _brain
-from matcher.eligibility.clause import account_line, definition_spans
+from matcher.eligibility.clause import account_line, defines_own_term, definition_spans
 from matcher.eligibility.clause import rules as clause_rules
 from matcher.eligibility.cohort import _SCOPED_TYPES, _cohort, _disease_scope, _histology_sublists
 from matcher.eligibility.common import _safe_is_a
@@ -161,15 +161,13 @@ def parse_line(
                 _blank(c.plain, defs), section, vocab=vocab, context=context, oncology=oncology
             )
         }
-        words = clause_rules().words
-        terms = [re.split(r"[;:.]", c.plain[max(0, a - 40) : a].lower())[-1] for a, _b in defs]
         for crit in crits:
-            if _definition_key(crit) in kept:
-                continue
-            own = words.get(crit.type) if crit.type in _DEFINED_BY_OWN_TERM else None
-            if own is not None and any(own.search(t) for t in terms):
+            if _definition_key(crit) in kept or any(
                 # "Adequate organ function defined as: ANC >= 1500/uL": the term is this
                 # criterion's own, so its definition is the rule
+                defines_own_term(crit.type, c.plain, a)
+                for a, _b in defs
+            ):
                 continue
             crit.in_definition = True
     _group_alternatives(crits, c.s)
@@ -188,9 +186,6 @@ def parse_line(
     return crits
 
 
-# types whose term a definition spells out as the rule itself ("adequate organ function,
-# defined as ...", "measurable disease defined as ...")
-_DEFINED_BY_OWN_TERM = frozenset({"organ_function", "measurable_disease", "performance_status"})
 # types whose values a definition adds to (drugs, labs, markers): compared value by value
 _DEFINITION_VALUE_TYPES = frozenset(
     {"prior_therapy_required", "prior_therapy_excluded", "washout", "organ_function", "biomarker"}
@@ -416,13 +411,13 @@ def is_oncology_trial(trial: Trial, vocab: Any = None) -> bool:
 # A line that opens a cohort's (part's, arm's, indication's) own criteria: "Cohort A: STS",
 # "b. Indication B - LMS:", "Part 2 (expansion):". The lines after it, up to the end of the
 # section, are scoped to that sub-group: their NOT_MET becomes UNKNOWN.
-_COHORT_MARKER_RE = re.compile(
-    r"\s*(?:[a-z0-9]{1,2}[.)]\s*)?(?:cohorts?|parts?|arms?|groups?|indications?|strat(?:um|a)|"
-    r"sub-?stud(?:y|ies)|modules?|phase)\s*(?:[a-z]|\d{1,2}|i{1,3}|i?v|[1-4][ab])\b\s*(?:[-:(\u2013]|$)",
-    _I,
-)
 _COHORT_WORD = r"(?:cohorts?|parts?|arms?|groups?|indications?|strat(?:um|a)|sub-?stud(?:y|ies))"
 _COHORT_ID = r"(?:[a-z]|\d{1,2}|i{1,3}|i?v|[1-4][ab])"
+_COHORT_MARKER_RE = re.compile(
+    rf"\s*(?:[a-z0-9]{{1,2}}[.)]\s*)?(?:{_COHORT_WORD}|modules?|phase)\s*{_COHORT_ID}\b\s*"
+    r"(?:[-:(\u2013]|$)",
+    _I,
+)
 # a heading for every cohort at once: "for therapy group A and group B", "Groups A and B",
 # "All cohorts:", "For both arms"
 _ALL_COHORTS_RE = re.compile(
