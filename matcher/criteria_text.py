@@ -178,6 +178,8 @@ def split_criteria(text: str | None) -> list[CriteriaLine]:
     if not text:
         return []
     raw_lines = text.replace("\r\n", "\n").replace("\r", "\n").expandtabs(4).split("\n")
+    if "CHARACTERISTICS" in text or "THERAPY" in text:
+        raw_lines = _with_pdq_laid_out(raw_lines)
     section = "inclusion"
     about: str | None = None
     heading_text: str | None = None
@@ -387,3 +389,192 @@ def _split_inline_numbering(text: str) -> list[str]:
     pieces.append(text[start:].strip())
     pieces = [_BULLET_RE.sub("", p, count=1).strip() if p[:1].isdigit() else p for p in pieces]
     return [p for p in pieces if p]
+
+
+# ---------------------------------------------------------------- flattened PDQ paragraphs
+#
+# Mirror pages and some exports print a PDQ-style text ("DISEASE CHARACTERISTICS: ...
+# PATIENT CHARACTERISTICS: Age 18 to 70 Performance status WHO 0-2 Hematopoietic Absolute
+# neutrophil count > 1,500/mm^3 Platelet count > 100,000/mm^3 ...") as one paragraph. Read
+# whole, it is one line: a word anywhere in it ("e.g.", "other", "allowed provided") caps
+# every criterion found in it. ``unflatten_pdq`` lays such a paragraph out as the registry
+# lays out PDQ text (section headings, bare sub-headings, one "* " item per criterion), so
+# the rest of the splitter reads it like any other record. Item boundaries are only where a
+# criterion plainly starts (a word from ``_PDQ_STARTERS`` after the end of a phrase, outside
+# brackets); a boundary it misses leaves two criteria in one item, as before.
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_PDQ_SECTION_RE = re.compile(
+    r"\b(DISEASE CHARACTERISTICS|PATIENT CHARACTERISTICS|PRIOR(?: |/)CONCURRENT THERAPY"
+    r"|PRIOR THERAPY|CONCURRENT THERAPY)\s*:"
+)
+# the sub-headings PDQ uses, per section; case as written (a capital letter, then the
+# heading's own words), followed by the start of its content
+_PDQ_SUBHEADINGS = {
+    "PATIENT CHARACTERISTICS": (
+        "Age",
+        "Sex",
+        "Menopausal status",
+        "Performance status",
+        "Life expectancy",
+        "Hematopoietic",
+        "Hepatic",
+        "Renal",
+        "Cardiovascular",
+        "Pulmonary",
+        "Neurologic",
+        "Immunologic",
+        "Immunology",
+        "Gastrointestinal",
+        "Other",
+    ),
+    "PRIOR CONCURRENT THERAPY": (
+        "Biologic therapy",
+        "Chemotherapy",
+        "Endocrine therapy",
+        "Radiotherapy",
+        "Surgery",
+        "Other",
+    ),
+}
+_PDQ_SUB_RE = {
+    section: re.compile(
+        r"(?:^|(?<=\s))(" + "|".join(re.escape(h) for h in heads) + r")\b:?\s+(?=[A-Z0-9<>≥≤*])"
+    )
+    for section, heads in _PDQ_SUBHEADINGS.items()
+}
+# words that start a PDQ criterion (capitalised as written); a capitalised word that is not
+# here (a name: "Ewing", "Kaposi's", "Cremophor") never starts an item
+_PDQ_STARTERS = _words(
+    """No Not Must Patients Patient Prior Previous Previously At Absolute Platelet Platelets
+    Hemoglobin Haemoglobin Hematocrit Granulocyte Granulocytes Neutrophil Neutrophils
+    Leukocytes Bilirubin Creatinine Transaminases Alkaline Albumin Serum Fertile Negative
+    Measurable Evaluable Bidimensionally Unidimensionally Locally Unresectable Resectable
+    Potentially Histologically Cytologically Pathologically Morphologically Biopsy-proven
+    Metastatic Recurrent Refractory Relapsed Progressive Persistent Stage Disease Tumor Tumors
+    Tumour Tumours Life Able Ability Willing Adequate Normal Male Female Men Women
+    Premenopausal Postmenopausal Concurrent Recovered Received Completed More Less Greater
+    Any Documented Confirmed Newly Primary Estrogen Hormone Brain Signed Written Informed
+    Ejection Known History Chronic Active Uncontrolled Significant Severe Only One Two
+    Hepatitis Candidate Eligible Failed Failure Presence Absence Asymptomatic Symptomatic
+    Clinically Radiologically Objective Documentation Minimum Maximum Extensive Limited
+    Untreated Pretreated Treated Myocardial Congestive Cardiac Interstitial Currently
+    Concomitant Ongoing Baseline Up Adjuvant Neoadjuvant See Radiotherapy Chemotherapy
+    Surgery Immunotherapy Biologic Endocrine Hormonal"""
+)
+# all-capital lab names start an item only after a value or a bracket ("4,000 ANC at least
+# 2,000", "(ULN) SGOT and SGPT ..."); elsewhere ("No known HIV") they are inside a phrase
+_PDQ_LAB_STARTERS = _words("WBC ANC AGC SGOT SGPT AST ALT LVEF INR PT PTT ECOG")
+# words after which nothing starts: the phrase goes on
+_PDQ_GOES_ON = _words(
+    """a an and or nor no not of with without to the for than in on at by as from per
+    into onto via vs versus including include includes e.g. i.e. eg ie such like plus
+    either neither both if unless except when whose who which that is are be been
+    least most more less greater over under above below within after before during
+    between among any all each every other another prior previous"""
+)
+_PDQ_WORD_RE = re.compile(r"\S+")
+
+
+def _pdq_items(text: str) -> list[str]:
+    """One PDQ sub-section's content -> its criteria, as written."""
+    cuts = [0]
+    depth = 0
+    prev: str | None = None
+    for m in _PDQ_WORD_RE.finditer(text):
+        word = m.group(0)
+        if prev is not None and depth == 0 and _pdq_starts_item(prev, word):
+            cuts.append(m.start())
+        depth += word.count("(") + word.count("[") - word.count(")") - word.count("]")
+        depth = max(depth, 0)
+        prev = word
+    cuts.append(len(text))
+    return [text[a:b].strip() for a, b in zip(cuts, cuts[1:], strict=False) if text[a:b].strip()]
+
+
+def _pdq_starts_item(prev: str, word: str) -> bool:
+    if word.startswith("NOTE"):
+        return True
+    bare = word.strip("*,;:")
+    last = prev.rstrip("*")
+    ends_value = last[-1:].isdigit() or last[-1:] in ")]%" or last.endswith("^3")
+    if bare in _PDQ_LAB_STARTERS:
+        return ends_value
+    if bare not in _PDQ_STARTERS:
+        return False
+    if last.endswith(".") and last.lower() not in ("e.g.", "i.e.", "vs.", "approx."):
+        return True
+    core = last.strip("()[],;:\"'")
+    if not core:
+        return ends_value
+    if core.lower() in _PDQ_GOES_ON or core.endswith("-"):
+        return False
+    # after a word: only a lower-case one or an abbreviation ("disease No", "ULN No"), not
+    # after a capitalised name or heading word ("See Disease Characteristics")
+    return ends_value or core[0].islower() or (core.isupper() and len(core) > 1)
+
+
+def _with_pdq_laid_out(raw_lines: list[str]) -> list[str]:
+    out: list[str] = []
+    for raw in raw_lines:
+        s = raw.strip()
+        bm = _BULLET_RE.match(s)
+        laid = unflatten_pdq(s[bm.end() :] if bm else s) if len(s) >= 120 else None
+        out += laid if laid is not None else [raw]
+    return out
+
+
+def unflatten_pdq(line: str) -> list[str] | None:
+    """A flattened PDQ paragraph -> its lines in the registry's PDQ layout; None when the
+    line is not one (fewer than two PDQ headings and sub-headings on it)."""
+    heads = list(_PDQ_SECTION_RE.finditer(line))
+    if not heads:
+        return None
+    subs = sum(
+        len(_PDQ_SUB_RE[_pdq_section(h.group(1))].findall(line[h.end() :]))
+        for h in heads
+        if _pdq_section(h.group(1)) in _PDQ_SUB_RE
+    )
+    if len(heads) + subs < 3 or len(line) < 120:
+        return None
+    out: list[str] = []
+    lead = line[: heads[0].start()].strip()
+    if lead:
+        out.append(lead)
+    for k, h in enumerate(heads):
+        end = heads[k + 1].start() if k + 1 < len(heads) else len(line)
+        body = line[h.end() : end].strip()
+        out += ["", line[h.start() : h.end()].strip(), ""]
+        section = _pdq_section(h.group(1))
+        sub_re = _PDQ_SUB_RE.get(section)
+        parts: list[tuple[str | None, str]] = []
+        if sub_re is None:
+            parts.append((None, body))
+        else:
+            pos, name = 0, None
+            for m in sub_re.finditer(body):
+                parts.append((name, body[pos : m.start()]))
+                name, pos = m.group(1), m.end()
+            parts.append((name, body[pos:]))
+        for name, content in parts:
+            if name is not None:
+                out += ["", name, ""]
+            nested = False
+            for item in _pdq_items(content.strip()):
+                # the items after "... one of the following:" are its list, to the end of
+                # the sub-section (where it ends is not written): alternatives, never rules
+                out.append(f"  * {item}" if nested else f"* {item}")
+                nested = nested or item.endswith(":")
+    return out
+
+
+def _pdq_section(head: str) -> str:
+    return (
+        "PATIENT CHARACTERISTICS"
+        if head.startswith("PATIENT")
+        else ("PRIOR CONCURRENT THERAPY" if head.startswith(("PRIOR", "CONCURRENT")) else head)
+    )

@@ -1649,3 +1649,51 @@ def test_an_alternative_fails_when_one_of_its_criteria_does(age, ecog, excluded)
     parsed = _trial("NCT00000003", NESTED)
     got = {v.verdict for v in evaluate(_patient(age=age, ecog=ecog), parsed)}
     assert (NOT_MET in got) == excluded, got
+
+
+# a flattened PDQ paragraph, as mirror pages print it (one line for the whole text)
+_FLAT_PDQ = (
+    "DISEASE CHARACTERISTICS: Histologically confirmed soft tissue angiosarcoma Locally "
+    "advanced or metastatic disease Measurable disease No Kaposi's sarcoma PATIENT "
+    "CHARACTERISTICS: Age 18 to 70 Performance status WHO 0-2 Life expectancy Not specified "
+    "Hematopoietic Absolute neutrophil count > 1,500/mm^3 Platelet count > 100,000/mm^3 Hepatic "
+    "Bilirubin < 3 times upper limit of normal (ULN) SGOT and SGPT < 2.5 times ULN Other Not "
+    "pregnant or nursing No known allergy to study drug (e.g., Cremophor EL) PRIOR CONCURRENT "
+    "THERAPY: Chemotherapy No more than 2 prior courses of chemotherapy"
+)
+
+
+@pytest.mark.parametrize(
+    ("over", "kind", "expected"),
+    [
+        ({"age": 74}, "age", NOT_MET),
+        ({"age": 52}, "age", MET),
+        ({"ecog": 3}, "performance_status", NOT_MET),
+        ({"labs": {"anc": 1200}}, "organ_function", NOT_MET),
+        ({"pregnant": True}, "pregnancy", NOT_MET),
+        # "No more than 2 prior courses": a ceiling, never a requirement to have had any
+        ({"prior_therapies": []}, "prior_therapy_required", None),
+    ],
+)
+def test_a_flattened_pdq_paragraph_is_read_criterion_by_criterion(over, kind, expected):
+    """One cue of the paragraph ("e.g.", "other") no longer caps every criterion in it."""
+    parsed = _trial("NCT00000015", _FLAT_PDQ)
+    p = _patient(diagnosis="angiosarcoma", **over)
+    vs = [v for v in evaluate(p, parsed) if v.criterion.type == kind]
+    if expected is None:
+        assert not vs
+    else:
+        assert expected in [v.verdict for v in vs], [(v.verdict, v.reason) for v in vs]
+
+
+def test_a_sub_group_criteria_heading_scopes_its_lines():
+    """ "Inclusion criteria for treatment with X for patients not participating in the
+    dose-finding study" heads a sub-group's lines: they never exclude everyone."""
+    text = (
+        "Inclusion Criteria:\n\n* Age <18 years at trial entry.\n"
+        "* Inclusion criteria for treatment with gemtuzumab ozogamicin for patients not "
+        "participating in the dose finding study\n  * Age:\n    * >=12 months\n"
+    )
+    parsed = _trial("NCT00000016", text)
+    infant = _patient(age=0.8, diagnosis="acute myeloid leukemia")
+    assert not [v for v in evaluate(infant, parsed) if v.verdict == NOT_MET]

@@ -8,7 +8,7 @@ import re
 from collections import OrderedDict
 from typing import Any
 
-from matcher.criteria_text import normalize, split_criteria
+from matcher.criteria_text import CriteriaLine, normalize, split_criteria
 from matcher.eligibility.age import _age
 from matcher.eligibility.biomarker import _biomarker
 from matcher.eligibility.brain import _brain
@@ -37,7 +37,18 @@ from matcher.eligibility.therapy import _prior_therapy, _washout
 from matcher.trial import Trial
 
 # a PDQ-style sub-heading naming the age, and a bare bound under it ("18 and over", "Under 70")
-_AGE_HEADING_RE = re.compile(r"\s*age\s*", re.IGNORECASE)  # PDQ writes it bare: "Age"
+_AGE_HEADING_RE = re.compile(r"\s*age\s*:?\s*", re.IGNORECASE)  # PDQ writes it bare: "Age"
+# the PDQ sub-heading over a bare performance scale ("Performance status", then "WHO 0-2")
+_PS_HEADING_RE = re.compile(r"\s*performance status\s*:?\s*", re.IGNORECASE)
+_PS_WORDS_RE = re.compile(r"\bperformance\b", re.IGNORECASE)
+# a bare PDQ sub-heading: the lines under it, to the next one, are about what it names
+_PDQ_SUBHEADING_RE = re.compile(
+    r"\s*(?:age|sex|menopausal status|performance status|life expectancy|hematopoietic|"
+    r"hepatic|renal|cardiovascular|pulmonary|neurologic|immunologic|immunology|"
+    r"gastrointestinal|other|biologic therapy|chemotherapy|endocrine therapy|radiotherapy|"
+    r"surgery)\s*:?\s*",
+    re.IGNORECASE,
+)
 _BARE_AGE_RE = re.compile(
     r"\s*(?:\d{1,3}\s*(?:to|-|and|or)\b|(?:over|under|above|below|at least|up to|>=|<=|>|<)\s*\d)",
     re.IGNORECASE,
@@ -100,6 +111,8 @@ def parse_line(
         # a PDQ sub-heading "Age" over "18 and over" / "Over 65": the heading is the line's
         # subject
         plain = "Age " + _as_age_bound(plain)
+    elif context and _PS_HEADING_RE.fullmatch(context) and not _PS_WORDS_RE.search(plain):
+        plain = "Performance status " + plain  # PDQ: "Performance status", then "WHO 0-2"
     c = _Ctx(plain, section, context, vocab, oncology)
     found: list[tuple] = []
     found += _ps(c)
@@ -457,6 +470,16 @@ _PART_SCOPE_RE = re.compile(
 
 # A heading that opens a block of criteria: "Inclusion criteria for participation in R3.",
 # "Eligibility for the dose-finding study:"
+# a criteria heading for everyone's enrolment ("Inclusion criteria for trial entry")
+_ENTRY_HEADING_RE = re.compile(
+    r"\s*(?:inclusion|exclusion|eligibility)(?:\s+criteria)?\s+(?:for|to)\s+(?:the\s+)?"
+    r"(?:trial|study|protocol|main study|core study|all (?:patients|participants|subjects)|"
+    r"(?:trial|study) (?:entry|enrol?ment|registration|participation|inclusion)|"
+    r"entry|enrol?ment|registration|screening|inclusion|participation in (?:the|this) (?:trial|study)|"
+    r"(?:all )?(?:patients|participants|subjects)\b(?! (?:who|with|not|in|receiving|treated|aged|"
+    r"over|under|older|younger)\b))",
+    _I,
+)
 _CRITERIA_HEADING_RE = re.compile(
     r"\s*(?:inclusion|exclusion|eligibility)(?:\s+criteria)?\s+(?:for|to)\b", _I
 )
@@ -514,7 +537,13 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
     later: tuple[str, str] | None = None  # (section, words) of a later-step heading in force
     is_marker = [bool(_COHORT_MARKER_RE.match(x.plain)) for x in lines]
     heading: str | None = None
+    pdq_sub: CriteriaLine | None = None  # the bare PDQ sub-heading in force ("Age")
+    subgroup: str | None = None  # section of a sub-group's criteria heading in force
     for i, line in enumerate(lines):
+        if _PDQ_SUBHEADING_RE.fullmatch(line.plain) and not line.children:
+            pdq_sub = line
+        elif pdq_sub is not None and (line.section != pdq_sub.section or line.is_heading):
+            pdq_sub = None  # "PATIENT CHARACTERISTICS:", "Exclusion Criteria:" end it
         if line.heading != heading:
             heading = line.heading
             if heading and _ALL_COHORTS_RE.search(heading):
@@ -553,13 +582,29 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
         if _CRITERIA_HEADING_RE.match(line.plain):
             ls = later_rx.search(line.plain.lower())
             later = (line.section, ls.group(0)) if ls else None
+            # "Inclusion criteria for treatment with X for patients not participating in the
+            # dose-finding study": the lines after it are that sub-group's, not everyone's
+            subgroup = (
+                line.section
+                if ls is None
+                and not _ENTRY_HEADING_RE.match(line.plain)
+                and not _HEADING_COHORT_RE.search(line.plain)
+                else None
+            )
         elif later is not None and later[0] != line.section:
             later = None
+        if subgroup is not None and subgroup != line.section:
+            subgroup = None
         if line.is_heading and line.children:
             continue
         context = line.context
-        if i > 0 and _AGE_HEADING_RE.fullmatch(lines[i - 1].plain) and not line.children:
-            context = lines[i - 1].plain  # PDQ: a line "Age", then "18 and over"
+        if (
+            pdq_sub is not None
+            and pdq_sub is not line
+            and (line.parent is None or line.parent.is_heading)
+            and not line.children
+        ):
+            context = pdq_sub.plain  # PDQ: a line "Age", then "18 and over"
         parsed = parse_line(line.text, line.section, vocab=vocab, context=context, oncology=onco)
         if line.children and parsed[0].type == "unparsed" and line.text.rstrip().endswith(":"):
             continue  # a parent such as "Adequate organ function:" -- its children carry it
@@ -591,6 +636,8 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
                         for w in c.unexplained
                         if not set(re.findall(r"[a-z0-9]+", w.lower())) <= marker_words
                     )
+            if subgroup is not None and not c.applies_to:
+                c.conditional = True
             if later is not None and not c.later_step:
                 c.later_step = later[1]
             if line.about:

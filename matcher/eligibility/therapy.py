@@ -111,6 +111,11 @@ _MAX_LINES_RE = re.compile(
     + r")\b(?!\s*(?:days?|weeks?|months?|years?|hours?|cycles?|courses?|doses?)\b)",
     _I,
 )
+# "no more than 2 prior courses of chemotherapy", "up to 6 cycles of": a ceiling on a count
+# the lines rule does not read (a course may be a cycle or a regimen): never a requirement
+_COUNT_CEILING_RE = re.compile(
+    r"(?:<=|<)\s*(?:" + _NUMW + r")\s+(?:[\w-]+\s+){0,3}?(?:courses?|cycles?|doses?)\b", _I
+)
 _OVER_LINES_RE = re.compile(
     r"(?:>|>=)\s*(?P<n>" + _NUMW + r")\s+(?:[\w-]+\s+){0,4}?(?:lines?|regimens?|chemotherap\w*)\b",
     _I,
@@ -393,7 +398,8 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
         out.append(("max_prior_lines", "exclude", {"max_lines": max_lines}))
     if required:
         generic = {"chemotherapy", "immunotherapy", "targeted_therapy"}
-        if max_lines is not None and min_lines is None and not (drugs or set(classes) - generic):
+        ceiling = max_lines is not None or _COUNT_CEILING_RE.search(s)
+        if ceiling and min_lines is None and not (drugs or set(classes) - generic):
             # "no more than 2 prior lines", "the number of previous chemotherapy regimens
             # does not exceed 2": a ceiling, no requirement to have had any
             return out
