@@ -520,6 +520,10 @@ CASES = [
         UNKNOWN,
         "definition",
     ),
+    # a thousands point, as European records write counts
+    ("inclusion", "Platelets > 80.000/µl", {"labs": {"platelets": 65000}}, NOT_MET, None),
+    # the label "Age:" and a bare bound on one line
+    ("inclusion", "Age: 18 and over", {"age": 16}, NOT_MET, None),
 ]
 
 # (section, line, patient overrides, expected verdict): the direction of a line
@@ -1697,3 +1701,23 @@ def test_a_sub_group_criteria_heading_scopes_its_lines():
     parsed = _trial("NCT00000016", text)
     infant = _patient(age=0.8, diagnosis="acute myeloid leukemia")
     assert not [v for v in evaluate(infant, parsed) if v.verdict == NOT_MET]
+
+
+@pytest.mark.parametrize(
+    ("child", "expected"),
+    [
+        # sub-bullets that only say how the parent is shown: the parent is everyone's rule
+        ("Histologically confirmed and/or tumour cells in bone marrow", NOT_MET),
+        # a sub-bullet that could widen the parent keeps it a sub-group's, never an exclusion
+        ("Newly diagnosed patients are eligible after induction failure", None),
+        ("Or newly diagnosed high-risk disease", None),
+    ],
+)
+def test_a_parent_line_with_sub_bullets_that_only_elaborate_it(child, expected):
+    text = (
+        f"Inclusion Criteria:\n\n* Diagnosis of relapsed or refractory neuroblastoma\n  * {child}\n"
+    )
+    parsed = _trial("NCT00000017", text)
+    p = _patient(diagnosis="neuroblastoma", age=4, prior_therapies=[])
+    got = [v.verdict for v in evaluate(p, parsed) if v.verdict == NOT_MET]
+    assert got == ([NOT_MET] if expected else [])

@@ -145,6 +145,13 @@ def _lab_values(lab: str, v: re.Match) -> dict | None:
         return None  # "platelets >= 1000...0" (hundreds of digits): no lab limit, not infinity
     unit_raw = re.sub(r"\s+", "", (v.group("unit") or "").lower())
     mult = v.group("mult")
+    if (
+        lab in ("anc", "platelets")
+        and not mult
+        and re.fullmatch(r"\d{1,3}\.\d{3}", raw)
+        and re.search(r"/(?:mm\^?3|mm³|[uµ]l|mcl|cu\.?mm)$", unit_raw)
+    ):
+        num *= 1000.0  # "80.000/µl": a thousands point, as European records write counts
     vals: dict[str, Any] = {
         "lab": lab,
         "op": v.group("op"),

@@ -49,10 +49,12 @@ _PDQ_SUBHEADING_RE = re.compile(
     r"surgery)\s*:?\s*",
     re.IGNORECASE,
 )
-_BARE_AGE_RE = re.compile(
-    r"\s*(?:\d{1,3}\s*(?:to|-|and|or)\b|(?:over|under|above|below|at least|up to|>=|<=|>|<)\s*\d)",
-    re.IGNORECASE,
+_BARE_BOUND = (
+    r"(?:\d{1,3}\s*(?:to|-|and|or)\b|(?:over|under|above|below|at least|up to|>=|<=|>|<)\s*\d)"
 )
+_BARE_AGE_RE = re.compile(r"\s*" + _BARE_BOUND, re.IGNORECASE)
+# a bare bound after the label "Age:" on the same line ("Age: 18 and over")
+_AGE_LABEL_RE = re.compile(r"\s*age\s*:\s*(?=" + _BARE_BOUND + ")", re.IGNORECASE)
 # "≥ 12 weeks", "≥ 28 days": ages the age parser does not read (left as written)
 _OTHER_AGE_UNIT_RE = re.compile(r"\d\s*(?:weeks?|wks?|days?|hours?)\b", re.IGNORECASE)
 _WORD_BOUND = [
@@ -111,6 +113,8 @@ def parse_line(
         # a PDQ sub-heading "Age" over "18 and over" / "Over 65": the heading is the line's
         # subject
         plain = "Age " + _as_age_bound(plain)
+    elif (m := _AGE_LABEL_RE.match(plain)) and not _OTHER_AGE_UNIT_RE.search(plain):
+        plain = "Age " + _as_age_bound(plain[m.end() :])  # "Age: 18 and over"
     elif context and _PS_HEADING_RE.fullmatch(context) and not _PS_WORDS_RE.search(plain):
         plain = "Performance status " + plain  # PDQ: "Performance status", then "WHO 0-2"
     c = _Ctx(plain, section, context, vocab, oncology)
@@ -416,6 +420,41 @@ _CONDITIONAL_LINE_RE = re.compile(
 )
 
 
+# a parent line that names a sub-group ("Patients with relapsed disease", "Women who ...")
+_SUBGROUP_LEAD_RE = re.compile(
+    r"\s*(?:(?:patients|participants|subjects|those|women|men|children|adults|individuals|"
+    r"females?|males?)\s+(?:with|who|whose|in|aged|over|under|older|younger|receiving|treated|"
+    r"that|having|previously|not|on)\b|(?:for|in|if|when|where|unless|after|before)\b)",
+    _I,
+)
+
+
+_OWN_ALTERNATION = frozenset({"or", "and/or", "either", "nor", "neither"})
+
+
+def _elaborated_only(line: CriteriaLine, cues: re.Pattern) -> bool:
+    """A complete criterion whose sub-bullets only say more of it ("Diagnosis of relapsed
+    neuroblastoma", then "* Histologically confirmed ..."): a rule for everyone, not the
+    header of a sub-group. Not when the parent ends with ":" or names a sub-group, or when
+    any line under it could widen it (a cue: "allowed", "except", "or", "if" ...)."""
+    if line.plain.rstrip().endswith((":", "-")) or _SUBGROUP_LEAD_RE.match(line.plain):
+        return False
+    stack = list(line.children)
+    while stack:
+        child = stack.pop()
+        low = child.plain.lower()
+        # a child's own "or" ("histologically confirmed and/or tumour cells in marrow") is
+        # how the parent is shown, not an alternative to it; "or ..." at its start is one
+        if (
+            any(m.group(0) not in _OWN_ALTERNATION for m in cues.finditer(low))
+            or low.startswith(("or ", "and/or "))
+            or _SUBGROUP_LEAD_RE.match(child.plain)
+        ):
+            return False
+        stack += child.children
+    return True
+
+
 def is_oncology_trial(trial: Trial, vocab: Any = None) -> bool:
     """True when the trial's conditions, keywords or titles name a cancer."""
     return _is_oncology(trial, vocab if vocab is not None else _default_vocab())
@@ -534,6 +573,7 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
         for a, b in zip(lines, lines[1:], strict=False)
     )
     later_rx = clause_rules().later_step
+    cues = clause_rules().cues
     later: tuple[str, str] | None = None  # (section, words) of a later-step heading in force
     is_marker = [bool(_COHORT_MARKER_RE.match(x.plain)) for x in lines]
     heading: str | None = None
@@ -612,7 +652,11 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
         if parsed[0].type != "unparsed":
             n_typed += 1
         conditional = (
-            (bool(line.children) and not _DEFINING_PARENT_RE.search(line.plain))
+            (
+                bool(line.children)
+                and not _DEFINING_PARENT_RE.search(line.plain)
+                and not _elaborated_only(line, cues)
+            )
             or bool(_CONDITIONAL_LINE_RE.match(line.text))
             or bool(line.parent is not None and _CONDITIONAL_LINE_RE.match(line.parent.text))
         )
