@@ -503,6 +503,8 @@ class _Finder:
             and text[toks[j][1] : toks[j + 1][0]] in glued
         ):
             return True
+        if i > 0 and toks[i][2] in _UNIT_WORDS and toks[i - 1][2].replace(".", "").isdigit():
+            return True  # "5 MM": a unit after a number, not a disease
         return i > 0 and toks[i - 1][2] == "anti" and text[toks[i - 1][1] : toks[i][0]] in glued
 
     def find(self, text: str) -> list[tuple[str, str]]:
@@ -544,6 +546,9 @@ class _Finder:
                 out.append((hit, text[toks[i][0] : toks[j][1]]))
             i = j + 1
         return out
+
+
+_UNIT_WORDS = frozenset({"mm", "cm", "ml", "mg", "kg", "dl", "um", "nm"})
 
 
 def _lookup(index: dict[str, str], text: str) -> str | None:

@@ -1721,3 +1721,29 @@ def test_a_parent_line_with_sub_bullets_that_only_elaborate_it(child, expected):
     p = _patient(diagnosis="neuroblastoma", age=4, prior_therapies=[])
     got = [v.verdict for v in evaluate(p, parsed) if v.verdict == NOT_MET]
     assert got == ([NOT_MET] if expected else [])
+
+
+@pytest.mark.parametrize(("age", "expected"), [(6, MET), (15, MET), (25, NOT_MET), (0.3, NOT_MET)])
+def test_an_age_range_reads_each_bound_in_its_own_unit(age, expected):
+    vs = _verdicts(
+        "inclusion", "Age: Over 6 months and under 21 years at relapse", _patient(age=age)
+    )
+    assert [v.verdict for v in vs if v.criterion.type == "age"] == [expected]
+
+
+def test_the_lines_under_a_kind_of_patient_are_that_groups():
+    """ "Favorable-risk patients meeting the following criteria:" heads a sub-group's lines
+    (one of several risk groups), though it lists them as "the following criteria"."""
+    text = (
+        "Inclusion Criteria:\n\n* Histologically confirmed rhabdomyosarcoma\n"
+        "* Unfavorable-risk patients meeting the following criteria:\n  * No prior irinotecan\n"
+        "* Favorable-risk patients meeting the following criteria:\n  * No prior cyclophosphamide\n"
+    )
+    parsed = _trial("NCT00000018", text)
+    p = _patient(diagnosis="rhabdomyosarcoma", prior_therapies=["cyclophosphamide", "irinotecan"])
+    assert not [v for v in evaluate(p, parsed) if v.verdict == NOT_MET]
+    own = _trial(
+        "NCT00000019",
+        "Inclusion Criteria:\n\n* Patients meeting the following:\n  * No prior cyclophosphamide\n",
+    )
+    assert NOT_MET in [v.verdict for v in evaluate(p, own)]

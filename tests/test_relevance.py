@@ -693,3 +693,31 @@ def test_a_study_of_people_around_the_patient_is_not_for_the_patient(title, crit
     from matcher.rank import participants_of
 
     assert participants_of(_study(title, criteria)) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "diagnosis", "admitted"),
+    [
+        # a histology of one organ: the organ's cancer of unstated histology is admitted (the
+        # histology to verify), another histology of that organ or another organ is not
+        (
+            "Histologically-confirmed squamous cell carcinoma of the esophagus",
+            "esophageal cancer",
+            True,
+        ),
+        ("Histologically-confirmed squamous cell carcinoma of the esophagus", "ESCC", True),
+        (
+            "Histologically-confirmed squamous cell carcinoma of the esophagus",
+            "esophageal adenocarcinoma",
+            False,
+        ),
+        ("Histologically confirmed adenocarcinoma of rectum", "rectal adenocarcinoma", True),
+        ("Histologically confirmed adenocarcinoma of rectum", "colon cancer", True),
+        ("Histologically confirmed adenocarcinoma of rectum", "gastric adenocarcinoma", False),
+    ],
+)
+def test_a_histology_of_one_organ_admits_that_organs_cancer(v, line, diagnosis, admitted):
+    ctx = MatchContext(pack=load_pack(), vocab=v)
+    parsed = parse_trial(record("NCT00000020", inclusion=[line]))
+    dx = v.resolve_diagnosis(diagnosis).entry.id
+    assert (relevance(dx, parsed, ctx).tier is not None) is admitted

@@ -1117,12 +1117,23 @@ FIND_DIAGNOSES = [
     ),
     (
         "Histologically confirmed adenocarcinoma of the colon or rectum",
-        [("colorectal_cancer", "adenocarcinoma of the colon or rectum")],
+        [("colorectal_adenocarcinoma", "adenocarcinoma of the colon or rectum")],
     ),
     (
         "Histologically confirmed metastatic adenocarcinoma originating from the colon or the rectum",
-        [("colorectal_cancer", "adenocarcinoma originating from the colon or the rectum")],
+        [("colorectal_adenocarcinoma", "adenocarcinoma originating from the colon or the rectum")],
     ),
+    # "MM" in capitals is myeloma, except as a unit after a number
+    (
+        "Patients previously diagnosed with MM who have received 1 to 3 prior lines",
+        [("multiple_myeloma", "MM")],
+    ),
+    ("a lesion of 10 MM or more", []),
+    (
+        "Histologically-confirmed squamous cell carcinoma of the esophagus",
+        [("esophageal_squamous_cell_carcinoma", "squamous cell carcinoma of the esophagus")],
+    ),
+    ("radiologically-verified DIPG", [("dipg", "DIPG")]),
     (
         "Documented adenocarcinoma of the pancreas",
         [("pancreatic_cancer", "adenocarcinoma of the pancreas")],

@@ -41,7 +41,8 @@ _AGE_PATTERNS = [
 
 
 _UPPER_AFTER_RE = re.compile(
-    r"\s*(?:y\b)?\s*(?:,|and|but|to)\s*(?P<op><=|<)\s*(?P<n>\d{1,3}(?:\.\d)?)\s*(?:years?|yrs?|y)?\b",
+    r"\s*(?:y\b)?\s*(?:,|and|but|to)\s*(?P<op><=|<)\s*(?P<n>\d{1,3}(?:\.\d)?)\s*"
+    r"(?P<unit>years?|yrs?|y|months?)?\b",
     _I,
 )
 # a minor's consent signed by someone else ("Patients under 18 years old ... should have their
@@ -107,7 +108,10 @@ def _age(c: _Ctx) -> list[tuple[str, str, dict]]:
                     # "Age >= 60 years and <= 75 years": the upper bound that follows
                     hi = _UPPER_AFTER_RE.match(s, m.end())
                     if hi:
-                        vals["max_years"] = round(float(hi.group("n")) * f, 3)
+                        # "> 6 months and < 21 years": the upper bound's own unit
+                        hu = (hi.group("unit") or "").lower()
+                        hf = f if not hu else (1 / 12 if hu.startswith("month") else 1.0)
+                        vals["max_years"] = round(float(hi.group("n")) * hf, 3)
                         vals["max_exclusive"] = hi.group("op") == "<"
                 elif op in ("<=", "<"):
                     vals["max_years"] = round(n, 3)

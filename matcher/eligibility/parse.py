@@ -172,13 +172,22 @@ def parse_line(
     if defs:
         # what a definition says is what a term of the line means: a criterion found only
         # inside it is no rule of its own
-        kept = {
-            _definition_key(x)
-            for x in parse_line(
-                _blank(c.plain, defs), section, vocab=vocab, context=context, oncology=oncology
-            )
+        outside = parse_line(
+            _blank(c.plain, defs), section, vocab=vocab, context=context, oncology=oncology
+        )
+        kept = {_definition_key(x) for x in outside}
+        named_outside = {
+            d
+            for x in outside
+            if x.type == "histology"
+            for d in x.values.get("diagnoses") or []
         }
         for crit in crits:
+            dx = crit.values.get("diagnoses") if crit.type == "histology" else None
+            if dx and named_outside & set(dx) and not set(dx) <= named_outside:
+                # "Smoldering MM, defined as asymptomatic MM with ...": the myeloma named in
+                # the definition says what smouldering myeloma is; it is not excluded itself
+                crit.values = {**crit.values, "diagnoses": [d for d in dx if d in named_outside]}
             if _definition_key(crit) in kept or any(
                 # "Adequate organ function defined as: ANC >= 1500/uL": the term is this
                 # criterion's own, so its definition is the rule
@@ -429,6 +438,26 @@ _SUBGROUP_LEAD_RE = re.compile(
 )
 
 
+# a parent naming a kind of patient ("Favorable-risk patients meeting the following
+# criteria:", "Unfavorable-risk patients ineligible for study window therapy ..."): the lines
+# under it are that group's, even when it lists them as "the following criteria"
+_QUALIFIED_GROUP_RE = re.compile(
+    r"\s*(?!(?:all|the|eligible|study|each|every|any|such|these|those|other)\b)"
+    r"(?:[\w-]+\s+){1,3}?(?:patients|participants|subjects)\b"
+    r"(?!\s+(?:must|should|shall|will|need|needs|are required|have to|has to)\b)",
+    _I,
+)
+
+
+def _under_qualified_group(line: CriteriaLine) -> bool:
+    parent = line.parent
+    while parent is not None:
+        if not parent.is_heading and _QUALIFIED_GROUP_RE.match(parent.plain):
+            return True
+        parent = parent.parent
+    return False
+
+
 _OWN_ALTERNATION = frozenset({"or", "and/or", "either", "nor", "neither"})
 
 
@@ -659,6 +688,7 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
             )
             or bool(_CONDITIONAL_LINE_RE.match(line.text))
             or bool(line.parent is not None and _CONDITIONAL_LINE_RE.match(line.parent.text))
+            or _under_qualified_group(line)
         )
         for c in parsed:
             c.conditional = c.conditional or (
