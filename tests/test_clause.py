@@ -524,6 +524,51 @@ CASES = [
     ("inclusion", "Platelets > 80.000/µl", {"labs": {"platelets": 65000}}, NOT_MET, None),
     # the label "Age:" and a bare bound on one line
     ("inclusion", "Age: 18 and over", {"age": 16}, NOT_MET, None),
+    # a bare range right after the word age is in years
+    ("inclusion", "Aged between 18 and 70;", {"age": 76}, NOT_MET, None),
+    ("inclusion", "Age: 18~70", {"age": 74}, NOT_MET, None),
+    # age bands of alternative groups: which one the patient is in is not read
+    (
+        "inclusion",
+        "Patients aged 60-80 who newly diagnosed AML. Patients aged 14-60 who do not meet the "
+        "indications for hematopoietic stem cell transplantation;",
+        {"age": 58, "diagnosis": "acute myeloid leukemia"},
+        UNKNOWN,
+        "outside age 60",
+    ),
+    # a line of several labs: each lab on its own clause (the condition is AST/ALT's)
+    (
+        "inclusion",
+        "Total bilirubin <=1.5 x ULN, AST/ALT <=3 x ULN (<=5 x ULN if liver metastases).",
+        {"labs": {"bilirubin": 8.2}},
+        NOT_MET,
+        None,
+    ),
+    # ... but a condition ending the line outside brackets may be every lab's
+    (
+        "inclusion",
+        "ANC >= 1500/mm3, platelets >= 100,000/mm3 unless due to marrow involvement",
+        {"labs": {"anc": 900}},
+        UNKNOWN,
+        "unless",
+    ),
+    # a permission in a sentence of its own reaches every lab of the line
+    (
+        "inclusion",
+        "Platelet count >= 50000/mm3, hemoglobin >= 8 g/dl and ANC >= 1000/mm3. Lower values "
+        "are permitted if they are due to BM infiltration.",
+        {"labs": {"platelets": 40000}},
+        UNKNOWN,
+        "permitted",
+    ),
+    # "between 1 & 3 prior lines": both bounds
+    (
+        "inclusion",
+        "Received between 1 & 3 prior lines of treatment",
+        {"prior_therapies": []},
+        NOT_MET,
+        None,
+    ),
 ]
 
 # (section, line, patient overrides, expected verdict): the direction of a line

@@ -37,6 +37,13 @@ _AGE_PATTERNS = [
         _I,
     ),
     re.compile(r"\bage[ds]?\s*:?\s*(?P<n3>\d{1,3})\s*(?:years?|yrs?)?\s*\+", _I),
+    # "Aged between 18 and 70", "Age: 18~70": a bare range right after the word age is years
+    re.compile(
+        r"\bage[ds]?\s*(?::|is|of)?\s*(?:(?:between|from)\s*(?P<a>\d{1,3})\s*(?:and|to|-|~)"
+        r"|(?P<a2>\d{1,3})\s*(?:to|-|~))\s*"
+        r"(?P<b>\d{1,3})\b(?![.,]\d)(?!\s*(?:%|kg|cm|mg|weeks?|wks?|days?|hours?|months?|years?|yrs?)\b)",
+        _I,
+    ),
 ]
 
 
@@ -91,9 +98,12 @@ def _age(c: _Ctx) -> list[tuple[str, str, dict]]:
             unit = (g.get("unit") or "year").lower()
             f = 1 / 12 if unit.startswith("month") else 1.0
             vals: dict[str, Any] = {"min_years": None, "max_years": None, "source": "text"}
-            if g.get("a") is not None:
-                vals["min_years"] = round(float(g["a"]) * f, 3)
-                vals["max_years"] = round(float(g["b"]) * f, 3)
+            if g.get("a") is not None or g.get("a2") is not None:
+                lo_n, hi_n = float(g.get("a") or g["a2"]), float(g["b"])
+                if hi_n < lo_n:
+                    continue
+                vals["min_years"] = round(lo_n * f, 3)
+                vals["max_years"] = round(hi_n * f, 3)
             elif g.get("op"):
                 if not g.get("unit") and not re.search(
                     r"\bage[ds]?\s*(?:of|:|is|must be|should be|=)?\s*$",
@@ -132,8 +142,22 @@ def _age(c: _Ctx) -> list[tuple[str, str, dict]]:
                 if vals[k] is not None and not 0 <= vals[k] <= 120:
                     break
             else:
+                if _another_age_band(s, m):
+                    # "Patients aged 60-80 who ...; Patients aged 14-60 who ...": age bands of
+                    # alternative groups; which one the patient is in is not read
+                    return [("age", c.polarity(m.start()), vals, {"conditional": True})]
                 return [("age", c.polarity(m.start()), vals)]
     return []
+
+
+_AGE_BAND_RE = re.compile(
+    r"\bage[ds]?\s*(?::|is|of|between|from)?\s*\d{1,3}\s*(?:-|to|~|and)\s*\d{1,3}", _I
+)
+
+
+def _another_age_band(s: str, m: re.Match) -> bool:
+    """A second "aged N-M" in the line, apart from the bound ``m`` read."""
+    return any(b.end() <= m.start() or b.start() >= m.end() for b in _AGE_BAND_RE.finditer(s))
 
 
 # an age stated at diagnosis, not today (also read by rank.text_age_ranges)

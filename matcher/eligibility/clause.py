@@ -82,7 +82,8 @@ _INLINE_ANYOF_RE = re.compile(
 # a footnote mark after a word ("ULN*", "metastases\\*,"): a note elsewhere qualifies the line
 # (never the "*" of an HLA allele such as "A*02:01")
 _FOOTNOTE_RE = re.compile(r"(?<=[\w)\]%])\*+(?=\s|$|[,.;:)])|[†‡]")
-_SEGMENT_RE = re.compile(r";\s*|(?<=[a-z0-9)\]%])\.\s+(?=[A-Za-z(])")
+# a sentence ends at "; " or ". " (not the point of "i.e." or "e.g.": the list goes on)
+_SEGMENT_RE = re.compile(r";\s*|(?<=[a-z0-9)\]%])(?<!i\.e)(?<!e\.g)(?<!\bvs)\.\s+(?=[A-Za-z(])")
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,66 @@ def _segments(low: str) -> list[tuple[int, int]]:
     return [(a, b) for a, b in out if low[a:b].strip()]
 
 
+# where one lab's clause ends and the next lab's begins: a comma, semicolon or "and" (never
+# an "or": "creatinine <= 1.5 mg/dL, or creatinine clearance >= 60 mL/min" is one choice)
+_LAB_JOINT_RE = re.compile(r"[,;]\s*(?:and\s+)?|\s+and\s+")
+_LAB_OR_RE = re.compile(r"\bor\b|\band/or\b")
+_BRACKETED_RE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
+_LAB_CONDITION_RE = re.compile(
+    r"\b(?:if|unless|except|excepting|provided|allowed|permitted|acceptable|due to|caused by|"
+    r"secondary to|attributable to|in patients with|in case of|in the presence of|gilbert)"
+)
+
+
+def lab_clause(low: str, lab: str) -> tuple[int, int]:
+    """The span of ``low`` (a lower-case line) that states ``lab``'s limit: from its name to
+    the next other lab's name, cut at the joint before it ("Total bilirubin <= 1.5 x ULN,
+    AST/ALT <= 3 x ULN (<= 5 x ULN if liver metastases)": the condition is the AST/ALT
+    clause's). The whole line when the lab is not named, or when an "or" joins it to the
+    next lab."""
+    rx = LAB_ANCHORS.get(lab)
+    own = [m.start() for m in re.finditer(rx, low)] if rx else []
+    if not own:
+        return 0, len(low)
+    own_set = set(own)
+    others = sorted(
+        {
+            m.start()
+            for name, other in LAB_ANCHORS.items()
+            if name != lab and other != rx
+            for m in re.finditer(other, low)
+            if m.start() not in own_set
+        }
+    )
+    first, last = min(own), max(own)
+    start, end = 0, len(low)
+    before = [p for p in others if p < first]
+    if before:
+        gap = low[before[-1] : first]
+        joints = list(_LAB_JOINT_RE.finditer(gap))
+        if (
+            joints
+            and re.search(r"\d", gap[: joints[-1].start()])
+            and not _LAB_OR_RE.search(gap[joints[-1].start() :])
+        ):
+            start = before[-1] + joints[-1].end()
+    after = [p for p in others if p > last]
+    if after:
+        gap = low[last : after[0]]
+        joints = list(_LAB_JOINT_RE.finditer(gap))
+        # a condition that ends the line outside brackets ("ANC >= 1500, platelets >=
+        # 100,000 unless due to marrow involvement") may be every lab's: the line is read whole
+        tail = _BRACKETED_RE.sub(" ", low[after[-1] :])
+        if (
+            joints
+            and re.search(r"\d", gap[: joints[-1].start()])  # its own limit ("AST and ALT <=")
+            and not _LAB_OR_RE.search(gap[joints[-1].start() :])
+            and not _LAB_CONDITION_RE.search(tail)
+        ):
+            end = last + joints[-1].start()
+    return start, end
+
+
 _ROMAN_RE = re.compile(r"[IVX]{1,4}[ABC]?")
 
 
@@ -336,6 +397,10 @@ def account_line(
         mine = [s for s in segs if anchor is None or any(s[0] <= a < s[1] for a in anchor)]
         if not mine:
             mine = segs
+        if c.type == "organ_function" and len(plain) == n:
+            # a line of several labs: each lab is judged on its own clause
+            ca, cb = lab_clause(low, (c.values or {}).get("lab", ""))
+            mine = [(max(a, ca), min(b, cb)) for a, b in mine if max(a, ca) < min(b, cb)] or mine
         # a segment that names none of the line's criteria but carries a cue ("Transfusion is
         # allowed.", "Exception: ...") qualifies all of them
         for s in segs:
@@ -611,12 +676,16 @@ def _left_over(
     # a requirement's cues after "and <something else>" belong to that something else
     # ("must have brain metastasis and either ...")
     cue_cut = None
+    cue_cut_end = len(low)
     if not strict and anchors:
         m = re.search(r"\band\b", low[max(anchors) :])
         if m:
             cut = max(anchors) + m.start()
             if not any(a > cut for a in anchors):
                 cue_cut = cut
+                # up to the end of that sentence: a cue in a sentence of its own ("Lower
+                # values are permitted if ...") reaches every criterion of the line
+                cue_cut_end = next((b for a, b in _segments(low) if a <= cut < b), len(low))
     bad: list[tuple[int, int]] = []
     in_seg = [t for t in tokens if any(a <= t[0] < b for a, b in segs)]
     sib_anchors = anchors
@@ -658,7 +727,7 @@ def _left_over(
             and re.search(r"(?:\bor|\band/or|,|\bany)\s*$", low[max(0, a - 12) : a])
         ):
             continue  # "gemcitabine or other taxanes": more of what excludes
-        if is_cue and (c.applies_to or (cue_cut is not None and a > cue_cut)):
+        if is_cue and (c.applies_to or (cue_cut is not None and cue_cut < a < cue_cut_end)):
             is_cue = False  # the sub-group condition is modelled (``applies_to``)
         if w in ("or", "and/or", "nor") and any(x <= a < y for x, y in phrases):
             continue  # "9 g/dL or more": a phrase the type reads
@@ -841,8 +910,7 @@ _REACHING_CUE_RE = re.compile(
     r"as long as|when|whenever|where|until|allowed|allow|allows|permitted|permit|permits|"
     r"permissible|acceptable|accepted|eligible|may|can|could|might|optional|optionally|"
     r"regardless|irrespective|independent of|but|however|although|though|exception|exceptions|"
-    r"otherwise|alternatively|whose|i\.e\.?|ie|e\.g\.?|eg|such as|for example|for instance|"
-    r"namely|.*(?:cohort|arm|part|phase|indication).*|(?:for|in) .*"
+    r"otherwise|alternatively|whose|.*(?:cohort|arm|part|phase|indication).*|(?:for|in) .*"
 )
 # how a fact was found, not what: an "or" between two of these is no alternative of the criterion
 _SPECIMEN_RE = re.compile(

@@ -230,6 +230,15 @@ _CONDITIONAL_LIMIT_RE = re.compile(
 )
 
 
+def _conditional_limit(c: Criterion) -> bool:
+    """A second limit for a sub-group in this lab's own clause of the line."""
+    from matcher.eligibility.clause import lab_clause
+
+    low = c.text.lower()
+    a, b = lab_clause(low, c.values["lab"])
+    return bool(_CONDITIONAL_LIMIT_RE.search(low[a:b]))
+
+
 def _ev_labs(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     v = c.values
     lab = v["lab"]
@@ -247,7 +256,7 @@ def _ev_labs(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     if v.get("uln_multiple") is not None:
         adult = getattr(p, "age", None) is not None and p.age >= 18
         verdict, reason = _ev_uln(c, name, val, unit, crit, adult=adult)
-        if verdict == NOT_MET and _CONDITIONAL_LIMIT_RE.search(c.text):
+        if verdict == NOT_MET and _conditional_limit(c):
             # "AST <= 2.5 x ULN (<= 5 x ULN if liver metastases)": another limit may apply
             return UNKNOWN, f"{reason}, but the line has a conditional limit: verify"
         return verdict, reason
@@ -267,7 +276,7 @@ def _ev_labs(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
         if v.get("unit") and STD_UNITS[lab].lower().replace("cells/", "/") in (v["unit"] or "")
         else f" (= {_fmt(thr)} {unit})"
     )
-    if verdict == NOT_MET and _CONDITIONAL_LIMIT_RE.search(c.text):
+    if verdict == NOT_MET and _conditional_limit(c):
         return (
             UNKNOWN,
             f"{name} {_fmt(val)} {unit} fails {crit}{conv}, but the line has a conditional limit: verify",

@@ -177,10 +177,7 @@ def parse_line(
         )
         kept = {_definition_key(x) for x in outside}
         named_outside = {
-            d
-            for x in outside
-            if x.type == "histology"
-            for d in x.values.get("diagnoses") or []
+            d for x in outside if x.type == "histology" for d in x.values.get("diagnoses") or []
         }
         for crit in crits:
             dx = crit.values.get("diagnoses") if crit.type == "histology" else None

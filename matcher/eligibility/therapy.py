@@ -95,7 +95,9 @@ _MIN_LINES_RE = re.compile(
     r"treatments?|courses?|chemotherap\w*)\b"
     r"|(?P<n2>" + _NUMW + r")\s+or\s+more\s+(?:[\w-]+\s+){0,4}?(?:lines?|regimens?|therap(?:y|ies)"
     r"|treatments?)\b"
-    r"|(?P<r1>\d)\s*(?:-|to)\s*(?P<r2>\d)\s+(?:[\w-]+\s+){0,3}?(?:lines?|regimens?|therap(?:y|ies)"
+    r"|(?:(?<![\d.])(?P<r1>\d)\s*(?:-|to)|\bbetween\s+(?P<b1>\d)\s*(?:-|to|and|&|\\&))\s*"
+    r"(?P<r2>\d)\s+(?:[\w-]+\s+){0,3}?"
+    r"(?:lines?|regimens?|therap(?:y|ies)"
     r"|treatments?)\b"
     r"|(?P<ord>second|third|fourth)[- ]line\b",
     _I,
@@ -322,8 +324,8 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
             min_lines = _num(mn.group("n") or mn.group("n2"))
             if mn.group(0).lstrip().startswith(">") and not mn.group(0).lstrip().startswith(">="):
                 min_lines = (min_lines or 0) + 1
-        elif mn.group("r1"):
-            min_lines, max_lines = int(mn.group("r1")), int(mn.group("r2"))
+        elif mn.group("r1") or mn.group("b1"):
+            min_lines, max_lines = int(mn.group("r1") or mn.group("b1")), int(mn.group("r2"))
         elif mn.group("ord"):
             min_lines = {"second": 1, "third": 2, "fourth": 3}[mn.group("ord").lower()]
     mx = _MAX_LINES_RE.search(s)
