@@ -1078,10 +1078,17 @@ LINEAGE = [
     ("Ph-like ALL", "Ph+ ALL", NOT_MET),
     ("Ph-like ALL", "B-ALL", UNKNOWN),
     ("Ph-like ALL", "acute lymphoblastic leukemia", UNKNOWN),
-    # near misses: no lineage entry for T-cell leukaemias; "B-cell lymphoma" is lymphoma
+    # near misses: no lineage entry for T-cell leukaemias
     ("T-cell leukemia", "B-ALL", MET),
     ("B-cell lymphoma", "T-cell lymphoblastic lymphoma", NOT_MET),
-    ("B-cell lymphoma", "Hodgkin lymphoma", MET),
+    # B-cell and non-Hodgkin lymphomas: classical Hodgkin lymphoma is neither; a Hodgkin
+    # lymphoma of unrecorded form may be the nodular lymphocyte-predominant one (B-cell)
+    ("B-cell lymphoma", "classical Hodgkin lymphoma", NOT_MET),
+    ("B-cell lymphoma", "Hodgkin lymphoma", UNKNOWN),
+    ("B-cell lymphoma", "diffuse large B-cell lymphoma", MET),
+    ("B-cell lymphoma", "peripheral T-cell lymphoma", NOT_MET),
+    ("Relapsed non-Hodgkin lymphoma", "classical Hodgkin lymphoma", NOT_MET),
+    ("Relapsed non-Hodgkin lymphoma", "splenic marginal zone lymphoma", MET),
 ]
 
 

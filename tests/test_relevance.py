@@ -202,7 +202,7 @@ def test_tiers_are_ordered_best_first():
         ("dedifferentiated, pleomorphic or myxoid/round cell liposarcoma",
          {"dedifferentiated_liposarcoma", "pleomorphic_liposarcoma", "myxoid_liposarcoma"}),
         ("small cell or non-small cell lung cancer", {"sclc", "nsclc"}),
-        ("Hodgkin or non-Hodgkin lymphoma", {"hodgkin_lymphoma", "lymphoma"}),
+        ("Hodgkin or non-Hodgkin lymphoma", {"hodgkin_lymphoma", "non_hodgkin_lymphoma"}),
         ("metastatic or soft tissue sarcoma", {"soft_tissue_sarcoma"}),
         ("cutaneous, acral, or mucosal melanoma",
          {"cutaneous_melanoma", "acral_melanoma", "mucosal_melanoma"}),

@@ -274,8 +274,11 @@ def test_new_diagnosis_spellings_resolve_exactly(v, text, expected):
         ("adrenocortical_carcinoma", "carcinoma"),
         ("lung_adenosquamous_carcinoma", "nsclc"),
         ("lung_large_cell_neuroendocrine_carcinoma", "lung_cancer"),
-        ("follicular_lymphoma", "lymphoma"),
-        ("mantle_cell_lymphoma", "lymphoma"),
+        ("follicular_lymphoma", "b_cell_lymphoma"),
+        ("mantle_cell_lymphoma", "b_cell_lymphoma"),
+        ("b_cell_lymphoma", "non_hodgkin_lymphoma"),
+        ("peripheral_t_cell_lymphoma", "t_cell_lymphoma"),
+        ("malt_lymphoma", "marginal_zone_lymphoma"),
     ],
 )
 def test_new_diagnoses_sit_in_the_tree(v, ident, parent):
