@@ -1691,3 +1691,16 @@ def test_a_plus_sign_joins_a_spelling():
     """ "Ph+ ALL" is found in running text (a "+" between tokens no longer breaks a spelling)."""
     v = load_vocab()
     assert ("ph_positive_all", "Ph+ ALL") in v.find_diagnoses("Relapsed Ph+ ALL after two TKIs")
+
+
+@pytest.mark.parametrize(
+    ("text", "ident"),
+    [
+        ("lapatinib", "lapatinib"),  # resolved fuzzily to apatinib before it was listed
+        ("Tykerb", "lapatinib"),
+        ("Perjeta", "pertuzumab"),
+        ("tucatinib", "tucatinib"),
+    ],
+)
+def test_her2_drugs_resolve_to_themselves(v, text, ident):
+    assert v.resolve_drug(text).entry.id == ident
