@@ -1799,3 +1799,26 @@ def test_the_lines_under_a_kind_of_patient_are_that_groups():
         "Inclusion Criteria:\n\n* Patients meeting the following:\n  * No prior cyclophosphamide\n",
     )
     assert NOT_MET in [v.verdict for v in evaluate(p, own)]
+
+
+def test_a_record_without_conditions_whose_criteria_name_its_cancer_is_oncology():
+    """Stage, extent and "advanced" are read when the first inclusion lines require a
+    confirmed cancer, even without conditions or title."""
+    text = (
+        "Inclusion Criteria:\n\n* Histologically or cytologically confirmed diagnosis of stage IV "
+        "NSCLC without epidermal growth factor receptor (EGFR)-sensitizing mutation\n"
+    )
+    parsed = _trial("NCT00000021", text)
+    assert {"stage", "disease_extent", "biomarker"} <= {c.type for c in parsed.criteria}
+    p = _patient(diagnosis="lung adenocarcinoma", stage="IV", biomarkers=["EGFR exon 19 deletion"])
+    assert NOT_MET in [v.verdict for v in evaluate(p, parsed) if v.criterion.type == "biomarker"]
+
+
+def test_sub_items_of_1_of_the_following_are_alternatives():
+    text = (
+        "Inclusion Criteria:\n\n* High-risk disease, defined by 1 of the following:\n"
+        "  * MYCN-amplified stage 3 disease\n  * Stage 4 disease\n"
+    )
+    parsed = _trial("NCT00000022", text)
+    p = _patient(diagnosis="neuroblastoma", stage="IV")
+    assert NOT_MET not in [v.verdict for v in evaluate(p, parsed)]

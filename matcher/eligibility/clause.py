@@ -647,9 +647,17 @@ def _left_over(
     # negation stands in its clause ("No evidence of progression for 6 months on an AI for
     # advanced breast cancer": the words between are read too).
     seg_start = max((a for a, _ in _segments(low) if a <= first_anchor), default=0)
+    negation = _NEGATION_RE.search(low[seg_start:first_anchor])
     strict = c.type not in ("washout", "contraception") and (
         (section == "exclusion" and c.polarity == "exclude")
-        or (c.polarity == "exclude" and bool(_NEGATION_RE.search(low[seg_start:first_anchor])))
+        or (c.polarity == "exclude" and bool(negation))
+    )
+    # an inclusion line read strictly from its negation ("Stage IV NSCLC without EGFR
+    # mutation"): the words before the negation are the other criteria's the line states
+    neg_at = (
+        seg_start + negation.start()
+        if strict and section == "inclusion" and negation is not None
+        else None
     )
     filler = [False] * len(low)
     _mark(filler, _spans(r.filler, low))
@@ -657,7 +665,8 @@ def _left_over(
     words = r.words.get(c.type)
     phrases: list[tuple[int, int]] = []
     if words is not None:
-        found = _spans(words, low)
+        # "(EGFR)-sensitizing": a word glued to a closing bracket is a word of its own
+        found = _spans(words, low.replace(")-", ") "))
         _mark(mask, found)
         # a phrase the type models ("acceptable hematologic status", "for metastatic disease")
         # is read as a whole: a cue word inside it is part of the phrase
@@ -710,6 +719,8 @@ def _left_over(
         else []
     )
     for i, (a, b, w) in enumerate(in_seg):
+        if neg_at is not None and b <= neg_at and all(others[a:b]) and w not in _HARD_IN_SIBLING:
+            continue
         if siblings and any(x <= a < y for x, y in siblings) and w not in _HARD_IN_SIBLING:
             continue  # another excluded alternative ("pregnant, or expecting to conceive")
         if asides and any(x < a < y for x, y in asides):

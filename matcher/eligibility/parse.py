@@ -418,6 +418,18 @@ def _is_oncology(trial: Trial, vocab: Any) -> bool:
     return bool(vocab is not None and vocab.find_diagnoses(text))
 
 
+def _criteria_name_a_cancer(lines: list[CriteriaLine], vocab: Any) -> bool:
+    """A record without conditions or title whose first inclusion lines name a cancer it
+    requires ("Histologically confirmed diagnosis of stage IV NSCLC"): an oncology trial."""
+    first = [x.plain for x in lines if x.section == "inclusion" and not x.is_heading][:3]
+    text = " ".join(first)
+    if not re.search(
+        r"\b(?:histolog|cytolog|patholog|diagnos|confirmed|proven|documented)", text, _I
+    ):
+        return False
+    return bool(_ONCO_RE.search(text) or (vocab is not None and vocab.find_diagnoses(text)))
+
+
 _CONDITIONAL_LINE_RE = re.compile(
     r"\s*(?:for|in|if|when)\b|\s*(?:sub-?study|cohort|part|arm|group|phase)s?\s*[\w.-]{0,6}(?:\s*(?:,|and|&|/)\s*[\w.-]{1,6})*"
     r"\s*(?:only)?\s*[:(\uff1a]"
@@ -585,8 +597,8 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
                 source="structured",
             )  # fmt: skip
         )
-    onco = _is_oncology(trial, vocab)
     lines = split_criteria(trial.criteria_text)
+    onco = _is_oncology(trial, vocab) or _criteria_name_a_cancer(lines, vocab)
     n_lines = n_typed = 0
     group_of: dict[int, str] = {}
     by_line: dict[int, list[Criterion]] = {}

@@ -70,7 +70,7 @@ _CTX_EXCLUDE_RE = re.compile(
 )
 _CTX_ANYOF_RE = re.compile(
     r"\b(?:one of the following|any of the following|at least one of|either of|one or more "
-    r"of the following|one of)\b",
+    r"of the following|one of|(?:any|at least)?\s*1 (?:or more )?of (?:the following|these))\b",
     _I,
 )
 _CLAUSE_BREAK_RE = re.compile(
