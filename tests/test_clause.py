@@ -524,6 +524,17 @@ CASES = [
     ("inclusion", "Platelets > 80.000/µl", {"labs": {"platelets": 65000}}, NOT_MET, None),
     # the label "Age:" and a bare bound on one line
     ("inclusion", "Age: 18 and over", {"age": 16}, NOT_MET, None),
+    # a phrase of the word lists that starts with a shorter listed word ("of" / "of either
+    # gender"): the longest is read
+    ("inclusion", "Aged 18 to 75 years old of either gender;", {"age": 79}, NOT_MET, None),
+    # how a finding is shown is not what excludes
+    (
+        "exclusion",
+        "Metastatic disease as shown by MRI",
+        {"metastatic_sites": ["lung"]},
+        NOT_MET,
+        None,
+    ),
     # a bare range right after the word age is in years
     ("inclusion", "Aged between 18 and 70;", {"age": 76}, NOT_MET, None),
     ("inclusion", "Age: 18~70", {"age": 74}, NOT_MET, None),

@@ -103,8 +103,36 @@ def _alternation(text: str) -> str:
     return re.sub(r"\s*\|\s*", "|", text.strip())
 
 
+def _top_level(pattern: str) -> list[str]:
+    """The alternatives of ``pattern`` split at its top-level "|" (not inside a group or a
+    character class)."""
+    out, depth, in_class, start, i = [], 0, False, 0, 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            out.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    out.append(pattern[start:])
+    return [x for x in out if x]
+
+
 def _word_re(text: str) -> re.Pattern:
-    return re.compile(rf"(?<![\w-])(?:{_alternation(text)})(?![\w-])")
+    # longest first: a regex alternation takes the first alternative that matches, so "of"
+    # listed before "of either sex" would hide the phrase
+    alts = sorted(_top_level(_alternation(text)), key=len, reverse=True)
+    return re.compile(rf"(?<![\w-])(?:{'|'.join(alts)})(?![\w-])")
 
 
 def load_rules(path: str | Path | None = None) -> ClauseRules:
