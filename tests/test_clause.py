@@ -1833,3 +1833,28 @@ def test_sub_items_of_1_of_the_following_are_alternatives():
     parsed = _trial("NCT00000022", text)
     p = _patient(diagnosis="neuroblastoma", stage="IV")
     assert NOT_MET not in [v.verdict for v in evaluate(p, parsed)]
+
+
+def test_a_heading_for_every_phase_scopes_nobody_out():
+    """ "For both phases (All sites):" heads everyone's lines (after phase-only headings)."""
+    text = (
+        "Inclusion Criteria:\n\nDose Escalation Phase only:\n\n1. Patients naive to BRAF "
+        "inhibitors.\n\nFor both phases (All sites):\n\n2. Patients age >= 18 years\n"
+        "3. Documented evidence of BRAF V600 mutation.\n"
+    )
+    parsed = _trial("NCT00000023", text)
+    p = _patient(diagnosis="melanoma", biomarkers=["BRAF wild-type"], age=17)
+    got = {v.criterion.type for v in evaluate(p, parsed) if v.verdict == NOT_MET}
+    assert {"biomarker", "age"} <= got
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("No known or symptomatic CNS metastases", NOT_MET),  # any known one
+        ("No symptomatic CNS metastases", UNKNOWN),  # a treated, stable one may be allowed
+    ],
+)
+def test_known_or_symptomatic_brain_metastases(line, expected):
+    vs = _verdicts("inclusion", line, _patient(brain_metastases=True))
+    assert [v.verdict for v in vs] == [expected]

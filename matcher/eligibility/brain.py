@@ -30,6 +30,14 @@ _BRAIN_ALLOWED_RE = re.compile(
 )
 
 
+# the unqualified kind as an alternative of the qualified one ("known or symptomatic")
+_ANY_OR_QUALIFIED_RE = re.compile(
+    r"\b(?:known|any|history of|documented)\s+(?:or|and/or)\s+(?:symptomatic|untreated|active|"
+    r"progressive|uncontrolled|unstable)\b",
+    _I,
+)
+
+
 def _brain(c: _Ctx) -> list[tuple[str, str, dict]]:
     m = _BRAIN_RE.search(c.s)
     if not m:
@@ -55,6 +63,9 @@ def _brain(c: _Ctx) -> list[tuple[str, str, dict]]:
         for p in _PERMISSIVE_RE.finditer(window)
     )  # "are not allowed" permits nothing
     allowed = bool(_BRAIN_ALLOWED_RE.search(window)) or permitted
+    if allowed and not permitted and _ANY_OR_QUALIFIED_RE.search(window):
+        # "No known or symptomatic CNS metastases": any known one, or a symptomatic one
+        allowed = False
     pol = c.polarity(m.start(), m.end())
     # "Patients with resectable brain metastases must be undergoing planned resection": the
     # brain metastases are the subject of a condition, not a requirement to have them
@@ -105,8 +116,13 @@ def _ev_brain(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
                 _I,
             )
         ]
-        if named and all(
-            _BRAIN_ACTIVE_RE.search(c.text[max(0, m.start() - 60) : m.start() + 8]) for m in named
+        if (
+            named
+            and all(
+                _BRAIN_ACTIVE_RE.search(c.text[max(0, m.start() - 60) : m.start() + 8])
+                for m in named
+            )
+            and not _ANY_OR_QUALIFIED_RE.search(c.text)
         ):
             return (
                 UNKNOWN,

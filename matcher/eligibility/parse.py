@@ -513,7 +513,7 @@ _COHORT_MARKER_RE = re.compile(
 _ALL_COHORTS_RE = re.compile(
     rf"\b{_COHORT_WORD}\s*{_COHORT_ID}\s*(?:,|and|&|\+|/)\s*(?:{_COHORT_WORD}\s*)?{_COHORT_ID}\b"
     rf"|^\W*(?:for\s+|in\s+)?(?:all|both|every|each)\s+(?:of\s+the\s+)?"
-    rf"(?:{_COHORT_WORD}|patients|participants|subjects)\b",
+    rf"(?:{_COHORT_WORD}|phases?|stages?|steps?|patients|participants|subjects)\b",
     _I,
 )
 # the one cohort a section heading is for: "Inclusion Criteria for Cohort 2", "(Part B)"
@@ -696,7 +696,12 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
                 and not _elaborated_only(line, cues)
             )
             or bool(_CONDITIONAL_LINE_RE.match(line.text))
-            or bool(line.parent is not None and _CONDITIONAL_LINE_RE.match(line.parent.text))
+            or bool(
+                line.parent is not None
+                and _CONDITIONAL_LINE_RE.match(line.parent.text)
+                # "For both phases (All sites):" heads everyone's lines
+                and not _ALL_COHORTS_RE.search(line.parent.plain)
+            )
             or _under_qualified_group(line)
         )
         for c in parsed:
