@@ -157,6 +157,7 @@ class ColumnarMatcher:
         trials = state.parsed_trials
         ev = state.evaluator
         self._info: list[_TrialInfo | None] = [None] * len(trials)
+        self._texts: dict[int, tuple] = {}  # per trial: what every row of it writes
         self._split: list[tuple | None] = [None] * len(trials)
         self._combined: list[dict] = [{} for _ in trials]  # per trial: combined parts
         # id(verdict object) -> its contribution. The evaluator's memo keeps the objects
@@ -525,6 +526,32 @@ class ColumnarMatcher:
 
     # ------------------------------------------------------------------ explanations
 
+    def _inputs(self, rows: Rows, i: int, k: int, p) -> tuple:
+        """What ``rank.judge`` takes for row ``k`` (patient ``i``, ``p``): the trial index,
+        the parsed trial, (nearest site dict, miles), the gate reasons and the verdicts."""
+        st = self.st
+        j = int(rows.trial[k])
+        pt = st.parsed_trials[j]
+        m = float(rows.miles[k])
+        if np.isnan(m):
+            sm = (None, None)
+        else:
+            sites = st.site_cache[pt.trial.nct_id][0]
+            sm = (rank.site_dict(sites[int(rows.site[k])]), m)
+        if rows.gated[k]:
+            return j, pt, sm, rank.gates(p, pt.trial, st.config, sm, self.age_bounds(j)), []
+        got = rows.verdicts.get((i, j)) if rows.verdicts is not None else None
+        if got is None:
+            verdicts = st.evaluator.evaluate(p, pt)
+        elif got[1]:
+            if self._generation != st.evaluator.generation:
+                self._generation = st.evaluator.generation
+                self._forget()
+            verdicts = self._combined_verdicts(j, got[0])
+        else:
+            verdicts = got[0]
+        return j, pt, sm, [], verdicts
+
     def explain(self, rows: Rows, i: int, only=None) -> PatientMatches:
         """Patient ``i``'s full matches, built by ``rank.judge`` from the stored verdicts
         (equal to ``rank.rank_trials``). ``only``: row positions (within the patient's rows)
@@ -537,31 +564,172 @@ class ColumnarMatcher:
         idx = range(sl.start, sl.stop) if only is None else [sl.start + k for k in only]
         out = []
         for k in idx:
-            j = int(rows.trial[k])
-            pt = st.parsed_trials[j]
-            m = float(rows.miles[k])
-            if np.isnan(m):
-                sm = (None, None)
-            else:
-                sites = st.site_cache[pt.trial.nct_id][0]
-                sm = (rank.site_dict(sites[int(rows.site[k])]), m)
-            if rows.gated[k]:
-                gate_reasons = rank.gates(p, pt.trial, st.config, sm, self.age_bounds(j))
-                verdicts = []
-            else:
-                got = rows.verdicts.get((i, j)) if rows.verdicts is not None else None
-                if got is None:
-                    verdicts = st.evaluator.evaluate(p, pt)
-                elif got[1]:
-                    if self._generation != st.evaluator.generation:
-                        self._generation = st.evaluator.generation
-                        self._forget()
-                    verdicts = self._combined_verdicts(j, got[0])
-                else:
-                    verdicts = got[0]
-                gate_reasons = []
+            j, pt, sm, gate_reasons, verdicts = self._inputs(rows, i, k, p)
             sug = rank.judge(p, pt, d["rel"][j], gate_reasons, verdicts, st.ctx, sm)
             sug.rank = int(rows.rank[k])
             out.append(sug)
         notes = rank.patient_notes(p, int(rows.dropped[i]), point, st.config)
         return PatientMatches(p.id, out, notes, int(rows.unrelated[i]))
+
+    # ------------------------------------------------------------------ rows not explained
+
+    def _trial_row(self, j: int) -> tuple:
+        """Per trial once: (title, phase, status, last update, url, purpose key, the
+        purpose's reason or None, its ``TrialScope``), as ``rank.judge`` writes them."""
+        got = self._texts.get(j)
+        if got is None:
+            pt = self.st.parsed_trials[j]
+            t = pt.trial
+            scope = self.st.ctx.scope(pt)
+            if scope.purpose == "NOT_STATED":
+                why = "primary purpose not stated in the record (listed with treatment trials)"
+            elif scope.purpose != "TREATMENT":
+                label = rank.PURPOSE_LABELS.get(scope.purpose, scope.purpose.lower())
+                why = f"primary purpose: {label} (listed after treatment trials)"
+            else:
+                why = None
+            phase = "/".join(t.phases) if t.phases else "NA"
+            got = (t.title, phase, t.status, t.last_update, t.url, scope.purpose.lower(), why,
+                   scope)  # fmt: skip
+            self._texts[j] = got
+        return got
+
+    def _columns_of(self, d: dict) -> tuple[frozenset, frozenset, frozenset]:
+        """Trial indices of a diagnosis whose rows can have a Table 9 boost, a marker check
+        or an age note (the other trials' calls return nothing: see :meth:`_score_block`)."""
+        got = d.get("checked")
+        if got is None:
+            cols = d["cols"].tolist()
+            got = d["checked"] = tuple(
+                frozenset(cols[c] for c in d[key]) for key in ("table9", "marker", "text_ages")
+            )
+        return got
+
+    def briefs(self, rows: Rows, i: int) -> Briefs:
+        """Patient ``i``'s rows as :class:`Brief` (what a row the report lists without its
+        detail shows, computed as ``rank.judge`` computes it, without building the
+        suggestion); :meth:`Briefs.explain` gives any of them in full."""
+        st, ctx = self.st, self.st.ctx
+        p = rows.patients[i]
+        d = self.diagnosis(p.diagnosis)
+        rels = d["rel"]
+        table9, marker, text_ages = self._columns_of(d)
+        point = rank.patient_point(p)
+        us_point = bool(getattr(p, "zip", None)) and point is not None
+        sl = rows.of(i)
+        out = []
+        for k in range(sl.start, sl.stop):
+            j, pt, (site, miles), gate_reasons, verdicts = self._inputs(rows, i, k, p)
+            rel = rels[j]
+            title, phase, status, last_update, url, purpose, purpose_why, scope = self._trial_row(j)
+            part = rank.partition_verdicts(verdicts)
+            if j in marker:
+                marker_out, settled = rank.marker_check(p, rel)
+            else:
+                marker_out, settled = None, False
+            excluded_by = list(gate_reasons) + rank.purpose_gates(p, scope) + part.excluded
+            if marker_out:
+                excluded_by.append(marker_out)
+            verify = ([] if settled else list(rel.verify)) + part.verify
+            if j in text_ages and (age_note := rank.age_range_note(p, pt)) is not None:
+                verify.append(age_note)
+            reasons = [rel.reason]
+            if j in table9:
+                t9 = rank.table9_boost(p, pt, ctx, verify)  # appends the options' verify items
+                if t9 is not None:
+                    reasons.append(t9[0])
+            for t, items in part.grouped.items():
+                verify.append(
+                    f"{rank.GROUPED_UNKNOWNS[t][0]} ({len(items)}): "
+                    + "; ".join(dict.fromkeys(items))
+                )
+            abroad = miles is None and us_point and self.info(j).abroad
+            if len(reasons) < 2:
+                reasons += _second_reason(p, pt, ctx, verdicts, abroad, purpose_why,
+                                          gate_reasons, part)  # fmt: skip
+            # rank.judge's score is an int unless a float distance part is added to it (a
+            # capped distance penalty is the int cap)
+            if miles is None:
+                score = float(rows.score[k]) if abroad else int(rows.score[k])
+            else:
+                per = miles / 100 * rank.PENALTY_DISTANCE_PER_100_MILES
+                capped = type(min(rank.PENALTY_DISTANCE_CAP, per)) is not float
+                score = int(rows.score[k]) if capped else float(rows.score[k])
+            out.append(
+                Brief(
+                    pt.trial.nct_id,
+                    int(rows.rank[k]),
+                    score,
+                    VERDICTS[rows.verdict[k]],
+                    reasons,
+                    excluded_by,
+                    site,
+                    miles,
+                    title,
+                    phase,
+                    status,
+                    last_update,
+                    url,
+                    rel.tier or "unrelated",
+                    purpose,
+                    tuple(verify),
+                    len(part.met),
+                    len(part.to_review),
+                )
+            )
+        notes = rank.patient_notes(p, int(rows.dropped[i]), point, st.config)
+        return Briefs(p.id, out, notes, int(rows.unrelated[i]), self, rows, i)
+
+
+def _second_reason(p, pt, ctx, verdicts, abroad, purpose_why, gate_reasons, part) -> list[str]:
+    """The second of ``rank.judge``'s reasons when no Table 9 boost gave it (at most one)."""
+    fit = rank.prior_fit_boost(p, verdicts)
+    if fit is not None:
+        return [fit[0]]
+    local = rank.resection_boost(p, pt, ctx)
+    if local is not None:
+        return [local[0]]
+    if abroad:
+        where = rank.sites_abroad_only(pt.trial, "United States")
+        return [f"open sites outside the United States only ({', '.join(where)})"]
+    if purpose_why is not None:
+        return [purpose_why]
+    if gate_reasons:
+        return ["criteria not evaluated: closed by status, age, sex or distance"]
+    if part.met:
+        return [f"{len(part.met)} criteria met"]
+    if part.to_review:
+        return [f"{len(part.to_review)} criteria lines not machine-checked: read them"]
+    return []
+
+
+class Brief:
+    """One row as a report lists it without its detail: the fields of ``rank.Suggestion``
+    that a compact row keeps (``reasons``: the first two only), the verify lines (for the
+    checks and the facts to record) and the counts of criteria met and lines to read."""
+
+    __slots__ = ("nct_id", "rank", "score", "verdict", "reasons", "excluded_by", "nearest_site",
+                 "distance_miles", "title", "phase", "status", "last_update", "url",
+                 "relevance", "purpose", "verify", "met_count", "to_review_count")  # fmt: skip
+
+    def __init__(self, *values):
+        for name, value in zip(self.__slots__, values, strict=True):
+            setattr(self, name, value)
+
+
+class Briefs:
+    """One patient's rows as :class:`Brief` (``trials``, in rank order), the patient's notes
+    and unrelated count; :meth:`explain` builds chosen rows in full (``rank.judge``), while
+    the chunk's rows are current (before the next patient of the stream is asked for)."""
+
+    def __init__(self, patient_id, trials, notes, unrelated, matcher, rows, i):
+        self.patient_id = patient_id
+        self.trials = trials
+        self.notes = notes
+        self.unrelated = unrelated
+        self._from = (matcher, rows, i)
+
+    def explain(self, only=None) -> PatientMatches:
+        """The full matches of the rows at positions ``only`` (every row by default)."""
+        matcher, rows, i = self._from
+        return matcher.explain(rows, i, only)
