@@ -158,6 +158,8 @@ class ColumnarMatcher:
         ev = state.evaluator
         self._info: list[_TrialInfo | None] = [None] * len(trials)
         self._texts: dict[int, tuple] = {}  # per trial: what every row of it writes
+        self._kind: dict[int, tuple] = {}  # per trial: which criteria decide a row's text
+        self._site_dicts: dict[tuple, dict] = {}  # (trial, site) -> rank.site_dict
         self._split: list[tuple | None] = [None] * len(trials)
         self._combined: list[dict] = [{} for _ in trials]  # per trial: combined parts
         # id(verdict object) -> its contribution. The evaluator's memo keeps the objects
@@ -246,6 +248,7 @@ class ColumnarMatcher:
 
     def _forget(self) -> None:
         self._one = {}
+        self._site_dicts = {}
         self._combined = [{} for _ in self._combined]
 
     def _combined_verdicts(self, j: int, raw: list) -> list:
@@ -536,8 +539,13 @@ class ColumnarMatcher:
         if np.isnan(m):
             sm = (None, None)
         else:
-            sites = st.site_cache[pt.trial.nct_id][0]
-            sm = (rank.site_dict(sites[int(rows.site[k])]), m)
+            key = (j, int(rows.site[k]))
+            site = self._site_dicts.get(key)
+            if site is None:  # one dict per trial site, shared by its rows (read, not changed)
+                site = self._site_dicts[key] = rank.site_dict(
+                    st.site_cache[pt.trial.nct_id][0][key[1]]
+                )
+            sm = (site, m)
         if rows.gated[k]:
             return j, pt, sm, rank.gates(p, pt.trial, st.config, sm, self.age_bounds(j)), []
         got = rows.verdicts.get((i, j)) if rows.verdicts is not None else None
@@ -605,6 +613,60 @@ class ColumnarMatcher:
             )
         return got
 
+    def _kinds(self, j: int) -> tuple:
+        """Per trial once: the positions of the criteria whose verdict decides what a row
+        says (not structured, not unparsed), their types, how many criteria lines are left to
+        read (unparsed, not structured: their verdict does not matter) and how many criteria
+        there are, and whether one is a required prior therapy (only such a verdict can give
+        the line-of-therapy boost: ``rank.prior_fit_boost``)."""
+        got = self._kind.get(j)
+        if got is None:
+            crits = self.st.parsed_trials[j].criteria
+            judged = [
+                i
+                for i, c in enumerate(crits)
+                if c.values.get("source") != "structured" and c.type != "unparsed"
+            ]
+            n_review = sum(
+                1 for c in crits if c.values.get("source") != "structured" and c.type == "unparsed"
+            )
+            got = self._kind[j] = (
+                [(i, crits[i].type in rank.GROUPED_UNKNOWNS) for i in judged],
+                n_review,
+                len(crits),
+                any(c.type == "prior_therapy_required" for c in crits),
+            )
+        return got
+
+    def _partition(self, j: int, verdicts: list) -> _Partition:
+        """What ``rank.partition_verdicts(verdicts)`` gives that a row not explained needs
+        (exclusions, verify reasons, grouped reasons, counts of criteria met and lines to
+        read), reading only the verdicts of the criteria that decide it (:meth:`_kinds`).
+        A verdict's criterion is the trial's criterion at its position (the evaluator keeps
+        that order), as combined verdicts are too."""
+        if not verdicts:
+            return _NO_PARTITION
+        judged, n_review, n, prior = self._kinds(j)
+        if len(verdicts) != n:  # not one verdict per criterion: read every verdict
+            part = rank.partition_verdicts(verdicts)
+            return _Partition(
+                part.excluded, part.verify, part.grouped, len(part.met), len(part.to_review), True
+            )
+        excluded, verify, grouped, met = [], [], {}, 0
+        for i, is_grouped in judged:
+            v = verdicts[i]
+            said = v.verdict
+            if said == "NOT_MET":
+                excluded.append(f"{v.criterion.section}: {v.reason}")
+            elif said == "UNKNOWN":
+                if is_grouped:
+                    grouped.setdefault(v.criterion.type, []).append(v.reason)
+                else:
+                    verify.append(v.reason)
+            else:
+                met += 1
+        return _Partition(excluded, verify, grouped, met, n_review, prior)
+
     def briefs(self, rows: Rows, i: int) -> Briefs:
         """Patient ``i``'s rows as :class:`Brief` (what a row the report lists without its
         detail shows, computed as ``rank.judge`` computes it, without building the
@@ -622,7 +684,7 @@ class ColumnarMatcher:
             j, pt, (site, miles), gate_reasons, verdicts = self._inputs(rows, i, k, p)
             rel = rels[j]
             title, phase, status, last_update, url, purpose, purpose_why, scope = self._trial_row(j)
-            part = rank.partition_verdicts(verdicts)
+            part = self._partition(j, verdicts)
             if j in marker:
                 marker_out, settled = rank.marker_check(p, rel)
             else:
@@ -673,17 +735,33 @@ class ColumnarMatcher:
                     rel.tier or "unrelated",
                     purpose,
                     tuple(verify),
-                    len(part.met),
-                    len(part.to_review),
+                    part.met,
+                    part.to_review,
                 )
             )
         notes = rank.patient_notes(p, int(rows.dropped[i]), point, st.config)
         return Briefs(p.id, out, notes, int(rows.unrelated[i]), self, rows, i)
 
 
+@dataclass(frozen=True)
+class _Partition:
+    """A row's share of ``rank.VerdictPartition``: texts where a row needs them, counts where
+    it shows only how many (``met``, ``to_review``)."""
+
+    excluded: list
+    verify: list
+    grouped: dict
+    met: int
+    to_review: int
+    prior: bool  # a verdict of a required prior therapy is among them
+
+
+_NO_PARTITION = _Partition([], [], {}, 0, 0, False)
+
+
 def _second_reason(p, pt, ctx, verdicts, abroad, purpose_why, gate_reasons, part) -> list[str]:
     """The second of ``rank.judge``'s reasons when no Table 9 boost gave it (at most one)."""
-    fit = rank.prior_fit_boost(p, verdicts)
+    fit = rank.prior_fit_boost(p, verdicts) if part.prior else None
     if fit is not None:
         return [fit[0]]
     local = rank.resection_boost(p, pt, ctx)
@@ -697,9 +775,9 @@ def _second_reason(p, pt, ctx, verdicts, abroad, purpose_why, gate_reasons, part
     if gate_reasons:
         return ["criteria not evaluated: closed by status, age, sex or distance"]
     if part.met:
-        return [f"{len(part.met)} criteria met"]
+        return [f"{part.met} criteria met"]
     if part.to_review:
-        return [f"{len(part.to_review)} criteria lines not machine-checked: read them"]
+        return [f"{part.to_review} criteria lines not machine-checked: read them"]
     return []
 
 
