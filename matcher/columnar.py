@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -160,6 +161,7 @@ class ColumnarMatcher:
         self._texts: dict[int, tuple] = {}  # per trial: what every row of it writes
         self._kind: dict[int, tuple] = {}  # per trial: which criteria decide a row's text
         self._site_dicts: dict[tuple, dict] = {}  # (trial, site) -> rank.site_dict
+        self._abroad_why: dict[int, str] = {}
         self._split: list[tuple | None] = [None] * len(trials)
         self._combined: list[dict] = [{} for _ in trials]  # per trial: combined parts
         # id(verdict object) -> its contribution. The evaluator's memo keeps the objects
@@ -613,6 +615,16 @@ class ColumnarMatcher:
             )
         return got
 
+    def _abroad(self, j: int) -> str:
+        """``rank.judge``'s reason for a trial whose open sites are all abroad (per trial)."""
+        got = self._abroad_why.get(j)
+        if got is None:
+            where = rank.sites_abroad_only(self.st.parsed_trials[j].trial, "United States")
+            got = self._abroad_why[j] = (
+                f"open sites outside the United States only ({', '.join(where)})"
+            )
+        return got
+
     def _kinds(self, j: int) -> tuple:
         """Per trial once: the positions of the criteria whose verdict decides what a row
         says (not structured, not unparsed), their types, how many criteria lines are left to
@@ -705,7 +717,7 @@ class ColumnarMatcher:
                     f"{rank.GROUPED_UNKNOWNS[t][0]} ({len(items)}): "
                     + "; ".join(dict.fromkeys(items))
                 )
-            abroad = miles is None and us_point and self.info(j).abroad
+            abroad = miles is None and us_point and self.info(j).abroad and self._abroad(j)
             if len(reasons) < 2:
                 reasons += _second_reason(p, pt, ctx, verdicts, abroad, purpose_why,
                                           gate_reasons, part)  # fmt: skip
@@ -768,8 +780,7 @@ def _second_reason(p, pt, ctx, verdicts, abroad, purpose_why, gate_reasons, part
     if local is not None:
         return [local[0]]
     if abroad:
-        where = rank.sites_abroad_only(pt.trial, "United States")
-        return [f"open sites outside the United States only ({', '.join(where)})"]
+        return [abroad]
     if purpose_why is not None:
         return [purpose_why]
     if gate_reasons:
@@ -781,18 +792,29 @@ def _second_reason(p, pt, ctx, verdicts, abroad, purpose_why, gate_reasons, part
     return []
 
 
-class Brief:
+class Brief(NamedTuple):
     """One row as a report lists it without its detail: the fields of ``rank.Suggestion``
     that a compact row keeps (``reasons``: the first two only), the verify lines (for the
     checks and the facts to record) and the counts of criteria met and lines to read."""
 
-    __slots__ = ("nct_id", "rank", "score", "verdict", "reasons", "excluded_by", "nearest_site",
-                 "distance_miles", "title", "phase", "status", "last_update", "url",
-                 "relevance", "purpose", "verify", "met_count", "to_review_count")  # fmt: skip
-
-    def __init__(self, *values):
-        for name, value in zip(self.__slots__, values, strict=True):
-            setattr(self, name, value)
+    nct_id: str
+    rank: int
+    score: float  # an int where rank.judge's is one
+    verdict: str
+    reasons: list
+    excluded_by: list
+    nearest_site: dict | None
+    distance_miles: float | None
+    title: str
+    phase: str
+    status: str
+    last_update: str | None
+    url: str
+    relevance: str
+    purpose: str
+    verify: tuple
+    met_count: int
+    to_review_count: int
 
 
 class Briefs:
