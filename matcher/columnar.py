@@ -17,7 +17,9 @@ No suggestion, reason text or site dict is built per pair:
   numpy operations over the pairs of a diagnosis block; ranks one ``lexsort`` per chunk.
 
 :meth:`ColumnarMatcher.explain` builds a patient's full :class:`rank.PatientMatches` on demand
-with the same ``rank.judge`` as the one-patient path (the verdicts come from the memo). Rows and explanations equal ``rank.rank_trials`` (tests compare verdict,
+with the same ``rank.judge`` as the one-patient path (the verdicts come from the memo);
+:meth:`ColumnarMatcher.briefs` gives every row as a report lists it without its detail
+(:class:`Brief`: what ``judge`` would say of it, computed without the suggestion). Rows and explanations equal ``rank.rank_trials`` (tests compare verdict,
 score and rank on every fixture patient and trial, and the explained results key for key).
 """
 
