@@ -17,7 +17,9 @@ No suggestion, reason text or site dict is built per pair:
   numpy operations over the pairs of a diagnosis block; ranks one ``lexsort`` per chunk.
 
 :meth:`ColumnarMatcher.explain` builds a patient's full :class:`rank.PatientMatches` on demand
-with the same ``rank.judge`` as the one-patient path (the verdicts come from the memo). Rows and explanations equal ``rank.rank_trials`` (tests compare verdict,
+with the same ``rank.judge`` as the one-patient path (the verdicts come from the memo);
+:meth:`ColumnarMatcher.briefs` gives every row as a report lists it without its detail
+(:class:`Brief`: what ``judge`` would say of it, computed without the suggestion). Rows and explanations equal ``rank.rank_trials`` (tests compare verdict,
 score and rank on every fixture patient and trial, and the explained results key for key).
 """
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -157,6 +160,10 @@ class ColumnarMatcher:
         trials = state.parsed_trials
         ev = state.evaluator
         self._info: list[_TrialInfo | None] = [None] * len(trials)
+        self._texts: dict[int, tuple] = {}  # per trial: what every row of it writes
+        self._kind: dict[int, tuple] = {}  # per trial: which criteria decide a row's text
+        self._site_dicts: dict[tuple, dict] = {}  # (trial, site) -> rank.site_dict
+        self._abroad_why: dict[int, str] = {}
         self._split: list[tuple | None] = [None] * len(trials)
         self._combined: list[dict] = [{} for _ in trials]  # per trial: combined parts
         # id(verdict object) -> its contribution. The evaluator's memo keeps the objects
@@ -245,6 +252,7 @@ class ColumnarMatcher:
 
     def _forget(self) -> None:
         self._one = {}
+        self._site_dicts = {}
         self._combined = [{} for _ in self._combined]
 
     def _combined_verdicts(self, j: int, raw: list) -> list:
@@ -525,6 +533,37 @@ class ColumnarMatcher:
 
     # ------------------------------------------------------------------ explanations
 
+    def _inputs(self, rows: Rows, i: int, k: int, p) -> tuple:
+        """What ``rank.judge`` takes for row ``k`` (patient ``i``, ``p``): the trial index,
+        the parsed trial, (nearest site dict, miles), the gate reasons and the verdicts."""
+        st = self.st
+        j = int(rows.trial[k])
+        pt = st.parsed_trials[j]
+        m = float(rows.miles[k])
+        if np.isnan(m):
+            sm = (None, None)
+        else:
+            key = (j, int(rows.site[k]))
+            site = self._site_dicts.get(key)
+            if site is None:  # one dict per trial site, shared by its rows (read, not changed)
+                site = self._site_dicts[key] = rank.site_dict(
+                    st.site_cache[pt.trial.nct_id][0][key[1]]
+                )
+            sm = (site, m)
+        if rows.gated[k]:
+            return j, pt, sm, rank.gates(p, pt.trial, st.config, sm, self.age_bounds(j)), []
+        got = rows.verdicts.get((i, j)) if rows.verdicts is not None else None
+        if got is None:
+            verdicts = st.evaluator.evaluate(p, pt)
+        elif got[1]:
+            if self._generation != st.evaluator.generation:
+                self._generation = st.evaluator.generation
+                self._forget()
+            verdicts = self._combined_verdicts(j, got[0])
+        else:
+            verdicts = got[0]
+        return j, pt, sm, [], verdicts
+
     def explain(self, rows: Rows, i: int, only=None) -> PatientMatches:
         """Patient ``i``'s full matches, built by ``rank.judge`` from the stored verdicts
         (equal to ``rank.rank_trials``). ``only``: row positions (within the patient's rows)
@@ -537,31 +576,262 @@ class ColumnarMatcher:
         idx = range(sl.start, sl.stop) if only is None else [sl.start + k for k in only]
         out = []
         for k in idx:
-            j = int(rows.trial[k])
-            pt = st.parsed_trials[j]
-            m = float(rows.miles[k])
-            if np.isnan(m):
-                sm = (None, None)
-            else:
-                sites = st.site_cache[pt.trial.nct_id][0]
-                sm = (rank.site_dict(sites[int(rows.site[k])]), m)
-            if rows.gated[k]:
-                gate_reasons = rank.gates(p, pt.trial, st.config, sm, self.age_bounds(j))
-                verdicts = []
-            else:
-                got = rows.verdicts.get((i, j)) if rows.verdicts is not None else None
-                if got is None:
-                    verdicts = st.evaluator.evaluate(p, pt)
-                elif got[1]:
-                    if self._generation != st.evaluator.generation:
-                        self._generation = st.evaluator.generation
-                        self._forget()
-                    verdicts = self._combined_verdicts(j, got[0])
-                else:
-                    verdicts = got[0]
-                gate_reasons = []
+            j, pt, sm, gate_reasons, verdicts = self._inputs(rows, i, k, p)
             sug = rank.judge(p, pt, d["rel"][j], gate_reasons, verdicts, st.ctx, sm)
             sug.rank = int(rows.rank[k])
             out.append(sug)
         notes = rank.patient_notes(p, int(rows.dropped[i]), point, st.config)
         return PatientMatches(p.id, out, notes, int(rows.unrelated[i]))
+
+    # ------------------------------------------------------------------ rows not explained
+
+    def _trial_row(self, j: int) -> tuple:
+        """Per trial once: (title, phase, status, last update, url, purpose key, the
+        purpose's reason or None, its ``TrialScope``), as ``rank.judge`` writes them."""
+        got = self._texts.get(j)
+        if got is None:
+            pt = self.st.parsed_trials[j]
+            t = pt.trial
+            scope = self.st.ctx.scope(pt)
+            if scope.purpose == "NOT_STATED":
+                why = "primary purpose not stated in the record (listed with treatment trials)"
+            elif scope.purpose != "TREATMENT":
+                label = rank.PURPOSE_LABELS.get(scope.purpose, scope.purpose.lower())
+                why = f"primary purpose: {label} (listed after treatment trials)"
+            else:
+                why = None
+            phase = "/".join(t.phases) if t.phases else "NA"
+            got = (t.title, phase, t.status, t.last_update, t.url, scope.purpose.lower(), why,
+                   scope)  # fmt: skip
+            self._texts[j] = got
+        return got
+
+    def _columns_of(self, d: dict) -> tuple[frozenset, frozenset, frozenset]:
+        """Trial indices of a diagnosis whose rows can have a Table 9 boost, a marker check
+        or an age note (the other trials' calls return nothing: see :meth:`_score_block`)."""
+        got = d.get("checked")
+        if got is None:
+            cols = d["cols"].tolist()
+            got = d["checked"] = tuple(
+                frozenset(cols[c] for c in d[key]) for key in ("table9", "marker", "text_ages")
+            )
+        return got
+
+    def _abroad(self, j: int) -> str:
+        """``rank.judge``'s reason for a trial whose open sites are all abroad (per trial)."""
+        got = self._abroad_why.get(j)
+        if got is None:
+            where = rank.sites_abroad_only(self.st.parsed_trials[j].trial, "United States")
+            got = self._abroad_why[j] = (
+                f"open sites outside the United States only ({', '.join(where)})"
+            )
+        return got
+
+    def _kinds(self, j: int) -> tuple:
+        """Per trial once: the positions of the criteria whose verdict decides what a row
+        says (not structured, not unparsed), their types, how many criteria lines are left to
+        read (unparsed, not structured: their verdict does not matter) and how many criteria
+        there are, and whether one is a required prior therapy (only such a verdict can give
+        the line-of-therapy boost: ``rank.prior_fit_boost``)."""
+        got = self._kind.get(j)
+        if got is None:
+            crits = self.st.parsed_trials[j].criteria
+            judged = [
+                i
+                for i, c in enumerate(crits)
+                if c.values.get("source") != "structured" and c.type != "unparsed"
+            ]
+            n_review = sum(
+                1 for c in crits if c.values.get("source") != "structured" and c.type == "unparsed"
+            )
+            got = self._kind[j] = (
+                [(i, crits[i].type in rank.GROUPED_UNKNOWNS) for i in judged],
+                n_review,
+                len(crits),
+                any(c.type == "prior_therapy_required" for c in crits),
+            )
+        return got
+
+    def _partition(self, j: int, verdicts: list) -> _Partition:
+        """What ``rank.partition_verdicts(verdicts)`` gives that a row not explained needs
+        (exclusions, verify reasons, grouped reasons, counts of criteria met and lines to
+        read), reading only the verdicts of the criteria that decide it (:meth:`_kinds`).
+        A verdict's criterion is the trial's criterion at its position (the evaluator keeps
+        that order), as combined verdicts are too."""
+        if not verdicts:
+            return _NO_PARTITION
+        judged, n_review, n, prior = self._kinds(j)
+        if len(verdicts) != n:  # not one verdict per criterion: read every verdict
+            part = rank.partition_verdicts(verdicts)
+            return _Partition(
+                part.excluded, part.verify, part.grouped, len(part.met), len(part.to_review), True
+            )
+        excluded, verify, grouped, met = [], [], {}, 0
+        for i, is_grouped in judged:
+            v = verdicts[i]
+            said = v.verdict
+            if said == "NOT_MET":
+                excluded.append(f"{v.criterion.section}: {v.reason}")
+            elif said == "UNKNOWN":
+                if is_grouped:
+                    grouped.setdefault(v.criterion.type, []).append(v.reason)
+                else:
+                    verify.append(v.reason)
+            else:
+                met += 1
+        return _Partition(excluded, verify, grouped, met, n_review, prior)
+
+    def briefs(self, rows: Rows, i: int) -> Briefs:
+        """Patient ``i``'s rows as :class:`Brief` (what a row the report lists without its
+        detail shows, computed as ``rank.judge`` computes it, without building the
+        suggestion); :meth:`Briefs.explain` gives any of them in full."""
+        st, ctx = self.st, self.st.ctx
+        p = rows.patients[i]
+        d = self.diagnosis(p.diagnosis)
+        rels = d["rel"]
+        table9, marker, text_ages = self._columns_of(d)
+        point = rank.patient_point(p)
+        us_point = bool(getattr(p, "zip", None)) and point is not None
+        sl = rows.of(i)
+        out = []
+        for k in range(sl.start, sl.stop):
+            j, pt, (site, miles), gate_reasons, verdicts = self._inputs(rows, i, k, p)
+            rel = rels[j]
+            title, phase, status, last_update, url, purpose, purpose_why, scope = self._trial_row(j)
+            part = self._partition(j, verdicts)
+            if j in marker:
+                marker_out, settled = rank.marker_check(p, rel)
+            else:
+                marker_out, settled = None, False
+            excluded_by = list(gate_reasons) + rank.purpose_gates(p, scope) + part.excluded
+            if marker_out:
+                excluded_by.append(marker_out)
+            verify = ([] if settled else list(rel.verify)) + part.verify
+            if j in text_ages and (age_note := rank.age_range_note(p, pt)) is not None:
+                verify.append(age_note)
+            reasons = [rel.reason]
+            if j in table9:
+                t9 = rank.table9_boost(p, pt, ctx, verify)  # appends the options' verify items
+                if t9 is not None:
+                    reasons.append(t9[0])
+            for t, items in part.grouped.items():
+                verify.append(
+                    f"{rank.GROUPED_UNKNOWNS[t][0]} ({len(items)}): "
+                    + "; ".join(dict.fromkeys(items))
+                )
+            abroad = miles is None and us_point and self.info(j).abroad and self._abroad(j)
+            if len(reasons) < 2:
+                reasons += _second_reason(p, pt, ctx, verdicts, abroad, purpose_why,
+                                          gate_reasons, part)  # fmt: skip
+            # rank.judge's score is an int unless a float distance part is added to it (a
+            # capped distance penalty is the int cap)
+            if miles is None:
+                score = float(rows.score[k]) if abroad else int(rows.score[k])
+            else:
+                per = miles / 100 * rank.PENALTY_DISTANCE_PER_100_MILES
+                capped = type(min(rank.PENALTY_DISTANCE_CAP, per)) is not float
+                score = int(rows.score[k]) if capped else float(rows.score[k])
+            out.append(
+                Brief(
+                    pt.trial.nct_id,
+                    int(rows.rank[k]),
+                    score,
+                    VERDICTS[rows.verdict[k]],
+                    reasons,
+                    excluded_by,
+                    site,
+                    miles,
+                    title,
+                    phase,
+                    status,
+                    last_update,
+                    url,
+                    rel.tier or "unrelated",
+                    purpose,
+                    tuple(verify),
+                    part.met,
+                    part.to_review,
+                )
+            )
+        notes = rank.patient_notes(p, int(rows.dropped[i]), point, st.config)
+        return Briefs(p.id, out, notes, int(rows.unrelated[i]), self, rows, i)
+
+
+@dataclass(frozen=True)
+class _Partition:
+    """A row's share of ``rank.VerdictPartition``: texts where a row needs them, counts where
+    it shows only how many (``met``, ``to_review``)."""
+
+    excluded: list
+    verify: list
+    grouped: dict
+    met: int
+    to_review: int
+    prior: bool  # a verdict of a required prior therapy is among them
+
+
+_NO_PARTITION = _Partition([], [], {}, 0, 0, False)
+
+
+def _second_reason(p, pt, ctx, verdicts, abroad, purpose_why, gate_reasons, part) -> list[str]:
+    """The second of ``rank.judge``'s reasons when no Table 9 boost gave it (at most one)."""
+    fit = rank.prior_fit_boost(p, verdicts) if part.prior else None
+    if fit is not None:
+        return [fit[0]]
+    local = rank.resection_boost(p, pt, ctx)
+    if local is not None:
+        return [local[0]]
+    if abroad:
+        return [abroad]
+    if purpose_why is not None:
+        return [purpose_why]
+    if gate_reasons:
+        return ["criteria not evaluated: closed by status, age, sex or distance"]
+    if part.met:
+        return [f"{part.met} criteria met"]
+    if part.to_review:
+        return [f"{part.to_review} criteria lines not machine-checked: read them"]
+    return []
+
+
+class Brief(NamedTuple):
+    """One row as a report lists it without its detail: the fields of ``rank.Suggestion``
+    that a compact row keeps (``reasons``: the first two only), the verify lines (for the
+    checks and the facts to record) and the counts of criteria met and lines to read."""
+
+    nct_id: str
+    rank: int
+    score: float  # an int where rank.judge's is one
+    verdict: str
+    reasons: list
+    excluded_by: list
+    nearest_site: dict | None
+    distance_miles: float | None
+    title: str
+    phase: str
+    status: str
+    last_update: str | None
+    url: str
+    relevance: str
+    purpose: str
+    verify: tuple
+    met_count: int
+    to_review_count: int
+
+
+class Briefs:
+    """One patient's rows as :class:`Brief` (``trials``, in rank order), the patient's notes
+    and unrelated count; :meth:`explain` builds chosen rows in full (``rank.judge``), while
+    the chunk's rows are current (before the next patient of the stream is asked for)."""
+
+    def __init__(self, patient_id, trials, notes, unrelated, matcher, rows, i):
+        self.patient_id = patient_id
+        self.trials = trials
+        self.notes = notes
+        self.unrelated = unrelated
+        self._from = (matcher, rows, i)
+
+    def explain(self, only=None) -> PatientMatches:
+        """The full matches of the rows at positions ``only`` (every row by default)."""
+        matcher, rows, i = self._from
+        return matcher.explain(rows, i, only)

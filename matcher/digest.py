@@ -274,13 +274,18 @@ class FactToRecord:
         return {"fact": self.fact, "checks": self.checks, "trials": self.trials}
 
 
-def facts_to_record(trials: Sequence[dict]) -> list[FactToRecord]:
+def _verify_lines(t: dict) -> Sequence[str]:
+    return t.get("verify") or []
+
+
+def facts_to_record(trials: Sequence[dict], lines=_verify_lines) -> list[FactToRecord]:
     """The missing facts behind the verify items of ``trials`` (those to consider), the ones
-    that settle the most checks first (then the most trials, then by name)."""
+    that settle the most checks first (then the most trials, then by name). ``lines``: a
+    trial's verify lines (its ``verify`` unless told)."""
     checks: dict[str, int] = {}
     on: dict[str, set] = {}
     for t in trials:
-        for g in group_verify(t.get("verify") or []):
+        for g in group_verify(lines(t)):
             if not g.missing:
                 continue
             checks[g.fact] = checks.get(g.fact, 0) + g.count
@@ -296,18 +301,19 @@ def _and(words: Sequence[str]) -> str:
     return ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def facts_sentence(facts: Sequence[FactToRecord], trials: Sequence[dict], n: int = 3) -> str:
+def facts_sentence(
+    facts: Sequence[FactToRecord], trials: Sequence[dict], n: int = 3, lines=_verify_lines
+) -> str:
     """``"record ANC, ALT and creatinine clearance: resolves 37 checks on 14 trials"``, from
-    the first ``n`` facts; empty when nothing is missing."""
+    the first ``n`` facts; empty when nothing is missing (``lines``: see
+    :func:`facts_to_record`)."""
     top = list(facts[:n])
     if not top:
         return ""
     names = {f.fact for f in top}
     n_checks = sum(f.checks for f in top)
     n_trials = sum(
-        1
-        for t in trials
-        if any(g.missing and g.fact in names for g in group_verify(t.get("verify") or []))
+        1 for t in trials if any(g.missing and g.fact in names for g in group_verify(lines(t)))
     )
     checks = "check" if n_checks == 1 else "checks"
     on = "trial" if n_trials == 1 else "trials"
@@ -400,7 +406,10 @@ def compact_row(t: dict) -> dict:
     """A trial row the report lists but does not explain: verdict, score, rank, place and why
     it is excluded stay; its verify items, criteria met and lines to read become counts
     (``checks``: the verify groups a coordinator would work through) and only the first two
-    reasons are kept (the page's one-line why). ``explained`` is False."""
+    reasons are kept (the page's one-line why). ``explained`` is False. A row that is compact
+    already is returned as it is."""
+    if t.get("explained") is False:
+        return t
     out = {k: v for k, v in t.items() if k not in _COMPACT_DROPPED}
     out["reasons"] = list(t.get("reasons") or [])[:2]
     out["checks"] = len(group_verify(t.get("verify") or []))
@@ -423,6 +432,7 @@ def patient_digest(
     top: int = 5,
     country: str | None = None,
     explain: str = "all",
+    lines=_verify_lines,
 ) -> dict:
     """Sort one patient's trials (``match --json`` dicts, ranked) into what a coordinator reads.
 
@@ -437,6 +447,8 @@ def patient_digest(
 
     ``explain="top"``: only the ``top`` trials keep their detail; every other trial is a
     :func:`compact_row` (the facts to record still count every open trial to consider).
+    A trial may come compact already (``explained`` False); ``lines`` then gives its verify
+    lines (see :func:`facts_to_record`).
     """
     sites = sites or {}
     purposes = purposes or {}
@@ -450,7 +462,7 @@ def patient_digest(
             elsewhere.append(t)
         else:
             consider.append(t)
-    facts = facts_to_record(consider)
+    facts = facts_to_record(consider, lines)
     order = [f.fact for f in facts]
 
     def placed(t: dict, row: dict, groups: list) -> dict:
@@ -493,7 +505,7 @@ def patient_digest(
         "excluded": views(excluded),
         "other_country": views(elsewhere),
         "facts": facts,
-        "facts_sentence": facts_sentence(facts, consider),
+        "facts_sentence": facts_sentence(facts, consider, lines=lines),
         "compact": compact,  # nct_id -> compact_row of each trial not explained
         "counts": {
             "eligible": sum(1 for t in consider if t["verdict"] == "eligible"),

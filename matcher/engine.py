@@ -162,6 +162,30 @@ def iter_match_local(
             yield cm.explain(rows, i)
 
 
+def iter_match_briefs(
+    patients: Sequence,
+    parsed_trials: Sequence,
+    pack,
+    vocab,
+    config: RankConfig | None = None,
+    chunk_size: int = 1000,
+    state: MatchState | None = None,
+):
+    """Like :func:`iter_match_local`, but each patient comes as
+    :class:`matcher.columnar.Briefs`: every row as it is listed without its detail, and
+    ``explain(only)`` for the rows shown in full (call it before asking for the next
+    patient). The nightly report's stream."""
+    config = config or RankConfig()
+    st = state or MatchState(parsed_trials, pack, vocab, config)
+    cm = st.columnar()
+    for start in range(0, len(patients), chunk_size):
+        chunk = patients[start : start + chunk_size]
+        cm.start_chunk()
+        rows = cm.rows(chunk)
+        for i in range(len(chunk)):
+            yield cm.briefs(rows, i)
+
+
 def iter_match_rows(
     patients: Sequence,
     parsed_trials: Sequence,

@@ -882,12 +882,117 @@ def _slug(text: str) -> str:
 def _trial_attrs(t: dict) -> str:
     miles = t.get("distance_miles")
     return (
-        f' data-f=1 data-verdict="{_e(t["verdict"])}"'
-        f' data-status="{"open" if t.get("open") else "closed"}"'
-        f' data-phase="{_e(_slug(t.get("phase_words", "")))}"'
-        f' data-miles="{"" if miles is None else _e(miles)}"'
-        f' data-purpose="{_e(_slug(t.get("purpose", "")))}"'
+        _attrs_head(t["verdict"], bool(t.get("open")), t.get("phase_words", ""))
+        + f' data-miles="{"" if miles is None else _e(miles)}"'
+        + _attrs_tail(t.get("purpose", ""))
     )
+
+
+# The cells of rows that recur from patient to patient (a trial's link, status, exclusions,
+# a compact row's why), each made once per distinct value: typed, so 1 and 1.0 stay apart.
+_cells = lru_cache(maxsize=65536, typed=True)
+
+
+@_cells
+def _attrs_head(verdict, is_open: bool, phase_words) -> str:
+    return (
+        f' data-f=1 data-verdict="{_e(verdict)}"'
+        f' data-status="{"open" if is_open else "closed"}"'
+        f' data-phase="{_e(_slug(phase_words))}"'
+    )
+
+
+@_cells
+def _attrs_tail(purpose) -> str:
+    return f' data-purpose="{_e(_slug(purpose))}"'
+
+
+@_cells
+def _link_cell(nct_id, url, title, is_new: bool, badge: str = "") -> str:
+    return _td(_trial_link(nct_id, url, title, is_new) + badge, raw=True, sort_value=nct_id)
+
+
+@_cells
+def _text_cell(value, sort_value=None) -> str:
+    return _td(value, sort_value=sort_value)
+
+
+@_cells
+def _excluded_cell(reasons: tuple) -> str:
+    return _td(
+        _ul([plain(x) for x in reasons[:2]])
+        + _fold(f"{len(reasons) - 2} more reasons", _ul([plain(x) for x in reasons[2:]], "small")),
+        raw=True,
+    )
+
+
+@_cells
+def _verdict_cell(verdict, review_status, review_reason, review_changed) -> str:
+    t = {"review_status": review_status, "review_reason": review_reason}
+    t["review_changed"] = review_changed
+    return _td(
+        _e(VERDICT_LABELS.get(verdict, verdict)) + review_badge(t),
+        raw=True,
+        cls=f"v-{verdict}",
+        sort_value=verdict,
+    )
+
+
+@_cells
+def _compact_why(reasons: tuple, met_count, to_review_count, url) -> str:
+    """The why of a compact row (report explain="top"): its one-line why, and how many
+    criteria lines are left to read, with the registry link."""
+    why = _why_line({"reasons": list(reasons), "met_count": met_count})
+    k = to_review_count
+    detail = (
+        f"<span class='small'>{k} criteria lines to read yourself "
+        f'(<a href="{_e(url)}">registry page</a>)</span>'
+        if k
+        else ""
+    )
+    return _e(why) + detail
+
+
+@_cells
+def _checks_cell(n) -> str:
+    verify = (
+        f"<span class=small>{n} check{'s' if n != 1 else ''} to verify; "
+        "<code>trialmatch match</code> for this patient lists them</span>"
+        if n
+        else "<span class=muted>nothing to verify</span>"
+    )
+    return _td(verify, raw=True, sort_value=n)
+
+
+def _compact_cells(t: dict) -> list[str]:
+    """A compact row's cells (what :func:`_trials_table` writes for it), from the cells
+    made once per value."""
+    miles = t.get("distance_miles")
+    place = t.get("place", t["rank"])
+    badge = "" if t.get("open") else f" <span class='badge closed'>{_e(t['status_words'])}</span>"
+    return [
+        _text_cell(place, place),
+        _link_cell(t["nct_id"], t.get("url"), t.get("title"), bool(t.get("is_new")), badge),
+        _verdict_cell(
+            t["verdict"], t.get("review_status"), t.get("review_reason"), t.get("review_changed")
+        ),
+        _td(
+            _compact_why(
+                tuple(t.get("reasons") or ()),
+                t.get("met_count", 0),
+                t.get("to_review_count", 0),
+                t.get("url"),
+            ),
+            raw=True,
+            sort_value=t["score"],
+        ),
+        _checks_cell(t.get("checks", 0)),
+        _td(t.get("where"), sort_value=miles if miles is not None else 1e9),
+        _text_cell(
+            f"{t.get('status_words')} · {t.get('phase_words')} · "
+            f"{t.get('purpose')} · updated {t.get('last_update') or 'unknown'}"
+        ),
+    ]
 
 
 def _why_line(t: dict) -> str:
@@ -907,70 +1012,11 @@ def _trials_table(trials: list[dict], full: bool = True) -> str:
     link to the registry page (folded groups stay small; matches.json has every line)."""
     rows = []
     for t in trials:
-        groups = t.get("groups") or []
-        first = _ul([g.line() for g in groups[:3]])
-        rest = groups[3:]
-        verify = first + _fold(f"{len(rest)} more checks", _ul([g.line() for g in rest], "small"))
-        if not groups:
-            verify = "<span class=muted>nothing to verify</span>"
-        met, to_read = t.get("met") or [], t.get("to_review") or []
-        detail = _fold(f"criteria met ({len(met)})", _ul([plain(m) for m in met], "small"))
-        if t.get("explained") is False:
-            # a compact row (report explain="top"): counts, the detail is one command away
-            n, k = t.get("checks", 0), t.get("to_review_count", 0)
-            verify = (
-                f"<span class=small>{n} check{'s' if n != 1 else ''} to verify; "
-                "<code>trialmatch match</code> for this patient lists them</span>"
-                if n
-                else "<span class=muted>nothing to verify</span>"
-            )
-            detail = (
-                f"<span class='small'>{k} criteria lines to read yourself "
-                f'(<a href="{_e(t.get("url"))}">registry page</a>)</span>'
-                if k
-                else ""
-            )
-        elif full:
-            detail += _fold(
-                f"criteria lines to read yourself ({len(to_read)})", _ul(to_read, "small")
-            )
-        elif to_read:
-            detail += (
-                f"<span class='small'>{len(to_read)} criteria lines to read yourself "
-                f'(<a href="{_e(t.get("url"))}">registry page</a>)</span>'
-            )
-        badge = (
-            "" if t.get("open") else f" <span class='badge closed'>{_e(t['status_words'])}</span>"
-        )
-        miles = t.get("distance_miles")
-        rows.append(
-            (
-                "new" if t.get("is_new") else "",
-                [
-                    _td(t.get("place", t["rank"]), sort_value=t.get("place", t["rank"])),
-                    _td(
-                        _trial_link(t["nct_id"], t.get("url"), t.get("title"), t.get("is_new"))
-                        + badge,
-                        raw=True,
-                        sort_value=t["nct_id"],
-                    ),
-                    _td(
-                        _e(VERDICT_LABELS.get(t["verdict"], t["verdict"])) + review_badge(t),
-                        raw=True,
-                        cls=f"v-{t['verdict']}",
-                        sort_value=t["verdict"],
-                    ),
-                    _td(_e(_why_line(t)) + detail, raw=True, sort_value=t["score"]),
-                    _td(verify, raw=True, sort_value=t.get("checks", len(groups))),
-                    _td(t.get("where"), sort_value=miles if miles is not None else 1e9),
-                    _td(
-                        f"{t.get('status_words')} · {t.get('phase_words')} · "
-                        f"{t.get('purpose')} · updated {t.get('last_update') or 'unknown'}"
-                    ),
-                ],
-                _trial_attrs(t),
-            )
-        )
+        if t.get("explained") is False and not t.get("groups"):
+            cells = _compact_cells(t)  # the cells below, made once per distinct value
+        else:
+            cells = _trial_cells(t, full)
+        rows.append(("new" if t.get("is_new") else "", cells, _trial_attrs(t)))
     return _table(
         [
             _Col("#", "Place"),
@@ -984,6 +1030,63 @@ def _trials_table(trials: list[dict], full: bool = True) -> str:
         rows,
         cls="sortable cards shortlist",
     )
+
+
+def _trial_cells(t: dict, full: bool) -> list[str]:
+    """One row's cells of :func:`_trials_table`."""
+    groups = t.get("groups") or []
+    first = _ul([g.line() for g in groups[:3]])
+    rest = groups[3:]
+    verify = first + _fold(f"{len(rest)} more checks", _ul([g.line() for g in rest], "small"))
+    if not groups:
+        verify = "<span class=muted>nothing to verify</span>"
+    met, to_read = t.get("met") or [], t.get("to_review") or []
+    detail = _fold(f"criteria met ({len(met)})", _ul([plain(m) for m in met], "small"))
+    if t.get("explained") is False:
+        # a compact row (report explain="top"): counts, the detail is one command away
+        n, k = t.get("checks", 0), t.get("to_review_count", 0)
+        verify = (
+            f"<span class=small>{n} check{'s' if n != 1 else ''} to verify; "
+            "<code>trialmatch match</code> for this patient lists them</span>"
+            if n
+            else "<span class=muted>nothing to verify</span>"
+        )
+        detail = (
+            f"<span class='small'>{k} criteria lines to read yourself "
+            f'(<a href="{_e(t.get("url"))}">registry page</a>)</span>'
+            if k
+            else ""
+        )
+    elif full:
+        detail += _fold(f"criteria lines to read yourself ({len(to_read)})", _ul(to_read, "small"))
+    elif to_read:
+        detail += (
+            f"<span class='small'>{len(to_read)} criteria lines to read yourself "
+            f'(<a href="{_e(t.get("url"))}">registry page</a>)</span>'
+        )
+    badge = "" if t.get("open") else f" <span class='badge closed'>{_e(t['status_words'])}</span>"
+    miles = t.get("distance_miles")
+    return [
+        _td(t.get("place", t["rank"]), sort_value=t.get("place", t["rank"])),
+        _td(
+            _trial_link(t["nct_id"], t.get("url"), t.get("title"), t.get("is_new")) + badge,
+            raw=True,
+            sort_value=t["nct_id"],
+        ),
+        _td(
+            _e(VERDICT_LABELS.get(t["verdict"], t["verdict"])) + review_badge(t),
+            raw=True,
+            cls=f"v-{t['verdict']}",
+            sort_value=t["verdict"],
+        ),
+        _td(_e(_why_line(t)) + detail, raw=True, sort_value=t["score"]),
+        _td(verify, raw=True, sort_value=t.get("checks", len(groups))),
+        _td(t.get("where"), sort_value=miles if miles is not None else 1e9),
+        _td(
+            f"{t.get('status_words')} · {t.get('phase_words')} · "
+            f"{t.get('purpose')} · updated {t.get('last_update') or 'unknown'}"
+        ),
+    ]
 
 
 def review_badge(t: dict) -> str:
@@ -1018,20 +1121,9 @@ def _excluded_table(trials: list[dict]) -> str:
             (
                 "new" if t.get("is_new") else "",
                 [
-                    _td(
-                        _trial_link(t["nct_id"], t.get("url"), t.get("title"), t.get("is_new")),
-                        raw=True,
-                        sort_value=t["nct_id"],
-                    ),
-                    _td(
-                        _ul([plain(x) for x in (t.get("excluded_by") or [])[:2]])
-                        + _fold(
-                            f"{len(t.get('excluded_by') or []) - 2} more reasons",
-                            _ul([plain(x) for x in (t.get("excluded_by") or [])[2:]], "small"),
-                        ),
-                        raw=True,
-                    ),
-                    _td(
+                    _link_cell(t["nct_id"], t.get("url"), t.get("title"), bool(t.get("is_new"))),
+                    _excluded_cell(tuple(t.get("excluded_by") or ())),
+                    _text_cell(
                         f"{t.get('status_words')} · {t.get('phase_words')} · "
                         f"updated {t.get('last_update') or 'unknown'}"
                     ),

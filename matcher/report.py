@@ -36,11 +36,19 @@ from pathlib import Path
 from typing import Any
 
 from matcher import __version__
-from matcher.digest import compact_row, default_list_name, group_verify, patient_digest, sites_of
+from matcher.digest import (
+    compact_row,
+    default_list_name,
+    group_verify,
+    in_country,
+    is_open,
+    patient_digest,
+    sites_of,
+)
 from matcher.errors import InputError
 from matcher.exitcodes import batch_exit_code
 from matcher.lock import RunLock, lock_path
-from matcher.rank import RankConfig
+from matcher.rank import PatientMatches, RankConfig
 from matcher.store import Store, register_migration
 
 HISTORY_MIGRATION = (
@@ -710,7 +718,7 @@ def _write_part(k: int, start: int, stop: int) -> dict:
     files (the parent joins them in order) and the history rows into a part database."""
     import sqlite3
 
-    from matcher.engine import iter_match_local
+    from matcher.engine import iter_match_briefs
 
     job, state = _JOB["job"], _JOB["state"]
     patients = job.patients[start:stop]
@@ -727,7 +735,7 @@ def _write_part(k: int, start: int, stop: int) -> dict:
                 store, job.run_id, job.config.rank.statuses, job.crit, job.added, job.p_now
             )
             stream = _while_parent_lives(
-                iter_match_local(
+                iter_match_briefs(
                     patients, job.parsed, job.pack, job.vocab, job.config.rank, state=state
                 ),
                 _JOB["parent"],
@@ -823,7 +831,12 @@ def run_report(
     file that cannot be read at all is a failed run (every patient failed, exit code 4) whose
     report and errors.csv say why.
     """
-    from matcher.engine import MatchState, collector_out_of_the_way, iter_match_cohort
+    from matcher.engine import (
+        MatchState,
+        collector_out_of_the_way,
+        iter_match_briefs,
+        iter_match_cohort,
+    )
     from matcher.knowledge import load_pack
     from matcher.parsecache import parse_store
     from matcher.patient import PatientBatch, read_patients
@@ -969,16 +982,21 @@ def run_report(
                         job, store, tracker, writer, progress, state
                     )
                 else:
-                    stream = iter_match_cohort(
-                        batch.patients,
-                        parsed,
-                        pack,
-                        vocab,
-                        config.rank,
-                        engine=config.engine,
-                        scheduler=config.scheduler,
-                        state=state,
-                    )
+                    if config.engine == "local":  # rows listed compact are never built in full
+                        stream = iter_match_briefs(
+                            batch.patients, parsed, pack, vocab, config.rank, state=state
+                        )
+                    else:
+                        stream = iter_match_cohort(
+                            batch.patients,
+                            parsed,
+                            pack,
+                            vocab,
+                            config.rank,
+                            engine=config.engine,
+                            scheduler=config.scheduler,
+                            state=state,
+                        )
                     # the run's history in one transaction, written patient by patient as the
                     # outputs are: no output is held whole in memory
                     with store.transaction():
@@ -1313,6 +1331,10 @@ def _csv_rows(d: dict, dig: dict, new_why: dict) -> Iterator[list]:
 INDEX_BEST_KEYS = ("nct_id", "url", "title", "verdict", "where", "rank", "score", "status")
 
 
+def _verify_of_row(t: dict):
+    return t.get("verify") or []
+
+
 class _JsonArrayFile:
     """A JSON array written one element at a time (compact, one element per line) through a
     temporary file: the file is the same JSON as ``json.dumps(list)``, never held whole.
@@ -1433,14 +1455,20 @@ class _ReportWriter:
         from matcher import render, review
 
         view = self.view
-        d = m.to_dict()
-        for t in d["trials"]:
-            t["is_new"] = t["nct_id"] in new_why
-            t.update(
-                view.reviews.get(m.patient_id, t["nct_id"], t.get("status"))
-                if view.reviews is not None
-                else review.UNDECIDED
-            )
+        lines = _verify_of_row
+        if not isinstance(m, PatientMatches) and view.explain == "top":
+            d, lines = self._brief_dict(m, new_why)
+        else:
+            if not isinstance(m, PatientMatches):
+                m = m.explain()  # every row in full
+            d = m.to_dict()
+            for t in d["trials"]:
+                t["is_new"] = t["nct_id"] in new_why
+                t.update(
+                    view.reviews.get(m.patient_id, t["nct_id"], t.get("status"))
+                    if view.reviews is not None
+                    else review.UNDECIDED
+                )
         # pairs the coordinator judged not eligible (nothing changed since) are folded
         dig = patient_digest(
             [t for t in d["trials"] if not t["review_folded"]],
@@ -1449,6 +1477,7 @@ class _ReportWriter:
             view.top,
             view.country,
             view.explain,
+            lines,
         )
         dig["folded"] = [t for t in d["trials"] if t["review_folded"]]
         if view.explain == "top":
@@ -1525,6 +1554,68 @@ class _ReportWriter:
                 "flags": notes,
             }
         )
+
+    def _brief_dict(self, m, new_why: dict[str, str]) -> tuple[dict, Callable]:
+        """The ``to_dict`` of matches ``m`` (:class:`matcher.columnar.Briefs`) as ``--explain
+        top`` writes it: the rows the page shows first built in full (``rank.judge``), every
+        other row straight as its :func:`digest.compact_row`; and each row's verify lines (for
+        the facts to record)."""
+        from matcher import review
+
+        view = self.view
+        reviews, pid = view.reviews, m.patient_id
+        sites, country, n = view.sites, view.country, max(0, view.top)
+        fields, top = [], []
+        # the first open trials to consider, as patient_digest picks them
+        for pos, b in enumerate(m.trials):
+            rv = reviews.get(pid, b.nct_id, b.status) if reviews is not None else review.UNDECIDED
+            fields.append(rv)
+            if (
+                len(top) < n
+                and not rv["review_folded"]
+                and b.verdict != "excluded"
+                and is_open(b.status)
+                and in_country(sites.get(b.nct_id), country)
+            ):
+                top.append(pos)
+        full = dict(zip(top, m.explain(top).trials, strict=True)) if top else {}
+        rows = []
+        lines = {}
+        for pos, (b, rv) in enumerate(zip(m.trials, fields, strict=True)):
+            nct = b.nct_id
+            lines[nct] = b.verify
+            s = full.get(pos)
+            if s is not None:
+                t = s.to_dict()
+                t["is_new"] = nct in new_why
+                t.update(rv)
+            else:
+                t = {
+                    "nct_id": nct,
+                    "rank": b.rank,
+                    "score": b.score,
+                    "verdict": b.verdict,
+                    "reasons": b.reasons,
+                    "excluded_by": b.excluded_by,
+                    "nearest_site": b.nearest_site,
+                    "distance_miles": b.distance_miles,
+                    "title": b.title,
+                    "phase": b.phase,
+                    "status": b.status,
+                    "last_update": b.last_update,
+                    "url": b.url,
+                    "relevance": b.relevance,
+                    "purpose": b.purpose,
+                    "is_new": nct in new_why,
+                    **rv,
+                    "checks": len(group_verify(b.verify)),
+                    "met_count": b.met_count,
+                    "to_review_count": b.to_review_count,
+                    "explained": False,
+                }
+            rows.append(t)
+        d = {"patient_id": pid, "trials": rows, "notes": m.notes, "unrelated_count": m.unrelated}
+        return d, lambda t: lines[t["nct_id"]]
 
     def _compact(self, d: dict) -> dict:
         """The ``matches.json`` element: a trial's criteria lines to read are the same for every

@@ -175,3 +175,41 @@ def test_one_verdict_contribution_equals_the_list_form(cohort):
                 assert got == _contribution(p, [v]), (p.id, pt.trial.nct_id, v.criterion.type)
                 seen.add(got)
     assert len(seen) >= 4  # excluded, unknown, grouped and the boost all occur
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=["default", "any", "any-300mi", "purposes"])
+def test_briefs_equal_the_explained_rows(cohort, config):
+    """Every row as the report lists it without its detail (``briefs``: no ``rank.judge``)
+    equals what the full suggestion gives: the fields a compact row keeps (the score of the
+    same type), its first two reasons, its verify lines and the counts of criteria met and
+    lines to read; notes and unrelated counts too."""
+    patients, parsed = cohort
+    pack, vocab = load_pack(), load_vocab()
+    n_rows = n_t9 = n_second = 0
+    for cm, rows in iter_match_rows(patients, parsed, pack, vocab, config):
+        for i in range(len(rows.patients)):
+            briefs, full = cm.briefs(rows, i), cm.explain(rows, i)
+            assert (briefs.patient_id, briefs.notes, briefs.unrelated) == (
+                full.patient_id,
+                full.notes,
+                full.unrelated,
+            )
+            assert len(briefs.trials) == len(full.trials)
+            for b, s in zip(briefs.trials, full.trials, strict=True):
+                n_rows += 1
+                for name in ("nct_id", "rank", "score", "verdict", "excluded_by", "nearest_site",
+                             "distance_miles", "title", "phase", "status", "last_update", "url",
+                             "relevance", "purpose"):  # fmt: skip
+                    assert getattr(b, name) == getattr(s, name), (s.nct_id, name)
+                assert type(b.score) is type(s.score), s.nct_id  # 100 and 100.0 print apart
+                assert b.reasons == s.reasons[:2]
+                assert b.verify == tuple(s.verify)
+                assert (b.met_count, b.to_review_count) == (len(s.met), len(s.to_review))
+                n_t9 += "Table 9" in " ".join(s.reasons[1:2])
+                n_second += len(s.reasons) > 1
+            # any rows explained on their own are those of the whole patient
+            only = list(range(0, len(full.trials), 2))
+            assert [s.to_dict() for s in briefs.explain(only).trials] == [
+                full.trials[k].to_dict() for k in only
+            ]
+    assert n_rows > 500 and n_second > 100

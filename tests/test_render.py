@@ -154,3 +154,66 @@ def test_verdict_bar_and_chart_say_their_figures_in_words():
     assert bar.count("<rect") == 3
     chart = bar_chart("Patients", open_trials_buckets([0, 0, 1, 4, 12]))
     assert 'aria-label="Patients: none: 2; 1: 1; 2: 0; 3-5: 1; 6-10: 0; more than 10: 1"' in chart
+
+
+def test_compact_row_cells_made_once_equal_the_row_made_in_full():
+    """A compact row's cells come from cells made once per value (``_compact_cells``); they
+    equal what the general row code writes, on text that needs escaping, int and float
+    scores and distances, a closed trial, a new row and a coordinator's decision."""
+    import itertools
+
+    from matcher import render
+
+    base = {
+        "nct_id": "NCT01234567",
+        "rank": 7,
+        "verdict": "needs_review",
+        "url": "https://clinicaltrials.gov/study/NCT01234567?a=1&b=<2>",
+        "title": 'A "quoted" <b>title</b> & more',
+        "status_words": "Active, not recruiting",
+        "phase_words": "phase 1/2",
+        "purpose": "treatment",
+        "last_update": None,
+        "where": "Clinic <A>, Boston, MA (12.5 mi)",
+        "groups": [],
+        "explained": False,
+    }
+    variants = itertools.product(
+        [100, 100.0, -3.5],  # score
+        [None, 12.5, 12],  # distance_miles
+        [True, False],  # open
+        [True, False],  # is_new
+        [0, 1, 4],  # checks
+        [0, 3],  # met_count / to_review_count
+        [
+            {"review_status": "new", "review_reason": "", "review_changed": ""},
+            {"review_status": "reviewing", "review_reason": "a <b>", "review_changed": "ECOG"},
+        ],
+        [[], ["subtype trial", "fits the line of therapy; prior_therapies <"], ["=1+1"]],
+    )
+    n = 0
+    for score, miles, is_open, is_new, checks, k, rv, reasons in variants:
+        t = {**base, **rv, "score": score, "distance_miles": miles, "open": is_open}
+        t.update(is_new=is_new, checks=checks, met_count=k, to_review_count=k, reasons=reasons)
+        t["place"] = checks + 1 if k else None
+        if t["place"] is None:
+            del t["place"]
+        for full in (True, False):
+            assert render._compact_cells(t) == render._trial_cells(t, full)
+        n += 1
+    assert n > 500
+    for reasons in ([], ["one <a>"], ["a", "b", "c & d", "e_f"]):
+        t = {**base, "excluded_by": reasons, "is_new": bool(reasons)}
+        generic = render._td(
+            render._ul([render.plain(x) for x in reasons[:2]])
+            + render._fold(
+                f"{len(reasons) - 2} more reasons",
+                render._ul([render.plain(x) for x in reasons[2:]], "small"),
+            ),
+            raw=True,
+        )
+        assert render._excluded_cell(tuple(reasons)) == generic
+        link = render._trial_link(t["nct_id"], t["url"], t["title"], t["is_new"])
+        assert render._link_cell(t["nct_id"], t["url"], t["title"], t["is_new"]) == render._td(
+            link, raw=True, sort_value=t["nct_id"]
+        )

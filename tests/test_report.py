@@ -754,6 +754,95 @@ def test_report_matches_equal_the_one_patient_path(tmp_path, statuses, explain):
     assert (n_compact > 0) == (explain == "top")
 
 
+def test_rows_listed_compact_are_the_full_rows_made_compact(tmp_path, monkeypatch):
+    """The report builds in full only the rows a page shows first (``Briefs``); every other
+    row comes straight from the columnar arrays and the verdict objects. The files equal
+    those written from every row's full suggestion (``rank.judge``, then ``compact_row``),
+    byte for byte: a first run, a run with changes, and one after coordinator decisions
+    (a folded pair among the first trials, a page seen) with a shorter ``top``."""
+    import re
+    from datetime import date
+
+    import matcher.engine as engine
+    from matcher import review
+
+    briefs = engine.iter_match_briefs
+    explained = [0]
+
+    def counted(*args, **kwargs):  # the report's stream, counting the rows built in full
+        for m in briefs(*args, **kwargs):
+            explain = m.explain
+
+            def explain_counted(only=None, explain=explain):
+                got = explain(only)
+                explained[0] += len(got.trials)
+                return got
+
+            m.explain = explain_counted
+            yield m
+
+    def full(*args, **kwargs):  # what the report streamed before: every row explained
+        for m in briefs(*args, **kwargs):
+            yield m.explain()
+
+    def run(name, stream, ids, edits, top):
+        cfg = _rep().ReportConfig(
+            rank=RankConfig(statuses=None),
+            as_of=date.fromisoformat(AS_OF),
+            workers=1,
+            list_name="clinic",
+            top=top,
+        )
+        patients = write_patients(tmp_path / f"{name}-{top}.csv", ids, edits)
+        monkeypatch.setattr(engine, "iter_match_briefs", stream)
+        try:
+            return run_report(
+                patients, tmp_path / f"o-{name}", tmp_path / f"{name}.sqlite",
+                [FIX / "demo" / "trials"], cfg,
+            )  # fmt: skip
+        finally:
+            monkeypatch.setattr(engine, "iter_match_briefs", briefs)
+
+    def untimed(text: str) -> str:
+        return re.sub(r"\d{4}-\d{2}-\d{2}[T ][0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?", "T", text)
+
+    monkeypatch.setattr(review, "now_iso", lambda: "2025-06-02T09:00:00Z")
+    ids = [f"D{i:02d}" for i in range(1, 17)]
+    steps = [(ids, None, 5), (ids[1:], {"D04": {"ecog": "3"}}, 5), (ids[1:], None, 2)]
+    for step, (keep, edits, top) in enumerate(steps):
+        explained[0] = 0
+        new, old = run("new", counted, keep, edits, top), run("old", full, keep, edits, top)
+        assert (new.exit_code, old.exit_code) == (EXIT_OK, EXIT_OK)
+        assert new.n_pairs == old.n_pairs > 50
+        assert 0 < explained[0] < new.n_pairs / 2  # most rows were never built in full
+        for name in ("matches.json", "matches.csv", "options.json", "trials.json"):
+            assert (new.out_dir / name).read_bytes() == (old.out_dir / name).read_bytes(), name
+        pages = sorted((old.out_dir / "patients").iterdir())
+        assert len(pages) == len(keep)
+        for page in pages:
+            got = (new.out_dir / "patients" / page.name).read_text(encoding="utf-8")
+            assert untimed(got) == untimed(page.read_text(encoding="utf-8")), page.name
+        if step:
+            assert new.changes["gone"] or step == 2
+            assert {**new.changes, "previous_run": 0} == {**old.changes, "previous_run": 0}
+        if step == 1:  # a coordinator decides pairs before the next run
+            for name, res in (("new", new), ("old", old)):
+                with Store(tmp_path / f"{name}.sqlite") as st:
+                    first = st.connection.execute(
+                        "SELECT patient_id, nct_id FROM report_matches WHERE run_id = ?"
+                        " AND verdict != 'excluded' ORDER BY patient_id, score DESC, nct_id"
+                        " LIMIT 3",
+                        (res.run_id,),
+                    ).fetchall()
+                    for (pid, nct), status in zip(
+                        first, (review.NOT_ELIGIBLE, "reviewing", "contacted"), strict=True
+                    ):
+                        review.set_status(
+                            st, pid, nct, status, list_name="clinic", reason="read", who="t"
+                        )
+                    review.mark_seen(st, "clinic", "D05", who="t")
+
+
 def test_two_worker_processes_write_the_same_report_as_one(tmp_path):
     """``workers=2`` (forked processes over patient partitions, parts joined in order) writes
     the same files as one process, on a first run and on a run with changes to report."""

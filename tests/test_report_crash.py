@@ -40,6 +40,7 @@ def test_a_run_that_dies_leaves_the_old_report_marked_stale(setup, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(matcher.engine, "iter_match_cohort", die)
+    monkeypatch.setattr(matcher.engine, "iter_match_briefs", die)  # the local engine's stream
     with pytest.raises(KeyboardInterrupt):
         run_report(patients, out, db, [], cfg)
     page = (out / "report.html").read_text(encoding="utf-8")
@@ -84,14 +85,14 @@ def test_a_failing_worker_fails_the_run_and_leaves_nothing_behind(setup, monkeyp
     csv_before = (out / "matches.csv").read_bytes()
     import matcher.engine
 
-    real = matcher.engine.iter_match_local
+    real = matcher.engine.iter_match_briefs  # the stream a worker writes
 
     def second_part_fails(patients, *args, **kwargs):
         if patients[0].id != "D01":
             raise ValueError("worker failed")
         return real(patients, *args, **kwargs)
 
-    monkeypatch.setattr(matcher.engine, "iter_match_local", second_part_fails)
+    monkeypatch.setattr(matcher.engine, "iter_match_briefs", second_part_fails)
     from dataclasses import replace
 
     with pytest.raises(ValueError, match="worker failed"):
