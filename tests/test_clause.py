@@ -527,6 +527,15 @@ CASES = [
     # a phrase of the word lists that starts with a shorter listed word ("of" / "of either
     # gender"): the longest is read
     ("inclusion", "Aged 18 to 75 years old of either gender;", {"age": 79}, NOT_MET, None),
+    # a localized tumour is not metastatic; "localized or metastatic" admits both
+    ("inclusion", "Localized disease", {"metastatic_sites": ["liver"]}, NOT_MET, None),
+    (
+        "inclusion",
+        "Localized or metastatic disease",
+        {"stage": "II", "metastatic_sites": []},
+        UNKNOWN,
+        "or",
+    ),
     # how a finding is shown is not what excludes
     (
         "exclusion",

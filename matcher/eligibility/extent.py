@@ -89,6 +89,15 @@ _MEAS_CRIT_RE = re.compile(
 )
 
 
+# a localized tumour: "Localized disease", "localized soft tissue sarcoma" (not "localized
+# radiotherapy", "localized infection")
+_LOCALIZED_RE = re.compile(
+    r"\blocali[sz]ed\b(?=(?:\s*(?:,|and|or|and/or)\s*|\s+)(?:[\w-]+\s+){0,3}?(?:disease|tumou?rs?|"
+    r"cancers?|carcinomas?|sarcomas?|\w+omas?|primary|stage|gist|nsclc)\b)",
+    _I,
+)
+
+
 def _extent(c: _Ctx) -> list[tuple[str, str, dict]]:
     s = c.s
     if _OTHER_MALIGNANCY_RE.search(s):
@@ -143,6 +152,14 @@ def _extent(c: _Ctx) -> list[tuple[str, str, dict]]:
                 continue  # "prior therapy for metastatic NSCLC": a therapy setting, not an extent gate
             neg = 1 if (m.groupdict().get("neg") if name == "metastatic" else None) else 0
             hits.append((m.start(), name, neg))
+    loc = _LOCALIZED_RE.search(s)
+    # "Localized disease", "localized or locally advanced GIST": not metastatic
+    if (
+        loc
+        and all(name == "locally_advanced" for _, name, _ in hits)
+        and not _CONDITIONAL_PREFIX_RE.search(s[max(0, loc.start() - 30) : loc.start()])
+    ):
+        return [("disease_extent", c.polarity(loc.start(), None, 1), {"extent": ["metastatic"]})]
     if not hits:
         return []
     hits.sort()
