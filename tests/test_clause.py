@@ -1867,3 +1867,31 @@ def test_a_heading_for_every_phase_scopes_nobody_out():
 def test_known_or_symptomatic_brain_metastases(line, expected):
     vs = _verdicts("inclusion", line, _patient(brain_metastases=True))
     assert [v.verdict for v in vs] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("line", "marker", "expected"),
+    [
+        # KIT read as CD117; a protein finding recorded negative fails it ...
+        ("Tumor must stain positive for Kit (CD117)", "CD117 negative", NOT_MET),
+        ("Tumor must stain positive for Kit (CD117)", "KIT exon 11 mutation", MET),
+        # ... a mutation test does not answer it (a KIT wild-type GIST may stain positive)
+        ("Tumor must stain positive for Kit (CD117)", "KIT wild-type", UNKNOWN),
+        ("HER2-positive breast cancer", "HER2 wild-type", UNKNOWN),
+        # where "positive" is a mutation, wild-type answers
+        ("Documented BRAF-positive melanoma", "BRAF wild-type", NOT_MET),
+    ],
+)
+def test_a_protein_marker_is_not_answered_by_a_mutation_test(line, marker, expected):
+    vs = _verdicts("inclusion", line, _patient(diagnosis="GIST", biomarkers=[marker]))
+    assert [v.verdict for v in vs if v.criterion.type == "biomarker"] == [expected]
+
+
+def test_a_marker_that_names_the_cases_of_a_rule_is_no_rule():
+    line = (
+        "In CD-117-negative cases DOG-1 must be positive or a KIT/PDGFRA mutation must be present."
+    )
+    vs = _verdicts(
+        "inclusion", line, _patient(diagnosis="GIST", biomarkers=["KIT exon 11 mutation"])
+    )
+    assert NOT_MET not in [v.verdict for v in vs]

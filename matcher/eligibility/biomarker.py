@@ -35,7 +35,7 @@ _GENE_SPELLINGS: dict[str, str] = {
     "RET": r"\bRET\b(?=\s*(?:gene\s+)?(?:fusion|rearrange|mutation|alteration))|(?<=\()RET(?=\))",
     "FGFR": r"\bFGFR ?[1-4]?\b",
     "KIT": r"\bc-?KIT\b(?!\s*inhib)|\bKIT\b(?=\s*(?:exon|mutation|positive|negative))"
-    r"|(?<=\()KIT(?=\))",
+    r"|(?<=\()KIT(?=\))|\bCD-?117\b|\b(?:c-)?Kit\b(?=\s*\(CD-?117\))",
     "PDGFRA": r"\bPDGFR-?A\b|\bPDGFR\b(?=\s*(?:exon|[A-Z]\d{2,4}[A-Z]))",
     "JAK2": r"\bJAK-?2\b",
     "BRCA": r"\bBRCA ?[12]?(?:/2)?m?\b",
@@ -749,6 +749,18 @@ def _biomarker(c: _Ctx) -> list[tuple]:
         else:
             merged.append(mn)
     mentions = merged
+    # "In CD-117-negative cases DOG-1 must be positive": the marker names the cases a rule is
+    # for, not a rule of its own
+    mentions = [
+        mn
+        for mn in mentions
+        if not (
+            _CASES_BEFORE_RE.search(text[max(0, mn[0] - 20) : mn[0]])
+            and _CASES_AFTER_RE.match(text[mn[1] : mn[1] + 40])
+        )
+    ]
+    if not mentions:
+        return []
     if _MARKER_ANY_STATUS_RE.search(text):
         return []  # "both dMMR and MMR-proficient patients are eligible": no restriction
     if _MARKER_TESTING_RE.search(text) and not re.search(
@@ -1064,6 +1076,22 @@ def _variant_status(p: Any, m: dict, polarity: str) -> tuple[str | None, str, bo
     return None, f"{gene} status not recorded", False
 
 
+_CASES_BEFORE_RE = re.compile(r"\b(?:in|for|if|when)\s+(?:the\s+)?$", _I)
+_CASES_AFTER_RE = re.compile(
+    r"[\s-]*(?:positive|negative|[\w-]+)?\s*(?:cases|patients|tumou?rs|subjects|participants|disease)\b",
+    _I,
+)
+# a marker required as a protein finding (immunohistochemistry, staining) ...
+_PROTEIN_LEVEL = frozenset({"positive", "expression", "overexpression", "expressing"})
+# for the markers whose "positive" is a protein finding (not a mutation: "BRAF-positive" is a
+# BRAF mutation) ...
+_PROTEIN_MARKERS = frozenset(
+    {"KIT", "HER2", "PD-L1", "CD19", "CD20", "CD22", "CD30", "CD33", "CD38", "CD123", "BCMA"}
+)
+# ... which a mutation test recorded negative does not answer
+_MUTATION_ONLY_RE = re.compile(r"wild[\s-]?type|\bwt\b|mutat|sequenc", _I)
+
+
 def _ev_biomarker(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     markers = c.values.get("markers") or []
     if not markers:
@@ -1110,6 +1138,23 @@ def _ev_biomarker(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
                 ev = "; ".join(repr(b) for b in found)
                 results.append((m, None, f"{ev} recorded (a sequence variant, not {alt})", True))
                 continue
+        if (
+            status == "negative"
+            and alt in _PROTEIN_LEVEL
+            and m["gene"] in _PROTEIN_MARKERS
+            and _MUTATION_ONLY_RE.search(evidence or "")
+        ):
+            # "KIT wild-type" against "stain positive for KIT (CD117)": a gene without a
+            # mutation may still make the protein the trial tests for
+            results.append(
+                (
+                    m,
+                    None,
+                    f"{evidence!r} recorded: a mutation test, not the protein finding asked for",
+                    False,
+                )
+            )
+            continue
         if unconfirmed:
             evidence = f"{m['gene']} positive ({evidence!r}) but the variant is not stated"
         elif status == "positive":
