@@ -542,7 +542,11 @@ class _Finder:
                 i += 1
                 continue
             j, hit = best
-            if not self._negated(text, toks, i) and not self._target_name(text, toks, i, j):
+            if self._negated(text, toks, i):
+                # "non-squamous NSCLC": "squamous NSCLC" is negated, the NSCLC after it is not
+                i += 1
+                continue
+            if not self._target_name(text, toks, i, j):
                 out.append((hit, text[toks[i][0] : toks[j][1]]))
             i = j + 1
         return out

@@ -1895,3 +1895,15 @@ def test_a_marker_that_names_the_cases_of_a_rule_is_no_rule():
         "inclusion", line, _patient(diagnosis="GIST", biomarkers=["KIT exon 11 mutation"])
     )
     assert NOT_MET not in [v.verdict for v in vs]
+
+
+def test_treatment_the_study_will_give_is_no_prior_therapy():
+    text = (
+        "Inclusion Criteria:\n\n1. Newly diagnosed high-grade osteosarcoma\n"
+        "2. Planned neoadjuvant chemotherapy as follows:\n"
+        "   1. Methotrexate-Etoposide-Ifosfamide (M-EI regimen) for patients <=25 years\n"
+    )
+    parsed = _trial("NCT00000024", text)
+    p = _patient(diagnosis="osteosarcoma", age=16, prior_therapies=[])
+    assert NOT_MET not in [v.verdict for v in evaluate(p, parsed)]
+    assert not [c for c in parsed.criteria if c.type.startswith("prior_therapy")]

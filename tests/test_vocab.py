@@ -1137,6 +1137,10 @@ FIND_DIAGNOSES = [
         [("esophageal_squamous_cell_carcinoma", "squamous cell carcinoma of the esophagus")],
     ),
     ("radiologically-verified DIPG", [("dipg", "DIPG")]),
+    # "non-squamous NSCLC": the negated "squamous NSCLC" does not hide the NSCLC
+    ("diagnosis of non-Squamous NSCLC Stage IIIB or IV", [("nsclc", "NSCLC")]),
+    # "WT" after a gene is wild-type, not Wilms tumour
+    ("metastatic NSCLC, EGFR WT, ALK negative", [("nsclc", "NSCLC")]),
     (
         "Documented adenocarcinoma of the pancreas",
         [("pancreatic_cancer", "adenocarcinoma of the pancreas")],

@@ -85,6 +85,13 @@ _PLANNED_PROCEDURE_RE = re.compile(
     r"prior to|before|upcoming|proceed\w*|bridg\w*|consolidat\w*|willing|able to)\b[^.;]{0,50}$",
     _I,
 )
+# a parent line about treatment still to come
+_PLANNED_THERAPY_RE = re.compile(
+    r"\s*(?:\w+\s+){0,2}?(?:planned|scheduled|intended|proposed|study|protocol)\s+(?:[\w-]+\s+){0,3}?"
+    r"(?:treatment|therapy|chemotherapy|regimens?|surgery)\b|\s*(?:to|will)\s+receive\b",
+    _I,
+)
+_PRIOR_WORD_RE = re.compile(r"\b(?:prior|previous\w*|received|had|history|pretreated)\b", _I)
 # "naive" with a named drug or class: the patient must not have received it
 _NAIVE_WORD_RE = re.compile(r"na[iï]ve\b|\bpreviously untreated\b|\buntreated (?:with|by)\b", _I)
 _NOT_NAIVE_RE = re.compile(
@@ -200,6 +207,12 @@ def _prior_therapy(c: _Ctx, washout_found: bool) -> list[tuple[str, str, dict]]:
     if washout_found or any(_is_washout_window(c.s, m) for m in _WASHOUT_RE.finditer(c.s)):
         return []  # "prior chemotherapy within 4 weeks" is a washout, not a lifelong exclusion
     if not _THERAPY_CUE_RE.search(c.s) and not _NAIVE_RE.search(c.s):
+        return []
+    if any(
+        x and _PLANNED_THERAPY_RE.match(x) for x in (c.context, c.plain)
+    ) and not _PRIOR_WORD_RE.search(c.s):
+        # "Planned neoadjuvant chemotherapy as follows:", then "M-EI regimen for patients
+        # <= 25 years": the treatment the study will give, not one the patient has had
         return []
     out: list[tuple[str, str, dict]] = []
     plain_parts = _SENTENCE_RE.split(c.plain)
