@@ -544,6 +544,23 @@ CASES = [
         NOT_MET,
         None,
     ),
+    # an upper bound after "years old,"; "aged over / under N years"
+    (
+        "inclusion",
+        "Age ≥ 18 years old, ≤ 70 years old, male or female;",
+        {"age": 73},
+        NOT_MET,
+        None,
+    ),
+    ("inclusion", "Patients aged under 75 years", {"age": 80}, NOT_MET, None),
+    # a gene's spelled-out name is the gene, read
+    (
+        "exclusion",
+        "Confirmed positive for epidermal growth factor receptor (EGFR) mutation in a genetic test",
+        {"biomarkers": ["EGFR exon 19 deletion"]},
+        NOT_MET,
+        None,
+    ),
     # a bare range right after the word age is in years
     ("inclusion", "Aged between 18 and 70;", {"age": 76}, NOT_MET, None),
     ("inclusion", "Age: 18~70", {"age": 74}, NOT_MET, None),

@@ -37,6 +37,12 @@ _AGE_PATTERNS = [
         _I,
     ),
     re.compile(r"\bage[ds]?\s*:?\s*(?P<n3>\d{1,3})\s*(?:years?|yrs?)?\s*\+", _I),
+    # "aged over 18 years", "aged under 75 years"
+    re.compile(
+        r"\bage[ds]?\s+(?P<wdir>over|above|older than|greater than|under|below|younger than|less than)"
+        r"\s+(?P<n4>\d{1,3})\s*(?P<unit>years?|yrs?|months?)?\b(?!\s*(?:kg|cm|%))",
+        _I,
+    ),
     # "Aged between 18 and 70", "Age: 18~70": a bare range right after the word age is years
     re.compile(
         r"\bage[ds]?\s*(?::|is|of)?\s*(?:(?:between|from)\s*(?P<a>\d{1,3})\s*(?:and|to|-|~)"
@@ -48,7 +54,7 @@ _AGE_PATTERNS = [
 
 
 _UPPER_AFTER_RE = re.compile(
-    r"\s*(?:y\b)?\s*(?:,|and|but|to)\s*(?P<op><=|<)\s*(?P<n>\d{1,3}(?:\.\d)?)\s*"
+    r"\s*(?:y\b)?\s*(?:old\b|of age\b)?\s*(?:,|and|but|to)\s*(?P<op><=|<)\s*(?P<n>\d{1,3}(?:\.\d)?)\s*"
     r"(?P<unit>years?|yrs?|y|months?)?\b",
     _I,
 )
@@ -136,6 +142,12 @@ def _age(c: _Ctx) -> list[tuple[str, str, dict]]:
                     vals["max_years"] = round(n, 3)
             elif g.get("n3"):
                 vals["min_years"] = float(g["n3"])
+            elif g.get("n4"):
+                n = round(float(g["n4"]) * f, 3)
+                if g["wdir"].lower() in ("over", "above", "older than", "greater than"):
+                    vals["min_years"], vals["min_exclusive"] = n, True
+                else:
+                    vals["max_years"], vals["max_exclusive"] = n, True
             else:
                 continue
             for k in ("min_years", "max_years"):

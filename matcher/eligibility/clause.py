@@ -303,14 +303,26 @@ def lab_clause(low: str, lab: str) -> tuple[int, int]:
 _ROMAN_RE = re.compile(r"[IVX]{1,4}[ABC]?")
 
 
+# the spelled-out names of the genes the marker types read (the symbol follows in brackets)
+_GENE_NAME_RE = re.compile(
+    r"\b(?:epidermal growth factor receptor|human epidermal growth factor receptor[- ]2|"
+    r"anaplastic lymphoma kinase|programmed (?:cell )?death[- ](?:ligand[- ])?1|c-ros oncogene 1|"
+    r"rearranged during transfection|mesenchymal[- ]epithelial transition(?: factor)?|"
+    r"neurotrophic (?:tyrosine )?receptor (?:tyrosine )?kinase|fibroblast growth factor receptor|"
+    r"isocitrate dehydrogenase|fms[- ]like tyrosine kinase[- ]3|kirsten rat sarcoma(?: viral oncogene)?)\b",
+    re.IGNORECASE,
+)
+
+
 def _gene_spans(plain: str) -> list[tuple[int, int]]:
-    """Gene / marker symbols as written (upper-case letters with digits: ALK, HER2, V600E)."""
+    """Gene / marker symbols as written (upper-case letters with digits: ALK, HER2, V600E),
+    and the spelled-out names of the genes read ("epidermal growth factor receptor")."""
     return [
         m.span()
         for m in re.finditer(r"\b[A-Z][A-Z0-9]{1,9}(?:-[A-Z0-9]{1,6})?\b", plain)
         if (any(ch.isdigit() for ch in m.group(0)) or m.group(0).isupper())
         and not _ROMAN_RE.fullmatch(m.group(0))  # "stage III or IV": numerals, not genes
-    ]
+    ] + [m.span() for m in _GENE_NAME_RE.finditer(plain)]
 
 
 @dataclass(frozen=True)
