@@ -1924,3 +1924,24 @@ def test_treatment_the_study_will_give_is_no_prior_therapy():
     p = _patient(diagnosis="osteosarcoma", age=16, prior_therapies=[])
     assert NOT_MET not in [v.verdict for v in evaluate(p, parsed)]
     assert not [c for c in parsed.criteria if c.type.startswith("prior_therapy")]
+
+
+@pytest.mark.parametrize(
+    ("markers", "expected"),
+    [
+        (["ER negative", "PR negative", "HER2 negative"], NOT_MET),
+        (["ER positive", "PR negative", "HER2 negative"], MET),
+        (["PR positive"], MET),
+        (["HER2 negative"], UNKNOWN),  # hormone receptors not recorded
+        (["ER wild-type"], UNKNOWN),  # a mutation test does not answer a protein finding
+    ],
+)
+def test_hormone_receptors_are_markers(markers, expected):
+    line = "Estrogen Receptor (ER) and/or Progesterone Receptor (PR) positive, HER2- negative"
+    vs = _verdicts("inclusion", line, _patient(diagnosis="breast cancer", biomarkers=markers))
+    got = [
+        v.verdict
+        for v in vs
+        if v.criterion.type == "biomarker" and v.criterion.polarity == "require"
+    ]
+    assert got == [expected]

@@ -27,6 +27,13 @@ _GENE_SPELLINGS: dict[str, str] = {
     "MSI": r"\bMSI-?H(?:igh|i)?\b|\bMSI\b|\bdMMR\b|(?i:\bmicrosatellite instab\w*|\bmismatch repair[- ]deficien\w*"
     r"|\bdeficient mismatch repair|\bMMR[- ]deficien\w*)",
     "PD-L1": r"\bPD-? ?L1\b|(?i:\bprogrammed (?:cell )?death[- ]ligand[- ]1\b)",
+    # hormone receptors, as breast cancer trials state them ("ER+ and/or PR+", "estrogen-
+    # receptor positive"); the bare symbols only before a status (not "ER visit", "CR/PR")
+    "ER": r"\bER\b(?=\s*(?:\+|-\s*(?:positiv|negativ)|positiv|negativ|status|express|\(|/\s*PR))"
+    r"|\bER\b(?=\s*(?:and/or|or|and|,)\s*(?:PR|PgR)\b)|(?<=\()ER(?=\))|(?i:\bo?estrogen[- ]receptors?\b)",
+    "PR": r"\bPR\b(?=\s*(?:\+|-\s*(?:positiv|negativ)|positiv|negativ|status|express|\())"
+    r"|(?<=ER/)PR\b|(?<=ER and/or )PR\b|(?<=ER or )PR\b|(?<=ER and )PR\b|(?<=ER, )PR\b"
+    r"|(?<=\()PR(?=\))|(?i:\bprogesterone[- ]receptors?\b)|\bPgR\b",
     "SMARCB1": r"\bSMARCB1\b|\bINI-?1\b",
     "MDM2": r"\bMDM2\b",
     "CDK4": r"\bCDK4\b(?!/6)",
@@ -276,11 +283,11 @@ def _compare(want: str, want_exon: int | None, have: str, have_exon: int | None)
 _GENE_NEEDLES = (
     "ALK", "ROS", "NTRK", "BRAF", "EGFR", "HER", "ERBB", "RAS", "IDH", "MSI", "MMR", "PD",
     "SMARCB", "INI", "MDM2", "CDK4", "MET", "RET", "FGFR", "KIT", "PDGFRA", "BRCA", "TP53",
-    "TMB", "H3", "JAK", "CD", "BCMA", "FLT", "NPM",
+    "TMB", "H3", "JAK", "CD", "BCMA", "FLT", "NPM", "ER", "PR", "PgR",
 )  # fmt: skip
 _GENE_NEEDLES_LOW = (
     "anaplastic lymphoma", "c-ros", "neurotrophic", "epidermal growth", "microsatellite",
-    "mismatch", "programmed", "mutational burden",
+    "mismatch", "programmed", "mutational burden", "estrogen", "oestrogen", "progesterone",
 )  # fmt: skip
 
 
@@ -887,6 +894,8 @@ _GENE_ALIASES: dict[str, tuple[str, ...]] = {
     "BRCA": ("BRCA", "BRCA1", "BRCA2"),
     "MET": ("MET", "c-MET"),
     "KIT": ("KIT", "c-KIT", "CD117"),
+    "ER": ("ER", "estrogen receptor", "oestrogen receptor", "estrogen-receptor"),
+    "PR": ("PR", "PgR", "progesterone receptor", "progesterone-receptor"),
 }
 _MSI_POS_RE = re.compile(
     r"\bmsi-?h(?:igh)?\b|\bmsi[- ]high\b|\bdmmr\b|\bmmr[- ]deficien\w*|\bmismatch repair[- ]deficien\w*"
@@ -1086,7 +1095,21 @@ _PROTEIN_LEVEL = frozenset({"positive", "expression", "overexpression", "express
 # for the markers whose "positive" is a protein finding (not a mutation: "BRAF-positive" is a
 # BRAF mutation) ...
 _PROTEIN_MARKERS = frozenset(
-    {"KIT", "HER2", "PD-L1", "CD19", "CD20", "CD22", "CD30", "CD33", "CD38", "CD123", "BCMA"}
+    {
+        "KIT",
+        "HER2",
+        "PD-L1",
+        "ER",
+        "PR",
+        "CD19",
+        "CD20",
+        "CD22",
+        "CD30",
+        "CD33",
+        "CD38",
+        "CD123",
+        "BCMA",
+    }
 )
 # ... which a mutation test recorded negative does not answer
 _MUTATION_ONLY_RE = re.compile(r"wild[\s-]?type|\bwt\b|mutat|sequenc", _I)

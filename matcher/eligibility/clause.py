@@ -309,7 +309,8 @@ _GENE_NAME_RE = re.compile(
     r"anaplastic lymphoma kinase|programmed (?:cell )?death[- ](?:ligand[- ])?1|c-ros oncogene 1|"
     r"rearranged during transfection|mesenchymal[- ]epithelial transition(?: factor)?|"
     r"neurotrophic (?:tyrosine )?receptor (?:tyrosine )?kinase|fibroblast growth factor receptor|"
-    r"isocitrate dehydrogenase|fms[- ]like tyrosine kinase[- ]3|kirsten rat sarcoma(?: viral oncogene)?)\b",
+    r"isocitrate dehydrogenase|fms[- ]like tyrosine kinase[- ]3|kirsten rat sarcoma(?: viral oncogene)?|"
+    r"o?estrogen[- ]receptors?|progesterone[- ]receptors?)\b",
     re.IGNORECASE,
 )
 
