@@ -84,7 +84,7 @@ class RankConfig:
 class Evidence:
     """Where a trial names a diagnosis: a condition, a keyword or an inclusion criteria line."""
 
-    source: str  # "condition" | "keyword" | "criteria"
+    source: str  # "condition" | "keyword" | "title" (no conditions given) | "criteria"
     text: str  # as registered
     diagnosis: str  # vocabulary id
     # a broad word narrowed by words the vocabulary does not know ("Aggressive NK Cell
@@ -717,7 +717,12 @@ def _listed_evidence(trial, vocab) -> tuple[list[Evidence], list[str]]:
     listed: list[Evidence] = []
     ignored: list[str] = []
     markers_only: list[Evidence] = []
-    for source, texts in (("condition", trial.conditions), ("keyword", trial.keywords)):
+    sources = [("condition", trial.conditions), ("keyword", trial.keywords)]
+    if not any(trial.conditions) and not any(trial.keywords):
+        # a record without conditions or keywords (a partial copy, an old export): its title
+        # names whom it is for ("Nirogacestat for Adults With Desmoid Tumor")
+        sources.append(("title", [t for t in (trial.title, trial.official_title) if t]))
+    for source, texts in sources:
         for text in texts:
             if not text:
                 continue

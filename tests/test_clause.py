@@ -1945,3 +1945,39 @@ def test_hormone_receptors_are_markers(markers, expected):
         if v.criterion.type == "biomarker" and v.criterion.polarity == "require"
     ]
     assert got == [expected]
+
+
+def test_stages_on_several_lines_are_alternatives():
+    text = (
+        "Inclusion Criteria:\n\n* Histologically confirmed carcinoma arising from the pancreas\n"
+        "* Stage II or III disease\n"
+        "* Stage IV disease with symptomatic back pain requiring palliation allowed at the "
+        "discretion of the principal investigator\n"
+    )
+    parsed = _trial("NCT00000025", text)
+    p = _patient(diagnosis="pancreatic adenocarcinoma", stage="IV", metastatic_sites=["liver"])
+    assert NOT_MET not in [v.verdict for v in evaluate(p, parsed) if v.criterion.type == "stage"]
+
+
+def test_sub_items_joined_by_a_trailing_or_are_alternatives():
+    text = (
+        "Inclusion Criteria:\n\n* Participant has:\n"
+        "  * Treatment naive, measurably progressing DT/AF not amenable to surgery; OR\n"
+        "  * Recurrent, measurably progressing DT/AF following at least one line of therapy; OR\n"
+        "  * Refractory, measurably progressing DT/AF following at least one line of therapy\n"
+    )
+    parsed = _trial("NCT00000026", text)
+    p = _patient(diagnosis="desmoid tumor", prior_therapies=[])
+    assert NOT_MET not in [v.verdict for v in evaluate(p, parsed)]
+
+
+def test_a_definition_by_refers_to_is_no_rule_of_its_own():
+    line = (
+        "Secondary AML (sAML): refers to an acute leukemic process (1) evolving from known prior "
+        "myelodysplasia with or without treatment or; (2) as a product of previous exposure to a "
+        "proven leukemogenic chemotherapeutic agent"
+    )
+    vs = _verdicts(
+        "inclusion", line, _patient(diagnosis="acute myeloid leukemia", prior_therapies=[])
+    )
+    assert NOT_MET not in [v.verdict for v in vs]

@@ -721,3 +721,20 @@ def test_a_histology_of_one_organ_admits_that_organs_cancer(v, line, diagnosis, 
     parsed = parse_trial(record("NCT00000020", inclusion=[line]))
     dx = v.resolve_diagnosis(diagnosis).entry.id
     assert (relevance(dx, parsed, ctx).tier is not None) is admitted
+
+
+def test_a_record_without_conditions_is_read_from_its_title(v):
+    """A partial copy of a record (no conditions, no keywords): its title names whom it is for."""
+    ctx = MatchContext(pack=load_pack(), vocab=v)
+    rec = record("NCT00000027", inclusion=["Participant must be at least 18 years of age"])
+    rec["protocolSection"]["identificationModule"]["briefTitle"] = (
+        "Nirogacestat for Adults With Desmoid Tumor/Aggressive Fibromatosis (DT/AF)"
+    )
+    parsed = parse_trial(rec)
+    assert relevance("desmoid_tumor", parsed, ctx).tier is not None
+    assert relevance("osteosarcoma", parsed, ctx).tier is None
+    with_condition = record("NCT00000028", conditions=["Osteosarcoma"])
+    with_condition["protocolSection"]["identificationModule"]["briefTitle"] = (
+        "A desmoid tumor study"
+    )
+    assert relevance("desmoid_tumor", parse_trial(with_condition), ctx).tier is None

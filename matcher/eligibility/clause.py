@@ -336,10 +336,12 @@ class Account:
 
 # a definition of a term of the line: "refractory is defined as ...", "(defined by ...)"
 _DEFINITION_RE = re.compile(
-    r"\b(?:(?:is|are|was|were|being)\s+)?defined\s+(?:as|by)\b|\bdefinition\s*(?:of\b[^:;]{0,40})?:",
+    r"\b(?:(?:is|are|was|were|being)\s+)?defined\s+(?:as|by)\b|\bdefinition\s*(?:of\b[^:;]{0,40})?:"
+    r"|(?<=:)\s*refers? to\b|\)\s*refers? to\b",
     re.IGNORECASE,
 )
-_SENTENCE_END_RE = re.compile(r";|\.(?=\s+[A-Z(]|\s*$)")
+# (a ";" before a numbered item, "...; (2) ...", goes on with the same definition)
+_SENTENCE_END_RE = re.compile(r";(?!\s*\(?(?:\d|[ivx]{1,3}|[a-h])\))|\.(?=\s+[A-Z(]|\s*$)")
 
 
 def definition_spans(plain: str) -> list[tuple[int, int]]:

@@ -781,6 +781,7 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
     _histology_sublists(lines, by_line)
     _histology_back_references(crits, vocab)
     _status_alternatives(crits)
+    _stage_alternatives(crits)
     return ParsedTrial(trial=trial, criteria=crits, n_lines=n_lines, n_typed_lines=n_typed)
 
 
@@ -791,10 +792,21 @@ def _any_of_ancestors(line) -> list[tuple[Any, Any]]:
     out = []
     child, node = line, line.parent
     while node is not None:
-        if _CTX_ANYOF_RE.search(normalize(node.text)) and child in (node.children or []):
+        if (
+            _CTX_ANYOF_RE.search(normalize(node.text)) or _joined_by_or(node.children)
+        ) and child in (node.children or []):
             out.append((node, child))
         child, node = node, node.parent
     return out
+
+
+_ENDS_OR_RE = re.compile(r"[\s;,]*\b(?:or|and/or)\s*[;,.]?\s*$", _I)
+
+
+def _joined_by_or(children) -> bool:
+    """Sub-items joined by a trailing "OR" ("Treatment naive ...; OR", "Recurrent ...; OR",
+    "Refractory ..."): alternatives, like "one of the following"."""
+    return len(children or []) >= 2 and all(_ENDS_OR_RE.search(c.text) for c in children[:-1])
 
 
 # "pain at diagnosis related to leukemia", "CD33+ leukaemia associated immunophenotype": the
@@ -864,6 +876,28 @@ def _referred_back(text: str, did: str, vocab: Any) -> bool:
 
 
 _TRAILING_OR_RE = re.compile(r"[\s,;]\b(?:or|and/or)\s*[,;:]?\s*$", _I)
+
+
+def _stage_alternatives(crits: list[Criterion]) -> None:
+    """A patient has one stage: required stages that exclude each other, on several lines of
+    one cohort ("Stage II or III disease", "Stage IV disease with symptomatic back pain ...
+    allowed"), are alternatives. The same stages restated on several lines are not."""
+    by_cohort: dict[str | None, list[Criterion]] = {}
+    for c in crits:
+        if (
+            c.type == "stage"
+            and c.polarity == "require"
+            and c.section == "inclusion"
+            and c.group is None
+        ):
+            by_cohort.setdefault(c.cohort, []).append(c)
+    for cohort, members in by_cohort.items():
+        if len({c.text for c in members}) < 2:
+            continue
+        sets = [set(c.values.get("stages") or []) for c in members]
+        if any(not (a & b) for i, a in enumerate(sets) for b in sets[i + 1 :]):
+            for c in members:
+                c.group = "stage:require" + (f":{cohort}" if cohort else "")
 
 
 def _status_alternatives(crits: list[Criterion]) -> None:
