@@ -39,11 +39,11 @@ from matcher import __version__
 from matcher.digest import (
     compact_row,
     default_list_name,
-    group_verify,
     in_country,
     is_open,
     patient_digest,
     sites_of,
+    verify_group_count,
 )
 from matcher.errors import InputError
 from matcher.exitcodes import batch_exit_code
@@ -1305,7 +1305,7 @@ def _csv_rows(d: dict, dig: dict, new_why: dict) -> Iterator[list]:
             t["nct_id"], t["title"], t["phase"], t["status"], t["last_update"], t["url"]
         )
         miles = t["distance_miles"]
-        checks = t["checks"] if "checks" in t else len(group_verify(t.get("verify") or []))
+        checks = t["checks"] if "checks" in t else verify_group_count(t.get("verify") or ())
         yield [
             patient_id,
             nct,
@@ -1402,7 +1402,7 @@ def _csv_text(d: dict, dig: dict, new_why: dict) -> str:
             nct_id, t["title"], t["phase"], t["status"], t["last_update"], t["url"]
         )
         miles = t["distance_miles"]
-        checks = t["checks"] if "checks" in t else len(group_verify(t.get("verify") or []))
+        checks = t["checks"] if "checks" in t else verify_group_count(t.get("verify") or ())
         lines.append(
             ",".join(
                 (
@@ -1718,7 +1718,7 @@ class _ReportWriter:
                     "purpose": b.purpose,
                     "is_new": nct in new_why,
                     **rv,
-                    "checks": len(group_verify(b.verify)),
+                    "checks": verify_group_count(b.verify),
                     "met_count": b.met_count,
                     "to_review_count": b.to_review_count,
                     "explained": False,
