@@ -249,6 +249,11 @@ def group_verify(items: Iterable[str]) -> list[VerifyGroup]:
     return list(_grouped(tuple(items)))
 
 
+def verify_group_count(items: Iterable[str]) -> int:
+    """``len(group_verify(items))`` without the list: the checks a row counts."""
+    return len(_grouped(tuple(items)))
+
+
 @lru_cache(maxsize=65536)  # a trial's verify lines recur for every patient with the same facts
 def _grouped(items: tuple[str, ...]) -> tuple[VerifyGroup, ...]:
     groups: dict[str, VerifyGroup] = {}
@@ -285,7 +290,7 @@ def facts_to_record(trials: Sequence[dict], lines=_verify_lines) -> list[FactToR
     checks: dict[str, int] = {}
     on: dict[str, set] = {}
     for t in trials:
-        for g in group_verify(lines(t)):
+        for g in _grouped(tuple(lines(t))):
             if not g.missing:
                 continue
             checks[g.fact] = checks.get(g.fact, 0) + g.count
@@ -412,7 +417,7 @@ def compact_row(t: dict) -> dict:
         return t
     out = {k: v for k, v in t.items() if k not in _COMPACT_DROPPED}
     out["reasons"] = list(t.get("reasons") or [])[:2]
-    out["checks"] = len(group_verify(t.get("verify") or []))
+    out["checks"] = verify_group_count(t.get("verify") or ())
     out["met_count"] = len(t.get("met") or [])
     out["to_review_count"] = len(t.get("to_review") or [])
     out["explained"] = False
@@ -610,4 +615,5 @@ __all__ = [
     "site_text",
     "sites_of",
     "status_text",
+    "verify_group_count",
 ]

@@ -39,11 +39,11 @@ from matcher import __version__
 from matcher.digest import (
     compact_row,
     default_list_name,
-    group_verify,
     in_country,
     is_open,
     patient_digest,
     sites_of,
+    verify_group_count,
 )
 from matcher.errors import InputError
 from matcher.exitcodes import batch_exit_code
@@ -1269,24 +1269,34 @@ def _trial_cells(nct_id, title, phase, status, last_update, url) -> tuple[str, .
     return tuple(safe_cell(c) for c in (nct_id, title, phase, status, last_update, url))
 
 
+_CSV_GROUPS = (
+    ("top", "to consider (shown first)"),
+    ("more", "to consider"),
+    ("other_country", "open, no site in the country"),
+    ("closed", "closed or not recruiting"),
+    ("excluded", "excluded"),
+    ("folded", "judged not eligible by the coordinator"),
+)
+
+
+def _csv_group(dig: dict) -> dict:
+    """``{nct_id: (group label, where)}`` of a patient's digest."""
+    group = {}
+    for name, label in _CSV_GROUPS:
+        for t in dig[name]:
+            group[t["nct_id"]] = (label, t.get("where", ""))
+    return group
+
+
 def _csv_rows(d: dict, dig: dict, new_why: dict) -> Iterator[list]:
     """One patient's ``matches.csv`` rows (columns :data:`MATCH_CSV_HEADER`), every cell as
-    ``render.safe_cell`` writes it."""
+    ``render.safe_cell`` writes it. The reference for :func:`_csv_text`, which the report
+    writes."""
     from matcher import render
 
     facts = render.safe_cell(_facts_cell(dig["facts"]))
     patient_id = render.safe_cell(d["patient_id"])
-    group = {}
-    for name, label in (
-        ("top", "to consider (shown first)"),
-        ("more", "to consider"),
-        ("other_country", "open, no site in the country"),
-        ("closed", "closed or not recruiting"),
-        ("excluded", "excluded"),
-        ("folded", "judged not eligible by the coordinator"),
-    ):
-        for t in dig[name]:
-            group[t["nct_id"]] = (label, t.get("where", ""))
+    group = _csv_group(dig)
     numbers, text, listed, site_text = _NUMBERS, _TEXTS, _list_cell, render.site_text
     prefixes = render.FORMULA_PREFIXES
     for t in d["trials"]:
@@ -1295,7 +1305,7 @@ def _csv_rows(d: dict, dig: dict, new_why: dict) -> Iterator[list]:
             t["nct_id"], t["title"], t["phase"], t["status"], t["last_update"], t["url"]
         )
         miles = t["distance_miles"]
-        checks = t["checks"] if "checks" in t else len(group_verify(t.get("verify") or []))
+        checks = t["checks"] if "checks" in t else verify_group_count(t.get("verify") or ())
         yield [
             patient_id,
             nct,
@@ -1325,6 +1335,106 @@ def _csv_rows(d: dict, dig: dict, new_why: dict) -> Iterator[list]:
             "no" if t.get("explained") is False else "yes",
             numbers[checks],
         ]
+
+
+def _csv_quote(cell: str) -> str:
+    """A cell as ``csv.writer`` (the default dialect, minimal quoting) writes it in a row of
+    more than one cell: in double quotes, quotes doubled, when it holds a comma, a double
+    quote, a carriage return or a line feed; as it is otherwise."""
+    if "," in cell or '"' in cell or "\n" in cell or "\r" in cell:
+        return '"' + cell.replace('"', '""') + '"'
+    return cell
+
+
+class _Quoted(dict):
+    """``_csv_quote`` of the cells of another cache (``_TEXTS`` or ``_NUMBERS``), keyed by
+    the same values, each made once."""
+
+    def __init__(self, cells: _Cells):
+        super().__init__()
+        self.cells = cells
+
+    def __missing__(self, value) -> str:
+        if len(self) > 200_000:
+            self.clear()
+        got = self[value] = _csv_quote(self.cells[value])
+        return got
+
+
+_QTEXTS = _Quoted(_TEXTS)
+_QNUMBERS = _Quoted(_NUMBERS)
+
+
+@lru_cache(maxsize=65536)
+def _trial_csv(nct_id, title, phase, status, last_update, url) -> tuple[str, str, str]:
+    """A trial's ``matches.csv`` pieces that are the same on every row of it, quoted as the
+    CSV writer quotes them: its NCT id cell, the title, phase, status and last-update cells
+    joined, and its URL cell."""
+    nct, title, phase, status, last_update, url = (
+        _csv_quote(c) for c in _trial_cells(nct_id, title, phase, status, last_update, url)
+    )
+    return nct, ",".join((title, phase, status, last_update)), url
+
+
+def _csv_text(d: dict, dig: dict, new_why: dict) -> str:
+    """One patient's ``matches.csv`` lines: the text ``csv.writer.writerows(_csv_rows(...))``
+    writes, made without the CSV writer, from cells quoted once per value (and once per
+    trial for the trial's own columns)."""
+    from matcher import render
+
+    facts = _csv_quote(render.safe_cell(_facts_cell(dig["facts"])))
+    patient_id = _csv_quote(render.safe_cell(d["patient_id"]))
+    group = _csv_group(dig)
+    numbers, text, listed, site_text, quote = (
+        _QNUMBERS,
+        _QTEXTS,
+        _list_cell,
+        render.site_text,
+        _csv_quote,
+    )
+    prefixes = render.FORMULA_PREFIXES
+    no_group = ("", "")
+    lines = []
+    for t in d["trials"]:
+        nct_id = t["nct_id"]
+        label, where = group.get(nct_id, no_group)
+        nct, middle, url = _trial_csv(
+            nct_id, t["title"], t["phase"], t["status"], t["last_update"], t["url"]
+        )
+        miles = t["distance_miles"]
+        checks = t["checks"] if "checks" in t else verify_group_count(t.get("verify") or ())
+        lines.append(
+            ",".join(
+                (
+                    patient_id,
+                    nct,
+                    numbers[t["rank"]],
+                    text[t["verdict"]],
+                    numbers[t["score"]],
+                    middle,
+                    text[site_text(t["nearest_site"])],
+                    "" if miles is None else numbers[miles],
+                    quote(listed(t["reasons"], prefixes)),
+                    quote(listed(t.get("verify", ""), prefixes)),
+                    quote(listed(t["excluded_by"], prefixes)),
+                    "yes" if t["is_new"] else "",
+                    text[new_why.get(nct_id, "")],
+                    url,
+                    text[label],
+                    text[where],
+                    facts,
+                    text[t["review_status"]],
+                    "yes" if t["review_new"] else "",
+                    text[t["review_reason"]],
+                    text[t["review_note"]],
+                    text[t["review_changed"]],
+                    "no" if t.get("explained") is False else "yes",
+                    numbers[checks],
+                )
+            )
+        )
+    lines.append("")
+    return "\r\n".join(lines) if len(lines) > 1 else ""
 
 
 # what the index shows of a patient's best trial (render.render_index)
@@ -1496,7 +1606,7 @@ class _ReportWriter:
         self.matches.add(self._compact(d))
         o = options.to_dict()
         self.options.add(o)
-        self.csv.writerows(_csv_rows(d, dig, new_why))
+        self.csv_fh.write(_csv_text(d, dig, new_why))
 
         i = self.offset + len(self.index_rows)
         diagnosis = patient.diagnosis_name or patient.diagnosis_text or "not recorded"
@@ -1608,7 +1718,7 @@ class _ReportWriter:
                     "purpose": b.purpose,
                     "is_new": nct in new_why,
                     **rv,
-                    "checks": len(group_verify(b.verify)),
+                    "checks": verify_group_count(b.verify),
                     "met_count": b.met_count,
                     "to_review_count": b.to_review_count,
                     "explained": False,

@@ -302,3 +302,15 @@ def test_citations_name_the_pdq_summary_never_the_seed_file():
     ]
     assert got[0].url.startswith("https://www.cancer.gov/types/soft-tissue-sarcoma/hp/")
     assert all("000_x" not in c.line() for c in got)
+
+
+def test_verify_group_count_is_the_number_of_groups():
+    from matcher.digest import verify_group_count
+
+    for lines in (
+        [],
+        ["ECOG: not recorded"],
+        ["ALT: not recorded (trial asks ALT ≤ 3 × ULN)", "ALT: not recorded (x)", "age"],
+    ):
+        assert verify_group_count(lines) == len(group_verify(lines))
+        assert verify_group_count(tuple(lines)) == len(group_verify(lines))

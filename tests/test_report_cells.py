@@ -86,3 +86,39 @@ def test_trial_words_equal_the_functions(status, phase, purpose):
         digest.phase_text(phase),
         digest.purpose_text(purpose),
     )
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        ["a", "b"],
+        ["", ""],
+        ["x, y", "plain"],
+        ['say "no"', "'quoted"],
+        ["line\nbreak", "cr\rhere", "crlf\r\n"],
+        [" lead", "trail ", "\ttab", "naïve ≤ 3 × ULN"],
+        ['",\r\n', "", "=SUM(A1)"],
+    ],
+)
+def test_quoted_cells_equal_the_csv_writer(row):
+    import csv
+    import io
+
+    buf = io.StringIO()
+    csv.writer(buf).writerow(row)
+    assert ",".join(report._csv_quote(c) for c in row) + "\r\n" == buf.getvalue()
+
+
+@pytest.mark.parametrize("value", [None, "", "a, b", 'x"y', "=f", "two\nlines", 3, 2.5, -1.0])
+def test_quoted_cache_equals_quoting_the_cell(value):
+    cells = report._NUMBERS if isinstance(value, (int, float)) else report._TEXTS
+    quoted = report._QNUMBERS if cells is report._NUMBERS else report._QTEXTS
+    assert quoted[value] == report._csv_quote(cells[value])
+    assert quoted[value] == report._csv_quote(render.safe_cell(value))
+
+
+def test_trial_csv_pieces_equal_the_trial_cells_quoted():
+    cells = ("NCT00000009", 'A, B and "C"', "PHASE2", "RECRUITING", None, "https://x?a=1,2")
+    nct, middle, url = report._trial_csv(*cells)
+    q = [report._csv_quote(c) for c in report._trial_cells(*cells)]
+    assert (nct, middle, url) == (q[0], ",".join(q[1:5]), q[5])
