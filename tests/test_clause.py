@@ -1981,3 +1981,30 @@ def test_a_definition_by_refers_to_is_no_rule_of_its_own():
         "inclusion", line, _patient(diagnosis="acute myeloid leukemia", prior_therapies=[])
     )
     assert NOT_MET not in [v.verdict for v in vs]
+
+
+@pytest.mark.parametrize(
+    ("markers", "expected"),
+    [
+        (["ER negative", "PR negative"], NOT_MET),  # both receptors negative
+        (["ER positive"], MET),
+        (["HR positive"], MET),
+        (["ER negative"], UNKNOWN),  # PR not recorded
+    ],
+)
+def test_hormone_receptor_status_is_read_from_the_receptors(markers, expected):
+    vs = _verdicts(
+        "inclusion",
+        "HR-positive, HER2-negative breast cancer",
+        _patient(diagnosis="breast cancer", biomarkers=markers),
+    )
+    got = [
+        v.verdict
+        for v in vs
+        if v.criterion.type == "biomarker" and v.criterion.polarity == "require"
+    ]
+    assert got == [expected]
+
+
+def test_hr_that_is_not_a_hormone_receptor_is_not_read():
+    assert not [c for c in parse_line("Resting HR > 100 bpm", "exclusion") if c.type == "biomarker"]

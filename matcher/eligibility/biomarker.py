@@ -31,6 +31,8 @@ _GENE_SPELLINGS: dict[str, str] = {
     # receptor positive"); the bare symbols only before a status (not "ER visit", "CR/PR")
     "ER": r"\bER\b(?=\s*(?:\+|-\s*(?:positiv|negativ)|positiv|negativ|status|express|\(|/\s*PR))"
     r"|\bER\b(?=\s*(?:and/or|or|and|,)\s*(?:PR|PgR)\b)|(?<=\()ER(?=\))|(?i:\bo?estrogen[- ]receptors?\b)",
+    "HR": r"\bHR\b(?=\s*(?:\+|-\s*(?:positiv|negativ)|positiv|negativ|status\b))"
+    r"|(?i:\bhormone[- ]receptors?\b(?=[\s(-]*(?:\(HR\)\s*)?(?:\+|positiv|negativ|status)))",
     "PR": r"\bPR\b(?=\s*(?:\+|-\s*(?:positiv|negativ)|positiv|negativ|status|express|\())"
     r"|(?<=ER/)PR\b|(?<=ER and/or )PR\b|(?<=ER or )PR\b|(?<=ER and )PR\b|(?<=ER, )PR\b"
     r"|(?<=\()PR(?=\))|(?i:\bprogesterone[- ]receptors?\b)|\bPgR\b",
@@ -283,11 +285,12 @@ def _compare(want: str, want_exon: int | None, have: str, have_exon: int | None)
 _GENE_NEEDLES = (
     "ALK", "ROS", "NTRK", "BRAF", "EGFR", "HER", "ERBB", "RAS", "IDH", "MSI", "MMR", "PD",
     "SMARCB", "INI", "MDM2", "CDK4", "MET", "RET", "FGFR", "KIT", "PDGFRA", "BRCA", "TP53",
-    "TMB", "H3", "JAK", "CD", "BCMA", "FLT", "NPM", "ER", "PR", "PgR",
+    "TMB", "H3", "JAK", "CD", "BCMA", "FLT", "NPM", "ER", "PR", "PgR", "HR",
 )  # fmt: skip
 _GENE_NEEDLES_LOW = (
     "anaplastic lymphoma", "c-ros", "neurotrophic", "epidermal growth", "microsatellite",
     "mismatch", "programmed", "mutational burden", "estrogen", "oestrogen", "progesterone",
+    "hormone receptor", "hormone-receptor",
 )  # fmt: skip
 
 
@@ -896,6 +899,7 @@ _GENE_ALIASES: dict[str, tuple[str, ...]] = {
     "KIT": ("KIT", "c-KIT", "CD117"),
     "ER": ("ER", "estrogen receptor", "oestrogen receptor", "estrogen-receptor"),
     "PR": ("PR", "PgR", "progesterone receptor", "progesterone-receptor"),
+    "HR": ("HR", "hormone receptor", "hormone-receptor"),
 }
 _MSI_POS_RE = re.compile(
     r"\bmsi-?h(?:igh)?\b|\bmsi[- ]high\b|\bdmmr\b|\bmmr[- ]deficien\w*|\bmismatch repair[- ]deficien\w*"
@@ -1018,6 +1022,15 @@ def patient_marker_status(biomarkers: list[str] | None, gene: str) -> tuple[str 
                 pos.append(evidence)
             elif status == "negative":
                 neg.append(evidence)
+    if gene == "HR" and not (pos or neg):
+        # hormone receptor status from the receptors: positive when either is, negative when
+        # both are recorded negative
+        er, er_ev = patient_marker_status(biomarkers, "ER")
+        pr, pr_ev = patient_marker_status(biomarkers, "PR")
+        if "positive" in (er, pr):
+            return "positive", er_ev if er == "positive" else pr_ev
+        if er == "negative" and pr == "negative":
+            return "negative", f"{er_ev}; {pr_ev}"
     if pos and neg:
         return None, f"conflicting {gene} results: {'; '.join(pos + neg)}"
     if pos:

@@ -310,7 +310,7 @@ _GENE_NAME_RE = re.compile(
     r"rearranged during transfection|mesenchymal[- ]epithelial transition(?: factor)?|"
     r"neurotrophic (?:tyrosine )?receptor (?:tyrosine )?kinase|fibroblast growth factor receptor|"
     r"isocitrate dehydrogenase|fms[- ]like tyrosine kinase[- ]3|kirsten rat sarcoma(?: viral oncogene)?|"
-    r"o?estrogen[- ]receptors?|progesterone[- ]receptors?)\b",
+    r"o?estrogen[- ]receptors?|progesterone[- ]receptors?|hormone[- ]receptors?)\b",
     re.IGNORECASE,
 )
 
