@@ -151,15 +151,23 @@ def iter_match_local(
     columns (:mod:`matcher.columnar`), then each patient's suggestions are built by
     ``rank.judge`` from the stored verdicts.
     """
+    yield from _each_patient(
+        patients, parsed_trials, pack, vocab, config, chunk_size, state, "explain"
+    )
+
+
+def _each_patient(patients, parsed_trials, pack, vocab, config, chunk_size, state, what: str):
+    """The columnar rows chunk by chunk, then ``ColumnarMatcher.<what>(rows, i)`` per patient."""
     config = config or RankConfig()
     st = state or MatchState(parsed_trials, pack, vocab, config)
     cm = st.columnar()
+    per_patient = getattr(cm, what)
     for start in range(0, len(patients), chunk_size):
         chunk = patients[start : start + chunk_size]
         cm.start_chunk()
         rows = cm.rows(chunk)
         for i in range(len(chunk)):
-            yield cm.explain(rows, i)
+            yield per_patient(rows, i)
 
 
 def iter_match_briefs(
@@ -175,15 +183,9 @@ def iter_match_briefs(
     :class:`matcher.columnar.Briefs`: every row as it is listed without its detail, and
     ``explain(only)`` for the rows shown in full (call it before asking for the next
     patient). The nightly report's stream."""
-    config = config or RankConfig()
-    st = state or MatchState(parsed_trials, pack, vocab, config)
-    cm = st.columnar()
-    for start in range(0, len(patients), chunk_size):
-        chunk = patients[start : start + chunk_size]
-        cm.start_chunk()
-        rows = cm.rows(chunk)
-        for i in range(len(chunk)):
-            yield cm.briefs(rows, i)
+    yield from _each_patient(
+        patients, parsed_trials, pack, vocab, config, chunk_size, state, "briefs"
+    )
 
 
 def iter_match_rows(

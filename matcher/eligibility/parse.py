@@ -780,8 +780,8 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
         crits.extend(parsed)
     _histology_sublists(lines, by_line)
     _histology_back_references(crits, vocab)
-    _status_alternatives(crits)
-    _stage_alternatives(crits)
+    _one_per_patient(crits, "disease_status", "status")
+    _one_per_patient(crits, "stage", "stages")
     return ParsedTrial(trial=trial, criteria=crits, n_lines=n_lines, n_typed_lines=n_typed)
 
 
@@ -878,14 +878,16 @@ def _referred_back(text: str, did: str, vocab: Any) -> bool:
 _TRAILING_OR_RE = re.compile(r"[\s,;]\b(?:or|and/or)\s*[,;:]?\s*$", _I)
 
 
-def _stage_alternatives(crits: list[Criterion]) -> None:
-    """A patient has one stage: required stages that exclude each other, on several lines of
-    one cohort ("Stage II or III disease", "Stage IV disease with symptomatic back pain ...
-    allowed"), are alternatives. The same stages restated on several lines are not."""
+def _one_per_patient(crits: list[Criterion], kind: str, key: str) -> None:
+    """A patient has one disease status and one stage: required values of ``kind`` that
+    exclude each other, on several lines of one cohort ("ALL in first complete remission
+    (CR1)", "Relapsed AML with <25% blasts"; "Stage II or III disease", "Stage IV disease with
+    symptomatic back pain ... allowed"), are alternatives. The same values restated on several
+    lines are not."""
     by_cohort: dict[str | None, list[Criterion]] = {}
     for c in crits:
         if (
-            c.type == "stage"
+            c.type == kind
             and c.polarity == "require"
             and c.section == "inclusion"
             and c.group is None
@@ -894,27 +896,7 @@ def _stage_alternatives(crits: list[Criterion]) -> None:
     for cohort, members in by_cohort.items():
         if len({c.text for c in members}) < 2:
             continue
-        sets = [set(c.values.get("stages") or []) for c in members]
+        sets = [set(c.values.get(key) or []) for c in members]
         if any(not (a & b) for i, a in enumerate(sets) for b in sets[i + 1 :]):
             for c in members:
-                c.group = "stage:require" + (f":{cohort}" if cohort else "")
-
-
-def _status_alternatives(crits: list[Criterion]) -> None:
-    """A patient has one disease status: required statuses that exclude each other, on
-    several lines of one cohort ("ALL in first complete remission (CR1)", "Relapsed AML with
-    <25% blasts"), are alternatives. The same status restated on several lines is not."""
-    by_cohort: dict[str | None, list[Criterion]] = {}
-    for c in crits:
-        if (
-            c.type == "disease_status"
-            and c.polarity == "require"
-            and c.section == "inclusion"
-            and c.group is None
-        ):
-            by_cohort.setdefault(c.cohort, []).append(c)
-    for cohort, members in by_cohort.items():
-        sets = [set(c.values.get("status") or []) for c in members]
-        if any(not (a & b) for i, a in enumerate(sets) for b in sets[i + 1 :]):
-            for c in members:
-                c.group = "disease_status:require" + (f":{cohort}" if cohort else "")
+                c.group = f"{kind}:require" + (f":{cohort}" if cohort else "")
