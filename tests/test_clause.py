@@ -527,6 +527,21 @@ CASES = [
     # a phrase of the word lists that starts with a shorter listed word ("of" / "of either
     # gender"): the longest is read
     ("inclusion", "Aged 18 to 75 years old of either gender;", {"age": 79}, NOT_MET, None),
+    # a TNM stage with M0 is not metastatic ("pre-treatment" is no re-treatment step)
+    (
+        "inclusion",
+        "Pre-treatment stage as cT3-4aN0-1M0 (AJCC/UICC 7th Edition)",
+        {"metastatic_sites": ["liver"]},
+        NOT_MET,
+        None,
+    ),
+    (
+        "inclusion",
+        "Clinical stage T2N+M0 or T3-4aN+/-M0",
+        {"metastatic_sites": ["liver"]},
+        UNKNOWN,
+        "or",
+    ),
     # a localized tumour is not metastatic; "localized or metastatic" admits both
     ("inclusion", "Localized disease", {"metastatic_sites": ["liver"]}, NOT_MET, None),
     (
@@ -2008,3 +2023,22 @@ def test_hormone_receptor_status_is_read_from_the_receptors(markers, expected):
 
 def test_hr_that_is_not_a_hormone_receptor_is_not_read():
     assert not [c for c in parse_line("Resting HR > 100 bpm", "exclusion") if c.type == "biomarker"]
+
+
+def test_m0_or_m1_is_no_extent_rule():
+    assert not [
+        c for c in parse_line("Any T, any N, M0 or M1", "inclusion") if c.type == "disease_extent"
+    ]
+
+
+def test_a_line_about_stored_samples_is_no_histology_alternative():
+    """ "Stored diagnostic samples corresponding to the original diagnosis of leukemia must be
+    available": the leukemia is the samples', not a second way into an ALL/AML trial."""
+    text = (
+        "Inclusion Criteria:\n\n* Diagnosis of ALL or AML\n"
+        "* Stored diagnostic pre-treatment samples corresponding to the patient's original "
+        "diagnosis of leukemia must be available\n"
+    )
+    parsed = _trial("NCT00000029", text)
+    p = _patient(diagnosis="chronic myeloid leukemia")
+    assert NOT_MET in [v.verdict for v in evaluate(p, parsed) if v.criterion.type == "histology"]

@@ -89,6 +89,12 @@ _MEAS_CRIT_RE = re.compile(
 )
 
 
+# a TNM stage with M0 ("cT3-4aN0-1M0", "T2N+M0", "cT4, cN0-2; M0"): no distant metastasis;
+# M1 anywhere in the line ("M0 or M1") makes it no requirement
+_TNM_M0_RE = re.compile(
+    r"(?:\b[cpy]?T[0-4x][a-d]?\S{0,12}?|\b[cpy]?N[0-3x]\S{0,6}?[\s,;]*|[\s,;])[cpy]?M0\b"
+)
+_TNM_M1_RE = re.compile(r"\b[cpy]?M1[a-d]?\b|\bMx\b")
 # a localized tumour: "Localized disease", "localized soft tissue sarcoma" (not "localized
 # radiotherapy", "localized infection")
 _LOCALIZED_RE = re.compile(
@@ -152,6 +158,10 @@ def _extent(c: _Ctx) -> list[tuple[str, str, dict]]:
                 continue  # "prior therapy for metastatic NSCLC": a therapy setting, not an extent gate
             neg = 1 if (m.groupdict().get("neg") if name == "metastatic" else None) else 0
             hits.append((m.start(), name, neg))
+    m0 = _TNM_M0_RE.search(c.plain)
+    if m0 and not hits and not _TNM_M1_RE.search(c.plain):
+        # "cT3-4aN0-1M0", "cT4, cN0-2; M0": a TNM stage without distant metastasis
+        return [("disease_extent", c.polarity(m0.start(), None, 1), {"extent": ["metastatic"]})]
     loc = _LOCALIZED_RE.search(s)
     # "Localized disease", "localized or locally advanced GIST": not metastatic
     if (

@@ -851,9 +851,20 @@ def _histology_back_references(crits: list[Criterion], vocab: Any) -> None:
                     for d in o.values.get("diagnoses") or []
                 )
             ]
-            if not kinds or not _referred_back(c.text, ids[0], vocab):
+            if not kinds or not (
+                _referred_back(c.text, ids[0], vocab) or _SAMPLE_LINE_RE.search(c.text)
+            ):
                 continue
             c.group = None
+
+
+# a line about stored tissue ("Stored diagnostic pre-treatment samples corresponding to the
+# patient's original diagnosis of leukemia must be available"): the disease is the samples'
+_SAMPLE_LINE_RE = re.compile(
+    r"^(?=.*\b(?:available|provided?|submit\w*|stored|archival|sent|send)\b)"
+    r".*\b(?:samples?|specimens?|blocks?|slides?)\b[^.;]{0,80}\b(?:of|from|corresponding to)\b",
+    _I,
+)
 
 
 def _referred_back(text: str, did: str, vocab: Any) -> bool:
