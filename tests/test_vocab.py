@@ -279,6 +279,8 @@ def test_new_diagnosis_spellings_resolve_exactly(v, text, expected):
         ("b_cell_lymphoma", "non_hodgkin_lymphoma"),
         ("peripheral_t_cell_lymphoma", "t_cell_lymphoma"),
         ("malt_lymphoma", "marginal_zone_lymphoma"),
+        ("gallbladder_carcinoma", "biliary_tract_cancer"),
+        ("cholangiocarcinoma", "biliary_tract_cancer"),
     ],
 )
 def test_new_diagnoses_sit_in_the_tree(v, ident, parent):
