@@ -28,7 +28,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from functools import lru_cache
@@ -1288,55 +1288,6 @@ def _csv_group(dig: dict) -> dict:
     return group
 
 
-def _csv_rows(d: dict, dig: dict, new_why: dict) -> Iterator[list]:
-    """One patient's ``matches.csv`` rows (columns :data:`MATCH_CSV_HEADER`), every cell as
-    ``render.safe_cell`` writes it. The reference for :func:`_csv_text`, which the report
-    writes."""
-    from matcher import render
-
-    facts = render.safe_cell(_facts_cell(dig["facts"]))
-    patient_id = render.safe_cell(d["patient_id"])
-    group = _csv_group(dig)
-    numbers, text, listed, site_text = _NUMBERS, _TEXTS, _list_cell, render.site_text
-    prefixes = render.FORMULA_PREFIXES
-    for t in d["trials"]:
-        label, where = group.get(t["nct_id"], ("", ""))
-        nct, title, phase, status, last_update, url = _trial_cells(
-            t["nct_id"], t["title"], t["phase"], t["status"], t["last_update"], t["url"]
-        )
-        miles = t["distance_miles"]
-        checks = t["checks"] if "checks" in t else verify_group_count(t.get("verify") or ())
-        yield [
-            patient_id,
-            nct,
-            numbers[t["rank"]],
-            text[t["verdict"]],
-            numbers[t["score"]],
-            title,
-            phase,
-            status,
-            last_update,
-            text[site_text(t["nearest_site"])],
-            "" if miles is None else numbers[miles],
-            listed(t["reasons"], prefixes),
-            listed(t.get("verify", ""), prefixes),
-            listed(t["excluded_by"], prefixes),
-            "yes" if t["is_new"] else "",
-            text[new_why.get(t["nct_id"], "")],
-            url,
-            text[label],
-            text[where],
-            facts,
-            text[t["review_status"]],
-            "yes" if t["review_new"] else "",
-            text[t["review_reason"]],
-            text[t["review_note"]],
-            text[t["review_changed"]],
-            "no" if t.get("explained") is False else "yes",
-            numbers[checks],
-        ]
-
-
 def _csv_quote(cell: str) -> str:
     """A cell as ``csv.writer`` (the default dialect, minimal quoting) writes it in a row of
     more than one cell: in double quotes, quotes doubled, when it holds a comma, a double
@@ -1377,9 +1328,10 @@ def _trial_csv(nct_id, title, phase, status, last_update, url) -> tuple[str, str
 
 
 def _csv_text(d: dict, dig: dict, new_why: dict) -> str:
-    """One patient's ``matches.csv`` lines: the text ``csv.writer.writerows(_csv_rows(...))``
-    writes, made without the CSV writer, from cells quoted once per value (and once per
-    trial for the trial's own columns)."""
+    """One patient's ``matches.csv`` lines (columns :data:`MATCH_CSV_HEADER`, every cell as
+    ``render.safe_cell`` makes it): the text ``csv.writer`` would write, made without it,
+    from cells quoted once per value (and once per trial for the trial's own columns). The
+    tests compare it with ``csv.writer`` on rows built cell by cell."""
     from matcher import render
 
     facts = _csv_quote(render.safe_cell(_facts_cell(dig["facts"])))
