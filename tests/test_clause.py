@@ -1610,6 +1610,9 @@ def test_leading_age_group_of_a_scale(line, age, ecog, excluded):
         ("Imaging to rule out metastatic disease", False),
         ("Metastatic disease documented by CT", True),
         ("Patients must have metastatic disease", True),
+        # an earlier episode is not the current extent (beside "Stage IV metastatic disease")
+        ("No history of previous metastatic disease", False),
+        ("No history of metastatic disease", True),
     ],
 )
 def test_a_work_up_line_states_no_extent(line, typed):
@@ -1617,6 +1620,26 @@ def test_a_work_up_line_states_no_extent(line, typed):
 
     got = [c for c in parse_line(line, "inclusion") if c.type == "disease_extent"]
     assert bool(got) == typed
+
+
+ARMS_BY_AGE = """Inclusion Criteria:
+
+- Participant must be at least 1 year old at the time the informed consent form is signed and will be assigned as follows:
+
+* Adult arm: aged at least 12 years old.
+* Pediatric arm: aged 1 to 17 years old.
+"""
+
+
+@pytest.mark.parametrize(("age", "excluded"), [(11, False), (30, False), (0.5, True)])
+def test_an_arms_age_band_is_that_arms_own(age, excluded):
+    """ "Adult arm:" / "Pediatric arm:" open each arm's band: neither bars the other arm's
+    patients; the line for everyone still does."""
+    parsed = _trial("NCT00000031", ARMS_BY_AGE)
+    vs = [v for v in evaluate(_patient(age=age), parsed) if v.criterion.type == "age"]
+    assert any(v.verdict == NOT_MET for v in vs) == excluded, [
+        (v.criterion.text, v.reason) for v in vs
+    ]
 
 
 # Probe lines written for the issue's shapes, each with a patient a coordinator would keep:
@@ -1677,6 +1700,18 @@ KEEP_PROBES = [
     ("inclusion", "Age ≥ 60 years and ≤ 75 years, regardless of gender.", {"age": 70}),
     # smoldering myeloma is not active myeloma
     ("exclusion", "Smoldering MM, defined as asymptomatic MM with absence of lytic bone lesions", {"diagnosis": "multiple myeloma", "stage": None}),
+    # a count inside the definition of a hazard is no requirement
+    ("inclusion", 'Patient going on intensive induction chemotherapy (causing a "high risk" situation of severe infection defined as profound neutropenia ( Polymorphonuclear neutrophil count \\<500/mm3) and lasting (\\>7 days).', {"diagnosis": "acute myeloid leukemia", "stage": None, "labs": {"anc": 4000}}),
+    # a later sentence's "within 14 days" is no ECOG 1
+    ("inclusion", "Have an Eastern Cooperative Oncology Group (ECOG) performance status of 0 to 1. Evaluation of ECOG is to be performed within 14 days before registration.", {"ecog": 0}),
+    # a prohibition under "Exclusion criteria" requires nothing
+    ("exclusion", "Participants must not have evidence of active CNS lymphoma involvement. This includes parenchymal, spinal cord, meningeal, or cerebrospinal fluid involvement.", {"diagnosis": "diffuse large B-cell lymphoma", "stage": None}),
+    # an earlier episode of metastasis is not today's extent
+    ("inclusion", "No history of previous metastatic disease", {"diagnosis": "lung adenocarcinoma", "stage": "IV"}),
+    # rectal cancer is not colon cancer
+    ("exclusion", "Participants diagnosed with rectal cancer.", {"diagnosis": "colon cancer"}),
+    # a cohort subject's unread modifier: the patient's ovarian cancer may be of another kind
+    ("inclusion", "Patients with low grade serous ovarian cancer must have received a prior MEK inhibitor at a demonstrated therapeutic dose", {"diagnosis": "ovarian cancer", "prior_therapies": []}),
 ]  # fmt: skip
 
 

@@ -163,6 +163,16 @@ def _typed(text, section="inclusion", context=None):
         ("Lansky play score ≥ 50", "inclusion", "lansky", 50, 100, "require"),
         ("ECOG performance status ≥ 3", "exclusion", "ecog", 3, 5, "exclude"),
         ("PS according to ECOG >2", "exclusion", "ecog", 3, 5, "exclude"),
+        # a later mention's "within 14 days" is no score of 1 (the digits end together)
+        (
+            "ECOG performance status of 0 to 1. Evaluation of ECOG is to be performed within"
+            " 14 days before registration.",
+            "inclusion",
+            "ecog",
+            0,
+            1,
+            "require",
+        ),
     ],
 )
 def test_performance_status(text, section, scale, lo, hi, polarity):
@@ -700,6 +710,36 @@ def _verdict(text, section="inclusion", context=None, **patient):
             "ECOG 1 ≈ Karnofsky 70–80",
         ),
         ("Karnofsky performance status ≥ 70%", "inclusion", {"ecog": 2}, UNKNOWN, "verify"),
+        # a prohibition under "Exclusion criteria" is no double negative requiring the disease
+        (
+            "Participants must not have a diagnosis of Burkitt lymphoma.",
+            "exclusion",
+            {"diagnosis": "diffuse large B-cell lymphoma"},
+            MET,
+            "not among excluded",
+        ),
+        # colon and rectal cancer are siblings under colorectal cancer
+        (
+            "Participants diagnosed with rectal cancer.",
+            "exclusion",
+            {"diagnosis": "colon cancer"},
+            MET,
+            "not among",
+        ),
+        (
+            "Participants diagnosed with rectal cancer.",
+            "exclusion",
+            {"diagnosis": "colorectal cancer"},
+            UNKNOWN,
+            "unspecified subtype",
+        ),
+        (
+            "Participants diagnosed with rectal cancer.",
+            "exclusion",
+            {"diagnosis": "rectal adenocarcinoma"},
+            NOT_MET,
+            "trial excludes Rectal cancer",
+        ),
         (
             "Patients must not have received prior treatment with any VEGF receptor tyrosine kinase inhibitor",
             "exclusion",

@@ -136,7 +136,7 @@ def test_ancora_bundle_partial_birth_date_and_parameters_zip(fixtures_dir):
     )
     assert "birth_date '1953' is partial; age computed from 1953-01-01" in p.warnings
     assert p.zip == "75001"
-    assert p.diagnosis == "colorectal_cancer" and p.in_sarcoma_pack is False
+    assert p.diagnosis == "colon_cancer" and p.in_sarcoma_pack is False
     assert (p.ecog, p.karnofsky, p.stage) == (3, 60, "IIIA")
 
 

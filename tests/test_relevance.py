@@ -712,7 +712,9 @@ def test_a_study_of_people_around_the_patient_is_not_for_the_patient(title, crit
             False,
         ),
         ("Histologically confirmed adenocarcinoma of rectum", "rectal adenocarcinoma", True),
-        ("Histologically confirmed adenocarcinoma of rectum", "colon cancer", True),
+        ("Histologically confirmed adenocarcinoma of rectum", "colorectal cancer", True),
+        # colon and rectal cancer are siblings: a rectal trial is not for a colon cancer
+        ("Histologically confirmed adenocarcinoma of rectum", "colon cancer", False),
         ("Histologically confirmed adenocarcinoma of rectum", "gastric adenocarcinoma", False),
     ],
 )

@@ -375,9 +375,23 @@ def defines_own_term(
     ("Adequate organ function defined as: ANC ..."): the definition is the rule itself."""
     if ctype not in DEFINED_BY_OWN_TERM:
         return False
-    own = (rules_ or rules()).words.get(ctype)
+    r = rules_ or rules()
     term = re.split(r"[;:.]", plain[max(0, cue_at - 40) : cue_at].lower())[-1]
-    return own is not None and bool(own.search(term))
+    # the term must name the type (its anchor or a word for its subject), not merely share
+    # one of its filler words: "a situation of severe infection defined as profound
+    # neutropenia (PMN < 500/mm3)" defines a hazard, and the count in it is no requirement
+    anchor = r.anchors.get(ctype)
+    return bool(_OWN_TERM_RE[ctype].search(term) or (anchor is not None and anchor.search(term)))
+
+
+_OWN_TERM_RE = {
+    "organ_function": re.compile(
+        r"\b(?:organ|marrow|hepatic|renal|liver|kidney|h(?:a)?ematologic\w*|laborator\w*|labs?|"
+        r"blood counts?|chemistr\w*)\b"
+    ),
+    "measurable_disease": re.compile(r"\bmeasurable|\bevaluable|\btarget lesion"),
+    "performance_status": re.compile(r"\bperformance|\becog\b|\bkarnofsky|\blansky|\bzubrod"),
+}
 
 
 def account_line(

@@ -37,8 +37,10 @@ _CONFIRM_CUE_RE = re.compile(
 )
 
 
-def _cohort(c: _Ctx) -> list[str] | None:
-    """Diagnosis ids of a cohort subject that opens the line, or None (see above)."""
+def _cohort(c: _Ctx) -> tuple[list[str], str | None] | None:
+    """Diagnosis ids of a cohort subject that opens the line, with the subject's words the
+    diagnoses do not account for ("low grade serous" in "Patients with low grade serous
+    ovarian cancer must have received a prior MEK inhibitor"), or None (see above)."""
     if c.vocab is None or c.section != "inclusion":
         return None
     for rx in _COHORT_SUBJECT_RES:
@@ -48,10 +50,55 @@ def _cohort(c: _Ctx) -> list[str] | None:
         subj = m.group("subj")
         if _CONFIRM_CUE_RE.search(subj) or _CONFIRM_CUE_RE.search(c.plain[m.end() : m.end() + 40]):
             return None  # "patients with histologically confirmed X must ...": a requirement
-        ids = [d for d, _ in _find_diagnoses(c.vocab, subj) if d not in _TOO_GENERIC_DIAGNOSES]
-        if ids:
-            return list(dict.fromkeys(ids))
+        found = [
+            (d, t) for d, t in _find_diagnoses(c.vocab, subj) if d not in _TOO_GENERIC_DIAGNOSES
+        ]
+        if found:
+            return list(dict.fromkeys(d for d, _ in found)), _subject_qualifier(subj, found)
     return None
+
+
+# words before a cohort subject's diagnosis that name no further kind of patient, or that
+# another criterion of the line reads (a marker, a disease state, a stage)
+_SUBJECT_FILLER_RE = re.compile(
+    r"\b(?:or|and|and/or|either|the|a|an|any|all|of|their|a diagnosis of|diagnosed|known|"
+    r"who|have|has|had|been|are|is|with|in|at|"
+    r"histologically|cytologically|pathologically|confirmed|documented|proven|"
+    r"relapsed|refractory|recurrent|metastatic|advanced|locally|unresectable|inoperable|"
+    r"newly|untreated|previously|treated|treatment-naive|progressive|progressing|persistent|"
+    r"stage\s+[0-4ivx]+[a-d]?|high-risk|low-risk)\b"
+    r"|\S*(?:positive|negative|\+|mutant|mutated|mutation|wild-?type|amplified|rearranged|"
+    r"altered|expressing|deficient|proficient)\b\S*|[,/()\-]",
+    _I,
+)
+
+
+_MARKER_RESULT_RE = re.compile(
+    r"(?:positive|negative|\+|mutant|mutated|wild-?type|amplified|rearranged|altered|"
+    r"expressing|deficient|proficient)\b",
+    _I,
+)
+
+
+def _subject_qualifier(subj: str, found: list[tuple[str, str]]) -> str | None:
+    """The words right before the subject's first diagnosis name that the vocabulary did not
+    read and no other criterion of the line does ("low grade serous" ovarian cancer): a
+    modifier, so whether the patient is of that kind is unknown. Words after the name ("CML
+    in the chronic phase before treatment") are the line's other criteria."""
+    low = re.sub(r"\([^)]*\)", " ", subj.lower())
+    # "Primary tumors of bone including Ewing's sarcoma, osteosarcoma ...": the class before
+    # the list is said of the listed kinds
+    low = re.split(r"\b(?:including|such as|e\.g\.|i\.e\.|namely)\b", low, maxsplit=1)[-1]
+    first = min(
+        (p for _d, mention in found for p in _positions(low, mention.lower())), default=None
+    )
+    if first is None:
+        return None
+    pre = low[:first]
+    # "Philadelphia chromosome positive CML": a marker phrase ends at its result word
+    marker_end = max((m.end() for m in _MARKER_RESULT_RE.finditer(pre)), default=0)
+    left = " ".join(_SUBJECT_FILLER_RE.sub(" ", pre[marker_end:]).split())
+    return left or None
 
 
 # Types whose criterion is about the disease the line names: exclusion "Any prior chemotherapy

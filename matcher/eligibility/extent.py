@@ -148,6 +148,13 @@ def _extent(c: _Ctx) -> list[tuple[str, str, dict]]:
                 r"\b(?:due|secondary|related) to\s*$", s[max(0, m.start() - 20) : m.start()]
             ):
                 continue  # "cord compression due to metastatic disease"
+            if name == "metastatic" and re.search(
+                r"\b(?:previous|prior|past|earlier|former)\s+$",
+                s[max(0, m.start() - 20) : m.start()],
+            ):
+                # "No history of previous metastatic disease" beside "Stage IV metastatic
+                # disease": an earlier episode, which the current extent does not answer
+                continue
             if _WORK_UP_RE.search(s[max(0, m.start() - 40) : m.start()]):
                 continue  # "CT chest to assess distant disease": a work-up, not a requirement
             if re.search(

@@ -96,6 +96,9 @@ class Criterion:
     # with GBM must ...", or the header of a histology sub-list); None = everyone
     applies_to: list[str] | None = None
     applies_note: str | None = None  # listed entries the vocabulary did not recognise
+    # words of the cohort subject the vocabulary did not read ("low grade serous" ovarian
+    # cancer): a patient with the named diagnosis may or may not be of that kind
+    applies_qualifier: str | None = None
     # cancers the line (or its parent line) names, for types whose meaning depends on them
     # ("no prior chemotherapy for lung cancer", "metastatic breast cancer"): a NOT_MET for a
     # patient with another diagnosis becomes UNKNOWN (see ``_SCOPED_TYPES``); None = no name

@@ -153,8 +153,9 @@ def parse_line(
         crits = [x for x in crits if not (x.type == "histology" and x.polarity == "exclude")]
         if not crits:
             return [Criterion(section, text, "unparsed", c.base, {}, context=context)]
-    cohort = _cohort(c)
-    if cohort:
+    found_cohort = _cohort(c)
+    if found_cohort:
+        cohort, qualifier = found_cohort
         for crit in crits:
             if (
                 crit.type == "histology"
@@ -163,6 +164,7 @@ def parse_line(
             ):
                 crit.values["cohort"] = True
             crit.applies_to = list(cohort)
+            crit.applies_qualifier = qualifier
     if any(x.type in _SCOPED_TYPES for x in crits):
         scope = _disease_scope(vocab, text, context, section)
         for crit in crits:
@@ -431,7 +433,11 @@ def _criteria_name_a_cancer(lines: list[CriteriaLine], vocab: Any) -> bool:
 
 
 _CONDITIONAL_LINE_RE = re.compile(
-    r"\s*(?:for|in|if|when)\b|\s*(?:sub-?study|cohort|part|arm|group|phase)s?\s*[\w.-]{0,6}(?:\s*(?:,|and|&|/)\s*[\w.-]{1,6})*"
+    # "Adult arm:", "Dose escalation part:" (not "All arms:", "Both parts:", nor the
+    # "Eastern Cooperative Oncology Group (ECOG)" of a performance line)
+    r"\s*(?:(?!(?:all|both|every|each|any)\b)[\w-]+\s+){1,3}?(?:sub-?study|cohort|part|arm|phase)s?"
+    r"\s*(?:only)?\s*[:\uff1a]"
+    r"|\s*(?:for|in|if|when)\b|\s*(?:sub-?study|cohort|part|arm|group|phase)s?\s*[\w.-]{0,6}(?:\s*(?:,|and|&|/)\s*[\w.-]{1,6})*"
     r"\s*(?:only)?\s*[:(\uff1a]"
     r"|\s*(?:patients|participants|subjects) (?:in|enrolled in|assigned to) (?:cohort|part|arm|group)",
     _I,

@@ -20,12 +20,14 @@ _PS_RE = re.compile(
     _I,
 )
 _PS_VALUE_RE = re.compile(
-    r"(?P<range>(?P<r1>\d{1,3})\s*%?\s*(?:-|~|to|through)\s*(?P<r2>\d{1,3})(?!\s*(?:days|weeks|months|years)))"
-    r"|(?P<list>(?P<l1>\d{1,3})(?:\s*,\s*\d{1,3})*\s*,?\s*(?:or|and|/)\s*(?P<l2>\d{1,3})"
+    # every number ends where its digits end ("within 14 days" is no score of 1)
+    r"(?P<range>(?P<r1>\d{1,3})(?!\d)\s*%?\s*(?:-|~|to|through)\s*(?P<r2>\d{1,3})(?!\d)"
+    r"(?!\s*(?:days|weeks|months|years)))"
+    r"|(?P<list>(?P<l1>\d{1,3})(?:\s*,\s*\d{1,3})*\s*,?\s*(?:or|and|/)\s*(?P<l2>\d{1,3})(?!\d)"
     r"|\d(?:\s*,\s*\d)+\b(?!\s*(?:%|days|weeks|months|years|[.,]\d)))"
-    r"|(?P<op>>=|<=|<|>|=)\s*(?P<n>\d{1,3})(?!\s*(?:days|weeks|months|years))"
+    r"|(?P<op>>=|<=|<|>|=)\s*(?P<n>\d{1,3})(?!\d)(?!\s*(?:days|weeks|months|years))"
     r"|(?P<wn>\d{1,3})\s*%?\s*or\s*(?P<dir>less|lower|better|below|fewer|greater|higher|more|above)"
-    r"|(?P<single>\d{1,3})\s*%?(?!\s*(?:-|~|to|days|weeks|months|years|mg|x))",
+    r"|(?<!\d)(?P<single>\d{1,3})(?!\d)\s*%?(?!\s*(?:-|~|to|days|weeks|months|years|mg|x))",
     _I,
 )
 _PS_FILLER_RE = re.compile(

@@ -52,6 +52,10 @@ _NEG_RE = re.compile(
     r"|cannot|can't|unable to have)\b|\bn't\b",
     _I,
 )
+# a modal prohibition: the rule is stated, not the excluded patient described
+_PROHIBITION_RE = re.compile(
+    r"\b(?:must|may|should|shall|will|can)\s+not\b|\bcannot\b|\bmustn't\b|\bshouldn't\b", _I
+)
 _POST_EXCLUDE_RE = re.compile(
     r"^[^.;]{0,60}?\b(?:are|is|will be|be)\s+(?:excluded|ineligible|not eligible|not allowed|"
     r"not permitted|prohibited)\b(?=\s*(?:[.;)]|$|from|for|to (?:participate|enrol|enter)|in this))",
@@ -196,13 +200,25 @@ class _Ctx:
         if end is not None and _POST_EXCLUDE_RE.match(self.s[end:]):
             # "brain metastases are not allowed" excludes them whichever section it stands in
             return _flip("exclude", n)
-        return _flip(self.base, n + (1 if self.context_negates else 0))
+        return _flip(self._base_for(_clause_prefix(self.s, start)), n + self._ctx_neg())
 
     def polarity_plain(self, text: str, start: int) -> str:
         """``polarity`` for a position in the *plain* text (before ``_prep`` rewrote it)."""
         pre = _prep(text[:start])
-        n = len(_NEG_RE.findall(_clause_prefix(pre, len(pre))))
-        return _flip(self.base, n + (1 if self.context_negates else 0))
+        prefix = _clause_prefix(pre, len(pre))
+        n = len(_NEG_RE.findall(prefix))
+        return _flip(self._base_for(prefix), n + self._ctx_neg())
+
+    def _base_for(self, prefix: str) -> str:
+        """The polarity the clause's negations flip. A prohibition ("Participants must not
+        have active CNS lymphoma") states its rule itself, in whichever section it stands:
+        under "Exclusion criteria" it is no double negative that would require the disease."""
+        if self.section == "exclusion" and _PROHIBITION_RE.search(prefix):
+            return "require"
+        return self.base
+
+    def _ctx_neg(self) -> int:
+        return 1 if self.context_negates else 0
 
 
 _ENUM_RE = re.compile(r"\(\s*(?:\d{1,2}|[a-h]|i{1,3}|iv|v)\s*\)|;\s*or\b")

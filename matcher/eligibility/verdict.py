@@ -380,6 +380,15 @@ def _criterion_verdict(p: Any, c: Criterion, vocab: Any) -> Verdict:
     if c.applies_to and cohort != "in" and verdict != MET:
         why = "diagnosis not recorded" if cohort == "none" else "subtype not recorded"
         return Verdict(c, UNKNOWN, f"{reason}; applies to {names} only, {why}: verify")
+    if c.applies_to and c.applies_qualifier and verdict == NOT_MET:
+        # "Patients with low grade serous ovarian cancer must ...": the patient's ovarian
+        # cancer may be of another kind, to whom the rule does not apply
+        return Verdict(
+            c,
+            UNKNOWN,
+            f"{reason}; applies to {c.applies_qualifier!r} {names} only: verify whether"
+            f" {p.diagnosis_name or p.diagnosis} is of that kind",
+        )
     if verdict == NOT_MET and c.source == "text":
         if c.later_step:
             return Verdict(
