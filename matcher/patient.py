@@ -1013,6 +1013,17 @@ def _lab_value(ctx: _Ctx, key: str, value: object) -> float:
     return num
 
 
+def _stage_extent(p: Patient) -> str | None:
+    """What the recorded stage group settles for this cancer (``Diagnosis.stage_extent``):
+    "m0", "unsure", or None (the general rule: stage IV is metastatic)."""
+    if not p.stage or not p.diagnosis:
+        return None
+    from matcher.vocab import load_vocab
+
+    d = load_vocab().diagnoses.get(p.diagnosis)
+    return dict(d.stage_extent).get(p.stage.upper()) if d is not None else None
+
+
 def _reconcile(ctx: _Ctx, p: Patient) -> None:
     """Cross-field rules: implied metastatic status, brain metastases, contradictions."""
     sites = p.metastatic_sites
@@ -1035,6 +1046,12 @@ def _reconcile(ctx: _Ctx, p: Patient) -> None:
             p.brain_metastases = True
     stage_metastatic = p.stage is not None and (p.stage.startswith("IV") or p.stage == "metastatic")
     stage_local = p.stage is not None and not stage_metastatic
+    settled = _stage_extent(p)
+    if settled == "m0":
+        # stage IVA of a head and neck cancer is locoregional (M0 by definition)
+        stage_metastatic, stage_local = False, True
+    elif settled == "unsure":
+        stage_metastatic = stage_local = False
     if sites:
         p.metastatic = True
         if stage_local:

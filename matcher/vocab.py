@@ -213,6 +213,13 @@ class Diagnosis:
     # the marker(s) that define the subtype (PML::RARA for APL): a patient recorded with the
     # parent diagnosis and a positive / negative result is / is not this subtype
     defining_markers: tuple[str, ...] = ()
+    # stage groups whose extent the group itself settles for this cancer, inherited by its
+    # subtypes: "m0" (no distant metastasis by definition: stage IVA of a head and neck
+    # cancer) or "unsure" (the editions in use disagree); any other stage IV is metastatic
+    stage_extent: tuple[tuple[str, str], ...] = ()
+
+
+STAGE_EXTENTS = ("m0", "unsure")
 
 
 @dataclass(frozen=True)
@@ -298,6 +305,8 @@ _DIAG_KEYS = {
     "histotype",
     "mixed_types",
     "defining_markers",
+    "stage_extent",
+    "stage_source",
 }
 _DIAG_INHERITED = ("family", "category", "in_sarcoma_pack", "summaries", "separate_summary")
 _CLASS_KEYS = {"id", "name", "synonyms", "parents", "note", "later_line"}
@@ -761,6 +770,17 @@ class Vocab:
                 raise ld.fail(
                     "defining_markers must be a list of marker names", ident, "defining_markers"
                 )
+            extents = inherited(ident, "stage_extent") or {}
+            if it.get("stage_extent") is not None and not it.get("stage_source"):
+                raise ld.fail("stage_extent needs a stage_source citing the staging system", ident)
+            if not isinstance(extents, dict) or any(
+                not isinstance(k, str) or v not in STAGE_EXTENTS for k, v in extents.items()
+            ):
+                raise ld.fail(
+                    f"stage_extent must map stage groups to one of {', '.join(STAGE_EXTENTS)}",
+                    ident,
+                    "stage_extent",
+                )
             spellings = ld.terms(it, "synonyms")
             terms.append(_Term(it["name"], ident, True))
             terms.extend(_Term(t, ident, tm) for t, tm in spellings)
@@ -784,6 +804,7 @@ class Vocab:
                 who_note=it.get("who_note"),
                 mixed_types=tuple(mixed),
                 defining_markers=tuple(markers),
+                stage_extent=tuple((k.upper(), v) for k, v in extents.items()),
             )
         self._diag_index = _index_terms(terms, ld, "diagnosis")
         # capitalised abbreviations kept out of running-text search ("ALL", "OS"): read only

@@ -1642,6 +1642,44 @@ def test_an_arms_age_band_is_that_arms_own(age, excluded):
     ]
 
 
+MYELOMA_DEFINED = """DISEASE CHARACTERISTICS:
+
+* Diagnosis of multiple myeloma, defined by at least 2 of the following conditions:
+  * Paraprotein in blood or urine
+  * Definite lytic bone lesions (not osteoporosis)
+* No equivocal myelomatosis, defined by the following criteria:
+  * Minimal or no symptoms attributable to myelomatosis
+  * Pretransfusion hemoglobin greater than 10 g/dL
+
+PATIENT CHARACTERISTICS:
+
+Age:
+
+* 65 to 74
+* If under 65, higher priority is given to protocol X unless entry into this study would be more appropriate
+"""
+
+
+@pytest.mark.parametrize(
+    ("over", "excluded"),
+    [
+        # the lines under "No equivocal myelomatosis, defined by ..." say what it is
+        ({"age": 70, "labs": {"hemoglobin": 9.6}}, False),
+        # "If under 65, ..." beside "65 to 74": the band does not bar younger patients ...
+        ({"age": 58}, False),
+        # ... but still bars older ones
+        ({"age": 77}, True),
+    ],
+)
+def test_definitions_by_sub_lines_and_a_sibling_age_band(over, excluded):
+    parsed = _trial("NCT00000032", MYELOMA_DEFINED)
+    p = _patient(diagnosis="multiple myeloma", stage=None, **over)
+    vs = [v for v in evaluate(p, parsed) if v.criterion.type != "unparsed"]
+    assert any(v.verdict == NOT_MET for v in vs) == excluded, [
+        (v.criterion.text, v.reason) for v in vs
+    ]
+
+
 # Probe lines written for the issue's shapes, each with a patient a coordinator would keep:
 # none may exclude (they are lines written to test mechanisms, not a sample).
 KEEP_PROBES = [
@@ -1708,6 +1746,10 @@ KEEP_PROBES = [
     ("exclusion", "Participants must not have evidence of active CNS lymphoma involvement. This includes parenchymal, spinal cord, meningeal, or cerebrospinal fluid involvement.", {"diagnosis": "diffuse large B-cell lymphoma", "stage": None}),
     # an earlier episode of metastasis is not today's extent
     ("inclusion", "No history of previous metastatic disease", {"diagnosis": "lung adenocarcinoma", "stage": "IV"}),
+    # a good status the numbers contradict is read by the coordinator
+    ("inclusion", "Satisfactory performance status: \\> 2 by ECOG System.", {"ecog": 0}),
+    # a work-up to exclude distant disease requires none
+    ("inclusion", "Resectable tumors were evaluated by head and neck surgeons before enrollment to exclude clinical evidence of distant metastasis.", {"diagnosis": "laryngeal squamous cell carcinoma", "stage": "III"}),
     # rectal cancer is not colon cancer
     ("exclusion", "Participants diagnosed with rectal cancer.", {"diagnosis": "colon cancer"}),
     # a cohort subject's unread modifier: the patient's ovarian cancer may be of another kind

@@ -163,6 +163,15 @@ def _typed(text, section="inclusion", context=None):
         ("Lansky play score ≥ 50", "inclusion", "lansky", 50, 100, "require"),
         ("ECOG performance status ≥ 3", "exclusion", "ecog", 3, 5, "exclude"),
         ("PS according to ECOG >2", "exclusion", "ecog", 3, 5, "exclude"),
+        # "70 or above" reaches the scale as "70 or >"
+        (
+            "Karnofsky performance score of 70 or above",
+            "inclusion",
+            "karnofsky",
+            70,
+            100,
+            "require",
+        ),
         # a later mention's "within 14 days" is no score of 1 (the digits end together)
         (
             "ECOG performance status of 0 to 1. Evaluation of ECOG is to be performed within"

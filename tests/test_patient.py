@@ -74,6 +74,14 @@ def norm(**fields):
         # implied metastatic status
         ({"stage": "IV"}, "metastatic", True),
         ({"stage": "IVA"}, "metastatic", True),
+        # a stage group the cancer's staging makes M0 (criteria/vocab: stage_extent)
+        ({"diagnosis": "laryngeal squamous cell carcinoma", "stage": "IVA"}, "metastatic", False),
+        ({"diagnosis": "head and neck cancer", "stage": "IVB"}, "metastatic", False),
+        ({"diagnosis": "head and neck cancer", "stage": "IVC"}, "metastatic", True),
+        ({"diagnosis": "nasopharyngeal carcinoma", "stage": "IVA"}, "metastatic", False),
+        ({"diagnosis": "nasopharyngeal carcinoma", "stage": "IVB"}, "metastatic", None),
+        ({"diagnosis": "cervical cancer", "stage": "IVA"}, "metastatic", False),
+        ({"diagnosis": "lung adenocarcinoma", "stage": "IVA"}, "metastatic", True),
         ({"stage": "metastatic"}, "metastatic", True),
         ({"metastatic_sites": ["lung"]}, "metastatic", True),
         ({"stage": "II"}, "metastatic", False),

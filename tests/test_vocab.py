@@ -1536,7 +1536,20 @@ def test_fuzzy_ambiguity_is_rejected_with_candidates(tmp_path):
             GOOD_DRUGS,
             "diagnoses.yaml, key 'colour': entry 'alphaomb': unknown key(s) colour; allowed keys: "
             "category, defining_markers, family, histotype, id, in_sarcoma_pack, level, mixed_types, name, note, oncotree, oncotree_note, "
-            "parent, separate_summary, source, summaries, synonyms, who_family, who_note",
+            "parent, separate_summary, source, stage_extent, stage_source, summaries, synonyms, "
+            "who_family, who_note",
+        ),
+        (
+            GOOD_DIAGNOSES + "    stage_extent: {IVA: local}\n    stage_source: AJCC 8th edition\n",
+            GOOD_DRUGS,
+            "diagnoses.yaml, key 'stage_extent': entry 'alphaomb': stage_extent must map stage "
+            "groups to one of m0, unsure",
+        ),
+        (
+            GOOD_DIAGNOSES + "    stage_extent: {IVA: m0}\n",
+            GOOD_DRUGS,
+            "diagnoses.yaml: entry 'alphaomb': stage_extent needs a stage_source citing the "
+            "staging system",
         ),
         (
             GOOD_DIAGNOSES.replace(

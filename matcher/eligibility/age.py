@@ -200,6 +200,17 @@ def _ev_age(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
         )
     verdict = _apply(c.polarity, inside)
     age = _fmt(round(a, 1))
+    side = (
+        v.get("widened_below")
+        if lo is not None and a < lo
+        else v.get("widened_above")
+        if hi is not None and a > hi
+        else None
+    )
+    if verdict == NOT_MET and c.polarity == "require" and side:
+        # "65 to 74" beside "If under 65, higher priority is given to protocol X unless ...":
+        # the band does not bar the patients that line speaks of
+        return UNKNOWN, f"age {age} outside {crit}; the criteria also say {side!r}: verify"
     if (
         verdict == NOT_MET
         and c.polarity == "require"

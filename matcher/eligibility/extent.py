@@ -65,7 +65,7 @@ _CONDITIONAL_PREFIX_RE = re.compile(
 _WORK_UP_RE = re.compile(
     r"\b(?:to|for)\s+(?:assess|assessment of|evaluate|evaluation of|rule out|exclude|detect|"
     r"look for|screen for|stage|document|search for)\s+(?:for\s+)?(?:the\s+)?(?:presence of\s+)?"
-    r"(?:any\s+)?$",
+    r"(?:(?:clinical|radiologic\w*|radiographic|imaging)\s+)?(?:evidence of\s+)?(?:any\s+)?$",
     _I,
 )
 

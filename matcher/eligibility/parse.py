@@ -422,8 +422,9 @@ def _is_oncology(trial: Trial, vocab: Any) -> bool:
 
 def _criteria_name_a_cancer(lines: list[CriteriaLine], vocab: Any) -> bool:
     """A record without conditions or title whose first inclusion lines name a cancer it
-    requires ("Histologically confirmed diagnosis of stage IV NSCLC"): an oncology trial."""
-    first = [x.plain for x in lines if x.section == "inclusion" and not x.is_heading][:3]
+    requires ("Histologically confirmed diagnosis of stage IV NSCLC"), often after consent, age and
+    performance lines: an oncology trial."""
+    first = [x.plain for x in lines if x.section == "inclusion" and not x.is_heading][:6]
     text = " ".join(first)
     if not re.search(
         r"\b(?:histolog|cytolog|patholog|diagnos|confirmed|proven|documented)", text, _I
@@ -539,6 +540,31 @@ _DEFINING_PARENT_RE = re.compile(
     r"conditions|parameters))\b",
     _I,
 )
+# a parent that defines a term by the lines under it ("No equivocal myelomatosis, defined by
+# the following criteria:", "Diagnosis of multiple myeloma, defined by at least 2 of the
+# following conditions:"): the lines say what the term means, they are no rules of their own
+_DEFINED_BY_LINES_RE = re.compile(
+    r"\b(?:defined|characteri[sz]ed)\s+(?:by|as)\b(?:\s+(?:at least|any|one|two|\d|of|all|the))*"
+    r"\s+following\b|\b(?:as\s+)?defined\s+(?:below|by the following)\b",
+    _I,
+)
+
+
+def _under_definition(line: CriteriaLine) -> bool:
+    """A line under a parent that defines a term other than the line's own type's
+    ("Adequate organ function, defined as the following:" heads the rules themselves)."""
+    parent = line.parent
+    while parent is not None:
+        m = _DEFINED_BY_LINES_RE.search(parent.plain)
+        if m and not parent.is_heading:
+            return not any(
+                defines_own_term(t, parent.plain, m.start())
+                for t in ("organ_function", "measurable_disease", "performance_status")
+            )
+        parent = parent.parent
+    return False
+
+
 # "Participants will be excluded from the physical activity and weight loss interventions (but
 # not the smoking cessation component) for:": the lines after it hold for one part of the
 # study only, like a cohort's
@@ -730,6 +756,8 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
                         for w in c.unexplained
                         if not set(re.findall(r"[a-z0-9]+", w.lower())) <= marker_words
                     )
+            if c.type != "unparsed" and _under_definition(line):
+                c.in_definition = True
             if subgroup is not None and not c.applies_to:
                 c.conditional = True
             if later is not None and not c.later_step:
@@ -785,10 +813,55 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
         by_line[id(line)] = parsed
         crits.extend(parsed)
     _histology_sublists(lines, by_line)
+    _age_widened_by_sibling(lines, by_line)
     _histology_back_references(crits, vocab)
     _one_per_patient(crits, "disease_status", "status")
     _one_per_patient(crits, "stage", "stages")
     return ParsedTrial(trial=trial, criteria=crits, n_lines=n_lines, n_typed_lines=n_typed)
+
+
+# a line for the patients outside an age band ("If under 65, higher priority is given to
+# protocol X unless entry into this study would be more appropriate")
+_OTHER_AGE_BAND_RE = re.compile(
+    r"^\W*(?:if|for|when|in)\s+(?:(?:patients?|participants?|subjects?)\s+)?(?:aged?\s+)?"
+    r"(?:under|over|below|above|younger than|older than|less than|more than|greater than|<|>|<=|>=)"
+    r"\s*\d{1,3}\b",
+    _I,
+)
+
+
+def _age_widened_by_sibling(lines: list, by_line: dict[int, list[Criterion]]) -> None:
+    """An age band ("65 to 74" under "Age:") beside a line on the patients outside it ("If
+    under 65, ..."): the band is no bar on that side, so a NOT_MET there quotes the sibling
+    line (``widened_below`` / ``widened_above``; the other bound still holds)."""
+    for line in lines:
+        crits = [c for c in by_line.get(id(line)) or [] if c.type == "age"]
+        if not crits:
+            continue
+        siblings = (
+            line.parent.children
+            if line.parent is not None
+            else [x for x in lines if x.parent is None and x.context == line.context and x.context]
+        )
+        other = next(
+            (
+                x
+                for x in siblings
+                if x is not line and _OTHER_AGE_BAND_RE.match(x.plain) and x.section == line.section
+            ),
+            None,
+        )
+        if other is None:
+            continue
+        below = re.search(
+            r"\b(?:under|below|younger|less)\b|<",
+            other.plain[: _OTHER_AGE_BAND_RE.match(other.plain).end()],
+        )
+        for c in crits:
+            c.values = {
+                **c.values,
+                ("widened_below" if below else "widened_above"): other.plain.strip(),
+            }
 
 
 def _any_of_ancestors(line) -> list[tuple[Any, Any]]:

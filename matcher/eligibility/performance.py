@@ -26,7 +26,9 @@ _PS_VALUE_RE = re.compile(
     r"|(?P<list>(?P<l1>\d{1,3})(?:\s*,\s*\d{1,3})*\s*,?\s*(?:or|and|/)\s*(?P<l2>\d{1,3})(?!\d)"
     r"|\d(?:\s*,\s*\d)+\b(?!\s*(?:%|days|weeks|months|years|[.,]\d)))"
     r"|(?P<op>>=|<=|<|>|=)\s*(?P<n>\d{1,3})(?!\d)(?!\s*(?:days|weeks|months|years))"
-    r"|(?P<wn>\d{1,3})\s*%?\s*or\s*(?P<dir>less|lower|better|below|fewer|greater|higher|more|above)"
+    # "70 or above" reaches here as "70 or >" (the text is prepared)
+    r"|(?P<wn>\d{1,3})\s*%?\s*or\s*(?P<dir>less|lower|better|below|fewer|greater|higher|more|above"
+    r"|>=|<=|>|<)"
     r"|(?<!\d)(?P<single>\d{1,3})(?!\d)\s*%?(?!\s*(?:-|~|to|days|weeks|months|years|mg|x))",
     _I,
 )
@@ -202,6 +204,15 @@ def _ps(c: _Ctx) -> list[tuple[str, str, dict]]:
         hi = top if hi is None else hi
         if lo > hi or hi > top or (scale != "ecog" and hi < 10):
             continue
+        if (
+            scale == "ecog"
+            and lo >= 3
+            and c.polarity(start) == "require"
+            and re.search(r"\b(?:satisfactory|adequate|good|acceptable|sufficient)\b", s)
+        ):
+            # "Satisfactory performance status: > 2 by ECOG System": a good status that the
+            # numbers contradict (ECOG 3-5 is poor); read by the coordinator, not decided
+            continue
         vals = {"scale": scale, "min": lo, "max": hi}
         if cond is not None:
             vals["age_op"], vals["age_years"] = cond[1], cond[2]
@@ -230,7 +241,7 @@ def _ps_bounds(v: re.Match) -> tuple[int | None, int | None]:
         n = int(v.group("wn"))
         d = v.group("dir").lower()
         # "ECOG 2 or better/less" = 0..2 ; "Karnofsky 70 or higher/better" = 70..100
-        if d in ("greater", "higher", "more", "above"):
+        if d in ("greater", "higher", "more", "above", ">", ">="):
             return n, None
         if d == "better" and n >= 10:
             return n, None
