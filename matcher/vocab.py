@@ -621,6 +621,14 @@ _GAP_RE = re.compile(r"[\s\-\u2010-\u2015'\u2019\u00b4/()\[\]+]{0,4}")
 _SUGGEST_SCORER = fuzz.WRatio
 
 
+# what a diagnosis arose from: the history of today's disease, not a second diagnosis
+_ORIGIN_RE = re.compile(
+    r"\b(?:arising (?:from|in|out of)|secondary to|transformed from|transformation from|"
+    r"evolv(?:ed|ing) from|progressed from|progressing from)\b",
+    re.IGNORECASE,
+)
+
+
 class _FuzzyIndex:
     """Names/synonyms long enough for fuzzy matching, normalized once."""
 
@@ -979,6 +987,13 @@ class Vocab:
         if code in self._diag_codes:
             return DiagnosisMatch(self.diagnoses[self._diag_codes[code]], 100.0, "oncotree")
         mentions = self._most_specific({i for i, _ in self.find_diagnoses(text)})
+        origin = _ORIGIN_RE.search(text)
+        if origin and len(mentions) > 1:
+            # "AML arising from primary myelofibrosis", "DLBCL transformed from follicular
+            # lymphoma": the disease named before the cue is today's, the rest its history
+            head = self._most_specific({i for i, _ in self.find_diagnoses(text[: origin.start()])})
+            if head:
+                mentions = head
         cancers = [m for m in mentions if "precancerous_condition" not in self.diagnoses[m].lineage]
         if cancers and len(cancers) < len(mentions):
             # "actinic keratoses; prior excised cutaneous squamous cell carcinoma": the cancer

@@ -114,6 +114,19 @@ DIAGNOSIS_SPELLINGS = [
     ("metastatic leiomyosarcma", "leiomyosarcoma", "fuzzy"),
     ("dermatofibrosarcoma protuberance", "dermatofibrosarcoma_protuberans", "mention"),
     ("dermatofibrosarcma protuberans", "dermatofibrosarcoma_protuberans", "fuzzy"),
+    # what today's disease arose from is its history, not a second diagnosis
+    ("AML arising from primary myelofibrosis", "acute_myeloid_leukemia", "mention"),
+    ("DLBCL transformed from follicular lymphoma", "diffuse_large_b_cell_lymphoma", "mention"),
+    # sub-sites and entries that had resolved to another organ or family
+    ("oropharyngeal squamous cell carcinoma", "oropharyngeal_cancer", "exact"),
+    ("hypopharyngeal squamous cell carcinoma", "hypopharyngeal_cancer", "exact"),
+    ("atypical teratoid/rhabdoid tumor", "atypical_teratoid_rhabdoid_tumor", "exact"),
+    ("adenocarcinoma of the prostate", "prostate_adenocarcinoma", "exact"),
+    ("rectal adenocarcinoma", "rectal_adenocarcinoma", "exact"),
+    ("Burkitt's lymphoma", "burkitt_lymphoma", "exact"),
+    ("primary myelofibrosis", "myelofibrosis", "exact"),
+    ("thymic carcinoma", "thymic_carcinoma", "exact"),
+    ("anaplastic ependymoma", "ependymoma", "exact"),
 ]
 
 
