@@ -1680,6 +1680,36 @@ def test_definitions_by_sub_lines_and_a_sibling_age_band(over, excluded):
     ]
 
 
+OR_BLOCKS = """Inclusion Criteria:
+
+* Patients with previously untreated acute lymphoblastic leukemia (B-cell or T-cell)
+* Age >= 60 Years
+
+OR
+
+* Patients with relapsed or refractory acute lymphoblastic leukemia (B-cell or T-cell)
+* Age >= 18 Years
+* ECOG performance status <= 2
+"""
+
+
+@pytest.mark.parametrize(
+    ("over", "excluded"),
+    [
+        ({"age": 28, "ecog": 1}, False),  # the second run admits an adult of any age
+        ({"age": 16, "ecog": 1}, True),  # both runs fail on age
+        ({"age": 70, "ecog": 3}, True),  # the line after the second run is everyone's
+    ],
+)
+def test_runs_of_lines_joined_by_a_bare_or_are_alternatives(over, excluded):
+    parsed = _trial("NCT00000033", OR_BLOCKS)
+    p = _patient(diagnosis="B-ALL", stage=None, **over)
+    vs = [v for v in evaluate(p, parsed) if v.criterion.type in ("age", "performance_status")]
+    assert any(v.verdict == NOT_MET for v in vs) == excluded, [
+        (v.criterion.text, v.reason) for v in vs
+    ]
+
+
 # Probe lines written for the issue's shapes, each with a patient a coordinator would keep:
 # none may exclude (they are lines written to test mechanisms, not a sample).
 KEEP_PROBES = [

@@ -814,6 +814,7 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
         crits.extend(parsed)
     _histology_sublists(lines, by_line)
     _age_widened_by_sibling(lines, by_line)
+    _blocks_joined_by_or(lines, by_line)
     _histology_back_references(crits, vocab)
     _one_per_patient(crits, "disease_status", "status")
     _one_per_patient(crits, "stage", "stages")
@@ -862,6 +863,48 @@ def _age_widened_by_sibling(lines: list, by_line: dict[int, list[Criterion]]) ->
                 **c.values,
                 ("widened_below" if below else "widened_above"): other.plain.strip(),
             }
+
+
+_BARE_OR_RE = re.compile(r"^\W*(?:or|-+\s*or\s*-+)\W*$", _I)
+
+
+def _run_of_lines(lines: list, indexes, section: str) -> list:
+    """Top-level lines of ``section`` at ``indexes`` up to a heading or another bare OR."""
+    out = []
+    for j in indexes:
+        x = lines[j]
+        if (
+            x.section != section
+            or x.is_heading
+            or x.parent is not None
+            or _BARE_OR_RE.match(x.plain)
+        ):
+            break
+        out.append(x)
+    return out
+
+
+def _blocks_joined_by_or(lines: list, by_line: dict[int, list[Criterion]]) -> None:
+    """Two runs of lines with a bare "OR" line between them ("* Previously untreated ALL /
+    * Age >= 60 years / OR / * Relapsed or refractory ALL / * Age >= 18 years / * ECOG <= 2"):
+    the run before it and as many lines after it are alternatives; a NOT_MET stands only when
+    both fail. Where the second run ends is not written, so it is taken as long as the first
+    (the lines after it are everyone's)."""
+    k = 0
+    for i, line in enumerate(lines):
+        if not _BARE_OR_RE.match(line.plain) or line.children or line.parent is not None:
+            continue
+
+        first = _run_of_lines(lines, range(i - 1, -1, -1), line.section)
+        second = _run_of_lines(lines, range(i + 1, len(lines)), line.section)[: len(first)]
+        if not first or not second:
+            continue
+        k += 1
+        for b, block in enumerate((first, second)):
+            for x in block:
+                for c in by_line.get(id(x)) or []:
+                    if c.type != "unparsed":
+                        c.group = f"or-block:{k}{BRANCH_SEP}{b}"
 
 
 def _any_of_ancestors(line) -> list[tuple[Any, Any]]:
