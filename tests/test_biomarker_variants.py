@@ -285,6 +285,38 @@ T790M_EXCL = (
             UNKNOWN,
             "exception",
         ),
+        # HER2 IHC scores (ASCO/CAP): 0 and 1+ are HER2-negative, 3+ positive, 2+ by ISH
+        (
+            "Scoring of 0 or 1+ for HER2 protein expression by IHC",
+            "inclusion",
+            ["HER2 IHC 3+"],
+            NOT_MET,
+            "HER2",
+        ),
+        (
+            "Scoring of 0 or 1+ for HER2 protein expression by IHC",
+            "inclusion",
+            ["HER2 IHC 1+"],
+            MET,
+            "HER2",
+        ),
+        (
+            "HER2-low (IHC 1+ or IHC 2+/ISH-)",
+            "inclusion",
+            ["HER2 IHC 2+, FISH not amplified"],
+            MET,
+            "HER2",
+        ),
+        ("HER2-low (IHC 1+ or IHC 2+/ISH-)", "inclusion", ["HER2 2+"], UNKNOWN, "ISH"),
+        ("HER2-positive breast cancer", "inclusion", ["HER2 IHC 3+"], MET, "HER2"),
+        # a bracketed aside frees the markers inside it, not the one before it
+        (
+            "Histologically confirmed ER+ (any progesterone receptor [PR] and HER2 status is allowed) metastatic breast cancer",
+            "inclusion",
+            ["ER 0%", "ER negative", "PR positive"],
+            NOT_MET,
+            "ER",
+        ),
     ],
 )
 def test_variant_verdicts(text, section, biomarkers, verdict, reason_part):

@@ -1780,6 +1780,9 @@ KEEP_PROBES = [
     ("inclusion", "Satisfactory performance status: \\> 2 by ECOG System.", {"ecog": 0}),
     # a work-up to exclude distant disease requires none
     ("inclusion", "Resectable tumors were evaluated by head and neck surgeons before enrollment to exclude clinical evidence of distant metastasis.", {"diagnosis": "laryngeal squamous cell carcinoma", "stage": "III"}),
+    # a comparator the copy lost ("=18" for ">= 18") says no direction
+    ("inclusion", "Male or female subjects =18 years of age", {"age": 55}),
+    ("inclusion", "Serum Creatinine = 1.5 x UNL", {"labs": {"creatinine": 0.8}}),
     # rectal cancer is not colon cancer
     ("exclusion", "Participants diagnosed with rectal cancer.", {"diagnosis": "colon cancer"}),
     # a cohort subject's unread modifier: the patient's ovarian cancer may be of another kind

@@ -727,6 +727,17 @@ def _verdict(text, section="inclusion", context=None, **patient):
             MET,
             "not among excluded",
         ),
+        # "N or above" is a lower bound; "staging of" states a stage
+        ("Female or male 18 years of age or above", "inclusion", {"age": 16}, NOT_MET, "age 16"),
+        ("Clinical staging of IIIc or IV disease", "inclusion", {"stage": "IIIA"}, NOT_MET, "IIIA"),
+        # a kind the line says is not permitted is excluded, beside the kind it requires
+        (
+            "Patients with neuroendocrine tumors of the prostate are not permitted.",
+            "inclusion",
+            {"diagnosis": "neuroendocrine prostate cancer"},
+            NOT_MET,
+            "trial excludes",
+        ),
         # colon and rectal cancer are siblings under colorectal cancer
         (
             "Participants diagnosed with rectal cancer.",

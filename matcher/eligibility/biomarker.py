@@ -311,6 +311,31 @@ _ENUMERATED_RE = re.compile(
 )
 
 
+_ASIDE_ANY_RE = re.compile(
+    r"^\(\s*(?:any|all)\b.*\b(?:allowed|permitted|acceptable|eligible)\b|^\(\s*(?:regardless|irrespective)\b",
+    _I,
+)
+
+
+def _any_status_asides(text: str) -> list[tuple[int, int]]:
+    """Spans of the bracketed asides that free other markers ("(any progesterone receptor
+    [PR] and HER2 status is allowed)", "(regardless of PD-L1 status)")."""
+    out = []
+    for m in re.finditer(r"\(", text):
+        depth, j = 0, m.start()
+        while j < len(text):
+            if text[j] == "(":
+                depth += 1
+            elif text[j] == ")":
+                depth -= 1
+                if depth == 0:
+                    break
+            j += 1
+        if _ASIDE_ANY_RE.search(text[m.start() : j + 1]):
+            out.append((m.start(), j + 1))
+    return out
+
+
 def _in_negative_parenthesis(text: str, pos: int) -> bool:
     """True inside "(...)" opened right after a negative status: "RAS wild type status (KRAS
     exons 2, 3 and 4 and NRAS exons 2, 3, and 4)"."""
@@ -771,7 +796,19 @@ def _biomarker(c: _Ctx) -> list[tuple]:
     ]
     if not mentions:
         return []
-    if _MARKER_ANY_STATUS_RE.search(text):
+    free = _any_status_asides(text)
+    if free:
+        # "ER+ (any progesterone receptor [PR] and HER2 status is allowed)": the markers of
+        # the aside are free; the one before it is still required
+        mentions = [mn for mn in mentions if not any(a <= mn[0] < b for a, b in free)]
+        if not mentions:
+            return []
+        text_for_any = "".join(
+            ch if not any(a <= i < b for a, b in free) else " " for i, ch in enumerate(text)
+        )
+    else:
+        text_for_any = text
+    if _MARKER_ANY_STATUS_RE.search(text_for_any):
         return []  # "both dMMR and MMR-proficient patients are eligible": no restriction
     if _MARKER_TESTING_RE.search(text) and not re.search(
         r"\b(?:positive|negative|confirm\w*|documented|harbou?r\w*|known|presence)\b", text, _I
@@ -865,6 +902,14 @@ def _biomarker(c: _Ctx) -> list[tuple]:
     markers = _variant_markers(text, markers, variants, head_negative, inline, dropped)
     if not any_cue or not markers:
         return []
+    scores = her2_ihc_scores(text)
+    if scores and max(scores) < 3:
+        # "Scoring of 0 or 1+ for HER2 protein expression", "HER2-low (IHC 1+ or 2+/ISH-)":
+        # a HER2 score below 3+ is no HER2 overexpression; the line rules HER2-positive out
+        for x in markers:
+            if x["gene"] == "HER2" and not x["negative"]:
+                x["negative"] = True
+                x["alteration"] = None
     others = _unread_genes(text, mentions)
     out: list[tuple] = []
     for negative, conj in ((False, False), (True, False), (False, True), (True, True)):
@@ -884,6 +929,56 @@ def _biomarker(c: _Ctx) -> list[tuple]:
         # is not required of every patient (NOT_MET -> UNKNOWN)
         out.append(("biomarker", pol, vals, {"conditional": bool(_ENUMERATED_RE.search(text))}))
     return out
+
+
+# a HER2 immunohistochemistry score ("IHC 0", "1+", "2+", "3+"): ASCO/CAP scoring, where
+# 3+ is HER2-positive, 0 and 1+ are HER2-negative and 2+ is equivocal (decided by ISH)
+_HER2_SCORE_RE = re.compile(
+    r"(?:\bihc\s*(?:score\s*(?:of\s*)?)?|\bscor\w*\s+(?:of\s+)?)(?P<a>[0-3])(?!\.\d)(?P<pa>\s*\+)?"
+    r"|(?<![\w.+-])(?P<b>[0-3])\s*\+(?!\w)",
+    _I,
+)
+_HER2_NEAR_RE = re.compile(r"\bHER-?2\b|\bERBB2\b|\bimmunohistochem|\bIHC\b", _I)
+
+
+def her2_ihc_scores(text: str) -> set[int]:
+    """The HER2 IHC scores a text names ("0 or 1+" -> {0, 1}); empty when it names none or
+    does not speak of HER2 / IHC."""
+    if not _HER2_NEAR_RE.search(text) or not re.search(r"\bHER-?2\b|\bERBB2\b", text, _I):
+        return set()
+    out: set[int] = set()
+    for m in _HER2_SCORE_RE.finditer(text):
+        d = m.group("a") or m.group("b")
+        if m.group("a") and d in "12" and not m.group("pa"):
+            continue  # "IHC 2" without "+" may be a count or a version
+        out.add(int(d))
+    # "0 or 1+": a bare 0 joined to a scored number is a score too
+    if re.search(r"(?<![\w.])0\s*(?:or|/|,|-|to)\s*[1-3]\s*\+", text):
+        out.add(0)
+    return out
+
+
+def _patient_her2(biomarkers: list[str]) -> tuple[str | None, str] | None:
+    """HER2 status from a recorded IHC score ("HER2 IHC 3+" positive, "HER2 1+" negative,
+    "HER2 2+, FISH not amplified" negative), or None when no score is recorded."""
+    for b in biomarkers:
+        if not re.search(r"\bHER-?2\b|\bERBB2\b", b, _I):
+            continue
+        scores = her2_ihc_scores(b)
+        if not scores or len(scores) > 1:
+            continue
+        score = scores.pop()
+        if score == 3:
+            return "positive", b
+        if score in (0, 1):
+            return "negative", b
+        if re.search(r"\b(?:fish|ish|sish|cish)\b", b, _I):
+            if re.search(r"\b(?:non-?amplified|not amplified|negative)\b|\bish\s*-", b, _I):
+                return "negative", b
+            if re.search(r"\bamplified\b|\bpositive\b|\bish\s*\+", b, _I):
+                return "positive", b
+        return None, f"HER2 IHC 2+ without an ISH result: {b!r}"
+    return None
 
 
 # Spellings a patient's biomarker list may use for each gene (matcher.knowledge.biomarker_status
@@ -1011,6 +1106,8 @@ def patient_marker_status(biomarkers: list[str] | None, gene: str) -> tuple[str 
         hits = [b for b in biomarkers if re.search(r"\bSMARCB1\b|\bINI-?1\b", b, _I)]
         pos = [b for b in hits if _LOSS_POS_RE.search(b)]
         neg = [b for b in hits if _LOSS_NEG_RE.search(b) and not _LOSS_POS_RE.search(b)]
+    elif gene == "HER2" and _patient_her2(biomarkers) is not None:
+        return _patient_her2(biomarkers)
     else:
         gene_level = [
             b for b in biomarkers if not (_variant_spans(b) and _PATIENT_NEG_RE.search(b))

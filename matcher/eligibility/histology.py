@@ -11,6 +11,7 @@ from matcher.eligibility.model import MET, NOT_MET, UNKNOWN, Criterion
 from matcher.eligibility.text import (
     _I,
     _OTHER_MALIGNANCY_RE,
+    _POST_EXCLUDE_RE,
     _TOO_GENERIC_DIAGNOSES,
     _Ctx,
     _except_spans,
@@ -47,6 +48,7 @@ def _histology(c: _Ctx) -> list[tuple]:
     spans = _except_spans(low)
     main_ids: list[str] = []
     except_ids: list[str] = []
+    post_ids: list[str] = []
     first_main: int | None = None
     # where each spelling stands: a shorter spelling inside a longer one found at the same
     # place ("leukemia" in "chronic myelocytic leukemia") is that longer mention, not its own
@@ -71,6 +73,13 @@ def _histology(c: _Ctx) -> list[tuple]:
             cns = _CNS_SITE_RE.search(low[max(0, pos - 80) : pos])
             if cns and (cns.group("inv") or _HAEM_RE.search(mention)):
                 continue  # "central nervous system leukemia": a site of the disease (brain type)
+            if _POST_EXCLUDE_RE.match(low[end:]):
+                # "Adenocarcinoma of the prostate. Patients with pure small cell /
+                # neuroendocrine tumors of the prostate are not permitted": that kind is
+                # excluded, whatever the line requires
+                if did not in post_ids:
+                    post_ids.append(did)
+                continue
             excepted = any(a <= pos < b for a, b in spans)
             target = except_ids if excepted else main_ids
             if did not in target:
@@ -101,6 +110,9 @@ def _histology(c: _Ctx) -> list[tuple]:
             )
     elif except_ids and c.section == "inclusion":
         out.append(("histology", "exclude", {"diagnoses": except_ids}))
+    post_ids = [d for d in post_ids if d not in main_ids]
+    if post_ids:
+        out.append(("histology", "exclude", {"diagnoses": post_ids}))
     if nonsq:
         pol = c.polarity_plain(text, nonsq.start())
         if pol == "require":

@@ -44,8 +44,8 @@ _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
 _LAB_VALUE_RE = re.compile(
     r"(?P<op>>=|<=|<|>|=)\s*(?P<num>" + _NUM + r")\s*"
     r"(?P<mult>(?:x|times|-fold|fold)\s*(?:the\s+)?(?:institutional\s+|upper\s+)?"
-    r"(?:upper limit of (?:the )?normal(?: range)?|uln|upper normal limit|normal)"
-    r"|uln\b|upper limit of normal"
+    r"(?:upper limit of (?:the )?normal(?: range)?|uln|unl|upper normal limit|normal)"
+    r"|uln\b|unl\b|upper limit of normal"
     r"|(?:x\s*)?n\b(?!\s*[a-z]))?\s*"  # "bilirubin > 2N", "Scr > 1.5 x N": N is the ULN
     r"(?P<unit>x\s*10\s*(?:\^|e|\*\*)?\s*(?:9|3)\s*/\s*(?:l|ul|mcl)\b|10\s*\^?\s*(?:9|3)\s*/\s*(?:l|ul)\b"
     r"|(?:cells|cell|k)?\s*/\s*(?:mm\s*\^?\s*3|mm³|cu\.? ?mm|ul|mcl|l)\b|/\s*nl\b|g\s*/\s*dl\b"

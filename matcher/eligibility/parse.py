@@ -10,7 +10,7 @@ from typing import Any
 
 from matcher.criteria_text import CriteriaLine, normalize, split_criteria
 from matcher.eligibility.age import _age
-from matcher.eligibility.biomarker import _biomarker
+from matcher.eligibility.biomarker import _any_status_asides, _biomarker
 from matcher.eligibility.brain import _brain
 from matcher.eligibility.clause import account_line, defines_own_term, definition_spans
 from matcher.eligibility.clause import rules as clause_rules
@@ -196,10 +196,22 @@ def parse_line(
                 continue
             crit.in_definition = True
     _group_alternatives(crits, c.s)
-    for crit, acc in zip(crits, account_line(c.plain, section, crits, vocab, context), strict=True):
+    # an aside that frees other markers ("(any PR and HER2 status is allowed)") is read:
+    # its "allowed" widens no other criterion of the line
+    acc_text = _blank(c.plain, _any_status_asides(c.plain))
+    for crit, acc in zip(
+        crits, account_line(acc_text, section, crits, vocab, context), strict=True
+    ):
         crit.unexplained = list(acc.unexplained)
         crit.later_step = acc.later_step
     _conjunction(crits, c.plain, vocab)
+    bare = _BARE_EQUALS_RE.search(c.plain)
+    if bare:
+        # "subjects =18 years of age", "Serum creatinine = 1.5 x UNL": a comparator the copy
+        # lost (">=" / "<=" printed as "="); which way the limit goes is not written
+        for x in crits:
+            if x.type in _COMPARED_TYPES and _equality(x):
+                x.unexplained = [*x.unexplained, bare.group(0).strip()]
     if section == "exclusion" and any(x.polarity == "exclude" for x in crits):
         # "Documented KRAS G12C mutation and previously untreated with sotorasib": an exclusion
         # of a sub-group (G12C) that read alone would require sotorasib of every patient; a
@@ -209,6 +221,20 @@ def parse_line(
             if x.polarity == "require" and x.type.startswith("prior_therapy"):
                 x.conditional = True
     return crits
+
+
+_BARE_EQUALS_RE = re.compile(r"(?<![<>=!≤≥])=(?!=)\s*\d[\d.,]*")
+_COMPARED_TYPES = frozenset({"age", "organ_function", "performance_status"})
+
+
+def _equality(c: Criterion) -> bool:
+    """The criterion reads an exact value (the "=" taken as equality)."""
+    v = c.values
+    if c.type == "organ_function":
+        return v.get("op") == "="
+    if c.type == "age":
+        return v.get("min_years") is not None and v.get("min_years") == v.get("max_years")
+    return v.get("min") is not None and v.get("min") == v.get("max")
 
 
 # types whose values a definition adds to (drugs, labs, markers): compared value by value

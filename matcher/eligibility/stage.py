@@ -36,7 +36,10 @@ _TOK = r"(?:iv|iii|ii|i|[1-4])(?:[a-d][1-3]?)?"
 _SEP = r"\s*(?:,\s*(?:and/or|and|or)?|and/or|or|and|to|through|-|/)\s*(?:stages?\s*)?"
 _LIST = _TOK + r"(?:" + _SEP + r"(?:" + _TOK + r"|[a-d](?![a-z0-9])))*"
 _MENTION_RE = re.compile(
-    r"(?<![a-z])stages?\s*(?P<pre>[≥>]=?|≤|<=?|at least\s+)?\s*(?P<list>" + _LIST + r")(?![a-z0-9])"
+    # "stage IIIC or IV", "Clinical staging of IIIc or IV disease"
+    r"(?<![a-z])(?:stages?|staging of)\s*(?P<pre>[≥>]=?|≤|<=?|at least\s+)?\s*(?P<list>"
+    + _LIST
+    + r")(?![a-z0-9])"
     r"|(?<![a-z0-9])(?P<list2>"
     + _TOK
     + r"(?:"
@@ -237,7 +240,11 @@ def _stage(c: _Ctx) -> list[tuple[str, str, dict]]:
     if not c.onco:
         return []
     s = _plain_numerals(c.s)
-    if "stage" not in s or _OTHER_SYSTEM_RE.search(s) or _OTHER_MALIGNANCY_RE.search(s):
+    if (
+        ("stage" not in s and "staging of" not in s)
+        or _OTHER_SYSTEM_RE.search(s)
+        or _OTHER_MALIGNANCY_RE.search(s)
+    ):
         return []
     found: list[Item] = []
     spans: list[tuple[int, int]] = []

@@ -42,6 +42,9 @@ _COMPARATORS = [
         ">=",
     ),
     (re.compile(r"\bat or below\b", _I), "<="),
+    # "18 years of age or above": a trailing bound, read as "or more" / "or less" are
+    (re.compile(r"\bor (?:above|over)\b(?!\s*\d)", _I), "or more"),
+    (re.compile(r"\bor below\b(?!\s*\d)", _I), "or less"),
     (re.compile(r"\b(?:at most|a maximum of|maximum of|up to and including|up to)\b", _I), "<="),
     (re.compile(r"\b(?:greater|more|higher|older) than\b|\babove\b|\bexceeding\b", _I), ">"),
     (re.compile(r"\b(?:less|fewer|lower|younger) than\b|\bbelow\b|\bunder\b", _I), "<"),
