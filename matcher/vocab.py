@@ -672,7 +672,37 @@ def _fuzzy_pick(
         return None, ranked[0][1] if ranked else 0.0, ranked
     if len(ranked) > 1 and ranked[0][1] - ranked[1][1] <= FUZZY_AMBIGUITY_MARGIN:
         return None, ranked[0][1], ranked
+    if not any(
+        _covers(q, choice)
+        for q in {norm, stripped}
+        if q
+        for choice, tgt in zip(fz.choices, fz.targets, strict=True)
+        if tgt == ranked[0][0]
+    ):
+        # "urethral carcinoma" scored 88 against "rectal carcinoma": a misspelling changes
+        # letters of a word, not the word; a word of the text no word of the spelling is
+        # close to is another name (a clear "not recognised", never a wrong organ)
+        return None, ranked[0][1], ranked
     return ranked[0][0], ranked[0][1], ranked
+
+
+FUZZY_WORD_RATIO = 85
+# words that name no organ or kind on their own ("B-cell" in "Philadelphia-like B-cell ALL")
+_GENERIC_WORDS = frozenset(
+    {"cell", "cells", "type", "disease", "primary", "malignant", "tumor", "tumour", "cancer"}
+)
+
+
+def _covers(query: str, choice: str) -> bool:
+    """Every word of ``query`` of four letters or more is a misspelling of a word of
+    ``choice`` (or of two of its words run together), or a generic word."""
+    words = choice.split()
+    joined = words + ["".join(words[i : i + 2]) for i in range(len(words) - 1)]
+    return all(
+        any(fuzz.ratio(w, c) >= FUZZY_WORD_RATIO for c in joined)
+        for w in query.split()
+        if len(w) >= 4 and w not in _GENERIC_WORDS
+    )
 
 
 class Vocab:

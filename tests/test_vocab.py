@@ -127,6 +127,14 @@ DIAGNOSIS_SPELLINGS = [
     ("primary myelofibrosis", "myelofibrosis", "exact"),
     ("thymic carcinoma", "thymic_carcinoma", "exact"),
     ("anaplastic ependymoma", "ependymoma", "exact"),
+    # a misspelling changes letters of a word, not the word: "urethral" is no "rectal"
+    ("urethral carcinoma", "carcinoma", "mention"),
+    ("nasopharangeal carcinoma", "nasopharyngeal_carcinoma", "fuzzy"),
+    (
+        "newly diagnosed Philadelphia-like B-cell acute lymphoblastic leukemia",
+        "ph_like_all",
+        "fuzzy",
+    ),
 ]
 
 
