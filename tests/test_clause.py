@@ -1710,6 +1710,39 @@ def test_runs_of_lines_joined_by_a_bare_or_are_alternatives(over, excluded):
     ]
 
 
+PS_CHOICES = """Inclusion Criteria:
+
+* Eastern Cooperative Oncology Group (ECOG) Performance Status (PS):
+  * PS 0 to 1
+  * PS 2
+* Age 18-64 years
+* Age >= 65 years
+"""
+
+
+@pytest.mark.parametrize(
+    ("over", "excluded"),
+    [
+        ({"ecog": 0, "age": 40}, False),
+        ({"ecog": 2, "age": 70}, False),
+        ({"ecog": 3, "age": 40}, True),  # no value listed fits
+        ({"ecog": 1, "age": 16}, True),
+    ],
+)
+def test_required_values_that_exclude_each_other_are_alternatives(over, excluded):
+    """One patient has one ECOG score and one age: "PS 0 to 1" and "PS 2", or two age bands
+    that do not overlap, cannot both be required."""
+    parsed = _trial("NCT00000034", PS_CHOICES)
+    vs = [
+        v
+        for v in evaluate(_patient(**over), parsed)
+        if v.criterion.type in ("age", "performance_status")
+    ]
+    assert any(v.verdict == NOT_MET for v in vs) == excluded, [
+        (v.criterion.text, v.reason) for v in vs
+    ]
+
+
 # Probe lines written for the issue's shapes, each with a patient a coordinator would keep:
 # none may exclude (they are lines written to test mechanisms, not a sample).
 KEEP_PROBES = [

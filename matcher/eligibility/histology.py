@@ -23,7 +23,9 @@ _HISTO_NOISE_RE = re.compile(
     r"response evaluation criteria in solid tumou?rs?|anti-?cancer|anti-?tumou?r|anti-?neoplastic|"
     r"soft[- ]tissue (?:metastatic )?(?:lesions?|metastas\w+|involvement|component)|"
     r"cancer (?:therapy|treatment|drugs?)|anaplastic lymphoma kinase|\banti-[a-z0-9]+(?:-\d+)?\b|"
-    r"national cancer institute|cancer institute|cancer center|cancer society|cancer staging",
+    r"national cancer institute|cancer institute|cancer center|cancer society|cancer staging|"
+    # gene names that spell a cancer: NRAS, "neuroblastoma RAS viral oncogene homolog"
+    r"neuroblastoma ras\b(?: viral)?(?: \(v-ras\))?(?: oncogene)?(?: homolog)?",
     _I,
 )
 

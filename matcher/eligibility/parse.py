@@ -844,6 +844,8 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
     _histology_back_references(crits, vocab)
     _one_per_patient(crits, "disease_status", "status")
     _one_per_patient(crits, "stage", "stages")
+    _one_per_patient(crits, "performance_status", "")
+    _one_per_patient(crits, "age", "")
     return ParsedTrial(trial=trial, criteria=crits, n_lines=n_lines, n_typed_lines=n_typed)
 
 
@@ -1038,24 +1040,41 @@ _TRAILING_OR_RE = re.compile(r"[\s,;]\b(?:or|and/or)\s*[,;:]?\s*$", _I)
 
 
 def _one_per_patient(crits: list[Criterion], kind: str, key: str) -> None:
-    """A patient has one disease status and one stage: required values of ``kind`` that
+    """A patient has one disease status, stage, performance score and age: required values
+    of ``kind`` that
     exclude each other, on several lines of one cohort ("ALL in first complete remission
     (CR1)", "Relapsed AML with <25% blasts"; "Stage II or III disease", "Stage IV disease with
     symptomatic back pain ... allowed"), are alternatives. The same values restated on several
     lines are not."""
-    by_cohort: dict[str | None, list[Criterion]] = {}
+    by_cohort: dict[tuple, list[Criterion]] = {}
     for c in crits:
         if (
             c.type == kind
             and c.polarity == "require"
             and c.section == "inclusion"
             and c.group is None
+            and c.source == "text"
+            and "age_op" not in c.values
         ):
-            by_cohort.setdefault(c.cohort, []).append(c)
-    for cohort, members in by_cohort.items():
+            scale = c.values.get("scale") if kind == "performance_status" else None
+            by_cohort.setdefault((c.cohort, scale), []).append(c)
+    for (cohort, _scale), members in by_cohort.items():
         if len({c.text for c in members}) < 2:
             continue
-        sets = [set(c.values.get(key) or []) for c in members]
+        sets = [_values_of(c, kind, key) for c in members]
         if any(not (a & b) for i, a in enumerate(sets) for b in sets[i + 1 :]):
             for c in members:
                 c.group = f"{kind}:require" + (f":{cohort}" if cohort else "")
+
+
+def _values_of(c: Criterion, kind: str, key: str) -> set:
+    """The values a patient may have to meet ``c``: listed values, or a range's steps
+    ("PS 0 to 1" and "PS 2" under one parent; "Age 18-64" and "Age >= 65" for two cohorts)."""
+    v = c.values
+    if kind == "performance_status":
+        return set(range(int(v.get("min") or 0), int(v.get("max") or 0) + 1))
+    if kind == "age":
+        lo = v.get("min_years") or 0
+        hi = v.get("max_years") if v.get("max_years") is not None else 130
+        return set(range(int(lo * 12), int(hi * 12) + 1))
+    return set(v.get(key) or [])

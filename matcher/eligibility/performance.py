@@ -109,7 +109,8 @@ def _ps(c: _Ctx) -> list[tuple[str, str, dict]]:
     s = c.s
     if not re.search(
         r"perform|ecog|eastern cooperative|eastern cancer cooperati|karnofsky|kps|lansky|lanksy|zubrod"
-        r"|who\s+grade\s*0",
+        # "PS 0 to 1", "PS 2" as lines of their own
+        r"|who\s+grade\s*0|\bps\s*(?:[<>=≤≥]|\d)",
         s,
     ):
         return []
