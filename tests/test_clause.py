@@ -1978,6 +1978,20 @@ def test_an_age_range_reads_each_bound_in_its_own_unit(age, expected):
     assert [v.verdict for v in vs if v.criterion.type == "age"] == [expected]
 
 
+@pytest.mark.parametrize(
+    ("line", "age", "expected"),
+    [
+        ("aged 18 years or above and 75 years or below", 79, NOT_MET),
+        ("aged 18 years or above and 75 years or below", 60, MET),
+        ("18 years or older and less than 75 years", 75, NOT_MET),
+        ("18 years or older and 75 years or younger", 17, NOT_MET),
+    ],
+)
+def test_a_second_bound_after_the_first_joins_it(line, age, expected):
+    vs = _verdicts("inclusion", line, _patient(age=age))
+    assert [v.verdict for v in vs if v.criterion.type == "age"] == [expected]
+
+
 def test_the_lines_under_a_kind_of_patient_are_that_groups():
     """ "Favorable-risk patients meeting the following criteria:" heads a sub-group's lines
     (one of several risk groups), though it lists them as "the following criteria"."""

@@ -100,56 +100,11 @@ def _age(c: _Ctx) -> list[tuple[str, str, dict]]:
                 continue  # "(for patients > 12 years of age)": a condition, not an age gate
             if abs(m.start() - anchor.start()) > 45 and abs(m.end() - anchor.end()) > 45:
                 continue
-            g = m.groupdict()
-            unit = (g.get("unit") or "year").lower()
-            f = 1 / 12 if unit.startswith("month") else 1.0
-            vals: dict[str, Any] = {"min_years": None, "max_years": None, "source": "text"}
-            if g.get("a") is not None or g.get("a2") is not None:
-                lo_n, hi_n = float(g.get("a") or g["a2"]), float(g["b"])
-                if hi_n < lo_n:
-                    continue
-                vals["min_years"] = round(lo_n * f, 3)
-                vals["max_years"] = round(hi_n * f, 3)
-            elif g.get("op"):
-                if not g.get("unit") and not re.search(
-                    r"\bage[ds]?\s*(?:of|:|is|must be|should be|=)?\s*$",
-                    s[max(0, m.start() - 20) : m.start()],
-                ):
-                    continue
-                n = float(g["n"]) * f
-                op = g["op"]
-                if op in (">=", ">"):
-                    vals["min_years"] = round(n, 3)
-                    vals["min_exclusive"] = op == ">"
-                    # "Age >= 60 years and <= 75 years": the upper bound that follows
-                    hi = _UPPER_AFTER_RE.match(s, m.end())
-                    if hi:
-                        # "> 6 months and < 21 years": the upper bound's own unit
-                        hu = (hi.group("unit") or "").lower()
-                        hf = f if not hu else (1 / 12 if hu.startswith("month") else 1.0)
-                        vals["max_years"] = round(float(hi.group("n")) * hf, 3)
-                        vals["max_exclusive"] = hi.group("op") == "<"
-                elif op in ("<=", "<"):
-                    vals["max_years"] = round(n, 3)
-                    vals["max_exclusive"] = op == "<"
-                else:
-                    vals["min_years"] = vals["max_years"] = round(n, 3)
-            elif g.get("n2"):
-                n = float(g["n2"]) * f
-                if g["dir"] in ("older", "over", "above", "greater", "more"):
-                    vals["min_years"] = round(n, 3)
-                else:
-                    vals["max_years"] = round(n, 3)
-            elif g.get("n3"):
-                vals["min_years"] = float(g["n3"])
-            elif g.get("n4"):
-                n = round(float(g["n4"]) * f, 3)
-                if g["wdir"].lower() in ("over", "above", "older than", "greater than"):
-                    vals["min_years"], vals["min_exclusive"] = n, True
-                else:
-                    vals["max_years"], vals["max_exclusive"] = n, True
-            else:
+            vals = _bound(s, m)
+            if vals is None:
                 continue
+            if (vals["min_years"] is None) != (vals["max_years"] is None):
+                _second_bound(s, m, vals, matches)
             for k in ("min_years", "max_years"):
                 if vals[k] is not None and not 0 <= vals[k] <= 120:
                     break
@@ -160,6 +115,92 @@ def _age(c: _Ctx) -> list[tuple[str, str, dict]]:
                     return [("age", c.polarity(m.start()), vals, {"conditional": True})]
                 return [("age", c.polarity(m.start()), vals)]
     return []
+
+
+def _bound(s: str, m: re.Match) -> dict[str, Any] | None:
+    """The age bound(s) one pattern match states, or None when it states none."""
+    g = m.groupdict()
+    unit = (g.get("unit") or "year").lower()
+    f = 1 / 12 if unit.startswith("month") else 1.0
+    vals: dict[str, Any] = {"min_years": None, "max_years": None, "source": "text"}
+    if g.get("a") is not None or g.get("a2") is not None:
+        lo_n, hi_n = float(g.get("a") or g["a2"]), float(g["b"])
+        if hi_n < lo_n:
+            return None
+        vals["min_years"] = round(lo_n * f, 3)
+        vals["max_years"] = round(hi_n * f, 3)
+    elif g.get("op"):
+        if not g.get("unit") and not re.search(
+            r"\bage[ds]?\s*(?:of|:|is|must be|should be|=)?\s*$",
+            s[max(0, m.start() - 20) : m.start()],
+        ):
+            return None
+        n = float(g["n"]) * f
+        op = g["op"]
+        if op in (">=", ">"):
+            vals["min_years"] = round(n, 3)
+            vals["min_exclusive"] = op == ">"
+            # "Age >= 60 years and <= 75 years": the upper bound that follows
+            hi = _UPPER_AFTER_RE.match(s, m.end())
+            if hi:
+                # "> 6 months and < 21 years": the upper bound's own unit
+                hu = (hi.group("unit") or "").lower()
+                hf = f if not hu else (1 / 12 if hu.startswith("month") else 1.0)
+                vals["max_years"] = round(float(hi.group("n")) * hf, 3)
+                vals["max_exclusive"] = hi.group("op") == "<"
+        elif op in ("<=", "<"):
+            vals["max_years"] = round(n, 3)
+            vals["max_exclusive"] = op == "<"
+        else:
+            vals["min_years"] = vals["max_years"] = round(n, 3)
+    elif g.get("n2"):
+        n = float(g["n2"]) * f
+        if g["dir"] in ("older", "over", "above", "greater", "more"):
+            vals["min_years"] = round(n, 3)
+        else:
+            vals["max_years"] = round(n, 3)
+    elif g.get("n3"):
+        vals["min_years"] = float(g["n3"])
+    elif g.get("n4"):
+        n = round(float(g["n4"]) * f, 3)
+        if g["wdir"].lower() in ("over", "above", "older than", "greater than"):
+            vals["min_years"], vals["min_exclusive"] = n, True
+        else:
+            vals["max_years"], vals["max_exclusive"] = n, True
+    else:
+        return None
+    return vals
+
+
+_BOUND_GAP_RE = re.compile(r"\s*(?:,\s*)?(?:and|but|to|,)\s*(?:aged?\s*)?$", _I)
+
+
+def _second_bound(s: str, m: re.Match, vals: dict, matches: list) -> None:
+    """ "18 years or above and 75 years or below", "18 years or older and less than 75
+    years": the opposite bound written right after the first one joins it."""
+    for m2 in matches:
+        if m2.start() < m.end() or not _BOUND_GAP_RE.fullmatch(s[m.end() : m2.start()]):
+            continue
+        other = _bound(s, m2)
+        if other is None:
+            continue
+        if (
+            vals["min_years"] is not None
+            and other["max_years"] is not None
+            and other["min_years"] is None
+        ):
+            vals["max_years"] = other["max_years"]
+            if "max_exclusive" in other:
+                vals["max_exclusive"] = other["max_exclusive"]
+        elif (
+            vals["max_years"] is not None
+            and other["min_years"] is not None
+            and other["max_years"] is None
+        ):
+            vals["min_years"] = other["min_years"]
+            if "min_exclusive" in other:
+                vals["min_exclusive"] = other["min_exclusive"]
+        return
 
 
 _AGE_BAND_RE = re.compile(
