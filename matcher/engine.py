@@ -15,7 +15,8 @@ straightforward path, so the results are identical (tests compare them).
 
 The Dask engine runs the local engine over patient partitions on a ``dask.distributed``
 cluster (a ``LocalCluster`` by default, or an existing scheduler). Trials are parsed once here
-and shared with the workers; they are never re-parsed per partition.
+and shared with the workers; they are never re-parsed per partition. The report's stream
+(:func:`iter_match_dask_briefs`) ships compact rows back, not explained suggestions.
 """
 
 from __future__ import annotations
