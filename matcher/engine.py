@@ -273,9 +273,24 @@ def _brief_partition(patients, parsed_trials, config, relevance):
     cm = st.columnar()
     cm.start_chunk()
     rows = cm.rows(patients)
-    parts = [cm.brief_parts(rows, i) for i in range(len(patients))]
+    parts = [_shared_texts(cm.brief_parts(rows, i)) for i in range(len(patients))]
     arrays = {name: getattr(rows, name) for name in _ROW_ARRAYS}
     return arrays, parts
+
+
+def _shared_texts(parts: list[tuple], seen: dict | None = None) -> list[tuple]:
+    """The same rows with equal texts (and equal verify tuples) as one object each, so the
+    pickle sent back holds each once (a grouped-unknown line or an exclusion made per pair
+    recurs across patients)."""
+    seen = {} if seen is None else seen
+    one = seen.setdefault
+    out = []
+    for score, reasons, excluded_by, verify, met, to_review in parts:
+        reasons = [one(t, t) for t in reasons]
+        excluded_by = [one(t, t) for t in excluded_by]
+        verify = one(verify, tuple(one(t, t) for t in verify))
+        out.append((score, reasons, excluded_by, verify, met, to_review))
+    return out
 
 
 _ROW_ARRAYS = ("patient", "trial", "verdict", "score", "rank", "gated", "site", "miles",
