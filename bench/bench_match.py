@@ -211,6 +211,22 @@ def run_one(db: Path, n: int, engine: str, workers: int, mode: str = "explain") 
             pairs += len(rows)
             evaluated += int((~rows.gated).sum())
         stream = iter(())
+    elif mode == "briefs":
+        # what the report streams: every row compact (Dask: shipped as compact rows)
+        if engine == "dask":
+            from matcher.engine import iter_match_dask_briefs
+
+            briefs = iter_match_dask_briefs(patients, parsed, config, n_workers=workers)
+        else:
+            from matcher.engine import iter_match_briefs
+
+            briefs = iter_match_briefs(patients, parsed, pack, vocab, config)
+        for b in briefs:
+            pairs += len(b.trials)
+            evaluated += sum(
+                1 for t in b.trials if "criteria not evaluated" not in " ".join(t.reasons)
+            )
+        stream = iter(())
     elif engine == "dask":
         from matcher.engine import iter_match_dask
 
@@ -255,9 +271,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument(
         "--mode",
-        choices=["rows", "explain"],
+        choices=["rows", "explain", "briefs"],
         default="explain",
-        help="rows: verdict/score/rank arrays only; explain: every suggestion built",
+        help="rows: verdict/score/rank arrays only; explain: every suggestion built; briefs: "
+        "every row as the report streams it (compact, nothing explained)",
     )
     ap.add_argument(
         "--check",

@@ -40,10 +40,14 @@ t0 = time.perf_counter()
 from matcher.report import ReportConfig, run_report
 from matcher.rank import RankConfig
 db, patients, out, engine, workers = sys.argv[1:6]
-try:
-    cfg = ReportConfig(rank=RankConfig(), engine=engine, workers=int(workers))
-except TypeError:  # a checkout before --workers
-    cfg = ReportConfig(rank=RankConfig(), engine=engine)
+try:  # --engine dask: the workers are the LocalCluster's
+    cfg = ReportConfig(rank=RankConfig(), engine=engine, workers=int(workers),
+                       dask_workers=int(workers))
+except TypeError:
+    try:
+        cfg = ReportConfig(rank=RankConfig(), engine=engine, workers=int(workers))
+    except TypeError:  # a checkout before --workers
+        cfg = ReportConfig(rank=RankConfig(), engine=engine)
 res = run_report(patients, out, db, (), cfg)
 wall = time.perf_counter() - t0
 print(json.dumps({
@@ -109,7 +113,11 @@ def main() -> None:
     ap.add_argument("--cohorts", default="1000,10000")
     ap.add_argument("--code", type=Path, action="append", help="checkout(s) to run (default .)")
     ap.add_argument("--engine", choices=["local", "dask"], default="local")
-    ap.add_argument("--workers", default="1", help="report --workers values, e.g. 1,2")
+    ap.add_argument(
+        "--workers",
+        default="1",
+        help="report --workers values, e.g. 1,2 (--engine dask: the LocalCluster's workers)",
+    )
     ap.add_argument("--work", type=Path, default=None, help="keep stores and outputs here")
     args = ap.parse_args()
     codes = [c.resolve() for c in (args.code or [ROOT])]

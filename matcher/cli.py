@@ -1164,7 +1164,8 @@ def match_cmd(
     show_default=True,
     help="Local engine: processes that match and write patient partitions. auto: one per "
     "usable core once the list has at least 250 patients per process (1 below that); or a "
-    "number, e.g. 1 on a machine whose cores are busy with other work.",
+    "number, e.g. 1 on a machine whose cores are busy with other work. --engine dask without "
+    "--scheduler: the local cluster's worker processes (auto: 2).",
 )
 @patient_format_option
 @place_options()
@@ -1230,6 +1231,8 @@ def report_cmd(
         list_name=list_name,
         country=country,
         workers=workers,
+        # --engine dask without --scheduler: a number is the LocalCluster's worker count
+        dask_workers=workers if isinstance(workers, int) else 2,
         explain=explain,
     )
     # progress on a terminal only: quiet under cron

@@ -540,16 +540,7 @@ class ColumnarMatcher:
         j = int(rows.trial[k])
         pt = st.parsed_trials[j]
         m = float(rows.miles[k])
-        if np.isnan(m):
-            sm = (None, None)
-        else:
-            key = (j, int(rows.site[k]))
-            site = self._site_dicts.get(key)
-            if site is None:  # one dict per trial site, shared by its rows (read, not changed)
-                site = self._site_dicts[key] = rank.site_dict(
-                    st.site_cache[pt.trial.nct_id][0][key[1]]
-                )
-            sm = (site, m)
+        sm = (None, None) if np.isnan(m) else (self.site_of(j, int(rows.site[k])), m)
         if rows.gated[k]:
             return j, pt, sm, rank.gates(p, pt.trial, st.config, sm, self.age_bounds(j)), []
         got = rows.verdicts.get((i, j)) if rows.verdicts is not None else None
@@ -685,7 +676,15 @@ class ColumnarMatcher:
         """Patient ``i``'s rows as :class:`Brief` (what a row the report lists without its
         detail shows, computed as ``rank.judge`` computes it, without building the
         suggestion); :meth:`Briefs.explain` gives any of them in full."""
-        st, ctx = self.st, self.st.ctx
+        return self.assemble(rows, i, self.brief_parts(rows, i))
+
+    def brief_parts(self, rows: Rows, i: int) -> list[tuple]:
+        """What a :class:`Brief` of each row of patient ``i`` says that needs the pair's
+        verdicts: ``(score, reasons, excluded_by, verify, met_count, to_review_count)``
+        (the score an ``int`` where ``rank.judge``'s is one). The rest of a brief is per
+        trial, per diagnosis or in the arrays (:meth:`assemble`). A Dask worker ships these
+        with the arrays, not the briefs."""
+        ctx = self.st.ctx
         p = rows.patients[i]
         d = self.diagnosis(p.diagnosis)
         rels = d["rel"]
@@ -697,7 +696,7 @@ class ColumnarMatcher:
         for k in range(sl.start, sl.stop):
             j, pt, (site, miles), gate_reasons, verdicts = self._inputs(rows, i, k, p)
             rel = rels[j]
-            title, phase, status, last_update, url, purpose, purpose_why, scope = self._trial_row(j)
+            _, _, _, _, _, _, purpose_why, scope = self._trial_row(j)
             part = self._partition(j, verdicts)
             if j in marker:
                 marker_out, settled = rank.marker_check(p, rel)
@@ -731,12 +730,48 @@ class ColumnarMatcher:
                 per = miles / 100 * rank.PENALTY_DISTANCE_PER_100_MILES
                 capped = type(min(rank.PENALTY_DISTANCE_CAP, per)) is not float
                 score = int(rows.score[k]) if capped else float(rows.score[k])
+            out.append((score, reasons, excluded_by, tuple(verify), part.met, part.to_review))
+        return out
+
+    def site_of(self, j: int, s: int) -> dict:
+        """``rank.site_dict`` of open site ``s`` of trial ``j`` (one dict per trial site,
+        shared by its rows: read, not changed)."""
+        key = (j, s)
+        site = self._site_dicts.get(key)
+        if site is None:
+            from matcher.engine import _site_points
+
+            nct = self.st.parsed_trials[j].trial.nct_id
+            cache = self.st.site_cache
+            if nct not in cache:  # rows made elsewhere (a Dask worker)
+                cache[nct] = _site_points(self.st.parsed_trials[j].trial)
+            site = self._site_dicts[key] = rank.site_dict(cache[nct][0][s])
+        return site
+
+    def assemble(self, rows: Rows, i: int, parts: Sequence[tuple]) -> Briefs:
+        """Patient ``i``'s :class:`Briefs` from the arrays and :meth:`brief_parts` (made
+        here or on a Dask worker from the same trials and settings)."""
+        p = rows.patients[i]
+        rels = self.diagnosis(p.diagnosis)["rel"]
+        sl = rows.of(i)
+        out = []
+        trials, ranks, verdict = rows.trial, rows.rank, rows.verdict
+        for k, (score, reasons, excluded_by, verify, met, to_review) in zip(
+            range(sl.start, sl.stop), parts, strict=True
+        ):
+            j = int(trials[k])
+            m = float(rows.miles[k])
+            if np.isnan(m):
+                site, miles = None, None
+            else:
+                site, miles = self.site_of(j, int(rows.site[k])), m
+            title, phase, status, last_update, url, purpose, _, _ = self._trial_row(j)
             out.append(
                 Brief(
-                    pt.trial.nct_id,
-                    int(rows.rank[k]),
+                    self.st.parsed_trials[j].trial.nct_id,
+                    int(ranks[k]),
                     score,
-                    VERDICTS[rows.verdict[k]],
+                    VERDICTS[verdict[k]],
                     reasons,
                     excluded_by,
                     site,
@@ -746,14 +781,14 @@ class ColumnarMatcher:
                     status,
                     last_update,
                     url,
-                    rel.tier or "unrelated",
+                    rels[j].tier or "unrelated",
                     purpose,
-                    tuple(verify),
-                    part.met,
-                    part.to_review,
+                    verify,
+                    met,
+                    to_review,
                 )
             )
-        notes = rank.patient_notes(p, int(rows.dropped[i]), point, st.config)
+        notes = rank.patient_notes(p, int(rows.dropped[i]), rank.patient_point(p), self.st.config)
         return Briefs(p.id, out, notes, int(rows.unrelated[i]), self, rows, i)
 
 

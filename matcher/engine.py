@@ -15,7 +15,8 @@ straightforward path, so the results are identical (tests compare them).
 
 The Dask engine runs the local engine over patient partitions on a ``dask.distributed``
 cluster (a ``LocalCluster`` by default, or an existing scheduler). Trials are parsed once here
-and shared with the workers; they are never re-parsed per partition.
+and shared with the workers; they are never re-parsed per partition. The report's stream
+(:func:`iter_match_dask_briefs`) ships compact rows back, not explained suggestions.
 """
 
 from __future__ import annotations
@@ -250,6 +251,135 @@ def _match_partition(patients, parsed_trials, config):
     )
 
 
+def _brief_partition(patients, parsed_trials, config, relevance):
+    """Worker-side: one partition's rows as compact columns, not explained suggestions.
+
+    Returns ``(arrays, parts)``: the :class:`matcher.columnar.Rows` arrays of the partition
+    (numpy, without the patients and the per-pair verdicts) and, per patient, each row's
+    :meth:`ColumnarMatcher.brief_parts` (the score and the few texts that need the pair's
+    verdicts). Trial texts and site dicts are not shipped: the client has the same trials.
+    ``relevance``: the client's relevance per diagnosis (so no worker computes it again).
+    """
+    from matcher.knowledge import load_pack
+    from matcher.vocab import load_vocab
+
+    key = (id(parsed_trials), repr(config), "briefs")
+    if key not in _WORKER_STATES:
+        _WORKER_STATES.clear()  # one run at a time per worker
+        _WORKER_STATES[key] = MatchState(parsed_trials, load_pack(), load_vocab(), config)
+    st = _WORKER_STATES[key]
+    for diag, rel in relevance.items():
+        st.relevant_by_diag.setdefault(diag, rel)
+    cm = st.columnar()
+    cm.start_chunk()
+    rows = cm.rows(patients)
+    parts = [_shared_texts(cm.brief_parts(rows, i)) for i in range(len(patients))]
+    arrays = {name: getattr(rows, name) for name in _ROW_ARRAYS}
+    return arrays, parts
+
+
+def _shared_texts(parts: list[tuple], seen: dict | None = None) -> list[tuple]:
+    """The same rows with equal texts (and equal verify tuples) as one object each, so the
+    pickle sent back holds each once (a grouped-unknown line or an exclusion made per pair
+    recurs across patients)."""
+    seen = {} if seen is None else seen
+    one = seen.setdefault
+    out = []
+    for score, reasons, excluded_by, verify, met, to_review in parts:
+        reasons = [one(t, t) for t in reasons]
+        excluded_by = [one(t, t) for t in excluded_by]
+        verify = one(verify, tuple(one(t, t) for t in verify))
+        out.append((score, reasons, excluded_by, verify, met, to_review))
+    return out
+
+
+_ROW_ARRAYS = ("patient", "trial", "verdict", "score", "rank", "gated", "site", "miles",
+               "unrelated", "dropped", "starts")  # fmt: skip
+
+
+def _dask_client(scheduler, n_workers):
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        from matcher.errors import MatcherError
+
+        raise MatcherError(
+            "the Dask engine needs dask.distributed: pip install 'trialmatch[dask]' "
+            "(or run with --engine local)"
+        ) from exc
+    if scheduler:
+        return Client(scheduler), None
+    cluster = LocalCluster(
+        n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    return Client(cluster), cluster
+
+
+def _in_order(client, fn, patients, size, workers, *args):
+    """Submit ``fn(partition, *args)`` per partition of ``size`` patients, at most two per
+    worker in flight; yield ``(partition, result)`` in input order."""
+    starts = list(range(0, len(patients), size))
+    window = 2 * workers
+    pending: list = []
+    for k, i in enumerate(starts):
+        part = list(patients[i : i + size])
+        pending.append((part, client.submit(fn, part, *args, pure=False)))
+        if len(pending) >= window or k == len(starts) - 1:
+            while pending and (len(pending) >= window or k == len(starts) - 1):
+                part, fut = pending.pop(0)
+                yield part, fut.result()
+                fut.release()
+
+
+def iter_match_dask_briefs(
+    patients: Sequence,
+    parsed_trials: Sequence,
+    config: RankConfig | None = None,
+    scheduler: str | None = None,
+    partition_size: int | None = None,
+    n_workers: int = 2,
+    state: MatchState | None = None,
+):
+    """Like :func:`iter_match_briefs`, over patient partitions on dask.distributed: each
+    patient as :class:`matcher.columnar.Briefs`, in input order.
+
+    Workers ship compact rows (the arrays and each row's few verdict-dependent texts,
+    :func:`_brief_partition`), not explained suggestions; a brief's per-trial text and
+    sites are filled in here from the same parsed trials, and ``Briefs.explain(only)``
+    builds the rows shown in full here (``rank.judge``, the verdicts evaluated again for
+    those rows only). ``state``: this side's :class:`MatchState` for these trials and
+    settings (e.g. with relevance loaded from the store); its relevance per diagnosis is
+    computed here for the cohort's diagnoses where missing and sent to the workers once.
+    """
+    from matcher.columnar import Rows
+
+    config = config or RankConfig()
+    if state is None:
+        from matcher.knowledge import load_pack
+        from matcher.vocab import load_vocab
+
+        state = MatchState(parsed_trials, load_pack(), load_vocab(), config)
+    for diag in dict.fromkeys(p.diagnosis for p in patients):
+        state.relevant(diag)
+    cm = state.columnar()
+    client, cluster = _dask_client(scheduler, n_workers)
+    try:
+        workers = max(1, len(client.scheduler_info().get("workers", {})) or n_workers)
+        size = partition_size or max(50, min(1000, -(-len(patients) // (workers * 4))))
+        trials_future = client.scatter(list(parsed_trials), broadcast=True)
+        rel_future = client.scatter(dict(state.relevant_by_diag), broadcast=True)
+        for part, (arrays, parts) in _in_order(
+            client, _brief_partition, patients, size, workers, trials_future, config, rel_future
+        ):
+            rows = Rows(part, **arrays)
+            for i, row_parts in enumerate(parts):
+                yield cm.assemble(rows, i, row_parts)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
 def iter_match_dask(
     patients: Sequence,
     parsed_trials: Sequence,
@@ -265,40 +395,16 @@ def iter_match_dask(
     are scattered to every worker once. At most two partitions per worker are in flight, so
     memory stays bounded on the workers and here, however large the cohort.
     """
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError as exc:  # pragma: no cover - exercised only without the extra
-        from matcher.errors import MatcherError
-
-        raise MatcherError(
-            "the Dask engine needs dask.distributed: pip install 'trialmatch[dask]' "
-            "(or run with --engine local)"
-        ) from exc
-
     config = config or RankConfig()
-    cluster = None
-    if scheduler:
-        client = Client(scheduler)
-    else:
-        cluster = LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
-        )
-        client = Client(cluster)
+    client, cluster = _dask_client(scheduler, n_workers)
     try:
         workers = max(1, len(client.scheduler_info().get("workers", {})) or n_workers)
         size = partition_size or max(50, min(1000, -(-len(patients) // (workers * 4))))
         trials_future = client.scatter(list(parsed_trials), broadcast=True)
-        starts = list(range(0, len(patients), size))
-        window = 2 * workers
-        pending: list = []
-        for k, i in enumerate(starts):
-            part = list(patients[i : i + size])
-            pending.append(client.submit(_match_partition, part, trials_future, config, pure=False))
-            if len(pending) >= window or k == len(starts) - 1:
-                while pending and (len(pending) >= window or k == len(starts) - 1):
-                    fut = pending.pop(0)
-                    yield from fut.result()
-                    fut.release()
+        for _, got in _in_order(
+            client, _match_partition, patients, size, workers, trials_future, config
+        ):
+            yield from got
     finally:
         client.close()
         if cluster is not None:

@@ -166,6 +166,8 @@ class ReportConfig:
     # local engine: processes matching and writing patient partitions; "auto": one per
     # usable core when the list is long enough to pay for them (see resolve_workers)
     workers: int | str = "auto"
+    # Dask engine without a scheduler: the LocalCluster's single-threaded worker processes
+    dask_workers: int = 2
     # "top": only the first ``top`` open trials per patient are written with their detail
     # (every other row is compact: verdict, score, rank, site, why excluded, counts);
     # "all": every row with its detail (reasons, verify, criteria met, lines to read)
@@ -836,6 +838,7 @@ def run_report(
         collector_out_of_the_way,
         iter_match_briefs,
         iter_match_cohort,
+        iter_match_dask_briefs,
     )
     from matcher.knowledge import load_pack
     from matcher.parsecache import parse_store
@@ -937,10 +940,10 @@ def run_report(
         timings["parse"] = _lap()
         # relevance of every trial to each distinct diagnosis, from the store's cache where
         # it holds it (computed and cached where not); the matching reuses this state
-        state = None
-        if config.engine == "local":
-            state = MatchState(parsed, pack, vocab, config.rank)
-            load_relevance(store, state, digests, (p.diagnosis for p in batch.patients))
+        # (the Dask engine's client keeps one too: it fills in the briefs the workers ship
+        # and explains the rows shown first, and it sends the relevance to the workers)
+        state = MatchState(parsed, pack, vocab, config.rank)
+        load_relevance(store, state, digests, (p.diagnosis for p in batch.patients))
         timings["relevance"] = _lap()
         run = {
             "run_id": run_id,
@@ -985,6 +988,15 @@ def run_report(
                     if config.engine == "local":  # rows listed compact are never built in full
                         stream = iter_match_briefs(
                             batch.patients, parsed, pack, vocab, config.rank, state=state
+                        )
+                    elif config.explain == "top":  # Dask: workers ship compact rows
+                        stream = iter_match_dask_briefs(
+                            batch.patients,
+                            parsed,
+                            config.rank,
+                            scheduler=config.scheduler,
+                            n_workers=config.dask_workers,
+                            state=state,
                         )
                     else:
                         stream = iter_match_cohort(

@@ -98,42 +98,75 @@ def test_dask_engine_equals_local_engine(cohort):
     assert _dump(distributed) == _dump(local)
 
 
-@pytest.mark.dask
-def test_report_on_an_existing_scheduler_equals_the_local_report(tmp_path):
-    """`report --engine dask --scheduler ADDRESS` (an already running cluster) writes the same
-    matches as `--engine local`."""
+@pytest.fixture(scope="module")
+def dask_cluster():
     distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        yield cluster
+
+
+@pytest.mark.dask
+def test_dask_briefs_equal_local_briefs(cohort, dask_cluster):
+    """Workers ship compact rows; the briefs made from them here, and the rows explained
+    here, equal the local engine's."""
+    from matcher.engine import iter_match_briefs, iter_match_dask_briefs
+
+    patients, parsed = cohort
+    config = RankConfig(statuses=None)
+    local = list(iter_match_briefs(patients, parsed, load_pack(), load_vocab(), config))
+    local_top = [b.explain([k for k in range(min(3, len(b.trials)))]).to_dict() for b in local]
+    remote, remote_top = [], []
+    for b in iter_match_dask_briefs(
+        patients, parsed, config, scheduler=dask_cluster.scheduler_address, partition_size=7
+    ):
+        remote.append(b)
+        remote_top.append(b.explain([k for k in range(min(3, len(b.trials)))]).to_dict())
+    assert [b.patient_id for b in remote] == [p.id for p in patients]
+    assert sum(len(b.trials) for b in local) > 100
+    for a, b in zip(local, remote, strict=True):
+        assert (a.notes, a.unrelated) == (b.notes, b.unrelated)
+        assert a.trials == b.trials
+        assert [type(t.score) for t in a.trials] == [type(t.score) for t in b.trials]
+    assert json.dumps(remote_top, sort_keys=True) == json.dumps(local_top, sort_keys=True)
+
+
+DATA_FILES = ("matches.json", "matches.csv", "trials.json", "options.json")
+
+
+@pytest.mark.dask
+@pytest.mark.parametrize(
+    ("patients", "trials", "explain"),
+    [
+        ("patients/coordinator_list.csv", "trials", "top"),
+        ("demo/patients.csv", "demo/trials", "top"),
+        ("demo/patients.csv", "demo/trials", "all"),
+    ],
+)
+def test_report_on_an_existing_scheduler_equals_the_local_report(
+    tmp_path, dask_cluster, patients, trials, explain
+):
+    """`report --engine dask --scheduler ADDRESS` (an already running cluster) writes the same
+    data files as `--engine local`, byte for byte."""
     from click.testing import CliRunner
 
     from matcher.cli import cli
 
-    patients = FIXTURES / "patients" / "coordinator_list.csv"
-    trials = FIXTURES / "trials"
-    common = ["--trials", str(trials), "--status", "any", "--as-of", "2026-06-01"]
-    local = CliRunner().invoke(
-        cli,
-        [
-            "--db",
-            str(tmp_path / "a.sqlite"),
-            "report",
-            str(patients),
-            "--out",
-            str(tmp_path / "a"),
-            *common,
-        ],
-    )
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster:
-        remote = CliRunner().invoke(
+    common = ["--trials", str(FIXTURES / trials), "--status", "any", "--as-of", "2026-06-01",
+              "--explain", explain, "--workers", "1"]  # fmt: skip
+
+    def run(name, *extra):
+        res = CliRunner().invoke(
             cli,
-            [
-                "--db", str(tmp_path / "b.sqlite"), "report", str(patients), "--out", str(tmp_path / "b"),
-                "--engine", "dask", "--scheduler", cluster.scheduler_address, *common,
-            ],
+            ["--db", str(tmp_path / f"{name}.sqlite"), "report", str(FIXTURES / patients),
+             "--out", str(tmp_path / name), *common, *extra],
         )  # fmt: skip
-    assert (local.exit_code, remote.exit_code) == (0, 0), (local.output, remote.output)
-    a = json.loads((tmp_path / "a" / "matches.json").read_text())
-    b = json.loads((tmp_path / "b" / "matches.json").read_text())
-    assert len(a) == 12
-    assert a == b
+        assert res.exit_code == 0, res.output
+        return {f: (tmp_path / name / f).read_bytes() for f in DATA_FILES}
+
+    local = run("a")
+    remote = run("b", "--engine", "dask", "--scheduler", dask_cluster.scheduler_address)
+    assert len(json.loads(local["matches.json"])) >= 12
+    for f in DATA_FILES:
+        assert remote[f] == local[f], f
