@@ -502,8 +502,12 @@ _SENTENCE_END_RE = re.compile(r"[.;](?:\s|$)")
 # "sarcoma centre", "cancer institute": a diagnosis word naming a place or team
 _INSTITUTION_RE = re.compile(
     r"\b(?:sarcoma|cancer|tumou?r|oncology)\s+(?:cent(?:re|er)s?|units?|teams?|boards?|"
-    r"specialists?|surgeons?|programs?|programmes?|services?|clinics?|groups?|network|"
-    r"institutes?|society|consortium|multidisciplinary)\b",
+    r"specialists?|surgeons?|programs?|programmes?|services?|clinics?|network|"
+    r"institutes?|society|consortium|multidisciplinary)\b"
+    # "Children's Oncology Group", "Sarcoma Study Group" (not "prostate cancer group" of
+    # patients)
+    r"|\boncology\s+groups?\b|\b(?:sarcoma|cancer|tumou?r)\s+(?:study|research|cooperative|"
+    r"trials?)\s+groups?\b",
     re.I,
 )
 _FUNCTION_WORDS = frozenset(

@@ -1816,6 +1816,8 @@ KEEP_PROBES = [
     # a comparator the copy lost ("=18" for ">= 18") says no direction
     ("inclusion", "Male or female subjects =18 years of age", {"age": 55}),
     ("inclusion", "Serum Creatinine = 1.5 x UNL", {"labs": {"creatinine": 0.8}}),
+    # a sample for the study to confirm a status requires no result
+    ("inclusion", "Provision of sufficient tumour biopsy sample for evaluation and confirmation of EGFR and ALK status", {"diagnosis": "lung adenocarcinoma", "biomarkers": ["EGFR negative", "ALK negative"]}),
     # rectal cancer is not colon cancer
     ("exclusion", "Participants diagnosed with rectal cancer.", {"diagnosis": "colon cancer"}),
     # a cohort subject's unread modifier: the patient's ovarian cancer may be of another kind

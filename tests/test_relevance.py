@@ -716,6 +716,13 @@ def test_a_study_of_people_around_the_patient_is_not_for_the_patient(title, crit
         # colon and rectal cancer are siblings: a rectal trial is not for a colon cancer
         ("Histologically confirmed adenocarcinoma of rectum", "colon cancer", False),
         ("Histologically confirmed adenocarcinoma of rectum", "gastric adenocarcinoma", False),
+        # a group of patients is not an institution ("Children's Oncology Group" is)
+        ("Group 1: Untreated High-Risk prostate cancer group", "prostate adenocarcinoma", True),
+        (
+            "With a self-reported diagnosis of NSCLC, soft tissue sarcomas, or hematological malignancies",
+            "diffuse large B-cell lymphoma",
+            True,
+        ),
     ],
 )
 def test_a_histology_of_one_organ_admits_that_organs_cancer(v, line, diagnosis, admitted):

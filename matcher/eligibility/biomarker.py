@@ -101,6 +101,14 @@ _MARKER_TESTING_RE = re.compile(
     r"|\bfor (?:[\w-]+ ){0,4}(?:detection|testing|analysis)\b|\bprovide (?:the )?(?:results?|samples?|tissue)\b",
     _I,
 )
+# a status the study will test: "for evaluation and confirmation of EGFR and ALK status"
+_STATUS_TO_TEST_RE = re.compile(
+    r"\b(?:sample|specimen|tissue|biops\w+|block|slides?)\b[^.;]{0,60}\b(?:for|to allow)\s+"
+    r"(?:the\s+)?(?:central\s+)?(?:evaluation|confirmation|determination|assessment|testing|analysis)"
+    r"\b[^.;]{0,60}\bstatus\b"
+    r"|\bconfirmation of (?:a patient's |the )?(?:tumou?r )?[\w/ -]{1,30}? status\b",
+    _I,
+)
 _VARIANT_RE = re.compile(
     r"\b[A-Z]\d{2,4}(?:[A-Z]|X|del|ins|fs)\b|\bexon ?\d{1,2}(?:\s+(?:deletion|insertion|skipping|"
     r"mutation)s?)?|\b(?:19|20) ?(?:del|ins)\b|\bex ?\d{1,2} ?(?:del|ins)\b",
@@ -810,10 +818,15 @@ def _biomarker(c: _Ctx) -> list[tuple]:
         text_for_any = text
     if _MARKER_ANY_STATUS_RE.search(text_for_any):
         return []  # "both dMMR and MMR-proficient patients are eligible": no restriction
-    if _MARKER_TESTING_RE.search(text) and not re.search(
-        r"\b(?:positive|negative|confirm\w*|documented|harbou?r\w*|known|presence)\b", text, _I
-    ):
-        return []  # "archival tissue for determination of FGFR2 status": a sample requirement
+    if (
+        _MARKER_TESTING_RE.search(text)
+        and not re.search(
+            r"\b(?:positive|negative|confirm\w*|documented|harbou?r\w*|known|presence)\b", text, _I
+        )
+    ) or _STATUS_TO_TEST_RE.search(text):
+        # "archival tissue for determination of FGFR2 status", "sufficient tumour biopsy
+        # sample for evaluation and confirmation of EGFR and ALK status": a sample requirement
+        return []
     # "... assay, exclusion of patients with ... EGFR-sensitive mutations": in an inclusion
     # line, what follows an inline exclusion is excluded
     inline = (
