@@ -362,11 +362,12 @@ def iter_match_dask_briefs(
     for diag in dict.fromkeys(p.diagnosis for p in patients):
         state.relevant(diag)
     cm = state.columnar()
-    client, cluster = _dask_client(scheduler, n_workers)
-    try:
-        workers = max(1, len(client.scheduler_info().get("workers", {})) or n_workers)
-        size = partition_size or max(50, min(1000, -(-len(patients) // (workers * 4))))
-        trials_future = client.scatter(list(parsed_trials), broadcast=True)
+    with _dask_session(scheduler, n_workers, patients, partition_size, parsed_trials) as (
+        client,
+        size,
+        workers,
+        trials_future,
+    ):
         rel_future = client.scatter(dict(state.relevant_by_diag), broadcast=True)
         for part, (arrays, parts) in _in_order(
             client, _brief_partition, patients, size, workers, trials_future, config, rel_future
@@ -374,10 +375,6 @@ def iter_match_dask_briefs(
             rows = Rows(part, **arrays)
             for i, row_parts in enumerate(parts):
                 yield cm.assemble(rows, i, row_parts)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def iter_match_dask(
@@ -396,15 +393,29 @@ def iter_match_dask(
     memory stays bounded on the workers and here, however large the cohort.
     """
     config = config or RankConfig()
+    with _dask_session(scheduler, n_workers, patients, partition_size, parsed_trials) as (
+        client,
+        size,
+        workers,
+        trials_future,
+    ):
+        for _, got in _in_order(
+            client, _match_partition, patients, size, workers, trials_future, config
+        ):
+            yield from got
+
+
+@contextmanager
+def _dask_session(scheduler, n_workers, patients, partition_size, parsed_trials):
+    """A client (and its local cluster, when no scheduler is given), the partition size for
+    this cohort, the worker count, and the parsed trials scattered to every worker once;
+    closed on leaving."""
     client, cluster = _dask_client(scheduler, n_workers)
     try:
         workers = max(1, len(client.scheduler_info().get("workers", {})) or n_workers)
         size = partition_size or max(50, min(1000, -(-len(patients) // (workers * 4))))
         trials_future = client.scatter(list(parsed_trials), broadcast=True)
-        for _, got in _in_order(
-            client, _match_partition, patients, size, workers, trials_future, config
-        ):
-            yield from got
+        yield client, size, workers, trials_future
     finally:
         client.close()
         if cluster is not None:

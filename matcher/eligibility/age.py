@@ -184,22 +184,16 @@ def _second_bound(s: str, m: re.Match, vals: dict, matches: list) -> None:
         other = _bound(s, m2)
         if other is None:
             continue
-        if (
-            vals["min_years"] is not None
-            and other["max_years"] is not None
-            and other["min_years"] is None
-        ):
-            vals["max_years"] = other["max_years"]
-            if "max_exclusive" in other:
-                vals["max_exclusive"] = other["max_exclusive"]
-        elif (
-            vals["max_years"] is not None
-            and other["min_years"] is not None
-            and other["max_years"] is None
-        ):
-            vals["min_years"] = other["min_years"]
-            if "min_exclusive" in other:
-                vals["min_exclusive"] = other["min_exclusive"]
+        for have, add in (("min", "max"), ("max", "min")):
+            if (
+                vals[f"{have}_years"] is not None
+                and other[f"{add}_years"] is not None
+                and other[f"{have}_years"] is None
+            ):
+                vals[f"{add}_years"] = other[f"{add}_years"]
+                if f"{add}_exclusive" in other:
+                    vals[f"{add}_exclusive"] = other[f"{add}_exclusive"]
+                break
         return
 
 
