@@ -738,6 +738,21 @@ def _verdict(text, section="inclusion", context=None, **patient):
             NOT_MET,
             "trial excludes",
         ),
+        # the serous grades are kinds of ovarian cancer: one excluded is not every ovarian cancer
+        (
+            "High-grade serous ovarian carcinoma",
+            "exclusion",
+            {"diagnosis": "low grade serous ovarian cancer"},
+            MET,
+            "not among",
+        ),
+        (
+            "High-grade serous ovarian carcinoma",
+            "exclusion",
+            {"diagnosis": "ovarian cancer"},
+            UNKNOWN,
+            "unspecified subtype",
+        ),
         # colon and rectal cancer are siblings under colorectal cancer
         (
             "Participants diagnosed with rectal cancer.",

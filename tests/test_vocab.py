@@ -127,6 +127,8 @@ DIAGNOSIS_SPELLINGS = [
     ("primary myelofibrosis", "myelofibrosis", "exact"),
     ("thymic carcinoma", "thymic_carcinoma", "exact"),
     ("anaplastic ependymoma", "ependymoma", "exact"),
+    ("ovarian carcinosarcoma", "ovarian_carcinosarcoma", "exact"),
+    ("MMMT", "carcinosarcoma", "exact"),
     # a misspelling changes letters of a word, not the word: "urethral" is no "rectal"
     ("urethral carcinoma", "carcinoma", "mention"),
     ("nasopharangeal carcinoma", "nasopharyngeal_carcinoma", "fuzzy"),
