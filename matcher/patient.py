@@ -835,19 +835,28 @@ def _parse_therapies(ctx: _Ctx, value: object) -> list[Therapy]:
             return Therapy(text, proc, "procedure")
         return None
 
+    def regimen(text: str) -> list[Therapy] | None:
+        drugs = vocab.resolve_regimen(text)
+        if drugs is None:
+            return None
+        return [Therapy(text, d, "drug", list(vocab.drug(d).classes)) for d in drugs]
+
     for text in _as_list(value):
         found = resolve(text)
         therapies: list[Therapy] = []
         if found is not None:
             therapies = [found]
+        elif (named := regimen(text)) is not None:
+            # a named regimen ("R-CHOP", "FOLFOX"): the drugs it is made of
+            therapies = named
         else:
             # a regimen written as parts ("doxorubicin + ifosfamide", "gem/doce"): all parts
             # must resolve, else the text is kept whole
             parts = [x for x in _SPLIT_RE.split(text) if x.strip()]
             if len(parts) > 1:
-                resolved = [resolve(x) for x in parts]
+                resolved = [[t] if (t := resolve(x)) is not None else regimen(x) for x in parts]
                 if all(resolved):
-                    therapies = [t for t in resolved if t is not None]
+                    therapies = [t for group in resolved if group for t in group]
         if not therapies:
             ctx.warnings.append(f"prior therapy {text!r} not recognised; kept verbatim")
             therapies = [Therapy(text, text, "unrecognised")]

@@ -262,6 +262,7 @@ class Procedure:
     lineage: tuple[str, ...]
     note: str | None = None
     source: str | None = None
+    prior_rule: bool = False  # a criterion naming it states a prior-treatment rule
 
 
 @dataclass(frozen=True)
@@ -311,7 +312,8 @@ _DIAG_KEYS = {
 _DIAG_INHERITED = ("family", "category", "in_sarcoma_pack", "summaries", "separate_summary")
 _CLASS_KEYS = {"id", "name", "synonyms", "parents", "note", "later_line"}
 _DRUG_KEYS = {"id", "name", "brands", "synonyms", "codes", "classes", "note", "source"}
-_PROC_KEYS = {"id", "name", "synonyms", "parent", "note", "source"}
+_PROC_KEYS = {"id", "name", "synonyms", "parent", "note", "source", "prior_rule"}
+_REGIMEN_KEYS = {"id", "name", "synonyms", "drugs", "note", "source"}
 _SYN_KEYS = {"text", "text_match", "note"}
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -718,6 +720,7 @@ class Vocab:
         self._load_drugs(_Loader(self.directory / "drugs.yaml"))
         proc_path = self.directory / "procedures.yaml"
         self._load_procedures(_Loader(proc_path) if proc_path.exists() else None)
+        self._load_regimens(_Loader(self.directory / "drugs.yaml"))
 
     # -- loading -------------------------------------------------------------------------------
     def _load_diagnoses(self, ld: _Loader) -> None:
@@ -954,6 +957,9 @@ class Vocab:
             parents = {it["id"]: it.get("parent") for it in items}
             for it in items:
                 spellings = ld.terms(it, "synonyms")
+                prior_rule = it.get("prior_rule", False)
+                if not isinstance(prior_rule, bool):
+                    raise ld.fail("prior_rule must be true or false", it["id"], "prior_rule")
                 self.procedures[it["id"]] = Procedure(
                     id=it["id"],
                     name=it["name"],
@@ -962,6 +968,7 @@ class Vocab:
                     lineage=_lineage(it["id"], parents, ld),
                     note=it.get("note"),
                     source=it.get("source"),
+                    prior_rule=prior_rule,
                 )
                 terms.append(_Term(it["name"], it["id"], True))
                 terms.append(_Term(it["id"].replace("_", " "), it["id"], True))
@@ -975,6 +982,33 @@ class Vocab:
         self._proc_finder = _Finder(terms)
         self._proc_fuzzy = _FuzzyIndex(terms)
         self._proc_terms = terms
+
+    def _load_regimens(self, ld: _Loader) -> None:
+        """Named regimens (``regimens:`` in drugs.yaml): a spelling -> the drugs it is made of."""
+        self.regimens: dict[str, tuple[str, ...]] = {}
+        terms: list[_Term] = []
+        for it in ld.entries("regimens", _REGIMEN_KEYS, ("id", "name", "drugs")):
+            drugs = ld.str_list(it, "drugs", self.drugs)
+            if len(drugs) < 2 or len(set(drugs)) != len(drugs):
+                raise ld.fail("a regimen lists two or more different drugs", it["id"], "drugs")
+            self.regimens[it["id"]] = tuple(drugs)
+            terms.append(_Term(it["name"], it["id"], False))
+            terms.extend(_Term(t, it["id"], False) for t, _tm in ld.terms(it, "synonyms"))
+        self._regimen_index = _index_terms(terms, ld, "regimen")
+        for other, kind in (
+            (self._drug_index, "drug"),
+            (self._class_index, "drug class"),
+            (self._proc_index, "procedure"),
+        ):
+            clash = sorted(set(self._regimen_index) & set(other))
+            if clash:
+                raise ld.fail(f"spelling {clash[0]!r} names both a regimen and a {kind}")
+
+    def resolve_regimen(self, text: str) -> tuple[str, ...] | None:
+        """The drug ids of a named regimen written exactly ("R-CHOP", "mFOLFIRINOX"), or None.
+        Never fuzzy: regimen names are short and differ by one letter ("ABVD", "AVD")."""
+        hit = _lookup(self._regimen_index, text or "")
+        return self.regimens[hit] if hit else None
 
     # -- diagnoses ----------------------------------------------------------------------------
     def diagnosis(self, ident: str) -> Diagnosis:

@@ -812,3 +812,29 @@ def test_patients_wrapper_object(tmp_path):
 def test_a_precancerous_condition_is_read_as_itself(text, expected):
     p = normalize_record({"id": "P", "diagnosis": text}, source="test")
     assert p.diagnosis == expected
+
+
+@pytest.mark.parametrize(
+    ("therapies", "names"),
+    [
+        (["R-CHOP"], ["rituximab", "cyclophosphamide", "doxorubicin", "vincristine", "prednisone"]),
+        (["FOLFOX then FOLFIRI"], ["fluorouracil", "leucovorin", "oxaliplatin", "irinotecan"]),
+        (["gem/doce"], ["gemcitabine", "docetaxel"]),
+        (
+            ["R-ICE + BEAM"],
+            [
+                "rituximab",
+                "ifosfamide",
+                "carboplatin",
+                "etoposide",
+                "carmustine",
+                "cytarabine",
+                "melphalan",
+            ],
+        ),
+    ],
+)
+def test_a_named_regimen_is_read_as_its_drugs(therapies, names):
+    p = normalize_record({"id": "R", "prior_therapies": therapies}, source="test")
+    assert [t.name for t in p.prior_therapies] == names
+    assert all(t.kind == "drug" for t in p.prior_therapies)

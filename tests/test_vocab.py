@@ -1746,3 +1746,65 @@ def test_a_plus_sign_joins_a_spelling():
 )
 def test_her2_drugs_resolve_to_themselves(v, text, ident):
     assert v.resolve_drug(text).entry.id == ident
+
+
+# named regimens: exact spellings only, read as their drugs
+@pytest.mark.parametrize(
+    ("text", "drugs"),
+    [
+        ("R-CHOP", ("rituximab", "cyclophosphamide", "doxorubicin", "vincristine", "prednisone")),
+        ("mFOLFIRINOX", ("fluorouracil", "leucovorin", "irinotecan", "oxaliplatin")),
+        ("XELOX", ("capecitabine", "oxaliplatin")),
+        ("VDC/IE", ("vincristine", "doxorubicin", "cyclophosphamide", "ifosfamide", "etoposide")),
+        ("ABVD", ("doxorubicin", "bleomycin", "vinblastine", "dacarbazine")),
+        ("AVD", None),  # one letter from ABVD: no fuzzy match
+        ("doxorubicin", None),  # a drug, not a regimen
+    ],
+)
+def test_named_regimens(v, text, drugs):
+    assert v.resolve_regimen(text) == drugs
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "klass"),
+    [
+        ("Lupron", "leuprolide", "androgen_deprivation_therapy"),
+        ("Zoladex", "goserelin", "endocrine_therapy"),
+        ("Xtandi", "enzalutamide", "androgen_receptor_pathway_inhibitor"),
+        ("abiraterone acetate", "abiraterone", "androgen_receptor_pathway_inhibitor"),
+        ("Casodex", "bicalutamide", "first_generation_antiandrogen"),
+        ("6-MP", "mercaptopurine", "antimetabolite"),
+        ("Treanda", "bendamustine", "alkylating_agent"),
+        ("CCNU", "lomustine", "chemotherapy"),
+        ("Unituxin", "dinutuximab", "immunotherapy"),
+        ("Adcetris", "brentuximab_vedotin", "antibody_drug_conjugate"),
+        ("Jakafi", "ruxolitinib", "jak_inhibitor"),
+        ("doce", "docetaxel", "taxane"),
+    ],
+)
+def test_hormonal_and_other_agents_added_in_the_eighth_session(v, text, expected, klass):
+    m = v.resolve_drug(text)
+    assert m is not None and m.entry.id == expected
+    assert klass in m.entry.classes
+
+
+def test_a_regimen_must_name_known_drugs(tmp_path):
+    drugs = GOOD_DRUGS + "regimens:\n  - id: onetwo\n    name: OT\n    drugs: [drugone, drugtwo]\n"
+    with pytest.raises(KnowledgeError) as err:
+        Vocab(_write(tmp_path, GOOD_DIAGNOSES, drugs))
+    assert "'drugs' value 'drugtwo' not allowed" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("radical prostatectomy", "prostatectomy"),
+        ("TURBT", "turbt"),
+        ("total hysterectomy and bilateral salpingo-oophorectomy", "hysterectomy_bso"),
+        ("kidney transplant", "organ_transplant"),
+        ("Whipple procedure", "pancreatectomy"),
+        ("bilateral orchiectomy", "orchiectomy"),
+    ],
+)
+def test_surgeries_a_coordinator_records_resolve(v, text, expected):
+    assert v.resolve_procedure(text) == expected
