@@ -2201,3 +2201,211 @@ def test_a_line_about_stored_samples_is_no_histology_alternative():
     parsed = _trial("NCT00000029", text)
     p = _patient(diagnosis="chronic myeloid leukemia")
     assert NOT_MET in [v.verdict for v in evaluate(p, parsed) if v.criterion.type == "histology"]
+
+
+# Shapes from the eighth session (blind sets 10 and 11, read line by line): (section, line,
+# patient overrides, the verdict the line's typed criteria must give: NOT_MET or "no NOT_MET")
+EIGHTH = [
+    # each "no" negates its own conjunct: no double negative that would require metastases
+    (
+        "inclusion",
+        "Clinical stage must be documented as tumor size less than 5 cm, with no palpable "
+        "nodes and no evidence of metastatic disease (T1 or T2 N0 M0).",
+        {"stage": "IV", "metastatic_sites": ["lung"]},
+        NOT_MET,
+    ),
+    (
+        "inclusion",
+        "No palpable nodes and no evidence of metastatic disease (T1 or T2 N0 M0).",
+        {"stage": "II", "metastatic_sites": []},
+        None,
+    ),
+    # a gene symbol in mixed case is the gene
+    (
+        "inclusion",
+        "Her2 negative using American Society of Clinical Oncology (ASCO)-College of "
+        "American Pathologists (CAP) guidelines",
+        {"biomarkers": ["HER2 positive"]},
+        NOT_MET,
+    ),
+    ("inclusion", "Her2 negative", {"biomarkers": ["HER2 negative"]}, MET),
+    # "previously treated <cancer>": at least one treatment
+    (
+        "inclusion",
+        "Previously treated unresectable stage III or stage IV melanoma regardless of "
+        "BRAF mutation status",
+        {"diagnosis": "melanoma", "prior_therapies": []},
+        NOT_MET,
+    ),
+    (
+        "inclusion",
+        "Previously treated unresectable stage III or stage IV melanoma regardless of "
+        "BRAF mutation status",
+        {"diagnosis": "melanoma", "prior_therapies": ["nivolumab"]},
+        MET,
+    ),
+    # ... but only surgery: whether it counts is the coordinator's call
+    (
+        "inclusion",
+        "Previously treated metastatic melanoma",
+        {"diagnosis": "melanoma", "prior_therapies": ["surgery"]},
+        UNKNOWN,
+    ),
+    # "previously treated brain metastases" is about the lesions
+    (
+        "inclusion",
+        "Patients with previously treated brain metastases are eligible",
+        {"prior_therapies": []},
+        None,
+    ),
+    # an untreated cancer, said in so many words
+    ("inclusion", "No treatment yet", {"prior_therapies": ["leuprolide"]}, NOT_MET),
+    ("inclusion", "No prior treatment", {"prior_therapies": []}, MET),
+    # "including but not limited to ..., etc." lists what excludes; it adds, never lifts
+    (
+        "inclusion",
+        "Patients have not received any anti-tumor treatment in the past, including but "
+        "not limited to surgery, radiotherapy, chemotherapy, immunotherapy, targeted therapy, etc.;",
+        {"prior_therapies": ["carboplatin", "paclitaxel"]},
+        NOT_MET,
+    ),
+    # an "or" between disease states that all follow the prior regimen
+    (
+        "inclusion",
+        "Recurrent, persistent, or progressive disease after at least 1 prior first-line "
+        "treatment regimen",
+        {"prior_therapies": []},
+        NOT_MET,
+    ),
+    # radiotherapy may be the first-line treatment regimen
+    (
+        "inclusion",
+        "Recurrent, persistent, or progressive disease after at least 1 prior first-line "
+        "treatment regimen",
+        {"prior_therapies": ["radiotherapy"]},
+        UNKNOWN,
+    ),
+    # "at least two courses" of one therapy are cycles, not two lines
+    (
+        "inclusion",
+        "Patients received with ICIs treatment, including anti-PD-1 or anti-PD-L1 for at "
+        "least two courses;",
+        {"prior_therapies": ["pembrolizumab"]},
+        None,
+    ),
+    (
+        "inclusion",
+        "Patients received with ICIs treatment, including anti-PD-1 or anti-PD-L1 for at "
+        "least two courses;",
+        {"prior_therapies": ["doxorubicin"]},
+        NOT_MET,
+    ),
+    # "i.e." restates the requirement before it
+    (
+        "inclusion",
+        "Newly diagnosed and previously untreated patients with histologically or "
+        "cytologically documented NSCLC with resectable stage IIA to IIIB (ie, N2) disease",
+        {"diagnosis": "lung adenocarcinoma", "stage": "IB", "prior_therapies": []},
+        NOT_MET,
+    ),
+    # a range whose end stands after other words is not read as its two ends
+    (
+        "inclusion",
+        "NSCLC with resectable (Stage IIA to select [ie, N2] Stage IIIB) disease",
+        {"diagnosis": "lung adenocarcinoma", "stage": "IIIA"},
+        MET,
+    ),
+    # a procedure whose mention is a prior-treatment rule (procedures.yaml prior_rule)
+    (
+        "inclusion",
+        "Must have undergone radical prostatectomy",
+        {"sex": "M", "diagnosis": "prostate adenocarcinoma", "prior_therapies": []},
+        NOT_MET,
+    ),
+    (
+        "inclusion",
+        "Must have undergone radical prostatectomy",
+        {"sex": "M", "diagnosis": "prostate adenocarcinoma", "prior_therapies": ["surgery"]},
+        UNKNOWN,
+    ),
+    (
+        "exclusion",
+        "History of solid organ transplant",
+        {"prior_therapies": ["kidney transplant"]},
+        NOT_MET,
+    ),
+    # ... but not inside a definition's alternatives ("defined as: i) ...; or ii) history of")
+    (
+        "inclusion",
+        "Clinically post-menopausal as defined as: i) one or more years from last menses; "
+        "or ii) history of oophorectomy; or iii) FSH in the post-menopause reference range",
+        {"diagnosis": "breast cancer", "prior_therapies": []},
+        None,
+    ),
+    # a drug that names who the rule is for
+    (
+        "inclusion",
+        "Patients previously treated with docetaxel chemotherapy should have received 2 "
+        "or less prior lines of chemotherapy for mCRPC",
+        {"sex": "M", "diagnosis": "prostate adenocarcinoma", "prior_therapies": ["leuprolide"]},
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(("section", "line", "over", "expected"), EIGHTH)
+def test_shapes_read_whole_in_the_eighth_session(section, line, over, expected):
+    vs = _verdicts(section, line, _patient(**over))
+    got = {v.verdict for v in vs}
+    if expected is None:
+        assert NOT_MET not in got, [v.reason for v in vs]
+    elif expected == MET:
+        assert vs and got == {MET}, [(v.criterion.type, v.verdict, v.reason) for v in vs]
+    else:
+        assert expected in got, [(v.criterion.type, v.verdict, v.reason) for v in vs]
+        if expected == UNKNOWN:
+            assert NOT_MET not in got, [v.reason for v in vs]
+
+
+COHORTS = (
+    "Inclusion Criteria (all patients):\n\n* histologically diagnosed prostate cancer\n\n"
+    "HR-HSPC cohort\n\n* previous prostatectomy\n* PSA of \\>1 ng/ml\n\n"
+    "mCRPC cohort\n\n* documented evidence of progression while receiving androgen ablation "
+    "therapy (medical or surgical castration)\n* documented evidence of metastatic disease\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("over", "excluded"),
+    [
+        # fits the mCRPC cohort: no prostatectomy needed
+        ({"prior_therapies": ["leuprolide"], "stage": "IV", "metastatic_sites": ["bone"]}, False),
+        # fits the HR-HSPC cohort
+        ({"prior_therapies": ["radical prostatectomy"], "stage": "II"}, False),
+        # fits neither: no prostatectomy, and no ADT and no metastases
+        ({"prior_therapies": [], "stage": "II", "metastatic_sites": []}, True),
+    ],
+)
+def test_lines_under_cohort_labels_are_alternatives(over, excluded):
+    parsed = _trial("NCT00000031", COHORTS)
+    p = _patient(sex="M", diagnosis="prostate adenocarcinoma", **over)
+    got = {v.verdict for v in evaluate(p, parsed)}
+    assert (NOT_MET in got) == excluded, [
+        (v.criterion.text, v.verdict) for v in evaluate(p, parsed)
+    ]
+
+
+def test_an_exclusion_of_what_the_inclusion_requires_does_not_decide():
+    """ "Prior systemic therapy for NSCLC" excluded beside a requirement of neoadjuvant
+    chemotherapy: read literally the record excludes every patient it asks for."""
+    text = (
+        "Inclusion Criteria:\n\n* Patients who have received neoadjuvant treatment before radical "
+        "lung cancer surgery, including chemotherapy, targeted therapy, or immunotherapy\n\n"
+        "Exclusion Criteria:\n\n* Prior surgery, radiotherapy or systemic therapy for NSCLC, "
+        "including radiofrequency ablation, etc.\n"
+    )
+    parsed = _trial("NCT00000032", text)
+    p = _patient(diagnosis="lung adenocarcinoma", stage="IIIA", prior_therapies=["cisplatin"])
+    excl = [v for v in evaluate(p, parsed) if v.criterion.section == "exclusion"]
+    assert excl and all(v.verdict == UNKNOWN for v in excl), [v.reason for v in excl]
+    assert any("inclusion criteria require" in " ".join(v.criterion.unexplained) for v in excl)

@@ -17,11 +17,11 @@ _GENE_SPELLINGS: dict[str, str] = {
     "ALK": r"\bALK\b|(?i:\banaplastic lymphoma kinase\b)",
     "ROS1": r"\bROS-? ?1\b|(?i:\bc-ros oncogene 1\b)",
     "NTRK": r"\bNTRK ?[123]?\b|(?i:\bneurotrophic tyrosine receptor kinase\b)",
-    "BRAF": r"\bBRAF\b|\bBRAF(?=(?:WT|MUT)\b)",
+    "BRAF": r"\bBRAF\b|\bBRAF(?=(?:WT|MUT)\b)|(?i:\bb-?raf\b)",
     "EGFR": r"\bEGFR\b|\bEGFR(?=(?:WT|MUT)\b)|(?i:\bepidermal growth factor receptor\b)(?!\s*\(?e?gfr\)?\s*(?:>|<|>=|<=))",
-    "HER2": r"\bHER-? ?2\b|\bERBB2\b|\bHER2/neu\b",
-    "KRAS": r"\bK-?RAS\b|\bKRAS(?=(?:WT|MUT)\b)",
-    "NRAS": r"\bN-?RAS\b",
+    "HER2": r"\bHER-? ?2\b|\bERBB2\b|\bHER2/neu\b|(?i:\bher-?2(?:/neu)?\b)",
+    "KRAS": r"\bK-?RAS\b|\bKRAS(?=(?:WT|MUT)\b)|(?i:\bk-?ras\b)",
+    "NRAS": r"\bN-?RAS\b|(?i:\bn-?ras\b)",
     "IDH1": r"\bIDH-?1\b|\bIDH1/2\b",
     "IDH2": r"\bIDH-?2\b|\bIDH1/2\b",
     "MSI": r"\bMSI-?H(?:igh|i)?\b|\bMSI\b|\bdMMR\b|(?i:\bmicrosatellite instab\w*|\bmismatch repair[- ]deficien\w*"
@@ -298,7 +298,8 @@ _GENE_NEEDLES = (
 _GENE_NEEDLES_LOW = (
     "anaplastic lymphoma", "c-ros", "neurotrophic", "epidermal growth", "microsatellite",
     "mismatch", "programmed", "mutational burden", "estrogen", "oestrogen", "progesterone",
-    "hormone receptor", "hormone-receptor",
+    "hormone receptor", "hormone-receptor", "her2", "her-2", "kras", "k-ras", "nras", "n-ras",
+    "braf", "b-raf",
 )  # fmt: skip
 
 
@@ -341,7 +342,18 @@ def _any_status_asides(text: str) -> list[tuple[int, int]]:
             j += 1
         if _ASIDE_ANY_RE.search(text[m.start() : j + 1]):
             out.append((m.start(), j + 1))
+    for m in _REGARDLESS_STATUS_RE.finditer(text):
+        # "... melanoma regardless of BRAF mutation status": the same freedom, unbracketed
+        if not any(a <= m.start() < b for a, b in out) and _GENE_RE.search(m.group(0)):
+            out.append((m.start(), m.end()))
     return out
+
+
+_REGARDLESS_STATUS_RE = re.compile(
+    r"\b(?:regardless|irrespective|independent(?:ly)?) of (?:the |their |tumou?r )?"
+    r"(?:[\w/+-]+(?:,|\s+(?:and|or|and/or))?\s+){1,6}?(?:status|expression|results?)\b",
+    _I,
+)
 
 
 def _in_negative_parenthesis(text: str, pos: int) -> bool:
@@ -766,7 +778,7 @@ def _biomarker(c: _Ctx) -> list[tuple]:
     text = c.plain
     if (
         not any(n in text for n in _GENE_NEEDLES)
-        and not any(n in c.s for n in _GENE_NEEDLES_LOW)
+        and not any(n in text.lower() for n in _GENE_NEEDLES_LOW)
         and not _PROTEIN_RE.search(text)
     ):
         return []

@@ -341,7 +341,10 @@ _DEFINITION_RE = re.compile(
     re.IGNORECASE,
 )
 # (a ";" before a numbered item, "...; (2) ...", goes on with the same definition)
-_SENTENCE_END_RE = re.compile(r";(?!\s*\(?(?:\d|[ivx]{1,3}|[a-h])\))|\.(?=\s+[A-Z(]|\s*$)")
+# ("; or ii) ..." too: an enumerated alternative of the same definition)
+_SENTENCE_END_RE = re.compile(
+    r";(?!\s*(?:(?:or|and|and/or)\s+)?\(?(?:\d|[ivx]{1,3}|[a-h])\))|\.(?=\s+[A-Z(]|\s*$)"
+)
 
 
 def definition_spans(plain: str) -> list[tuple[int, int]]:
@@ -873,9 +876,13 @@ def _left_over(
             # in an exclusion, "(including adenosquamous carcinoma)" of items the type reads
             # only adds to what excludes
             and w in (_EXAMPLE_CUES if c.type in _SYMBOL_TYPES or strict else _EG_CUES)
-            and _examples_explained(low, b, mask, numeric)
+            and _examples_explained(low, b, mask, numeric, strict)
         ):
             continue  # "(e.g., cediranib, sunitinib)", "(eg CT scan)": examples the type reads
+        if is_cue and not strict and w in ("i.e", "ie") and anchors and max(anchors) < a:
+            # "NSCLC with resectable (Stage IIA to select [ie, N2] Stage IIIB) disease": what
+            # follows "i.e." restates the requirement named before it, never widens it
+            continue
         if is_cue and not (words is not None and words.fullmatch(w)):
             bad.append((a, b))
             continue
@@ -1021,8 +1028,13 @@ def _own_exception(low: str, at: int, cue_spans, anchors: list[int], mask: list[
     return True
 
 
-def _examples_explained(low: str, end: int, mask: list[bool], numeric: bool) -> bool:
-    """True when the words after an example cue, up to ")" or ";", are all explained."""
+def _examples_explained(
+    low: str, end: int, mask: list[bool], numeric: bool, strict: bool = True
+) -> bool:
+    """True when the words after an example cue, up to ")" or ";", are all explained. For a
+    requirement (``strict`` False) the list may end before a phrase of its own ("including
+    anti-PD-1 or anti-PD-L1 for at least two courses"): what follows narrows the requirement,
+    it cannot widen it."""
     stop = len(low)
     for ch in (")", ";"):
         i = low.find(ch, end)
@@ -1031,13 +1043,19 @@ def _examples_explained(low: str, end: int, mask: list[bool], numeric: bool) -> 
     toks = [m for m in _TOKEN_RE.finditer(low, end, stop)]
     if not toks:
         return False
+    seen = False
     for m in toks:
         w = m.group(0)
         if w in ("or", "and", "as", "but", "not", "limited", "to", "etc"):
             continue
         if not (all(mask[m.start() : m.end()]) or (numeric and _NUMBERISH_RE.match(w))):
-            return False
+            return bool(not strict and seen and w in _LIST_END_WORDS)
+        seen = True
     return True
+
+
+# words that end an example list and open a phrase of the requirement's own
+_LIST_END_WORDS = frozenset({"for", "within", "during", "at", "in", "on", "before", "after"})
 
 
 def _own(tok, mask, filler, numeric: bool) -> bool:

@@ -841,11 +841,13 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
     _histology_sublists(lines, by_line)
     _age_widened_by_sibling(lines, by_line)
     _blocks_joined_by_or(lines, by_line)
+    _cohort_blocks(lines, by_line)
     _histology_back_references(crits, vocab)
     _one_per_patient(crits, "disease_status", "status")
     _one_per_patient(crits, "stage", "stages")
     _one_per_patient(crits, "performance_status", "")
     _one_per_patient(crits, "age", "")
+    _excluded_while_required(crits, vocab)
     return ParsedTrial(trial=trial, criteria=crits, n_lines=n_lines, n_typed_lines=n_typed)
 
 
@@ -933,6 +935,52 @@ def _blocks_joined_by_or(lines: list, by_line: dict[int, list[Criterion]]) -> No
                 for c in by_line.get(id(x)) or []:
                     if c.type != "unparsed":
                         c.group = f"or-block:{k}{BRANCH_SEP}{b}"
+
+
+# a line that only names a cohort, arm or group ("HR-HSPC cohort", "Cohort B:", "Arm 2 -
+# relapsed disease"): the lines after it, up to the next such line, are that cohort's
+_COHORT_LABEL_RE = re.compile(
+    r"^\W*(?:(?:[\w/+-]+\s+){0,4}(?:cohorts?|arms?|groups?|stratum|strata)|"
+    r"(?:cohort|arm|group|stratum)\s+[\w/+.-]{1,12}(?:\s*[-–:(]\s*[^.;:]{0,60}?\)?)?)\s*:?\s*$",
+    _I,
+)
+
+
+def _cohort_blocks(lines: list, by_line: dict[int, list[Criterion]]) -> None:
+    """Two or more lines of a section that each only name a cohort ("HR-HSPC cohort",
+    "LV-mHSPC cohort", "mCRPC cohort") with criteria under them: a patient joins one cohort,
+    so each cohort's lines are one alternative and a NOT_MET stands only when every cohort
+    fails. Lines before the first label are everyone's; a block ends at the next label, a
+    heading or the end of the section."""
+    labels = [
+        i
+        for i, x in enumerate(lines)
+        if x.parent is None
+        and len(x.plain) <= 80
+        and _COHORT_LABEL_RE.match(x.plain)
+        and not _BARE_OR_RE.match(x.plain)
+    ]
+    k = 0
+    for section in ("inclusion", "exclusion"):
+        mine = [i for i in labels if lines[i].section == section]
+        if len(mine) < 2:
+            continue
+        blocks = []
+        for n, i in enumerate(mine):
+            stop = mine[n + 1] if n + 1 < len(mine) else len(lines)
+            block = [lines[i]]
+            for j in range(i + 1, stop):
+                x = lines[j]
+                if x.section != section or (x.is_heading and x.parent is None):
+                    break
+                block.append(x)
+            blocks.append(block)
+        k += 1
+        for b, block in enumerate(blocks):
+            for x in block:
+                for c in by_line.get(id(x)) or []:
+                    if c.type != "unparsed" and not c.group:
+                        c.group = f"cohort-block:{k}{BRANCH_SEP}{b}"
 
 
 def _any_of_ancestors(line) -> list[tuple[Any, Any]]:
@@ -1037,6 +1085,65 @@ def _referred_back(text: str, did: str, vocab: Any) -> bool:
 
 
 _TRAILING_OR_RE = re.compile(r"[\s,;]\b(?:or|and/or)\s*[,;:]?\s*$", _I)
+
+
+def _covers(excl: Criterion, item: tuple[str, str], vocab: Any) -> bool:
+    """The exclusion ``excl`` excludes every patient who had ``item`` (("drug", id),
+    ("class", id) or ("procedure", id))."""
+    v = excl.values or {}
+    kind, ident = item
+    if kind == "procedure":
+        procs = v.get("procedures") or []
+        is_a = getattr(vocab, "procedure_is_a", None)
+        return any(p == ident or (is_a is not None and is_a(ident, p)) for p in procs)
+    if v.get("any_systemic"):
+        return True
+    classes = set(v.get("classes") or [])
+    if kind == "drug":
+        drug = getattr(vocab, "drugs", {}).get(ident) if vocab is not None else None
+        return ident in (v.get("drugs") or []) or bool(
+            drug is not None and classes & set(drug.classes)
+        )
+    ancestors = (
+        set(vocab.class_ancestors(ident))
+        if vocab is not None and hasattr(vocab, "class_ancestors")
+        else {ident}
+    )
+    return bool(classes & (ancestors | {ident}))
+
+
+def _excluded_while_required(crits: list[Criterion], vocab: Any) -> None:
+    """An exclusion of a prior therapy that the record's inclusion criteria require ("Prior
+    surgery, radiotherapy or systemic therapy for NSCLC" beside "received neoadjuvant
+    chemotherapy, targeted therapy or immunotherapy before surgery"): read literally the record
+    excludes every patient it asks for, so the exclusion means some other time, which it does
+    not say. It cannot decide alone: UNKNOWN, naming the requirement."""
+    for r in crits:
+        if (
+            r.section != "inclusion"
+            or r.type != "prior_therapy_required"
+            or r.polarity != "require"
+            or r.in_definition
+        ):
+            continue
+        v = r.values or {}
+        items = (
+            [("drug", d) for d in v.get("drugs") or []]
+            + [("class", x) for x in v.get("classes") or []]
+            + [("procedure", x) for x in v.get("procedures") or []]
+        )
+        if not items:
+            continue
+        for c in crits:
+            if c.section != "exclusion" or c.type != "prior_therapy_excluded":
+                continue
+            if all(_covers(c, it, vocab) for it in items):
+                note = (
+                    f"the inclusion criteria require prior therapy it excludes (“{r.text[:80]}”): "
+                    "which earlier treatment it means is not said"
+                )
+                if note not in c.unexplained:
+                    c.unexplained = [*c.unexplained, note]
 
 
 def _one_per_patient(crits: list[Criterion], kind: str, key: str) -> None:

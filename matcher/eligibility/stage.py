@@ -184,6 +184,13 @@ def _range(a: Item, b: Item) -> list[Item] | None:
     return out
 
 
+# a range whose end stands after other words ("Stage IIA to select [ie, N2] Stage IIIB"):
+# neither a list of its two ends nor a range read whole
+_OPEN_RANGE_RE = re.compile(
+    r"\s*(?:to|through|-)\s+(?:[^\s]+\s+){0,4}?(?:stages?\b|(?:iv|iii|ii)(?![a-z]))", _I
+)
+
+
 def _read_list(text: str, pre: str | None, after: str) -> list[Item] | None:
     """The items one mention names; None when a part is not read."""
     body = re.sub(r"stages?", " ", text, flags=_I)
@@ -264,7 +271,11 @@ def _stage(c: _Ctx) -> list[tuple[str, str, dict]]:
         ):
             return []  # "Stage 2, patients ...": Arabic numerals name a study step as often
         items = _read_list(text, m.group("pre"), s[m.end() : m.end() + 20])
-        if items is None or re.match(r"[-/][a-z0-9]", s[m.end() :], _I):
+        if (
+            items is None
+            or re.match(r"[-/][a-z0-9]", s[m.end() :], _I)
+            or _OPEN_RANGE_RE.match(s, m.end())
+        ):
             return []  # a mention not read whole: read none of the line
         end = m.end()
         while (more := _CONTINUE_RE.match(s, end)) is not None:

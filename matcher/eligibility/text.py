@@ -82,7 +82,10 @@ _CTX_ANYOF_RE = re.compile(
 )
 _CLAUSE_BREAK_RE = re.compile(
     r"[.;:]\s|\(|\)|\bbut\b|\bunless\b|\bexcept\b|\bhowever\b|,\s*(?=provided|if\b|as long as|who\b|"
-    r"which\b|that\b|and\b)|\bprovided\b",
+    r"which\b|that\b|and\b)|\bprovided\b"
+    # a conjunct negated on its own ("No palpable nodes and no evidence of metastatic
+    # disease"): each "no" negates its own item, the two are no double negative
+    r"|(?:\band\b|\bor\b|,)\s*(?=(?:no|without|never)\b)",
     _I,
 )
 _EXCEPT_RE = re.compile(

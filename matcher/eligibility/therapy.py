@@ -73,11 +73,25 @@ _NAIVE_RE = re.compile(
     r"leukemia|lymphoma|myeloma)\b|\bnot (?:have )?(?:been )?(?:previously )?(?:received|treated)",
     _I,
 )
+# an inclusion line saying the cancer is untreated ("No treatment yet", "No prior therapy",
+# "not yet treated"); not one scoped to a setting or a drug ("no prior therapy for metastatic
+# disease", "no prior treatment with ...": read by the other rules)
+_NO_TREATMENT_RE = re.compile(
+    r"^\W*(?:no (?:prior |previous )?(?:anti-?cancer |anti-?tumou?r |systemic |cancer[- ]directed |"
+    r"oncologic(?:al)? )?(?:treatments?|therap(?:y|ies))(?: (?:yet|so far|to date))?|"
+    r"not (?:yet )?(?:been )?treated(?: yet)?)\W*$",
+    _I,
+)
+# before a procedure whose mention is a prior-treatment rule (procedures.yaml ``prior_rule``)
+_PROCEDURE_CUE_RE = re.compile(
+    r"\b(?:undergone|underwent|undergo|status post|s/p|history of|completed|post-?operative after)\b",
+    _I,
+)
 # a transplant the patient had ("previously received", "relapse after"), not one planned
 # ("ahead of scheduled allo-SCT", "eligible for", "candidate for")
 _HAD_PROCEDURE_RE = re.compile(
     r"\b(?:prior|previous(?:ly)?|received|receiving|undergone|underwent|history of|had|"
-    r"treated with|after|following|post)\b",
+    r"treated with|after|following|post|status post|s/p|completed)\b",
     _I,
 )
 _PLANNED_PROCEDURE_RE = re.compile(
@@ -89,6 +103,15 @@ _PLANNED_PROCEDURE_RE = re.compile(
 _PLANNED_THERAPY_RE = re.compile(
     r"\s*(?:\w+\s+){0,2}?(?:planned|scheduled|intended|proposed|study|protocol)\s+(?:[\w-]+\s+){0,3}?"
     r"(?:treatment|therapy|chemotherapy|regimens?|surgery)\b|\s*(?:to|will)\s+receive\b",
+    _I,
+)
+# the cancer itself already treated ("previously treated metastatic melanoma", "heavily
+# pretreated sarcoma"), not a lesion ("previously treated brain metastases")
+_PRETREATED_RE = re.compile(
+    r"\b(?:previously[- ]treated|(?:heavily[- ])?pre-?treated)\s+(?!(?:[\w/-]+\s+){0,5}?"
+    r"(?:brain|cns|cerebral|metastas[ie]s|lesions?)\b)(?:[\w/()-]+\s+){0,6}?"
+    r"(?:cancers?|carcinomas?|sarcomas?|melanomas?|lymphomas?|leuka?emias?|myelomas?|tumou?rs?|"
+    r"malignanc\w*|nsclc|sclc|gist|disease|\w+omas?)\b",
     _I,
 )
 _PRIOR_WORD_RE = re.compile(r"\b(?:prior|previous\w*|received|had|history|pretreated)\b", _I)
@@ -206,7 +229,12 @@ def _prior_therapy(c: _Ctx, washout_found: bool) -> list[tuple[str, str, dict]]:
     not turn its drugs into exclusions)."""
     if washout_found or any(_is_washout_window(c.s, m) for m in _WASHOUT_RE.finditer(c.s)):
         return []  # "prior chemotherapy within 4 weeks" is a washout, not a lifelong exclusion
-    if not _THERAPY_CUE_RE.search(c.s) and not _NAIVE_RE.search(c.s):
+    if (
+        not _THERAPY_CUE_RE.search(c.s)
+        and not _NAIVE_RE.search(c.s)
+        and not (c.section == "inclusion" and _NO_TREATMENT_RE.search(c.s))
+        and not _procedure_cue(c, c.s, c.plain)
+    ):
         return []
     if any(
         x and _PLANNED_THERAPY_RE.match(x) for x in (c.context, c.plain)
@@ -259,10 +287,31 @@ def _category_is_head_noun(vocab: Any, plain: str, cat: str) -> bool:
 _DISEASE_CUE_RE = re.compile(r"relapsed|refractory|recurred|progress\w*", _I)
 
 
+def _prior_rule(vocab: Any, pid: str) -> bool:
+    """The procedure is one whose mention states a prior-treatment rule (``prior_rule``)."""
+    proc = getattr(vocab, "procedures", {}).get(pid)
+    return bool(proc is not None and getattr(proc, "prior_rule", False))
+
+
+def _procedure_cue(c: _Ctx, s: str, plain: str) -> re.Match | None:
+    """A cue ("underwent", "history of", "status post") before a ``prior_rule`` procedure the
+    line names ("Must have undergone radical prostatectomy")."""
+    if c.vocab is None or not hasattr(c.vocab, "find_procedures"):
+        return None
+    m = _PROCEDURE_CUE_RE.search(s)
+    if m is None:
+        return None
+    if any(_prior_rule(c.vocab, pid) for pid, _t in c.vocab.find_procedures(plain)):
+        return m
+    return None
+
+
 def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
     s = _prep(plain)
-    cue = _THERAPY_CUE_RE.search(s)
-    naive = _NAIVE_RE.search(s)
+    cue = _THERAPY_CUE_RE.search(s) or _procedure_cue(c, s, plain)
+    naive = _NAIVE_RE.search(s) or (
+        _NO_TREATMENT_RE.search(s) if c.section == "inclusion" else None
+    )
     if not cue and not naive:
         return []
     if (_SKIP_THERAPY_RE.search(s) or _TOXICITY_RE.search(s)) and not naive:
@@ -299,7 +348,9 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
         # cell transplant are ineligible"); other procedures are read by their own types
         low_plain = plain.lower()
         for pid, text in c.vocab.find_procedures(plain):
-            if pid in procs or not c.vocab.procedure_is_a(pid, "stem_cell_transplant"):
+            if pid in procs or not (
+                c.vocab.procedure_is_a(pid, "stem_cell_transplant") or _prior_rule(c.vocab, pid)
+            ):
                 continue
             pos = low_plain.find(text.lower())
             before = low_plain[max(0, pos - 70) : max(0, pos)]
@@ -329,9 +380,10 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
     min_lines = max_lines = None
     mn = _MIN_LINES_RE.search(s)
     if mn and re.match(
-        r"\s*(?:>=|>)?\s*\w+\s+(?:days?|weeks?|months?|years?|hours?|cycles? of)\b", mn.group(0)
+        r"\s*(?:>=|>)?\s*\w+\s+(?:days?|weeks?|months?|years?|hours?|cycles?|courses?|doses?)\b",
+        mn.group(0),
     ):
-        mn = None
+        mn = None  # "at least two courses of anti-PD-1": cycles of one therapy, not lines
     if mn:
         if mn.group("n") or mn.group("n2"):
             min_lines = _num(mn.group("n") or mn.group("n2"))
@@ -341,6 +393,16 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
             min_lines, max_lines = int(mn.group("r1") or mn.group("b1")), int(mn.group("r2"))
         elif mn.group("ord"):
             min_lines = {"second": 1, "third": 2, "fourth": 3}[mn.group("ord").lower()]
+    pre = _PRETREATED_RE.search(s) if c.section == "inclusion" else None
+    if (
+        pre
+        and min_lines is None
+        and not (drugs or classes or naive)
+        and not _NEG_RE.search(s[max(0, pre.start() - 25) : pre.start()])
+    ):
+        # "Previously treated unresectable stage III or IV melanoma", "pretreated NSCLC": the
+        # cancer has had at least one treatment
+        min_lines = 1
     mx = _MAX_LINES_RE.search(s)
     if mx:
         max_lines = _num(mx.group("n") or mx.group("n2") or mx.group("n3"))
@@ -640,7 +702,13 @@ def settled_untreated_required(p: Any, c: Criterion, vocab: Any) -> str | None:
 
 # "... EGFR-TKI treatment in dose-extension cases": a requirement for one part of the trial
 _SUBGROUP_RE = re.compile(
-    r"\b(?:in|for) (?:the )?(?:[\w-]+ ){0,2}(?:cases|cohorts?|arms?|parts?|expansion)\b", _I
+    r"\b(?:in|for) (?:the )?(?:[\w-]+ ){0,2}(?:cases|cohorts?|arms?|parts?|expansion)\b"
+    # "Patients previously treated with docetaxel should have received <= 2 prior lines": the
+    # drug names who the rule is for, not what everyone needs
+    r"|^\W*(?:patients|participants|subjects|those)\s+(?:who\s+(?:were|have been|had been)\s+)?"
+    r"(?:previously|prior|already)\s+(?:treated|exposed)\s+(?:with|to)\b[^.;]{1,80}?"
+    r"\b(?:should|must|need|needs|are required|is required|will need|have to)\b",
+    _I,
 )
 
 
@@ -698,7 +766,8 @@ def _ev_prior_required_strict(p: Any, c: Criterion, vocab: Any) -> tuple[str, st
 
 
 _SYSTEMIC_WORD_RE = re.compile(
-    r"\b(?:systemic|chemo\w*|drugs?|lines?|regimens?|agents?|cytotoxic|immunotherap\w*|targeted)\b",
+    r"\b(?:systemic|chemo\w*|drugs?|(?<!-)lines?|(?<!treatment )regimens?|agents?|cytotoxic|"
+    r"immunotherap\w*|targeted)\b",
     _I,
 )
 
