@@ -492,8 +492,10 @@ _EXCEPT_CUE_RE = re.compile(
     re.I,
 )
 # Sentences that say the diagnoses in them are excluded: "Patients with GIST will be excluded".
+# (Not "... with no available (or are ineligible) therapy": an alternative of a relative
+# clause about therapy.)
 _EXCLUDED_SENTENCE_RE = re.compile(
-    r"\b(?:(?:will be|are|is|be) excluded|(?:are|is) not eligible|(?:are|is) ineligible|"
+    r"(?<!\bor )\b(?:(?:will be|are|is|be) excluded|(?:are|is) not eligible|(?:are|is) ineligible|"
     r"not permitted|not allowed)\b",
     re.I,
 )

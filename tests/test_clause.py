@@ -2409,3 +2409,69 @@ def test_an_exclusion_of_what_the_inclusion_requires_does_not_decide():
     excl = [v for v in evaluate(p, parsed) if v.criterion.section == "exclusion"]
     assert excl and all(v.verdict == UNKNOWN for v in excl), [v.reason for v in excl]
     assert any("inclusion criteria require" in " ".join(v.criterion.unexplained) for v in excl)
+
+
+# Shapes from blind set 12b, run once and then read (that set is tuned now)
+TWELVE_B = [
+    # "(or are ineligible)" inside a relative clause about therapy excludes nobody
+    (
+        "inclusion",
+        "Confirmed diagnosis of CD123+ B-ALL without extramedullary lesions that have no "
+        "available (or are ineligible) therapy with known clinical benefit.",
+        {"diagnosis": "B-ALL", "age": 8, "biomarkers": ["CD123 positive"]},
+        MET,
+    ),
+    # "any of the following therapies:" in an exclusion lists what excludes
+    (
+        "exclusion",
+        "Has received any of the following therapies: daratumumab or other anti-CD38 therapies",
+        {"diagnosis": "multiple myeloma", "prior_therapies": ["daratumumab"]},
+        NOT_MET,
+    ),
+    # the date consent is given is no condition of the age limit
+    (
+        "inclusion",
+        "Age ≥12 years on the date of providing informed consent",
+        {"diagnosis": "melanoma", "age": 11},
+        NOT_MET,
+    ),
+    # "For those who had previous prostatectomy, ...": a condition, never everyone's rule
+    (
+        "inclusion",
+        "For those who had previous prostatectomy, PSA must be above 0.2 ng/mL",
+        {"sex": "M", "diagnosis": "prostate adenocarcinoma", "prior_therapies": []},
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(("section", "line", "over", "expected"), TWELVE_B)
+def test_shapes_of_blind_set_12b(section, line, over, expected):
+    test_shapes_read_whole_in_the_eighth_session(section, line, over, expected)
+
+
+def test_lines_under_an_examples_heading_are_no_rules():
+    text = (
+        "Inclusion Criteria:\n\n* Primary induction failure AML, defined as disease refractory "
+        "to an intensive induction attempt.\n\nExamples include but are not limited to:\n\n"
+        "* One cycle of high dose cytarabine (HiDAC) containing regimen\n"
+        "* Two cycles of standard dose cytarabine containing regimen\n"
+    )
+    parsed = _trial("NCT00000033", text)
+    p = _patient(diagnosis="acute myeloid leukemia", prior_therapies=["azacitidine"])
+    assert NOT_MET not in {v.verdict for v in evaluate(p, parsed)}
+
+
+def test_a_line_admitting_early_disease_makes_an_advanced_extent_no_gate():
+    text = (
+        "Inclusion Criteria:\n\n* Unresectable or metastatic SCCHN.\n* Localized SCCHN.\n"
+        "* \\>18 years old.\n"
+    )
+    parsed = _trial("NCT00000034", text)
+    early = _patient(
+        diagnosis="oral cavity squamous cell carcinoma",
+        stage="II",
+        metastatic_sites=[],
+        resectable=True,
+    )
+    assert NOT_MET not in {v.verdict for v in evaluate(early, parsed)}

@@ -469,6 +469,19 @@ def test_coordinated_lists_expand_to_every_member(v, text, expected):
             "family",
             "criteria",
         ),
+        # "(or are ineligible) therapy" in a line's relative clause excludes no diagnosis
+        (
+            "b-all",
+            record(
+                "NCT90000026",
+                ["Acute Lymphocytic Leukaemia", "Acute Myeloid Leukaemia Refractory"],
+                ["Confirmed diagnosis of primary or secondary AML",
+                 "Adult and Pediatric arms: Confirmed diagnosis of CD123+ B-ALL that have no "
+                 "available (or are ineligible) therapy with known clinical benefit."],
+            ),
+            "subtype",
+            "criteria",
+        ),
         # MeSH-style inverted condition
         ("synovial sarcoma", record("NCT90000008", ["Sarcoma, Synovial"]), "subtype", "condition"),
         # NRSTS names every soft tissue sarcoma but rhabdomyosarcoma

@@ -432,7 +432,17 @@ NRSTS = "non_rhabdomyosarcoma_soft_tissue_sarcoma"
             ),
         ),
         ("osteosarcoma", ("osteosarcoma", "bone_sarcoma", "sarcoma", "solid_tumor")),
-        ("gliosarcoma", ("gliosarcoma", "glioblastoma", "glioma", "cns_tumor", "solid_tumor")),
+        (
+            "gliosarcoma",
+            (
+                "gliosarcoma",
+                "glioblastoma",
+                "astrocytic_tumor",
+                "glioma",
+                "cns_tumor",
+                "solid_tumor",
+            ),
+        ),
         (
             "tenosynovial_giant_cell_tumor",
             ("tenosynovial_giant_cell_tumor", "soft_tissue_tumor", "solid_tumor"),

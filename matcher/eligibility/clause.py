@@ -507,7 +507,12 @@ def account_line(
                 left = [*left, branch]
         if c.type == "age" and c.source == "text" and _AGE_TABLE_RE.search(low):
             left = ["a table indexed by age (not an age limit)", *left]
-        if (anyof := _INLINE_ANYOF_RE.search(low)) and not c.group:
+        if (
+            (anyof := _INLINE_ANYOF_RE.search(low))
+            and not c.group
+            and not (section == "exclusion" and c.polarity == "exclude")
+        ):
+            # (in an exclusion, "any of the following therapies: X or Y" lists what excludes)
             # "Ineligible for cisplatin as defined by any one of the following criteria: GFR
             # 30-60 mL/min; hearing loss; ECOG 2": each listed item is one way in, not a rule
             left = [*left, plain[anyof.start() : anyof.end()]]

@@ -195,6 +195,11 @@ def parse_line(
             ):
                 continue
             crit.in_definition = True
+    if context and _EXAMPLES_CONTEXT_RE.match(context):
+        # the lines under "Examples include but are not limited to:" illustrate the line
+        # above them; an example is no rule of its own
+        for crit in crits:
+            crit.in_definition = True
     _group_alternatives(crits, c.s)
     # an aside that frees other markers ("(any PR and HER2 status is allowed)") is read:
     # its "allowed" widens no other criterion of the line
@@ -223,6 +228,11 @@ def parse_line(
     return crits
 
 
+_EXAMPLES_CONTEXT_RE = re.compile(
+    r"^\W*(?:(?:some\s+)?examples?\b|for (?:example|instance)\b|e\.\s?g\.?(?:\s|,|:|$)|such as\b)"
+    r"[^.;]{0,60}:?\s*$",
+    _I,
+)
 _BARE_EQUALS_RE = re.compile(r"(?<![<>=!≤≥])=(?!=)\s*\d[\d.,]*")
 _COMPARED_TYPES = frozenset({"age", "organ_function", "performance_status"})
 
@@ -842,6 +852,7 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
     _age_widened_by_sibling(lines, by_line)
     _blocks_joined_by_or(lines, by_line)
     _cohort_blocks(lines, by_line)
+    _localized_way_in(lines, by_line)
     _histology_back_references(crits, vocab)
     _one_per_patient(crits, "disease_status", "status")
     _one_per_patient(crits, "stage", "stages")
@@ -981,6 +992,46 @@ def _cohort_blocks(lines: list, by_line: dict[int, list[Criterion]]) -> None:
                 for c in by_line.get(id(x)) or []:
                     if c.type != "unparsed" and not c.group:
                         c.group = f"cohort-block:{k}{BRANCH_SEP}{b}"
+
+
+# an inclusion line that admits early disease of the trial's cancer as it stands ("Localized
+# SCCHN.", "Resectable disease", "Non-metastatic breast cancer")
+_LOCALIZED_LINE_RE = re.compile(
+    r"^\W*(?:(?:newly diagnosed|primary|previously untreated),?\s+)?(?:locali[sz]ed|early[- ]stage|"
+    r"resectable|operable|non-?metastatic|localized or locally advanced)\b[^.;]{0,80}[.;]?\s*$",
+    _I,
+)
+
+
+def _localized_way_in(lines: list, by_line: dict[int, list[Criterion]]) -> None:
+    """ "Unresectable or metastatic SCCHN." and, two lines on, "Localized SCCHN.": the record
+    admits both, so neither line's extent is everyone's rule. A required advanced extent
+    elsewhere in the inclusion criteria says UNKNOWN for early disease, quoting the line."""
+    ways = [
+        x
+        for x in lines
+        if x.section == "inclusion"
+        and _LOCALIZED_LINE_RE.match(x.plain)
+        and not any(
+            c.type == "disease_extent" and c.polarity == "require" for c in by_line.get(id(x)) or []
+        )
+    ]
+    if not ways:
+        return
+    note = f"another line admits early disease (“{ways[0].plain[:60]}”)"
+    for x in lines:
+        if x.section != "inclusion" or x in ways:
+            continue
+        for c in by_line.get(id(x)) or []:
+            extent = set((c.values or {}).get("extent") or [])
+            if (
+                c.type == "disease_extent"
+                and c.polarity == "require"
+                and extent
+                and extent <= {"metastatic", "unresectable", "advanced", "locally_advanced"}
+                and note not in c.unexplained
+            ):
+                c.unexplained = [*c.unexplained, note]
 
 
 def _any_of_ancestors(line) -> list[tuple[Any, Any]]:

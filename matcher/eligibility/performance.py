@@ -15,7 +15,7 @@ _PS_RE = re.compile(
     r"zubrod|who\b(?=[^.;]{0,30}perform)"
     # "WHO grade 0-1": a grade that starts at 0 is a performance grade (tumour grades start at 1)
     r"|who\b(?=\s+grade\s*0\s*(?:-|to|or|,|/)\s*[0-4]\b)"
-    r"|who[- ]ps)\b|\b(?P<kps>karnofsky|kps)\b|\b(?P<lansky>lansky|lanksy|lps)\b"
+    r"|who[- ]ps)\b|\b(?P<kps>karnofsky|karnovsky|kps)\b|\b(?P<lansky>lansky|lanksy|lps)\b"
     r"|\b(?P<generic>performance status|performance score|ps)\b",
     _I,
 )
@@ -35,7 +35,7 @@ _PS_VALUE_RE = re.compile(
 _PS_FILLER_RE = re.compile(
     r"^(?:\s|[:(),=]|performance|status|score|scale|ps\b|of\b|must|be\b|is\b|should|have|has"
     r"|a\b|an\b|grade|level|rating|equal to|between|\(ps\)|\(ecog\)|\(kps\)|%|within|range"
-    r"|eastern|cooperative|oncology|group|who\b|zubrod|karnofsky|lansky|play|points?\b"
+    r"|eastern|cooperative|oncology|group|who\b|zubrod|karnofsky|karnovsky|lansky|play|points?\b"
     r"|physical\b|functional\b)*",
     _I,
 )
@@ -108,7 +108,7 @@ _NAMED_SCALE_AFTER_RE = re.compile(r"\s*(?:%|percent)?\s*(?:by|on|in|per|using)\
 def _ps(c: _Ctx) -> list[tuple[str, str, dict]]:
     s = c.s
     if not re.search(
-        r"perform|ecog|eastern cooperative|eastern cancer cooperati|karnofsky|kps|lansky|lanksy|zubrod"
+        r"perform|ecog|eastern cooperative|eastern cancer cooperati|karnofsky|karnovsky|kps|lansky|lanksy|zubrod"
         # "PS 0 to 1", "PS 2" as lines of their own
         r"|who\s+grade\s*0|\bps\s*(?:[<>=≤≥]|\d)",
         s,
@@ -390,7 +390,7 @@ _PS_SCORE_RE = re.compile(
     r"(?:\s*(?:/|-|–|to|or|,|and)\s*(?P<b>[0-4])\b)?",
     re.IGNORECASE,
 )
-_OTHER_SCALE_RE = re.compile(r"\b(?:karnofsky|kps|lansky|lps)\b", re.IGNORECASE)
+_OTHER_SCALE_RE = re.compile(r"\b(?:karnofsky|karnovsky|kps|lansky|lps)\b", re.IGNORECASE)
 # the unread words an exception of named scores leaves
 _EXCEPTION_WORDS_RE = re.compile(
     r"(?:(?:are|is|also|will be|may be|be|to be)\s+)?(?:eligible|allowed|permitted|acceptable|"

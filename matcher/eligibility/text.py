@@ -60,7 +60,9 @@ _PROHIBITION_RE = re.compile(
     r"\b(?:must|may|should|shall|will|can)\s+not\b|\bcannot\b|\bmustn't\b|\bshouldn't\b", _I
 )
 _POST_EXCLUDE_RE = re.compile(
-    r"^[^.;]{0,60}?\b(?:are|is|will be|be)\s+(?:excluded|ineligible|not eligible|not allowed|"
+    # (not "... that have no available (or are ineligible) therapy": an alternative of a
+    # relative clause)
+    r"^[^.;]{0,60}?(?<!\bor )\b(?:are|is|will be|be)\s+(?:excluded|ineligible|not eligible|not allowed|"
     r"not permitted|prohibited)\b(?=\s*(?:[.;)]|$|from|for|to (?:participate|enrol|enter)|in this))",
     _I,
 )
@@ -318,7 +320,9 @@ UNTREATED_WAY_IN_RE = re.compile(
     r"\bmay\b|\bcan\b|\bcould\b|\bwhether\b|\bregardless\b|\birrespective\b|\bsmou?lder\w*|"
     r"\bhigh[- ]risk\b|\bpre-?malignan\w*|\bscreen\w* (?:for|of)\b|\bsuspected\b|\bfor whom\b|"
     r"\bno (?:standard|effective|available|approved|curative|established|satisfactory|other)\b|"
-    r"\bnot (?:exist|available)\w*|\bdoes not exist\b|\bnone exists?\b",
+    r"\bnot (?:exist|available)\w*|\bdoes not exist\b|\bnone exists?\b|"
+    # "For those who had previous prostatectomy, ...": a condition on who the rule is for
+    r"\b(?:for|in) (?:those|patients|participants|subjects|men|women) (?:who|with|that|whose)\b",
     _I,
 )
 
