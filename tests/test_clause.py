@@ -2475,3 +2475,68 @@ def test_a_line_admitting_early_disease_makes_an_advanced_extent_no_gate():
         resectable=True,
     )
     assert NOT_MET not in {v.verdict for v in evaluate(early, parsed)}
+
+
+# The primary site (criteria/vocab/primary_sites.yaml), read against the diagnosis as written
+SITES = [
+    # (section, line, diagnosis, expected verdict of the line: NOT_MET, MET or None = no NOT_MET)
+    ("inclusion", "Primary soft tissue sarcoma of the extremities", "leiomyosarcoma of the thigh",
+     MET),
+    ("inclusion", "Primary soft tissue sarcoma of the extremities",
+     "retroperitoneal dedifferentiated liposarcoma", NOT_MET),
+    ("inclusion", "Primary soft tissue sarcoma of the extremities", "leiomyosarcoma", None),
+    # the limb girdle counts with the extremity
+    ("inclusion", "Soft tissue sarcoma of the extremities (including limb girdle) or superficial "
+     "trunk", "myxofibrosarcoma of the left buttock", MET),
+    ("inclusion", "Soft tissue sarcoma of the extremities (including limb girdle) or superficial "
+     "trunk", "high-grade leiomyosarcoma of the back (superficial trunk)", MET),
+    # one phrase of a histology and a site: excludes when both hold
+    ("exclusion", "Melanoma on hand, foot, head-neck or ano-genital regions",
+     "cutaneous melanoma of the scalp", NOT_MET),
+    ("exclusion", "Melanoma on hand, foot, head-neck or ano-genital regions",
+     "leiomyosarcoma of the foot", None),
+    ("exclusion", "Melanoma on hand, foot, head-neck or ano-genital regions",
+     "cutaneous melanoma of the thigh", None),
+    ("exclusion", "Retroperitoneal sarcoma", "extremity synovial sarcoma", None),
+    ("exclusion", "Retroperitoneal sarcoma", "retroperitoneal leiomyosarcoma", NOT_MET),
+    # a broader site than the trial's is not decided
+    ("inclusion", "Soft tissue sarcoma of the lower extremity", "synovial sarcoma of the limb",
+     None),
+    # a bone names its region
+    ("inclusion", "Osteosarcoma of the extremities", "osteosarcoma of the distal femur", MET),
+    # a metastasis is no primary site
+    ("inclusion", "Soft tissue sarcoma of the extremities",
+     "leiomyosarcoma with metastases to the thigh", None),
+    # everyday words name no site without a tumour word
+    ("inclusion", "Back pain controlled", "leiomyosarcoma of the thigh", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("section", "line", "diagnosis", "expected"), SITES)
+def test_primary_site(section, line, diagnosis, expected):
+    p = _patient(diagnosis=diagnosis, stage=None)
+    crits = parse_line(line, section)
+    parsed = ParsedTrial(trial=Trial(nct_id="NCT00000000"), criteria=crits)
+    got = {v.verdict for v in evaluate(p, parsed) if v.criterion.type != "unparsed"}
+    if expected is None:
+        assert NOT_MET not in got, [(c.type, c.values) for c in crits]
+    elif expected == MET:
+        assert got == {MET}, [(c.type, c.values) for c in crits]
+    else:
+        assert NOT_MET in got, [(c.type, c.values, c.unexplained) for c in crits]
+
+
+def test_primary_sites_vocabulary_is_validated():
+    from matcher.eligibility.site import _build
+    from matcher.errors import KnowledgeError
+
+    ok = _build([{"id": "limb", "name": "Limb", "synonyms": ["extremity"]}], "x.yaml")
+    assert ok.spelling["extremity"] == "limb"
+    for bad in (
+        [{"id": "a", "name": "A", "parent": "b"}],
+        [{"id": "a", "name": "A", "synonyms": ["x"]}, {"id": "b", "name": "B", "synonyms": ["x"]}],
+        [{"id": "A-1", "name": "A"}],
+        [{"id": "a", "name": "A", "colour": "red"}],
+    ):
+        with pytest.raises(KnowledgeError):
+            _build(bad, "x.yaml")

@@ -45,6 +45,10 @@ Criterion types (``Criterion.type``) and their ``values``:
 - ``cml_phase``: ``{phases: [...]}`` from chronic, accelerated, blast ("CML in first blast
   crisis or first accelerated phase"), read against the phase the patient's diagnosis as
   written states ("chronic myeloid leukemia in accelerated phase"); none stated is UNKNOWN.
+- ``primary_site``: ``{sites: [...]}`` (ids of ``criteria/vocab/primary_sites.yaml``) from
+  "soft tissue sarcoma of the extremities or superficial trunk", "retroperitoneal sarcoma":
+  where the tumour arose, read against the site the diagnosis as written names ("leiomyosarcoma
+  of the thigh"); none named, or a broader one, is UNKNOWN.
 - ``hla``: ``{alleles: [{locus, group, protein}]}`` from "HLA-A*02:01, *02:05 or *02:06
   positive", "HLA-A2" (the A*02 group): read against the HLA entries of the patient's
   biomarkers; NOT_MET only when each wanted allele is recorded negative or two other alleles

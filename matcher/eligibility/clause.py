@@ -441,6 +441,10 @@ def account_line(
         w = r.words.get(o.type)
         if w is not None:
             _mark(others, _spans(w, low))
+        if o.type == "primary_site":
+            from matcher.eligibility.site import site_spans
+
+            _mark(others, site_spans(low))
     # what any criterion type models: an "or" between two such words of another type
     # ("locally advanced unresectable or metastatic sarcoma" in a histology line) is that
     # type's alternative, not this criterion's
@@ -511,6 +515,14 @@ def account_line(
             (anyof := _INLINE_ANYOF_RE.search(low))
             and not c.group
             and not (section == "exclusion" and c.polarity == "exclude")
+            and not (
+                # "sarcoma of the extremities, with one of the following characteristics:":
+                # the list narrows what the line requires before it, it adds no way in
+                c.polarity == "require"
+                and anchor
+                and max(anchor) < anyof.start()
+                and re.search(r"\bwith\s*$", low[: anyof.start()])
+            )
         ):
             # (in an exclusion, "any of the following therapies: X or Y" lists what excludes)
             # "Ineligible for cisplatin as defined by any one of the following criteria: GFR
@@ -739,6 +751,10 @@ def _left_over(
     if c.type in _SYMBOL_TYPES:
         # gene / target symbols as written (ALK, HER2, PD-L1, CTLA-4) are entities here
         _mark(mask, _gene_spans(plain))
+    if c.type == "primary_site":
+        from matcher.eligibility.site import site_spans
+
+        _mark(mask, site_spans(low))  # the sites of primary_sites.yaml are its entities
     modelled: list[tuple[int, int]] = []
     if c.type == "performance_status" and (c.values or {}).get("age_op"):
         # "for patients >= 16 years": the age group the scale applies to is read (values)
@@ -752,7 +768,10 @@ def _left_over(
     cue_cut = None
     cue_cut_end = len(low)
     if not strict and anchors:
-        m = re.search(r"\band\b", low[max(anchors) :])
+        # (for a primary site, also a relative clause or "with ...": the tumour's other
+        # characteristics, "sarcoma of the extremities that present as either: ...")
+        joint = r"\b(?:and|that|which|with|who|whose)\b" if c.type == "primary_site" else r"\band\b"
+        m = re.search(joint, low[max(anchors) :])
         if m:
             cut = max(anchors) + m.start()
             if not any(a > cut for a in anchors):

@@ -26,6 +26,7 @@ TYPES = (
     "stage",
     "cml_phase",
     "hla",
+    "primary_site",
     "unparsed",
 )
 MET, NOT_MET, UNKNOWN = "MET", "NOT_MET", "UNKNOWN"

@@ -23,6 +23,7 @@ from matcher.eligibility.labs import _labs
 from matcher.eligibility.model import ABOUT_OTHER, BRANCH_SEP, PART_SCOPE, Criterion, ParsedTrial
 from matcher.eligibility.performance import _ps
 from matcher.eligibility.pregnancy import _pregnancy
+from matcher.eligibility.site import _site
 from matcher.eligibility.stage import _stage
 from matcher.eligibility.status import _cml_phase, _status
 from matcher.eligibility.text import (
@@ -134,6 +135,7 @@ def parse_line(
     found += _status(c)
     found += _stage(c)
     found += _cml_phase(c)
+    found += _site(c)
     found += _hla(c)
     if not found:
         return [Criterion(section, text, "unparsed", c.base, {}, context=context)]
@@ -285,9 +287,23 @@ _CONJUNCT_TYPES = frozenset(
         "brain_metastases",
         "stage",
         "cml_phase",
+        "primary_site",
     }
 )
 _CONJ_BREAK_RE = re.compile(r"\bor\b|\band/or\b|;|,|\bnor\b|\beither\b|\band\b", _I)
+
+
+def _type_word(r: Any, ctype: str, tok: str) -> bool:
+    """``tok`` is a word criterion type ``ctype`` models (its clause words; for a primary
+    site, a site of ``primary_sites.yaml`` too)."""
+    w = r.words.get(ctype)
+    if w is not None and w.fullmatch(tok):
+        return True
+    if ctype == "primary_site":
+        from matcher.eligibility.site import primary_sites
+
+        return bool(primary_sites().pattern.fullmatch(tok))
+    return False
 
 
 def _conjunction(crits: list[Criterion], plain: str, vocab: Any) -> None:
@@ -309,12 +325,9 @@ def _conjunction(crits: list[Criterion], plain: str, vocab: Any) -> None:
             before
             and after
             and any(
-                (w := r.words.get(x.type)) is not None
-                and w.fullmatch(before[0])
-                and w.fullmatch(after[0])
-                for x in parts
+                _type_word(r, x.type, before[0]) and _type_word(r, x.type, after[0]) for x in parts
             )
-        )  # "relapsed or refractory": one part's own alternative
+        )  # "relapsed or refractory", "hand, foot or head-neck": one part's own alternative
         if not inner:
             return  # alternatives of the line, not one phrase
     for x in parts:
@@ -323,7 +336,7 @@ def _conjunction(crits: list[Criterion], plain: str, vocab: Any) -> None:
             for tok in re.findall(r"[a-z0-9][a-z0-9/+-]*", run.lower()):
                 if r.filler.fullmatch(tok):
                     continue
-                if any((w := r.words.get(o.type)) is not None and w.fullmatch(tok) for o in others):
+                if any(_type_word(r, o.type, tok) for o in others):
                     continue
                 if vocab is not None and (
                     vocab.find_diagnoses(tok) or re.fullmatch(r"[a-z]*\d[a-z0-9]*", tok)

@@ -33,6 +33,7 @@ from matcher.eligibility.performance import (
 )
 from matcher.eligibility.pregnancy import _ev_contraception, _ev_pregnancy
 from matcher.eligibility.sex import _ev_sex
+from matcher.eligibility.site import _ev_site
 from matcher.eligibility.stage import _ev_stage
 from matcher.eligibility.status import (
     _ev_cml_phase,
@@ -87,6 +88,7 @@ FIELDS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "disease_status": ("disease_status", "prior_therapies"),
     "stage": ("stage", "metastatic"),
     "cml_phase": ("diagnosis_text",),
+    "primary_site": ("diagnosis_text",),
     "hla": ("biomarkers",),
     "unparsed": (),
 }
@@ -500,6 +502,7 @@ _EVALUATORS = {
     "disease_status": _ev_disease_status,
     "stage": _ev_stage,
     "cml_phase": _ev_cml_phase,
+    "primary_site": _ev_site,
     "hla": _ev_hla,
     "unparsed": _ev_unparsed,
 }
