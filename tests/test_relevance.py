@@ -760,3 +760,17 @@ def test_a_record_without_conditions_is_read_from_its_title(v):
         "A desmoid tumor study"
     )
     assert relevance("desmoid_tumor", parse_trial(with_condition), ctx).tier is None
+
+
+def test_a_record_that_names_no_disease_is_shown_to_verify(v):
+    """No conditions, no title, no cancer in the criteria, but a cancer trial's criteria:
+    shown as a basket to verify, never hidden."""
+    rec = record(
+        "NCT90000027",
+        [],
+        ["Histologically or cytologically confirmed advanced or metastatic disease (unresectable) "
+         "that is resistant to standard therapy"],
+    )  # fmt: skip
+    r = rel("gist", rec, v)
+    assert r.tier == "basket" and "names no disease" in r.reason
+    assert r.verify and "verify whom the trial is for" in r.verify[0]

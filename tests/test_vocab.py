@@ -1818,3 +1818,20 @@ def test_a_regimen_must_name_known_drugs(tmp_path):
 )
 def test_surgeries_a_coordinator_records_resolve(v, text, expected):
     assert v.resolve_procedure(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "metastatic adenocarcinoma of the sigmoid colon, liver metastases",
+            "colon_adenocarcinoma",
+        ),
+        ("cancer of the ascending colon", "colon_cancer"),
+        ("grade 4 astrocytic tumour", "astrocytic_tumor"),
+    ],
+)
+def test_colon_sub_sites_and_astrocytic_tumours(v, text, expected):
+    assert v.resolve_diagnosis(text).entry.id == expected
+    if expected == "astrocytic_tumor":
+        assert v.is_a("glioblastoma", "astrocytic_tumor") and v.is_a("astrocytoma", expected)

@@ -76,7 +76,7 @@ _MARKER_CUE_RE = re.compile(
     _I,
 )
 _MARKER_NEG_STATUS_RE = re.compile(
-    r"\b(?:negative|wild[- ]?type|wt|not (?:detected|amplified|rearranged|mutated)|"
+    r"\b(?:negative|negativity|wild[- ]?type|wt|not (?:detected|amplified|rearranged|mutated)|"
     r"non-?(?:amplified|mutated)|unmutated|retained|proficient|mss|msi-?l(?:ow)?|pmmr)\b"
     r"|^\s*-(?![\w])|^\s*\(?-\)?(?![\w])",
     _I,

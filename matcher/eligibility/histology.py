@@ -24,18 +24,33 @@ _HISTO_NOISE_RE = re.compile(
     r"soft[- ]tissue (?:metastatic )?(?:lesions?|metastas\w+|involvement|component)|"
     r"cancer (?:therapy|treatment|drugs?)|anaplastic lymphoma kinase|\banti-[a-z0-9]+(?:-\d+)?\b|"
     r"national cancer institute|cancer institute|cancer center|cancer society|cancer staging|"
+    # "tested by ARMS-PCR" (amplification refractory mutation system), not alveolar RMS
+    r"\barms[- ]pcr\b|"
     # gene names that spell a cancer: NRAS, "neuroblastoma RAS viral oncogene homolog"
     r"neuroblastoma ras\b(?: viral)?(?: \(v-ras\))?(?: oncogene)?(?: homolog)?",
     _I,
 )
 
 
+def _undefined(plain: str) -> str:
+    """``plain`` with its definitions ("defined as ...") blanked."""
+    from matcher.eligibility.clause import definition_spans
+
+    out = list(plain)
+    for a, b in definition_spans(plain):
+        out[a:b] = " " * (b - a)
+    return "".join(out)
+
+
 def _histology(c: _Ctx) -> list[tuple]:
     vocab = c.vocab
     if vocab is None:
         return []
-    if _OTHER_MALIGNANCY_RE.search(c.s):
-        return []  # a second-malignancy clause (checked first: cheaper than the vocabulary)
+    if _OTHER_MALIGNANCY_RE.search(c.s) and _OTHER_MALIGNANCY_RE.search(_undefined(c.plain)):
+        # a second-malignancy clause (checked first: cheaper than the vocabulary); not "in situ"
+        # inside a definition of the line's own cancer ("NMIBC, defined as any T1, high-grade
+        # Ta, and/or carcinoma in situ")
+        return []
     text = _HISTO_NOISE_RE.sub(lambda m: " " * len(m.group(0)), c.plain)
     # "non-squamous NSCLC": the NSCLC is required, the squamous type excluded (the finder
     # would read "squamous NSCLC" and drop it as negated)

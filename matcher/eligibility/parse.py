@@ -586,7 +586,10 @@ _CHILDBEARING_IF_RE = re.compile(
 _DEFINING_PARENT_RE = re.compile(
     r"\b(?:defined as|as follows|(?:meet|meets|meeting|fulfil\w*|satisfy\w*|satisfies|with) "
     r"(?:all )?(?:of )?the following|the following (?:requirements|criteria|laboratory|values|"
-    r"conditions|parameters))\b",
+    r"conditions|parameters)|"
+    # "HER2 negativity must be confirmed by one of the following:": how it is shown
+    r"(?:confirmed|determined|documented|assessed|established|shown|demonstrated|tested) "
+    r"(?:by|with|using) (?:one|any|either) (?:of )?the following)\b",
     _I,
 )
 # a parent that defines a term by the lines under it ("No equivocal myelomatosis, defined by
@@ -1176,28 +1179,43 @@ def _covers(excl: Criterion, item: tuple[str, str], vocab: Any) -> bool:
     return bool(classes & (ancestors | {ident}))
 
 
+_CURRENTLY_ON_RE = re.compile(
+    r"\bcurrently (?:receiving|being treated with|treated with|on|taking|undergoing)\b", _I
+)
+
+
 def _excluded_while_required(crits: list[Criterion], vocab: Any) -> None:
     """An exclusion of a prior therapy that the record's inclusion criteria require ("Prior
     surgery, radiotherapy or systemic therapy for NSCLC" beside "received neoadjuvant
     chemotherapy, targeted therapy or immunotherapy before surgery"): read literally the record
     excludes every patient it asks for, so the exclusion means some other time, which it does
     not say. It cannot decide alone: UNKNOWN, naming the requirement."""
+    needs: list[tuple[Criterion, list[tuple[str, str]]]] = []
     for r in crits:
-        if (
-            r.section != "inclusion"
-            or r.type != "prior_therapy_required"
-            or r.polarity != "require"
-            or r.in_definition
-        ):
+        if r.section != "inclusion" or r.in_definition:
             continue
         v = r.values or {}
-        items = (
-            [("drug", d) for d in v.get("drugs") or []]
-            + [("class", x) for x in v.get("classes") or []]
-            + [("procedure", x) for x in v.get("procedures") or []]
-        )
-        if not items:
+        if r.type == "prior_therapy_required" and r.polarity == "require":
+            items = (
+                [("drug", d) for d in v.get("drugs") or []]
+                + [("class", x) for x in v.get("classes") or []]
+                + [("procedure", x) for x in v.get("procedures") or []]
+            )
+        elif (
+            vocab is not None
+            and (on := _CURRENTLY_ON_RE.search(r.text))
+            and not re.search(r"\b(?:not|no|never|without)\b", r.text[: on.start()], _I)
+        ):
+            # "Currently receiving anti-PD-1 therapy with pembrolizumab" (no prior-therapy
+            # criterion: a current treatment) beside "Prior PD-1/PD-L1 targeted therapy"
+            items = [("drug", d) for d, _t in vocab.find_drugs(r.text)] + [
+                ("class", x) for x, _t in vocab.find_drug_classes(r.text)
+            ]
+        else:
             continue
+        if items and not any(r.text == n.text for n, _i in needs):
+            needs.append((r, items))
+    for r, items in needs:
         for c in crits:
             if c.section != "exclusion" or c.type != "prior_therapy_excluded":
                 continue
