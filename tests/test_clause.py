@@ -2596,3 +2596,31 @@ def test_an_exclusion_of_the_therapy_a_patient_must_currently_receive_does_not_d
     parsed = _trial("NCT00000035", text)
     p = _patient(diagnosis="melanoma", prior_therapies=["pembrolizumab"])
     assert NOT_MET not in {v.verdict for v in evaluate(p, parsed)}
+
+
+# Shapes found by comparing every NOT_MET on the shared collection before and after this
+# session's changes (a generated cohort; no labels)
+AUDIT = [
+    # a rule for women who could bear children is not everyone's
+    (
+        "inclusion",
+        "Patients of childbearing age will by definition have undergone hysterectomy and "
+        "bilateral oophorectomy prior to study enrollment.",
+        {"sex": "M", "prior_therapies": ["doxorubicin"]},
+        None,
+    ),
+    # "L5-S1" is a spinal level, not the drug S-1
+    (
+        "inclusion",
+        "Subject has had a single contained or noncontained (extruded) lumbar disc herniation "
+        "(L3-L4, L4-L5 or L5-S1)",
+        {"prior_therapies": ["doxorubicin"]},
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(("section", "line", "over", "expected"), AUDIT)
+def test_shapes_found_by_the_not_met_audit(section, line, over, expected):
+    vs = _verdicts(section, line, _patient(**over))
+    assert NOT_MET not in {v.verdict for v in vs}, [(v.criterion.type, v.reason) for v in vs]

@@ -1179,6 +1179,9 @@ def _covers(excl: Criterion, item: tuple[str, str], vocab: Any) -> bool:
     return bool(classes & (ancestors | {ident}))
 
 
+_PERMISSION_WORD_RE = re.compile(
+    r"\b(?:may|allowed|allow|permitted|permissible|eligible|can|could|optional\w*|as long)\b", _I
+)
 _CURRENTLY_ON_RE = re.compile(
     r"\bcurrently (?:receiving|being treated with|treated with|on|taking|undergoing)\b", _I
 )
@@ -1195,6 +1198,8 @@ def _excluded_while_required(crits: list[Criterion], vocab: Any) -> None:
         if r.section != "inclusion" or r.in_definition:
             continue
         v = r.values or {}
+        if any(_PERMISSION_WORD_RE.search(w) for w in r.unexplained) or r.conditional:
+            continue  # "Patient may have had one previous chemotherapy line": a permission
         if r.type == "prior_therapy_required" and r.polarity == "require":
             items = (
                 [("drug", d) for d in v.get("drugs") or []]

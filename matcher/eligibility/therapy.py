@@ -705,6 +705,9 @@ _SUBGROUP_RE = re.compile(
     r"\b(?:in|for) (?:the )?(?:[\w-]+ ){0,2}(?:cases|cohorts?|arms?|parts?|expansion)\b"
     # "Patients previously treated with docetaxel should have received <= 2 prior lines": the
     # drug names who the rule is for, not what everyone needs
+    # "Patients of childbearing age will by definition have undergone hysterectomy ...": a
+    # rule for women who could bear children, not for everyone
+    r"|^\W*(?:patients|participants|subjects|women|females)\s+of\s+child-?bearing\s+(?:age|potential)\b"
     r"|^\W*(?:patients|participants|subjects|those)\s+(?:who\s+(?:were|have been|had been)\s+)?"
     r"(?:previously|prior|already)\s+(?:treated|exposed)\s+(?:with|to)\b[^.;]{1,80}?"
     r"\b(?:should|must|need|needs|are required|is required|will need|have to)\b",
