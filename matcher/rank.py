@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from matcher.eligibility.clause import without_definitions
 from matcher.eligibility.text import POPULATION_STATED_RE
 from matcher.geo import haversine_miles, zip_to_point
 
@@ -792,7 +793,7 @@ def _required_evidence(parsed, vocab, listed=()) -> tuple[list[Evidence], list[s
             continue
         short = text if len(text) <= 80 else text[:77] + "..."
         if _OTHER_MALIGNANCY_LINE_RE.search(text) and _OTHER_MALIGNANCY_LINE_RE.search(
-            _undefined(text)
+            without_definitions(text)
         ):
             # (not "carcinoma in situ" inside a definition of the line's own cancer: "NMIBC,
             # defined as any T1, high-grade Ta, and/or carcinoma in situ")
@@ -1040,16 +1041,6 @@ _CANCER_TRIAL_LINE_RE = re.compile(
     r"solid tumou?rs?|malignan\w*|recist)\b",
     re.I,
 )
-
-
-def _undefined(text: str) -> str:
-    """``text`` with its definitions ("defined as ...") blanked."""
-    from matcher.eligibility.clause import definition_spans
-
-    out = list(text)
-    for a, b in definition_spans(text):
-        out[a:b] = " " * (b - a)
-    return "".join(out)
 
 
 def _names_no_disease(parsed, vocab) -> str | None:

@@ -366,6 +366,14 @@ def definition_spans(plain: str) -> list[tuple[int, int]]:
     return out
 
 
+def without_definitions(plain: str) -> str:
+    """``plain`` with its definitions ("defined as ...") blanked, positions kept."""
+    out = list(plain)
+    for a, b in definition_spans(plain):
+        out[a:b] = " " * (b - a)
+    return "".join(out)
+
+
 # types whose term a definition spells out as the rule itself ("adequate organ function,
 # defined as ...", "measurable disease defined as ...")
 DEFINED_BY_OWN_TERM = frozenset({"organ_function", "measurable_disease", "performance_status"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from matcher.eligibility.clause import without_definitions
 from matcher.eligibility.common import _diag_name, _safe_is_a
 from matcher.eligibility.listitem import entity_spans, settled_by_item
 from matcher.eligibility.model import MET, NOT_MET, UNKNOWN, Criterion
@@ -32,21 +33,13 @@ _HISTO_NOISE_RE = re.compile(
 )
 
 
-def _undefined(plain: str) -> str:
-    """``plain`` with its definitions ("defined as ...") blanked."""
-    from matcher.eligibility.clause import definition_spans
-
-    out = list(plain)
-    for a, b in definition_spans(plain):
-        out[a:b] = " " * (b - a)
-    return "".join(out)
-
-
 def _histology(c: _Ctx) -> list[tuple]:
     vocab = c.vocab
     if vocab is None:
         return []
-    if _OTHER_MALIGNANCY_RE.search(c.s) and _OTHER_MALIGNANCY_RE.search(_undefined(c.plain)):
+    if _OTHER_MALIGNANCY_RE.search(c.s) and _OTHER_MALIGNANCY_RE.search(
+        without_definitions(c.plain)
+    ):
         # a second-malignancy clause (checked first: cheaper than the vocabulary); not "in situ"
         # inside a definition of the line's own cancer ("NMIBC, defined as any T1, high-grade
         # Ta, and/or carcinoma in situ")
