@@ -2624,3 +2624,60 @@ AUDIT = [
 def test_shapes_found_by_the_not_met_audit(section, line, over, expected):
     vs = _verdicts(section, line, _patient(**over))
     assert NOT_MET not in {v.verdict for v in vs}, [(v.criterion.type, v.reason) for v in vs]
+
+
+# Shapes from blind set 13b, run once and then read (that set is tuned now)
+THIRTEEN_B = [
+    # a comparator after its number ("2≤") is not read as the usual way round
+    (
+        "inclusion",
+        "Eastern Cooperative Oncology Group (ECOG) performance status 2≤",
+        {"ecog": 1},
+        None,
+    ),
+    # a rule for premenopausal patients is not everyone's
+    (
+        "inclusion",
+        "Premenopausal or perimenopausal patients must undergo surgical oophorectomy or receive "
+        "ovarian function suppression with gonadotropin-releasing hormone (GnRH) agonists",
+        {"diagnosis": "breast cancer", "prior_therapies": []},
+        None,
+    ),
+    # surgery is another way in, not one of the therapies required
+    (
+        "inclusion",
+        "patients undergoing upfront surgery or treated with a neoadjuvant/perioperative "
+        "chemotherapy",
+        {"diagnosis": "gastric adenocarcinoma", "prior_therapies": []},
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(("section", "line", "over", "expected"), THIRTEEN_B)
+def test_shapes_of_blind_set_13b(section, line, over, expected):
+    test_shapes_read_whole_in_the_eighth_session(section, line, over, expected)
+
+
+def test_a_stage_on_one_of_several_listed_kinds_is_that_kinds():
+    text = (
+        "Inclusion Criteria:\n\n* Histologically confirmed aggressive non-Hodgkin's lymphoma (NHL)\n"
+        "* B-cell NHL including the following:\n"
+        "  * Stage III follicular lymphoma\n  * Diffuse large cell B-cell lymphoma\n"
+        "  * Burkitt's lymphoma\n"
+    )
+    parsed = _trial("NCT00000036", text)
+    burkitt = _patient(diagnosis="Burkitt lymphoma", stage="IV")
+    assert NOT_MET not in {v.verdict for v in evaluate(burkitt, parsed)}
+    follicular = _patient(diagnosis="follicular lymphoma", stage="IV")
+    assert NOT_MET in {v.verdict for v in evaluate(follicular, parsed)}
+
+
+def test_an_inclusion_no_prior_therapy_beside_a_required_regimen_does_not_decide():
+    text = (
+        "Inclusion Criteria:\n\n* No prior systemic therapy for the diagnosis of ES-SCLC;\n"
+        "* At least two cycles of treatment with Serplulimab in combination with chemotherapy\n"
+    )
+    parsed = _trial("NCT00000037", text)
+    p = _patient(diagnosis="small cell lung cancer", prior_therapies=["serplulimab", "carboplatin"])
+    assert NOT_MET not in {v.verdict for v in evaluate(p, parsed)}

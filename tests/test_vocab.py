@@ -1835,3 +1835,10 @@ def test_colon_sub_sites_and_astrocytic_tumours(v, text, expected):
     assert v.resolve_diagnosis(text).entry.id == expected
     if expected == "astrocytic_tumor":
         assert v.is_a("glioblastoma", "astrocytic_tumor") and v.is_a("astrocytoma", expected)
+
+
+def test_a_junction_cancer_is_gastric_and_oesophageal(v):
+    m = v.resolve_diagnosis("adenocarcinoma of the oesophagogastric junction, Siewert type II")
+    assert m.entry.id == "gastroesophageal_junction_cancer"
+    assert v.is_a(m.entry.id, "gastric_cancer") and v.is_a(m.entry.id, "esophageal_cancer")
+    assert v.resolve_drug("serplulimab").entry.id == "serplulimab"

@@ -430,6 +430,13 @@ def account_line(
     base = [False] * n
     _mark(base, _spans(r.filler, low))
     _mark(base, _entity_spans(plain, vocab))
+    # procedures named in the line: an "or" to one of them is no list of the therapies a
+    # prior-therapy criterion names ("upfront surgery or treated with neoadjuvant chemotherapy")
+    procs = [False] * n
+    find_procs = getattr(vocab, "find_procedures", None) if vocab is not None else None
+    if find_procs is not None and len(plain) == n:
+        for _pid, mention in find_procs(plain):
+            _mark(procs, [(i, i + len(mention)) for i in _all_positions(low, mention.lower())])
     tokens = [(m.start(), m.end(), m.group(0)) for m in _TOKEN_RE.finditer(low)]
     # a definition refines a term the line names; what fails the term fails it however the
     # term is defined (criteria read only from a definition never exclude). Its conditions
@@ -502,7 +509,7 @@ def account_line(
         if defs and not any(defines_own_term(c.type, plain, a, r) for a, _b in defs):
             base_c = [x or y for x, y in zip(base_c, defined, strict=True)]
         left = _left_over(
-            r, c, plain, low, tokens, base_c, others, mine, cue_spans, section, own, anytype
+            r, c, plain, low, tokens, base_c, others, mine, cue_spans, section, own, anytype, procs
         )
         if section == "inclusion" and not c.group and anchor and c.type not in _LIST_TYPES:
             other_anchors = [
@@ -721,7 +728,19 @@ _SYMBOL_TYPES = frozenset({"biomarker", "prior_therapy_excluded", "prior_therapy
 
 
 def _left_over(
-    r, c, plain, low, tokens, base, others, segs, cue_spans, section, own=None, anytype=None
+    r,
+    c,
+    plain,
+    low,
+    tokens,
+    base,
+    others,
+    segs,
+    cue_spans,
+    section,
+    own=None,
+    anytype=None,
+    procs=None,
 ) -> list[str]:
     anchors = own or _anchor(r, c, low) or []
     first_anchor = min(anchors) if anchors else 0
@@ -869,6 +888,16 @@ def _left_over(
                     and all(anytype[nxt[0] : nxt[1]])
                 )
             )
+            if (
+                listed
+                and procs is not None
+                and c.type.startswith("prior_therapy")
+                and not (c.values or {}).get("procedures")
+                and prev is not None
+                and nxt is not None
+                and (any(procs[prev[0] : prev[1]]) or any(procs[nxt[0] : nxt[1]]))
+            ):
+                listed = False  # "surgery or ... chemotherapy": the procedure is another way
             if not strict and re.search(
                 r"\b(?:without|no|not|free of|absence of)\b(?:\s+[\w()-]+){0,3}\s*$",
                 low[max(0, a - 50) : a],

@@ -212,6 +212,13 @@ def parse_line(
         crit.unexplained = list(acc.unexplained)
         crit.later_step = acc.later_step
     _conjunction(crits, c.plain, vocab)
+    trailing = _TRAILING_COMPARATOR_RE.search(c.plain)
+    if trailing:
+        # "ECOG performance status 2≤": a comparator after its number; which way it goes
+        # is not written the usual way
+        for x in crits:
+            if x.type in _COMPARED_TYPES:
+                x.unexplained = [*x.unexplained, trailing.group(0).strip()]
     bare = _BARE_EQUALS_RE.search(c.plain)
     if bare:
         # "subjects =18 years of age", "Serum creatinine = 1.5 x UNL": a comparator the copy
@@ -235,6 +242,7 @@ _EXAMPLES_CONTEXT_RE = re.compile(
     r"[^.;]{0,60}:?\s*$",
     _I,
 )
+_TRAILING_COMPARATOR_RE = re.compile(r"\d\s*(?:[≤≥]|[<>]=?)(?=\s*(?:[.;,)]|$))")
 _BARE_EQUALS_RE = re.compile(r"(?<![<>=!≤≥])=(?!=)\s*\d[\d.,]*")
 _COMPARED_TYPES = frozenset({"age", "organ_function", "performance_status"})
 
@@ -874,6 +882,7 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
     _one_per_patient(crits, "stage", "stages")
     _one_per_patient(crits, "performance_status", "")
     _one_per_patient(crits, "age", "")
+    _item_qualifiers(crits)
     _excluded_while_required(crits, vocab)
     return ParsedTrial(trial=trial, criteria=crits, n_lines=n_lines, n_typed_lines=n_typed)
 
@@ -1154,6 +1163,41 @@ def _referred_back(text: str, did: str, vocab: Any) -> bool:
 _TRAILING_OR_RE = re.compile(r"[\s,;]\b(?:or|and/or)\s*[,;:]?\s*$", _I)
 
 
+# what a line says of the diagnosis it names beside it
+_ITEM_QUALIFIER_TYPES = frozenset({"stage", "disease_extent", "disease_status"})
+
+
+def _item_qualifiers(crits: list[Criterion]) -> None:
+    """A stage, extent or status on a line that names one of several required diagnoses
+    ("Stage III follicular lymphoma" among "Diffuse large cell B-cell lymphoma", "Burkitt's
+    lymphoma", ...): it qualifies that diagnosis, so it applies to its patients only."""
+    groups: dict[str, list[Criterion]] = {}
+    for c in crits:
+        if (
+            c.type == "histology"
+            and c.polarity == "require"
+            and c.section == "inclusion"
+            and c.group
+            and c.group.startswith("histology:require")
+        ):
+            groups.setdefault(c.group, []).append(c)
+    for members in groups.values():
+        kinds = {tuple(sorted(m.values.get("diagnoses") or [])) for m in members}
+        if len(kinds) < 2:
+            continue
+        named = {m.text: list(m.values.get("diagnoses") or []) for m in members}
+        for c in crits:
+            if (
+                c.type in _ITEM_QUALIFIER_TYPES
+                and c.section == "inclusion"
+                and c.polarity == "require"
+                and not c.applies_to
+                and c.text in named
+                and named[c.text]
+            ):
+                c.applies_to = named[c.text]
+
+
 def _covers(excl: Criterion, item: tuple[str, str], vocab: Any) -> bool:
     """The exclusion ``excl`` excludes every patient who had ``item`` (("drug", id),
     ("class", id) or ("procedure", id))."""
@@ -1183,7 +1227,10 @@ _PERMISSION_WORD_RE = re.compile(
     r"\b(?:may|allowed|allow|permitted|permissible|eligible|can|could|optional\w*|as long)\b", _I
 )
 _CURRENTLY_ON_RE = re.compile(
-    r"\bcurrently (?:receiving|being treated with|treated with|on|taking|undergoing)\b", _I
+    r"\bcurrently (?:receiving|being treated with|treated with|on|taking|undergoing)\b"
+    # "At least two cycles of treatment with serplulimab in combination with chemotherapy"
+    r"|\bat least (?:one|two|three|four|\d+) (?:cycles?|courses?|doses?) of\b",
+    _I,
 )
 
 
@@ -1222,8 +1269,8 @@ def _excluded_while_required(crits: list[Criterion], vocab: Any) -> None:
             needs.append((r, items))
     for r, items in needs:
         for c in crits:
-            if c.section != "exclusion" or c.type != "prior_therapy_excluded":
-                continue
+            if c.type != "prior_therapy_excluded" or c.polarity != "exclude" or c is r:
+                continue  # (an inclusion "No prior systemic therapy for ES-SCLC" too)
             if all(_covers(c, it, vocab) for it in items):
                 note = (
                     f"the inclusion criteria require prior therapy it excludes (“{r.text[:80]}”): "

@@ -708,6 +708,9 @@ _SUBGROUP_RE = re.compile(
     # "Patients of childbearing age will by definition have undergone hysterectomy ...": a
     # rule for women who could bear children, not for everyone
     r"|^\W*(?:patients|participants|subjects|women|females)\s+of\s+child-?bearing\s+(?:age|potential)\b"
+    # "Premenopausal or perimenopausal patients must undergo ... ovarian function suppression"
+    r"|^\W*(?:(?:pre|peri|post)-?menopausal\s+(?:or|and|and/or)\s+)?(?:pre|peri|post)-?menopausal\s+"
+    r"(?:women|patients|participants|subjects|females)\b"
     r"|^\W*(?:patients|participants|subjects|those)\s+(?:who\s+(?:were|have been|had been)\s+)?"
     r"(?:previously|prior|already)\s+(?:treated|exposed)\s+(?:with|to)\b[^.;]{1,80}?"
     r"\b(?:should|must|need|needs|are required|is required|will need|have to)\b",
