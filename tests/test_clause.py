@@ -2681,3 +2681,185 @@ def test_an_inclusion_no_prior_therapy_beside_a_required_regimen_does_not_decide
     parsed = _trial("NCT00000037", text)
     p = _patient(diagnosis="small cell lung cancer", prior_therapies=["serplulimab", "carboplatin"])
     assert NOT_MET not in {v.verdict for v in evaluate(p, parsed)}
+
+
+# (section, line, patient overrides, expected: None = no NOT_MET, else a verdict present)
+NINTH = [
+    # a line that opens with the one sex it enrols
+    ("inclusion", "Female patients aged ≥ 18 years.", {"sex": "M", "age": 66}, NOT_MET),
+    ("inclusion", "Female patients aged ≥ 18 years.", {"sex": "F", "age": 66}, MET),
+    ("inclusion", "Female patients aged ≥ 18 years.", {"sex": None, "age": 66}, UNKNOWN),
+    (
+        "inclusion",
+        "Men with metastatic castration-resistant prostate cancer",
+        {"sex": "F", "diagnosis": "prostate adenocarcinoma"},
+        NOT_MET,
+    ),
+    (
+        "inclusion",
+        "Postmenopausal women with histologically confirmed breast cancer",
+        {"sex": "M", "diagnosis": "breast cancer"},
+        NOT_MET,
+    ),
+    # sub-group rules and lines naming both sexes enrol no one sex
+    (
+        "inclusion",
+        "Women of childbearing potential must have a negative pregnancy test",
+        {"sex": "M"},
+        None,
+    ),
+    ("inclusion", "Male patients must agree to use contraception", {"sex": "F"}, None),
+    ("inclusion", "Men or women aged 18 or older", {"sex": "F", "age": 40}, None),
+    ("inclusion", "Women must be postmenopausal", {"sex": "M"}, None),
+    ("inclusion", "Male or female patients ≥ 18 years old", {"sex": "F", "age": 40}, None),
+    # a further condition on the population stays to read
+    (
+        "inclusion",
+        "Women aged 18 to 70 years with breast cancer eligible for neoadjuvant therapy",
+        {"sex": "M", "age": 50},
+        UNKNOWN,
+    ),
+]
+
+
+@pytest.mark.parametrize(("section", "line", "over", "expected"), NINTH)
+def test_shapes_read_whole_in_the_ninth_session(section, line, over, expected):
+    test_shapes_read_whole_in_the_eighth_session(section, line, over, expected)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Adequate liver function, as indicated by bilirubin ≤1.5x ULN, AST or ALT <2x ULN unless "
+        "related to metastatic breast cancer to the liver (in which case AST/ALT < 5x ULN is "
+        "allowed).",
+        "Serum bilirubin ≤ 1.5 X ULN unless attributed to Gilbert's syndrome or lymphoma involvement",
+        "AST and ALT ≤ 3 × ULN; AST or ALT ≤ 5 × ULN if subjects have liver metastases or liver cancer",
+        "ALT and AST = 3.0 x UNL (=5xUNL for subjects with liver involvement of GIST)",
+    ],
+)
+def test_a_disease_named_after_a_lab_qualifies_its_limit(line):
+    types = {c.type for c in parse_line(line, "inclusion")}
+    assert "organ_function" in types and "histology" not in types, types
+
+
+@pytest.mark.parametrize(
+    ("context", "line", "over"),
+    [
+        (
+            "History of other primary malignant tumors, except for the following:",
+            "Non-melanoma skin cancer that has been adequately treated and has no evidence of "
+            "disease recurrence;",
+            {"diagnosis": "basal cell carcinoma of the skin"},
+        ),
+        (
+            "Prior history of malignancy other than lymphoma unless free of disease for more "
+            "than 1 year. Exceptions include the following:",
+            "Previously treated localized prostate cancer with normal PSA levels",
+            {"sex": "M", "diagnosis": "diffuse large B-cell lymphoma", "stage": "III"},
+        ),
+        (
+            "The following are allowed:",
+            "Treated brain metastases",
+            {"brain_metastases": True},
+        ),
+    ],
+)
+def test_lines_an_exclusion_exempts_exclude_no_one(context, line, over):
+    crits = parse_line(line, "exclusion", context=context)
+    parsed = ParsedTrial(trial=Trial(nct_id="NCT00000000"), criteria=crits)
+    got = [v for v in evaluate(_patient(**over), parsed) if v.verdict == NOT_MET]
+    assert not got, [(v.criterion.type, v.reason) for v in got]
+
+
+@pytest.mark.parametrize(
+    ("line", "over", "expected"),
+    [
+        # a wild-type status before the genes covers the list
+        ("Wild-type EGFR/ALK;", {"biomarkers": ["EGFR negative", "ALK negative"]}, MET),
+        ("Patient with wild type EGFR and ALK", {"biomarkers": ["EGFR negative"]}, None),
+        ("Wild-type EGFR/ALK;", {"biomarkers": ["EGFR exon 19 deletion"]}, NOT_MET),
+    ],
+)
+def test_a_wild_type_status_before_the_genes(line, over, expected):
+    test_shapes_read_whole_in_the_eighth_session("inclusion", line, over, expected)
+
+
+# shapes a sampled audit of NOT_MET verdicts on the shared collection showed (section, line,
+# patient overrides, expected: None = no NOT_MET, else a verdict present)
+AUDIT_NINE = [
+    # a brain metastasis of some kind or place only
+    ("exclusion", "Brain metastases in the brainstem", {"brain_metastases": True}, UNKNOWN),
+    (
+        "exclusion",
+        "Patients with central nervous system metastasis (CNS) and/or cancerous meningitis and "
+        "obvious symptoms;",
+        {"brain_metastases": True},
+        UNKNOWN,
+    ),
+    (
+        "exclusion",
+        "Known or symptomatic active central nervous system (CNS) metastases",
+        {"brain_metastases": True},
+        UNKNOWN,
+    ),
+    ("exclusion", "Known brain metastases", {"brain_metastases": True}, NOT_MET),
+    ("inclusion", "No known brain metastases", {"brain_metastases": True}, NOT_MET),
+    # the central nervous system reached by another cancer
+    (
+        "exclusion",
+        "Known CNS involvement by leukemia",
+        {"diagnosis": "breast cancer", "brain_metastases": True},
+        UNKNOWN,
+    ),
+    # a breastfeeding exclusion is no pregnancy exclusion
+    ("exclusion", "Women who are breastfeeding.", {"sex": "F", "pregnant": True}, UNKNOWN),
+    ("exclusion", "Pregnant or breastfeeding women", {"sex": "F", "pregnant": True}, NOT_MET),
+    # what to do if a pregnancy happens later
+    (
+        "inclusion",
+        "Women of child-bearing potential and men must agree to use adequate contraception "
+        "prior to study entry. Should a woman become pregnant or suspect she is pregnant while "
+        "participating in this study, she should inform her treating physician immediately.",
+        {"sex": "F", "pregnant": True},
+        None,
+    ),
+    # a tyrosine kinase inhibitor named for its kinase is that kind only
+    (
+        "exclusion",
+        "Patients who have previously received any epidermal growth factor receptor tyrosine "
+        "kinase inhibitor (EGFR-TKI) therapy.",
+        {"prior_therapies": ["imatinib"]},
+        None,
+    ),
+    (
+        "exclusion",
+        "Prior treatment with any tyrosine kinase inhibitor",
+        {"prior_therapies": ["imatinib"]},
+        NOT_MET,
+    ),
+    # a time window on one of the listed procedures
+    (
+        "exclusion",
+        "Patients who had prior solid organ transplantation or allogeneic hematopoietic stem "
+        "cell transplantation (allo-HSCT) 6 months before screening",
+        {"prior_therapies": ["allogeneic stem cell transplant"]},
+        UNKNOWN,
+    ),
+]
+
+
+@pytest.mark.parametrize(("section", "line", "over", "expected"), AUDIT_NINE)
+def test_shapes_found_by_the_ninth_sessions_audit(section, line, over, expected):
+    test_shapes_read_whole_in_the_eighth_session(section, line, over, expected)
+
+
+def test_a_rule_for_patients_in_remission_is_a_sub_groups():
+    text = (
+        "Inclusion Criteria:\n\n* Subjects in CR must have a history of chemotherapy refractory "
+        "disease defined as progression or stable disease after one line of chemotherapy, or "
+        "relapsed disease after achieving prior CR\n"
+    )
+    parsed = _trial("NCT00000038", text)
+    p = _patient(diagnosis="B-cell acute lymphoblastic leukemia", disease_status="newly_diagnosed")
+    assert NOT_MET not in {v.verdict for v in evaluate(p, parsed)}

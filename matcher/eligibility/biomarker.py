@@ -91,7 +91,10 @@ _MARKER_THERAPY_RE = re.compile(
     _I,
 )
 _MARKER_THERAPY_BEFORE_RE = re.compile(
-    r"(?:\banti-?\s*|\btargeting (?:the )?|\btarget\w* (?:against )?|\bagainst |/)$", _I
+    # ("anti-PD-1/PD-L1": the second symbol of a therapy's pair; "EGFR/ALK" alone is two genes)
+    r"(?:\banti-?\s*|\btargeting (?:the )?|\btarget\w* (?:against )?|\bagainst "
+    r"|(?:\banti-?\s*|\btargeting (?:the )?|\bagainst )[\w-]+/)$",
+    _I,
 )
 _MARKER_TESTING_RE = re.compile(
     r"\b(?:available|availability)\b|\bfor (?:central |local )?(?:testing|determination|review|"
@@ -852,7 +855,11 @@ def _biomarker(c: _Ctx) -> list[tuple]:
     # before the first gene covers the list
     head = text[max(0, mentions[0][0] - 60) : mentions[0][0]]
     head = head[max(head.rfind(";"), head.rfind(". "), -1) + 1 :]
-    head_negative = bool(re.search(r"\bnegative (?:[\w-]+ ){0,3}(?:for|of)\s*$", head, _I))
+    head_negative = bool(
+        re.search(r"\bnegative (?:[\w-]+ ){0,3}(?:for|of)\s*$", head, _I)
+        # "Wild-type EGFR/ALK", "patients with wild type EGFR and ALK"
+        or re.search(r"\b(?:wild[\s-]?type|wt)\s*(?:for\s+|of\s+)?$", head, _I)
+    )
     for i, (start, end, gene) in enumerate(mentions):
         nxt = mentions[i + 1][0] if i + 1 < len(mentions) else len(text)
         phrase = text[end : min(nxt, end + 60)]

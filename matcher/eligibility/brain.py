@@ -115,15 +115,14 @@ def _ev_brain(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
                 c.text[max(0, m.start() - 25) : m.start()],
                 _I,
             )
-        ]
-        if (
-            named
-            and all(
-                _BRAIN_ACTIVE_RE.search(c.text[max(0, m.start() - 60) : m.start() + 8])
-                for m in named
+            # "No known brain metastases" (inclusion): the line's own negation
+            or re.fullmatch(
+                r"\W*(?:no|without|absence of)\s+(?:evidence of\s+|known\s+|active\s+|untreated\s+)?",
+                c.text[: m.start()],
+                _I,
             )
-            and not _ANY_OR_QUALIFIED_RE.search(c.text)
-        ):
+        ]
+        if named and all(_qualified(c.text, m) for m in named) and not _any_known(c.text):
             return (
                 UNKNOWN,
                 "brain metastases recorded; the trial excludes active / untreated / symptomatic "
@@ -145,6 +144,36 @@ def _ev_brain(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
         # lesions", a sub-list under "... eligible provided ...": permits, does not require
         return UNKNOWN, "no brain metastases recorded; the line may only permit them: verify"
     return NOT_MET, "no brain metastases recorded; trial requires them"
+
+
+# a qualifier after the mention: "Brain metastases in the brainstem", "CNS metastasis ...
+# and obvious symptoms", "brain metastases requiring steroids"
+_BRAIN_QUALIFIED_AFTER_RE = re.compile(
+    r"^[^.;]{0,60}?\b(?:symptom\w*|brain ?stem|posterior fossa|requir\w+|uncontrolled|untreated"
+    r"|progressi\w*|unstable|not (?:controlled|stable)|growing|increas\w+|edema|oedema"
+    r"|mass effect)\b",
+    _I,
+)
+
+
+def _qualified(text: str, m: re.Match) -> bool:
+    """The brain metastases this mention names are only some kinds (active, symptomatic, in a
+    place): a patient with brain metastases of unrecorded kind may have another kind."""
+    return bool(
+        _BRAIN_ACTIVE_RE.search(text[max(0, m.start() - 60) : m.start() + 8])
+        or _BRAIN_QUALIFIED_AFTER_RE.search(text[m.end() : m.end() + 80])
+    )
+
+
+def _any_known(text: str) -> bool:
+    """ "No known or symptomatic CNS metastases": any known one excludes; not so in "Known or
+    symptomatic active CNS metastases", where "active" qualifies both."""
+    for q in _ANY_OR_QUALIFIED_RE.finditer(text):
+        nxt = _BRAIN_METS_RE.search(text, q.end())
+        gap = text[q.end() : nxt.start()] if nxt else ""
+        if not _BRAIN_ACTIVE_RE.search(gap):
+            return True
+    return False
 
 
 # Brain metastases named as such (not only leptomeningeal disease / cord compression).

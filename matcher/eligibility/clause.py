@@ -627,11 +627,17 @@ def _own_mentions(c, plain: str, vocab: Any) -> list[int] | None:
         return None
     want_d = set((c.values or {}).get("drugs") or [])
     want_c = set((c.values or {}).get("classes") or [])
-    if not (want_d or want_c):
+    want_p = set((c.values or {}).get("procedures") or [])
+    if not (want_d or want_c or want_p):
         return None
     low = plain.lower()
     pos: list[int] = []
-    for fn, want in ((vocab.find_drugs, want_d), (vocab.find_drug_classes, want_c)):
+    finders = [(vocab.find_drugs, want_d), (vocab.find_drug_classes, want_c)]
+    if want_p and hasattr(vocab, "find_procedures"):
+        # "prior solid organ transplantation or allo-HSCT 6 months before screening": the
+        # procedures are the criterion's own items, so their qualifiers are read
+        finders.append((vocab.find_procedures, want_p))
+    for fn, want in finders:
         for ident, mention in fn(plain):
             if ident in want:
                 i = low.find(mention.lower())

@@ -117,6 +117,9 @@ _SCOPED_TYPES = frozenset(
         "stage",
         "measurable_disease",
         "biomarker",
+        # "CNS involvement by lymphoma", "known CNS leukaemia": said of another cancer, a
+        # solid tumour's brain metastases do not fail the line
+        "brain_metastases",
     }
 )
 # "for (the treatment of) (their) <disease>", or "<disease> (CRC) -" / "<disease>:" opening a line

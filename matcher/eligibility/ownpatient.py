@@ -58,6 +58,14 @@ def _age(trial) -> float:
     return 50.0
 
 
+def _sex(parsed) -> str | None:
+    """The registered sex, else the one a line of the text enrols ("Men with ...")."""
+    if parsed.trial.sex in ("FEMALE", "MALE"):
+        return parsed.trial.sex
+    said = {c.values["sex"] for c in parsed.criteria if c.type == "sex"}
+    return said.pop() if len(said) == 1 else None
+
+
 def own_patient_record(parsed, vocab) -> dict | None:
     """The input record (``matcher.patient`` keys) of the patient the trial is written for."""
     diag = _diagnosis(parsed, vocab)
@@ -68,7 +76,7 @@ def own_patient_record(parsed, vocab) -> dict | None:
     rec: dict[str, Any] = {
         "id": f"own-{trial.nct_id}",
         "age": age,
-        "sex": "M" if trial.sex == "MALE" else "F",
+        "sex": "M" if _sex(parsed) == "MALE" else "F",
         "diagnosis": vocab.diagnosis(diag).name,
         "measurable_disease": True,
         "brain_metastases": False,

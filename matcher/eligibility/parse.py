@@ -12,7 +12,7 @@ from matcher.criteria_text import CriteriaLine, normalize, split_criteria
 from matcher.eligibility.age import _age
 from matcher.eligibility.biomarker import _any_status_asides, _biomarker
 from matcher.eligibility.brain import _brain
-from matcher.eligibility.clause import account_line, defines_own_term, definition_spans
+from matcher.eligibility.clause import LAB_ANCHORS, account_line, defines_own_term, definition_spans
 from matcher.eligibility.clause import rules as clause_rules
 from matcher.eligibility.cohort import _SCOPED_TYPES, _cohort, _disease_scope, _histology_sublists
 from matcher.eligibility.common import _safe_is_a
@@ -23,6 +23,7 @@ from matcher.eligibility.labs import _labs
 from matcher.eligibility.model import ABOUT_OTHER, BRANCH_SEP, PART_SCOPE, Criterion, ParsedTrial
 from matcher.eligibility.performance import _ps
 from matcher.eligibility.pregnancy import _pregnancy
+from matcher.eligibility.sex import _sex_text
 from matcher.eligibility.site import _site
 from matcher.eligibility.stage import _stage
 from matcher.eligibility.status import _cml_phase, _status
@@ -81,6 +82,31 @@ def _as_age_bound(plain: str) -> str:
 MAX_LINE_CHARS = 5000  # a criteria line longer than this is not parsed (listed to read)
 
 
+_LAB_WORD_RE = re.compile(
+    "|".join(
+        [
+            *LAB_ANCHORS.values(),
+            r"(?:liver|hepatic|renal|kidney|bone marrow|marrow)\s+function",
+            r"h(?:a)?ematolog\w*",
+            r"\bwbc\b|white blood",
+            r"\bulu?n\b",
+        ]
+    ),
+    re.I,
+)
+
+
+def _disease_after_lab(plain: str, vocab: Any) -> bool:
+    """Every diagnosis the line names comes after its first lab word."""
+    lab = _LAB_WORD_RE.search(plain)
+    if lab is None:
+        return False
+    low = plain.lower()
+    at = [low.find(m.lower()) for _d, m in _find_diagnoses(vocab, plain)]
+    at = [i for i in at if i >= 0]
+    return bool(at) and min(at) > lab.start()
+
+
 def parse_line(
     text: str,
     section: str = "inclusion",
@@ -137,6 +163,7 @@ def parse_line(
     found += _cml_phase(c)
     found += _site(c)
     found += _hla(c)
+    found += _sex_text(c)
     if not found:
         return [Criterion(section, text, "unparsed", c.base, {}, context=context)]
     crits = []
@@ -149,6 +176,11 @@ def parse_line(
         # "HER2-positive gastric carcinoma" / "NSCLC without known ALK rearrangement" in the
         # exclusion section: the histology only qualifies the molecular finding
         crits = [x for x in crits if not (x.type == "histology" and x.polarity == "exclude")]
+    if any(x.type == "organ_function" for x in crits) and _disease_after_lab(c.plain, vocab):
+        # "ALT < 2x ULN unless related to metastatic breast cancer to the liver", "bilirubin
+        # <= 1.5 x ULN unless due to Gilbert's syndrome or CML": a disease named after the lab
+        # qualifies the lab's limit; it is no disease rule of the line
+        crits = [x for x in crits if x.type != "histology"]
     if section == "inclusion" and _BOTH_WAYS_RE.search(c.plain):
         # "metastatic squamous or non-squamous NSCLC": both kinds are admitted, so the
         # "non-squamous" is no exclusion of squamous carcinoma
@@ -211,6 +243,16 @@ def parse_line(
     ):
         crit.unexplained = list(acc.unexplained)
         crit.later_step = acc.later_step
+    exempt = _exempting_header(context) if context else None
+    if exempt and section == "inclusion" and _PERMISSION_ONLY_RE.match(exempt.group(0)):
+        exempt = None  # "The following are eligible:" over inclusion lines lists ways in
+    if exempt:
+        # the line is one of the exemptions its parent lists: what it names is let in, so a
+        # patient it describes is no exclusion by it
+        note = f"listed under an exemption (“{exempt.group(0).strip()}”)"
+        for crit in crits:
+            if note not in crit.unexplained:
+                crit.unexplained = [*crit.unexplained, note]
     _conjunction(crits, c.plain, vocab)
     trailing = _TRAILING_COMPARATOR_RE.search(c.plain)
     if trailing:
@@ -241,6 +283,28 @@ _EXAMPLES_CONTEXT_RE = re.compile(
     r"^\W*(?:(?:some\s+)?examples?\b|for (?:example|instance)\b|e\.\s?g\.?(?:\s|,|:|$)|such as\b)"
     r"[^.;]{0,60}:?\s*$",
     _I,
+)
+# An exclusion's sub-list of what it exempts: "History of other malignancy, except for the
+# following:", "... Exceptions include the following:", "The following are allowed:"
+_EXEMPTING_HEADER_RE = re.compile(
+    r"\b(?:except(?:ions?)?|excepting|excluding|other than|unless(?! otherwise)|apart from|not including"
+    r"|with the exception of|allowed|permitted|acceptable|eligible|may (?:be )?(?:enrolled|included))\b"
+    r"[^.;:]{0,80}:\s*$",
+    _I,
+)
+
+
+def _exempting_header(context: str) -> re.Match | None:
+    """The exception or permission that a parent line opens its sub-list with (not "... are
+    not eligible:", which lists what excludes)."""
+    for m in _EXEMPTING_HEADER_RE.finditer(context):
+        if not re.search(r"\b(?:not|never|no longer)\s+(?:be\s+)?$", context[: m.start()], _I):
+            return m
+    return None
+
+
+_PERMISSION_ONLY_RE = re.compile(
+    r"(?:allowed|permitted|acceptable|eligible|may (?:be )?(?:enrolled|included))\b", _I
 )
 _TRAILING_COMPARATOR_RE = re.compile(r"\d\s*(?:[≤≥]|[<>]=?)(?=\s*(?:[.;,)]|$))")
 _BARE_EQUALS_RE = re.compile(r"(?<![<>=!≤≥])=(?!=)\s*\d[\d.,]*")
@@ -497,7 +561,13 @@ _CONDITIONAL_LINE_RE = re.compile(
     r"\s*(?:only)?\s*[:\uff1a]"
     r"|\s*(?:for|in|if|when)\b|\s*(?:sub-?study|cohort|part|arm|group|phase)s?\s*[\w.-]{0,6}(?:\s*(?:,|and|&|/)\s*[\w.-]{1,6})*"
     r"\s*(?:only)?\s*[:(\uff1a]"
-    r"|\s*(?:patients|participants|subjects) (?:in|enrolled in|assigned to) (?:cohort|part|arm|group)",
+    r"|\s*(?:patients|participants|subjects) (?:in|enrolled in|assigned to) (?:cohort|part|arm|group)"
+    # "Subjects in CR must have a history of chemotherapy refractory disease ...": a rule for
+    # the patients in one response state
+    r"|\s*(?:patients|participants|subjects|those)\s+(?:who are\s+)?in\s+(?:a\s+|an\s+)?"
+    r"(?:first\s+|second\s+|1st\s+|2nd\s+|morphologic\s+|haematologic\s+|hematologic\s+)?"
+    r"(?:cr\d?|cri|complete (?:remission|response)|remission|partial (?:remission|response)|vgpr)\b"
+    r"[^.;]{0,40}?\b(?:must|should|need|needs|are required|is required|will)\b",
     _I,
 )
 

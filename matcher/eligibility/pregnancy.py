@@ -32,6 +32,14 @@ _PREG_REQUIRED_RE = re.compile(
 )
 
 
+_HYPOTHETICAL_RE = re.compile(
+    r"\b(?:should|if|in case|in the event that)\b[^.;]{0,40}?\bbecom\w*\s+pregnant\b"
+    r"(?:\s+or\s+suspects?\s+(?:that\s+)?(?:she|they)\s+(?:is|are|may be)\s+pregnant)?"
+    r"|\bsuspects?\s+(?:that\s+)?(?:she|they)\s+(?:is|are|may be)\s+pregnant\b",
+    _I,
+)
+
+
 def _pregnancy(c: _Ctx) -> list[tuple[str, str, dict]]:
     s = c.s
     out: list[tuple[str, str, dict]] = []
@@ -40,9 +48,15 @@ def _pregnancy(c: _Ctx) -> list[tuple[str, str, dict]]:
     male_only = bool(re.match(r"\s*(?:male|men)\b", s)) and not re.search(
         r"\bfemales?\b(?! partner)|\bwomen\b", s[:40]
     )
+    if contra and preg and not _PREG_STRONG_RE.search(_HYPOTHETICAL_RE.sub(" ", s)):
+        # "... must agree to use adequate contraception ... Should a woman become pregnant or
+        # suspect she is pregnant while participating, she should inform ...": what to do if
+        # a pregnancy happens later, no exclusion of a pregnancy now
+        preg = None
     if preg and _PREG_STRONG_RE.search(s) and not (male_only and contra):
         vals = {
-            "pregnant": True,
+            # "Women who are breastfeeding." excludes nursing, not pregnancy
+            "pregnant": bool(re.search(r"pregnan|gestation", s, _I)),
             "breastfeeding": bool(re.search(r"lactat|breast[- ]?fe|nursing", s)),
             "test_required": bool(re.search(r"pregnancy test|hcg", s)),
         }
@@ -64,6 +78,8 @@ def _ev_pregnancy(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     if c.polarity == "exclude":
         if p.sex and p.sex.lower() == "male":
             return MET, "male patient; pregnancy exclusion does not apply"
+        if not c.values.get("pregnant", True):
+            return UNKNOWN, "breastfeeding not recorded: verify (trial excludes breastfeeding)"
         if p.pregnant is None:
             what = "pregnant or breastfeeding" if c.values.get("breastfeeding") else "pregnant"
             return UNKNOWN, f"pregnancy status not recorded: verify (trial excludes {what})"

@@ -224,6 +224,10 @@ _TOXICITY_RE = re.compile(
 )
 
 
+# the kinase a tyrosine kinase inhibitor is named for, just before the words
+_KINASE_NAMED_RE = re.compile(r"(?:\b[Rr]eceptor|\b[A-Z][A-Z0-9]{1,6}(?:-[A-Z0-9]{1,6})?)[\s-]*$")
+
+
 def _prior_therapy(c: _Ctx, washout_found: bool) -> list[tuple[str, str, dict]]:
     """Prior-therapy criteria, sentence by sentence (a later "X is permitted" sentence must
     not turn its drugs into exclusions)."""
@@ -339,6 +343,12 @@ def _prior_therapy_sentence(c: _Ctx, plain: str) -> list[tuple[str, str, dict]]:
                 target.append(did)
         for cid, text in c.vocab.find_drug_classes(plain):
             pos = low.find(text.lower())
+            if cid == "tyrosine_kinase_inhibitor" and _KINASE_NAMED_RE.search(
+                plain[max(0, pos - 40) : max(0, pos)]
+            ):
+                # "epidermal growth factor receptor tyrosine kinase inhibitor (EGFR-TKI)": the
+                # kinase is named, so this is that kind of inhibitor, not any TKI
+                continue
             target = exceptions if ex is not None and pos >= cut else classes
             if cid not in classes and cid not in exceptions:
                 target.append(cid)
