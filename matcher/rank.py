@@ -1015,6 +1015,23 @@ def relevance(diagnosis_id: str | None, parsed, ctx: MatchContext) -> Relevance:
             # admit ("sarcoma" in the criteria, "leiomyosarcoma" in the conditions)
             return from_listed
         return from_criteria
+    if from_listed is None and _unlabelled(parsed.trial, vocab):
+        # a record with no conditions, keywords or diagnosis in its title (a partial copy):
+        # whom it is for is read from inclusion lines that name a disease but do not decide
+        # alone (a cohort expansion line, a biopsy line); they admit or they name another
+        mentions = _inclusion_mentions(parsed, vocab)
+        if mentions:
+            got = _best(lineage, mentions, vocab)
+            if got is None:
+                names = ", ".join(sorted({vocab.diagnosis(e.diagnosis).name for e in mentions}))
+                return Relevance(
+                    None,
+                    f"the record lists no conditions; its criteria name {names}, not this "
+                    "diagnosis",
+                    evidence=mentions[0],
+                )
+            note = "the record lists no conditions: verify whom the trial is for"
+            return Relevance(got.tier, got.reason, (*got.verify, note), got.evidence)
     if from_listed is None:
         unnamed = _names_no_disease(parsed, vocab) if PRECANCER not in lineage else None
         if unnamed is not None:
@@ -1043,6 +1060,29 @@ _CANCER_TRIAL_LINE_RE = re.compile(
 )
 
 
+def _unlabelled(trial, vocab) -> bool:
+    """No conditions, no keywords, and no diagnosis in the title."""
+    if trial.conditions or trial.keywords:
+        return False
+    return not any(
+        text and vocab.find_diagnoses(text) for text in (trial.title, trial.official_title)
+    )
+
+
+def _inclusion_mentions(parsed, vocab) -> list[Evidence]:
+    """The specific diagnoses the inclusion histology lines require, whether or not a line
+    decides alone (bare "cancer" or "malignancy" is no specific diagnosis)."""
+    out: list[Evidence] = []
+    for c in parsed.criteria:
+        if c.type != "histology" or c.section != "inclusion" or c.polarity != "require":
+            continue
+        for did in c.values.get("diagnoses") or []:
+            ev = Evidence("criteria", c.text, did)
+            if did != ANY_CANCER and ev not in out:
+                out.append(ev)
+    return out
+
+
 def _names_no_disease(parsed, vocab) -> str | None:
     """The inclusion line that makes a record a cancer trial when the record names no disease
     anywhere (no conditions or keywords, no diagnosis in its title or criteria); else None."""
@@ -1052,11 +1092,12 @@ def _names_no_disease(parsed, vocab) -> str | None:
     for text in (trial.title or "", trial.official_title or ""):
         if text and vocab.find_diagnoses(text):
             return None
-    if any(c.type == "histology" and c.section == "inclusion" for c in parsed.criteria):
+    if _inclusion_mentions(parsed, vocab):
         return None
     for c in parsed.criteria:
         if c.section == "inclusion" and not c.later_step and _CANCER_TRIAL_LINE_RE.search(c.text):
-            if vocab.find_diagnoses(c.text):
+            # "advanced/metastatic malignant tumor": any cancer is no specific disease
+            if {d for d, _ in vocab.find_diagnoses(c.text)} - {ANY_CANCER}:
                 return None
             return c.text
     return None

@@ -518,6 +518,18 @@ class _Finder:
             return True  # "5 MM": a unit after a number, not a disease
         return i > 0 and toks[i - 1][2] == "anti" and text[toks[i - 1][1] : toks[i][0]] in glued
 
+    @staticmethod
+    def _aside(text: str, toks: list[tuple[int, int, str]], j: int) -> bool:
+        """Token ``j`` is a capitalised abbreviation alone in parentheses, between two words."""
+        a, b = toks[j][0], toks[j][1]
+        word = text[a:b]
+        return (
+            text[toks[j - 1][1] : a].endswith("(")
+            and text[b : toks[j + 1][0]].startswith(")")
+            and 2 <= len(word) <= 6
+            and word.isupper()
+        )
+
     def find(self, text: str) -> list[tuple[str, str]]:
         """(entry id, matched text) for each mention, in text order, longest spelling first."""
         if not text or not self.index:
@@ -540,6 +552,11 @@ class _Finder:
             while j < n:
                 if j > i and not _GAP_RE.fullmatch(text, toks[j - 1][1], toks[j][0]):
                     break
+                if j > i and j + 1 < n and self._aside(text, toks, j):
+                    # "squamous cell carcinoma (SCC) of the cervix": an abbreviation in
+                    # parentheses inside a spelling is no part of it
+                    j += 1
+                    continue
                 key += toks[j][2]
                 is_prefix = key in prefixes
                 if is_prefix or key.endswith("s"):

@@ -2863,3 +2863,80 @@ def test_a_rule_for_patients_in_remission_is_a_sub_groups():
     parsed = _trial("NCT00000038", text)
     p = _patient(diagnosis="B-cell acute lymphoblastic leukemia", disease_status="newly_diagnosed")
     assert NOT_MET not in {v.verdict for v in evaluate(p, parsed)}
+
+
+# shapes the second sampled audit showed (section, line, patient overrides, expected)
+AUDIT_NINE_B = [
+    # a permission, one part's rule, another subject: ways in for an untreated patient
+    (
+        "inclusion",
+        "Patients might have received previous immune checkpoint inhibitors as an adjuvant "
+        "treatment, but the immune checkpoint inhibitors must be finished at least 12 months "
+        "before the first cycle of induction chemotherapy.",
+        {"diagnosis": "lung adenocarcinoma", "prior_therapies": []},
+        None,
+    ),
+    (
+        "inclusion",
+        "All participants in Phase 2 must have documented progression on PARPi.",
+        {"sex": "M", "diagnosis": "prostate adenocarcinoma", "prior_therapies": []},
+        None,
+    ),
+    (
+        "inclusion",
+        "Patients with cardiac disease (Left ventricular ejection fraction < 50%), or who have "
+        "received >450mg/m2 of doxorubicin and cannot receive anthracyclines.",
+        {"diagnosis": "acute lymphoblastic leukemia", "prior_therapies": []},
+        None,
+    ),
+    # a stored sample from before a treatment requires no treatment
+    (
+        "inclusion",
+        "Stored DNA from initial diagnosis (prior TKI treatment) for BCR::ABL1 breakpoint analysis",
+        {"diagnosis": "chronic myeloid leukemia", "prior_therapies": ["hydroxyurea"]},
+        None,
+    ),
+    # a subject that names the patients a rule is for
+    (
+        "inclusion",
+        "Subjects with persistent or relapsed minimal residual disease (MRD) require verification "
+        "of MRD in the peripheral blood or bone marrow on two occasions at least 2 weeks apart.",
+        {"diagnosis": "B-cell acute lymphoblastic leukemia", "disease_status": "newly_diagnosed"},
+        None,
+    ),
+    # an extent joined to one read as a setting is that setting's alternative
+    (
+        "inclusion",
+        "Treatment-naive for locally advanced/metastatic EGFR-mutated NSCLC",
+        {"diagnosis": "lung adenocarcinoma", "stage": "IIIA", "prior_therapies": []},
+        None,
+    ),
+    # an extent named after a lab qualifies its limit
+    (
+        "inclusion",
+        "AST <= 5 x ULN in patients with liver or metastatic disease",
+        {"stage": "II", "labs": {"ast": 30}},
+        None,
+    ),
+    # a HER2 result is a protein or amplification test, not a mutation test
+    (
+        "inclusion",
+        "Documented HER2 activating mutation",
+        {"diagnosis": "gastric adenocarcinoma", "biomarkers": ["HER2 negative"]},
+        UNKNOWN,
+    ),
+]
+
+
+@pytest.mark.parametrize(("section", "line", "over", "expected"), AUDIT_NINE_B)
+def test_shapes_found_by_the_ninth_sessions_second_audit(section, line, over, expected):
+    test_shapes_read_whole_in_the_eighth_session(section, line, over, expected)
+
+
+def test_an_abbreviation_in_parentheses_inside_a_diagnosis_spelling():
+    from matcher.vocab import load_vocab
+
+    found = load_vocab().find_diagnoses(
+        "Histologically confirmed squamous cell carcinoma (SCC) of the cervix"
+    )
+    assert [d for d, _ in found] == ["cervical_cancer"]

@@ -1320,6 +1320,24 @@ def _ev_biomarker(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
                 )
             )
             continue
+        if (
+            status == "negative"
+            and m["gene"] == "HER2"
+            and re.search(r"mutat|variant|insertion|deletion", alt, _I)
+            and not _MUTATION_ONLY_RE.search(evidence or "")
+        ):
+            # "HER2 mutation" required, "HER2 negative" recorded: the usual HER2 result is the
+            # protein or amplification test, which says nothing of a mutation
+            results.append(
+                (
+                    m,
+                    None,
+                    f"{evidence!r} recorded: a protein or amplification result, not the "
+                    "mutation asked for",
+                    False,
+                )
+            )
+            continue
         if unconfirmed:
             evidence = f"{m['gene']} positive ({evidence!r}) but the variant is not stated"
         elif status == "positive":

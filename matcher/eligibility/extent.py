@@ -109,6 +109,7 @@ def _extent(c: _Ctx) -> list[tuple[str, str, dict]]:
     if _OTHER_MALIGNANCY_RE.search(s):
         return []  # "non-metastatic prostate cancer" in a second-malignancy clause
     hits: list[tuple[int, str, int]] = []
+    conditions: list[int] = []  # ends of the extents read as a condition
     for name, rx in _EXTENT_RES:
         for m in rx.finditer(s):
             before = s[max(0, m.start() - 30) : m.start()]
@@ -117,6 +118,7 @@ def _extent(c: _Ctx) -> list[tuple[str, str, dict]]:
                 and _CONDITIONAL_PREFIX_RE.search(before)
                 and re.search(r"\b(?:for|in|if|when)\b", before)
             ):
+                conditions.append(m.end())
                 continue  # "AST <= 5 x ULN in patients with metastatic ...": a condition, not a gate
             if name == "advanced":
                 if not (c.onco and _ONCO_RE.search(s)):
@@ -165,6 +167,15 @@ def _extent(c: _Ctx) -> list[tuple[str, str, dict]]:
                 continue  # "prior therapy for metastatic NSCLC": a therapy setting, not an extent gate
             neg = 1 if (m.groupdict().get("neg") if name == "metastatic" else None) else 0
             hits.append((m.start(), name, neg))
+    # "... for locally advanced/metastatic NSCLC": an extent joined to one read as a condition
+    # is that condition's alternative
+    hits = [
+        h
+        for h in hits
+        if not any(
+            re.fullmatch(r"\s*(?:/|or|and/or|,)\s*", s[e : h[0]]) for e in conditions if e <= h[0]
+        )
+    ]
     m0 = _TNM_M0_RE.search(c.plain)
     if m0 and not hits and not _TNM_M1_RE.search(c.plain):
         # "cT3-4aN0-1M0", "cT4, cN0-2; M0": a TNM stage without distant metastasis

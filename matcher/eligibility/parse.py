@@ -96,15 +96,29 @@ _LAB_WORD_RE = re.compile(
 )
 
 
+_EXTENT_WORD_RE = re.compile(r"metasta\w*|unresectable|locally advanced|advanced|inoperable", _I)
+
+
+_OR_WHO_RE = re.compile(r"\bor (?:those |patients |subjects |participants )?who\b", _I)
+_SUBJECT_RULE_RE = re.compile(
+    r"\W*(?:patients|subjects|participants|those|individuals|persons)\s+(?:with|who have|who had)\s+"
+    r"(?P<subject>[^.;:]{3,160}?)\s*,?\s+(?:must|should|shall|require|requires|will require"
+    r"|need|needs|are required|have to)\b",
+    _I,
+)
+
+
+def _after_lab(plain: str, at: list[int]) -> bool:
+    """Every one of the positions ``at`` comes after the line's first lab word."""
+    lab = _LAB_WORD_RE.search(plain)
+    at = [i for i in at if i >= 0]
+    return lab is not None and bool(at) and min(at) > lab.start()
+
+
 def _disease_after_lab(plain: str, vocab: Any) -> bool:
     """Every diagnosis the line names comes after its first lab word."""
-    lab = _LAB_WORD_RE.search(plain)
-    if lab is None:
-        return False
     low = plain.lower()
-    at = [low.find(m.lower()) for _d, m in _find_diagnoses(vocab, plain)]
-    at = [i for i in at if i >= 0]
-    return bool(at) and min(at) > lab.start()
+    return _after_lab(plain, [low.find(m.lower()) for _d, m in _find_diagnoses(vocab, plain)])
 
 
 def parse_line(
@@ -176,17 +190,28 @@ def parse_line(
         # "HER2-positive gastric carcinoma" / "NSCLC without known ALK rearrangement" in the
         # exclusion section: the histology only qualifies the molecular finding
         crits = [x for x in crits if not (x.type == "histology" and x.polarity == "exclude")]
-    if any(x.type == "organ_function" for x in crits) and _disease_after_lab(c.plain, vocab):
+    if any(x.type == "organ_function" for x in crits):
         # "ALT < 2x ULN unless related to metastatic breast cancer to the liver", "bilirubin
-        # <= 1.5 x ULN unless due to Gilbert's syndrome or CML": a disease named after the lab
-        # qualifies the lab's limit; it is no disease rule of the line
-        crits = [x for x in crits if x.type != "histology"]
+        # <= 1.5 x ULN unless due to Gilbert's syndrome or CML", "AST <= 5 x ULN in patients
+        # with liver or metastatic disease": a disease or extent named after the lab
+        # qualifies the lab's limit; it is no rule of the line
+        if _disease_after_lab(c.plain, vocab):
+            crits = [x for x in crits if x.type != "histology"]
+        if _after_lab(c.plain, [m.start() for m in _EXTENT_WORD_RE.finditer(c.plain)]):
+            crits = [x for x in crits if x.type != "disease_extent"]
     if section == "inclusion" and _BOTH_WAYS_RE.search(c.plain):
         # "metastatic squamous or non-squamous NSCLC": both kinds are admitted, so the
         # "non-squamous" is no exclusion of squamous carcinoma
         crits = [x for x in crits if not (x.type == "histology" and x.polarity == "exclude")]
         if not crits:
             return [Criterion(section, text, "unparsed", c.base, {}, context=context)]
+    rule = _SUBJECT_RULE_RE.match(c.plain)
+    if rule and not _find_diagnoses(vocab, rule.group("subject")):
+        # "Subjects with persistent or relapsed MRD ... require verification of MRD on two
+        # occasions", "Patients with resected disease must have ...": the subject names the
+        # patients the rule is for, and the rule holds for them only
+        for crit in crits:
+            crit.conditional = True
     found_cohort = _cohort(c)
     if found_cohort:
         cohort, qualifier = found_cohort
@@ -243,6 +268,12 @@ def parse_line(
     ):
         crit.unexplained = list(acc.unexplained)
         crit.later_step = acc.later_step
+    if section == "inclusion" and (other_subject := _OR_WHO_RE.search(c.plain)):
+        # "Patients with cardiac disease (EF < 50%), or who have received > 450 mg/m2 of
+        # doxorubicin": a second subject is another way in
+        for crit in crits:
+            if other_subject.group(0) not in crit.unexplained:
+                crit.unexplained = [*crit.unexplained, other_subject.group(0)]
     exempt = _exempting_header(context) if context else None
     if exempt and section == "inclusion" and _PERMISSION_ONLY_RE.match(exempt.group(0)):
         exempt = None  # "The following are eligible:" over inclusion lines lists ways in

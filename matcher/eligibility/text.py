@@ -322,7 +322,11 @@ UNTREATED_WAY_IN_RE = re.compile(
     r"\bno (?:standard|effective|available|approved|curative|established|satisfactory|other)\b|"
     r"\bnot (?:exist|available)\w*|\bdoes not exist\b|\bnone exists?\b|"
     # "For those who had previous prostatectomy, ...": a condition on who the rule is for
-    r"\b(?:for|in) (?:those|patients|participants|subjects|men|women) (?:who|with|that|whose)\b",
+    r"\b(?:for|in) (?:those|patients|participants|subjects|men|women) (?:who|with|that|whose)\b"
+    # "Patients might have received ...": a permission; "All participants in Phase 2 must ...":
+    # one part's rule; "Patients with cardiac disease (EF < 50%), or who have received ...":
+    # another subject is another way in
+    r"|\bmight\b|\bor who\b|\b(?:in|for)\s+(?:the\s+)?(?:phase|part|step|cohort|arm)\s*[\w.-]{1,4}\b",
     _I,
 )
 

@@ -228,11 +228,22 @@ _TOXICITY_RE = re.compile(
 _KINASE_NAMED_RE = re.compile(r"(?:\b[Rr]eceptor|\b[A-Z][A-Z0-9]{1,6}(?:-[A-Z0-9]{1,6})?)[\s-]*$")
 
 
+# "Stored DNA from initial diagnosis (prior TKI treatment) for breakpoint analysis": a sample
+# taken before a treatment, no treatment required
+_SAMPLE_LINE_RE = re.compile(
+    r"\W*(?:stored|archival|archived|banked|frozen|available)\s+(?:[\w-]+\s+){0,2}?"
+    r"(?:dna|rna|tissue|samples?|specimens?|blood|material|tumou?r (?:tissue|samples?|blocks?))\b",
+    _I,
+)
+
+
 def _prior_therapy(c: _Ctx, washout_found: bool) -> list[tuple[str, str, dict]]:
     """Prior-therapy criteria, sentence by sentence (a later "X is permitted" sentence must
     not turn its drugs into exclusions)."""
     if washout_found or any(_is_washout_window(c.s, m) for m in _WASHOUT_RE.finditer(c.s)):
         return []  # "prior chemotherapy within 4 weeks" is a washout, not a lifelong exclusion
+    if _SAMPLE_LINE_RE.match(c.plain):
+        return []
     if (
         not _THERAPY_CUE_RE.search(c.s)
         and not _NAIVE_RE.search(c.s)
