@@ -2940,3 +2940,38 @@ def test_an_abbreviation_in_parentheses_inside_a_diagnosis_spelling():
         "Histologically confirmed squamous cell carcinoma (SCC) of the cervix"
     )
     assert [d for d, _ in found] == ["cervical_cancer"]
+
+
+def test_a_sentence_opening_with_or_is_another_way_in():
+    line = (
+        "Have undergone hysterectomy or bilateral oophorectomy; or have medically confirmed "
+        "ovarian failure; or are medically confirmed to be post-menopausal"
+    )
+    vs = _verdicts("inclusion", line, _patient(sex="F", prior_therapies=["vincristine"]))
+    assert NOT_MET not in {v.verdict for v in vs}, [v.reason for v in vs]
+
+
+@pytest.mark.parametrize(
+    ("line", "over", "expected"),
+    [
+        # an age and a performance status in one line, in sentences of their own
+        (
+            "18-70 years old;Eastern Cooperative Oncology Group performance status:0-1,Life "
+            "expectancy of more than 3 months;",
+            {"age": 72, "ecog": 1},
+            NOT_MET,
+        ),
+        ("Age 18 years or older; Karnofsky performance status 70 or more", {"age": 40}, MET),
+    ],
+)
+def test_an_age_beside_a_performance_status(line, over, expected):
+    test_shapes_read_whole_in_the_eighth_session("inclusion", line, over, expected)
+
+
+def test_pd1_or_pdl1_antibodies_name_both_targets():
+    vs = _verdicts(
+        "exclusion",
+        "Patients who have received PD-1 or PD-L1 antibody treatment;",
+        _patient(prior_therapies=["pembrolizumab"]),
+    )
+    assert NOT_MET in {v.verdict for v in vs}, [v.reason for v in vs]

@@ -72,8 +72,13 @@ def _age(c: _Ctx) -> list[tuple[str, str, dict]]:
     anchor = _AGE_ANCHOR_RE.search(s)
     if not anchor:
         return []
+    # (within the age's own sentence: "18-70 years old; ECOG performance status 0-1" states
+    # both an age and a performance status)
+    seg_a = s.rfind(";", 0, anchor.start()) + 1
+    seg_b = s.find(";", anchor.end())
     if re.search(
-        r"gestation|life expectancy|bone age|menopaus|amenorr|perform|ecog|karnofsky|lansky", s
+        r"gestation|life expectancy|bone age|menopaus|amenorr|perform|ecog|karnofsky|lansky",
+        s[seg_a : seg_b if seg_b >= 0 else len(s)],
     ):
         return []
     # a conditional age ("for patients < 16 years, Lansky ...") is not an age gate

@@ -524,7 +524,20 @@ def account_line(
             branch = _branch_or(low, named, other_anchors, mine)
             if branch and branch not in left:
                 left = [*left, branch]
-        if c.type == "age" and c.source == "text" and _AGE_TABLE_RE.search(low):
+        if section == "inclusion" and c.polarity == "require":
+            # "Have undergone hysterectomy or bilateral oophorectomy; or have medically
+            # confirmed ovarian failure; or ...": a sentence opening with "or" that names none
+            # of this criterion's words is another way in
+            for sa, sb in segs:
+                if (sa, sb) not in mine and re.match(r"\s*(?:or|and/or)\b", low[sa:sb]):
+                    branch = (plain if len(plain) == n else low)[sa:sb].strip()
+                    if branch not in left:
+                        left = [*left, branch]
+        if (
+            c.type == "age"
+            and c.source == "text"
+            and any(_AGE_TABLE_RE.search(low[a:b]) for a, b in mine)
+        ):
             left = ["a table indexed by age (not an age limit)", *left]
         if (
             (anyof := _INLINE_ANYOF_RE.search(low))
