@@ -2975,3 +2975,50 @@ def test_pd1_or_pdl1_antibodies_name_both_targets():
         _patient(prior_therapies=["pembrolizumab"]),
     )
     assert NOT_MET in {v.verdict for v in vs}, [v.reason for v in vs]
+
+
+def test_a_lab_compared_before_the_next_lab_keeps_its_own_limit():
+    crits = parse_line(
+        "Adequate organ function (AST and ALT ≤3.0 upper limit of normal (ULN), total "
+        "bilirubin ≤ ULN, eGFR ≥ 30",
+        "inclusion",
+    )
+    got = {c.values["lab"]: (c.values["op"], c.values["value"], c.values["unit"]) for c in crits}
+    assert got["bilirubin"] == ("<=", 1.0, "x ULN")
+    assert got["ast"] == got["alt"] == ("<=", 3.0, "x ULN")
+    assert got["creatinine_clearance"][1] == 30.0
+
+
+def test_two_lines_joined_by_a_trailing_and_or_are_alternatives():
+    text = (
+        "DISEASE CHARACTERISTICS:\n\n* Histologically confirmed salivary gland cancer\n"
+        "* Unresectable AND/OR\n* Radiologically documented metastatic disease\n"
+    )
+    parsed = _trial("NCT00000040", text)
+    p = _patient(diagnosis="salivary gland cancer", stage="III", resectable=False)
+    assert NOT_MET not in {v.verdict for v in evaluate(p, parsed)}
+
+
+@pytest.mark.parametrize(
+    ("line", "context", "over"),
+    [
+        # a term defined by the sub-list under the line
+        (
+            "No evidence of metastatic disease, defined as any of the following:",
+            None,
+            {"stage": "IV", "metastatic_sites": ["lymph_node"]},
+        ),
+        # examples of who is eligible
+        (
+            "Newly diagnosed patients",
+            "All osteosarcoma patients seen at COG institutions are eligible, including the "
+            "following:",
+            {"diagnosis": "osteosarcoma", "disease_status": "relapsed"},
+        ),
+    ],
+)
+def test_lines_whose_meaning_is_in_the_list_under_or_over_them(line, context, over):
+    crits = parse_line(line, "inclusion", context=context)
+    parsed = ParsedTrial(trial=Trial(nct_id="NCT00000000"), criteria=crits)
+    got = [v for v in evaluate(_patient(**over), parsed) if v.verdict == NOT_MET]
+    assert not got, [(v.criterion.type, v.reason) for v in got]

@@ -114,6 +114,18 @@ def _labs(c: _Ctx) -> list[tuple[str, str, dict]]:
                 r"^[\s(a-z/,]*$", between
             ):
                 val = None
+            elif any(
+                m.end() <= o.start() < val.start()
+                and o.lastgroup != m.lastgroup
+                and re.search(
+                    r"[<>≤≥=]|\b(?:less|greater|more|below|above|within|normal)\b",
+                    s[m.end() : o.start()],
+                )
+                for o in mentions
+            ):
+                # "total bilirubin <= ULN, eGFR >= 30": bilirubin's comparison is stated before
+                # the next lab, so the 30 is the eGFR's
+                val = None
         if val is None:
             n = _LAB_NORMAL_RE.match(s[m.end() :])
             if n and labs[0] in ("bilirubin", "ast", "alt", "creatinine", "direct_bilirubin"):

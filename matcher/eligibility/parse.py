@@ -254,7 +254,7 @@ def parse_line(
             ):
                 continue
             crit.in_definition = True
-    if context and _EXAMPLES_CONTEXT_RE.match(context):
+    if context and (_EXAMPLES_CONTEXT_RE.match(context) or _ELIGIBLE_INCLUDING_RE.search(context)):
         # the lines under "Examples include but are not limited to:" illustrate the line
         # above them; an example is no rule of its own
         for crit in crits:
@@ -274,6 +274,11 @@ def parse_line(
         for crit in crits:
             if other_subject.group(0) not in crit.unexplained:
                 crit.unexplained = [*crit.unexplained, other_subject.group(0)]
+    if (below := _DEFINED_BELOW_RE.search(c.plain)) is not None:
+        for crit in crits:
+            note = below.group(0).strip()
+            if note not in crit.unexplained:
+                crit.unexplained = [*crit.unexplained, note]
     exempt = _exempting_header(context) if context else None
     if exempt and section == "inclusion" and _PERMISSION_ONLY_RE.match(exempt.group(0)):
         exempt = None  # "The following are eligible:" over inclusion lines lists ways in
@@ -336,6 +341,18 @@ def _exempting_header(context: str) -> re.Match | None:
 
 _PERMISSION_ONLY_RE = re.compile(
     r"(?:allowed|permitted|acceptable|eligible|may (?:be )?(?:enrolled|included))\b", _I
+)
+# "All osteosarcoma patients seen at COG institutions are eligible, including the following:"
+# heads examples of who is eligible, not rules each patient must meet
+_ELIGIBLE_INCLUDING_RE = re.compile(
+    r"\b(?:eligible|allowed|permitted|may (?:be )?(?:enrolled|included))\b[^.;:]{0,40}"
+    r"\binclud(?:ing|es?)\b[^.;:]{0,40}:\s*$",
+    _I,
+)
+# "No evidence of metastatic disease, defined as any of the following:": the term the line
+# names is defined by the sub-list under it
+_DEFINED_BELOW_RE = re.compile(
+    r"\b(?:defined|as defined|characteri[sz]ed)\s+(?:as|by)\b[^.;]{0,40}:\s*$", _I
 )
 _TRAILING_COMPARATOR_RE = re.compile(r"\d\s*(?:[≤≥]|[<>]=?)(?=\s*(?:[.;,)]|$))")
 _BARE_EQUALS_RE = re.compile(r"(?<![<>=!≤≥])=(?!=)\s*\d[\d.,]*")
@@ -978,6 +995,7 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
     _blocks_joined_by_or(lines, by_line)
     _cohort_blocks(lines, by_line)
     _localized_way_in(lines, by_line)
+    _or_joined_lines(lines, by_line)
     _histology_back_references(crits, vocab)
     _one_per_patient(crits, "disease_status", "status")
     _one_per_patient(crits, "stage", "stages")
@@ -1127,6 +1145,24 @@ _LOCALIZED_LINE_RE = re.compile(
     r"resectable|operable|non-?metastatic|localized or locally advanced)\b[^.;]{0,80}[.;]?\s*$",
     _I,
 )
+
+
+def _or_joined_lines(lines: list, by_line: dict[int, list[Criterion]]) -> None:
+    """Two lines of one list joined by a trailing "OR" / "AND/OR" ("Unresectable AND/OR", then
+    "Radiologically documented metastatic disease"): either line may be the way in; a NOT_MET
+    stands only when both fail (required histologies are grouped as alternatives already)."""
+    for k, (a, b) in enumerate(zip(lines, lines[1:], strict=False)):
+        if (
+            a.section != b.section
+            or a.depth != b.depth
+            or a.children
+            or not _TRAILING_OR_RE.search(a.plain)
+        ):
+            continue
+        for branch, line in enumerate((a, b)):
+            for c in by_line.get(id(line)) or []:
+                if c.type not in ("unparsed", "histology") and c.group is None:
+                    c.group = f"or-line:{k}{BRANCH_SEP}{branch}"
 
 
 def _localized_way_in(lines: list, by_line: dict[int, list[Criterion]]) -> None:
