@@ -1032,6 +1032,10 @@ def relevance(diagnosis_id: str | None, parsed, ctx: MatchContext) -> Relevance:
                 )
             note = "the record lists no conditions: verify whom the trial is for"
             return Relevance(got.tier, got.reason, (*got.verify, note), got.evidence)
+        got = _best(lineage, _inclusion_named(parsed, vocab), vocab)
+        if got is not None:
+            note = "the record lists no conditions: verify whom the trial is for"
+            return Relevance(got.tier, got.reason, (*got.verify, note), got.evidence)
     if from_listed is None:
         unnamed = _names_no_disease(parsed, vocab) if PRECANCER not in lineage else None
         if unnamed is not None:
@@ -1077,6 +1081,21 @@ def _inclusion_mentions(parsed, vocab) -> list[Evidence]:
         if c.type != "histology" or c.section != "inclusion" or c.polarity != "require":
             continue
         for did in c.values.get("diagnoses") or []:
+            ev = Evidence("criteria", c.text, did)
+            if did != ANY_CANCER and ev not in out:
+                out.append(ev)
+    return out
+
+
+def _inclusion_named(parsed, vocab) -> list[Evidence]:
+    """The specific diagnoses the inclusion lines name, typed or not ("have a newly diagnosed
+    AML according to WHO criteria o patients with AML related to prior chemotherapy ... will
+    be eligible" typed no histology): evidence that may admit, never that hides."""
+    out: list[Evidence] = []
+    for c in parsed.criteria:
+        if c.section != "inclusion" or c.source != "text":
+            continue
+        for did, _m in vocab.find_diagnoses(c.text):
             ev = Evidence("criteria", c.text, did)
             if did != ANY_CANCER and ev not in out:
                 out.append(ev)

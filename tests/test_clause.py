@@ -3022,3 +3022,33 @@ def test_lines_whose_meaning_is_in_the_list_under_or_over_them(line, context, ov
     parsed = ParsedTrial(trial=Trial(nct_id="NCT00000000"), criteria=crits)
     got = [v for v in evaluate(_patient(**over), parsed) if v.verdict == NOT_MET]
     assert not got, [(v.criterion.type, v.reason) for v in got]
+
+
+# shapes of blind set 15 (section, line, patient overrides, expected)
+FIFTEEN = [
+    # progression seen on observation needs no treatment before it
+    (
+        "inclusion",
+        "Recurrent or progressive disease OR refractory to standard therapy",
+        {"diagnosis": "low-grade glioma", "disease_status": "relapsed", "prior_therapies": []},
+        None,
+    ),
+    (
+        "inclusion",
+        "Progressive disease after at least one prior line of platinum-based chemotherapy",
+        {"diagnosis": "lung adenocarcinoma", "prior_therapies": []},
+        NOT_MET,
+    ),
+    # stage II testicular cancer has spread to regional nodes, which such trials call metastatic
+    (
+        "inclusion",
+        "patients with metastatic testicular cancer after unilateral orchidectomy and chemotherapy",
+        {"sex": "M", "diagnosis": "testicular seminoma", "stage": "II"},
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(("section", "line", "over", "expected"), FIFTEEN)
+def test_shapes_of_blind_set_15(section, line, over, expected):
+    test_shapes_read_whole_in_the_eighth_session(section, line, over, expected)

@@ -326,7 +326,10 @@ UNTREATED_WAY_IN_RE = re.compile(
     # "Patients might have received ...": a permission; "All participants in Phase 2 must ...":
     # one part's rule; "Patients with cardiac disease (EF < 50%), or who have received ...":
     # another subject is another way in
-    r"|\bmight\b|\bor who\b|\b(?:in|for)\s+(?:the\s+)?(?:phase|part|step|cohort|arm)\s*[\w.-]{1,4}\b",
+    r"|\bmight\b|\bor who\b|\b(?:in|for)\s+(?:the\s+)?(?:phase|part|step|cohort|arm)\s*[\w.-]{1,4}\b"
+    # "Recurrent or progressive disease OR refractory to standard therapy": progression seen on
+    # observation needs no treatment before it
+    r"|\bprogressi(?:ve|ng|on)\b(?:\s+(?:disease|tumou?rs?))?(?!\s+(?:on|after|following|despite|during|while|with|to)\b)",
     _I,
 )
 

@@ -784,6 +784,12 @@ def _ev_prior_required_strict(p: Any, c: Criterion, vocab: Any) -> tuple[str, st
             )
     got = ", ".join(hits) if hits else ", ".join(sorted(p.prior_drugs)) or "prior therapy"
     if v.get("progression") and p.prior_therapies == [] and not named:
+        if untreated_way_in(c.text):
+            # "Recurrent or progressive disease OR refractory to standard therapy"
+            return (
+                UNKNOWN,
+                "no prior therapy recorded; the line may admit untreated progression: verify",
+            )
         return NOT_MET, "no prior therapy recorded; trial requires progression on prior therapy"
     if v.get("progression"):
         return UNKNOWN, f"had {got}; progression on it is not recorded: verify"
