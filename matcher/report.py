@@ -1401,6 +1401,148 @@ def _csv_text(d: dict, dig: dict, new_why: dict) -> str:
     return "\r\n".join(lines) if len(lines) > 1 else ""
 
 
+# ``matches.json`` elements from pieces encoded once: the same text as ``json.dumps`` of the
+# element (compact separators, ``ensure_ascii=False``); tests compare the two
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class _JsonTexts(dict):
+    """The JSON of recurring texts (``str`` or None: a number or bool is never a key, since
+    ``1 == 1.0 == True`` would share one), each encoded once; anything else raises
+    ``TypeError`` (the caller then encodes the whole value)."""
+
+    def __missing__(self, value) -> str:
+        if value is not None and type(value) is not str:
+            raise TypeError(value)
+        if len(self) > 200_000:
+            self.clear()
+        got = self[value] = _dumps(value)
+        return got
+
+
+_JTEXTS = _JsonTexts()
+
+
+def _json_number(x) -> str:
+    """``json.dumps`` of an int or float (repr of a finite float, ``NaN``/``Infinity`` and
+    subclasses through the encoder)."""
+    if type(x) is int:
+        return int.__repr__(x)
+    if type(x) is float and x - x == 0:
+        return float.__repr__(x)
+    return _dumps(x)
+
+
+def _json_texts(values) -> str:
+    """``json.dumps`` of a list of texts, each text's JSON made once."""
+    try:
+        return "[" + ",".join([_JTEXTS[v] for v in values]) + "]"
+    except TypeError:
+        return _dumps(values)
+
+
+class _JsonById(dict):
+    """The JSON of objects that recur as the same object and are not changed (a trial site's
+    dict, shared by its rows; the review module's undecided fields), keyed by ``id`` and
+    holding the object, so the id cannot be reused while it is a key."""
+
+    def __init__(self, encode: Callable[[Any], str]):
+        super().__init__()
+        self.encode = encode
+
+    def text(self, obj) -> str:
+        got = self.get(id(obj))
+        if got is None:
+            if len(self) > 100_000:
+                self.clear()
+            got = self[id(obj)] = (obj, self.encode(obj))
+        return got[1]
+
+
+_JSITES = _JsonById(_dumps)
+# the review fields of a row (``review.UNDECIDED`` and the like): ``,"review_status":...``
+_JREVIEWS = _JsonById(lambda rv: "," + _dumps(rv)[1:-1] if rv else "")
+
+
+@lru_cache(maxsize=65536)
+def _trial_json(nct_id, title, phase, status, last_update, url, relevance, purpose):
+    """A trial's pieces of a compact ``matches.json`` row (see :func:`_compact_row_json`):
+    ``{"nct_id":...,"rank":`` and ``,"title":...,"purpose":...,"is_new":``."""
+    head = _dumps({"nct_id": nct_id})[:-1] + ',"rank":'
+    middle = {
+        "title": title,
+        "phase": phase,
+        "status": status,
+        "last_update": last_update,
+        "url": url,
+        "relevance": relevance,
+        "purpose": purpose,
+    }
+    return head, "," + _dumps(middle)[1:-1] + ',"is_new":'
+
+
+def _compact_row_json(b, is_new: bool, rv: dict, checks: int) -> str:
+    """``json.dumps`` (compact) of the compact row :meth:`_ReportWriter._brief_dict` makes of
+    brief ``b`` (a :class:`matcher.columnar.Brief`) with review fields ``rv``: the per-trial
+    run of keys once per trial, texts once per value, the review fields once per object
+    where they recur (``review.UNDECIDED``)."""
+    from matcher import review
+
+    head, middle = _trial_json(
+        b.nct_id, b.title, b.phase, b.status, b.last_update, b.url, b.relevance, b.purpose
+    )
+    site, miles = b.nearest_site, b.distance_miles
+    if rv is review.UNDECIDED or rv is review.SEEN_UNDECIDED:
+        reviewed = _JREVIEWS.text(rv)
+    else:
+        reviewed = "," + _dumps(rv)[1:-1] if rv else ""
+    return "".join(
+        (
+            head,
+            _json_number(b.rank),
+            ',"score":',
+            _json_number(b.score),
+            ',"verdict":',
+            _JTEXTS[b.verdict] if type(b.verdict) is str else _dumps(b.verdict),
+            ',"reasons":',
+            _json_texts(b.reasons),
+            ',"excluded_by":',
+            _json_texts(b.excluded_by),
+            ',"nearest_site":',
+            "null" if site is None else _JSITES.text(site),
+            ',"distance_miles":',
+            "null" if miles is None else _json_number(miles),
+            middle,
+            "true" if is_new else "false",
+            reviewed,
+            ',"checks":',
+            _json_number(checks),
+            ',"met_count":',
+            _json_number(b.met_count),
+            ',"to_review_count":',
+            _json_number(b.to_review_count),
+            ',"explained":false}',
+        )
+    )
+
+
+def _element_json(d: dict, texts: dict) -> str:
+    """``json.dumps`` (compact) of a ``matches.json`` element ``d``; a row ``t`` of its
+    trials for which ``texts[t["nct_id"]]`` is ``(t, text)`` (that very row) is written
+    as that text, every other row through the encoder."""
+    parts = []
+    for k, v in d.items():
+        if k == "trials":
+            rows = []
+            for t in v:
+                got = texts.get(t["nct_id"])
+                rows.append(got[1] if got is not None and got[0] is t else _dumps(t))
+            parts.append('"trials":[' + ",".join(rows) + "]")
+        else:
+            parts.append(_dumps(k) + ":" + _dumps(v))
+    return "{" + ",".join(parts) + "}"
+
+
 # what the index shows of a patient's best trial (render.render_index)
 INDEX_BEST_KEYS = ("nct_id", "url", "title", "verdict", "where", "rank", "score", "status")
 
@@ -1428,8 +1570,12 @@ class _JsonArrayFile:
         self.n = 0
 
     def add(self, item) -> None:
+        self.add_text(json.dumps(item, ensure_ascii=False, separators=(",", ":")))
+
+    def add_text(self, text: str) -> None:
+        """Add an element already encoded (compact JSON)."""
         self.fh.write(",\n" if self.n else "\n")
-        self.fh.write(json.dumps(item, ensure_ascii=False, separators=(",", ":")))
+        self.fh.write(text)
         self.n += 1
 
     def close_part(self) -> tuple[str, int]:
@@ -1529,9 +1675,9 @@ class _ReportWriter:
         from matcher import render, review
 
         view = self.view
-        lines = _verify_of_row
+        lines, texts = _verify_of_row, {}
         if not isinstance(m, PatientMatches) and view.explain == "top":
-            d, lines = self._brief_dict(m, new_why)
+            d, lines, texts = self._brief_dict(m, new_why)
         else:
             if not isinstance(m, PatientMatches):
                 m = m.explain()  # every row in full
@@ -1567,7 +1713,7 @@ class _ReportWriter:
             dig["folded"] = [compact_row(t) for t in dig["folded"]]
         d["facts_to_record"] = [f.to_dict() for f in dig["facts"]]
         d["facts_sentence"] = dig["facts_sentence"]
-        self.matches.add(self._compact(d))
+        self.matches.add_text(_element_json(self._compact(d), texts))
         o = options.to_dict()
         self.options.add(o)
         self.csv_fh.write(_csv_text(d, dig, new_why))
@@ -1629,11 +1775,12 @@ class _ReportWriter:
             }
         )
 
-    def _brief_dict(self, m, new_why: dict[str, str]) -> tuple[dict, Callable]:
+    def _brief_dict(self, m, new_why: dict[str, str]) -> tuple[dict, Callable, dict]:
         """The ``to_dict`` of matches ``m`` (:class:`matcher.columnar.Briefs`) as ``--explain
         top`` writes it: the rows the page shows first built in full (``rank.judge``), every
-        other row straight as its :func:`digest.compact_row`; and each row's verify lines (for
-        the facts to record)."""
+        other row straight as its :func:`digest.compact_row`; each row's verify lines (for
+        the facts to record); and ``{nct_id: (row, its matches.json text)}`` of the compact
+        rows (see :func:`_element_json`)."""
         from matcher import review
 
         view = self.view
@@ -1654,7 +1801,7 @@ class _ReportWriter:
                 top.append(pos)
         full = dict(zip(top, m.explain(top).trials, strict=True)) if top else {}
         rows = []
-        lines = {}
+        lines, texts = {}, {}
         for pos, (b, rv) in enumerate(zip(m.trials, fields, strict=True)):
             nct = b.nct_id
             lines[nct] = b.verify
@@ -1664,6 +1811,7 @@ class _ReportWriter:
                 t["is_new"] = nct in new_why
                 t.update(rv)
             else:
+                is_new, checks = nct in new_why, verify_group_count(b.verify)
                 t = {
                     "nct_id": nct,
                     "rank": b.rank,
@@ -1680,16 +1828,17 @@ class _ReportWriter:
                     "url": b.url,
                     "relevance": b.relevance,
                     "purpose": b.purpose,
-                    "is_new": nct in new_why,
+                    "is_new": is_new,
                     **rv,
-                    "checks": verify_group_count(b.verify),
+                    "checks": checks,
                     "met_count": b.met_count,
                     "to_review_count": b.to_review_count,
                     "explained": False,
                 }
+                texts[nct] = (t, _compact_row_json(b, is_new, rv, checks))
             rows.append(t)
         d = {"patient_id": pid, "trials": rows, "notes": m.notes, "unrelated_count": m.unrelated}
-        return d, lambda t: lines[t["nct_id"]]
+        return d, lambda t: lines[t["nct_id"]], texts
 
     def _compact(self, d: dict) -> dict:
         """The ``matches.json`` element: a trial's criteria lines to read are the same for every
