@@ -35,7 +35,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from matcher import __version__
+from matcher import __version__, jsontext
 from matcher.digest import (
     compact_row,
     default_list_name,
@@ -1401,67 +1401,12 @@ def _csv_text(d: dict, dig: dict, new_why: dict) -> str:
     return "\r\n".join(lines) if len(lines) > 1 else ""
 
 
-# ``matches.json`` elements from pieces encoded once: the same text as ``json.dumps`` of the
-# element (compact separators, ``ensure_ascii=False``); tests compare the two
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-class _JsonTexts(dict):
-    """The JSON of recurring texts (``str`` or None: a number or bool is never a key, since
-    ``1 == 1.0 == True`` would share one), each encoded once; anything else raises
-    ``TypeError`` (the caller then encodes the whole value)."""
-
-    def __missing__(self, value) -> str:
-        if value is not None and type(value) is not str:
-            raise TypeError(value)
-        if len(self) > 200_000:
-            self.clear()
-        got = self[value] = _dumps(value)
-        return got
-
-
-_JTEXTS = _JsonTexts()
-
-
-def _json_number(x) -> str:
-    """``json.dumps`` of an int or float (repr of a finite float, ``NaN``/``Infinity`` and
-    subclasses through the encoder)."""
-    if type(x) is int:
-        return int.__repr__(x)
-    if type(x) is float and x - x == 0:
-        return float.__repr__(x)
-    return _dumps(x)
-
-
-def _json_texts(values) -> str:
-    """``json.dumps`` of a list of texts, each text's JSON made once."""
-    try:
-        return "[" + ",".join([_JTEXTS[v] for v in values]) + "]"
-    except TypeError:
-        return _dumps(values)
-
-
-class _JsonById(dict):
-    """The JSON of objects that recur as the same object and are not changed (a trial site's
-    dict, shared by its rows; the review module's undecided fields), keyed by ``id`` and
-    holding the object, so the id cannot be reused while it is a key."""
-
-    def __init__(self, encode: Callable[[Any], str]):
-        super().__init__()
-        self.encode = encode
-
-    def text(self, obj) -> str:
-        got = self.get(id(obj))
-        if got is None:
-            if len(self) > 100_000:
-                self.clear()
-            got = self[id(obj)] = (obj, self.encode(obj))
-        return got[1]
-
-
-_JSITES = _JsonById(_dumps)
+# ``matches.json`` elements from pieces encoded once (:mod:`matcher.jsontext`): the same
+# text as ``json.dumps`` of the element; tests compare the two
+_dumps = jsontext.dumps_compact
+_JSITES = jsontext.ById(_dumps)
 # the review fields of a row (``review.UNDECIDED`` and the like): ``,"review_status":...``
-_JREVIEWS = _JsonById(lambda rv: "," + _dumps(rv)[1:-1] if rv else "")
+_JREVIEWS = jsontext.ById(lambda rv: "," + _dumps(rv)[1:-1] if rv else "")
 
 
 @lru_cache(maxsize=65536)
@@ -1488,6 +1433,7 @@ def _compact_row_json(b, is_new: bool, rv: dict, checks: int) -> str:
     where they recur (``review.UNDECIDED``)."""
     from matcher import review
 
+    number = jsontext.number
     head, middle = _trial_json(
         b.nct_id, b.title, b.phase, b.status, b.last_update, b.url, b.relevance, b.purpose
     )
@@ -1499,28 +1445,28 @@ def _compact_row_json(b, is_new: bool, rv: dict, checks: int) -> str:
     return "".join(
         (
             head,
-            _json_number(b.rank),
+            number(b.rank),
             ',"score":',
-            _json_number(b.score),
+            number(b.score),
             ',"verdict":',
-            _JTEXTS[b.verdict] if type(b.verdict) is str else _dumps(b.verdict),
+            jsontext.text(b.verdict),
             ',"reasons":',
-            _json_texts(b.reasons),
+            jsontext.texts(b.reasons),
             ',"excluded_by":',
-            _json_texts(b.excluded_by),
+            jsontext.texts(b.excluded_by),
             ',"nearest_site":',
             "null" if site is None else _JSITES.text(site),
             ',"distance_miles":',
-            "null" if miles is None else _json_number(miles),
+            "null" if miles is None else number(miles),
             middle,
             "true" if is_new else "false",
             reviewed,
             ',"checks":',
-            _json_number(checks),
+            number(checks),
             ',"met_count":',
-            _json_number(b.met_count),
+            number(b.met_count),
             ',"to_review_count":',
-            _json_number(b.to_review_count),
+            number(b.to_review_count),
             ',"explained":false}',
         )
     )
@@ -1745,16 +1691,12 @@ class _ReportWriter:
         tmp.write_text(page, encoding="utf-8")
         self.page_tmps.append(tmp)
         self.review_pages.append(
-            review.pack_page(
-                review.page_entry(
-                    patient.id,
-                    diagnosis,
-                    view.reviews.patient_hashes.get(patient.id)
-                    if view.reviews is not None
-                    else None,
-                    {g: dig[g] for g in ("top", "more", "other_country", "closed", "folded")},
-                    view.crit,
-                )
+            review.pack_rows(
+                patient.id,
+                diagnosis,
+                view.reviews.patient_hashes.get(patient.id) if view.reviews is not None else None,
+                {g: dig[g] for g in ("top", "more", "other_country", "closed", "folded")},
+                view.crit,
             )
         )
         first = (dig["top"] or [None])[0]

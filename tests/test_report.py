@@ -988,7 +988,7 @@ def test_json_pieces_equal_the_encoder():
     quotes, backslashes, control characters, non-ASCII text, None, a list that is not texts."""
     import numpy as np
 
-    from matcher import review
+    from matcher import jsontext, review
     from matcher.columnar import Brief
 
     rep = _rep()
@@ -996,13 +996,20 @@ def test_json_pieces_equal_the_encoder():
                float("nan"), float("inf"), -float("inf"), True, False,
                np.float64(2.5), np.float64(1e-9)]  # fmt: skip
     for x in numbers:
-        assert rep._json_number(x) == _element_by_encoder(x), repr(x)
+        assert jsontext.number(x) == _element_by_encoder(x), repr(x)
     texts = ['plain', 'a "quoted" word', "back\\slash", "tab\tline\nbreak\r\x00\x1f\x7f",
              "café – ≥ 2 × ULN", "emoji \U0001f600", "", "\u2028\u2029", None]  # fmt: skip
-    assert rep._json_texts(texts) == _element_by_encoder(texts)
-    assert rep._json_texts(texts) == rep._json_texts(texts)  # from the cache, the same
-    assert rep._json_texts([]) == "[]"
-    assert rep._json_texts(["a", 1, 1.0, True]) == _element_by_encoder(["a", 1, 1.0, True])
+    for x in texts:
+        assert jsontext.text(x) == _element_by_encoder(x) == json.dumps(x, ensure_ascii=False)
+    assert jsontext.text(1.0) == "1.0" and jsontext.text(True) == "true"
+    for sep, encode in (
+        (",", _element_by_encoder),
+        (", ", lambda v: json.dumps(v, ensure_ascii=False)),
+    ):
+        assert jsontext.texts(texts, sep) == encode(texts)
+        assert jsontext.texts(texts, sep) == jsontext.texts(texts, sep)  # from the cache
+        assert jsontext.texts([], sep) == "[]"
+        assert jsontext.texts(["a", 1, 1.0, True], sep) == encode(["a", 1, 1.0, True])
     site = {"facility": 'Hôpital "Saint"', "city": "Zürich", "state": None, "zip": "8000"}
     decided = {**review.UNDECIDED, "review_status": "reviewing", "review_reason": 'read "it"'}
     n = 0
@@ -1023,19 +1030,58 @@ def test_json_pieces_equal_the_encoder():
     assert n == 48
 
 
+def test_review_page_from_pieces_equals_the_encoder():
+    """``review.pack_rows`` (a page's entries made from pieces) gives the bytes of
+    ``pack_page(page_entry(...))`` on rows with odd values: missing keys, None, float and
+    int scores, verify lists and tuples, a reason that is not a text, escapes, non-ASCII
+    text, an unhashable title (through the encoder), an empty group."""
+    from matcher import review
+
+    row = {
+        "nct_id": "NCT00000001", "title": "Étude “A”, phase 2\n", "verdict": "eligible",
+        "score": 41.5, "status": "RECRUITING", "url": "https://x.org/?a=1&b=\"2\"",
+        "rank": 1, "reasons": ["for \"sarcoma\" – ≥ 18", "3 criteria met", "third"],
+        "where": "Zürich (12.5 mi)", "verify": ["ECOG: not recorded", "labs\tALT"],
+    }  # fmt: skip
+    rows = [
+        row,
+        {**row, "score": 7, "verify": None, "reasons": [], "where": None},
+        {**row, "verify": ("a", "b"), "reasons": ["x", 3]},
+        {**row, "nct_id": "NCT00000002", "title": None, "status": None},
+        {"nct_id": "NCT00000003"},
+        {**row, "title": ["not", "hashable"]},
+        {**row, "score": True, "rank": 2.0},
+    ]
+    groups = {"top": rows[:2], "more": rows[2:], "closed": [], "folded": rows[:1]}
+    for crit in (None, {"NCT00000001": "abc", "NCT00000003": "d\u00e9f"}):
+        for ph in (None, "hash"):
+            args = ("P-ü", "synovial sarcoma", ph, groups, crit)
+            for _ in range(2):  # made, then from the caches
+                assert review.pack_rows(*args) == review.pack_page(review.page_entry(*args))
+
+
 def test_matches_json_from_pieces_equals_the_encoder(tmp_path, monkeypatch):
     """``matches.json`` elements assembled from pieces encoded once (``_element_json``: the
     compact rows' texts made from their briefs, the rest through the encoder) are, byte for
     byte, each element through the JSON encoder: a first run, a run with changes, and a run
     after coordinator decisions and a page seen (review fields that are not the undecided
-    ones), with ``--explain top`` and ``all``; the files written both ways are the same."""
+    ones), with ``--explain top`` and ``all``; the files written both ways are the same. The
+    review pages (``review.pack_rows``) are compared with the entry dicts' the same way."""
     from datetime import date
 
     from matcher import review
 
     rep = _rep()
-    made = rep._element_json
-    calls, pieces = [0], [0]
+    made, packed = rep._element_json, review.pack_rows
+    calls, pieces, pages = [0], [0], [0]
+
+    def pages_compared(*args):  # the review pages: the same bytes as from the entry dicts
+        pages[0] += 1
+        got = packed(*args)
+        assert got == review.pack_page(review.page_entry(*args))
+        return got
+
+    monkeypatch.setattr(review, "pack_rows", pages_compared)
 
     def compared(d, texts):
         calls[0] += 1
@@ -1093,6 +1139,7 @@ def test_matches_json_from_pieces_equals_the_encoder(tmp_path, monkeypatch):
         # rows from pieces: most rows with --explain top, none with all (every row in full)
         assert (pieces[0] > 100) == (explain == "top"), pieces[0]
     assert calls[0] == 2 * (len(ids) + 2 * (len(ids) - 1))
+    assert pages[0] == 2 * calls[0]  # every page of the new and the old runs
     text = (tmp_path / "o-new-top" / "matches.json").read_text(encoding="utf-8")
     assert '"review_status":"reviewing"' in text and '"review_new":false' in text
 
