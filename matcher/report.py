@@ -536,14 +536,23 @@ class ChangeTracker:
             store, self.prev, this, statuses, trial_before, trial_now, p_now, p_before, set(added)
         )
 
-    def _before(self, patient_id: str) -> dict:
-        return {
-            r["nct_id"]: r
-            for r in self.db.execute(
-                "SELECT * FROM report_matches WHERE run_id = ? AND patient_id = ?",
+    def _before(self, patient_id: str) -> dict[str, str]:
+        """``{nct_id: verdict}`` of the patient's rows of the last run (plain tuples, not
+        rows: one per pair)."""
+        cur = self.db.cursor()
+        cur.row_factory = None
+        return dict(
+            cur.execute(
+                "SELECT nct_id, verdict FROM report_matches WHERE run_id = ? AND patient_id = ?",
                 (self.prev["id"], patient_id),
             )
-        }
+        )
+
+    def _before_row(self, patient_id: str, nct: str):
+        return self.db.execute(
+            "SELECT * FROM report_matches WHERE run_id = ? AND patient_id = ? AND nct_id = ?",
+            (self.prev["id"], patient_id, nct),
+        ).fetchone()
 
     def patient(self, m) -> tuple[dict[str, str], list[dict]]:
         """``({nct_id: why_new}, [gone entries])`` for one patient's matches ``m``."""
@@ -553,24 +562,31 @@ class ChangeTracker:
         before = self._before(m.patient_id)
         now = {s.nct_id: s for s in m.trials}
         new_why: dict[str, str] = {}
-        for nct in sorted(now):
+        # new: shown now, not shown before (or not listed); in NCT id order
+        for nct in sorted(
+            n for n, s in now.items() if s.verdict in SHOWN and before.get(n) not in SHOWN
+        ):
             s = now[nct]
-            was = before.get(nct)
-            if s.verdict in SHOWN and (was is None or was["verdict"] not in SHOWN):
-                why = self.ctx.why_new((m.patient_id, nct))
-                new_why[nct] = why
-                self.new.append(
-                    {
-                        "patient_id": m.patient_id,
-                        "nct_id": nct,
-                        "verdict": s.verdict,
-                        "title": s.title,
-                        "was": was["verdict"] if was is not None else None,
-                        "why": why,
-                    }
-                )
-        gone = [self._gone(m.patient_id, nct, r, now.get(nct)) for nct, r in sorted(before.items())]
-        gone = [g for g in gone if g is not None]
+            why = self.ctx.why_new((m.patient_id, nct))
+            new_why[nct] = why
+            self.new.append(
+                {
+                    "patient_id": m.patient_id,
+                    "nct_id": nct,
+                    "verdict": s.verdict,
+                    "title": s.title,
+                    "was": before.get(nct),
+                    "why": why,
+                }
+            )
+        # gone: shown before, not shown now (the whole row of the last run read for those)
+        gone = []
+        for nct, verdict in sorted(before.items()):
+            if verdict in SHOWN:
+                s = now.get(nct)
+                if s is None or s.verdict not in SHOWN:
+                    r = self._before_row(m.patient_id, nct)
+                    gone.append(self._gone(m.patient_id, nct, r, s))
         self.gone.extend(gone)
         return new_why, gone
 
@@ -603,10 +619,10 @@ class ChangeTracker:
         # the last run's patients (every matched patient has a report_patients row)
         for patient_id in sorted(self.ctx.p_before):
             if patient_id not in self.seen:
-                for nct, r in sorted(self._before(patient_id).items()):
-                    g = self._gone(patient_id, nct, r, None)
-                    if g is not None:
-                        self.gone.append(g)
+                for nct, verdict in sorted(self._before(patient_id).items()):
+                    if verdict in SHOWN:
+                        r = self._before_row(patient_id, nct)
+                        self.gone.append(self._gone(patient_id, nct, r, None))
         status_changes = []
         for nct, r in self.ctx.trial_before.items():
             meta = self.ctx.store.get_meta(nct)
@@ -1729,6 +1745,8 @@ class _ReportWriter:
         reviews, pid = view.reviews, m.patient_id
         sites, country, n = view.sites, view.country, max(0, view.top)
         fields, top = [], []
+        if reviews is not None and reviews.untouched(pid):
+            reviews = None  # every pair UNDECIDED
         # the first open trials to consider, as patient_digest picks them
         for pos, b in enumerate(m.trials):
             rv = reviews.get(pid, b.nct_id, b.status) if reviews is not None else review.UNDECIDED

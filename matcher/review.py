@@ -562,6 +562,14 @@ class RunReviews:
         self.patient_hashes = dict(patient_hashes)
         self.criteria_hashes = dict(criteria_hashes)
 
+    def untouched(self, pid: str) -> bool:
+        """True when no pair of the patient was decided or shown: :meth:`get` gives
+        ``UNDECIDED`` for each of them."""
+        touched = self.__dict__.get("_touched")
+        if touched is None:
+            touched = self._touched = {p for p, _ in self.decided} | {p for p, _ in self.shown}
+        return pid not in touched
+
     def get(self, pid: str, nct: str, status: str | None) -> dict:
         """The pair's review fields (UNDECIDED when nothing was decided or shown)."""
         d = self.decided.get((pid, nct))
