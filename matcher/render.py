@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 from matcher import DISCLAIMER
-from matcher.digest import citations, plain, status_text
+from matcher.digest import citations, place_text, plain, status_text
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -81,9 +81,7 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence]) -> str:
 
 def site_text(site: dict | None) -> str:
     """``"facility, city, state, country"`` of a site dict (empty for None)."""
-    if not site:
-        return ""
-    return ", ".join(str(site[k]) for k in ("facility", "city", "state", "country") if site.get(k))
+    return place_text(site) if site else ""
 
 
 # ----------------------------------------------------------------------------- HTML pieces
