@@ -536,12 +536,18 @@ class ColumnarMatcher:
     def _inputs(self, rows: Rows, i: int, k: int, p) -> tuple:
         """What ``rank.judge`` takes for row ``k`` (patient ``i``, ``p``): the trial index,
         the parsed trial, (nearest site dict, miles), the gate reasons and the verdicts."""
+        return self._inputs_of(
+            rows, i, p, int(rows.trial[k]), float(rows.miles[k]), int(rows.site[k]),
+            bool(rows.gated[k]),
+        )  # fmt: skip
+
+    def _inputs_of(self, rows: Rows, i: int, p, j: int, m: float, s: int, gated: bool):
+        """:meth:`_inputs` of a row given its trial ``j``, miles ``m`` (NaN: none), site
+        ``s`` and whether it is gated (read from the arrays as Python values)."""
         st = self.st
-        j = int(rows.trial[k])
         pt = st.parsed_trials[j]
-        m = float(rows.miles[k])
-        sm = (None, None) if np.isnan(m) else (self.site_of(j, int(rows.site[k])), m)
-        if rows.gated[k]:
+        sm = (None, None) if m != m else (self.site_of(j, s), m)
+        if gated:
             return j, pt, sm, rank.gates(p, pt.trial, st.config, sm, self.age_bounds(j)), []
         got = rows.verdicts.get((i, j)) if rows.verdicts is not None else None
         if got is None:
@@ -693,8 +699,14 @@ class ColumnarMatcher:
         us_point = bool(getattr(p, "zip", None)) and point is not None
         sl = rows.of(i)
         out = []
-        for k in range(sl.start, sl.stop):
-            j, pt, (site, miles), gate_reasons, verdicts = self._inputs(rows, i, k, p)
+        # the patient's rows as Python values once (not a numpy scalar per row and field)
+        cols = zip(
+            rows.trial[sl].tolist(), rows.miles[sl].tolist(), rows.site[sl].tolist(),
+            rows.gated[sl].tolist(), rows.score[sl].tolist(), strict=True,
+        )  # fmt: skip
+        inputs_of = self._inputs_of
+        for tj, tm, ts, tg, row_score in cols:
+            j, pt, (site, miles), gate_reasons, verdicts = inputs_of(rows, i, p, tj, tm, ts, tg)
             rel = rels[j]
             _, _, _, _, _, _, purpose_why, scope = self._trial_row(j)
             part = self._partition(j, verdicts)
@@ -725,11 +737,11 @@ class ColumnarMatcher:
             # rank.judge's score is an int unless a float distance part is added to it (a
             # capped distance penalty is the int cap)
             if miles is None:
-                score = float(rows.score[k]) if abroad else int(rows.score[k])
+                score = row_score if abroad else int(row_score)
             else:
                 per = miles / 100 * rank.PENALTY_DISTANCE_PER_100_MILES
                 capped = type(min(rank.PENALTY_DISTANCE_CAP, per)) is not float
-                score = int(rows.score[k]) if capped else float(rows.score[k])
+                score = int(row_score) if capped else row_score
             out.append((score, reasons, excluded_by, tuple(verify), part.met, part.to_review))
         return out
 
@@ -755,23 +767,24 @@ class ColumnarMatcher:
         rels = self.diagnosis(p.diagnosis)["rel"]
         sl = rows.of(i)
         out = []
-        trials, ranks, verdict = rows.trial, rows.rank, rows.verdict
-        for k, (score, reasons, excluded_by, verify, met, to_review) in zip(
-            range(sl.start, sl.stop), parts, strict=True
-        ):
-            j = int(trials[k])
-            m = float(rows.miles[k])
-            if np.isnan(m):
+        # the patient's rows as Python values once (not a numpy scalar per row and field)
+        cols = zip(
+            rows.trial[sl].tolist(), rows.rank[sl].tolist(), rows.verdict[sl].tolist(),
+            rows.miles[sl].tolist(), rows.site[sl].tolist(), parts, strict=True,
+        )  # fmt: skip
+        parsed, trial_row, site_of = self.st.parsed_trials, self._trial_row, self.site_of
+        for j, rank_, v, m, s, (score, reasons, excluded_by, verify, met, to_review) in cols:
+            if m != m:  # NaN: no site
                 site, miles = None, None
             else:
-                site, miles = self.site_of(j, int(rows.site[k])), m
-            title, phase, status, last_update, url, purpose, _, _ = self._trial_row(j)
+                site, miles = site_of(j, s), m
+            title, phase, status, last_update, url, purpose, _, _ = trial_row(j)
             out.append(
                 Brief(
-                    self.st.parsed_trials[j].trial.nct_id,
-                    int(ranks[k]),
+                    parsed[j].trial.nct_id,
+                    rank_,
                     score,
-                    VERDICTS[verdict[k]],
+                    VERDICTS[v],
                     reasons,
                     excluded_by,
                     site,

@@ -368,12 +368,28 @@ def sites_of(trial) -> Sites:
     return Sites(len(trial.locations), tuple(countries), tuple(open_c))
 
 
+_PLACES: dict[int, tuple[dict, str]] = {}  # id(site) -> (site, place_text(site))
+
+
+def place_text(site: dict) -> str:
+    """``"facility, city, state, country"`` of a site dict (the fields it has), made once per
+    dict: a trial site's dict is shared by every row that names it and not changed once
+    made (``rank.site_dict``); the cache holds the dict, so its id is not reused."""
+    got = _PLACES.get(id(site))
+    if got is not None:
+        return got[1]
+    text = ", ".join(str(site[k]) for k in ("facility", "city", "state", "country") if site.get(k))
+    if len(_PLACES) > 20_000:
+        _PLACES.clear()
+    _PLACES[id(site)] = (site, text)
+    return text
+
+
 def site_text(site: dict | None, miles: float | None, sites: Sites | None) -> str:
     """Where the patient would go, in words: the nearest open site (city, state, country,
     miles), else why there is none ("sites outside the US only (Italy)", "no sites listed")."""
     if site:
-        keys = ("facility", "city", "state", "country")
-        place = ", ".join(str(site[k]) for k in keys if site.get(k)) or "site"
+        place = place_text(site) or "site"
         return place + (f" ({miles:g} mi)" if miles is not None else "")
     if sites is None:
         return "sites not known"

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 from matcher import DISCLAIMER
-from matcher.digest import citations, plain, status_text
+from matcher.digest import citations, place_text, plain, status_text
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -81,9 +81,7 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence]) -> str:
 
 def site_text(site: dict | None) -> str:
     """``"facility, city, state, country"`` of a site dict (empty for None)."""
-    if not site:
-        return ""
-    return ", ".join(str(site[k]) for k in ("facility", "city", "state", "country") if site.get(k))
+    return place_text(site) if site else ""
 
 
 # ----------------------------------------------------------------------------- HTML pieces
@@ -136,18 +134,22 @@ def _table(cols: Sequence[_Col | str], rows: Iterable, cls: str = "sortable card
         for c in cols
     )
     body = []
-    # each column's opening tag with its phone label, made once per table
-    labelled = [f'<td data-label="{_e(c.label)}"' if c.label else None for c in cols]
+    # each column's opening tag with its phone label, made once per table ("<td" where a
+    # column has none: the replace below leaves its cells as they are)
+    labelled = [f'<td data-label="{_e(c.label)}"' if c.label else "<td" for c in cols]
+    n = len(cols)
+    tds_of, plain_tags, ones = str.replace, ["<td"] * n, [1] * n
     for row in rows:
         row_attrs = ""
         if isinstance(row, tuple) and len(row) == 3:
             row_cls, cells, row_attrs = row
         else:
             row_cls, cells = row if isinstance(row, tuple) else ("", row)
-        tds = "".join(
-            cell.replace("<td", tag, 1) if tag else cell
-            for tag, cell in zip(labelled, cells, strict=True)
-        )
+        if not isinstance(cells, (list, tuple)):
+            cells = list(cells)
+        if len(cells) != n:
+            raise ValueError(f"a row of {len(cells)} cells in a table of {n} columns")
+        tds = "".join(map(tds_of, cells, plain_tags, labelled, ones))
         attr = f' class="{_e(row_cls)}"' if row_cls else ""
         body.append(f"<tr{attr}{row_attrs}>{tds}</tr>")
     return (
@@ -880,10 +882,9 @@ def _slug(text: str) -> str:
 
 
 def _trial_attrs(t: dict) -> str:
-    miles = t.get("distance_miles")
     return (
         _attrs_head(t["verdict"], bool(t.get("open")), t.get("phase_words", ""))
-        + f' data-miles="{"" if miles is None else _e(miles)}"'
+        + _miles_attr(t.get("distance_miles"))
         + _attrs_tail(t.get("purpose", ""))
     )
 
@@ -900,6 +901,11 @@ def _attrs_head(verdict, is_open: bool, phase_words) -> str:
         f' data-status="{"open" if is_open else "closed"}"'
         f' data-phase="{_e(_slug(phase_words))}"'
     )
+
+
+@_cells
+def _miles_attr(miles) -> str:
+    return f' data-miles="{"" if miles is None else _e(miles)}"'
 
 
 @_cells
@@ -954,6 +960,17 @@ def _compact_why(reasons: tuple, met_count, to_review_count, url) -> str:
 
 
 @_cells
+def _compact_why_cell(reasons: tuple, met_count, to_review_count, url, score) -> str:
+    return _td(_compact_why(reasons, met_count, to_review_count, url), raw=True, sort_value=score)
+
+
+@_cells
+def _where_cell(where, miles) -> str:
+    """The nearest-site cell (sorted by miles, no site last)."""
+    return _td(where, sort_value=miles if miles is not None else 1e9)
+
+
+@_cells
 def _checks_cell(n) -> str:
     verify = (
         f"<span class=small>{n} check{'s' if n != 1 else ''} to verify; "
@@ -976,18 +993,15 @@ def _compact_cells(t: dict) -> list[str]:
         _verdict_cell(
             t["verdict"], t.get("review_status"), t.get("review_reason"), t.get("review_changed")
         ),
-        _td(
-            _compact_why(
-                tuple(t.get("reasons") or ()),
-                t.get("met_count", 0),
-                t.get("to_review_count", 0),
-                t.get("url"),
-            ),
-            raw=True,
-            sort_value=t["score"],
+        _compact_why_cell(
+            tuple(t.get("reasons") or ()),
+            t.get("met_count", 0),
+            t.get("to_review_count", 0),
+            t.get("url"),
+            t["score"],
         ),
         _checks_cell(t.get("checks", 0)),
-        _td(t.get("where"), sort_value=miles if miles is not None else 1e9),
+        _where_cell(t.get("where"), miles),
         _text_cell(
             f"{t.get('status_words')} · {t.get('phase_words')} · "
             f"{t.get('purpose')} · updated {t.get('last_update') or 'unknown'}"

@@ -35,7 +35,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from matcher import __version__
+from matcher import __version__, jsontext
 from matcher.digest import (
     compact_row,
     default_list_name,
@@ -536,14 +536,23 @@ class ChangeTracker:
             store, self.prev, this, statuses, trial_before, trial_now, p_now, p_before, set(added)
         )
 
-    def _before(self, patient_id: str) -> dict:
-        return {
-            r["nct_id"]: r
-            for r in self.db.execute(
-                "SELECT * FROM report_matches WHERE run_id = ? AND patient_id = ?",
+    def _before(self, patient_id: str) -> dict[str, str]:
+        """``{nct_id: verdict}`` of the patient's rows of the last run (plain tuples, not
+        rows: one per pair)."""
+        cur = self.db.cursor()
+        cur.row_factory = None
+        return dict(
+            cur.execute(
+                "SELECT nct_id, verdict FROM report_matches WHERE run_id = ? AND patient_id = ?",
                 (self.prev["id"], patient_id),
             )
-        }
+        )
+
+    def _before_row(self, patient_id: str, nct: str):
+        return self.db.execute(
+            "SELECT * FROM report_matches WHERE run_id = ? AND patient_id = ? AND nct_id = ?",
+            (self.prev["id"], patient_id, nct),
+        ).fetchone()
 
     def patient(self, m) -> tuple[dict[str, str], list[dict]]:
         """``({nct_id: why_new}, [gone entries])`` for one patient's matches ``m``."""
@@ -553,24 +562,31 @@ class ChangeTracker:
         before = self._before(m.patient_id)
         now = {s.nct_id: s for s in m.trials}
         new_why: dict[str, str] = {}
-        for nct in sorted(now):
+        # new: shown now, not shown before (or not listed); in NCT id order
+        for nct in sorted(
+            n for n, s in now.items() if s.verdict in SHOWN and before.get(n) not in SHOWN
+        ):
             s = now[nct]
-            was = before.get(nct)
-            if s.verdict in SHOWN and (was is None or was["verdict"] not in SHOWN):
-                why = self.ctx.why_new((m.patient_id, nct))
-                new_why[nct] = why
-                self.new.append(
-                    {
-                        "patient_id": m.patient_id,
-                        "nct_id": nct,
-                        "verdict": s.verdict,
-                        "title": s.title,
-                        "was": was["verdict"] if was is not None else None,
-                        "why": why,
-                    }
-                )
-        gone = [self._gone(m.patient_id, nct, r, now.get(nct)) for nct, r in sorted(before.items())]
-        gone = [g for g in gone if g is not None]
+            why = self.ctx.why_new((m.patient_id, nct))
+            new_why[nct] = why
+            self.new.append(
+                {
+                    "patient_id": m.patient_id,
+                    "nct_id": nct,
+                    "verdict": s.verdict,
+                    "title": s.title,
+                    "was": before.get(nct),
+                    "why": why,
+                }
+            )
+        # gone: shown before, not shown now (the whole row of the last run read for those)
+        gone = []
+        for nct, verdict in sorted(before.items()):
+            if verdict in SHOWN:
+                s = now.get(nct)
+                if s is None or s.verdict not in SHOWN:
+                    r = self._before_row(m.patient_id, nct)
+                    gone.append(self._gone(m.patient_id, nct, r, s))
         self.gone.extend(gone)
         return new_why, gone
 
@@ -603,10 +619,10 @@ class ChangeTracker:
         # the last run's patients (every matched patient has a report_patients row)
         for patient_id in sorted(self.ctx.p_before):
             if patient_id not in self.seen:
-                for nct, r in sorted(self._before(patient_id).items()):
-                    g = self._gone(patient_id, nct, r, None)
-                    if g is not None:
-                        self.gone.append(g)
+                for nct, verdict in sorted(self._before(patient_id).items()):
+                    if verdict in SHOWN:
+                        r = self._before_row(patient_id, nct)
+                        self.gone.append(self._gone(patient_id, nct, r, None))
         status_changes = []
         for nct, r in self.ctx.trial_before.items():
             meta = self.ctx.store.get_meta(nct)
@@ -1401,6 +1417,94 @@ def _csv_text(d: dict, dig: dict, new_why: dict) -> str:
     return "\r\n".join(lines) if len(lines) > 1 else ""
 
 
+# ``matches.json`` elements from pieces encoded once (:mod:`matcher.jsontext`): the same
+# text as ``json.dumps`` of the element; tests compare the two
+_dumps = jsontext.dumps_compact
+_JSITES = jsontext.ById(_dumps)
+# the review fields of a row (``review.UNDECIDED`` and the like): ``,"review_status":...``
+_JREVIEWS = jsontext.ById(lambda rv: "," + _dumps(rv)[1:-1] if rv else "")
+
+
+@lru_cache(maxsize=65536)
+def _trial_json(nct_id, title, phase, status, last_update, url, relevance, purpose):
+    """A trial's pieces of a compact ``matches.json`` row (see :func:`_compact_row_json`):
+    ``{"nct_id":...,"rank":`` and ``,"title":...,"purpose":...,"is_new":``."""
+    head = _dumps({"nct_id": nct_id})[:-1] + ',"rank":'
+    middle = {
+        "title": title,
+        "phase": phase,
+        "status": status,
+        "last_update": last_update,
+        "url": url,
+        "relevance": relevance,
+        "purpose": purpose,
+    }
+    return head, "," + _dumps(middle)[1:-1] + ',"is_new":'
+
+
+def _compact_row_json(b, is_new: bool, rv: dict, checks: int) -> str:
+    """``json.dumps`` (compact) of the compact row :meth:`_ReportWriter._brief_dict` makes of
+    brief ``b`` (a :class:`matcher.columnar.Brief`) with review fields ``rv``: the per-trial
+    run of keys once per trial, texts once per value, the review fields once per object
+    where they recur (``review.UNDECIDED``)."""
+    from matcher import review
+
+    number = jsontext.number
+    head, middle = _trial_json(
+        b.nct_id, b.title, b.phase, b.status, b.last_update, b.url, b.relevance, b.purpose
+    )
+    site, miles = b.nearest_site, b.distance_miles
+    if rv is review.UNDECIDED or rv is review.SEEN_UNDECIDED:
+        reviewed = _JREVIEWS.text(rv)
+    else:
+        reviewed = "," + _dumps(rv)[1:-1] if rv else ""
+    return "".join(
+        (
+            head,
+            number(b.rank),
+            ',"score":',
+            number(b.score),
+            ',"verdict":',
+            jsontext.text(b.verdict),
+            ',"reasons":',
+            jsontext.texts(b.reasons),
+            ',"excluded_by":',
+            jsontext.texts(b.excluded_by),
+            ',"nearest_site":',
+            "null" if site is None else _JSITES.text(site),
+            ',"distance_miles":',
+            "null" if miles is None else number(miles),
+            middle,
+            "true" if is_new else "false",
+            reviewed,
+            ',"checks":',
+            number(checks),
+            ',"met_count":',
+            number(b.met_count),
+            ',"to_review_count":',
+            number(b.to_review_count),
+            ',"explained":false}',
+        )
+    )
+
+
+def _element_json(d: dict, texts: dict) -> str:
+    """``json.dumps`` (compact) of a ``matches.json`` element ``d``; a row ``t`` of its
+    trials for which ``texts[t["nct_id"]]`` is ``(t, text)`` (that very row) is written
+    as that text, every other row through the encoder."""
+    parts = []
+    for k, v in d.items():
+        if k == "trials":
+            rows = []
+            for t in v:
+                got = texts.get(t["nct_id"])
+                rows.append(got[1] if got is not None and got[0] is t else _dumps(t))
+            parts.append('"trials":[' + ",".join(rows) + "]")
+        else:
+            parts.append(_dumps(k) + ":" + _dumps(v))
+    return "{" + ",".join(parts) + "}"
+
+
 # what the index shows of a patient's best trial (render.render_index)
 INDEX_BEST_KEYS = ("nct_id", "url", "title", "verdict", "where", "rank", "score", "status")
 
@@ -1428,8 +1532,12 @@ class _JsonArrayFile:
         self.n = 0
 
     def add(self, item) -> None:
+        self.add_text(json.dumps(item, ensure_ascii=False, separators=(",", ":")))
+
+    def add_text(self, text: str) -> None:
+        """Add an element already encoded (compact JSON)."""
         self.fh.write(",\n" if self.n else "\n")
-        self.fh.write(json.dumps(item, ensure_ascii=False, separators=(",", ":")))
+        self.fh.write(text)
         self.n += 1
 
     def close_part(self) -> tuple[str, int]:
@@ -1529,9 +1637,9 @@ class _ReportWriter:
         from matcher import render, review
 
         view = self.view
-        lines = _verify_of_row
+        lines, texts = _verify_of_row, {}
         if not isinstance(m, PatientMatches) and view.explain == "top":
-            d, lines = self._brief_dict(m, new_why)
+            d, lines, texts = self._brief_dict(m, new_why)
         else:
             if not isinstance(m, PatientMatches):
                 m = m.explain()  # every row in full
@@ -1567,7 +1675,7 @@ class _ReportWriter:
             dig["folded"] = [compact_row(t) for t in dig["folded"]]
         d["facts_to_record"] = [f.to_dict() for f in dig["facts"]]
         d["facts_sentence"] = dig["facts_sentence"]
-        self.matches.add(self._compact(d))
+        self.matches.add_text(_element_json(self._compact(d), texts))
         o = options.to_dict()
         self.options.add(o)
         self.csv_fh.write(_csv_text(d, dig, new_why))
@@ -1599,16 +1707,12 @@ class _ReportWriter:
         tmp.write_text(page, encoding="utf-8")
         self.page_tmps.append(tmp)
         self.review_pages.append(
-            review.pack_page(
-                review.page_entry(
-                    patient.id,
-                    diagnosis,
-                    view.reviews.patient_hashes.get(patient.id)
-                    if view.reviews is not None
-                    else None,
-                    {g: dig[g] for g in ("top", "more", "other_country", "closed", "folded")},
-                    view.crit,
-                )
+            review.pack_rows(
+                patient.id,
+                diagnosis,
+                view.reviews.patient_hashes.get(patient.id) if view.reviews is not None else None,
+                {g: dig[g] for g in ("top", "more", "other_country", "closed", "folded")},
+                view.crit,
             )
         )
         first = (dig["top"] or [None])[0]
@@ -1629,17 +1733,20 @@ class _ReportWriter:
             }
         )
 
-    def _brief_dict(self, m, new_why: dict[str, str]) -> tuple[dict, Callable]:
+    def _brief_dict(self, m, new_why: dict[str, str]) -> tuple[dict, Callable, dict]:
         """The ``to_dict`` of matches ``m`` (:class:`matcher.columnar.Briefs`) as ``--explain
         top`` writes it: the rows the page shows first built in full (``rank.judge``), every
-        other row straight as its :func:`digest.compact_row`; and each row's verify lines (for
-        the facts to record)."""
+        other row straight as its :func:`digest.compact_row`; each row's verify lines (for
+        the facts to record); and ``{nct_id: (row, its matches.json text)}`` of the compact
+        rows (see :func:`_element_json`)."""
         from matcher import review
 
         view = self.view
         reviews, pid = view.reviews, m.patient_id
         sites, country, n = view.sites, view.country, max(0, view.top)
         fields, top = [], []
+        if reviews is not None and reviews.untouched(pid):
+            reviews = None  # every pair UNDECIDED
         # the first open trials to consider, as patient_digest picks them
         for pos, b in enumerate(m.trials):
             rv = reviews.get(pid, b.nct_id, b.status) if reviews is not None else review.UNDECIDED
@@ -1654,7 +1761,7 @@ class _ReportWriter:
                 top.append(pos)
         full = dict(zip(top, m.explain(top).trials, strict=True)) if top else {}
         rows = []
-        lines = {}
+        lines, texts = {}, {}
         for pos, (b, rv) in enumerate(zip(m.trials, fields, strict=True)):
             nct = b.nct_id
             lines[nct] = b.verify
@@ -1664,6 +1771,7 @@ class _ReportWriter:
                 t["is_new"] = nct in new_why
                 t.update(rv)
             else:
+                is_new, checks = nct in new_why, verify_group_count(b.verify)
                 t = {
                     "nct_id": nct,
                     "rank": b.rank,
@@ -1680,16 +1788,17 @@ class _ReportWriter:
                     "url": b.url,
                     "relevance": b.relevance,
                     "purpose": b.purpose,
-                    "is_new": nct in new_why,
+                    "is_new": is_new,
                     **rv,
-                    "checks": verify_group_count(b.verify),
+                    "checks": checks,
                     "met_count": b.met_count,
                     "to_review_count": b.to_review_count,
                     "explained": False,
                 }
+                texts[nct] = (t, _compact_row_json(b, is_new, rv, checks))
             rows.append(t)
         d = {"patient_id": pid, "trials": rows, "notes": m.notes, "unrelated_count": m.unrelated}
-        return d, lambda t: lines[t["nct_id"]]
+        return d, lambda t: lines[t["nct_id"]], texts
 
     def _compact(self, d: dict) -> dict:
         """The ``matches.json`` element: a trial's criteria lines to read are the same for every

@@ -22,8 +22,10 @@ import re
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
+from matcher import jsontext
 from matcher.errors import ReviewError
 from matcher.store import Store, now_iso, register_migration
 
@@ -560,6 +562,14 @@ class RunReviews:
         self.patient_hashes = dict(patient_hashes)
         self.criteria_hashes = dict(criteria_hashes)
 
+    def untouched(self, pid: str) -> bool:
+        """True when no pair of the patient was decided or shown: :meth:`get` gives
+        ``UNDECIDED`` for each of them."""
+        touched = self.__dict__.get("_touched")
+        if touched is None:
+            touched = self._touched = {p for p, _ in self.decided} | {p for p, _ in self.shown}
+        return pid not in touched
+
     def get(self, pid: str, nct: str, status: str | None) -> dict:
         """The pair's review fields (UNDECIDED when nothing was decided or shown)."""
         d = self.decided.get((pid, nct))
@@ -686,6 +696,112 @@ def pack_page(page: dict) -> PackedPage:
         page["patient_id"],
         zlib.compress(json.dumps(page, ensure_ascii=False).encode("utf-8"), 6),
         zlib.compress(_summary(page).encode("utf-8"), 6),
+    )
+
+
+def _json(value) -> str:
+    """``json.dumps(value, ensure_ascii=False)`` of one value, texts and numbers from
+    :mod:`matcher.jsontext` (made once per value)."""
+    if value is None or type(value) is str:
+        return jsontext.TEXTS[value]
+    if type(value) is int or type(value) is float:
+        return jsontext.number(value)
+    return jsontext.dumps(value)
+
+
+def _list(value) -> str:
+    """``json.dumps(value, ensure_ascii=False)`` of a list of texts (or of anything)."""
+    if type(value) is list or type(value) is tuple:
+        return jsontext.texts(value, ", ")
+    return _json(value)
+
+
+@lru_cache(maxsize=65536, typed=True)
+def _entry_head(nct_id, title) -> str:
+    return '{"nct_id": ' + _json(nct_id) + ', "title": ' + _json(title) + ', "verdict": '
+
+
+@lru_cache(maxsize=65536, typed=True)
+def _entry_middle(status, url) -> str:
+    return ', "status": ' + _json(status) + ', "url": ' + _json(url) + ', "verify": '
+
+
+@lru_cache(maxsize=65536, typed=True)
+def _summary_item(nct_id, group, status, criteria_hash) -> str:
+    return jsontext.dumps(
+        {"nct_id": nct_id, "group": group, "status": status, "criteria_hash": criteria_hash}
+    )
+
+
+def pack_rows(
+    patient_id: str,
+    diagnosis: str,
+    patient_hash: str | None,
+    groups: dict,
+    criteria_hashes: Mapping[str, str] | None = None,
+) -> PackedPage:
+    """``pack_page(page_entry(...))`` of the same arguments, the page's JSON and summary
+    made without an entry dict per trial: each entry from pieces encoded once per trial and
+    per value (the tests compare the two)."""
+    criteria_hashes = criteria_hashes or {}
+    entries, items = [], []
+    for group, ts in groups.items():
+        g = _json(group)
+        for t in ts:
+            get = t.get
+            nct, status = get("nct_id"), get("status")
+            crit = criteria_hashes.get(nct)
+            verify = get("verify")
+            try:
+                head = _entry_head(nct, get("title"))
+                middle = _entry_middle(status, get("url"))
+                item = _summary_item(nct, group, status, crit)
+            except TypeError:  # a value that is not hashable: the entry through the encoder
+                e = {k: get(k) for k in PAGE_KEYS}
+                e["group"] = group
+                e["reasons"] = (get("reasons") or [])[:2]
+                e["where"] = get("where")
+                e["criteria_hash"] = crit
+                entries.append(jsontext.dumps(e))
+                items.append(jsontext.dumps({k: e.get(k) for k in SUMMARY_KEYS}))
+                continue
+            entries.append(
+                "".join(
+                    (
+                        head,
+                        _json(get("verdict")),
+                        ', "score": ',
+                        _json(get("score")),
+                        middle,
+                        _list(verify),
+                        ', "rank": ',
+                        _json(get("rank")),
+                        ', "group": ',
+                        g,
+                        ', "reasons": ',
+                        _list((get("reasons") or [])[:2]),
+                        ', "where": ',
+                        _json(get("where")),
+                        ', "criteria_hash": ',
+                        _json(crit),
+                        "}",
+                    )
+                )
+            )
+            items.append(item)
+    head = (
+        '{"patient_id": '
+        + _json(patient_id)
+        + ', "diagnosis": '
+        + _json(diagnosis)
+        + ', "patient_hash": '
+        + _json(patient_hash)
+        + ', "trials": ['
+    )
+    return PackedPage(
+        patient_id,
+        zlib.compress((head + ", ".join(entries) + "]}").encode("utf-8"), 6),
+        zlib.compress((head + ", ".join(items) + "]}").encode("utf-8"), 6),
     )
 
 

@@ -314,3 +314,26 @@ def test_verify_group_count_is_the_number_of_groups():
     ):
         assert verify_group_count(lines) == len(group_verify(lines))
         assert verify_group_count(tuple(lines)) == len(group_verify(lines))
+
+
+def test_place_text_once_per_site_dict_equals_the_join():
+    """A site's place text, made once per site dict, is the fields it has joined, for the
+    digest's ``where`` and the CSV's nearest-site cell alike (and "site" when it has none)."""
+    from matcher.digest import place_text, site_text
+    from matcher.render import site_text as csv_site_text
+
+    keys = ("facility", "city", "state", "country")
+    sites = [
+        {"facility": "Mayo Clinic", "city": "Rochester", "state": "Minnesota",
+         "country": "United States", "zip": "55905", "status": "RECRUITING"},
+        {"facility": None, "city": "Zürich", "state": "", "country": "Switzerland"},
+        {"facility": "A, B", "city": 12, "state": None, "country": None},
+        {"facility": None, "city": None, "state": None, "country": None},
+    ]  # fmt: skip
+    for _ in range(2):  # made, then from the cache
+        for site in sites:
+            want = ", ".join(str(site[k]) for k in keys if site.get(k))
+            assert place_text(site) == csv_site_text(site) == want
+            assert site_text(site, 12.5, None) == (want or "site") + " (12.5 mi)"
+            assert site_text(site, None, None) == (want or "site")
+    assert csv_site_text(None) == "" and csv_site_text({}) == ""

@@ -217,3 +217,69 @@ def test_compact_row_cells_made_once_equal_the_row_made_in_full():
         assert render._link_cell(t["nct_id"], t["url"], t["title"], t["is_new"]) == render._td(
             link, raw=True, sort_value=t["nct_id"]
         )
+
+
+def _table_rows_by_cell(cols, rows) -> list[str]:
+    """The reference for the rows of ``render._table``: each cell's ``<td`` replaced by its
+    column's labelled tag, one cell at a time."""
+    from matcher import render
+
+    cols = [c if isinstance(c, render._Col) else render._Col(c) for c in cols]
+    labelled = [f'<td data-label="{render._e(c.label)}"' if c.label else None for c in cols]
+    out = []
+    for row in rows:
+        row_attrs = ""
+        if isinstance(row, tuple) and len(row) == 3:
+            row_cls, cells, row_attrs = row
+        else:
+            row_cls, cells = row if isinstance(row, tuple) else ("", row)
+        tds = "".join(
+            cell.replace("<td", tag, 1) if tag else cell
+            for tag, cell in zip(labelled, cells, strict=True)
+        )
+        attr = f' class="{render._e(row_cls)}"' if row_cls else ""
+        out.append(f"<tr{attr}{row_attrs}>{tds}</tr>")
+    return out
+
+
+def test_table_rows_equal_the_cell_by_cell_reference():
+    """``_table`` labels a row's cells with ``str.replace`` mapped over the row; it writes what
+    labelling them one by one writes: labelled and unlabelled columns, the three row forms,
+    cells that hold ``<td`` in their text, a row given as a generator; a row of the wrong
+    length is refused."""
+    from matcher import render
+
+    cols = [render._Col("#", "Place"), "Trial", render._Col("Why", ""), render._Col("A&B", "x<y")]
+    cells = [
+        render._td(1, sort_value=1),
+        render._td("<td> in text", sort_value="NCT1"),
+        render._td("no label <td", raw=True),
+        render._td(None, cls="c"),
+    ]
+    rows = [cells, ("new", cells), ("", cells, ' data-f=1 data-miles="2.5"'), ("x&y", cells)]
+    got = render._table(cols, rows + [("", (c for c in cells))])
+    want = _table_rows_by_cell(cols, rows + [("", list(cells))])
+    assert "<tbody>" + "".join(want) + "</tbody>" in got
+    assert got.count("<tr") == len(rows) + 2  # the header row and every row
+    with pytest.raises(ValueError, match="3 cells in a table of 4 columns"):
+        render._table(cols, [cells[:3]])
+
+
+def test_trial_attrs_equal_the_row_made_in_full():
+    from matcher import render
+
+    for miles in (None, 0.0, 12.5, 12, 1234.5):
+        for verdict, is_open, phase, purpose in (
+            ("eligible", True, "phase 2", "treatment"),
+            ("excluded", False, "phase 1/2", "supportive care <x>"),
+        ):
+            t = {"verdict": verdict, "open": is_open, "phase_words": phase, "purpose": purpose}
+            t["distance_miles"] = miles
+            want = (
+                f' data-f=1 data-verdict="{render._e(verdict)}"'
+                f' data-status="{"open" if is_open else "closed"}"'
+                f' data-phase="{render._e(render._slug(phase))}"'
+                f' data-miles="{"" if miles is None else render._e(miles)}"'
+                f' data-purpose="{render._e(render._slug(purpose))}"'
+            )
+            assert render._trial_attrs(t) == want

@@ -949,6 +949,201 @@ def test_csv_lines_made_without_the_csv_writer_equal_its_rows(tmp_path, monkeypa
     assert calls[0] == 2 * (len(ids) + len(ids) - 1)
 
 
+def _element_by_encoder(d: dict) -> str:
+    """The reference for ``report._element_json``: the element through the JSON encoder."""
+    return json.dumps(d, ensure_ascii=False, separators=(",", ":"))
+
+
+def _compact_row_by_dict(b, is_new: bool, rv: dict, checks: int) -> dict:
+    """The reference for ``report._compact_row_json``: the compact row as
+    ``_ReportWriter._brief_dict`` builds it, key for key."""
+    return {
+        "nct_id": b.nct_id,
+        "rank": b.rank,
+        "score": b.score,
+        "verdict": b.verdict,
+        "reasons": b.reasons,
+        "excluded_by": b.excluded_by,
+        "nearest_site": b.nearest_site,
+        "distance_miles": b.distance_miles,
+        "title": b.title,
+        "phase": b.phase,
+        "status": b.status,
+        "last_update": b.last_update,
+        "url": b.url,
+        "relevance": b.relevance,
+        "purpose": b.purpose,
+        "is_new": is_new,
+        **rv,
+        "checks": checks,
+        "met_count": b.met_count,
+        "to_review_count": b.to_review_count,
+        "explained": False,
+    }
+
+
+def test_json_pieces_equal_the_encoder():
+    """Numbers, texts and compact rows encoded from pieces are the encoder's text, on the
+    values that differ between encoders: floats, NaN and infinities, bools, numpy scalars,
+    quotes, backslashes, control characters, non-ASCII text, None, a list that is not texts."""
+    import numpy as np
+
+    from matcher import jsontext, review
+    from matcher.columnar import Brief
+
+    rep = _rep()
+    numbers = [0, -3, 7, 10**20, 1.0, -0.0, 0.1, 1e-7, 1e16, 123.456, 2.5e300,
+               float("nan"), float("inf"), -float("inf"), True, False,
+               np.float64(2.5), np.float64(1e-9)]  # fmt: skip
+    for x in numbers:
+        assert jsontext.number(x) == _element_by_encoder(x), repr(x)
+    texts = ['plain', 'a "quoted" word', "back\\slash", "tab\tline\nbreak\r\x00\x1f\x7f",
+             "café – ≥ 2 × ULN", "emoji \U0001f600", "", "\u2028\u2029", None]  # fmt: skip
+    for x in texts:
+        assert jsontext.text(x) == _element_by_encoder(x) == json.dumps(x, ensure_ascii=False)
+    assert jsontext.text(1.0) == "1.0" and jsontext.text(True) == "true"
+    for sep, encode in (
+        (",", _element_by_encoder),
+        (", ", lambda v: json.dumps(v, ensure_ascii=False)),
+    ):
+        assert jsontext.texts(texts, sep) == encode(texts)
+        assert jsontext.texts(texts, sep) == jsontext.texts(texts, sep)  # from the cache
+        assert jsontext.texts([], sep) == "[]"
+        assert jsontext.texts(["a", 1, 1.0, True], sep) == encode(["a", 1, 1.0, True])
+    site = {"facility": 'Hôpital "Saint"', "city": "Zürich", "state": None, "zip": "8000"}
+    decided = {**review.UNDECIDED, "review_status": "reviewing", "review_reason": 'read "it"'}
+    n = 0
+    for rv in (review.UNDECIDED, review.SEEN_UNDECIDED, decided, {}):
+        for score, miles, near in ((44, None, None), (43.5, 12.25, site), (-3, 0.0, site)):
+            for is_new in (True, False):
+                b = Brief(
+                    "NCT00000001", 3, score, "needs_review",
+                    ["trial for \"sarcoma\" – ≥ 18", "2 criteria met"], ["ECOG 3 > 2\n(line)"],
+                    near, miles, "Title, with ‘quotes’", "PHASE1/PHASE2", "RECRUITING",
+                    None if is_new else "2024-01-02", "https://example.org/x?a=1&b=2",
+                    "category", None if is_new else "treatment", ("a", "b"), 2, 5,
+                )  # fmt: skip
+                for _ in range(2):  # made, then from the caches
+                    got = rep._compact_row_json(b, is_new, rv, 4)
+                    assert got == _element_by_encoder(_compact_row_by_dict(b, is_new, rv, 4))
+                    n += 1
+    assert n == 48
+
+
+def test_review_page_from_pieces_equals_the_encoder():
+    """``review.pack_rows`` (a page's entries made from pieces) gives the bytes of
+    ``pack_page(page_entry(...))`` on rows with odd values: missing keys, None, float and
+    int scores, verify lists and tuples, a reason that is not a text, escapes, non-ASCII
+    text, an unhashable title (through the encoder), an empty group."""
+    from matcher import review
+
+    row = {
+        "nct_id": "NCT00000001", "title": "Étude “A”, phase 2\n", "verdict": "eligible",
+        "score": 41.5, "status": "RECRUITING", "url": "https://x.org/?a=1&b=\"2\"",
+        "rank": 1, "reasons": ["for \"sarcoma\" – ≥ 18", "3 criteria met", "third"],
+        "where": "Zürich (12.5 mi)", "verify": ["ECOG: not recorded", "labs\tALT"],
+    }  # fmt: skip
+    rows = [
+        row,
+        {**row, "score": 7, "verify": None, "reasons": [], "where": None},
+        {**row, "verify": ("a", "b"), "reasons": ["x", 3]},
+        {**row, "nct_id": "NCT00000002", "title": None, "status": None},
+        {"nct_id": "NCT00000003"},
+        {**row, "title": ["not", "hashable"]},
+        {**row, "score": True, "rank": 2.0},
+    ]
+    groups = {"top": rows[:2], "more": rows[2:], "closed": [], "folded": rows[:1]}
+    for crit in (None, {"NCT00000001": "abc", "NCT00000003": "d\u00e9f"}):
+        for ph in (None, "hash"):
+            args = ("P-ü", "synovial sarcoma", ph, groups, crit)
+            for _ in range(2):  # made, then from the caches
+                assert review.pack_rows(*args) == review.pack_page(review.page_entry(*args))
+
+
+def test_matches_json_from_pieces_equals_the_encoder(tmp_path, monkeypatch):
+    """``matches.json`` elements assembled from pieces encoded once (``_element_json``: the
+    compact rows' texts made from their briefs, the rest through the encoder) are, byte for
+    byte, each element through the JSON encoder: a first run, a run with changes, and a run
+    after coordinator decisions and a page seen (review fields that are not the undecided
+    ones), with ``--explain top`` and ``all``; the files written both ways are the same. The
+    review pages (``review.pack_rows``) are compared with the entry dicts' the same way."""
+    from datetime import date
+
+    from matcher import review
+
+    rep = _rep()
+    made, packed = rep._element_json, review.pack_rows
+    calls, pieces, pages = [0], [0], [0]
+
+    def pages_compared(*args):  # the review pages: the same bytes as from the entry dicts
+        pages[0] += 1
+        got = packed(*args)
+        assert got == review.pack_page(review.page_entry(*args))
+        return got
+
+    monkeypatch.setattr(review, "pack_rows", pages_compared)
+
+    def compared(d, texts):
+        calls[0] += 1
+        got = made(d, texts)
+        assert got == _element_by_encoder(d)
+        pieces[0] += sum(1 for t in d["trials"] if texts.get(t["nct_id"], (None,))[0] is t)
+        return got
+
+    def run(name, element_json, ids, edits, explain):
+        cfg = rep.ReportConfig(
+            rank=RankConfig(statuses=None),
+            as_of=date.fromisoformat(AS_OF),
+            workers=1,
+            list_name="clinic",
+            explain=explain,
+        )
+        patients = write_patients(tmp_path / f"{name}-{explain}.csv", ids, edits)
+        monkeypatch.setattr(rep, "_element_json", element_json)
+        try:
+            return run_report(
+                patients, tmp_path / f"o-{name}-{explain}", tmp_path / f"{name}-{explain}.sqlite",
+                [FIX / "demo" / "trials"], cfg,
+            )  # fmt: skip
+        finally:
+            monkeypatch.setattr(rep, "_element_json", made)
+
+    monkeypatch.setattr(review, "now_iso", lambda: "2025-06-02T09:00:00Z")
+    ids = [f"D{i:02d}" for i in range(1, 17)]
+    steps = [(ids, None), (ids[1:], {"D04": {"ecog": "3"}}), (ids[1:], None)]
+    for explain in ("top", "all"):
+        pieces[0] = 0
+        for step, (keep, edits) in enumerate(steps):
+            new = run("new", compared, keep, edits, explain)
+            old = run("old", lambda d, texts: _element_by_encoder(d), keep, edits, explain)
+            assert (new.exit_code, old.exit_code) == (EXIT_OK, EXIT_OK)
+            assert new.n_pairs == old.n_pairs > 50
+            got = (new.out_dir / "matches.json").read_bytes()
+            assert got == (old.out_dir / "matches.json").read_bytes()
+            assert len(json.loads(got)) == len(keep)
+            if step == 1:  # a coordinator decides pairs before the next run
+                for name, res in (("new", new), ("old", old)):
+                    with Store(tmp_path / f"{name}-{explain}.sqlite") as st:
+                        first = st.connection.execute(
+                            "SELECT patient_id, nct_id FROM report_matches WHERE run_id = ?"
+                            " AND verdict != 'excluded' ORDER BY patient_id, score DESC,"
+                            " nct_id LIMIT 12",
+                            (res.run_id,),
+                        ).fetchall()
+                        for k, (pid, nct) in enumerate(first):
+                            status = (review.NOT_ELIGIBLE, "reviewing", "contacted")[k % 3]
+                            review.set_status(
+                                st, pid, nct, status, list_name="clinic", reason="r", who="t"
+                            )
+                        review.mark_seen(st, "clinic", "D05", who="t")
+        # rows from pieces: most rows with --explain top, none with all (every row in full)
+        assert (pieces[0] > 100) == (explain == "top"), pieces[0]
+    assert calls[0] == 2 * (len(ids) + 2 * (len(ids) - 1))
+    assert pages[0] == 2 * calls[0]  # every page of the new and the old runs
+    text = (tmp_path / "o-new-top" / "matches.json").read_text(encoding="utf-8")
+    assert '"review_status":"reviewing"' in text and '"review_new":false' in text
+
+
 def test_two_worker_processes_write_the_same_report_as_one(tmp_path):
     """``workers=2`` (forked processes over patient partitions, parts joined in order) writes
     the same files as one process, on a first run and on a run with changes to report."""
