@@ -3117,3 +3117,59 @@ MISSED_NINE = [
 @pytest.mark.parametrize(("section", "line", "over", "expected"), MISSED_NINE)
 def test_missed_exclusions_read_whole_in_the_ninth_session(section, line, over, expected):
     test_shapes_read_whole_in_the_eighth_session(section, line, over, expected)
+
+
+# shapes of blind set 16 (section, line, patient overrides, expected)
+SIXTEEN = [
+    # "negative" right before the genes covers the list
+    (
+        "inclusion",
+        "the patients should be with negative EGFR, ALK, and ROS1 genetest results;",
+        {"diagnosis": "lung adenocarcinoma", "biomarkers": ["EGFR negative", "ALK negative"]},
+        None,
+    ),
+    (
+        "inclusion",
+        "the patients should be with negative EGFR, ALK, and ROS1 genetest results;",
+        {"diagnosis": "lung adenocarcinoma", "biomarkers": ["EGFR exon 19 deletion"]},
+        NOT_MET,
+    ),
+    # a second range of one scale on one line is a sub-group's
+    (
+        "inclusion",
+        "ECOG PS score: 0~1 score (amputation patient's PS score is 0~2)",
+        {"ecog": 2},
+        None,
+    ),
+    (
+        "inclusion",
+        "ECOG PS score: 0~1 score (amputation patient's PS score is 0~2)",
+        {"ecog": 3},
+        NOT_MET,
+    ),
+    # the score an exception allows after its verb
+    (
+        "inclusion",
+        "Eastern Cooperative Oncology Group (ECOG) performance status score of 0-1, amputees can "
+        "be 0-2",
+        {"ecog": 2},
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(("section", "line", "over", "expected"), SIXTEEN)
+def test_shapes_of_blind_set_16(section, line, over, expected):
+    test_shapes_read_whole_in_the_eighth_session(section, line, over, expected)
+
+
+def test_a_line_letting_some_in_without_the_required_therapy():
+    text = (
+        "Inclusion Criteria:\n\n* At least one anthracycline-containing chemotherapy regimen "
+        "for advanced disease\n* Clear cell sarcoma, alveolar soft tissue sarcoma can be directly "
+        "into the group without chemotherapy;\n"
+    )
+    parsed = _trial("NCT00000042", text)
+    for diagnosis in ("alveolar soft part sarcoma", "leiomyosarcoma"):
+        p = _patient(diagnosis=diagnosis, prior_therapies=[])
+        assert NOT_MET not in {v.verdict for v in evaluate(p, parsed)}

@@ -857,8 +857,9 @@ def _biomarker(c: _Ctx) -> list[tuple]:
     head = head[max(head.rfind(";"), head.rfind(". "), -1) + 1 :]
     head_negative = bool(
         re.search(r"\bnegative (?:[\w-]+ ){0,3}(?:for|of)\s*$", head, _I)
-        # "Wild-type EGFR/ALK", "patients with wild type EGFR and ALK"
-        or re.search(r"\b(?:wild[\s-]?type|wt)\s*(?:for\s+|of\s+)?$", head, _I)
+        # "Wild-type EGFR/ALK", "patients with wild type EGFR and ALK", "with negative EGFR,
+        # ALK, and ROS1 gene test results"
+        or re.search(r"\b(?:wild[\s-]?type|wt|negative)\s*(?:for\s+|of\s+)?$", head, _I)
     )
     for i, (start, end, gene) in enumerate(mentions):
         nxt = mentions[i + 1][0] if i + 1 < len(mentions) else len(text)

@@ -279,6 +279,14 @@ def parse_line(
             note = below.group(0).strip()
             if note not in crit.unexplained:
                 crit.unexplained = [*crit.unexplained, note]
+    ps = [x for x in crits if x.type == "performance_status" and x.polarity == "require"]
+    if len(
+        {(x.values.get("scale"), x.values.get("min"), x.values.get("max")) for x in ps}
+    ) > 1 and (len({x.values.get("scale") for x in ps}) == 1):
+        # "ECOG 0~1 (amputation patient's PS score is 0~2)": a second range of the same scale
+        # on one line is a sub-group's; which one is the patient's is not read
+        for x in ps:
+            x.group = x.group or f"ps-range:{id(ps[0])}"
     exempt = _exempting_header(context) if context else None
     if exempt and section == "inclusion" and _PERMISSION_ONLY_RE.match(exempt.group(0)):
         exempt = None  # "The following are eligible:" over inclusion lines lists ways in
@@ -996,6 +1004,7 @@ def parse_trial_model(trial: Trial, vocab: Any = None) -> ParsedTrial:
     _cohort_blocks(lines, by_line)
     _localized_way_in(lines, by_line)
     _or_joined_lines(lines, by_line)
+    _therapy_not_needed_by_some(lines, by_line)
     _histology_back_references(crits, vocab)
     _one_per_patient(crits, "disease_status", "status")
     _one_per_patient(crits, "stage", "stages")
@@ -1145,6 +1154,38 @@ _LOCALIZED_LINE_RE = re.compile(
     r"resectable|operable|non-?metastatic|localized or locally advanced)\b[^.;]{0,80}[.;]?\s*$",
     _I,
 )
+
+
+_WITHOUT_THERAPY_RE = re.compile(
+    r"\b(?:without|no need (?:for|of)|not (?:need|require)\w*|exempt\w* from)\s+(?:any\s+)?"
+    r"(?:prior\s+|previous\s+)?(?:chemotherapy|chemo|systemic (?:therapy|treatment)|treatment|therapy)\b"
+    r"|\b(?:directly|straight)\s+(?:into|enter|enrol\w*|join)",
+    _I,
+)
+_PERMIT_RE = re.compile(r"\b(?:can|may|could|eligible|allowed|permitted|directly)\b", _I)
+
+
+def _therapy_not_needed_by_some(lines: list, by_line: dict[int, list[Criterion]]) -> None:
+    """A line that lets some patients in without the treatment another line requires
+    ("Clear cell sarcoma, alveolar soft tissue sarcoma can be directly into the group without
+    chemotherapy"): the requirement is not everyone's, so it does not exclude alone."""
+    ways = [
+        x
+        for x in lines
+        if x.section == "inclusion"
+        and not x.children  # a header over listed histologies scopes its own rule
+        and _WITHOUT_THERAPY_RE.search(x.plain)
+        and _PERMIT_RE.search(x.plain)
+    ]
+    if not ways:
+        return
+    note = f"another line admits some patients without it (“{ways[0].plain[:70]}”)"
+    for x in lines:
+        if x.section != "inclusion" or x in ways:
+            continue
+        for c in by_line.get(id(x)) or []:
+            if c.type == "prior_therapy_required" and note not in c.unexplained:
+                c.unexplained = [*c.unexplained, note]
 
 
 def _or_joined_lines(lines: list, by_line: dict[int, list[Criterion]]) -> None:

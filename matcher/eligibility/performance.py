@@ -386,8 +386,10 @@ _PS_EXCEPTION_RE = re.compile(
 # every score or range named after a performance-scale word ("ECOG 3", "PS of 2", "ECOG
 # 0/1", "0 to 2")
 _PS_SCORE_RE = re.compile(
-    r"\b(?:ecog|ps|performance status|who|zubrod)\b[^.;\d]{0,25}?(?P<a>[0-4])\b"
-    r"(?:\s*(?:/|-|–|to|or|,|and)\s*(?P<b>[0-4])\b)?",
+    r"(?:\b(?:ecog|ps|performance status|who|zubrod)\b[^.;\d]{0,25}?"
+    # "amputees can be 0-2": the score an exception allows, after its verb
+    r"|\b(?:can|may|could|will|to)\s+(?:be|have|score)\s+)(?P<a>[0-4])\b"
+    r"(?:\s*(?:/|-|–|~|to|or|,|and)\s*(?P<b>[0-4])\b)?",
     re.IGNORECASE,
 )
 _OTHER_SCALE_RE = re.compile(r"\b(?:karnofsky|karnovsky|kps|lansky|lps)\b", re.IGNORECASE)

@@ -402,7 +402,13 @@ def _criterion_verdict(p: Any, c: Criterion, vocab: Any) -> Verdict:
             )
         if c.unexplained:
             quoted = " … ".join(f"“{w}”" for w in c.unexplained)
-            settle = _SETTLED.get(c.type)
+            # a note about the record's structure (another line's way in, an exemption list)
+            # is no unread word of this line: no settling past it
+            settle = (
+                None
+                if any(w.startswith(_STRUCTURE_NOTES) for w in c.unexplained)
+                else (_SETTLED.get(c.type))
+            )
             why = settle(p, c, vocab) if settle is not None else None
             if not why:
                 return Verdict(
@@ -470,6 +476,14 @@ def _ev_unparsed(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
             "automatically (longer than any registry criterion)"
         )
     return UNKNOWN, "to review: not checked automatically"
+
+
+_STRUCTURE_NOTES = (
+    "another line admits",
+    "listed under an exemption",
+    "a table indexed by age",
+    "* (a note elsewhere",
+)
 
 
 # Per type: whether a NOT_MET holds whatever the clause's unread words say, for this patient
