@@ -2925,6 +2925,12 @@ AUDIT_NINE_B = [
         {"diagnosis": "gastric adenocarcinoma", "biomarkers": ["HER2 negative"]},
         UNKNOWN,
     ),
+    (
+        "inclusion",
+        "Documented HER2 exon 20 insertion mutation",
+        {"diagnosis": "gastric adenocarcinoma", "biomarkers": ["HER2 negative"]},
+        UNKNOWN,
+    ),
 ]
 
 
@@ -3173,3 +3179,27 @@ def test_a_line_letting_some_in_without_the_required_therapy():
     for diagnosis in ("alveolar soft part sarcoma", "leiomyosarcoma"):
         p = _patient(diagnosis=diagnosis, prior_therapies=[])
         assert NOT_MET not in {v.verdict for v in evaluate(p, parsed)}
+
+
+@pytest.mark.parametrize(
+    ("line", "age", "expected"),
+    [
+        (
+            "14~75 years old, PS score: 0~2; expected survival period is more than 3 months;",
+            12,
+            NOT_MET,
+        ),
+        ("Aged ≥ 18 and ≤ 70 years old with ECOG PS score of 0-1", 72, NOT_MET),
+        (
+            "Gender is not limited, patients between 14 to 70 years old (including critical value);",
+            72,
+            NOT_MET,
+        ),
+        ("Patients ≥ 16 years: Karnofsky ≥ 50; patients < 16 years: Lansky ≥ 50", 10, None),
+    ],
+)
+def test_age_ranges_of_blind_set_16(line, age, expected):
+    crits = parse_line(line, "inclusion")
+    parsed = ParsedTrial(trial=Trial(nct_id="NCT00000000"), criteria=crits)
+    got = {v.verdict for v in evaluate(_patient(age=age), parsed) if v.criterion.type == "age"}
+    assert got == ({expected} if expected else set()), [(c.type, c.values) for c in crits]

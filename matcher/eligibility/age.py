@@ -28,7 +28,7 @@ _AGE_PATTERNS = [
         r"(?:and|to|-)\s*(?P<b>\d{1,3}(?:\.\d)?)\s*" + _AGE_UNIT,
         _I,
     ),
-    re.compile(r"(?P<a>\d{1,3})\s*(?:-|to)\s*(?P<b>\d{1,3})\s*" + _AGE_UNIT, _I),
+    re.compile(r"(?P<a>\d{1,3})\s*(?:-|~|to)\s*(?P<b>\d{1,3})\s*" + _AGE_UNIT, _I),
     re.compile(
         r"(?P<op>>=|<=|<|>|=)\s*(?P<n>\d{1,3}(?:\.\d)?)(?![\d.])\s*(?:" + _AGE_UNIT + r")?"
         r"(?!\s*(?:kg|cm|mg|%|weeks|days))",
@@ -91,9 +91,16 @@ def _age(c: _Ctx) -> list[tuple[str, str, dict]]:
     # both an age and a performance status)
     seg_a = max(s.rfind(";", 0, anchor.start()), s.rfind(",", 0, anchor.start())) + 1
     ends = [i for i in (s.find(";", anchor.end()), s.find(",", anchor.end())) if i >= 0]
-    if re.search(
-        r"gestation|life expectancy|bone age|menopaus|amenorr|perform|ecog|karnofsky|lansky",
-        s[seg_a : min(ends) if ends else len(s)],
+    seg = s[seg_a : min(ends) if ends else len(s)]
+    other = re.search(
+        r"gestation|life expectancy|bone age|menopaus|amenorr|perform|ecog|karnofsky|lansky", seg
+    )
+    if other and not (
+        # "Aged >= 18 and <= 70 years old with ECOG PS score of 0-1": an age, then a score
+        # joined to it, not a score for an age group
+        seg_a + other.start() > anchor.end()
+        and re.search(r"\bwith\b", s[anchor.end() : seg_a + other.start()])
+        and ":" not in s[anchor.end() : seg_a + other.start()]
     ):
         return []
     # a conditional age ("for patients < 16 years, Lansky ...") is not an age gate

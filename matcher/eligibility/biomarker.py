@@ -1280,6 +1280,24 @@ def _ev_biomarker(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
                 continue
         if m.get("variants"):
             status, evidence, unconfirmed = _variant_status(p, m, c.polarity)
+            if (
+                status == "negative"
+                and m["gene"] == "HER2"
+                and " is not among " not in evidence
+                and not _MUTATION_ONLY_RE.search(evidence or "")
+            ):
+                # "HER2 exon 20 insertion" against "HER2 negative": the usual HER2 result is
+                # the protein or amplification test, which says nothing of a mutation
+                results.append(
+                    (
+                        m,
+                        None,
+                        f"{evidence!r} recorded: a protein or amplification result, not the "
+                        "mutation asked for",
+                        False,
+                    )
+                )
+                continue
             if status == "positive":
                 evidence = f"{m['gene']} positive ({evidence!r})"
             elif status == "negative" and " is not among " not in evidence:

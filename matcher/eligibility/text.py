@@ -146,7 +146,11 @@ def _prep(plain: str) -> str:
 _TN_RE = re.compile(r"triple[- ]negative|hormone[- ]receptor[- ]negative|her2[- ]negative")
 _NSCLC_RE = re.compile(r"non-small[- ]cell|non small[- ]cell")
 _NHL_RE = re.compile(r"non-hodgkin")
-_NOT_FILLER_RE = re.compile(r"\b(?:but )?not limited to\b|\bnot otherwise specified\b|\bif not\b")
+_NOT_FILLER_RE = re.compile(
+    r"\b(?:but )?not limited to\b|\bnot otherwise specified\b|\bif not\b"
+    # "Gender is not limited, patients between 14 to 70 years old": no negation of the age
+    r"|\b(?:gender|sex) (?:is )?not (?:limited|restricted)\b"
+)
 _SHORT_PAREN_RE = re.compile(r"\s*\((?:[a-z0-9]{1,6})\)")
 _RECIST_RE = re.compile(r"response evaluation criteria in solid tumou?rs?")
 # every ``_COMPARATORS`` pattern contains one of these
