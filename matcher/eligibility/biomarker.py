@@ -1258,6 +1258,15 @@ _PROTEIN_MARKERS = frozenset(
 _MUTATION_ONLY_RE = re.compile(r"wild[\s-]?type|\bwt\b|mutat|sequenc", _I)
 
 
+def _her2_protein_result(m: dict, status: str | None, evidence: str | None) -> tuple | None:
+    """A HER2 mutation asked for, a bare "HER2 negative" recorded: the usual HER2 result is the
+    protein or amplification test, which says nothing of a mutation (an undecided result)."""
+    if status != "negative" or m["gene"] != "HER2" or _MUTATION_ONLY_RE.search(evidence or ""):
+        return None
+    why = f"{evidence!r} recorded: a protein or amplification result, not the mutation asked for"
+    return (m, None, why, False)
+
+
 def _ev_biomarker(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
     markers = c.values.get("markers") or []
     if not markers:
@@ -1280,23 +1289,10 @@ def _ev_biomarker(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
                 continue
         if m.get("variants"):
             status, evidence, unconfirmed = _variant_status(p, m, c.polarity)
-            if (
-                status == "negative"
-                and m["gene"] == "HER2"
-                and " is not among " not in evidence
-                and not _MUTATION_ONLY_RE.search(evidence or "")
+            if " is not among " not in evidence and (
+                unread := _her2_protein_result(m, status, evidence)
             ):
-                # "HER2 exon 20 insertion" against "HER2 negative": the usual HER2 result is
-                # the protein or amplification test, which says nothing of a mutation
-                results.append(
-                    (
-                        m,
-                        None,
-                        f"{evidence!r} recorded: a protein or amplification result, not the "
-                        "mutation asked for",
-                        False,
-                    )
-                )
+                results.append(unread)  # "HER2 exon 20 insertion" against "HER2 negative"
                 continue
             if status == "positive":
                 evidence = f"{m['gene']} positive ({evidence!r})"
@@ -1339,23 +1335,10 @@ def _ev_biomarker(p: Any, c: Criterion, vocab: Any) -> tuple[str, str]:
                 )
             )
             continue
-        if (
-            status == "negative"
-            and m["gene"] == "HER2"
-            and re.search(r"mutat|variant|insertion|deletion", alt, _I)
-            and not _MUTATION_ONLY_RE.search(evidence or "")
+        if re.search(r"mutat|variant|insertion|deletion", alt, _I) and (
+            unread := _her2_protein_result(m, status, evidence)
         ):
-            # "HER2 mutation" required, "HER2 negative" recorded: the usual HER2 result is the
-            # protein or amplification test, which says nothing of a mutation
-            results.append(
-                (
-                    m,
-                    None,
-                    f"{evidence!r} recorded: a protein or amplification result, not the "
-                    "mutation asked for",
-                    False,
-                )
-            )
+            results.append(unread)  # "HER2 mutation" required, "HER2 negative" recorded
             continue
         if unconfirmed:
             evidence = f"{m['gene']} positive ({evidence!r}) but the variant is not stated"
