@@ -679,39 +679,60 @@ HISTORY_INSERT = (
     "INSERT OR REPLACE INTO {table} (run_id, patient_id, nct_id, verdict, score, trial_status,"
     " trial_last_update, title, criteria_hash) VALUES (?,?,?,?,?,?,?,?,?)"
 )
+# the same rows, each as (run_id, patient_id, verdict, score) + its trial's cells (made once
+# per trial: _history_rows)
+HISTORY_INSERT_BY_TRIAL = (
+    "INSERT OR REPLACE INTO {table} (run_id, patient_id, verdict, score, nct_id, trial_status,"
+    " trial_last_update, title, criteria_hash) VALUES (?,?,?,?,?,?,?,?,?)"
+)
+HISTORY_BATCH = 20_000  # history rows written with one executemany (several patients)
+
+
+def _history_rows(run_id: int, m, crit: dict, trial_cells: dict) -> list[tuple]:
+    """The history rows of matches ``m`` for :data:`HISTORY_INSERT_BY_TRIAL`: per row its
+    patient, verdict and score, then its trial's cells (NCT id, status, last update, title,
+    criteria hash), one tuple per trial kept in ``trial_cells`` (a trial's fields are the
+    same on every row of a run; a row whose fields differ from the kept ones gets its own)."""
+    pid = m.patient_id
+    rows = []
+    add = rows.append
+    for s in m.trials:
+        nct = s.nct_id
+        cells = trial_cells.get(nct)
+        if (
+            cells is None
+            or cells[1] != s.status
+            or cells[2] != s.last_update
+            or cells[3] != s.title
+        ):
+            cells = trial_cells[nct] = (nct, s.status, s.last_update, s.title, crit.get(nct))
+        add((run_id, pid, s.verdict, s.score) + cells)
+    return rows
 
 
 def _match_and_write(job: _Job, stream, patients, db, tracker, writer, progress, table=None):
     """Write each patient of ``stream`` (their matches, in the order of ``patients``): history
-    rows into ``db`` (table ``report_matches`` unless told), changes, outputs. Returns the
-    number of rows."""
+    rows into ``db`` (table ``report_matches`` unless told; one ``executemany`` per
+    :data:`HISTORY_BATCH` rows or so, in order, the last before returning), changes,
+    outputs. Returns the number of rows."""
     from matcher.knowledge import evaluate_options
 
-    insert = HISTORY_INSERT.format(table=table or "report_matches")
+    insert = HISTORY_INSERT_BY_TRIAL.format(table=table or "report_matches")
     n_pairs = 0
+    pending: list[tuple] = []
+    trial_cells: dict[str, tuple] = {}
     for patient, m in zip(patients, stream, strict=True):
-        db.executemany(
-            insert,
-            [
-                (
-                    job.run_id,
-                    m.patient_id,
-                    s.nct_id,
-                    s.verdict,
-                    s.score,
-                    s.status,
-                    s.last_update,
-                    s.title,
-                    job.crit.get(s.nct_id),
-                )
-                for s in m.trials
-            ],
-        )
+        pending += _history_rows(job.run_id, m, job.crit, trial_cells)
+        if len(pending) >= HISTORY_BATCH:
+            db.executemany(insert, pending)
+            pending = []
         new_why, gone = tracker.patient(m)
         writer.add(patient, m, evaluate_options(patient, job.pack), new_why, gone)
         n_pairs += len(m.trials)
         if progress:
             progress("patients", 1)
+    if pending:
+        db.executemany(insert, pending)
     return n_pairs
 
 

@@ -1251,6 +1251,89 @@ def test_compact_rows_placed_at_once_equal_the_digest_copies(tmp_path, monkeypat
     assert seen[1] > 200, seen  # most rows came placed
 
 
+def _match_and_write_per_patient(job, stream, patients, db, tracker, writer, progress, table=None):
+    """The reference for ``report._match_and_write``: each patient's history rows built
+    field by field and written with one ``executemany`` per patient."""
+    from matcher.knowledge import evaluate_options
+
+    rep = _rep()
+    insert = rep.HISTORY_INSERT.format(table=table or "report_matches")
+    n_pairs = 0
+    for patient, m in zip(patients, stream, strict=True):
+        db.executemany(
+            insert,
+            [
+                (job.run_id, m.patient_id, s.nct_id, s.verdict, s.score, s.status,
+                 s.last_update, s.title, job.crit.get(s.nct_id))
+                for s in m.trials
+            ],
+        )  # fmt: skip
+        new_why, gone = tracker.patient(m)
+        writer.add(patient, m, evaluate_options(patient, job.pack), new_why, gone)
+        n_pairs += len(m.trials)
+        if progress:
+            progress("patients", 1)
+    return n_pairs
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_history_rows_in_batches_equal_one_insert_per_patient(tmp_path, monkeypatch, workers):
+    """The run history written from per-trial cells, several patients per ``executemany``
+    (a batch size that splits patients, and the default), is the reference's (one insert per
+    patient, every field read per row) row for row, rowids included: a first run and a run
+    with changes, in one process and in two; the report files are the same too."""
+    from datetime import date
+
+    rep = _rep()
+    made = rep._match_and_write
+    tables = ("report_matches", "report_patients")
+
+    def run(name, batch, ids, edits):
+        cfg = rep.ReportConfig(
+            rank=RankConfig(statuses=None),
+            as_of=date.fromisoformat(AS_OF),
+            workers=workers,
+            list_name="clinic",
+        )
+        patients = write_patients(tmp_path / f"{name}.csv", ids, edits)
+        if batch is None:
+            monkeypatch.setattr(rep, "_match_and_write", _match_and_write_per_patient)
+        else:
+            monkeypatch.setattr(rep, "HISTORY_BATCH", batch)
+        try:
+            return run_report(
+                patients, tmp_path / f"o-{name}", tmp_path / f"{name}.sqlite",
+                [FIX / "demo" / "trials"], cfg,
+            )  # fmt: skip
+        finally:
+            monkeypatch.setattr(rep, "_match_and_write", made)
+
+    def history(name):
+        with Store(tmp_path / f"{name}.sqlite") as st:
+            db = st.connection
+            got = {
+                t: [tuple(r) for r in db.execute(f"SELECT rowid, * FROM {t} ORDER BY rowid")]
+                for t in tables
+            }
+            runs = db.execute("SELECT id, status FROM report_runs ORDER BY id")
+            got["runs"] = [tuple(r) for r in runs]
+        return got
+
+    ids = [f"D{i:02d}" for i in range(1, 17)]
+    for keep, edits in ((ids, None), (ids[1:], {"D04": {"ecog": "3"}})):
+        ref = run("ref", None, keep, edits)
+        for name, batch in (("small", 7), ("default", rep.HISTORY_BATCH)):
+            res = run(name, batch, keep, edits)
+            assert res.exit_code == ref.exit_code == EXIT_OK
+            assert res.n_pairs == ref.n_pairs > 50
+            assert history(name) == history("ref")
+            assert {**res.changes, "previous_run": 0} == {**ref.changes, "previous_run": 0}
+            for f in ("matches.json", "matches.csv", "options.json", "trials.json"):
+                assert (res.out_dir / f).read_bytes() == (ref.out_dir / f).read_bytes(), f
+    got = history("ref")
+    assert len(got["runs"]) == 2 and len(got["report_matches"]) > 2 * ref.n_pairs
+
+
 def test_two_worker_processes_write_the_same_report_as_one(tmp_path):
     """``workers=2`` (forked processes over patient partitions, parts joined in order) writes
     the same files as one process, on a first run and on a run with changes to report."""
