@@ -454,6 +454,7 @@ def patient_digest(
     country: str | None = None,
     explain: str = "all",
     lines=_verify_lines,
+    placed: bool = False,
 ) -> dict:
     """Sort one patient's trials (``match --json`` dicts, ranked) into what a coordinator reads.
 
@@ -470,9 +471,14 @@ def patient_digest(
     :func:`compact_row` (the facts to record still count every open trial to consider).
     A trial may come compact already (``explained`` False); ``lines`` then gives its verify
     lines (see :func:`facts_to_record`).
+
+    ``placed=True``: a compact trial that has ``groups`` comes as this function would copy
+    it (the keys above added in that order, ``groups`` empty) and is used as it is, not
+    copied: the report builds its compact rows so (the tests compare the two ways).
     """
     sites = sites or {}
     purposes = purposes or {}
+    as_placed = placed
     consider, closed, excluded, elsewhere = [], [], [], []
     for t in trials:
         if t["verdict"] == "excluded":
@@ -508,6 +514,9 @@ def patient_digest(
     compact: dict[str, dict] = {}
 
     def brief(t: dict) -> dict:
+        if as_placed and t.get("explained") is False and "groups" in t:
+            compact[t["nct_id"]] = t
+            return t
         compact[t["nct_id"]] = row = compact_row(t)
         return placed(t, row, [])
 

@@ -37,6 +37,7 @@ from typing import Any
 
 from matcher import __version__, jsontext
 from matcher.digest import (
+    _trial_words,
     compact_row,
     default_list_name,
     in_country,
@@ -45,6 +46,7 @@ from matcher.digest import (
     sites_of,
     verify_group_count,
 )
+from matcher.digest import site_text as digest_site_text
 from matcher.errors import InputError
 from matcher.exitcodes import batch_exit_code
 from matcher.lock import RunLock, lock_path
@@ -677,39 +679,60 @@ HISTORY_INSERT = (
     "INSERT OR REPLACE INTO {table} (run_id, patient_id, nct_id, verdict, score, trial_status,"
     " trial_last_update, title, criteria_hash) VALUES (?,?,?,?,?,?,?,?,?)"
 )
+# the same rows, each as (run_id, patient_id, verdict, score) + its trial's cells (made once
+# per trial: _history_rows)
+HISTORY_INSERT_BY_TRIAL = (
+    "INSERT OR REPLACE INTO {table} (run_id, patient_id, verdict, score, nct_id, trial_status,"
+    " trial_last_update, title, criteria_hash) VALUES (?,?,?,?,?,?,?,?,?)"
+)
+HISTORY_BATCH = 20_000  # history rows written with one executemany (several patients)
+
+
+def _history_rows(run_id: int, m, crit: dict, trial_cells: dict) -> list[tuple]:
+    """The history rows of matches ``m`` for :data:`HISTORY_INSERT_BY_TRIAL`: per row its
+    patient, verdict and score, then its trial's cells (NCT id, status, last update, title,
+    criteria hash), one tuple per trial kept in ``trial_cells`` (a trial's fields are the
+    same on every row of a run; a row whose fields differ from the kept ones gets its own)."""
+    pid = m.patient_id
+    rows = []
+    add = rows.append
+    for s in m.trials:
+        nct = s.nct_id
+        cells = trial_cells.get(nct)
+        if (
+            cells is None
+            or cells[1] != s.status
+            or cells[2] != s.last_update
+            or cells[3] != s.title
+        ):
+            cells = trial_cells[nct] = (nct, s.status, s.last_update, s.title, crit.get(nct))
+        add((run_id, pid, s.verdict, s.score) + cells)
+    return rows
 
 
 def _match_and_write(job: _Job, stream, patients, db, tracker, writer, progress, table=None):
     """Write each patient of ``stream`` (their matches, in the order of ``patients``): history
-    rows into ``db`` (table ``report_matches`` unless told), changes, outputs. Returns the
-    number of rows."""
+    rows into ``db`` (table ``report_matches`` unless told; one ``executemany`` per
+    :data:`HISTORY_BATCH` rows or so, in order, the last before returning), changes,
+    outputs. Returns the number of rows."""
     from matcher.knowledge import evaluate_options
 
-    insert = HISTORY_INSERT.format(table=table or "report_matches")
+    insert = HISTORY_INSERT_BY_TRIAL.format(table=table or "report_matches")
     n_pairs = 0
+    pending: list[tuple] = []
+    trial_cells: dict[str, tuple] = {}
     for patient, m in zip(patients, stream, strict=True):
-        db.executemany(
-            insert,
-            [
-                (
-                    job.run_id,
-                    m.patient_id,
-                    s.nct_id,
-                    s.verdict,
-                    s.score,
-                    s.status,
-                    s.last_update,
-                    s.title,
-                    job.crit.get(s.nct_id),
-                )
-                for s in m.trials
-            ],
-        )
+        pending += _history_rows(job.run_id, m, job.crit, trial_cells)
+        if len(pending) >= HISTORY_BATCH:
+            db.executemany(insert, pending)
+            pending = []
         new_why, gone = tracker.patient(m)
         writer.add(patient, m, evaluate_options(patient, job.pack), new_why, gone)
         n_pairs += len(m.trials)
         if progress:
             progress("patients", 1)
+    if pending:
+        db.executemany(insert, pending)
     return n_pairs
 
 
@@ -1442,8 +1465,58 @@ def _trial_json(nct_id, title, phase, status, last_update, url, relevance, purpo
     return head, "," + _dumps(middle)[1:-1] + ',"is_new":'
 
 
+def _compact_row_dict(b, is_new: bool, rv: dict, checks: int) -> dict:
+    """The compact row (``digest.compact_row`` of its full row) of brief ``b`` (a
+    :class:`matcher.columnar.Brief`) with review fields ``rv``."""
+    return {
+        "nct_id": b.nct_id,
+        "rank": b.rank,
+        "score": b.score,
+        "verdict": b.verdict,
+        "reasons": b.reasons,
+        "excluded_by": b.excluded_by,
+        "nearest_site": b.nearest_site,
+        "distance_miles": b.distance_miles,
+        "title": b.title,
+        "phase": b.phase,
+        "status": b.status,
+        "last_update": b.last_update,
+        "url": b.url,
+        "relevance": b.relevance,
+        "purpose": b.purpose,
+        "is_new": is_new,
+        **rv,
+        "checks": checks,
+        "met_count": b.met_count,
+        "to_review_count": b.to_review_count,
+        "explained": False,
+    }
+
+
+def _placed_compact_row(b, is_new: bool, rv: dict, checks: int, purposes, sites) -> dict:
+    """What ``patient_digest`` makes of :func:`_compact_row_dict` (a trial it does not
+    explain), key for key and in the same order, before its ``place``: ``open``,
+    ``status_words``, ``phase_words`` and ``purpose`` in words, ``where`` (``sites``: the
+    view's; None for a template whose ``where`` is set afterwards), ``groups`` empty."""
+    row = _compact_row_dict(b, is_new, rv, checks)
+    is_open_, status_words, phase_words, purpose = _trial_words(
+        b.status, b.phase, purposes.get(b.nct_id)
+    )
+    row["open"] = is_open_
+    row["status_words"] = status_words
+    row["phase_words"] = phase_words
+    row["purpose"] = purpose
+    row["where"] = (
+        digest_site_text(b.nearest_site, b.distance_miles, sites.get(b.nct_id))
+        if sites is not None
+        else ""
+    )
+    row["groups"] = []
+    return row
+
+
 def _compact_row_json(b, is_new: bool, rv: dict, checks: int) -> str:
-    """``json.dumps`` (compact) of the compact row :meth:`_ReportWriter._brief_dict` makes of
+    """``json.dumps`` (compact) of the compact row :func:`_compact_row_dict` makes of
     brief ``b`` (a :class:`matcher.columnar.Brief`) with review fields ``rv``: the per-trial
     run of keys once per trial, texts once per value, the review fields once per object
     where they recur (``review.UNDECIDED``)."""
@@ -1604,6 +1677,7 @@ class _ReportWriter:
         self.csv_tmp = self.csv_path.with_name(self.csv_path.name + tail)
         self.csv_fh = open(self.csv_tmp, "w", newline="", encoding="utf-8")  # noqa: SIM115
         self.csv = csv.writer(self.csv_fh)
+        self._templates: dict[tuple, dict] = {}  # _placed_template's, per trial
         if part is None:
             self.csv.writerow(MATCH_CSV_HEADER)
 
@@ -1637,9 +1711,10 @@ class _ReportWriter:
         from matcher import render, review
 
         view = self.view
-        lines, texts = _verify_of_row, {}
+        lines, texts, placed = _verify_of_row, {}, False
         if not isinstance(m, PatientMatches) and view.explain == "top":
             d, lines, texts = self._brief_dict(m, new_why)
+            placed = True  # its compact rows are placed already
         else:
             if not isinstance(m, PatientMatches):
                 m = m.explain()  # every row in full
@@ -1660,6 +1735,7 @@ class _ReportWriter:
             view.country,
             view.explain,
             lines,
+            placed,
         )
         dig["folded"] = [t for t in d["trials"] if t["review_folded"]]
         if view.explain == "top":
@@ -1736,14 +1812,18 @@ class _ReportWriter:
     def _brief_dict(self, m, new_why: dict[str, str]) -> tuple[dict, Callable, dict]:
         """The ``to_dict`` of matches ``m`` (:class:`matcher.columnar.Briefs`) as ``--explain
         top`` writes it: the rows the page shows first built in full (``rank.judge``), every
-        other row straight as its :func:`digest.compact_row`; each row's verify lines (for
+        other row straight as its :func:`digest.compact_row`, placed as ``patient_digest``
+        places it (:func:`_placed_compact_row`: one dict per row, which the digest then uses
+        as it is; a folded row unplaced, as the page lists it); each row's verify lines (for
         the facts to record); and ``{nct_id: (row, its matches.json text)}`` of the compact
-        rows (see :func:`_element_json`)."""
+        rows (see :func:`_element_json`: the text is the compact row's, without the keys the
+        digest adds)."""
         from matcher import review
 
         view = self.view
         reviews, pid = view.reviews, m.patient_id
         sites, country, n = view.sites, view.country, max(0, view.top)
+        placed, site_text = self._placed_template, digest_site_text
         fields, top = [], []
         if reviews is not None and reviews.untouched(pid):
             reviews = None  # every pair UNDECIDED
@@ -1772,33 +1852,48 @@ class _ReportWriter:
                 t.update(rv)
             else:
                 is_new, checks = nct in new_why, verify_group_count(b.verify)
-                t = {
-                    "nct_id": nct,
-                    "rank": b.rank,
-                    "score": b.score,
-                    "verdict": b.verdict,
-                    "reasons": b.reasons,
-                    "excluded_by": b.excluded_by,
-                    "nearest_site": b.nearest_site,
-                    "distance_miles": b.distance_miles,
-                    "title": b.title,
-                    "phase": b.phase,
-                    "status": b.status,
-                    "last_update": b.last_update,
-                    "url": b.url,
-                    "relevance": b.relevance,
-                    "purpose": b.purpose,
-                    "is_new": is_new,
-                    **rv,
-                    "checks": checks,
-                    "met_count": b.met_count,
-                    "to_review_count": b.to_review_count,
-                    "explained": False,
-                }
+                if rv["review_folded"]:  # the page lists a folded row as it is, not placed
+                    t = _compact_row_dict(b, is_new, rv, checks)
+                else:  # the digest's placed copy of the compact row, made at once
+                    t = placed(b, rv)
+                    t["rank"] = b.rank
+                    t["score"] = b.score
+                    t["verdict"] = b.verdict
+                    t["reasons"] = b.reasons
+                    t["excluded_by"] = b.excluded_by
+                    t["nearest_site"] = site = b.nearest_site
+                    t["distance_miles"] = miles = b.distance_miles
+                    t["is_new"] = is_new
+                    t["checks"] = checks
+                    t["met_count"] = b.met_count
+                    t["to_review_count"] = b.to_review_count
+                    t["where"] = site_text(site, miles, sites.get(nct))
+                    t["groups"] = []
                 texts[nct] = (t, _compact_row_json(b, is_new, rv, checks))
             rows.append(t)
         d = {"patient_id": pid, "trials": rows, "notes": m.notes, "unrelated_count": m.unrelated}
         return d, lambda t: lines[t["nct_id"]], texts
+
+    def _placed_template(self, b, rv: dict) -> dict:
+        """A copy of the placed compact row of brief ``b`` with review fields ``rv``, as
+        ``patient_digest`` places it (:func:`_placed_compact_row`), its per-pair values to be
+        set: made once per trial, relevance and undecided review fields (``review.UNDECIDED``
+        or ``SEEN_UNDECIDED``), per pair for other review fields."""
+        from matcher import review
+
+        if rv is not review.UNDECIDED and rv is not review.SEEN_UNDECIDED:
+            return _placed_compact_row(b, False, rv, 0, self.view.purposes or {}, None)
+        key = (
+            b.nct_id, b.title, b.phase, b.status, b.last_update, b.url, b.relevance, b.purpose,
+            rv is review.SEEN_UNDECIDED,
+        )  # fmt: skip
+        got = self._templates.get(key)
+        if got is None:
+            if len(self._templates) > 50_000:
+                self._templates.clear()
+            got = _placed_compact_row(b, False, rv, 0, self.view.purposes or {}, None)
+            self._templates[key] = got
+        return got.copy()
 
     def _compact(self, d: dict) -> dict:
         """The ``matches.json`` element: a trial's criteria lines to read are the same for every

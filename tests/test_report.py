@@ -1070,6 +1070,7 @@ def test_matches_json_from_pieces_equals_the_encoder(tmp_path, monkeypatch):
     from datetime import date
 
     from matcher import review
+    from matcher.digest import verify_group_count
 
     rep = _rep()
     made, packed = rep._element_json, review.pack_rows
@@ -1082,11 +1083,32 @@ def test_matches_json_from_pieces_equals_the_encoder(tmp_path, monkeypatch):
         return got
 
     monkeypatch.setattr(review, "pack_rows", pages_compared)
+    # the compact rows as dicts (the reference), by the row the writer made of each brief:
+    # its rows are placed for the digest, the element writes the compact row
+    by_dict, brief_dict = {}, rep._ReportWriter._brief_dict
+
+    def brief_dict_kept(self, m, new_why):
+        d, lines, texts = brief_dict(self, m, new_why)
+        for b, t in zip(m.trials, d["trials"], strict=True):
+            if texts.get(b.nct_id, (None,))[0] is t:
+                rv = {k: t[k] for k in review.UNDECIDED}
+                ref = _compact_row_by_dict(b, t["is_new"], rv, verify_group_count(b.verify))
+                by_dict[id(t)] = (t, ref)  # the row held, so its id is not reused
+        return d, lines, texts
+
+    def as_compact(d):
+        rows = []
+        for t in d["trials"]:
+            got = by_dict.get(id(t))
+            rows.append(got[1] if got is not None and got[0] is t else t)
+        return {**d, "trials": rows}
+
+    monkeypatch.setattr(rep._ReportWriter, "_brief_dict", brief_dict_kept)
 
     def compared(d, texts):
         calls[0] += 1
         got = made(d, texts)
-        assert got == _element_by_encoder(d)
+        assert got == _element_by_encoder(as_compact(d))
         pieces[0] += sum(1 for t in d["trials"] if texts.get(t["nct_id"], (None,))[0] is t)
         return got
 
@@ -1115,7 +1137,8 @@ def test_matches_json_from_pieces_equals_the_encoder(tmp_path, monkeypatch):
         pieces[0] = 0
         for step, (keep, edits) in enumerate(steps):
             new = run("new", compared, keep, edits, explain)
-            old = run("old", lambda d, texts: _element_by_encoder(d), keep, edits, explain)
+            old = run("old", lambda d, t: _element_by_encoder(as_compact(d)), keep, edits, explain)
+            by_dict.clear()
             assert (new.exit_code, old.exit_code) == (EXIT_OK, EXIT_OK)
             assert new.n_pairs == old.n_pairs > 50
             got = (new.out_dir / "matches.json").read_bytes()
@@ -1142,6 +1165,173 @@ def test_matches_json_from_pieces_equals_the_encoder(tmp_path, monkeypatch):
     assert pages[0] == 2 * calls[0]  # every page of the new and the old runs
     text = (tmp_path / "o-new-top" / "matches.json").read_text(encoding="utf-8")
     assert '"review_status":"reviewing"' in text and '"review_new":false' in text
+
+
+def test_compact_rows_placed_at_once_equal_the_digest_copies(tmp_path, monkeypatch):
+    """The compact rows ``_brief_dict`` makes already placed (one dict per row, which the
+    digest uses as it is) equal, key for key and in the same order, what ``patient_digest``
+    makes of the compact row dicts (the reference, ``_compact_row_by_dict``): every group,
+    the compact rows, counts and facts to record; a first run, a run with changes and one
+    after coordinator decisions and a page seen, with ``--country`` set and not, and a short
+    ``top``."""
+    from datetime import date
+
+    from matcher import review
+    from matcher.digest import verify_group_count
+
+    rep = _rep()
+    brief_dict, digest = rep._ReportWriter._brief_dict, rep.patient_digest
+    refs: dict[int, tuple] = {}
+    seen = [0, 0]
+
+    def kept(self, m, new_why):
+        d, lines, texts = brief_dict(self, m, new_why)
+        for b, t in zip(m.trials, d["trials"], strict=True):
+            if texts.get(b.nct_id, (None,))[0] is t:
+                rv = {k: t[k] for k in review.UNDECIDED}
+                ref = _compact_row_by_dict(b, t["is_new"], rv, verify_group_count(b.verify))
+                refs[id(t)] = (t, ref)  # the row held, so its id is not reused
+        return d, lines, texts
+
+    def compared(trials, sites, purposes, top, country, explain, lines, placed=False):
+        got = digest(trials, sites, purposes, top, country, explain, lines, placed)
+        if not placed:
+            return got
+        ref_rows = []
+        for t in trials:
+            r = refs.get(id(t))
+            ref_rows.append(r[1] if r is not None and r[0] is t else t)
+        want = digest(ref_rows, sites, purposes, top, country, explain, lines)
+        for g in ("top", "more", "closed", "excluded", "other_country"):
+            assert got[g] == want[g], g
+            assert [list(t) for t in got[g]] == [list(t) for t in want[g]], g
+        assert list(got["compact"]) == list(want["compact"])
+        for k in ("facts", "facts_sentence", "counts"):
+            assert got[k] == want[k], k
+        seen[0] += 1
+        seen[1] += sum(1 for t in trials if t.get("explained") is False and "groups" in t)
+        return got
+
+    monkeypatch.setattr(rep._ReportWriter, "_brief_dict", kept)
+    monkeypatch.setattr(rep, "patient_digest", compared)
+    monkeypatch.setattr(review, "now_iso", lambda: "2025-06-02T09:00:00Z")
+    ids = [f"D{i:02d}" for i in range(1, 17)]
+    steps = [(ids, None, 5), (ids[1:], {"D04": {"ecog": "3"}}, 5), (ids[1:], None, 2)]
+    for country in (None, "United States"):
+        db = tmp_path / f"{country}.sqlite"
+        for step, (keep, edits, top) in enumerate(steps):
+            cfg = rep.ReportConfig(
+                rank=RankConfig(statuses=None),
+                as_of=date.fromisoformat(AS_OF),
+                workers=1,
+                list_name="clinic",
+                top=top,
+                country=country,
+            )
+            patients = write_patients(tmp_path / f"p-{step}.csv", keep, edits)
+            res = run_report(
+                patients, tmp_path / f"o-{country}", db, [FIX / "demo" / "trials"], cfg
+            )
+            assert res.exit_code == EXIT_OK and res.n_pairs > 50
+            if step == 1:  # a coordinator decides pairs before the next run
+                with Store(db) as st:
+                    first = st.connection.execute(
+                        "SELECT patient_id, nct_id FROM report_matches WHERE run_id = ?"
+                        " AND verdict != 'excluded' ORDER BY patient_id, score DESC, nct_id"
+                        " LIMIT 12",
+                        (res.run_id,),
+                    ).fetchall()
+                    for k, (pid, nct) in enumerate(first):
+                        status = (review.NOT_ELIGIBLE, "reviewing", "contacted")[k % 3]
+                        review.set_status(
+                            st, pid, nct, status, list_name="clinic", reason="r", who="t"
+                        )
+                    review.mark_seen(st, "clinic", "D05", who="t")
+    assert seen[0] == 2 * (len(ids) + 2 * (len(ids) - 1))
+    assert seen[1] > 200, seen  # most rows came placed
+
+
+def _match_and_write_per_patient(job, stream, patients, db, tracker, writer, progress, table=None):
+    """The reference for ``report._match_and_write``: each patient's history rows built
+    field by field and written with one ``executemany`` per patient."""
+    from matcher.knowledge import evaluate_options
+
+    rep = _rep()
+    insert = rep.HISTORY_INSERT.format(table=table or "report_matches")
+    n_pairs = 0
+    for patient, m in zip(patients, stream, strict=True):
+        db.executemany(
+            insert,
+            [
+                (job.run_id, m.patient_id, s.nct_id, s.verdict, s.score, s.status,
+                 s.last_update, s.title, job.crit.get(s.nct_id))
+                for s in m.trials
+            ],
+        )  # fmt: skip
+        new_why, gone = tracker.patient(m)
+        writer.add(patient, m, evaluate_options(patient, job.pack), new_why, gone)
+        n_pairs += len(m.trials)
+        if progress:
+            progress("patients", 1)
+    return n_pairs
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_history_rows_in_batches_equal_one_insert_per_patient(tmp_path, monkeypatch, workers):
+    """The run history written from per-trial cells, several patients per ``executemany``
+    (a batch size that splits patients, and the default), is the reference's (one insert per
+    patient, every field read per row) row for row, rowids included: a first run and a run
+    with changes, in one process and in two; the report files are the same too."""
+    from datetime import date
+
+    rep = _rep()
+    made = rep._match_and_write
+    tables = ("report_matches", "report_patients")
+
+    def run(name, batch, ids, edits):
+        cfg = rep.ReportConfig(
+            rank=RankConfig(statuses=None),
+            as_of=date.fromisoformat(AS_OF),
+            workers=workers,
+            list_name="clinic",
+        )
+        patients = write_patients(tmp_path / f"{name}.csv", ids, edits)
+        if batch is None:
+            monkeypatch.setattr(rep, "_match_and_write", _match_and_write_per_patient)
+        else:
+            monkeypatch.setattr(rep, "HISTORY_BATCH", batch)
+        try:
+            return run_report(
+                patients, tmp_path / f"o-{name}", tmp_path / f"{name}.sqlite",
+                [FIX / "demo" / "trials"], cfg,
+            )  # fmt: skip
+        finally:
+            monkeypatch.setattr(rep, "_match_and_write", made)
+
+    def history(name):
+        with Store(tmp_path / f"{name}.sqlite") as st:
+            db = st.connection
+            got = {
+                t: [tuple(r) for r in db.execute(f"SELECT rowid, * FROM {t} ORDER BY rowid")]
+                for t in tables
+            }
+            runs = db.execute("SELECT id, status FROM report_runs ORDER BY id")
+            got["runs"] = [tuple(r) for r in runs]
+        return got
+
+    ids = [f"D{i:02d}" for i in range(1, 17)]
+    for keep, edits in ((ids, None), (ids[1:], {"D04": {"ecog": "3"}})):
+        ref = run("ref", None, keep, edits)
+        for name, batch in (("small", 7), ("default", rep.HISTORY_BATCH)):
+            res = run(name, batch, keep, edits)
+            assert res.exit_code == ref.exit_code == EXIT_OK
+            assert res.n_pairs == ref.n_pairs > 50
+            assert history(name) == history("ref")
+            assert {**res.changes, "previous_run": 0} == {**ref.changes, "previous_run": 0}
+            for f in ("matches.json", "matches.csv", "options.json", "trials.json"):
+                assert (res.out_dir / f).read_bytes() == (ref.out_dir / f).read_bytes(), f
+    got = history("ref")
+    assert len(got["runs"]) == 2 and len(got["report_matches"]) > 2 * ref.n_pairs
 
 
 def test_two_worker_processes_write_the_same_report_as_one(tmp_path):
