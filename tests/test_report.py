@@ -893,12 +893,37 @@ def _csv_rows_by_cell(d: dict, dig: dict, new_why: dict):
         ]
 
 
+def _report_swapped(monkeypatch, tmp_path, swap, name, ids, edits, explain):
+    """One demo report run with ``matcher.report``'s function ``swap[0]`` replaced by
+    ``swap[1]`` for the run (``swap[2]`` put back after), files named by ``name`` and
+    ``explain``: the same run written by a new path and by its reference."""
+    from datetime import date
+
+    rep = _rep()
+    attr, use, keep = swap
+    cfg = rep.ReportConfig(
+        rank=RankConfig(statuses=None),
+        as_of=date.fromisoformat(AS_OF),
+        workers=1,
+        list_name="clinic",
+        explain=explain,
+    )
+    patients = write_patients(tmp_path / f"{name}-{explain}.csv", ids, edits)
+    monkeypatch.setattr(rep, attr, use)
+    try:
+        return run_report(
+            patients, tmp_path / f"o-{name}-{explain}", tmp_path / f"{name}-{explain}.sqlite",
+            [FIX / "demo" / "trials"], cfg,
+        )  # fmt: skip
+    finally:
+        monkeypatch.setattr(rep, attr, keep)
+
+
 def test_csv_lines_made_without_the_csv_writer_equal_its_rows(tmp_path, monkeypatch):
     """``matches.csv`` written from cells quoted once per value (``_csv_text``) is, byte for
     byte, what ``csv.writer`` writes from rows built cell by cell: a first run and a run with changes
     (new matches with their why, gone ones), with the default ``--explain top`` and ``all``."""
     import io
-    from datetime import date
 
     rep = _rep()
     made = rep._csv_text
@@ -917,22 +942,9 @@ def test_csv_lines_made_without_the_csv_writer_equal_its_rows(tmp_path, monkeypa
         return got
 
     def run(name, csv_text, ids, edits, explain):
-        cfg = rep.ReportConfig(
-            rank=RankConfig(statuses=None),
-            as_of=date.fromisoformat(AS_OF),
-            workers=1,
-            list_name="clinic",
-            explain=explain,
+        return _report_swapped(
+            monkeypatch, tmp_path, ("_csv_text", csv_text, made), name, ids, edits, explain
         )
-        patients = write_patients(tmp_path / f"{name}-{explain}.csv", ids, edits)
-        monkeypatch.setattr(rep, "_csv_text", csv_text)
-        try:
-            return run_report(
-                patients, tmp_path / f"o-{name}-{explain}", tmp_path / f"{name}-{explain}.sqlite",
-                [FIX / "demo" / "trials"], cfg,
-            )  # fmt: skip
-        finally:
-            monkeypatch.setattr(rep, "_csv_text", made)
 
     ids = [f"D{i:02d}" for i in range(1, 17)]
     for explain in ("top", "all"):
@@ -1067,7 +1079,6 @@ def test_matches_json_from_pieces_equals_the_encoder(tmp_path, monkeypatch):
     after coordinator decisions and a page seen (review fields that are not the undecided
     ones), with ``--explain top`` and ``all``; the files written both ways are the same. The
     review pages (``review.pack_rows``) are compared with the entry dicts' the same way."""
-    from datetime import date
 
     from matcher import review
     from matcher.digest import verify_group_count
@@ -1113,22 +1124,9 @@ def test_matches_json_from_pieces_equals_the_encoder(tmp_path, monkeypatch):
         return got
 
     def run(name, element_json, ids, edits, explain):
-        cfg = rep.ReportConfig(
-            rank=RankConfig(statuses=None),
-            as_of=date.fromisoformat(AS_OF),
-            workers=1,
-            list_name="clinic",
-            explain=explain,
+        return _report_swapped(
+            monkeypatch, tmp_path, ("_element_json", element_json, made), name, ids, edits, explain
         )
-        patients = write_patients(tmp_path / f"{name}-{explain}.csv", ids, edits)
-        monkeypatch.setattr(rep, "_element_json", element_json)
-        try:
-            return run_report(
-                patients, tmp_path / f"o-{name}-{explain}", tmp_path / f"{name}-{explain}.sqlite",
-                [FIX / "demo" / "trials"], cfg,
-            )  # fmt: skip
-        finally:
-            monkeypatch.setattr(rep, "_element_json", made)
 
     monkeypatch.setattr(review, "now_iso", lambda: "2025-06-02T09:00:00Z")
     ids = [f"D{i:02d}" for i in range(1, 17)]
